@@ -1,0 +1,101 @@
+"""Survey set-up by the organiser: manifest, participation tokens, node bundle, analyst secrets.
+
+Outputs (in the survey directory):
+- ``manifest.json``      public; give it to employees and nodes (canonical JSON, hash = identity)
+- ``tokens.txt``         one participation token per line; hand one to each employee, then delete
+- ``node-bundle.json``   for every node operator: the manifest, token *hashes*, analyst credential hash
+- ``analyst-secret.json`` 0600, stays with the analyst: HPKE private key and the analyst credential
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+from protocol.envelope import generate_keypair, private_key_from_bytes
+from protocol.errors import InvalidManifest, SurveyError
+from protocol.manifest import DEFAULT_CATEGORIES, Manifest, NodeInfo, format_time, load_manifest
+from protocol.tokens import new_token, token_hash
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+MANIFEST_FILE = "manifest.json"
+TOKENS_FILE = "tokens.txt"
+BUNDLE_FILE = "node-bundle.json"
+SECRET_FILE = "analyst-secret.json"
+
+
+def load_node_info(path: Path) -> NodeInfo:
+    """Read a node's public ``node.json`` (from ``mpc-node keygen``)."""
+    try:
+        info = NodeInfo(**json.loads(Path(path).read_text()))
+    except (OSError, ValueError, TypeError):
+        raise InvalidManifest(f"{path} is not a node's public file (node.json from 'mpc-node keygen')") from None
+    info.validate()
+    return info
+
+
+def create_survey(
+    out_dir: Path,
+    nodes: list[NodeInfo],
+    *,
+    survey_id: str,
+    title: str = "Salary survey",
+    model: str = "semi-honest",
+    threshold: int | None = None,
+    tokens: int = 100,
+    closes_at: dt.datetime | None = None,
+    salary_max: int = 1_000_000,
+    salary_unit: str = "EUR/month",
+    min_group_size: int = 5,
+) -> Manifest:
+    """Write a new survey directory (refuses to overwrite one) and return its manifest."""
+    if tokens < 1:
+        raise SurveyError("issue at least one participation token")
+    if threshold is None:
+        threshold = (len(nodes) - 1) // 2
+    now = dt.datetime.now(dt.timezone.utc)
+    closes_at = closes_at or now + dt.timedelta(days=14)
+    sk, pk = generate_keypair()
+    manifest = Manifest(
+        survey_id=survey_id, title=title, model=model, threshold=threshold, nodes=tuple(nodes),
+        analyst_public_key=pk.hex(), closes_at=format_time(closes_at), salary_unit=salary_unit,
+        salary_max=salary_max, min_group_size=min_group_size, categories=DEFAULT_CATEGORIES,
+        created_at=format_time(now),
+    )
+    manifest.validate()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if (out_dir / MANIFEST_FILE).exists():
+        raise SurveyError(f"{out_dir} already holds a survey; choose another directory")
+    credential = new_token()
+    token_list = [new_token() for _ in range(tokens)]
+    (out_dir / MANIFEST_FILE).write_bytes(manifest.canonical_bytes())
+    fd = os.open(out_dir / TOKENS_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(token_list) + "\n")
+    bundle = {
+        "manifest": json.loads(manifest.canonical_bytes()),
+        "token_hashes": [token_hash(t) for t in token_list],
+        "analyst_credential_sha256": token_hash(credential),
+    }
+    (out_dir / BUNDLE_FILE).write_text(json.dumps(bundle) + "\n")
+    fd = os.open(out_dir / SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"survey_id": survey_id, "manifest_hash": manifest.hash_hex(),
+                   "hpke_private_key": sk.hex(), "credential": credential}, fh)
+    return manifest
+
+
+def load_analyst_secret(survey_dir: Path) -> tuple[Manifest, X25519PrivateKey, str]:
+    """The survey's manifest, the analyst's HPKE private key and credential."""
+    manifest = load_manifest(survey_dir / MANIFEST_FILE)
+    try:
+        secret = json.loads((survey_dir / SECRET_FILE).read_text())
+        sk = private_key_from_bytes(bytes.fromhex(secret["hpke_private_key"]))
+        cred = secret["credential"]
+    except (OSError, ValueError, KeyError):
+        raise SurveyError(f"cannot read the analyst's secret in {survey_dir / SECRET_FILE}") from None
+    if secret.get("manifest_hash") != manifest.hash_hex():
+        raise SurveyError("the analyst secret belongs to another manifest")
+    return manifest, sk, cred

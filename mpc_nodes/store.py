@@ -1,0 +1,365 @@
+"""The node's durable store (SQLite, WAL, synchronous=FULL).
+
+Contract: a submission is acknowledged only after its transaction commits, so an acknowledged
+upload survives a crash.  The store keeps sealed envelopes only (shares stay encrypted at rest
+under the node's HPKE key), token *hashes* only, and an append-only, hash-chained audit log that
+never contains a share or a token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from protocol.errors import DuplicateSubmission, InvalidManifest, InvalidToken, SurveyClosed, SurveyError, TokenUsed
+from protocol.manifest import Manifest, format_time, manifest_from_json
+from protocol.tokens import hashes_equal, token_hash
+from protocol.wire import (
+    STATE_CLOSED,
+    STATE_COMPUTED,
+    STATE_OPEN,
+    STATE_PURGED,
+    SubmissionAck,
+    set_digest,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS surveys (
+    survey_id TEXT PRIMARY KEY,
+    manifest BLOB NOT NULL,
+    manifest_hash TEXT NOT NULL,
+    node_index INTEGER NOT NULL,
+    analyst_cred_hash TEXT NOT NULL,
+    closed_at TEXT,
+    close_reason TEXT,
+    purged_at TEXT,
+    imported_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    survey_id TEXT NOT NULL,
+    token_hash TEXT NOT NULL,
+    PRIMARY KEY (survey_id, token_hash)
+);
+CREATE TABLE IF NOT EXISTS submissions (
+    survey_id TEXT NOT NULL,
+    submission_id TEXT NOT NULL,
+    token_hash TEXT NOT NULL,
+    envelope BLOB,
+    envelope_sha256 TEXT NOT NULL,
+    stored_at TEXT NOT NULL,
+    PRIMARY KEY (survey_id, submission_id),
+    UNIQUE (survey_id, token_hash)
+);
+CREATE TABLE IF NOT EXISTS agreements (
+    survey_id TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    ids TEXT NOT NULL,
+    agreed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    survey_id TEXT PRIMARY KEY,
+    sealed BLOB NOT NULL,
+    accepted INTEGER NOT NULL,
+    rejected INTEGER NOT NULL,
+    agreed_digest TEXT NOT NULL,
+    computed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    survey_id TEXT,
+    event TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+"""
+
+GENESIS = "0" * 64
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class SurveyRecord:
+    manifest: Manifest
+    manifest_bytes: bytes
+    node_index: int
+    analyst_cred_hash: str
+    closed_at: str | None
+    purged_at: str | None
+
+
+def _audit_hash(prev: str, at: str, survey_id: str | None, event: str, details: str) -> str:
+    blob = json.dumps([prev, at, survey_id, event, details], separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+class NodeStore:
+    """Thread-safe access to one node's database (one connection, serialised by a lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: the commit is on disk before we acknowledge (WAL+NORMAL may lose the last commits).
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- transactions -------------------------------------------------------------------------
+    def _tx(self) -> _Tx:
+        return _Tx(self)
+
+    def _audit(self, survey_id: str | None, event: str, details: dict[str, Any]) -> None:
+        """Append to the hash-chained audit log (caller holds the transaction)."""
+        row = self._db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        prev = row[0] if row else GENESIS
+        at = format_time(now_utc())
+        det = json.dumps(details, sort_keys=True, separators=(",", ":"))
+        self._db.execute(
+            "INSERT INTO audit (at, survey_id, event, details, prev_hash, hash) VALUES (?,?,?,?,?,?)",
+            (at, survey_id, event, det, prev, _audit_hash(prev, at, survey_id, event, det)),
+        )
+
+    # -- set-up -------------------------------------------------------------------------------
+    def import_survey(self, bundle: dict[str, Any], own_hpke_public_key: str, own_cert_sha256: str) -> Manifest:
+        """Import a survey bundle from the organiser (manifest, token hashes, analyst credential hash).
+
+        Refuses a bundle whose manifest does not list this node's own keys.  Importing the same
+        bundle twice is a no-op; a different manifest under the same survey id is refused.
+        """
+        if not isinstance(bundle, dict) or "manifest" not in bundle:
+            raise InvalidManifest("survey bundle must be a JSON object with a 'manifest'")
+        manifest = manifest_from_json(bundle["manifest"])
+        hashes = bundle.get("token_hashes")
+        cred = bundle.get("analyst_credential_sha256")
+        if not isinstance(hashes, list) or not all(isinstance(h, str) and len(h) == 64 for h in hashes):
+            raise InvalidManifest("survey bundle: token_hashes must be a list of hex SHA-256 digests")
+        if not isinstance(cred, str) or len(cred) != 64:
+            raise InvalidManifest("survey bundle: analyst_credential_sha256 is missing")
+        mine = [i for i, nd in enumerate(manifest.nodes)
+                if nd.hpke_public_key == own_hpke_public_key and nd.tls_cert_sha256 == own_cert_sha256]
+        if len(mine) != 1:
+            raise InvalidManifest("this node's keys do not appear in the survey manifest (wrong node directory?)")
+        mbytes = manifest.canonical_bytes()
+        with self._tx():
+            row = self._db.execute("SELECT manifest_hash FROM surveys WHERE survey_id=?", (manifest.survey_id,)).fetchone()
+            if row is not None:
+                if row[0] != manifest.hash_hex():
+                    raise InvalidManifest(f"survey {manifest.survey_id} already exists here with another manifest")
+            else:
+                self._db.execute(
+                    "INSERT INTO surveys (survey_id, manifest, manifest_hash, node_index, analyst_cred_hash, imported_at)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (manifest.survey_id, mbytes, manifest.hash_hex(), mine[0], cred, format_time(now_utc())),
+                )
+            self._db.executemany("INSERT OR IGNORE INTO tokens (survey_id, token_hash) VALUES (?,?)",
+                                 [(manifest.survey_id, h) for h in hashes])
+            self._audit(manifest.survey_id, "import", {"manifest_hash": manifest.hash_hex(), "tokens": len(hashes)})
+        return manifest
+
+    def survey_ids(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT survey_id FROM surveys ORDER BY imported_at")]
+
+    def survey(self, survey_id: str) -> SurveyRecord:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT manifest, node_index, analyst_cred_hash, closed_at, purged_at FROM surveys WHERE survey_id=?",
+                (survey_id,),
+            ).fetchone()
+        if row is None:
+            raise SurveyError(f"unknown survey {survey_id!r}")
+        mbytes = bytes(row[0])
+        return SurveyRecord(manifest_from_json(mbytes), mbytes, row[1], row[2], row[3], row[4])
+
+    def state(self, survey_id: str, now: dt.datetime | None = None) -> str:
+        rec = self.survey(survey_id)
+        if rec.purged_at:
+            return STATE_PURGED
+        with self._lock:
+            if self._db.execute("SELECT 1 FROM results WHERE survey_id=?", (survey_id,)).fetchone():
+                return STATE_COMPUTED
+        if rec.closed_at or rec.manifest.is_past_closing(now):
+            return STATE_CLOSED
+        return STATE_OPEN
+
+    def check_analyst(self, survey_id: str, credential: str | None) -> None:
+        """Raise :class:`InvalidToken` unless ``credential`` is this survey's analyst credential."""
+        rec = self.survey(survey_id)
+        if not credential or not hashes_equal(token_hash(credential), rec.analyst_cred_hash):
+            raise InvalidToken("analyst credential missing or wrong")
+
+    def close(self, survey_id: str, reason: str) -> bool:
+        """Close the survey now (idempotent).  Returns True if this call closed it."""
+        with self._tx():
+            row = self._db.execute("SELECT closed_at FROM surveys WHERE survey_id=?", (survey_id,)).fetchone()
+            if row is None:
+                raise SurveyError(f"unknown survey {survey_id!r}")
+            if row[0]:
+                return False
+            self._db.execute("UPDATE surveys SET closed_at=?, close_reason=? WHERE survey_id=?",
+                             (format_time(now_utc()), reason, survey_id))
+            self._audit(survey_id, "close", {"reason": reason})
+            return True
+
+    # -- ingest -------------------------------------------------------------------------------
+    def accept(self, survey_id: str, submission_id: str, token: str, envelope: bytes, replace: bool) -> SubmissionAck:
+        """Store one (already validated) sealed share durably and return the acknowledgement.
+
+        A repeat of a stored upload (same id, same token, same bytes) returns the original
+        acknowledgement with status "duplicate", even after closing, so a contributor whose
+        acknowledgement was lost can retry safely.
+        """
+        th = token_hash(token)
+        env_sha = hashlib.sha256(envelope).hexdigest()
+        rec = self.survey(survey_id)
+        with self._tx():
+            row = self._db.execute(
+                "SELECT token_hash, envelope_sha256, stored_at FROM submissions WHERE survey_id=? AND submission_id=?",
+                (survey_id, submission_id),
+            ).fetchone()
+            if row is not None:
+                if hashes_equal(row[0], th) and hashes_equal(row[1], env_sha):
+                    return SubmissionAck(survey_id, submission_id, rec.node_index, env_sha, "duplicate", row[2])
+                raise DuplicateSubmission("submission id already used with different content")
+            if self.state(survey_id) != STATE_OPEN:
+                raise SurveyClosed(f"survey {survey_id} is closed and accepts no more submissions")
+            if self._db.execute("SELECT 1 FROM tokens WHERE survey_id=? AND token_hash=?", (survey_id, th)).fetchone() is None:
+                raise InvalidToken("unknown participation token for this survey")
+            cur = self._db.execute("SELECT submission_id FROM submissions WHERE survey_id=? AND token_hash=?",
+                                   (survey_id, th)).fetchone()
+            replaced = None
+            if cur is not None:
+                if not replace:
+                    raise TokenUsed("this participation token was already used; submit with --replace to replace "
+                                       "your earlier answer")
+                replaced = cur[0]
+                self._db.execute("DELETE FROM submissions WHERE survey_id=? AND submission_id=?", (survey_id, replaced))
+            stored_at = format_time(now_utc())
+            self._db.execute(
+                "INSERT INTO submissions (survey_id, submission_id, token_hash, envelope, envelope_sha256, stored_at)"
+                " VALUES (?,?,?,?,?,?)",
+                (survey_id, submission_id, th, envelope, env_sha, stored_at),
+            )
+            details: dict[str, Any] = {"submission_id": submission_id, "envelope_sha256": env_sha}
+            if replaced:
+                details["replaced"] = replaced
+            self._audit(survey_id, "receipt", details)
+        return SubmissionAck(survey_id, submission_id, rec.node_index, env_sha,
+                             "replaced" if replaced else "stored", stored_at, replaced)
+
+    def count(self, survey_id: str) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM submissions WHERE survey_id=?", (survey_id,)).fetchone()[0])
+
+    def submission_ids(self, survey_id: str) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute(
+                "SELECT submission_id FROM submissions WHERE survey_id=? ORDER BY submission_id", (survey_id,))]
+
+    def envelopes(self, survey_id: str, ids: Iterable[str], batch: int = 5000) -> Iterator[tuple[str, bytes]]:
+        """Yield (submission_id, sealed envelope) for ``ids`` in the given order, in batches."""
+        ids = list(ids)
+        for k in range(0, len(ids), batch):
+            chunk = ids[k : k + batch]
+            with self._lock:
+                rows = dict(self._db.execute(
+                    f"SELECT submission_id, envelope FROM submissions WHERE survey_id=? AND submission_id IN "
+                    f"({','.join('?' * len(chunk))})", (survey_id, *chunk)).fetchall())
+            for sid in chunk:
+                if sid not in rows or rows[sid] is None:
+                    raise SurveyError(f"submission {sid} is missing from this node's store")
+                yield sid, bytes(rows[sid])
+
+    # -- agreement, result --------------------------------------------------------------------
+    def record_agreement(self, survey_id: str, ids: list[str]) -> str:
+        """Freeze the agreed set; a rerun must agree on the same set (else SurveyError)."""
+        digest = set_digest(ids)
+        with self._tx():
+            row = self._db.execute("SELECT digest FROM agreements WHERE survey_id=?", (survey_id,)).fetchone()
+            if row is not None:
+                if row[0] != digest:
+                    raise SurveyError("the agreed submission set differs from the one frozen by an earlier run")
+                return digest
+            self._db.execute("INSERT INTO agreements (survey_id, digest, ids, agreed_at) VALUES (?,?,?,?)",
+                             (survey_id, digest, json.dumps(sorted(ids)), format_time(now_utc())))
+            self._audit(survey_id, "agreement", {"count": len(ids), "digest": digest})
+        return digest
+
+    def store_result(self, survey_id: str, sealed: bytes, accepted: int, rejected: int, agreed_digest: str) -> None:
+        with self._tx():
+            if self._db.execute("SELECT 1 FROM results WHERE survey_id=?", (survey_id,)).fetchone():
+                raise SurveyError(f"survey {survey_id} already has a result; it is released only once")
+            self._db.execute(
+                "INSERT INTO results (survey_id, sealed, accepted, rejected, agreed_digest, computed_at) VALUES (?,?,?,?,?,?)",
+                (survey_id, sealed, accepted, rejected, agreed_digest, format_time(now_utc())),
+            )
+            self._audit(survey_id, "compute", {"accepted": accepted, "rejected": rejected, "digest": agreed_digest})
+
+    def result(self, survey_id: str) -> tuple[bytes, int, int, str, str] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT sealed, accepted, rejected, agreed_digest, computed_at FROM results WHERE survey_id=?",
+                (survey_id,)).fetchone()
+        return None if row is None else (bytes(row[0]), row[1], row[2], row[3], row[4])
+
+    def note_release(self, survey_id: str) -> None:
+        with self._tx():
+            self._audit(survey_id, "release", {})
+
+    def purge(self, survey_id: str) -> int:
+        """Delete every stored share of a computed survey; the audit log stays.  Returns the count."""
+        if self.state(survey_id) not in (STATE_COMPUTED, STATE_PURGED):
+            raise SurveyError("purge is allowed only after the result has been computed")
+        with self._tx():
+            n = self._db.execute("UPDATE submissions SET envelope=NULL WHERE survey_id=? AND envelope IS NOT NULL",
+                                 (survey_id,)).rowcount
+            self._db.execute("UPDATE surveys SET purged_at=? WHERE survey_id=?", (format_time(now_utc()), survey_id))
+            self._audit(survey_id, "purge", {"shares_deleted": n})
+        return n
+
+    def audit_rows(self) -> list[tuple[int, str, str | None, str, str, str, str]]:
+        with self._lock:
+            return list(self._db.execute("SELECT seq, at, survey_id, event, details, prev_hash, hash FROM audit ORDER BY seq"))
+
+    def verify_audit(self) -> int:
+        """Check the audit hash chain; raises SurveyError at the first bad line, else returns the count."""
+        prev = GENESIS
+        rows = self.audit_rows()
+        for seq, at, sid, event, details, prev_hash, h in rows:
+            if prev_hash != prev or _audit_hash(prev, at, sid, event, details) != h:
+                raise SurveyError(f"audit log line {seq} has been altered")
+            prev = h
+        return len(rows)
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT under the store lock; ROLLBACK on any exception."""
+
+    def __init__(self, store: NodeStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        self.store._lock.acquire()
+        self.store._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            self.store._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        finally:
+            self.store._lock.release()

@@ -1,0 +1,133 @@
+"""Sealed envelopes: HPKE (RFC 9180, base mode) from pyca/cryptography.
+
+Suite: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305.  The HPKE ``info`` binds
+every ciphertext to its purpose, the survey (manifest hash), the node it is for and the
+submission id, so a ciphertext replayed to another node, survey or submission fails to open.
+
+Wire form of a sealed envelope: ``enc (32 bytes) || AEAD ciphertext`` as returned by
+``Suite.encrypt``.  Share plaintext: ``b"SSH1" || u16 count || count x 16-byte elements``.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+from .errors import DecryptionFailed, InvalidSubmission
+from .field import ELEMENT_BYTES, decode_elements, encode_elements
+
+SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
+ENC_LEN = 32
+TAG_LEN = 16
+SUBMISSION_ID_BYTES = 16
+
+_SHARE_MAGIC = b"SSH1"
+_RESULT_MAGIC = b"RES1"
+_SHARE_INFO = b"salary-mpc/v1 submission share\x00"
+_RESULT_INFO = b"salary-mpc/v1 result share\x00"
+
+
+def generate_keypair() -> tuple[bytes, bytes]:
+    """A fresh X25519 key pair as raw (private, public) bytes."""
+    sk = X25519PrivateKey.generate()
+    return private_bytes(sk), sk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def private_bytes(sk: X25519PrivateKey) -> bytes:
+    return sk.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+
+
+def public_key_from_hex(hex_key: str) -> X25519PublicKey:
+    return X25519PublicKey.from_public_bytes(bytes.fromhex(hex_key))
+
+
+def private_key_from_bytes(raw: bytes) -> X25519PrivateKey:
+    return X25519PrivateKey.from_private_bytes(raw)
+
+
+def share_info(manifest_hash: bytes, node_index: int, submission_id: bytes) -> bytes:
+    """The HPKE info for node ``node_index``'s share of ``submission_id`` in that survey."""
+    if len(manifest_hash) != 32 or len(submission_id) != SUBMISSION_ID_BYTES:
+        raise ValueError("manifest hash must be 32 bytes and submission id 16 bytes")
+    return _SHARE_INFO + manifest_hash + struct.pack(">H", node_index) + submission_id
+
+
+def result_info(manifest_hash: bytes, node_index: int) -> bytes:
+    return _RESULT_INFO + manifest_hash + struct.pack(">H", node_index)
+
+
+def sealed_share_length(vector_len: int) -> int:
+    """Exact byte length of a sealed share vector of ``vector_len`` elements."""
+    return ENC_LEN + len(_SHARE_MAGIC) + 2 + vector_len * ELEMENT_BYTES + TAG_LEN
+
+
+def _pack(magic: bytes, values: list[int], p: int) -> bytes:
+    return magic + struct.pack(">H", len(values)) + encode_elements(values, p)
+
+
+def _unpack(magic: bytes, plaintext: bytes, expected_len: int | None, p: int) -> list[int]:
+    if len(plaintext) < 6 or plaintext[:4] != magic:
+        raise InvalidSubmission("sealed payload has the wrong format")
+    (count,) = struct.unpack(">H", plaintext[4:6])
+    if expected_len is not None and count != expected_len:
+        raise InvalidSubmission(f"share vector has {count} entries, the survey expects {expected_len}")
+    try:
+        return decode_elements(plaintext[6:], count, p)
+    except ValueError as exc:
+        raise InvalidSubmission(f"share vector is malformed: {exc}") from None
+
+
+def seal_shares(
+    shares: list[int], node_public_key: str, manifest_hash: bytes, node_index: int, submission_id: bytes, p: int
+) -> bytes:
+    """Seal one node's share vector of one submission to that node's HPKE key."""
+    info = share_info(manifest_hash, node_index, submission_id)
+    return SUITE.encrypt(_pack(_SHARE_MAGIC, shares, p), public_key_from_hex(node_public_key), info)
+
+
+def open_shares(
+    sealed: bytes,
+    node_private_key: X25519PrivateKey,
+    manifest_hash: bytes,
+    node_index: int,
+    submission_id: bytes,
+    vector_len: int,
+    p: int,
+) -> list[int]:
+    """Open a sealed share vector; raises :class:`DecryptionFailed` if tampered, truncated or
+    bound to another survey/node/submission, :class:`InvalidSubmission` if malformed inside."""
+    if len(sealed) != sealed_share_length(vector_len):
+        raise DecryptionFailed(
+            f"sealed share has {len(sealed)} bytes, expected {sealed_share_length(vector_len)} (truncated or padded)"
+        )
+    info = share_info(manifest_hash, node_index, submission_id)
+    try:
+        plaintext = SUITE.decrypt(sealed, node_private_key, info)
+    except (InvalidTag, ValueError):
+        raise DecryptionFailed(
+            "sealed share does not open: tampered, or sealed for another survey, node or submission"
+        ) from None
+    return _unpack(_SHARE_MAGIC, plaintext, vector_len, p)
+
+
+def seal_result(values: list[int], analyst_public_key: str, manifest_hash: bytes, node_index: int, p: int) -> bytes:
+    """Seal a node's share of the result vector to the analyst."""
+    return SUITE.encrypt(_pack(_RESULT_MAGIC, values, p), public_key_from_hex(analyst_public_key),
+                         result_info(manifest_hash, node_index))
+
+
+def open_result(sealed: bytes, analyst_private_key: X25519PrivateKey, manifest_hash: bytes, node_index: int,
+                p: int) -> list[int]:
+    """Open a node's sealed result share; raises :class:`DecryptionFailed` on any mismatch."""
+    try:
+        plaintext = SUITE.decrypt(sealed, analyst_private_key, result_info(manifest_hash, node_index))
+    except (InvalidTag, ValueError):
+        raise DecryptionFailed(f"result share from node {node_index} does not open: tampered or not for this survey") from None
+    try:
+        return _unpack(_RESULT_MAGIC, plaintext, None, p)
+    except InvalidSubmission as exc:
+        raise DecryptionFailed(f"result share from node {node_index} is malformed: {exc}") from None

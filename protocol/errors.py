@@ -1,0 +1,60 @@
+"""The project's small, flat set of exceptions.
+
+Every error a user can meet derives from :class:`SurveyError`; CLIs print its message on one
+line and exit non-zero.  Messages say what is wrong and what to do, and never contain a share,
+a salary, a token or a key.
+"""
+
+from __future__ import annotations
+
+
+class SurveyError(Exception):
+    """Base class: a problem the user can act on (printed without a traceback)."""
+
+
+class InvalidSubmission(SurveyError):
+    """A record or an upload is malformed, out of range, or not for this survey/node."""
+
+
+class DuplicateSubmission(InvalidSubmission):
+    """A submission id was reused with different content (HTTP 409)."""
+
+
+class InvalidManifest(SurveyError):
+    """A manifest is malformed, inconsistent, or differs between nodes."""
+
+
+class InvalidToken(SurveyError):
+    """A participation token or an analyst credential is missing, unknown or already used."""
+
+
+class TokenUsed(InvalidToken):
+    """The token already has a submission and the upload did not ask to replace it (HTTP 409)."""
+
+
+class SurveyClosed(SurveyError):
+    """The survey no longer accepts submissions (or is not closed yet, for compute)."""
+
+
+class DecryptionFailed(SurveyError):
+    """A sealed envelope could not be opened: tampered, truncated, or bound to another context."""
+
+
+class InconsistentShares(SurveyError):
+    """Shares do not lie on one polynomial of the agreed degree."""
+
+
+class CheatingDetected(SurveyError):
+    """A node deviated from the protocol; ``culprits`` names the node indices (0-based)."""
+
+    def __init__(self, message: str, culprits: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.culprits = culprits
+
+
+class NodeUnreachable(SurveyError):
+    """A node did not answer (after retries)."""
+
+
+class ComputeFailed(SurveyError):
+    """The MPC computation did not complete (peer missing, timeout, disagreement)."""

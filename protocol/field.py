@@ -1,0 +1,152 @@
+"""Prime field arithmetic and Shamir secret sharing, as MPyC does it.
+
+Party (node) ``i`` (0-based) holds ``f(i+1)`` for a random polynomial ``f`` of degree ``t`` with
+``f(0)`` the secret — the convention of ``mpyc.thresha``, so shares made here are valid MPyC
+shares.  Randomness comes from :mod:`secrets` only.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from .errors import InconsistentShares
+
+#: The default field: the Mersenne prime 2^127 - 1.  Large enough for MPyC's SecInt(64) with its
+#: 30-bit statistical security parameter (needs > 95 bits), and for sums of 10^7 salaries of up
+#: to 10^12 units (and their squares' sums, for later statistics) without wrap-around.
+DEFAULT_PRIME = (1 << 127) - 1
+
+#: Bytes per field element on the wire (big-endian, fixed width).
+ELEMENT_BYTES = 16
+
+
+def check_prime_params(p: int, n: int, t: int) -> None:
+    """Raise ValueError unless n parties with threshold t can share over GF(p)."""
+    if p < 3 or p.bit_length() > ELEMENT_BYTES * 8:
+        raise ValueError(f"field modulus must be an odd prime below 2^{ELEMENT_BYTES * 8}")
+    if not 1 <= t or not 2 * t < n:
+        raise ValueError(f"threshold t={t} needs 1 <= t and 2t < n (n={n})")
+    if n >= p:
+        raise ValueError("more parties than field elements")
+
+
+def share_vector(secrets_: Sequence[int], n: int, t: int, p: int) -> list[list[int]]:
+    """Share every entry of ``secrets_`` with an independent random degree-t polynomial.
+
+    Returns ``n`` share vectors; vector ``i`` is node ``i``'s share of each entry.
+    """
+    coeffs = [[secrets.randbelow(p) for _ in range(t)] for _ in secrets_]
+    return share_vector_with_coefficients(secrets_, coeffs, n, p)
+
+
+def share_vector_with_coefficients(
+    secrets_: Sequence[int], coeffs: Sequence[Sequence[int]], n: int, p: int
+) -> list[list[int]]:
+    """Deterministic sharing with the given coefficients (for known-answer tests).
+
+    ``coeffs[j]`` are the coefficients of x^1..x^t for entry ``j``.
+    """
+    out = [[0] * len(secrets_) for _ in range(n)]
+    for j, (s, cs) in enumerate(zip(secrets_, coeffs, strict=True)):
+        for i in range(n):
+            x = i + 1
+            # Horner evaluation of s + c1 x + ... + ct x^t.
+            acc = 0
+            for c in reversed(cs):
+                acc = (acc + c) * x % p
+            out[i][j] = (acc + s) % p
+    return out
+
+
+def lagrange_at_zero(xs: Sequence[int], p: int) -> list[int]:
+    """Lagrange coefficients for interpolating f(0) from the points ``xs``."""
+    lam = []
+    for i, xi in enumerate(xs):
+        num, den = 1, 1
+        for j, xj in enumerate(xs):
+            if i != j:
+                num = num * (-xj) % p
+                den = den * (xi - xj) % p
+        lam.append(num * pow(den, -1, p) % p)
+    return lam
+
+
+def _interpolate_at(xs: Sequence[int], ys: Sequence[int], x: int, p: int) -> int:
+    acc = 0
+    for i, xi in enumerate(xs):
+        num, den = 1, 1
+        for j, xj in enumerate(xs):
+            if i != j:
+                num = num * (x - xj) % p
+                den = den * (xi - xj) % p
+        acc = (acc + ys[i] * num * pow(den, -1, p)) % p
+    return acc
+
+
+def reconstruct_vector(shares: dict[int, Sequence[int]], t: int, p: int) -> list[int]:
+    """Reconstruct every entry from the shares of nodes ``shares.keys()`` (0-based).
+
+    Checks first that all given shares lie on one degree-t polynomial per entry (which needs
+    more than t+1 shares to mean anything) and raises :class:`InconsistentShares` naming the
+    nodes that disagree when a single node explains it.
+    """
+    nodes = sorted(shares)
+    if len(nodes) < t + 1:
+        raise InconsistentShares(f"need at least {t + 1} shares, got {len(nodes)}")
+    lengths = {len(shares[i]) for i in nodes}
+    if len(lengths) != 1:
+        raise InconsistentShares("result shares have different lengths")
+    bad = inconsistent_nodes(shares, t, p)
+    if bad is not None:
+        who = ", ".join(f"node {i}" for i in bad) if bad else "cannot tell which node"
+        raise InconsistentShares(f"shares do not lie on one degree-{t} polynomial ({who})")
+    base = nodes[: t + 1]
+    lam = lagrange_at_zero([i + 1 for i in base], p)
+    (length,) = lengths
+    return [sum(l * shares[i][j] for l, i in zip(lam, base)) % p for j in range(length)]
+
+
+def _consistent(shares: dict[int, Sequence[int]], nodes: Sequence[int], t: int, p: int) -> bool:
+    base, rest = nodes[: t + 1], nodes[t + 1 :]
+    xs = [i + 1 for i in base]
+    length = len(shares[nodes[0]])
+    for j in range(length):
+        ys = [shares[i][j] % p for i in base]
+        for k in rest:
+            if _interpolate_at(xs, ys, k + 1, p) != shares[k][j] % p:
+                return False
+    return True
+
+
+def inconsistent_nodes(shares: dict[int, Sequence[int]], t: int, p: int) -> tuple[int, ...] | None:
+    """None if all shares are consistent; else the single culprit if removing one node makes the
+    rest consistent (with redundancy left), else the empty tuple (inconsistent, culprit unknown)."""
+    nodes = sorted(shares)
+    if _consistent(shares, nodes, t, p):
+        return None
+    if len(nodes) - 1 >= t + 2:
+        suspects = [k for k in nodes if _consistent(shares, [i for i in nodes if i != k], t, p)]
+        if len(suspects) == 1:
+            return (suspects[0],)
+    return ()
+
+
+def encode_elements(values: Sequence[int], p: int) -> bytes:
+    """Fixed-width big-endian encoding of field elements (each must be in [0, p))."""
+    out = bytearray()
+    for v in values:
+        if not 0 <= v < p:
+            raise ValueError("value is not a reduced field element")
+        out += v.to_bytes(ELEMENT_BYTES, "big")
+    return bytes(out)
+
+
+def decode_elements(data: bytes, count: int, p: int) -> list[int]:
+    """Inverse of :func:`encode_elements`; raises ValueError on a wrong length or unreduced value."""
+    if len(data) != count * ELEMENT_BYTES:
+        raise ValueError(f"expected {count} field elements, got {len(data)} bytes")
+    vals = [int.from_bytes(data[k : k + ELEMENT_BYTES], "big") for k in range(0, len(data), ELEMENT_BYTES)]
+    if any(v >= p for v in vals):
+        raise ValueError("value is not a reduced field element")
+    return vals

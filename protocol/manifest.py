@@ -1,0 +1,189 @@
+"""The survey manifest: everything every party must agree on.
+
+The manifest's identity is the SHA-256 of its canonical JSON (sorted keys, no spaces, UTF-8).
+Contributors refuse to submit unless every node serves a manifest with the same hash, so one
+lying node cannot substitute its own keys.  Every ciphertext is bound to this hash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .encoding import ENCODING_COUNT_SUM_V1
+from .errors import InvalidManifest
+from .field import DEFAULT_PRIME, check_prime_params
+from .tls import cert_fingerprint
+
+MANIFEST_VERSION = 1
+MODELS = ("semi-honest", "malicious")
+DEFAULT_CATEGORIES = ("female", "male", "other")
+_SURVEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_HEX32 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A node's public identity, as produced by ``mpc-node keygen``."""
+
+    name: str
+    url: str  # HTTPS base URL of the ingest API, e.g. https://127.0.0.1:8441
+    mpc_address: str  # host:port where the node's MPyC party listens
+    hpke_public_key: str  # hex, raw X25519 public key (32 bytes)
+    tls_cert_pem: str  # self-signed certificate used for HTTPS and for the MPC links
+    tls_cert_sha256: str  # hex SHA-256 of the certificate's DER encoding
+
+    def validate(self) -> None:
+        if not self.url.startswith("https://"):
+            raise InvalidManifest(f"node {self.name}: URL must be https://")
+        host, _, port = self.mpc_address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise InvalidManifest(f"node {self.name}: mpc_address must be host:port")
+        if not _HEX32.match(self.hpke_public_key):
+            raise InvalidManifest(f"node {self.name}: HPKE public key must be 32 bytes of hex")
+        try:
+            fp = cert_fingerprint(self.tls_cert_pem)
+        except ValueError as exc:
+            raise InvalidManifest(f"node {self.name}: {exc}") from None
+        if fp != self.tls_cert_sha256:
+            raise InvalidManifest(f"node {self.name}: certificate does not match its fingerprint")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A survey definition.  Construct with :func:`new_manifest` or :func:`manifest_from_json`."""
+
+    survey_id: str
+    title: str
+    model: str
+    threshold: int
+    nodes: tuple[NodeInfo, ...]
+    analyst_public_key: str
+    closes_at: str  # ISO 8601, UTC, e.g. 2026-12-31T23:59:59Z
+    salary_unit: str = "EUR/month"
+    salary_max: int = 1_000_000
+    min_group_size: int = 5
+    categories: tuple[str, ...] = DEFAULT_CATEGORIES
+    field_modulus: int = DEFAULT_PRIME
+    encoding: str = ENCODING_COUNT_SUM_V1
+    version: int = MANIFEST_VERSION
+    created_at: str = field(default="")
+
+    @property
+    def n(self) -> int:
+        return len(self.nodes)
+
+    def validate(self) -> None:
+        """Raise :class:`InvalidManifest` unless the manifest is internally consistent."""
+        if self.version != MANIFEST_VERSION:
+            raise InvalidManifest(f"unsupported manifest version {self.version}")
+        if not _SURVEY_ID.match(self.survey_id):
+            raise InvalidManifest("survey id must be 1-64 characters of letters, digits, '.', '_' or '-'")
+        if self.model not in MODELS:
+            raise InvalidManifest(f"model must be one of {', '.join(MODELS)}")
+        if self.n < 3:
+            raise InvalidManifest(f"a survey needs at least 3 nodes, this one has {self.n}")
+        try:
+            check_prime_params(self.field_modulus, self.n, self.threshold)
+        except ValueError as exc:
+            raise InvalidManifest(str(exc)) from None
+        for node in self.nodes:
+            node.validate()
+        if len({nd.hpke_public_key for nd in self.nodes}) != self.n:
+            raise InvalidManifest("two nodes share an HPKE key")
+        if len({nd.tls_cert_sha256 for nd in self.nodes}) != self.n:
+            raise InvalidManifest("two nodes share a TLS certificate")
+        if not _HEX32.match(self.analyst_public_key):
+            raise InvalidManifest("analyst public key must be 32 bytes of hex")
+        if self.encoding != ENCODING_COUNT_SUM_V1:
+            raise InvalidManifest(f"unsupported encoding {self.encoding!r}")
+        if not self.categories or len(set(self.categories)) != len(self.categories):
+            raise InvalidManifest("categories must be distinct and non-empty")
+        if "male" not in self.categories:
+            raise InvalidManifest("categories must include 'male' (the pay-gap reference)")
+        if not 0 < self.salary_max < 10**12:
+            raise InvalidManifest("salary upper bound must be between 1 and 10^12")
+        if self.min_group_size < 1:
+            raise InvalidManifest("minimum group size k must be at least 1")
+        parse_time(self.closes_at)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["nodes"] = [asdict(nd) for nd in self.nodes]
+        d["categories"] = list(self.categories)
+        # Field modulus as a decimal string: JSON numbers above 2^53 are not portable.
+        d["field_modulus"] = str(self.field_modulus)
+        return d
+
+    def canonical_bytes(self) -> bytes:
+        return json.dumps(self.to_json_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def hash(self) -> bytes:
+        """32-byte identity of this manifest."""
+        return hashlib.sha256(self.canonical_bytes()).digest()
+
+    def hash_hex(self) -> str:
+        return self.hash().hex()
+
+    def closes_at_dt(self) -> dt.datetime:
+        return parse_time(self.closes_at)
+
+    def is_past_closing(self, now: dt.datetime | None = None) -> bool:
+        now = now or dt.datetime.now(dt.timezone.utc)
+        return now >= self.closes_at_dt()
+
+
+def parse_time(text: str) -> dt.datetime:
+    """Parse an ISO 8601 time; naive times are refused (ambiguous across nodes)."""
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidManifest(f"closing time {text!r} is not ISO 8601") from None
+    if when.tzinfo is None:
+        raise InvalidManifest("closing time must carry a time zone, e.g. 2026-12-31T23:59:59Z")
+    return when.astimezone(dt.timezone.utc)
+
+
+def format_time(when: dt.datetime) -> str:
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def manifest_from_json(data: bytes | str | dict[str, Any]) -> Manifest:
+    """Parse and validate a manifest; raises :class:`InvalidManifest` with a clear reason."""
+    try:
+        obj = json.loads(data) if isinstance(data, (bytes, str)) else data
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidManifest("manifest is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise InvalidManifest("manifest must be a JSON object")
+    try:
+        nodes = tuple(NodeInfo(**nd) for nd in obj["nodes"])
+        kwargs = dict(obj)
+        kwargs["nodes"] = nodes
+        kwargs["categories"] = tuple(obj.get("categories", DEFAULT_CATEGORIES))
+        kwargs["field_modulus"] = int(obj.get("field_modulus", DEFAULT_PRIME))
+        m = Manifest(**kwargs)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidManifest(f"manifest has missing or unexpected fields ({exc.__class__.__name__}: {exc})") from None
+    for name, typ in (("threshold", int), ("salary_max", int), ("min_group_size", int), ("version", int)):
+        if not isinstance(getattr(m, name), typ) or isinstance(getattr(m, name), bool):
+            raise InvalidManifest(f"manifest field {name} must be an integer")
+    m.validate()
+    return m
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidManifest(f"cannot read manifest {path}: {exc.strerror}") from None
+    return manifest_from_json(data)
+
+
+def save_manifest(m: Manifest, path: str | Path) -> None:
+    Path(path).write_bytes(m.canonical_bytes())

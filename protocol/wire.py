@@ -1,0 +1,176 @@
+"""Wire objects exchanged over HTTPS, as plain dataclasses with strict parsers.
+
+Every parser raises :class:`InvalidSubmission` (for uploads) or :class:`SurveyError` with a
+message naming the bad field; nothing from the network is trusted before it passes here.
+Binary fields travel as standard base64.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .errors import InvalidSubmission, SurveyError
+
+_SID = re.compile(r"^[0-9a-f]{32}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+MAX_TOKEN_CHARS = 256
+#: No legitimate single-record request comes near this; larger bodies get HTTP 413.
+MAX_BODY_BYTES = 64 * 1024
+
+STATE_OPEN = "open"
+STATE_CLOSED = "closed"
+STATE_COMPUTED = "computed"
+STATE_PURGED = "purged"
+
+
+def b64e(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def b64d(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text.encode(), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise InvalidSubmission(f"{what} is not valid base64") from None
+
+
+def set_digest(submission_ids: Iterable[str]) -> str:
+    """Order-independent digest of a set of submission ids (hex SHA-256 of the sorted ids)."""
+    h = hashlib.sha256()
+    for sid in sorted(submission_ids):
+        h.update(sid.encode() + b"\n")
+    return h.hexdigest()
+
+
+def _require(obj: dict[str, Any], key: str, typ: type, what: str) -> Any:
+    if key not in obj:
+        raise InvalidSubmission(f"{what}: field {key!r} is missing")
+    val = obj[key]
+    if not isinstance(val, typ) or (typ is int and isinstance(val, bool)):
+        raise InvalidSubmission(f"{what}: field {key!r} must be of type {typ.__name__}")
+    return val
+
+
+@dataclass(frozen=True)
+class SubmissionUpload:
+    """POST /v1/surveys/{survey_id}/submissions body: one node's sealed share of one record."""
+
+    submission_id: str  # 32 hex characters (128 random bits), same at every node
+    token: str  # the employee's participation token (checked against stored hashes)
+    envelope: str  # base64 of the HPKE-sealed share vector
+    replace: bool = False  # replace this token's earlier submission
+
+    @staticmethod
+    def parse(obj: Any) -> SubmissionUpload:
+        what = "submission"
+        if not isinstance(obj, dict):
+            raise InvalidSubmission("submission body must be a JSON object")
+        unknown = set(obj) - {"submission_id", "token", "envelope", "replace"}
+        if unknown:
+            raise InvalidSubmission(f"{what}: unexpected field(s) {', '.join(sorted(unknown))}")
+        sid = _require(obj, "submission_id", str, what)
+        if not _SID.match(sid):
+            raise InvalidSubmission(f"{what}: submission_id must be 32 lowercase hex characters")
+        token = _require(obj, "token", str, what)
+        if not token or len(token) > MAX_TOKEN_CHARS:
+            raise InvalidSubmission(f"{what}: token is missing or too long")
+        env = _require(obj, "envelope", str, what)
+        replace = obj.get("replace", False)
+        if not isinstance(replace, bool):
+            raise InvalidSubmission(f"{what}: field 'replace' must be a boolean")
+        return SubmissionUpload(sid, token, env, replace)
+
+    def envelope_bytes(self) -> bytes:
+        return b64d(self.envelope, "envelope")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SubmissionAck:
+    """A node's answer to a stored upload; the contributor keeps it in the receipt."""
+
+    survey_id: str
+    submission_id: str
+    node_index: int
+    envelope_sha256: str
+    status: str  # "stored" | "duplicate" | "replaced"
+    stored_at: str
+    replaced_submission_id: str | None = None
+
+    @staticmethod
+    def parse(obj: Any) -> SubmissionAck:
+        try:
+            ack = SubmissionAck(**obj)
+        except TypeError:
+            raise SurveyError("node sent a malformed acknowledgement") from None
+        if ack.status not in ("stored", "duplicate", "replaced") or not _HEX64.match(str(ack.envelope_sha256)):
+            raise SurveyError("node sent a malformed acknowledgement")
+        return ack
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """GET /v1/surveys/{survey_id}/status."""
+
+    survey_id: str
+    node_index: int
+    manifest_hash: str
+    state: str  # open | closed | computed | purged
+    submissions: int
+    closes_at: str
+
+
+@dataclass(frozen=True)
+class FrozenSet:
+    """GET /v1/surveys/{survey_id}/frozen — the ids a closed node holds, for agreement."""
+
+    survey_id: str
+    node_index: int
+    manifest_hash: str
+    count: int
+    digest: str
+    submission_ids: list[str]
+
+    @staticmethod
+    def parse(obj: Any) -> FrozenSet:
+        try:
+            fs = FrozenSet(**obj)
+        except TypeError:
+            raise SurveyError("peer sent a malformed frozen set") from None
+        if not isinstance(fs.submission_ids, list) or not all(isinstance(s, str) and _SID.match(s) for s in fs.submission_ids):
+            raise SurveyError(f"node {fs.node_index} sent malformed submission ids")
+        if fs.count != len(fs.submission_ids) or fs.digest != set_digest(fs.submission_ids):
+            raise SurveyError(f"node {fs.node_index} sent a frozen set whose count or digest does not match its ids")
+        return fs
+
+
+@dataclass(frozen=True)
+class ResultShare:
+    """GET /v1/surveys/{survey_id}/result — a node's result share, sealed to the analyst."""
+
+    survey_id: str
+    node_index: int
+    manifest_hash: str
+    sealed_result: str  # base64 HPKE ciphertext
+    accepted: int  # submissions in the agreed set
+    rejected: int  # submissions this node held that were not counted
+    agreed_digest: str
+    computed_at: str
+
+    @staticmethod
+    def parse(obj: Any) -> ResultShare:
+        try:
+            rs = ResultShare(**obj)
+        except TypeError:
+            raise SurveyError("node sent a malformed result share") from None
+        if not isinstance(rs.node_index, int) or not isinstance(rs.accepted, int) or not isinstance(rs.rejected, int):
+            raise SurveyError("node sent a malformed result share")
+        return rs
