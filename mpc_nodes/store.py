@@ -204,7 +204,7 @@ class NodeStore:
         if not credential or not hashes_equal(token_hash(credential), rec.analyst_cred_hash):
             raise InvalidToken("analyst credential missing or wrong")
 
-    def close(self, survey_id: str, reason: str) -> bool:
+    def close_survey(self, survey_id: str, reason: str) -> bool:
         """Close the survey now (idempotent).  Returns True if this call closed it."""
         with self._tx():
             row = self._db.execute("SELECT closed_at FROM surveys WHERE survey_id=?", (survey_id,)).fetchone()

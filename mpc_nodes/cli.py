@@ -1,0 +1,191 @@
+"""``mpc-node``: the node operator's command (thin click layer over mpc_nodes.*)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from protocol.errors import SurveyError
+
+from . import keys
+
+NODE_DIR = click.option("--dir", "node_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+                        help="The node's directory (keys, database).")
+
+
+def _fail(exc: SurveyError) -> NoReturn:
+    click.echo(f"mpc-node: error: {exc}", err=True)
+    sys.exit(1)
+
+
+def _store(node_dir: Path) -> Any:
+    from .store import NodeStore
+
+    if not (node_dir / keys.PUBLIC_FILE).exists():
+        raise SurveyError(f"{node_dir} is not a node directory (run 'mpc-node keygen' first)")
+    return NodeStore(node_dir / keys.DB_FILE)
+
+
+def _one_survey(store: Any, survey_id: str | None) -> str:
+    ids = store.survey_ids()
+    if survey_id:
+        return survey_id
+    if len(ids) == 1:
+        return str(ids[0])
+    if not ids:
+        raise SurveyError("this node has no survey yet (run 'mpc-node init --bundle node-bundle.json')")
+    raise SurveyError(f"this node holds several surveys; choose one with --survey ({', '.join(ids)})")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Run one MPC node of a salary survey.
+
+    \b
+    Typical life of a node:
+      mpc-node keygen  --dir node0 --name node0 --url https://127.0.0.1:8441 --mpc-address 127.0.0.1:11365
+      (send node0/node.json to the organiser; receive node-bundle.json)
+      mpc-node init    --dir node0 --bundle node-bundle.json
+      mpc-node serve   --dir node0                 # HTTPS ingest, until the survey closes
+      mpc-node compute --dir node0                 # after closing, on every node at about the same time
+      mpc-node status  --dir node0
+      mpc-node purge   --dir node0                 # after the analyst fetched the result
+    """
+
+
+@main.command()
+@NODE_DIR
+@click.option("--name", required=True, help="A short name for this node, e.g. 'node0' or your organisation.")
+@click.option("--url", required=True, help="Public HTTPS base URL of this node's ingest API, https://HOST:PORT.")
+@click.option("--mpc-address", required=True, help="HOST:PORT where this node's MPC party listens for peers.")
+def keygen(node_dir: Path, name: str, url: str, mpc_address: str) -> None:
+    """Create the node's HPKE key pair and TLS certificate in --dir.
+
+    Writes node.json (public: send it to the organiser) and private keys (mode 0600).
+    """
+    try:
+        info = keys.keygen(node_dir, name, url, mpc_address)
+    except SurveyError as exc:
+        _fail(exc)
+    click.echo(f"node {info.name}: keys written to {node_dir}; send {node_dir / keys.PUBLIC_FILE} to the organiser")
+    click.echo(f"  TLS certificate SHA-256: {info.tls_cert_sha256}")
+
+
+@main.command()
+@NODE_DIR
+@click.option("--bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="node-bundle.json from the organiser (manifest, token hashes).")
+def init(node_dir: Path, bundle: Path) -> None:
+    """Import a survey from the organiser's bundle (checks that the manifest lists this node's keys)."""
+    try:
+        pub = keys.load_public(node_dir)
+        try:
+            data = json.loads(bundle.read_text())
+        except ValueError:
+            raise SurveyError(f"{bundle} is not valid JSON") from None
+        m = _store(node_dir).import_survey(data, pub.hpke_public_key, pub.tls_cert_sha256)
+    except SurveyError as exc:
+        _fail(exc)
+    click.echo(f"survey {m.survey_id} imported (manifest {m.hash_hex()[:16]}…, closes {m.closes_at})")
+
+
+@main.command()
+@NODE_DIR
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, help="Port (default: the one in this node's URL).")
+def serve(node_dir: Path, host: str, port: int | None) -> None:
+    """Serve the HTTPS ingest API until interrupted."""
+    from .server import run_server
+
+    try:
+        _store(node_dir).close()
+        run_server(node_dir, host, port)
+    except SurveyError as exc:
+        _fail(exc)
+
+
+@main.command()
+@NODE_DIR
+@click.option("--survey", "survey_id", help="Survey id (needed only when the node holds several).")
+@click.option("--timeout", type=float, default=60.0, show_default=True,
+              help="Seconds to wait for the other nodes (agreement, and again for the MPC) before failing.")
+def compute(node_dir: Path, survey_id: str | None, timeout: float) -> None:
+    """Agree on the submission set with the other nodes and run the MPC (after closing).
+
+    Start it on every node; each waits up to --timeout for the others.  The result stays sealed
+    to the analyst; this node never sees it.
+    """
+    from .compute import compute as run
+
+    try:
+        store = _store(node_dir)
+        sid = _one_survey(store, survey_id)
+        store.close()
+        summary = run(node_dir, sid, timeout, say=lambda s: click.echo(s, err=True))
+    except SurveyError as exc:
+        _fail(exc)
+    click.echo(f"survey {summary.survey_id}: node {summary.node_index} computed its result share over "
+               f"{summary.accepted} submissions ({summary.rejected} not counted) in {summary.seconds:.2f} s")
+
+
+@main.command()
+@NODE_DIR
+@click.option("--survey", "survey_id", help="Survey id (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(node_dir: Path, survey_id: str | None, as_json: bool) -> None:
+    """Show the node's surveys: state, submissions stored, closing time."""
+    try:
+        store = _store(node_dir)
+        rows = []
+        for sid in [survey_id] if survey_id else store.survey_ids():
+            rec = store.survey(sid)
+            rows.append({"survey_id": sid, "node_index": rec.node_index, "state": store.state(sid),
+                         "submissions": store.count(sid), "closes_at": rec.manifest.closes_at})
+    except SurveyError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no survey imported yet")
+    for r in rows:
+        click.echo(f"{r['survey_id']}: node {r['node_index']}, {r['state']}, {r['submissions']} submissions, "
+                   f"closes {r['closes_at']}")
+
+
+@main.command()
+@NODE_DIR
+@click.option("--survey", "survey_id", help="Survey id (needed only when the node holds several).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def purge(node_dir: Path, survey_id: str | None, yes: bool) -> None:
+    """Delete the stored shares of a computed survey (the audit log stays)."""
+    try:
+        store = _store(node_dir)
+        sid = _one_survey(store, survey_id)
+        if not yes:
+            click.confirm(f"Delete every stored share of survey {sid}?", abort=True)
+        n = store.purge(sid)
+    except SurveyError as exc:
+        _fail(exc)
+    click.echo(f"survey {sid}: {n} shares deleted; the audit log is kept")
+
+
+@main.command()
+@NODE_DIR
+@click.option("--verify", is_flag=True, help="Check the hash chain and report the first altered line.")
+def audit(node_dir: Path, verify: bool) -> None:
+    """Print the node's audit log (never a share or a token)."""
+    try:
+        store = _store(node_dir)
+        if verify:
+            n = store.verify_audit()
+            click.echo(f"audit log intact: {n} lines, hash chain verified")
+            return
+        for seq, at, sid, event, details, _prev, _h in store.audit_rows():
+            click.echo(f"{seq:6d} {at} {sid or '-'} {event} {details}")
+    except SurveyError as exc:
+        _fail(exc)

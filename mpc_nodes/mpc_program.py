@@ -1,0 +1,157 @@
+"""The MPyC program one node runs as one party of the survey computation (a subprocess).
+
+Started by :mod:`mpc_nodes.compute` as ``python -m mpc_nodes.mpc_program JOB OUT`` with the
+working directory holding ``.config/party_{pid}.crt|key`` and ``.config/mpyc_ca.crt`` (MPyC's
+fixed ``--ssl`` layout).  ``mpyc.runtime`` parses ``sys.argv`` at import time, so this module
+builds that argv itself from the job file and imports the runtime only inside :func:`main`.
+
+What it computes, on secret shares only:
+
+1. every party inputs the digest of the agreed submission set; all must be equal, or abort;
+2. its local share of the summed record vectors becomes a secure value (no communication);
+3. per category c: ``ok_c = count_c >= k`` (secure comparison) and ``sum_c * ok_c``;
+4. the output ``[count_c ..., sum_c * ok_c ...]`` is re-shared with fresh randomness and each
+   party writes *its share* to OUT.  Nothing is opened to the nodes: only the analyst, holding
+   all shares, learns the table.
+
+Hardening around MPyC (pinned to mpyc 0.11):
+- peers are authenticated by the SHA-256 of their TLS certificate from the manifest, on top of
+  MPyC's mutual TLS (whose hostname check cannot bind party ids to our self-signed certs);
+- ``pickle.loads`` inside ``mpyc.runtime`` is replaced by an unpickler that refuses every
+  global, so a peer's crafted pickle cannot run code here (this program sends only ints).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pickle
+import ssl
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_PEER_IDENTITY = 3
+EXIT_DISAGREEMENT = 4
+EXIT_UNSAFE_MESSAGE = 5
+
+
+class RefusedPickle(pickle.UnpicklingError):
+    pass
+
+
+class _NoGlobalsUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        raise RefusedPickle(f"refused to unpickle {module}.{name} from a peer")
+
+
+class SafePickle:
+    """Stand-in for the ``pickle`` module inside ``mpyc.runtime``: plain data only."""
+
+    dumps = staticmethod(pickle.dumps)
+    HIGHEST_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+    @staticmethod
+    def loads(data: bytes) -> Any:
+        return _NoGlobalsUnpickler(io.BytesIO(data)).load()
+
+
+def _fail(code: int, message: str) -> None:
+    print(f"mpc-node compute: {message}", file=sys.stderr, flush=True)
+    import os
+
+    os._exit(code)
+
+
+def _install_hardening(fingerprints: list[str]) -> None:
+    from mpyc import asyncoro
+    import mpyc.runtime as rt_module
+
+    rt_module.pickle = SafePickle  # type: ignore[attr-defined]
+
+    original_create = ssl.create_default_context
+
+    def create_context(purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH, **kw: Any) -> ssl.SSLContext:
+        ctx = original_create(purpose, **kw)
+        # Party identity is checked by certificate fingerprint below; MPyC's fixed server names
+        # ("MPyC party i") cannot be in certificates made before party indices were assigned.
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx
+
+    ssl.create_default_context = create_context  # type: ignore[assignment]
+
+    def check_peer(transport: Any, peer_pid: int) -> None:
+        obj = transport.get_extra_info("ssl_object")
+        der = obj.getpeercert(binary_form=True) if obj is not None else None
+        if not der or not 0 <= peer_pid < len(fingerprints) or hashlib.sha256(der).hexdigest() != fingerprints[peer_pid]:
+            transport.abort()
+            _fail(EXIT_PEER_IDENTITY, f"a peer claiming to be node {peer_pid} presented a certificate that is not "
+                                      "that node's certificate in the manifest; aborting")
+
+    cls = asyncoro.MessageExchanger
+    orig_made, orig_received = cls.connection_made, cls.data_received
+
+    def connection_made(self: Any, transport: Any) -> None:
+        if self.peer_pid is not None:  # we are the client: we know whom we dialled
+            check_peer(transport, self.peer_pid)
+        orig_made(self, transport)
+
+    def data_received(self: Any, data: bytes) -> None:
+        if self.peer_pid is None and len(self.bytes) + len(data) >= 2:  # server: first bytes carry the pid
+            head = (bytes(self.bytes) + bytes(data))[:2]
+            check_peer(self.transport, int.from_bytes(head, "little"))
+        orig_received(self, data)
+
+    cls.connection_made = connection_made  # type: ignore[method-assign]
+    cls.data_received = data_received  # type: ignore[method-assign]
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    job_path, out_path = Path(argv[0]), Path(argv[1])
+    job = json.loads(job_path.read_text())
+    n, pid, t = job["n"], job["pid"], job["threshold"]
+    mpyc_argv = [sys.argv[0], "-I", str(pid), "-T", str(t), "--ssl", "--no-log"]
+    for addr in job["parties"]:
+        mpyc_argv += ["-P", addr]
+    sys.argv = mpyc_argv
+    from mpyc.runtime import mpc  # parses sys.argv: must come after it is set
+
+    _install_hardening(job["fingerprints"])
+    if len(mpc.parties) != n or mpc.threshold != t or mpc.pid != pid:
+        _fail(2, "MPyC did not accept the party configuration")
+    result = mpc.run(_compute(mpc, job))
+    tmp = out_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result))
+    tmp.replace(out_path)
+
+
+async def _compute(mpc: Any, job: dict[str, Any]) -> dict[str, Any]:
+    p = int(job["field_modulus"])
+    k = int(job["min_group_size"])
+    secint = mpc.SecInt(64, p=p)
+    field = secint.field
+    await mpc.start()
+    # 1. Same submission set everywhere (defence in depth; agreement already compared digests).
+    mine = secint(field(int(job["agreed_digest"], 16) % (1 << 120)))
+    digests = await mpc.output(mpc.input(mine, senders=list(range(len(mpc.parties)))))
+    if len({int(d) for d in digests}) != 1:
+        await mpc.shutdown()
+        _fail(EXIT_DISAGREEMENT, "the nodes computed over different submission sets; aborting before any result")
+    # 2. Local shares of the summed vectors are this party's shares of the totals.
+    totals = [secint(field(int(v))) for v in job["local_totals"]]
+    counts, sums = totals[0::2], totals[1::2]
+    # 3. Disclosure rule inside the MPC: a group below k releases its count but no salary figure.
+    ok = [c >= k for c in counts]
+    masked = mpc.schur_prod(sums, ok)
+    # 4. Fresh degree-t randomisation of everything released, then keep our own share only.
+    out = mpc._reshare(counts + masked)
+    shares = await mpc.gather(out)
+    await mpc.shutdown()
+    return {"pid": mpc.pid, "result_shares": [str(s.value % p) for s in shares]}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""The node's HTTPS ingest API (FastAPI, served by uvicorn with the node's TLS certificate).
+
+Every upload is validated (strict schema, then the sealed share is opened with the node's key
+and checked for length and field range) and committed to SQLite *before* the node answers.
+Errors are JSON ``{"error": <kind>, "detail": <one line>}`` with a status that tells a client
+whether retrying can help (4xx: no; 5xx: yes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from protocol.encoding import vector_length
+from protocol.envelope import open_shares
+from protocol.errors import (
+    DecryptionFailed,
+    DuplicateSubmission,
+    InvalidManifest,
+    InvalidSubmission,
+    InvalidToken,
+    SurveyClosed,
+    SurveyError,
+    TokenUsed,
+)
+from protocol.wire import (
+    MAX_BODY_BYTES,
+    STATE_OPEN,
+    STATE_PURGED,
+    FrozenSet,
+    NodeStatus,
+    ResultShare,
+    SubmissionUpload,
+    b64e,
+    set_digest,
+)
+
+from . import keys
+from .store import NodeStore
+
+
+def _status_for(exc: SurveyError) -> int:
+    if isinstance(exc, (TokenUsed, DuplicateSubmission, SurveyClosed)):
+        return 409
+    if isinstance(exc, InvalidToken):
+        return 403
+    if isinstance(exc, (InvalidSubmission, DecryptionFailed, InvalidManifest)):
+        return 400
+    return 400
+
+
+def _error(status: int, kind: str, detail: str) -> JSONResponse:
+    return JSONResponse({"error": kind, "detail": detail}, status_code=status)
+
+
+class BodyLimit:
+    """Refuse request bodies above ``limit`` bytes with 413, whether or not Content-Length is sent."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.limit
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await _error(413, "PayloadTooLarge", f"request body above {self.limit} bytes")(scope, receive, send)
+                    return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            msg = await receive()
+            if msg["type"] == "http.request":
+                received += len(msg.get("body", b""))
+                if received > self.limit:
+                    raise _TooLarge()
+            return msg
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _error(413, "PayloadTooLarge", f"request body above {self.limit} bytes")(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _bearer(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+
+
+def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
+    """The ingest API for the node in ``node_dir`` (keys from keygen, surveys from ``mpc-node init``)."""
+    store = store or NodeStore(node_dir / keys.DB_FILE)
+    hpke_sk = keys.load_hpke_private(node_dir)
+    app = FastAPI(title="salary-mpc node", version="1", description=__doc__)
+
+    @app.exception_handler(SurveyError)
+    async def _survey_error(request: Request, exc: SurveyError) -> JSONResponse:
+        status = 404 if str(exc).startswith("unknown survey") else _status_for(exc)
+        return _error(status, exc.__class__.__name__, str(exc))
+
+    @app.get("/v1/health")
+    def health() -> dict[str, Any]:
+        return {"ok": True, "surveys": store.survey_ids()}
+
+    @app.get("/v1/surveys/{survey_id}/manifest")
+    def manifest(survey_id: str) -> Response:
+        return Response(store.survey(survey_id).manifest_bytes, media_type="application/json")
+
+    @app.get("/v1/surveys/{survey_id}/status")
+    def status(survey_id: str) -> NodeStatus:
+        rec = store.survey(survey_id)
+        return NodeStatus(survey_id, rec.node_index, rec.manifest.hash_hex(), store.state(survey_id),
+                          store.count(survey_id), rec.manifest.closes_at)
+
+    @app.post("/v1/surveys/{survey_id}/submissions", responses={
+        400: {"description": "malformed body or sealed share"}, 403: {"description": "unknown token"},
+        404: {"description": "unknown survey"}, 409: {"description": "token used, survey closed, id reused"},
+        413: {"description": "body too large"}})
+    async def submit(survey_id: str, request: Request) -> JSONResponse:
+        rec = store.survey(survey_id)
+        raw = await request.body()
+        try:
+            obj = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidSubmission("request body is not valid JSON") from None
+        up = SubmissionUpload.parse(obj)
+        sealed = up.envelope_bytes()
+        m = rec.manifest
+        # Open the share now so a tampered or truncated upload is refused at once, not at compute.
+        open_shares(sealed, hpke_sk, m.hash(), rec.node_index, bytes.fromhex(up.submission_id),
+                    vector_length(m.categories), m.field_modulus)
+        ack = store.accept(survey_id, up.submission_id, up.token, sealed, up.replace)
+        return JSONResponse(ack.__dict__)
+
+    @app.post("/v1/surveys/{survey_id}/close")
+    def close(survey_id: str, request: Request) -> dict[str, Any]:
+        store.check_analyst(survey_id, _bearer(request))
+        closed_now = store.close_survey(survey_id, "organiser")
+        return {"survey_id": survey_id, "state": store.state(survey_id), "closed_now": closed_now,
+                "submissions": store.count(survey_id)}
+
+    @app.get("/v1/surveys/{survey_id}/frozen")
+    def frozen(survey_id: str) -> FrozenSet:
+        rec = store.survey(survey_id)
+        state = store.state(survey_id)
+        if state == STATE_OPEN:
+            raise SurveyClosed("survey is still open; the submission set is not frozen yet")
+        if state == STATE_PURGED:
+            raise SurveyClosed("survey has been purged")
+        ids = store.submission_ids(survey_id)
+        return FrozenSet(survey_id, rec.node_index, rec.manifest.hash_hex(), len(ids), set_digest(ids), ids)
+
+    @app.get("/v1/surveys/{survey_id}/result")
+    def result(survey_id: str, request: Request) -> Any:
+        store.check_analyst(survey_id, _bearer(request))
+        rec = store.survey(survey_id)
+        res = store.result(survey_id)
+        if res is None:
+            return _error(404, "NotComputed", "no result yet: the nodes have not finished 'mpc-node compute'")
+        sealed, accepted, rejected, digest, computed_at = res
+        store.note_release(survey_id)
+        return ResultShare(survey_id, rec.node_index, rec.manifest.hash_hex(), b64e(sealed), accepted, rejected,
+                           digest, computed_at)
+
+    # Wrap once, outermost: the limit applies before any parsing.
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    return app
+
+
+def run_server(node_dir: Path, host: str = "127.0.0.1", port: int | None = None, log_level: str = "warning") -> None:
+    """Serve the node's API over HTTPS with the node's certificate (blocks)."""
+    import uvicorn
+
+    if port is None:
+        from urllib.parse import urlparse
+
+        port = urlparse(keys.load_public(node_dir).url).port
+    app = create_app(node_dir)
+    uvicorn.run(app, host=host, port=port, ssl_certfile=str(node_dir / keys.TLS_CERT_FILE),
+                ssl_keyfile=str(node_dir / keys.TLS_KEY_FILE), log_level=log_level, access_log=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Serve a node's HTTPS ingest API (prefer 'mpc-node serve').")
+    ap.add_argument("--dir", required=True, type=Path)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int)
+    args = ap.parse_args(argv)
+    try:
+        run_server(args.dir, args.host, args.port)
+    except SurveyError as exc:
+        print(f"mpc-node: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
