@@ -68,7 +68,7 @@ def _install_hardening(fingerprints: list[str]) -> None:
     from mpyc import asyncoro
     import mpyc.runtime as rt_module
 
-    rt_module.pickle = SafePickle  # type: ignore[attr-defined]
+    rt_module.pickle = SafePickle
 
     original_create = ssl.create_default_context
 
@@ -80,7 +80,7 @@ def _install_hardening(fingerprints: list[str]) -> None:
         ctx.verify_mode = ssl.CERT_REQUIRED
         return ctx
 
-    ssl.create_default_context = create_context  # type: ignore[assignment]
+    ssl.create_default_context = create_context
 
     def check_peer(transport: Any, peer_pid: int) -> None:
         obj = transport.get_extra_info("ssl_object")
@@ -104,8 +104,8 @@ def _install_hardening(fingerprints: list[str]) -> None:
             check_peer(self.transport, int.from_bytes(head, "little"))
         orig_received(self, data)
 
-    cls.connection_made = connection_made  # type: ignore[method-assign]
-    cls.data_received = data_received  # type: ignore[method-assign]
+    cls.connection_made = connection_made
+    cls.data_received = data_received
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -193,6 +193,8 @@ def run_server(node_dir: Path, host: str = "127.0.0.1", port: int | None = None,
         from urllib.parse import urlparse
 
         port = urlparse(keys.load_public(node_dir).url).port
+        if port is None:
+            raise SurveyError("this node's URL has no port; pass --port")
     app = create_app(node_dir)
     uvicorn.run(app, host=host, port=port, ssl_certfile=str(node_dir / keys.TLS_CERT_FILE),
                 ssl_keyfile=str(node_dir / keys.TLS_KEY_FILE), log_level=log_level, access_log=False)

@@ -8,7 +8,7 @@ shares.  Randomness comes from :mod:`secrets` only.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from .errors import InconsistentShares
 
@@ -84,7 +84,7 @@ def _interpolate_at(xs: Sequence[int], ys: Sequence[int], x: int, p: int) -> int
     return acc
 
 
-def reconstruct_vector(shares: dict[int, Sequence[int]], t: int, p: int) -> list[int]:
+def reconstruct_vector(shares: Mapping[int, Sequence[int]], t: int, p: int) -> list[int]:
     """Reconstruct every entry from the shares of nodes ``shares.keys()`` (0-based).
 
     Checks first that all given shares lie on one degree-t polynomial per entry (which needs
@@ -107,7 +107,7 @@ def reconstruct_vector(shares: dict[int, Sequence[int]], t: int, p: int) -> list
     return [sum(l * shares[i][j] for l, i in zip(lam, base)) % p for j in range(length)]
 
 
-def _consistent(shares: dict[int, Sequence[int]], nodes: Sequence[int], t: int, p: int) -> bool:
+def _consistent(shares: Mapping[int, Sequence[int]], nodes: Sequence[int], t: int, p: int) -> bool:
     base, rest = nodes[: t + 1], nodes[t + 1 :]
     xs = [i + 1 for i in base]
     length = len(shares[nodes[0]])
@@ -119,7 +119,7 @@ def _consistent(shares: dict[int, Sequence[int]], nodes: Sequence[int], t: int, 
     return True
 
 
-def inconsistent_nodes(shares: dict[int, Sequence[int]], t: int, p: int) -> tuple[int, ...] | None:
+def inconsistent_nodes(shares: Mapping[int, Sequence[int]], t: int, p: int) -> tuple[int, ...] | None:
     """None if all shares are consistent; else the single culprit if removing one node makes the
     rest consistent (with redundancy left), else the empty tuple (inconsistent, culprit unknown)."""
     nodes = sorted(shares)

@@ -1,0 +1,259 @@
+"""A survey on one machine with every role a real process on 127.0.0.1.
+
+Used by ``run_local.sh`` and by the end-to-end tests.  It drives only the installed console
+scripts (``mpc-node``, ``salary-analyst``, ``salary-submit``), never the roles' Python APIs, so
+what it shows is what an operator would see.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+BIN = Path(sys.executable).parent
+
+
+def tool(name: str) -> str:
+    """Path of an installed console script next to this interpreter (falls back to PATH)."""
+    cand = BIN / name
+    return str(cand) if cand.exists() else (shutil.which(name) or name)
+
+
+def free_ports(count: int) -> list[int]:
+    socks, ports = [], []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+class StepFailed(Exception):
+    """A demo step failed; the message says which and why (the tool's own one-line error)."""
+
+
+def run(cmd: Sequence[str], *, check: bool = True, quiet: bool = False, timeout: float = 600,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, env=env)
+    if not quiet and proc.stderr.strip():
+        sys.stderr.write(proc.stderr)
+    if check and proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+        raise StepFailed(f"{Path(cmd[0]).name} {cmd[1] if len(cmd) > 1 else ''}: {last}")
+    return proc
+
+
+@dataclass
+class LocalCluster:
+    """n nodes (directories, HTTPS servers) and one survey, all under ``root``."""
+
+    root: Path
+    n: int = 3
+    threshold: int | None = None
+    min_group_size: int = 5
+    tokens: int = 100
+    salary_max: int = 1_000_000
+    survey_id: str = "local-demo"
+    servers: list[subprocess.Popen[bytes] | None] = field(default_factory=list)
+    node_dirs: list[Path] = field(default_factory=list)
+
+    @property
+    def survey_dir(self) -> Path:
+        return self.root / "survey"
+
+    @property
+    def manifest(self) -> Path:
+        return self.survey_dir / "manifest.json"
+
+    @property
+    def tokens_file(self) -> Path:
+        return self.survey_dir / "tokens.txt"
+
+    def setup(self) -> None:
+        """keygen every node, create the survey, import it at every node."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        ports = free_ports(2 * self.n)
+        for i in range(self.n):
+            d = self.root / f"node{i}"
+            run([tool("mpc-node"), "keygen", "--dir", str(d), "--name", f"node{i}",
+                 "--url", f"https://127.0.0.1:{ports[2 * i]}", "--mpc-address", f"127.0.0.1:{ports[2 * i + 1]}"],
+                quiet=True)
+            self.node_dirs.append(d)
+        cmd = [tool("salary-analyst"), "create", "--out", str(self.survey_dir), "--survey-id", self.survey_id,
+               "--tokens", str(self.tokens), "--min-group-size", str(self.min_group_size),
+               "--salary-max", str(self.salary_max)]
+        if self.threshold is not None:
+            cmd += ["--threshold", str(self.threshold)]
+        for d in self.node_dirs:
+            cmd += ["--node", str(d / "node.json")]
+        run(cmd, quiet=True)
+        for d in self.node_dirs:
+            run([tool("mpc-node"), "init", "--dir", str(d), "--bundle", str(self.survey_dir / "node-bundle.json")],
+                quiet=True)
+        self.servers = [None] * self.n
+
+    def node_url(self, i: int) -> str:
+        return str(json.loads((self.node_dirs[i] / "node.json").read_text())["url"])
+
+    def start_node(self, i: int, wait: float = 30.0) -> None:
+        log = open(self.root / f"node{i}-serve.log", "ab")
+        self.servers[i] = subprocess.Popen([tool("mpc-node"), "serve", "--dir", str(self.node_dirs[i])],
+                                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_healthy(i, wait)
+
+    def wait_healthy(self, i: int, wait: float) -> None:
+        ctx = ssl.create_default_context(cafile=str(self.node_dirs[i] / "tls.crt"))
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.node_url(i)}/v1/health", context=ctx, timeout=2):
+                    return
+            except OSError:
+                proc = self.servers[i]
+                if proc is not None and proc.poll() is not None:
+                    raise StepFailed(f"node {i} exited at start; see {self.root / f'node{i}-serve.log'}") from None
+                if time.monotonic() > deadline:
+                    raise StepFailed(f"node {i} did not come up within {wait:g} s") from None
+                time.sleep(0.1)
+
+    def start_all(self) -> None:
+        for i in range(self.n):
+            self.start_node(i)
+
+    def stop_node(self, i: int, sig: int = signal.SIGTERM) -> None:
+        proc = self.servers[i]
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.servers[i] = None
+
+    def stop_all(self) -> None:
+        for i in range(len(self.servers)):
+            self.stop_node(i)
+
+    def submit_csv(self, csv_path: Path, extra: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
+        return run([tool("salary-submit"), "--survey", str(self.manifest), "--csv", str(csv_path),
+                    "--tokens", str(self.tokens_file), "--receipt-dir", str(self.root / "receipts"), *extra])
+
+    def close(self) -> None:
+        run([tool("salary-analyst"), "close", "--survey", str(self.survey_dir)], quiet=True)
+
+    def compute(self, timeout: float = 60, nodes: Sequence[int] | None = None) -> list[subprocess.CompletedProcess[str]]:
+        """Start ``mpc-node compute`` on the given nodes at once and wait for all of them."""
+        nodes = range(self.n) if nodes is None else nodes
+        procs = [(i, subprocess.Popen([tool("mpc-node"), "compute", "--dir", str(self.node_dirs[i]),
+                                       "--timeout", str(timeout)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True)) for i in nodes]
+        out = []
+        for i, p in procs:
+            stdout, stderr = p.communicate(timeout=3 * timeout + 60)
+            out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+        return out
+
+    def results(self, out_json: Path) -> dict[str, Any]:
+        run([tool("salary-analyst"), "results", "--survey", str(self.survey_dir), "--format", "json",
+             "--out", str(out_json)], quiet=True)
+        return dict(json.loads(out_json.read_text()))
+
+    def table(self) -> str:
+        return run([tool("salary-analyst"), "results", "--survey", str(self.survey_dir)], quiet=True).stdout
+
+
+# -- plaintext oracle ----------------------------------------------------------------------------
+def read_records(csv_path: Path) -> list[tuple[str, int]]:
+    with open(csv_path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        cols = {c.lower().strip(): c for c in reader.fieldnames or []}
+        return [(row[cols["gender"]].strip().lower(), int(row[cols["salary"]])) for row in reader]
+
+
+def plaintext_report(records: list[tuple[str, int]], k: int,
+                     categories: Sequence[str] = ("female", "male", "other")) -> dict[str, Any]:
+    """What the MPC must release, computed in the clear with exact arithmetic."""
+    groups = []
+    means: dict[str, Fraction] = {}
+    for c in categories:
+        vals = [s for g, s in records if g == c]
+        if len(vals) >= k:
+            means[c] = Fraction(sum(vals), len(vals))
+        groups.append({"gender": c, "count": len(vals),
+                       "mean": float(means[c]) if c in means else None, "suppressed": c not in means})
+    male = means.get("male")
+    gap = {c: (round(float((male - means[c]) / male * 100), 2) if male and c in means else None)
+           for c in categories if c != "male"}
+    return {"groups": groups, "pay_gap_percent": gap, "accepted": len(records)}
+
+
+def compare(mpc: dict[str, Any], plain: dict[str, Any], rel: float = 1e-6) -> list[str]:
+    """Differences between the analyst's JSON and the oracle (empty when they agree)."""
+    problems = []
+    if mpc["submissions"]["accepted"] != plain["accepted"]:
+        problems.append(f"accepted {mpc['submissions']['accepted']} != {plain['accepted']}")
+    by = {g["gender"]: g for g in mpc["groups"]}
+    for g in plain["groups"]:
+        m = by.get(g["gender"])
+        if m is None:
+            problems.append(f"{g['gender']}: missing")
+            continue
+        if m["count"] != g["count"] or m["suppressed"] != g["suppressed"]:
+            problems.append(f"{g['gender']}: count/suppression {m['count']}/{m['suppressed']} != "
+                            f"{g['count']}/{g['suppressed']}")
+        if g["mean"] is None:
+            if m["mean"] is not None:
+                problems.append(f"{g['gender']}: a suppressed group's mean was released")
+        elif m["mean"] is None or abs(m["mean"] - g["mean"]) > rel * abs(g["mean"]):
+            problems.append(f"{g['gender']}: mean {m['mean']} != {g['mean']}")
+    for c, v in plain["pay_gap_percent"].items():
+        if mpc["pay_gap_percent"].get(c) != v:
+            problems.append(f"pay gap {c}: {mpc['pay_gap_percent'].get(c)} != {v}")
+    return problems
+
+
+def synthetic_csv(path: Path, counts: dict[str, int], seed: int | None = None) -> None:
+    """Employees with realistic-looking monthly salaries; every salary is distinct (canaries)."""
+    import random
+
+    rng = random.Random(seed)
+    used: set[int] = set()
+    rows = []
+    base = {"female": 3900, "male": 4400, "other": 4100}
+    for g, cnt in counts.items():
+        for _ in range(cnt):
+            while True:
+                s = max(900, int(rng.lognormvariate(0, 0.35) * base[g]))
+                if s not in used:
+                    used.add(s)
+                    break
+            rows.append((g, s))
+    rng.shuffle(rows)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["employee", "gender", "salary"])
+        for i, (g, s) in enumerate(rows):
+            w.writerow([f"E{i:05d}", g, s])

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up (a virtual environment with this project and its test tools installed) and run the
+# whole test suite, end-to-end tests with real node processes included.
+# Extra arguments go to pytest, e.g. ./run_tests.sh -m "not slow" for the fast unit tests only.
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV="${VENV:-.venv}"
+PY="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/mpc-node" ] || [ pyproject.toml -nt "$VENV/.installed" ]; then
+    echo "setting up $VENV (first run only)..." >&2
+    "$PY" -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --upgrade pip
+    "$VENV/bin/pip" install --quiet -e ".[test]"
+    touch "$VENV/.installed"
+fi
+"$VENV/bin/python" -m mypy protocol contributor analyst mpc_nodes demo
+exec "$VENV/bin/python" -m pytest "$@"

@@ -1,0 +1,102 @@
+"""The analyst's verification and reconstruction, on result shares sealed like the nodes do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from analyst.results import Report, build_report, format_table
+from analyst.survey import load_analyst_secret
+from conftest import Survey, make_survey
+from protocol.envelope import seal_result
+from protocol.errors import DecryptionFailed, InconsistentShares
+from protocol.field import share_vector
+from protocol.wire import ResultShare, b64d, b64e
+
+
+def _shares(s: Survey, values: list[int], accepted: int, rejected: int = 0,
+            tamper: dict[int, int] | None = None) -> list[ResultShare]:
+    m = s.manifest
+    per_node = share_vector(values, m.n, m.threshold, m.field_modulus)
+    out = []
+    for i, vec in enumerate(per_node):
+        if tamper and i in tamper:
+            vec = [(vec[0] + tamper[i]) % m.field_modulus] + vec[1:]
+        sealed = seal_result(vec, m.analyst_public_key, m.hash(), i, m.field_modulus)
+        out.append(ResultShare(m.survey_id, i, m.hash_hex(), b64e(sealed), accepted, rejected, "d" * 64,
+                               "2026-11-22T00:00:00Z"))
+    return out
+
+
+def _report(s: Survey, shares: list[ResultShare]) -> Report:
+    m, sk, _ = load_analyst_secret(s.dir)
+    return build_report(m, sk, shares)
+
+
+def test_report_means_gaps_and_suppression(tmp_path: Path) -> None:
+    s = make_survey(tmp_path, n=3, t=1, k=5)
+    # female 6 (sum 24,600), male 8 (sum 36,000), other 2 (suppressed: the MPC zeroed its sum)
+    r = _report(s, _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16, rejected=1))
+    by = {g.gender: g for g in r.groups}
+    assert (by["female"].count, by["female"].mean, by["female"].suppressed) == (6, 4100.0, False)
+    assert (by["male"].count, by["male"].mean) == (8, 4500.0)
+    assert by["other"].suppressed and by["other"].mean is None and by["other"].count == 2
+    assert r.pay_gap_percent == {"female": round((4500 - 4100) / 4500 * 100, 2), "other": None}
+    assert (r.accepted, r.rejected, r.warnings) == (16, 1, [])
+    js = r.to_json()
+    assert js["submissions"] == {"accepted": 16, "rejected": 1}
+    assert js["groups"][2] == {"gender": "other", "count": 2, "mean": None, "suppressed": True}
+    table = format_table(r)
+    assert "suppressed*" in table and "+8.89 %" in table
+
+
+def test_male_suppressed_means_no_gap(tmp_path: Path) -> None:
+    s = make_survey(tmp_path, n=3, t=1, k=5)
+    r = _report(s, _shares(s, [6, 4, 5, 24_600, 0, 20_000], accepted=15))
+    assert r.pay_gap_percent == {"female": None, "other": None}
+
+
+def test_tampered_share_names_the_node(tmp_path: Path) -> None:
+    s = make_survey(tmp_path, n=4, t=1, k=5)
+    with pytest.raises(InconsistentShares, match=r"degree-1 polynomial \(node 2\)"):
+        _report(s, _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16, tamper={2: 1}))
+
+
+def test_inconsistent_shares_with_minimal_redundancy(tmp_path: Path) -> None:
+    s = make_survey(tmp_path, n=3, t=1, k=5)  # 3 shares, degree 1: detectable, not attributable
+    with pytest.raises(InconsistentShares, match="cannot tell which node"):
+        _report(s, _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16, tamper={0: 5}))
+
+
+def test_nodes_disagreeing_on_the_set_are_named(tmp_path: Path) -> None:
+    s = make_survey(tmp_path, n=3, t=1, k=5)
+    shares = _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16)
+    shares[1] = ResultShare(**{**shares[1].__dict__, "accepted": 15})
+    with pytest.raises(InconsistentShares, match=r"disagree on the counted submission set \(node 1 differs"):
+        _report(s, shares)
+
+
+def test_suppressed_group_with_a_salary_figure_is_refused(tmp_path: Path) -> None:
+    s = make_survey(tmp_path, n=3, t=1, k=5)
+    with pytest.raises(InconsistentShares, match=r"suppressed group \(other\) came with a salary figure"):
+        _report(s, _shares(s, [6, 8, 2, 24_600, 36_000, 7_000], accepted=16))
+
+
+def test_result_share_sealed_for_another_node_does_not_open(tmp_path: Path) -> None:
+    s = make_survey(tmp_path, n=3, t=1, k=5)
+    shares = _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16)
+    swapped = [ResultShare(**{**shares[0].__dict__, "sealed_result": shares[1].sealed_result}), *shares[1:]]
+    with pytest.raises(DecryptionFailed, match="result share from node 0 does not open"):
+        _report(s, swapped)
+    flipped = bytearray(b64d(shares[2].sealed_result, "x"))
+    flipped[-1] ^= 1
+    bad = [*shares[:2], ResultShare(**{**shares[2].__dict__, "sealed_result": b64e(bytes(flipped))})]
+    with pytest.raises(DecryptionFailed, match="node 2"):
+        _report(s, bad)
+
+
+def test_counts_not_adding_up_are_reported(tmp_path: Path) -> None:
+    s = make_survey(tmp_path, n=3, t=1, k=5)
+    r = _report(s, _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=17))
+    assert r.warnings == ["group counts add up to 16, not to the 17 accepted submissions"]

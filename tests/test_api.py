@@ -1,0 +1,201 @@
+"""Every ingest rule of the node API, with the exact status and error it must produce.
+
+In-process (FastAPI's test client over the real app, real store, real keys); the end-to-end
+tests exercise the same app over real HTTPS.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from conftest import Survey, make_survey
+from mpc_nodes.keys import load_public
+from mpc_nodes.server import create_app
+from mpc_nodes.store import NodeStore
+from protocol.encoding import encode_record, make_record
+from protocol.envelope import seal_shares
+from protocol.field import share_vector
+from protocol.tokens import new_submission_id
+from protocol.wire import MAX_BODY_BYTES, b64e
+
+SID = "test-survey"
+BASE = f"/v1/surveys/{SID}"
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[tuple[Survey, TestClient, NodeStore]]:
+    s = make_survey(tmp_path, tokens=5)
+    d = s.node_dirs[0]
+    store = NodeStore(d / "node.db")
+    pub = load_public(d)
+    store.import_survey(json.loads((s.dir / "node-bundle.json").read_text()), pub.hpke_public_key,
+                        pub.tls_cert_sha256)
+    with TestClient(create_app(d, store)) as client:
+        yield s, client, store
+
+
+def upload(s: Survey, token: str, gender: str = "female", salary: int = 4000, sid: str | None = None,
+           node: int = 0, replace: bool = False, seal_for: int | None = None) -> dict[str, Any]:
+    m = s.manifest
+    sid = sid or new_submission_id()
+    vec = encode_record(make_record(gender, salary, m.categories, m.salary_max), m.categories)
+    shares = share_vector(vec, m.n, m.threshold, m.field_modulus)
+    target = node if seal_for is None else seal_for
+    env = seal_shares(shares[node], m.nodes[target].hpke_public_key, m.hash(), target, bytes.fromhex(sid),
+                      m.field_modulus)
+    return {"submission_id": sid, "token": token, "envelope": b64e(env), "replace": replace}
+
+
+def expect(resp: Any, status: int, error: str, detail: str) -> None:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert body["error"] == error
+    assert detail in body["detail"]
+
+
+def test_store_and_status(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    s, c, store = node
+    r = c.post(f"{BASE}/submissions", json=upload(s, s.tokens[0]))
+    assert r.status_code == 200 and r.json()["status"] == "stored" and r.json()["node_index"] == 0
+    st = c.get(f"{BASE}/status").json()
+    assert (st["state"], st["submissions"], st["manifest_hash"]) == ("open", 1, s.manifest.hash_hex())
+    assert c.get(f"{BASE}/manifest").content == s.manifest.canonical_bytes()
+
+
+def test_repeat_upload_is_idempotent(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    s, c, store = node
+    body = upload(s, s.tokens[0])
+    first = c.post(f"{BASE}/submissions", json=body).json()
+    again = c.post(f"{BASE}/submissions", json=body).json()
+    assert again["status"] == "duplicate"
+    assert (again["stored_at"], again["envelope_sha256"]) == (first["stored_at"], first["envelope_sha256"])
+    assert store.count(SID) == 1
+
+
+def test_same_id_other_content_conflicts(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    s, c, store = node
+    body = upload(s, s.tokens[0])
+    c.post(f"{BASE}/submissions", json=body)
+    other = upload(s, s.tokens[0], salary=5000, sid=body["submission_id"])
+    expect(c.post(f"{BASE}/submissions", json=other), 409, "DuplicateSubmission",
+           "submission id already used with different content")
+
+
+def test_used_token_needs_replace(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    s, c, store = node
+    first = upload(s, s.tokens[1])
+    c.post(f"{BASE}/submissions", json=first)
+    expect(c.post(f"{BASE}/submissions", json=upload(s, s.tokens[1])), 409, "TokenUsed",
+           "participation token was already used; submit with --replace")
+    r = c.post(f"{BASE}/submissions", json=upload(s, s.tokens[1], replace=True))
+    assert r.json()["status"] == "replaced" and r.json()["replaced_submission_id"] == first["submission_id"]
+    assert store.submission_ids(SID) == [r.json()["submission_id"]]
+
+
+def test_unknown_and_missing_token(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    s, c, store = node
+    expect(c.post(f"{BASE}/submissions", json=upload(s, "not-a-token")), 403, "InvalidToken",
+           "unknown participation token")
+    body = upload(s, s.tokens[0])
+    del body["token"]
+    expect(c.post(f"{BASE}/submissions", json=body), 400, "InvalidSubmission", "field 'token' is missing")
+    assert store.count(SID) == 0
+
+
+def test_closed_survey_refuses_new_but_answers_repeats(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    s, c, store = node
+    body = upload(s, s.tokens[0])
+    c.post(f"{BASE}/submissions", json=body)
+    store.close_survey(SID, "test")
+    expect(c.post(f"{BASE}/submissions", json=upload(s, s.tokens[2])), 409, "SurveyClosed",
+           "closed and accepts no more submissions")
+    assert c.post(f"{BASE}/submissions", json=body).json()["status"] == "duplicate"
+    assert store.count(SID) == 1
+
+
+@pytest.mark.parametrize("mutate,status,error,detail", [
+    (lambda b: {**b, "envelope": b["envelope"][:-8]}, 400, "DecryptionFailed", "truncated or padded"),
+    (lambda b: {**b, "envelope": "!!!"}, 400, "InvalidSubmission", "envelope is not valid base64"),
+    (lambda b: {**b, "submission_id": "xyz"}, 400, "InvalidSubmission", "submission_id must be 32 lowercase hex"),
+    (lambda b: {**b, "extra": 1}, 400, "InvalidSubmission", "unexpected field(s) extra"),
+    (lambda b: {**b, "replace": "yes"}, 400, "InvalidSubmission", "field 'replace' must be a boolean"),
+    (lambda b: [b], 400, "InvalidSubmission", "must be a JSON object"),
+])
+def test_malformed_bodies(node: tuple[Survey, TestClient, NodeStore], mutate: Any, status: int, error: str,
+                          detail: str) -> None:
+    s, c, store = node
+    expect(c.post(f"{BASE}/submissions", json=mutate(upload(s, s.tokens[0]))), status, error, detail)
+    assert store.count(SID) == 0
+
+
+def test_tampered_envelope(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    s, c, store = node
+    import base64
+
+    body = upload(s, s.tokens[0])
+    raw = bytearray(base64.b64decode(body["envelope"]))
+    raw[40] ^= 0x01
+    expect(c.post(f"{BASE}/submissions", json={**body, "envelope": b64e(bytes(raw))}), 400, "DecryptionFailed",
+           "sealed share does not open")
+    assert store.count(SID) == 0
+
+
+def test_share_sealed_for_another_node_or_id(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    s, c, store = node
+    expect(c.post(f"{BASE}/submissions", json=upload(s, s.tokens[0], seal_for=1)), 400, "DecryptionFailed",
+           "sealed for another survey, node or submission")
+    body = upload(s, s.tokens[0])
+    replayed = {**body, "submission_id": new_submission_id()}
+    expect(c.post(f"{BASE}/submissions", json=replayed), 400, "DecryptionFailed", "does not open")
+
+
+def test_not_json_and_oversized(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    s, c, store = node
+    expect(c.post(f"{BASE}/submissions", content=b"{not json"), 400, "InvalidSubmission", "not valid JSON")
+    expect(c.post(f"{BASE}/submissions", content=b"x" * (MAX_BODY_BYTES + 1)), 413, "PayloadTooLarge",
+           f"above {MAX_BODY_BYTES} bytes")
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit must still hold
+        for _ in range(10):
+            yield b"y" * (MAX_BODY_BYTES // 4)
+
+    expect(c.post(f"{BASE}/submissions", content=chunks()), 413, "PayloadTooLarge", "above")
+    assert store.count(SID) == 0
+
+
+def test_unknown_survey(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    s, c, store = node
+    expect(c.get("/v1/surveys/nope/status"), 404, "SurveyError", "unknown survey 'nope'")
+    expect(c.post("/v1/surveys/nope/submissions", json=upload(s, s.tokens[0])), 404, "SurveyError", "unknown survey")
+
+
+def test_close_frozen_and_result_need_the_right_state_and_credential(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    s, c, store = node
+    c.post(f"{BASE}/submissions", json=upload(s, s.tokens[0]))
+    expect(c.get(f"{BASE}/frozen"), 409, "SurveyClosed", "still open")
+    expect(c.post(f"{BASE}/close"), 403, "InvalidToken", "analyst credential missing or wrong")
+    expect(c.post(f"{BASE}/close", headers={"Authorization": "Bearer " + s.tokens[0]}), 403, "InvalidToken",
+           "analyst credential")
+    r = c.post(f"{BASE}/close", headers={"Authorization": "Bearer " + s.credential})
+    assert r.status_code == 200 and r.json()["state"] == "closed" and r.json()["submissions"] == 1
+    fz = c.get(f"{BASE}/frozen").json()
+    assert fz["count"] == 1 and fz["submission_ids"] == store.submission_ids(SID)
+    expect(c.get(f"{BASE}/result"), 403, "InvalidToken", "analyst credential")
+    expect(c.get(f"{BASE}/result", headers={"Authorization": "Bearer " + s.credential}), 404, "NotComputed",
+           "no result yet")
+
+
+def test_openapi_schema_published(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    s, c, store = node
+    paths = c.get("/openapi.json").json()["paths"]
+    assert "/v1/surveys/{survey_id}/submissions" in paths and "/v1/surveys/{survey_id}/status" in paths

@@ -1,0 +1,112 @@
+"""End to end: real node processes (HTTPS), the real CLIs, real MPyC parties over mutual TLS.
+
+Every released figure is checked against the plaintext oracle computed from the same CSV.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from demo.cluster import LocalCluster, compare, plaintext_report, read_records, run, synthetic_csv, tool
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("n,t", [(3, 1), (5, 2)])
+def test_survey_matches_plaintext_oracle_and_hides_small_group(tmp_path: Path, n: int, t: int) -> None:
+    data = tmp_path / "staff.csv"
+    synthetic_csv(data, {"female": 31, "male": 26, "other": 3}, seed=n)
+    records = read_records(data)
+    c = LocalCluster(tmp_path / "run", n=n, threshold=t, min_group_size=5, tokens=len(records))
+    c.setup()
+    try:
+        c.start_all()
+        c.submit_csv(data)
+        c.close()
+        for res in c.compute(timeout=60):
+            assert res.returncode == 0, res.stderr
+            assert f"over {len(records)} submissions (0 not counted)" in res.stdout
+        mpc = c.results(tmp_path / "result.json")
+        plain = plaintext_report(records, 5)
+        assert compare(mpc, plain) == []
+        other = next(g for g in mpc["groups"] if g["gender"] == "other")
+        assert other == {"gender": "other", "count": 3, "mean": None, "suppressed": True}
+        assert mpc["pay_gap_percent"]["other"] is None and mpc["pay_gap_percent"]["female"] is not None
+        assert mpc["submissions"] == {"accepted": 60, "rejected": 0}
+        assert "suppressed*" in c.table()
+        # release only once: a second compute is refused, and says why
+        again = c.compute(timeout=10, nodes=[0])[0]
+        assert again.returncode == 1 and "already been computed; it is released only once" in again.stderr
+        assert "Traceback" not in again.stderr
+    finally:
+        c.stop_all()
+
+
+def test_compute_waits_for_a_missing_node_then_fails_and_a_rerun_succeeds(tmp_path: Path) -> None:
+    data = tmp_path / "staff.csv"
+    synthetic_csv(data, {"female": 6, "male": 6, "other": 0}, seed=7)
+    records = read_records(data)
+    c = LocalCluster(tmp_path / "run", n=3, min_group_size=5, tokens=len(records))
+    c.setup()
+    try:
+        c.start_all()
+        c.submit_csv(data)
+        c.close()
+        c.stop_node(2)
+        results = c.compute(timeout=4, nodes=[0, 1])
+        for res in results:
+            assert res.returncode == 1
+            assert "did not provide its frozen submission set in time" in res.stderr
+            assert "node 2 (node2" in res.stderr and "Traceback" not in res.stderr
+        status = run([tool("salary-analyst"), "results", "--survey", str(c.survey_dir)], check=False, quiet=True)
+        assert status.returncode == 1 and "no result yet" in status.stderr
+        # the node comes back: the same frozen set gives the right result
+        c.start_node(2)
+        for res in c.compute(timeout=60):
+            assert res.returncode == 0, res.stderr
+        assert compare(c.results(tmp_path / "r.json"), plaintext_report(records, 5)) == []
+    finally:
+        c.stop_all()
+
+
+def test_node_and_analyst_cli_errors_are_one_line(tmp_path: Path) -> None:
+    c = LocalCluster(tmp_path / "run", n=3, tokens=3)
+    c.setup()
+    try:
+        c.start_all()
+        # compute before closing
+        res = c.compute(timeout=5, nodes=[0])[0]
+        assert res.returncode == 1
+        assert res.stderr.strip().splitlines()[-1].startswith("mpc-node: error: the survey is still open")
+        # status over the CLI
+        st = run([tool("mpc-node"), "status", "--dir", str(c.node_dirs[0]), "--json"], quiet=True)
+        assert json.loads(st.stdout)[0]["state"] == "open"
+        # a wrong analyst secret cannot close the survey
+        secret_file = c.survey_dir / "analyst-secret.json"
+        secret = json.loads(secret_file.read_text())
+        secret_file.write_text(json.dumps({**secret, "credential": "wrong"}))
+        bad = run([tool("salary-analyst"), "close", "--survey", str(c.survey_dir)], check=False, quiet=True)
+        assert bad.returncode == 1 and "analyst credential missing or wrong" in bad.stderr
+        assert "Traceback" not in bad.stderr
+        # purge before compute is refused
+        pg = run([tool("mpc-node"), "purge", "--dir", str(c.node_dirs[0]), "--yes"], check=False, quiet=True)
+        assert pg.returncode == 1 and "only after the result has been computed" in pg.stderr
+    finally:
+        c.stop_all()
+
+
+def test_run_local_demo(tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    proc = subprocess.run([sys.executable, "-m", "demo.run_local", "--employees", "150", "--nodes", "4",
+                           "--threshold", "1", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "OK: the MPC result equals the plaintext figures" in proc.stdout
+    res = json.loads(out.read_text())
+    assert res["submissions"]["accepted"] == 150 and res["model"] == "semi-honest"
