@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
             records = []
             print(f"run_local.sh: note: the oracle cannot read {args.input} ({exc}); the contributor will "
                   "report the bad rows", file=sys.stderr)
+        rows = max(1, sum(1 for line in data.read_text().splitlines()[1:] if line.strip()))
         cluster = LocalCluster(root, n=args.nodes, threshold=args.threshold, min_group_size=args.min_group_size,
-                               tokens=max(1, len(records) or 1), survey_id="local-demo")
+                               tokens=rows, survey_id="local-demo")
         print(f"[1/6] setting up {args.nodes} nodes and the survey in {root}")
         cluster.setup()
         print("[2/6] starting the nodes' HTTPS servers")

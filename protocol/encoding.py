@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 from .errors import InvalidSubmission
 
@@ -45,13 +46,14 @@ def parse_salary(text: str | int, salary_max: int) -> int:
         try:
             value = int(raw)
         except ValueError:
+            # Decimal, not float: "52000.000000000001" must not round to a whole number.
             try:
-                as_float = float(raw)
-            except ValueError:
+                as_dec = Decimal(raw)
+            except InvalidOperation:
                 raise InvalidSubmission(f"salary {raw!r} is not a number") from None
-            if not as_float.is_integer():
+            if not as_dec.is_finite() or as_dec != as_dec.to_integral_value():
                 raise InvalidSubmission(f"salary {raw!r} is not a whole number of the survey's unit") from None
-            value = int(as_float)
+            value = int(as_dec)
     if value < 0:
         raise InvalidSubmission("salary must not be negative")
     if value > salary_max:

@@ -21,9 +21,32 @@ DEFAULT_PRIME = (1 << 127) - 1
 ELEMENT_BYTES = 16
 
 
+def is_probable_prime(p: int, rounds: int = 64) -> bool:
+    """Miller-Rabin with random bases from :mod:`secrets` (error below 4^-rounds)."""
+    if p < 2:
+        return False
+    for q in (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37):
+        if p % q == 0:
+            return p == q
+    d, r = p - 1, 0
+    while d % 2 == 0:
+        d, r = d // 2, r + 1
+    for _ in range(rounds):
+        x = pow(2 + secrets.randbelow(p - 3), d, p)
+        if x in (1, p - 1):
+            continue
+        for _ in range(r - 1):
+            x = x * x % p
+            if x == p - 1:
+                break
+        else:
+            return False
+    return True
+
+
 def check_prime_params(p: int, n: int, t: int) -> None:
     """Raise ValueError unless n parties with threshold t can share over GF(p)."""
-    if p < 3 or p.bit_length() > ELEMENT_BYTES * 8:
+    if p < 3 or p.bit_length() > ELEMENT_BYTES * 8 or not is_probable_prime(p):
         raise ValueError(f"field modulus must be an odd prime below 2^{ELEMENT_BYTES * 8}")
     if not 1 <= t or not 2 * t < n:
         raise ValueError(f"threshold t={t} needs 1 <= t and 2t < n (n={n})")

@@ -44,7 +44,7 @@ class NodeInfo:
         host, _, port = self.mpc_address.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise InvalidManifest(f"node {self.name}: mpc_address must be host:port")
-        if not _HEX32.match(self.hpke_public_key):
+        if not _HEX32.fullmatch(self.hpke_public_key):
             raise InvalidManifest(f"node {self.name}: HPKE public key must be 32 bytes of hex")
         try:
             fp = cert_fingerprint(self.tls_cert_pem)
@@ -82,7 +82,7 @@ class Manifest:
         """Raise :class:`InvalidManifest` unless the manifest is internally consistent."""
         if self.version != MANIFEST_VERSION:
             raise InvalidManifest(f"unsupported manifest version {self.version}")
-        if not _SURVEY_ID.match(self.survey_id):
+        if not _SURVEY_ID.fullmatch(self.survey_id):
             raise InvalidManifest("survey id must be 1-64 characters of letters, digits, '.', '_' or '-'")
         if self.model not in MODELS:
             raise InvalidManifest(f"model must be one of {', '.join(MODELS)}")
@@ -98,7 +98,7 @@ class Manifest:
             raise InvalidManifest("two nodes share an HPKE key")
         if len({nd.tls_cert_sha256 for nd in self.nodes}) != self.n:
             raise InvalidManifest("two nodes share a TLS certificate")
-        if not _HEX32.match(self.analyst_public_key):
+        if not _HEX32.fullmatch(self.analyst_public_key):
             raise InvalidManifest("analyst public key must be 32 bytes of hex")
         if self.encoding != ENCODING_COUNT_SUM_V1:
             raise InvalidManifest(f"unsupported encoding {self.encoding!r}")
@@ -106,6 +106,8 @@ class Manifest:
             raise InvalidManifest("categories must be distinct and non-empty")
         if "male" not in self.categories:
             raise InvalidManifest("categories must include 'male' (the pay-gap reference)")
+        if any(not isinstance(c, str) or c != c.strip().lower() or not c for c in self.categories):
+            raise InvalidManifest("categories must be lower-case words (answers are matched case-insensitively)")
         if not 0 < self.salary_max < 10**12:
             raise InvalidManifest("salary upper bound must be between 1 and 10^12")
         if self.min_group_size < 1:
@@ -170,9 +172,17 @@ def manifest_from_json(data: bytes | str | dict[str, Any]) -> Manifest:
         m = Manifest(**kwargs)
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidManifest(f"manifest has missing or unexpected fields ({exc.__class__.__name__}: {exc})") from None
-    for name, typ in (("threshold", int), ("salary_max", int), ("min_group_size", int), ("version", int)):
-        if not isinstance(getattr(m, name), typ) or isinstance(getattr(m, name), bool):
+    for name in ("threshold", "salary_max", "min_group_size", "version"):
+        if not isinstance(getattr(m, name), int) or isinstance(getattr(m, name), bool):
             raise InvalidManifest(f"manifest field {name} must be an integer")
+    for name in ("survey_id", "title", "model", "analyst_public_key", "closes_at", "salary_unit", "encoding",
+                 "created_at"):
+        if not isinstance(getattr(m, name), str):
+            raise InvalidManifest(f"manifest field {name} must be a string")
+    for nd in m.nodes:
+        for name in ("name", "url", "mpc_address", "hpke_public_key", "tls_cert_pem", "tls_cert_sha256"):
+            if not isinstance(getattr(nd, name), str):
+                raise InvalidManifest(f"node field {name} must be a string")
     m.validate()
     return m
 

@@ -75,7 +75,7 @@ class SubmissionUpload:
         if unknown:
             raise InvalidSubmission(f"{what}: unexpected field(s) {', '.join(sorted(unknown))}")
         sid = _require(obj, "submission_id", str, what)
-        if not _SID.match(sid):
+        if not _SID.fullmatch(sid):
             raise InvalidSubmission(f"{what}: submission_id must be 32 lowercase hex characters")
         token = _require(obj, "token", str, what)
         if not token or len(token) > MAX_TOKEN_CHARS:
@@ -111,7 +111,7 @@ class SubmissionAck:
             ack = SubmissionAck(**obj)
         except TypeError:
             raise SurveyError("node sent a malformed acknowledgement") from None
-        if ack.status not in ("stored", "duplicate", "replaced") or not _HEX64.match(str(ack.envelope_sha256)):
+        if ack.status not in ("stored", "duplicate", "replaced") or not _HEX64.fullmatch(str(ack.envelope_sha256)):
             raise SurveyError("node sent a malformed acknowledgement")
         return ack
 
@@ -145,7 +145,7 @@ class FrozenSet:
             fs = FrozenSet(**obj)
         except TypeError:
             raise SurveyError("peer sent a malformed frozen set") from None
-        if not isinstance(fs.submission_ids, list) or not all(isinstance(s, str) and _SID.match(s) for s in fs.submission_ids):
+        if not isinstance(fs.submission_ids, list) or not all(isinstance(s, str) and _SID.fullmatch(s) for s in fs.submission_ids):
             raise SurveyError(f"node {fs.node_index} sent malformed submission ids")
         if fs.count != len(fs.submission_ids) or fs.digest != set_digest(fs.submission_ids):
             raise SurveyError(f"node {fs.node_index} sent a frozen set whose count or digest does not match its ids")

@@ -1,0 +1,291 @@
+"""The survey manifest: canonical identity (known answer) and validation messages."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocol.errors import InvalidManifest
+from protocol.manifest import (
+    Manifest,
+    NodeInfo,
+    load_manifest,
+    manifest_from_json,
+    parse_time,
+    save_manifest,
+)
+
+VEC: dict[str, Any] = json.loads((Path(__file__).parent / "vectors" / "manifest.json").read_text(encoding="utf-8"))
+BASE: dict[str, Any] = VEC["manifest"]
+
+
+def base() -> dict[str, Any]:
+    return copy.deepcopy(BASE)
+
+
+def rejected(obj: Any) -> str:
+    with pytest.raises(InvalidManifest) as exc:
+        manifest_from_json(obj)
+    return str(exc.value)
+
+
+# ---------------------------------------------------------------------------- canonical identity
+
+def test_vector_has_provenance() -> None:
+    assert "generate_vectors.py" in VEC["provenance"]
+
+
+def test_canonical_bytes_and_hash_known_answer() -> None:
+    m = manifest_from_json(base())
+    assert m.canonical_bytes() == VEC["canonical"].encode("utf-8")
+    assert m.hash_hex() == VEC["sha256"]
+    assert m.hash() == bytes.fromhex(VEC["sha256"])
+    # Non-ASCII stays UTF-8 (ensure_ascii=False): part of the identity.
+    assert "Zürich –".encode() in m.canonical_bytes()
+
+
+def test_hash_independent_of_input_formatting_and_key_order() -> None:
+    d = base()
+    shuffled = {k: d[k] for k in reversed(list(d))}
+    shuffled["nodes"] = [{k: nd[k] for k in reversed(list(nd))} for nd in d["nodes"]]
+    text = json.dumps(shuffled, indent=3, ensure_ascii=True)
+    assert manifest_from_json(text).hash_hex() == VEC["sha256"]
+    assert manifest_from_json(text.encode()).hash_hex() == VEC["sha256"]
+    # The field modulus may be given as a JSON number; the canonical form writes a string.
+    d["field_modulus"] = int(d["field_modulus"])
+    assert manifest_from_json(d).hash_hex() == VEC["sha256"]
+
+
+def test_canonical_roundtrip_and_file_roundtrip(tmp_path: Path) -> None:
+    m = manifest_from_json(base())
+    again = manifest_from_json(m.canonical_bytes())
+    assert again == m and again.canonical_bytes() == m.canonical_bytes()
+    save_manifest(m, tmp_path / "m.json")
+    assert (tmp_path / "m.json").read_bytes() == VEC["canonical"].encode()
+    assert load_manifest(tmp_path / "m.json") == m
+
+
+def test_load_manifest_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InvalidManifest, match="cannot read manifest"):
+        load_manifest(tmp_path / "nope.json")
+
+
+def _other_value(v: Any) -> Any:
+    if isinstance(v, bool):
+        return not v
+    if isinstance(v, int):
+        return v + 2
+    if isinstance(v, str):
+        return v + "x"
+    if isinstance(v, tuple):
+        return v + ("extra",)
+    raise AssertionError(type(v))
+
+
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(Manifest) if f.name != "nodes"])
+def test_hash_changes_when_any_field_changes(name: str) -> None:
+    m = manifest_from_json(base())
+    changed = dataclasses.replace(m, **{name: _other_value(getattr(m, name))})
+    assert changed.canonical_bytes() != m.canonical_bytes()
+    assert changed.hash() != m.hash()
+
+
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(NodeInfo)])
+@pytest.mark.parametrize("node", [0, 2])
+def test_hash_changes_when_any_node_field_changes(name: str, node: int) -> None:
+    m = manifest_from_json(base())
+    nodes = list(m.nodes)
+    nodes[node] = dataclasses.replace(nodes[node], **{name: getattr(nodes[node], name) + "x"})
+    assert dataclasses.replace(m, nodes=tuple(nodes)).hash() != m.hash()
+
+
+def test_hash_changes_when_nodes_are_reordered() -> None:
+    m = manifest_from_json(base())
+    swapped = dataclasses.replace(m, nodes=(m.nodes[1], m.nodes[0], m.nodes[2]))
+    assert swapped.hash() != m.hash()
+
+
+def test_closing_time_helpers() -> None:
+    m = manifest_from_json(base())
+    closes = dt.datetime(2026, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc)
+    assert m.closes_at_dt() == closes
+    assert not m.is_past_closing(closes - dt.timedelta(seconds=1))
+    assert m.is_past_closing(closes)
+    assert parse_time("2027-01-01T00:59:59+01:00") == closes
+
+
+# -------------------------------------------------------------------------------- validation
+
+def test_base_vector_is_valid() -> None:
+    m = manifest_from_json(base())
+    assert m.n == 3 and m.threshold == 1 and m.categories == ("female", "male", "other")
+
+
+def _with(**changes: Any) -> dict[str, Any]:
+    d = base()
+    d.update(changes)
+    return d
+
+
+def _with_node(i: int, **changes: Any) -> dict[str, Any]:
+    d = base()
+    d["nodes"][i].update(changes)
+    return d
+
+
+def test_threshold_zero() -> None:
+    assert rejected(_with(threshold=0)) == "threshold t=0 needs 1 <= t and 2t < n (n=3)"
+
+
+def test_threshold_too_large_for_n() -> None:
+    assert rejected(_with(threshold=2)) == "threshold t=2 needs 1 <= t and 2t < n (n=3)"
+    d = base()
+    d["nodes"].append(copy.deepcopy(d["nodes"][0]))  # n=4, t=2: 2t >= n checked before duplicates
+    d["threshold"] = 2
+    assert rejected(d) == "threshold t=2 needs 1 <= t and 2t < n (n=4)"
+
+
+def test_fewer_than_three_nodes() -> None:
+    d = base()
+    d["nodes"] = d["nodes"][:2]
+    assert rejected(d) == "a survey needs at least 3 nodes, this one has 2"
+    d["nodes"] = []
+    assert rejected(d) == "a survey needs at least 3 nodes, this one has 0"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8441", "ftp://x", "127.0.0.1:8441", "HTTPS://x:1", ""])
+def test_bad_url_scheme(url: str) -> None:
+    assert rejected(_with_node(1, url=url)) == "node node1: URL must be https://"
+
+
+@pytest.mark.parametrize("addr", ["127.0.0.1", "127.0.0.1:", ":9000", "host:port", "host:0", "host:65536"])
+def test_bad_mpc_address(addr: str) -> None:
+    assert rejected(_with_node(0, mpc_address=addr)) == "node node0: mpc_address must be host:port"
+
+
+def test_fingerprint_mismatch() -> None:
+    other_fp = BASE["nodes"][1]["tls_cert_sha256"]
+    assert rejected(_with_node(0, tls_cert_sha256=other_fp)) == "node node0: certificate does not match its fingerprint"
+    # The certificate of another node under this node's fingerprint.
+    msg = rejected(_with_node(2, tls_cert_pem=BASE["nodes"][0]["tls_cert_pem"]))
+    assert msg == "node node2: certificate does not match its fingerprint"
+
+
+def test_unparseable_certificate() -> None:
+    assert rejected(_with_node(0, tls_cert_pem="-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+                    ).startswith("node node0: ")
+
+
+def test_duplicate_node_keys() -> None:
+    assert rejected(_with_node(1, hpke_public_key=BASE["nodes"][0]["hpke_public_key"])) == "two nodes share an HPKE key"
+
+
+def test_duplicate_tls_certificates() -> None:
+    d = _with_node(2, tls_cert_pem=BASE["nodes"][0]["tls_cert_pem"], tls_cert_sha256=BASE["nodes"][0]["tls_cert_sha256"])
+    assert rejected(d) == "two nodes share a TLS certificate"
+
+
+def test_duplicate_node_keys_cannot_hide_behind_trailing_newline() -> None:
+    d = _with_node(1, hpke_public_key=BASE["nodes"][0]["hpke_public_key"] + "\n")
+    rejected(d)
+
+
+@pytest.mark.parametrize("key", ["AB" * 32, "ab" * 31, "ab" * 33, "zz" * 32, ""])
+def test_bad_hpke_key(key: str) -> None:
+    assert rejected(_with_node(0, hpke_public_key=key)) == "node node0: HPKE public key must be 32 bytes of hex"
+    assert rejected(_with(analyst_public_key=key)) == "analyst public key must be 32 bytes of hex"
+
+
+def test_closing_time_without_timezone() -> None:
+    msg = rejected(_with(closes_at="2026-12-31T23:59:59"))
+    assert msg == "closing time must carry a time zone, e.g. 2026-12-31T23:59:59Z"
+
+
+@pytest.mark.parametrize("text", ["next friday", "", "2026-13-01T00:00:00Z", "31/12/2026"])
+def test_closing_time_not_iso(text: str) -> None:
+    assert rejected(_with(closes_at=text)) == f"closing time {text!r} is not ISO 8601"
+
+
+@pytest.mark.parametrize("k", [0, -1])
+def test_min_group_size_below_one(k: int) -> None:
+    assert rejected(_with(min_group_size=k)) == "minimum group size k must be at least 1"
+
+
+@pytest.mark.parametrize("cats", [["female", "other"], ["Male", "female"], ["men", "women"]])
+def test_missing_male_category(cats: list[str]) -> None:
+    assert rejected(_with(categories=cats)) == "categories must include 'male' (the pay-gap reference)"
+
+
+@pytest.mark.parametrize("cats", [[], ["male", "male"]])
+def test_categories_empty_or_repeated(cats: list[str]) -> None:
+    assert rejected(_with(categories=cats)) == "categories must be distinct and non-empty"
+
+
+@pytest.mark.parametrize("data", [b"{not json", "{", b"\xff\xfe", "", '{"a": 1,}'])
+def test_malformed_json(data: bytes | str) -> None:
+    assert rejected(data) == "manifest is not valid JSON"
+
+
+@pytest.mark.parametrize("data", ["[]", "3", '"manifest"', "null"])
+def test_json_that_is_not_an_object(data: str) -> None:
+    assert rejected(data) == "manifest must be a JSON object"
+
+
+def test_missing_and_unexpected_fields() -> None:
+    d = base()
+    del d["survey_id"]
+    assert rejected(d).startswith("manifest has missing or unexpected fields (TypeError:")
+    d = base()
+    del d["nodes"]
+    assert rejected(d).startswith("manifest has missing or unexpected fields (KeyError:")
+    assert "unexpected keyword argument 'colour'" in rejected(_with(colour="blue"))
+    d = base()
+    d["nodes"][0]["extra"] = 1
+    assert rejected(d).startswith("manifest has missing or unexpected fields")
+    assert rejected(_with(field_modulus="abc")).startswith("manifest has missing or unexpected fields (ValueError:")
+
+
+@pytest.mark.parametrize("field", ["threshold", "salary_max", "min_group_size", "version"])
+@pytest.mark.parametrize("value", ["1", 1.0, True, None])
+def test_integer_fields_must_be_integers(field: str, value: Any) -> None:
+    assert rejected(_with(**{field: value})) == f"manifest field {field} must be an integer"
+
+
+def test_other_field_rules() -> None:
+    assert rejected(_with(version=2)) == "unsupported manifest version 2"
+    assert rejected(_with(survey_id="has space")).startswith("survey id must be 1-64 characters")
+    assert rejected(_with(survey_id="-leading")).startswith("survey id must be 1-64 characters")
+    assert rejected(_with(survey_id="a" * 65)).startswith("survey id must be 1-64 characters")
+    assert manifest_from_json(_with(survey_id="a" * 64)).survey_id == "a" * 64
+    assert rejected(_with(model="paranoid")) == "model must be one of semi-honest, malicious"
+    assert rejected(_with(encoding="count-sum/v2")) == "unsupported encoding 'count-sum/v2'"
+    assert rejected(_with(salary_max=0)) == "salary upper bound must be between 1 and 10^12"
+    assert rejected(_with(salary_max=10**12)) == "salary upper bound must be between 1 and 10^12"
+    assert rejected(_with(field_modulus=str(1 << 130))) == "field modulus must be an odd prime below 2^128"
+    assert manifest_from_json(_with(model="malicious")).model == "malicious"
+
+
+@pytest.mark.parametrize("obj", [
+    _with(survey_id=123),
+    _with(closes_at=1767225599),
+    _with(analyst_public_key=7),
+    _with_node(0, url=443),
+], ids=["survey_id", "closes_at", "analyst_public_key", "node.url"])
+def test_non_string_fields_are_invalid_manifest(obj: dict[str, Any]) -> None:
+    rejected(obj)
+
+
+def test_even_field_modulus_is_rejected() -> None:
+    rejected(_with(field_modulus=str(1 << 127)))
+
+
+def test_categories_must_be_lower_case() -> None:
+    """Answers are matched case-insensitively, so only lower-case categories can ever be chosen."""
+    assert rejected(_with(categories=["Female", "male", "other"])) == (
+        "categories must be lower-case words (answers are matched case-insensitively)")
