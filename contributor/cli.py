@@ -1,0 +1,285 @@
+"""``salary-submit``: the employee / HR command.  A thin click layer over :mod:`contributor.core`.
+
+Every :class:`~protocol.errors.SurveyError` is printed as one line
+``salary-submit: error: <message>`` on stderr with exit status 1; usage errors exit 2 (click).
+The participation token is never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from protocol.errors import InvalidToken, SurveyError
+
+from . import core
+
+PROG = "salary-submit"
+TOKEN_ENV = "SALARY_TOKEN"
+
+HELP = f"""Submit your salary to a privacy-preserving salary survey.
+
+Your answer (gender and monthly salary) is split into random Shamir shares, one per
+computing node; each share is encrypted to its node's key from the survey manifest and
+uploaded over TLS pinned to that node's certificate.  No single node (nor any t of them
+together) learns anything about your answer; only aggregate figures are ever released.
+
+Before sending anything, salary-submit checks that every node serves exactly the
+manifest you loaded.  It keeps a receipt (submission id and each node's acknowledgement,
+never your salary or token) in --receipt-dir.  If a node cannot be reached, the prepared
+upload is kept in a pending file there; finish it later with --resume.
+
+Give your participation token through the {TOKEN_ENV} environment variable or
+--token-file so that it does not end up in your shell history.
+
+\b
+Examples:
+  # one employee (token from the environment)
+  export {TOKEN_ENV}=...            # the token you were given
+  salary-submit --survey manifest.json --gender female --salary 52000
+
+\b
+  # check the manifest's fingerprint as published by the organiser
+  salary-submit --survey https://survey.example.org/manifest.json \\
+      --expect-hash 3b5f...e9 --token-file token.txt --gender male --salary 4800
+
+\b
+  # change your earlier answer (same token)
+  salary-submit --survey manifest.json --token-file token.txt \\
+      --gender female --salary 53500 --replace
+
+\b
+  # HR: many employees at once; CSV header needs gender,salary (other columns are
+  # ignored), row i uses line i of the tokens file
+  salary-submit --survey manifest.json --csv staff.csv --tokens tokens.txt
+
+\b
+  # a node was down: finish the upload later with the same submission ids
+  salary-submit --resume receipts/pending-<survey>-<id>.json --token-file token.txt
+"""
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"{PROG}: error: {' '.join(str(message).split())}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn user-facing errors into one stderr line and exit status 1 (never a traceback)."""
+    try:
+        yield
+    except core.CsvInvalid as exc:
+        for line, problem in exc.problems:
+            click.echo(f"{PROG}: line {line}: {' '.join(problem.split())}", err=True)
+        _fail(str(exc))
+    except SurveyError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        _fail(f"cannot write or read{where}: {exc.strerror or exc}")
+
+
+def _single_token(token: str | None, token_file: str | None) -> str | None:
+    """--token, else --token-file, else $SALARY_TOKEN (None if none given)."""
+    if token:
+        return token.strip()
+    if token_file:
+        try:
+            text = Path(token_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidToken(f"cannot read token file {token_file}: {getattr(exc, 'strerror', None) or exc}") from None
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        if not lines:
+            raise InvalidToken(f"token file {token_file} is empty")
+        return lines[0]
+    env = os.environ.get(TOKEN_ENV, "").strip()
+    return env or None
+
+
+def _missing_token() -> InvalidToken:
+    return InvalidToken(f"no participation token given: set {TOKEN_ENV}, or use --token-file FILE (or --token)")
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A thread-safe progress callback drawing click's progress bar on stderr."""
+    lock = threading.Lock()
+    with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
+        def step(n: int) -> None:
+            with lock:
+                bar.update(n)
+        yield step
+
+
+def _report_batch(res: core.BatchResult, resume_hint: str) -> None:
+    """Print the batch summary; exit 1 if anything failed or is pending."""
+    for line, sid, reason in res.failed:
+        where = f"line {line}" if line is not None else f"submission {sid}"
+        click.echo(f"{PROG}: {where}: failed: {' '.join(reason.split())}", err=True)
+    for line, sid, nodes in res.pending:
+        where = f"line {line}" if line is not None else f"submission {sid}"
+        click.echo(f"{PROG}: {where}: pending at {nodes}", err=True)
+    total = res.submitted + len({sid for _, sid, _ in res.failed} | {sid for _, sid, _ in res.pending})
+    summary = f"submitted {res.submitted} of {total}; failed {len(res.failed)}; pending {len(res.pending)}"
+    if res.receipts_path is not None:
+        summary += f"; receipts in {res.receipts_path}"
+    click.echo(summary)
+    if res.pending and res.pending_path is not None:
+        _fail(f"{len(res.pending)} submission(s) not yet delivered to every node; finish them with: "
+              f"{PROG} --resume {res.pending_path} {resume_hint}"
+              + (f"; {len(res.failed)} failed (see above)" if res.failed else ""))
+    if res.failed:
+        reasons = sorted({r for _, _, r in res.failed})
+        extra = f": {reasons[0]}" if len(reasons) == 1 else " (see above)"
+        _fail(f"{len(res.failed)} of {total} submission(s) failed{extra}")
+
+
+@click.command(name=PROG, help=HELP, context_settings={"help_option_names": ["-h", "--help"],
+                                                     "max_content_width": 100})
+@click.option("--survey", metavar="FILE|URL", help="The survey manifest: a file, or an https:// URL.")
+@click.option("--expect-hash", metavar="HEX", help="Refuse unless the manifest's SHA-256 equals HEX.")
+@click.option("--cafile", type=click.Path(exists=True, dir_okay=False),
+              help="CA certificate(s) to verify an https:// --survey URL (default: system CAs).")
+@click.option("--gender", help="Your gender category, e.g. female, male, other.")
+@click.option("--salary", metavar="AMOUNT", help="Your salary: a whole number in the survey's unit.")
+@click.option("--token", metavar="TOKEN",
+              help=f"Participation token (prefer ${TOKEN_ENV} or --token-file: shell history).")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False),
+              help="Read the participation token from the first line of this file.")
+@click.option("--replace", is_flag=True, help="Replace the earlier submission made with this token.")
+@click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False),
+              help="Submit every row of this CSV file (header with gender,salary).")
+@click.option("--tokens", "tokens_file", type=click.Path(exists=True, dir_okay=False),
+              help="With --csv (or --resume of a batch): one token per line, line i for row i.")
+@click.option("--resume", "resume_file", type=click.Path(exists=True, dir_okay=False),
+              help="Finish the uploads recorded in a pending file (same ids, same envelopes).")
+@click.option("--receipt-dir", default=core.DEFAULT_RECEIPT_DIR, show_default=True,
+              type=click.Path(file_okay=False), help="Where receipts and pending files are kept.")
+@click.option("--retries", default=5, show_default=True, type=click.IntRange(0, 20),
+              help="Retries per node for transient failures (exponential backoff).")
+@click.option("--retry-delay", default=0.5, show_default=True, type=click.FloatRange(0, 60), metavar="SECONDS",
+              help="First backoff delay; doubles on each retry.")
+@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, 600), metavar="SECONDS",
+              help="Network timeout per request.")
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="Parallel uploads with --csv.")
+def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender: str | None, salary: str | None,
+         token: str | None, token_file: str | None, replace: bool, csv_file: str | None, tokens_file: str | None,
+         resume_file: str | None, receipt_dir: str, retries: int, retry_delay: float, timeout: float,
+         concurrency: int) -> None:
+    retry = core.RetryPolicy(retries=retries, base_delay=retry_delay)
+    rdir = Path(receipt_dir)
+    if token and token_file:
+        raise click.UsageError("give the token either with --token or with --token-file, not both")
+
+    if resume_file:
+        for name, val in (("--survey", survey), ("--gender", gender), ("--salary", salary), ("--csv", csv_file),
+                          ("--expect-hash", expect_hash)):
+            if val:
+                raise click.UsageError(f"{name} cannot be used with --resume (the pending file holds the survey)")
+        if replace:
+            raise click.UsageError("--replace cannot be used with --resume (the pending file keeps the choice)")
+        with _errors():
+            _resume(Path(resume_file), token, token_file, tokens_file, retry, timeout, concurrency)
+        return
+
+    if not survey:
+        raise click.UsageError("Missing option '--survey' (the survey manifest file or URL).")
+    if csv_file:
+        for name, val in (("--gender", gender), ("--salary", salary), ("--token", token),
+                          ("--token-file", token_file)):
+            if val:
+                raise click.UsageError(f"{name} cannot be used with --csv (each row has its own values and token)")
+        if not tokens_file:
+            raise click.UsageError("--csv needs --tokens FILE (one participation token per data row)")
+        with _errors():
+            _batch(survey, expect_hash, cafile, Path(csv_file), Path(tokens_file), rdir, replace, retry, timeout,
+                   concurrency)
+        return
+
+    if tokens_file:
+        raise click.UsageError("--tokens is for --csv (or --resume of a batch); use --token-file for one token")
+    if gender is None or salary is None:
+        raise click.UsageError("give --gender and --salary (or --csv FILE --tokens FILE for many employees)")
+    with _errors():
+        manifest = core.load_survey_manifest(survey, expect_hash=expect_hash, cafile=cafile, timeout=timeout)
+        record = core.validate_record(manifest, gender, salary)
+        tok = _single_token(token, token_file)
+        if not tok:
+            raise _missing_token()
+        nodes = core.connect_nodes(manifest, retry=retry, timeout=timeout, max_connections=2)
+        try:
+            unreachable = core.verify_nodes_agree(manifest, nodes)
+            res = core.submit_record(manifest, record, tok, nodes, receipt_dir=rdir, replace=replace,
+                                     unreachable=unreachable)
+        finally:
+            core.close_nodes(nodes)
+        if res.outcome.acks:
+            where = f" (receipt {res.receipt_path})" if res.receipt_path else ""
+            click.echo(f"submission {res.submission_id}: {core.ack_summary(res.outcome, manifest)}{where}")
+        if res.error is not None:
+            raise res.error
+
+
+def _batch(survey: str, expect_hash: str | None, cafile: str | None, csv_path: Path, tokens_path: Path,
+           rdir: Path, replace: bool, retry: core.RetryPolicy, timeout: float, concurrency: int) -> None:
+    manifest = core.load_survey_manifest(survey, expect_hash=expect_hash, cafile=cafile, timeout=timeout)
+    rows = core.read_csv_records(csv_path, manifest)
+    tokens = core.read_tokens(tokens_path, len(rows))
+    nodes = core.connect_nodes(manifest, retry=retry, timeout=timeout, max_connections=concurrency)
+    try:
+        unreachable = core.verify_nodes_agree(manifest, nodes)
+        with _progress(len(rows), "Submitting") as step:
+            res = core.submit_csv(manifest, rows, tokens, nodes, receipt_dir=rdir, replace=replace,
+                                  concurrency=concurrency, unreachable=unreachable, progress=step)
+    finally:
+        core.close_nodes(nodes)
+    _report_batch(res, f"--tokens {tokens_path}")
+
+
+def _resume(path: Path, token: str | None, token_file: str | None, tokens_file: str | None,
+            retry: core.RetryPolicy, timeout: float, concurrency: int) -> None:
+    manifest, entries = core.load_pending(path)
+    toks: list[str] = []
+    single = _single_token(token, token_file)
+    if single:
+        toks.append(single)
+    if tokens_file:
+        toks += core.read_tokens(Path(tokens_file))
+    if not toks:
+        raise _missing_token() if len(entries) == 1 else InvalidToken(
+            "this pending file holds a batch: give its --tokens FILE")
+    with _progress(len(entries), "Resuming") if len(entries) > 1 else _noop() as step:
+        res = core.resume_pending(path, toks, manifest=manifest, entries=entries, concurrency=concurrency,
+                                  retry=retry, timeout=timeout, progress=step)
+    if len(entries) == 1 and entries[0].line is None:
+        out = res.outcomes[0]
+        if out.acks:
+            where = f" (receipt {res.receipts_path})" if res.receipts_path else ""
+            click.echo(f"submission {out.prepared.submission_id}: {core.ack_summary(out, manifest)}{where}")
+        err = core.outcome_error(out, manifest, res.pending_path)
+        if err is not None:
+            raise err
+        return
+    _report_batch(res, f"--tokens {tokens_file or 'FILE'}")
+
+
+@contextmanager
+def _noop() -> Iterator[Callable[[int], None] | None]:
+    yield None
+
+
+def run(argv: list[str] | None = None) -> Any:  # pragma: no cover - convenience for python -m
+    return main.main(args=argv, prog_name=PROG)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

@@ -1,0 +1,720 @@
+"""The contributor role (``salary-submit``): validation, sharing and sealing, retries and
+idempotent re-uploads, pending/resume, CSV batches — unit tests without a server, then
+integration tests against real node processes (``python -m mpc_nodes.server``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+
+from conftest import Survey, free_port
+from contributor import core
+from contributor.cli import main
+from protocol.encoding import encode_record, make_record, vector_length
+from protocol.envelope import open_shares
+from protocol.errors import DecryptionFailed, InvalidManifest, NodeUnreachable, SurveyError, TokenUsed
+from protocol.field import reconstruct_vector
+from protocol.manifest import Manifest
+from protocol.tls import pinned_client_context
+from protocol.wire import SubmissionAck, b64d
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVER_PY = ROOT / "mpc_nodes" / "server.py"
+needs_server = pytest.mark.skipif(not SERVER_PY.exists(), reason="mpc_nodes/server.py not written yet")
+
+
+def run_cli(args: list[str], env: dict[str, str | None] | None = None) -> Result:
+    e: dict[str, str | None] = {"SALARY_TOKEN": None}
+    e.update(env or {})
+    return CliRunner(env=e).invoke(main, args, catch_exceptions=False)
+
+
+def assert_one_error(res: Result, message: str, code: int = 1) -> None:
+    """Exit ``code`` and stderr ends with exactly ``salary-submit: error: <message>``, no traceback."""
+    assert res.exit_code == code, (res.exit_code, res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr and "Traceback" not in res.stdout
+    last = res.stderr.strip().splitlines()[-1]
+    assert last == f"salary-submit: error: {message}", last
+
+
+def manifest_file(survey: Survey) -> str:
+    return str(survey.dir / "manifest.json")
+
+
+# ================================================================================================
+# Unit tests: no server
+# ================================================================================================
+
+
+@pytest.mark.parametrize(
+    ("gender", "salary", "message"),
+    [
+        ("female", "-5", "salary must not be negative"),
+        ("female", "52000.5", "salary '52000.5' is not a whole number of the survey's unit"),
+        ("female", "lots", "salary 'lots' is not a number"),
+        ("female", "1000001", "salary above the survey's upper bound of 1000000"),
+        ("robot", "52000", "unknown gender 'robot'; expected one of: female, male, other"),
+        ("female", "", "salary is missing"),
+    ],
+)
+def test_cli_record_validation_errors(survey: Survey, tmp_path: Path, gender: str, salary: str, message: str) -> None:
+    res = run_cli(["--survey", manifest_file(survey), "--gender", gender, "--salary", salary,
+                   "--receipt-dir", str(tmp_path / "r")], env={"SALARY_TOKEN": survey.tokens[0]})
+    assert_one_error(res, message)
+    assert not (tmp_path / "r").exists()  # nothing prepared, nothing sent
+
+
+def test_cli_missing_token(survey: Survey, tmp_path: Path) -> None:
+    res = run_cli(["--survey", manifest_file(survey), "--gender", "male", "--salary", "4000",
+                   "--receipt-dir", str(tmp_path / "r")])
+    assert_one_error(res, "no participation token given: set SALARY_TOKEN, or use --token-file FILE (or --token)")
+
+
+def test_cli_empty_token_file(survey: Survey, tmp_path: Path) -> None:
+    tf = tmp_path / "tok.txt"
+    tf.write_text("\n\n")
+    res = run_cli(["--survey", manifest_file(survey), "--gender", "male", "--salary", "4000", "--token-file", str(tf)])
+    assert_one_error(res, f"token file {tf} is empty")
+
+
+def test_cli_bad_manifest_and_expect_hash(survey: Survey, tmp_path: Path) -> None:
+    res = run_cli(["--survey", str(tmp_path / "nope.json"), "--gender", "male", "--salary", "1"])
+    assert_one_error(res, f"cannot read manifest {tmp_path / 'nope.json'}: No such file or directory")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert_one_error(run_cli(["--survey", str(bad), "--gender", "male", "--salary", "1"]),
+                     "manifest is not valid JSON")
+    want = "0" * 64
+    res = run_cli(["--survey", manifest_file(survey), "--expect-hash", want, "--gender", "male", "--salary", "1"],
+                  env={"SALARY_TOKEN": survey.tokens[0]})
+    assert_one_error(res, f"the manifest's hash is {survey.manifest.hash_hex()}, not the expected {want};"
+                          " refusing to submit")
+    res = run_cli(["--survey", "http://example.org/m.json", "--gender", "male", "--salary", "1"])
+    assert_one_error(res, "refusing to fetch the manifest over plain http://; use https:// or a file")
+
+
+@pytest.mark.parametrize(
+    ("args", "snippet"),
+    [
+        ([], "Missing option '--survey'"),
+        (["--survey", "M"], "give --gender and --salary"),
+        (["--survey", "M", "--csv", "CSV"], "--csv needs --tokens FILE"),
+        (["--survey", "M", "--csv", "CSV", "--tokens", "CSV", "--gender", "male"], "--gender cannot be used with --csv"),
+        (["--survey", "M", "--gender", "male", "--salary", "1", "--token", "x", "--token-file", "CSV"],
+         "either with --token or with --token-file"),
+        (["--resume", "CSV", "--survey", "M"], "--survey cannot be used with --resume"),
+    ],
+)
+def test_cli_usage_errors_exit_2(survey: Survey, tmp_path: Path, args: list[str], snippet: str) -> None:
+    csvf = tmp_path / "x.csv"
+    csvf.write_text("gender,salary\nmale,1\n")
+    args = [manifest_file(survey) if a == "M" else str(csvf) if a == "CSV" else a for a in args]
+    res = run_cli(args)
+    assert res.exit_code == 2, res.stderr
+    assert snippet in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_help_teaches_single_and_csv_use() -> None:
+    res = run_cli(["--help"])
+    assert res.exit_code == 0
+    out = res.stdout
+    assert "salary-submit --survey manifest.json --gender female --salary 52000" in out
+    assert "--csv staff.csv --tokens tokens.txt" in out
+    assert "SALARY_TOKEN" in out and "--resume" in out and "--replace" in out
+
+
+def test_prepare_submission_envelopes_open_and_reconstruct(survey: Survey) -> None:
+    from mpc_nodes.keys import load_hpke_private  # tests only: the contributor never imports mpc_nodes
+
+    m = survey.manifest
+    rec = make_record("Female", "52000", m.categories, m.salary_max)
+    prep = core.prepare_submission(m, rec)
+    assert len(prep.envelopes) == m.n
+    assert len(prep.submission_id) == 32 and int(prep.submission_id, 16) >= 0
+    assert prep.manifest_hash == m.hash_hex() and prep.survey_id == m.survey_id
+    L = vector_length(m.categories)
+    sid = bytes.fromhex(prep.submission_id)
+    shares = {i: open_shares(prep.envelopes[i], load_hpke_private(d), m.hash(), i, sid, L, m.field_modulus)
+              for i, d in enumerate(survey.node_dirs)}
+    assert reconstruct_vector(shares, m.threshold, m.field_modulus) == encode_record(rec, m.categories)
+    # No share alone is the record; a share sealed for node 0 does not open at node 1.
+    assert all(shares[i] != encode_record(rec, m.categories) for i in shares)
+    with pytest.raises(DecryptionFailed):
+        open_shares(prep.envelopes[0], load_hpke_private(survey.node_dirs[1]), m.hash(), 1, sid, L, m.field_modulus)
+    # Fresh randomness and a fresh id every time.
+    other = core.prepare_submission(m, rec)
+    assert other.submission_id != prep.submission_id and other.envelopes[0] != prep.envelopes[0]
+
+
+def _write_csv(path: Path, rows: list[str], header: str = "Employee,Gender,SALARY,dept") -> None:
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+
+
+def test_csv_validation_reports_every_bad_line(survey: Survey, tmp_path: Path) -> None:
+    csvf = tmp_path / "staff.csv"
+    _write_csv(csvf, ["a,female,4000,x", "b,robot,4000,x", "c,male,-1,x", "", "d,other,12.5,x", "e,male,1000,y",
+                      "f,male"])
+    toks = tmp_path / "tokens.txt"
+    toks.write_text("\n".join(survey.tokens) + "\n")
+    res = run_cli(["--survey", manifest_file(survey), "--csv", str(csvf), "--tokens", str(toks),
+                   "--receipt-dir", str(tmp_path / "r")])
+    assert_one_error(res, f"4 invalid row(s) in {csvf}; nothing was sent")
+    lines = res.stderr.strip().splitlines()[:-1]
+    assert lines == [
+        "salary-submit: line 3: unknown gender 'robot'; expected one of: female, male, other",
+        "salary-submit: line 4: salary must not be negative",
+        "salary-submit: line 6: salary '12.5' is not a whole number of the survey's unit",
+        "salary-submit: line 8: has 2 fields, expected at least 3",
+    ]
+    assert not (tmp_path / "r").exists()
+
+
+def test_csv_header_and_token_checks(survey: Survey, tmp_path: Path) -> None:
+    csvf = tmp_path / "staff.csv"
+    _write_csv(csvf, ["female,4000", "male,5000", "other,6000"], header="Gender,Salary")
+    toks = tmp_path / "tokens.txt"
+    toks.write_text("\n".join(survey.tokens[:2]) + "\n")
+    args = ["--survey", manifest_file(survey), "--csv", str(csvf), "--tokens", str(toks),
+            "--receipt-dir", str(tmp_path / "r")]
+    assert_one_error(run_cli(args), f"{toks} has 2 token(s) but the CSV has 3 data row(s); every row needs its own"
+                                    " token; nothing was sent")
+    toks.write_text(f"{survey.tokens[0]}\n{survey.tokens[1]}\n{survey.tokens[0]}\n")
+    assert_one_error(run_cli(args), f"{toks}: tokens 1 and 3 are the same; each row needs its own token")
+    for t in survey.tokens[:3]:
+        assert t not in run_cli(args).stderr
+    _write_csv(csvf, ["female,4000"], header="gender,pay")
+    assert_one_error(run_cli(args), f"{csvf}: the header line has no salary column (expected at least gender,salary)")
+    assert not (tmp_path / "r").exists()
+
+
+def test_contributor_imports_only_protocol() -> None:
+    """The contributor role never imports mpyc (its runtime rewrites sys.argv), nodes or analyst."""
+    import ast
+
+    for py in (ROOT / "contributor").glob("*.py"):
+        for node in ast.walk(ast.parse(py.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            for name in names:
+                assert name.split(".")[0] not in ("mpyc", "mpc_nodes", "analyst"), (py.name, name)
+    code = ("import sys, contributor.cli, contributor.core; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('mpyc', 'mpc_nodes', 'analyst')); "
+            "print(bad); sys.exit(1 if bad else 0)")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ---- core against an in-process mock transport (no TLS, no server) -----------------------------
+
+
+@dataclass
+class FakeNode:
+    """A scripted node: answers from a queue, then accepts like a real node would."""
+
+    index: int
+    manifest: Manifest
+    script: list[Any] = field(default_factory=list)  # per request: an int status / Exception / None
+    manifest_bytes: bytes | None = None
+    seen: list[dict[str, Any]] = field(default_factory=list)
+    stored: dict[str, str] = field(default_factory=dict)
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        step = self.script.pop(0) if self.script else None
+        if isinstance(step, Exception):
+            raise step
+        if isinstance(step, int):
+            return httpx.Response(step, json={"error": "Boom", "detail": "temporarily broken"})
+        if step == "lost":  # the node stores the upload but its answer never arrives
+            self.script.insert(0, None)
+            self.handler(request)
+            raise httpx.ReadTimeout("timed out")
+        if isinstance(step, tuple):
+            return httpx.Response(step[0], json={"error": step[1], "detail": step[2]})
+        if request.url.path.endswith("/manifest"):
+            return httpx.Response(200, content=self.manifest_bytes or self.manifest.canonical_bytes())
+        body = json.loads(request.content)
+        self.seen.append(body)
+        env_sha = hashlib.sha256(b64d(body["envelope"], "envelope")).hexdigest()
+        status = "duplicate" if body["submission_id"] in self.stored else "stored"
+        self.stored[body["submission_id"]] = env_sha
+        ack = SubmissionAck(self.manifest.survey_id, body["submission_id"], self.index, env_sha, status,
+                            "2026-01-01T00:00:00Z")
+        return httpx.Response(200, json=ack.__dict__)
+
+
+def fake_cluster(m: Manifest, **scripts: list[Any]) -> tuple[list[FakeNode], list[core.NodeClient]]:
+    fakes = [FakeNode(i, m, list(scripts.get(f"n{i}", []))) for i in range(m.n)]
+    clients = core.connect_nodes(m, retry=core.RetryPolicy(retries=3, base_delay=0.0),
+                                 transport_factory=lambda i: httpx.MockTransport(fakes[i].handler))
+    return fakes, clients
+
+
+def test_transient_failures_retry_with_same_id_and_envelope(survey: Survey, tmp_path: Path) -> None:
+    m = survey.manifest
+    fakes, nodes = fake_cluster(m, n1=[503, httpx.ConnectError("connection refused"), 502])
+    rec = make_record("male", 4000, m.categories, m.salary_max)
+    res = core.submit_record(m, rec, survey.tokens[0], nodes, receipt_dir=tmp_path)
+    assert res.error is None and res.outcome.complete
+    assert len(fakes[1].seen) == 1  # the 503/connect/502 attempts never reached the handler's store
+    assert [f.seen[0]["submission_id"] for f in fakes] == [res.submission_id] * 3
+    receipt = json.loads(res.receipt_path.read_text())  # type: ignore[union-attr]
+    assert receipt["submission_id"] == res.submission_id and receipt["survey_id"] == m.survey_id
+    assert receipt["manifest_hash"] == m.hash_hex()
+    assert [(a["node_index"], a["status"]) for a in receipt["acks"]] == [(0, "stored"), (1, "stored"), (2, "stored")]
+    assert all(len(a["envelope_sha256"]) == 64 and a["stored_at"] for a in receipt["acks"])
+    assert survey.tokens[0] not in res.receipt_path.read_text()  # type: ignore[union-attr]
+    assert not list(tmp_path.glob("pending-*"))
+
+
+def test_lost_ack_is_retried_with_same_bytes_and_node_says_duplicate(survey: Survey, tmp_path: Path) -> None:
+    m = survey.manifest
+    fakes, nodes = fake_cluster(m, n0=["lost"])
+    res = core.submit_record(m, make_record("male", 4000, m.categories, m.salary_max), survey.tokens[0], nodes,
+                             receipt_dir=tmp_path)
+    assert res.error is None
+    assert len(fakes[0].seen) == 2 and fakes[0].seen[0] == fakes[0].seen[1]  # byte-identical re-POST
+    assert res.outcome.acks[0].status == "duplicate" and res.outcome.acks[1].status == "stored"
+
+
+def test_node_down_leaves_pending_then_resume_sends_the_prepared_envelope(survey: Survey, tmp_path: Path) -> None:
+    m = survey.manifest
+    down = [httpx.ConnectError("connection refused")] * 4  # 1 try + 3 retries
+    fakes, nodes = fake_cluster(m, n2=list(down))
+    rec = make_record("female", 4100, m.categories, m.salary_max)
+    res = core.submit_record(m, rec, survey.tokens[1], nodes, receipt_dir=tmp_path)
+    assert isinstance(res.error, NodeUnreachable)
+    assert res.pending_path is not None and res.pending_path.exists()
+    msg = str(res.error)
+    assert "node2 (" + m.nodes[2].url + ")" in msg and f"salary-submit --resume {res.pending_path}" in msg
+    assert survey.tokens[1] not in res.pending_path.read_text()
+    assert [len(f.seen) for f in fakes] == [1, 1, 0]
+    pm, entries = core.read_pending(res.pending_path)
+    assert pm.hash() == m.hash() and entries[0].nodes == [2]
+    assert entries[0].prepared.submission_id == res.submission_id
+    assert entries[0].prepared.envelopes[2] == res.outcome.prepared.envelopes[2]
+    with pytest.raises(SurveyError, match="does not belong to this pending submission"):
+        core.resume_pending(res.pending_path, [survey.tokens[2]], nodes)
+    nodes[2].down = None
+    out = core.resume_pending(res.pending_path, [survey.tokens[1]], nodes)
+    assert out.ok and out.submitted == 1
+    assert [len(f.seen) for f in fakes] == [1, 1, 1]  # only the missing node was contacted
+    assert fakes[2].seen[0]["submission_id"] == res.submission_id
+    assert b64d(fakes[2].seen[0]["envelope"], "e") == res.outcome.prepared.envelopes[2]
+    assert not res.pending_path.exists()
+    receipt = json.loads(Path(entries[0].receipt).read_text())
+    assert receipt["complete"] and [a["node_index"] for a in receipt["acks"]] == [0, 1, 2]
+
+
+def test_verify_nodes_agree_names_the_differing_node(survey: Survey) -> None:
+    m = survey.manifest
+    fakes, nodes = fake_cluster(m)
+    fakes[1].manifest_bytes = m.canonical_bytes().replace(b"Salary survey", b"Salary survey!")
+    with pytest.raises(InvalidManifest) as ei:
+        core.verify_nodes_agree(m, nodes)
+    assert m.nodes[1].name + " (" + m.nodes[1].url + ") serves manifest" in str(ei.value)
+    assert m.nodes[0].url not in str(ei.value) and m.nodes[2].url not in str(ei.value)
+
+
+def test_verify_nodes_agree_needs_t_plus_1_confirmations(survey: Survey) -> None:
+    m = survey.manifest
+    refuse = [httpx.ConnectError("connection refused")] * 4
+    _, nodes = fake_cluster(m, n1=list(refuse))
+    assert set(core.verify_nodes_agree(m, nodes)) == {1}
+    _, nodes = fake_cluster(m, n1=list(refuse), n2=list(refuse))
+    with pytest.raises(NodeUnreachable, match="only 1 of 3 nodes could confirm"):
+        core.verify_nodes_agree(m, nodes)
+
+
+def test_node_refusals_are_mapped_and_used_token_suggests_replace(survey: Survey, tmp_path: Path) -> None:
+    m = survey.manifest
+    used = (409, "TokenUsed", "this participation token was already used")
+    _, nodes = fake_cluster(m, n0=[used], n1=[used], n2=[used])
+    res = core.submit_record(m, make_record("male", 1, m.categories, m.salary_max), survey.tokens[2], nodes,
+                             receipt_dir=tmp_path)
+    assert isinstance(res.error, TokenUsed)
+    assert str(res.error) == "this participation token was already used (use --replace to replace your earlier answer)"
+    assert res.receipt_path is None and not list(tmp_path.glob("pending-*"))
+    # Refused by some, unreachable at another, accepted by none: a refusal, and nothing to resume.
+    _, nodes = fake_cluster(m, n0=[used], n1=[used], n2=[httpx.ConnectError("connection refused")] * 4)
+    res = core.submit_record(m, make_record("male", 1, m.categories, m.salary_max), survey.tokens[2], nodes,
+                             receipt_dir=tmp_path)
+    assert isinstance(res.error, TokenUsed) and res.pending_path is None
+    assert not list(tmp_path.glob("pending-*"))
+    # A node that sends control characters or an unknown error class gets a plain, cleaned message.
+    weird = (400, "SystemExit", "bad\x1b[31m thing\nhere")
+    _, nodes = fake_cluster(m, n0=[weird], n1=[weird], n2=[weird])
+    res = core.submit_record(m, make_record("male", 1, m.categories, m.salary_max), survey.tokens[3], nodes,
+                             receipt_dir=tmp_path)
+    assert type(res.error).__name__ == "InvalidSubmission" and str(res.error) == "bad [31m thing here"
+
+
+def test_new_submission_refused_while_earlier_one_pending(survey: Survey, tmp_path: Path) -> None:
+    m = survey.manifest
+    _, nodes = fake_cluster(m, n1=[httpx.ConnectError("connection refused")] * 4)
+    rec = make_record("other", 3000, m.categories, m.salary_max)
+    first = core.submit_record(m, rec, survey.tokens[4], nodes, receipt_dir=tmp_path)
+    assert first.pending_path is not None
+    _, nodes = fake_cluster(m)
+    with pytest.raises(SurveyError, match="unfinished earlier submission; finish it with: salary-submit --resume"):
+        core.submit_record(m, rec, survey.tokens[4], nodes, receipt_dir=tmp_path)
+    # --replace supersedes it, and the stale pending entry is dropped so it cannot be resumed later.
+    second = core.submit_record(m, rec, survey.tokens[4], nodes, receipt_dir=tmp_path, replace=True)
+    assert second.error is None and not first.pending_path.exists()
+
+
+# ================================================================================================
+# Integration tests: real node processes over pinned TLS
+# ================================================================================================
+
+
+@dataclass
+class Cluster:
+    """Three running nodes (keys from keygen) that can host many surveys."""
+
+    dir: Path
+    node_dirs: list[Path]
+    infos: list[Any]
+    procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def port(self, i: int) -> int:
+        return int(self.infos[i].url.rsplit(":", 1)[1])
+
+    def start(self, i: int) -> None:
+        log = open(self.dir / f"node{i}.log", "ab")
+        env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        self.procs[i] = subprocess.Popen(
+            [sys.executable, "-m", "mpc_nodes.server", "--dir", str(self.node_dirs[i]), "--port", str(self.port(i))],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT))
+        log.close()
+
+    def wait_ready(self, i: int, timeout: float = 30.0) -> None:
+        ctx = pinned_client_context(self.infos[i].tls_cert_pem)
+        deadline = time.monotonic() + timeout
+        while True:
+            proc = self.procs[i]
+            if proc.poll() is not None:
+                raise RuntimeError(f"node {i} exited: " + (self.dir / f"node{i}.log").read_text()[-2000:])
+            try:
+                if httpx.get(self.infos[i].url + "/v1/health", verify=ctx, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"node {i} did not come up: " + (self.dir / f"node{i}.log").read_text()[-2000:])
+            time.sleep(0.1)
+
+    def stop(self, i: int) -> None:
+        proc = self.procs.pop(i, None)
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def count(self, i: int, survey_id: str) -> int:
+        ctx = pinned_client_context(self.infos[i].tls_cert_pem)
+        resp = httpx.get(f"{self.infos[i].url}/v1/surveys/{survey_id}/status", verify=ctx, timeout=10)
+        resp.raise_for_status()
+        return int(resp.json()["submissions"])
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    if not SERVER_PY.exists():
+        pytest.skip("mpc_nodes/server.py not written yet")
+    from mpc_nodes.keys import keygen
+
+    base = tmp_path_factory.mktemp("cluster")
+    dirs, infos = [], []
+    for i in range(3):
+        d = base / f"node{i}"
+        infos.append(keygen(d, f"node{i}", f"https://127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"))
+        dirs.append(d)
+    cl = Cluster(base, dirs, infos)
+    try:
+        for i in range(3):
+            cl.start(i)
+        for i in range(3):
+            cl.wait_ready(i)
+        yield cl
+    finally:
+        for i in list(cl.procs):
+            cl.stop(i)
+
+
+@dataclass
+class Live:
+    cluster: Cluster
+    dir: Path
+    manifest: Manifest
+    tokens: list[str]
+
+    @property
+    def manifest_path(self) -> str:
+        return str(self.dir / "manifest.json")
+
+    def counts(self) -> list[int]:
+        return [self.cluster.count(i, self.manifest.survey_id) for i in range(3)]
+
+
+def new_live_survey(cl: Cluster, tmp: Path, *, closes_in: dt.timedelta = dt.timedelta(days=1), tokens: int = 60,
+                    import_to: tuple[int, ...] = (0, 1, 2), survey_id: str | None = None,
+                    title: str = "Salary survey") -> Live:
+    """Create a survey for the running cluster and import it into the given nodes' stores."""
+    from analyst.survey import create_survey
+    from mpc_nodes.keys import load_public
+    from mpc_nodes.store import NodeStore
+
+    sid = survey_id or f"s-{uuid.uuid4().hex[:12]}"
+    sdir = tmp / f"survey-{sid}-{uuid.uuid4().hex[:6]}"
+    m = create_survey(sdir, cl.infos, survey_id=sid, title=title, threshold=1, tokens=tokens, min_group_size=5,
+                      closes_at=dt.datetime.now(dt.timezone.utc) + closes_in)
+    bundle = json.loads((sdir / "node-bundle.json").read_text())
+    for i in import_to:
+        pub = load_public(cl.node_dirs[i])
+        store = NodeStore(cl.node_dirs[i] / "node.db")
+        try:
+            store.import_survey(bundle, pub.hpke_public_key, pub.tls_cert_sha256)
+        finally:
+            store.close()
+    return Live(cl, sdir, m, (sdir / "tokens.txt").read_text().split())
+
+
+@pytest.fixture
+def live(cluster: Cluster, tmp_path: Path) -> Live:
+    return new_live_survey(cluster, tmp_path)
+
+
+FAST = ["--retries", "1", "--retry-delay", "0.01", "--timeout", "10"]
+
+
+@needs_server
+def test_single_submission_replace_and_token_errors(live: Live, tmp_path: Path) -> None:
+    rdir = tmp_path / "receipts"
+    base = ["--survey", live.manifest_path, "--receipt-dir", str(rdir), *FAST]
+    tok = live.tokens[0]
+    res = run_cli([*base, "--gender", "female", "--salary", "52000"], env={"SALARY_TOKEN": tok})
+    assert res.exit_code == 0, res.stderr
+    assert tok not in res.stdout + res.stderr
+    line = res.stdout.strip()
+    assert line.startswith("submission ") and "node0 stored, node1 stored, node2 stored" in line
+    sid = line.split()[1].rstrip(":")
+    receipt = json.loads((rdir / f"receipt-{live.manifest.survey_id}-{sid}.json").read_text())
+    assert receipt["submission_id"] == sid and receipt["manifest_hash"] == live.manifest.hash_hex()
+    assert [a["status"] for a in receipt["acks"]] == ["stored"] * 3
+    assert tok not in json.dumps(receipt)
+    assert live.counts() == [1, 1, 1]
+
+    # Same token again without --replace: refused, with the hint.
+    res = run_cli([*base, "--gender", "female", "--salary", "53000"], env={"SALARY_TOKEN": tok})
+    assert res.exit_code == 1 and "Traceback" not in res.stderr
+    err = res.stderr.strip().splitlines()[-1]
+    assert err.startswith("salary-submit: error: this participation token was already used") and "--replace" in err
+    assert live.counts() == [1, 1, 1]
+
+    # With --replace (token from a file this time): replaced everywhere, still one submission.
+    tf = tmp_path / "token.txt"
+    tf.write_text(tok + "\n")
+    res = run_cli([*base, "--gender", "female", "--salary", "53000", "--replace", "--token-file", str(tf)])
+    assert res.exit_code == 0, res.stderr
+    assert "node0 replaced, node1 replaced, node2 replaced" in res.stdout
+    assert live.counts() == [1, 1, 1]
+
+    # Unknown token: the node's own message, exit 1.
+    res = run_cli([*base, "--gender", "male", "--salary", "4000"], env={"SALARY_TOKEN": "not-a-real-token"})
+    assert_one_error(res, "unknown participation token for this survey")
+    assert live.counts() == [1, 1, 1]
+
+
+@needs_server
+def test_manifest_from_https_url_with_cafile_and_expected_hash(live: Live, tmp_path: Path) -> None:
+    cl = live.cluster
+    url = f"{cl.infos[0].url}/v1/surveys/{live.manifest.survey_id}/manifest"
+    base = ["--survey", url, "--receipt-dir", str(tmp_path / "r"), *FAST, "--gender", "male", "--salary", "4500"]
+    # The node's self-signed certificate is not in the system trust store.
+    res = run_cli(base, env={"SALARY_TOKEN": live.tokens[7]})
+    assert_one_error(res, f"cannot fetch the manifest from {url}: its TLS certificate is not trusted"
+                          " (pass the right CA or certificate with --cafile)")
+    cafile = str(cl.node_dirs[0] / "tls.crt")
+    res = run_cli([*base, "--cafile", cafile, "--expect-hash", "ab" * 32], env={"SALARY_TOKEN": live.tokens[7]})
+    assert res.exit_code == 1 and "not the expected abab" in res.stderr
+    res = run_cli([*base, "--cafile", cafile, "--expect-hash", live.manifest.hash_hex().upper()],
+                  env={"SALARY_TOKEN": live.tokens[7]})
+    assert res.exit_code == 0, res.stderr
+    assert live.counts() == [1, 1, 1]
+
+
+@needs_server
+def test_closed_survey_is_refused(cluster: Cluster, tmp_path: Path) -> None:
+    closed = new_live_survey(cluster, tmp_path, closes_in=dt.timedelta(seconds=-60))
+    res = run_cli(["--survey", closed.manifest_path, "--receipt-dir", str(tmp_path / "r"), *FAST,
+                   "--gender", "male", "--salary", "4000"], env={"SALARY_TOKEN": closed.tokens[0]})
+    assert_one_error(res, f"survey {closed.manifest.survey_id} is closed and accepts no more submissions")
+    assert closed.counts() == [0, 0, 0]
+
+
+@needs_server
+def test_node_serving_a_different_manifest_is_refused(cluster: Cluster, tmp_path: Path) -> None:
+    sid = f"s-{uuid.uuid4().hex[:12]}"
+    honest = new_live_survey(cluster, tmp_path, survey_id=sid, import_to=(0, 2))
+    new_live_survey(cluster, tmp_path, survey_id=sid, import_to=(1,), title="Salary survey (node1's version)")
+    res = run_cli(["--survey", honest.manifest_path, "--receipt-dir", str(tmp_path / "r"), *FAST,
+                   "--gender", "male", "--salary", "4000"], env={"SALARY_TOKEN": honest.tokens[0]})
+    assert res.exit_code == 1 and "Traceback" not in res.stderr
+    err = res.stderr.strip().splitlines()[-1]
+    assert err.startswith("salary-submit: error: refusing to submit: not every node serves the manifest you loaded")
+    url = cluster.infos[1].url
+    assert f"node1 ({url}) serves manifest" in err
+    assert cluster.infos[0].url not in err and cluster.infos[2].url not in err
+    assert [cluster.count(i, sid) for i in range(3)] == [0, 0, 0]
+    assert not (tmp_path / "r").exists() or not list((tmp_path / "r").iterdir())
+
+
+@needs_server
+def test_manifest_file_that_differs_is_refused(live: Live, tmp_path: Path) -> None:
+    doc = json.loads(Path(live.manifest_path).read_text())
+    doc["min_group_size"] = 1  # a manifest the nodes do not serve
+    other = tmp_path / "tampered.json"
+    other.write_text(json.dumps(doc))
+    res = run_cli(["--survey", str(other), "--receipt-dir", str(tmp_path / "r"), *FAST,
+                   "--gender", "male", "--salary", "4000"], env={"SALARY_TOKEN": live.tokens[0]})
+    assert res.exit_code == 1
+    err = res.stderr.strip().splitlines()[-1]
+    assert "refusing to submit: not every node serves the manifest you loaded" in err
+    assert all(f"node{i} ({live.cluster.infos[i].url}) serves manifest" in err for i in range(3))
+    assert live.counts() == [0, 0, 0]
+
+
+@needs_server
+def test_node_with_a_certificate_other_than_the_manifests_is_refused(live: Live, tmp_path: Path) -> None:
+    cl = live.cluster
+    doc = json.loads(Path(live.manifest_path).read_text())
+    doc["nodes"][1]["url"] = cl.infos[2].url  # node1's pinned certificate, but node2 answers there
+    other = tmp_path / "mitm.json"
+    other.write_text(json.dumps(doc))
+    res = run_cli(["--survey", str(other), "--receipt-dir", str(tmp_path / "r"), *FAST,
+                   "--gender", "male", "--salary", "4000"], env={"SALARY_TOKEN": live.tokens[0]})
+    assert res.exit_code == 1 and "Traceback" not in res.stderr
+    assert (f"node1 ({cl.infos[2].url}) presented a TLS certificate that does not match the survey manifest"
+            in res.stderr)
+    assert live.counts() == [0, 0, 0]
+
+
+@needs_server
+def test_one_node_down_then_resume(live: Live, tmp_path: Path) -> None:
+    cl = live.cluster
+    rdir = tmp_path / "receipts"
+    cl.stop(1)
+    try:
+        res = run_cli(["--survey", live.manifest_path, "--receipt-dir", str(rdir), *FAST,
+                       "--gender", "other", "--salary", "61000"], env={"SALARY_TOKEN": live.tokens[5]})
+        assert res.exit_code == 1 and "Traceback" not in res.stderr
+        err = res.stderr.strip().splitlines()[-1]
+        assert err.startswith("salary-submit: error: submission ")
+        assert f"not yet delivered to node1 ({cl.infos[1].url})" in err
+        assert "node1 PENDING" in res.stdout
+        pending = list(rdir.glob("pending-*.json"))
+        assert len(pending) == 1 and f"--resume {pending[0]}" in err
+        assert live.tokens[5] not in pending[0].read_text()
+        assert [live.cluster.count(i, live.manifest.survey_id) for i in (0, 2)] == [1, 1]
+        # A fresh submission with the same token is refused while this one is pending.
+        res2 = run_cli(["--survey", live.manifest_path, "--receipt-dir", str(rdir), *FAST,
+                        "--gender", "other", "--salary", "61000"], env={"SALARY_TOKEN": live.tokens[5]})
+        assert res2.exit_code == 1 and "unfinished earlier submission" in res2.stderr
+        # Resume while still down: still pending, exit 1, file kept.
+        res3 = run_cli(["--resume", str(pending[0]), *FAST], env={"SALARY_TOKEN": live.tokens[5]})
+        assert res3.exit_code == 1 and "node1" in res3.stderr and pending[0].exists()
+        # Resume without the token: clear error.
+        assert_one_error(run_cli(["--resume", str(pending[0]), *FAST]),
+                         "no participation token given: set SALARY_TOKEN, or use --token-file FILE (or --token)")
+    finally:
+        cl.start(1)
+        cl.wait_ready(1)
+    res = run_cli(["--resume", str(pending[0]), *FAST], env={"SALARY_TOKEN": live.tokens[5]})
+    assert res.exit_code == 0, res.stderr
+    assert "node0 stored, node1 stored, node2 stored" in res.stdout
+    assert not pending[0].exists()
+    assert live.counts() == [1, 1, 1]
+    receipts = list(rdir.glob("receipt-*.json"))
+    assert len(receipts) == 1 and json.loads(receipts[0].read_text())["complete"] is True
+
+
+@needs_server
+def test_csv_batch_of_50(live: Live, tmp_path: Path) -> None:
+    rows = [f"emp{k},{['female', 'male', 'other'][k % 3]},{3000 + 17 * k},dept{k % 4}" for k in range(50)]
+    csvf = tmp_path / "staff.csv"
+    _write_csv(csvf, rows)
+    toks = tmp_path / "tokens.txt"
+    toks.write_text("\n".join(live.tokens) + "\n")  # more tokens than rows is fine
+    rdir = tmp_path / "receipts"
+    t0 = time.monotonic()
+    res = run_cli(["--survey", live.manifest_path, "--csv", str(csvf), "--tokens", str(toks),
+                   "--receipt-dir", str(rdir), "--concurrency", "8", *FAST])
+    elapsed = time.monotonic() - t0
+    assert res.exit_code == 0, res.stderr
+    assert "submitted 50 of 50; failed 0; pending 0" in res.stdout
+    assert live.counts() == [50, 50, 50]
+    logs = list(rdir.glob("receipts-*.jsonl"))
+    assert len(logs) == 1
+    entries = [json.loads(x) for x in logs[0].read_text().splitlines()]
+    assert len(entries) == 50 and len({e["submission_id"] for e in entries}) == 50
+    assert sorted(e["line"] for e in entries) == list(range(2, 52))
+    assert all(e["complete"] and len(e["acks"]) == 3 for e in entries)
+    assert not list(rdir.glob("pending-*"))
+    assert not any(t in logs[0].read_text() for t in live.tokens[:50])
+    assert elapsed < 60
+
+    # Running the same batch again: every row fails with the used-token message, nothing changes.
+    res = run_cli(["--survey", live.manifest_path, "--csv", str(csvf), "--tokens", str(toks),
+                   "--receipt-dir", str(rdir), *FAST])
+    assert res.exit_code == 1
+    assert "submitted 0 of 50; failed 50; pending 0" in res.stdout
+    assert res.stderr.strip().splitlines()[-1].startswith(
+        "salary-submit: error: 50 of 50 submission(s) failed: this participation token was already used")
+    assert live.counts() == [50, 50, 50]
+
+
+@needs_server
+def test_csv_batch_with_node_down_then_resume(live: Live, tmp_path: Path) -> None:
+    cl = live.cluster
+    csvf = tmp_path / "staff.csv"
+    _write_csv(csvf, [f"e{k},female,{4000 + k},x" for k in range(10)])
+    toks = tmp_path / "tokens.txt"
+    toks.write_text("\n".join(live.tokens[20:30]) + "\n")
+    rdir = tmp_path / "receipts"
+    cl.stop(2)
+    try:
+        res = run_cli(["--survey", live.manifest_path, "--csv", str(csvf), "--tokens", str(toks),
+                       "--receipt-dir", str(rdir), *FAST])
+        assert res.exit_code == 1
+        assert "submitted 0 of 10; failed 0; pending 10" in res.stdout
+        err = res.stderr.strip().splitlines()[-1]
+        assert "10 submission(s) not yet delivered to every node" in err and f"--tokens {toks}" in err
+        assert f"pending at node2 ({cl.infos[2].url})" in res.stderr
+    finally:
+        cl.start(2)
+        cl.wait_ready(2)
+    (pending,) = list(rdir.glob("pending-*.json"))
+    res = run_cli(["--resume", str(pending), "--tokens", str(toks), *FAST])
+    assert res.exit_code == 0, res.stderr
+    assert "submitted 10 of 10; failed 0; pending 0" in res.stdout
+    assert live.counts() == [10, 10, 10]
+    assert not pending.exists()
