@@ -4,14 +4,6 @@
 # Options go to the demo: --input CSV --nodes N --threshold T --min-group-size K --out RESULT.json
 set -euo pipefail
 cd "$(dirname "$0")"
-VENV="${VENV:-.venv}"
-PY="${PYTHON:-python3}"
-if [ ! -x "$VENV/bin/mpc-node" ] || [ pyproject.toml -nt "$VENV/.installed" ]; then
-    echo "setting up $VENV (first run only)..." >&2
-    "$PY" -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --upgrade pip
-    "$VENV/bin/pip" install --quiet -e ".[test]"
-    touch "$VENV/.installed"
-fi
+. scripts/ensure_venv.sh
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 exec "$VENV/bin/python" -m demo.run_local "$@"

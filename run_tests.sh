@@ -4,14 +4,6 @@
 # Extra arguments go to pytest, e.g. ./run_tests.sh -m "not slow" for the fast unit tests only.
 set -euo pipefail
 cd "$(dirname "$0")"
-VENV="${VENV:-.venv}"
-PY="${PYTHON:-python3}"
-if [ ! -x "$VENV/bin/mpc-node" ] || [ pyproject.toml -nt "$VENV/.installed" ]; then
-    echo "setting up $VENV (first run only)..." >&2
-    "$PY" -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --upgrade pip
-    "$VENV/bin/pip" install --quiet -e ".[test]"
-    touch "$VENV/.installed"
-fi
+. scripts/ensure_venv.sh
 "$VENV/bin/python" -m mypy protocol contributor analyst mpc_nodes demo
 exec "$VENV/bin/python" -m pytest "$@"

@@ -28,7 +28,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-import random
+import secrets
 import re
 import ssl
 import threading
@@ -213,7 +213,7 @@ class RetryPolicy:
     def delays(self) -> Iterator[float]:
         for k in range(self.retries):
             d = min(self.max_delay, self.base_delay * (2**k))
-            yield d * random.uniform(0.5, 1.0)
+            yield d * (0.5 + secrets.randbelow(501) / 1000)  # jitter in [50%, 100%]
 
 
 class NodeClient:
@@ -922,6 +922,8 @@ def _run_entries(manifest: Manifest, entries: list[PendingEntry], tokens: Mappin
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         for fut in [pool.submit(work, k) for k in range(len(entries))]:
             fut.result()
+    for receipt in {e.receipt for e in entries}:
+        _sync(Path(receipt))
     still: list[PendingEntry] = []
     for e, out in zip(entries, results):
         assert out is not None
@@ -946,10 +948,16 @@ def _run_entries(manifest: Manifest, entries: list[PendingEntry], tokens: Mappin
 
 
 def _append(path: Path, line: str) -> None:
+    # No fsync per line: until the batch ends, the pending file (written durably first) still
+    # holds every entry, and a resume re-sends them as duplicates and re-writes their receipts.
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
+
+
+def _sync(path: Path) -> None:
+    if path.exists():
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
 
 
 def submit_csv(manifest: Manifest, rows: Sequence[CsvRow], tokens: Sequence[str], nodes: Sequence[NodeClient], *,

@@ -236,10 +236,14 @@ def compare(mpc: dict[str, Any], plain: dict[str, Any], rel: float = 1e-6) -> li
 
 
 def synthetic_csv(path: Path, counts: dict[str, int], seed: int | None = None) -> None:
-    """Employees with realistic-looking monthly salaries; every salary is distinct (canaries)."""
-    import random
+    """Employees with realistic-looking monthly salaries; every salary is distinct (canaries).
 
-    rng = random.Random(seed)
+    Synthetic test data, not a secret: a seeded PRNG makes a run reproducible (``--seed``).
+    """
+    import random
+    import secrets
+
+    rng = random.Random(seed if seed is not None else secrets.randbits(64))
     used: set[int] = set()
     rows = []
     base = {"female": 3900, "male": 4400, "other": 4100}

@@ -115,6 +115,9 @@ class NodeStore:
         # FULL: the commit is on disk before we acknowledge (WAL+NORMAL may lose the last commits).
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        # Parsed manifests by survey id: a manifest never changes once imported, and validating
+        # one (certificates, primality of p) on every request would dominate ingest cost.
+        self._manifests: dict[str, tuple[bytes, Manifest]] = {}
 
     def close(self) -> None:
         with self._lock:
@@ -185,7 +188,11 @@ class NodeStore:
         if row is None:
             raise SurveyError(f"unknown survey {survey_id!r}")
         mbytes = bytes(row[0])
-        return SurveyRecord(manifest_from_json(mbytes), mbytes, row[1], row[2], row[3], row[4])
+        cached = self._manifests.get(survey_id)
+        if cached is None or cached[0] != mbytes:
+            cached = (mbytes, manifest_from_json(mbytes))
+            self._manifests[survey_id] = cached
+        return SurveyRecord(cached[1], mbytes, row[1], row[2], row[3], row[4])
 
     def state(self, survey_id: str, now: dt.datetime | None = None) -> str:
         rec = self.survey(survey_id)
