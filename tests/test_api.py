@@ -199,3 +199,23 @@ def test_openapi_schema_published(node: tuple[Survey, TestClient, NodeStore]) ->
     s, c, store = node
     paths = c.get("/openapi.json").json()["paths"]
     assert "/v1/surveys/{survey_id}/submissions" in paths and "/v1/surveys/{survey_id}/status" in paths
+
+
+def test_bad_uploads_leave_stored_submissions_intact(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    s, c, store = node
+    good = upload(s, s.tokens[0])
+    ack = c.post(f"{BASE}/submissions", json=good).json()
+    before = list(store.envelopes(SID, [good["submission_id"]]))
+    bad_bodies = [
+        {**good, "envelope": good["envelope"][:-4]},  # truncated, same id
+        upload(s, s.tokens[0], salary=9, sid=good["submission_id"]),  # same id, other content
+        upload(s, s.tokens[0]),  # token used, no replace
+        upload(s, "unknown"),
+        {**upload(s, s.tokens[1]), "submission_id": good["submission_id"]},  # another token, same id
+    ]
+    for body in bad_bodies:
+        assert c.post(f"{BASE}/submissions", json=body).status_code in (400, 403, 409)
+    assert store.submission_ids(SID) == [good["submission_id"]]
+    assert list(store.envelopes(SID, [good["submission_id"]])) == before
+    again = c.post(f"{BASE}/submissions", json=good).json()
+    assert (again["status"], again["stored_at"]) == ("duplicate", ack["stored_at"])
