@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from protocol.encoding import vector_length
@@ -44,6 +45,35 @@ from protocol.wire import (
 
 from . import keys
 from .store import NodeStore
+
+
+#: JSON schemas published in the OpenAPI document (the parser in protocol.wire is the authority).
+SUBMISSION_UPLOAD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["submission_id", "token", "envelope"],
+    "additionalProperties": False,
+    "properties": {
+        "submission_id": {"type": "string", "pattern": "^[0-9a-f]{32}$",
+                          "description": "128 random bits, hex; the same at every node"},
+        "token": {"type": "string", "minLength": 1, "maxLength": 256},
+        "envelope": {"type": "string", "format": "byte",
+                     "description": "base64 of the HPKE-sealed share vector (protocol/envelope.py)"},
+        "replace": {"type": "boolean", "default": False},
+    },
+}
+SUBMISSION_ACK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["survey_id", "submission_id", "node_index", "envelope_sha256", "status", "stored_at"],
+    "properties": {
+        "survey_id": {"type": "string"}, "submission_id": {"type": "string"}, "node_index": {"type": "integer"},
+        "envelope_sha256": {"type": "string"}, "status": {"type": "string", "enum": ["stored", "duplicate", "replaced"]},
+        "stored_at": {"type": "string"}, "replaced_submission_id": {"type": ["string", "null"]},
+    },
+}
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["error", "detail"],
+    "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+}
 
 
 def _status_for(exc: SurveyError) -> int:
@@ -130,13 +160,8 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         return NodeStatus(survey_id, rec.node_index, rec.manifest.hash_hex(), store.state(survey_id),
                           store.count(survey_id), rec.manifest.closes_at)
 
-    @app.post("/v1/surveys/{survey_id}/submissions", responses={
-        400: {"description": "malformed body or sealed share"}, 403: {"description": "unknown token"},
-        404: {"description": "unknown survey"}, 409: {"description": "token used, survey closed, id reused"},
-        413: {"description": "body too large"}})
-    async def submit(survey_id: str, request: Request) -> JSONResponse:
+    def _submit(survey_id: str, raw: bytes) -> JSONResponse:
         rec = store.survey(survey_id)
-        raw = await request.body()
         try:
             obj = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -149,6 +174,23 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
                     vector_length(m.categories), m.field_modulus)
         ack = store.accept(survey_id, up.submission_id, up.token, sealed, up.replace)
         return JSONResponse(ack.__dict__)
+
+    @app.post("/v1/surveys/{survey_id}/submissions", responses={
+        200: {"description": "stored (or a repeat of a stored upload)", "content": {"application/json": {
+            "schema": SUBMISSION_ACK_SCHEMA}}},
+        400: {"description": "malformed body or sealed share", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
+        403: {"description": "unknown token", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
+        404: {"description": "unknown survey", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
+        409: {"description": "token used, survey closed, id reused", "content": {"application/json": {
+            "schema": ERROR_SCHEMA}}},
+        413: {"description": "body too large", "content": {"application/json": {"schema": ERROR_SCHEMA}}}},
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+            "schema": SUBMISSION_UPLOAD_SCHEMA}}}})
+    async def submit(survey_id: str, request: Request) -> JSONResponse:
+        """Store one node's sealed share of one record (durably, before answering)."""
+        raw = await request.body()
+        # HPKE open and the SQLite commit (fsync) block: keep them off the event loop.
+        return await run_in_threadpool(_submit, survey_id, raw)
 
     @app.post("/v1/surveys/{survey_id}/close")
     def close(survey_id: str, request: Request) -> dict[str, Any]:
