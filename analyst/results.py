@@ -101,10 +101,10 @@ def _majority_outliers(values: list[Any]) -> tuple[int, ...]:
 def build_report(manifest: Manifest, analyst_key: X25519PrivateKey, shares: list[ResultShare]) -> Report:
     """Open, cross-check and reconstruct the result shares into the released table."""
     p, t, cats = manifest.field_modulus, manifest.threshold, manifest.categories
-    meta = [(rs.accepted, rs.rejected, rs.agreed_digest) for rs in shares]
+    meta = [(rs.accepted, rs.rejected, rs.agreed_digest, rs.run_id) for rs in shares]
     if len(set(meta)) != 1:
         odd = _majority_outliers(meta)
-        raise InconsistentShares("the nodes disagree on the counted submission set"
+        raise InconsistentShares("the nodes disagree on the counted submission set or the MPC run"
                                  + (f" (node {', '.join(map(str, odd))} differs from the others)" if odd else ""))
     opened = {rs.node_index: open_result(b64d(rs.sealed_result, "result"), analyst_key, manifest.hash(),
                                          rs.node_index, p) for rs in shares}
@@ -112,7 +112,7 @@ def build_report(manifest: Manifest, analyst_key: X25519PrivateKey, shares: list
     if len(values) != 2 * len(cats):
         raise InconsistentShares(f"result has {len(values)} entries, expected {2 * len(cats)}")
     counts, masked = values[: len(cats)], values[len(cats):]
-    accepted, rejected, _ = meta[0]
+    accepted, rejected, _, _ = meta[0]
     k = manifest.min_group_size
     warnings = []
     groups: list[Group] = []

@@ -1,25 +1,32 @@
-"""``mpc-node compute``: agree on the submission set, run the MPyC party, store the sealed result.
+"""``mpc-node compute``: agree on the submission set, run the MPyC party, commit the sealed result.
 
 Steps (every node runs the same code path on the same shapes):
 
-1. **Agreement.** The survey must be closed here.  The node fetches every peer's frozen set
-   (ids, count, digest) over HTTPS pinned to the peer's certificate, retrying until the peer is
-   closed too or the timeout passes.  Everyone computes the same intersection (counted) and
-   union (``rejected = |union| - |intersection|``: held by some node but not by all).  The set is
-   frozen in the store; a rerun must find the same set.
+1. **Agreement.** The survey must be closed here.  The node fetches every peer's frozen id set
+   over HTTPS pinned to the peer's certificate, with a request signed by its own TLS key, retrying
+   until the peer is closed too or the timeout passes.  Everyone computes the same intersection
+   (counted) and union (``rejected = |union| - |intersection|``: held by some node, not by all).
+   The set is frozen in the store; a rerun must find the same set.
 2. **Local aggregation.** Open each agreed sealed share with the node's key and add the vectors
    modulo p: the node's share of the per-category counts and sums (linear, no communication).
-3. **MPC.** :mod:`mpc_nodes.mpc_program` runs as a subprocess under a supervisor with a timeout:
-   a missing or stalled peer makes compute fail with a clear message instead of hanging.
-4. **Seal.** The node's result share is sealed to the analyst and stored; it is released only
-   through the analyst-authenticated ``/result`` endpoint.  The node never sees the result.
+3. **MPC.** :mod:`mpc_nodes.mpc_program` runs as a subprocess under a supervisor with a timeout
+   (and dies with its parent): a missing, dead or stalled peer makes compute fail with a clear
+   message instead of hanging.  The run also yields a public run id.
+4. **Two-phase commit.** The node stores its share of the result, sealed to the analyst, as
+   *prepared*, then waits until every peer reports the same run prepared (or committed), and only
+   then *commits* it: only committed shares are served.  A crash anywhere before that leaves no
+   node serving anything; a rerun recomputes over the same frozen set (same result), or just
+   completes the commit when a peer already committed that run.  A committed survey refuses a
+   second compute: the result is released once.  The node never sees the result.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -34,8 +42,17 @@ from protocol.encoding import vector_length
 from protocol.envelope import open_shares, seal_result
 from protocol.errors import ComputeFailed, SurveyClosed, SurveyError
 from protocol.manifest import Manifest
+from protocol.nodeauth import HEADER, sign_request
 from protocol.tls import pinned_client_context
-from protocol.wire import STATE_COMPUTED, STATE_OPEN, STATE_PURGED, FrozenSet
+from protocol.wire import (
+    RESULT_COMMITTED,
+    RESULT_PREPARED,
+    STATE_COMPUTED,
+    STATE_OPEN,
+    STATE_PURGED,
+    ComputeState,
+    FrozenSet,
+)
 
 from . import keys
 from .store import NodeStore
@@ -50,37 +67,81 @@ class ComputeSummary:
     accepted: int
     rejected: int
     agreed_digest: str
+    run_id: str
     seconds: float
+    resumed: bool = False  # True when a rerun only completed the commit of an earlier run
 
 
-def fetch_frozen(manifest: Manifest, j: int, deadline: float, say: Callable[[str], None]) -> FrozenSet:
-    """Fetch node j's frozen set, retrying (peer not closed yet, or not up) until ``deadline``."""
-    node = manifest.nodes[j]
-    url = f"{node.url}/v1/surveys/{manifest.survey_id}/frozen"
-    ctx = pinned_client_context(node.tls_cert_pem)
-    last = "no answer"
+class Peers:
+    """Signed, pinned HTTPS requests from this node to the other nodes of one survey."""
+
+    def __init__(self, node_dir: Path, manifest: Manifest, me: int) -> None:
+        self.manifest, self.me = manifest, me
+        self._key = (node_dir / keys.TLS_KEY_FILE).read_bytes()
+
+    def get(self, j: int, what: str, timeout: float = 10.0) -> httpx.Response:
+        node = self.manifest.nodes[j]
+        path = f"/v1/surveys/{self.manifest.survey_id}/{what}"
+        header = sign_request(self._key, self.me, "GET", path, self.manifest)
+        return httpx.get(f"{node.url}{path}", headers={HEADER: header}, timeout=timeout,
+                         verify=pinned_client_context(node.tls_cert_pem))
+
+    def label(self, j: int) -> str:
+        nd = self.manifest.nodes[j]
+        return f"node {j} ({nd.name}, {nd.url})"
+
+
+def _detail(r: httpx.Response) -> str:
+    try:
+        return str(r.json().get("detail", r.text))
+    except ValueError:
+        return f"HTTP {r.status_code}"
+
+
+def fetch_ids(peers: Peers, j: int) -> FrozenSet:
+    """Node j's current id set (one attempt; raises SurveyError on any problem)."""
+    try:
+        r = peers.get(j, "ids")
+    except httpx.HTTPError as exc:
+        raise SurveyError(f"{peers.label(j)} is unreachable ({exc.__class__.__name__})") from None
+    if r.status_code != 200:
+        raise SurveyError(f"{peers.label(j)}: {_detail(r)}")
+    fs = FrozenSet.parse(r.json())
+    if fs.node_index != j or fs.manifest_hash != peers.manifest.hash_hex():
+        raise ComputeFailed(f"{peers.label(j)} answered for another node or manifest")
+    return fs
+
+
+def fetch_frozen(peers: Peers, j: int, deadline: float, say: Callable[[str], None]) -> FrozenSet:
+    """Node j's *frozen* id set, retrying (peer not closed yet, or not up) until ``deadline``."""
     announced = False
     while True:
         try:
-            r = httpx.get(url, verify=ctx, timeout=10.0)
-            if r.status_code == 200:
-                fs = FrozenSet.parse(r.json())
-                if fs.node_index != j or fs.manifest_hash != manifest.hash_hex():
-                    raise ComputeFailed(f"node {j} ({node.name}) answered for another node or manifest")
+            fs = fetch_ids(peers, j)
+            if fs.frozen:
                 return fs
-            try:
-                last = r.json().get("detail", r.text)
-            except ValueError:
-                last = f"HTTP {r.status_code}"
-        except httpx.HTTPError as exc:
-            last = f"unreachable ({exc.__class__.__name__})"
+            last = "its survey is still open"
+        except ComputeFailed:
+            raise
+        except SurveyError as exc:
+            last = str(exc)
         if time.monotonic() >= deadline:
-            raise ComputeFailed(f"node {j} ({node.name}, {node.url}) did not provide its frozen submission set "
-                                f"in time: {last}")
+            raise ComputeFailed(f"{peers.label(j)} did not provide its frozen submission set in time: {last}")
         if not announced:
-            say(f"waiting for node {j} ({node.name}): {last}")
+            say(f"waiting for {peers.label(j)}: {last}")
             announced = True
         time.sleep(0.5)
+
+
+def fetch_compute_state(peers: Peers, j: int) -> ComputeState | None:
+    try:
+        r = peers.get(j, "compute", timeout=5.0)
+    except httpx.HTTPError:
+        return None
+    if r.status_code != 200:
+        return None
+    cs = ComputeState.parse(r.json())
+    return cs if cs.node_index == j else None
 
 
 def local_totals(store: NodeStore, node_dir: Path, survey_id: str, ids: list[str],
@@ -95,7 +156,7 @@ def local_totals(store: NodeStore, node_dir: Path, survey_id: str, ids: list[str
         vec = open_shares(sealed, sk, mh, rec.node_index, bytes.fromhex(sid), length, p)
         for e in range(length):
             acc[e] += vec[e]
-        if progress and count % 1000 == 0:
+        if progress and count % 10000 == 0:
             progress(count)
     return [a % p for a in acc]
 
@@ -110,9 +171,17 @@ def _write_tls_config(workdir: Path, node_dir: Path, manifest: Manifest, pid: in
     (cfg / "mpyc_ca.crt").write_text("".join(nd.tls_cert_pem for nd in manifest.nodes))
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the MPC party gets SIGKILL if `mpc-node compute` dies (no orphan holding the port)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def run_mpc(node_dir: Path, manifest: Manifest, pid: int, totals: list[int], agreed_digest: str,
-            timeout: float) -> list[int]:
-    """Run the MPyC party subprocess; return this node's result shares or raise ComputeFailed."""
+            timeout: float) -> tuple[list[int], str]:
+    """Run the MPyC party subprocess; return (this node's result shares, run id) or raise ComputeFailed."""
     with tempfile.TemporaryDirectory(prefix="mpc-node-compute-") as tmp:
         work = Path(tmp)
         _write_tls_config(work, node_dir, manifest, pid)
@@ -129,7 +198,8 @@ def run_mpc(node_dir: Path, manifest: Manifest, pid: int, totals: list[int], agr
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
                                                           env.get("PYTHONPATH", "")]))
         proc = subprocess.Popen([sys.executable, "-m", "mpc_nodes.mpc_program", "job.json", "out.json"],
-                                cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         try:
             _, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -142,9 +212,37 @@ def run_mpc(node_dir: Path, manifest: Manifest, pid: int, totals: list[int], agr
         if proc.returncode != 0 or not out.exists():
             lines = [ln for ln in (err or "").strip().splitlines() if ln.strip()]
             why = lines[-1] if lines else f"exit code {proc.returncode}"
+            if "ConnectionResetError" in why or "IncompleteReadError" in why or proc.returncode < 0:
+                why = f"a peer dropped out of the MPC ({why}); nothing was released. Rerun on every node."
             raise ComputeFailed(f"the MPC failed: {why}")
         data = json.loads(out.read_text())
-        return [int(v) for v in data["result_shares"]]
+        return [int(v) for v in data["result_shares"]], str(data["run_id"])
+
+
+def _commit_when_all_prepared(store: NodeStore, peers: Peers, survey_id: str, run_id: str, deadline: float,
+                              say: Callable[[str], None]) -> None:
+    """Phase two: commit once every peer holds a share of ``run_id`` (prepared or committed)."""
+    m = peers.manifest
+    waiting = [j for j in range(m.n) if j != peers.me]
+    announced: set[int] = set()
+    while waiting:
+        still = []
+        for j in waiting:
+            cs = fetch_compute_state(peers, j)
+            if cs is not None and cs.run_id == run_id and cs.state in (RESULT_PREPARED, RESULT_COMMITTED):
+                continue
+            still.append(j)
+            if j not in announced:
+                say(f"waiting for {peers.label(j)} to hold its share of this run")
+                announced.add(j)
+        waiting = still
+        if not waiting:
+            break
+        if time.monotonic() >= deadline:
+            raise ComputeFailed("the result is not released: " + ", ".join(peers.label(j) for j in waiting)
+                                + " did not confirm this MPC run in time. Rerun 'mpc-node compute' on every node.")
+        time.sleep(0.3)
+    store.commit_result(survey_id, run_id)
 
 
 def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
@@ -163,13 +261,27 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
             raise SurveyError("this survey's result has already been computed; it is released only once")
         if state == STATE_PURGED:
             raise SurveyError("this survey has been purged")
+        peers = Peers(node_dir, m, me)
+        # A rerun after a crash between prepare and commit: if a peer already committed our run,
+        # every node held its share of it, so finishing the commit is all that is left.
+        rstate, prepared_run = store.result_state(survey_id)
+        if rstate == RESULT_PREPARED and prepared_run is not None:
+            for j in range(m.n):
+                cs = fetch_compute_state(peers, j) if j != me else None
+                if cs is not None and cs.state == RESULT_COMMITTED and cs.run_id == prepared_run:
+                    store.commit_result(survey_id, prepared_run)
+                    res = store.result(survey_id)
+                    assert res is not None
+                    say(f"completed the commit of run {prepared_run[:12]}… (a peer had committed it)")
+                    return ComputeSummary(survey_id, me, res[1], res[2], res[3], prepared_run,
+                                          time.monotonic() - started, resumed=True)
         deadline = time.monotonic() + timeout
         own = store.submission_ids(survey_id)
         sets = {me: set(own)}
         say(f"node {me}: {len(own)} submissions stored; fetching the other nodes' frozen sets")
         for j in range(m.n):
             if j != me:
-                sets[j] = set(fetch_frozen(m, j, deadline, say).submission_ids)
+                sets[j] = set(fetch_frozen(peers, j, deadline, say).submission_ids)
         agreed = sorted(set.intersection(*sets.values()))
         union = set.union(*sets.values())
         rejected = len(union) - len(agreed)
@@ -181,9 +293,36 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
                               progress=lambda c: say(f"  opened {c}/{len(agreed)} shares"))
         say("joining the MPC with the other nodes")
         # A fresh budget for the MPC itself: peers join after their own (variable) aggregation.
-        shares = run_mpc(node_dir, m, me, totals, digest, timeout)
+        shares, run_id = run_mpc(node_dir, m, me, totals, digest, timeout)
         sealed = seal_result(shares, m.analyst_public_key, m.hash(), me, m.field_modulus)
-        store.store_result(survey_id, sealed, len(agreed), rejected, digest)
-        return ComputeSummary(survey_id, me, len(agreed), rejected, digest, time.monotonic() - started)
+        store.store_result(survey_id, sealed, len(agreed), rejected, digest, run_id)
+        _commit_when_all_prepared(store, peers, survey_id, run_id, time.monotonic() + timeout, say)
+        return ComputeSummary(survey_id, me, len(agreed), rejected, digest, run_id, time.monotonic() - started)
     finally:
         store.close()
+
+
+def incomplete_submissions(node_dir: Path, survey_id: str) -> dict[str, Any]:
+    """For ``mpc-node status``: which of this node's submissions some peer does not hold (yet).
+
+    A submission counts only if every node holds it; these are the ones that would not.
+    """
+    store = NodeStore(node_dir / keys.DB_FILE)
+    try:
+        rec = store.survey(survey_id)
+        peers = Peers(node_dir, rec.manifest, rec.node_index)
+        own = set(store.submission_ids(survey_id))
+    finally:
+        store.close()
+    missing: dict[int, int] = {}
+    unreachable: dict[int, str] = {}
+    for j in range(rec.manifest.n):
+        if j == rec.node_index:
+            continue
+        try:
+            theirs = set(fetch_ids(peers, j).submission_ids)
+        except SurveyError as exc:
+            unreachable[j] = str(exc)
+            continue
+        missing[j] = len(own - theirs)
+    return {"missing_at": missing, "unreachable": unreachable}

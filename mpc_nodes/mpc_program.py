@@ -27,6 +27,7 @@ import hashlib
 import io
 import json
 import pickle
+import secrets
 import ssl
 import sys
 from pathlib import Path
@@ -149,8 +150,13 @@ async def _compute(mpc: Any, job: dict[str, Any]) -> dict[str, Any]:
     # 4. Fresh degree-t randomisation of everything released, then keep our own share only.
     out = mpc._reshare(counts + masked)
     shares = await mpc.gather(out)
+    # 5. A public id for this run (sum of every party's random nonce): the nodes commit the
+    #    result only when all of them hold shares of the same run (see mpc_nodes/compute.py).
+    nonce = secint(field(secrets.randbits(100)))
+    run_id = await mpc.output(mpc.sum(mpc.input(nonce, senders=list(range(len(mpc.parties))))))
     await mpc.shutdown()
-    return {"pid": mpc.pid, "result_shares": [str(s.value % p) for s in shares]}
+    return {"pid": mpc.pid, "result_shares": [str(s.value % p) for s in shares],
+            "run_id": f"{int(run_id) % p:032x}"}
 
 
 if __name__ == "__main__":

@@ -31,8 +31,10 @@ from protocol.errors import (
     SurveyError,
     TokenUsed,
 )
+from protocol.nodeauth import HEADER, verify_request
 from protocol.wire import (
     MAX_BODY_BYTES,
+    ComputeState,
     STATE_OPEN,
     STATE_PURGED,
     FrozenSet,
@@ -199,28 +201,46 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         return {"survey_id": survey_id, "state": store.state(survey_id), "closed_now": closed_now,
                 "submissions": store.count(survey_id)}
 
-    @app.get("/v1/surveys/{survey_id}/frozen")
-    def frozen(survey_id: str) -> FrozenSet:
+    def _peer_or_analyst(survey_id: str, request: Request) -> None:
+        """Allow the survey's nodes (signed request) and the analyst (credential)."""
+        if request.headers.get(HEADER):
+            verify_request(request.headers.get(HEADER), request.method, request.url.path,
+                           store.survey(survey_id).manifest)
+        else:
+            store.check_analyst(survey_id, _bearer(request))
+
+    @app.get("/v1/surveys/{survey_id}/ids")
+    def ids(survey_id: str, request: Request) -> FrozenSet:
+        """The submission ids this node holds (``frozen`` once closed): for peers and the analyst."""
+        _peer_or_analyst(survey_id, request)
         rec = store.survey(survey_id)
         state = store.state(survey_id)
-        if state == STATE_OPEN:
-            raise SurveyClosed("survey is still open; the submission set is not frozen yet")
         if state == STATE_PURGED:
             raise SurveyClosed("survey has been purged")
-        ids = store.submission_ids(survey_id)
-        return FrozenSet(survey_id, rec.node_index, rec.manifest.hash_hex(), len(ids), set_digest(ids), ids)
+        sub_ids = store.submission_ids(survey_id)
+        return FrozenSet(survey_id, rec.node_index, rec.manifest.hash_hex(), len(sub_ids), set_digest(sub_ids),
+                         sub_ids, state != STATE_OPEN)
+
+    @app.get("/v1/surveys/{survey_id}/compute")
+    def compute_state(survey_id: str, request: Request) -> ComputeState:
+        """Where this node is in the two-phase commit of the result (for peers)."""
+        _peer_or_analyst(survey_id, request)
+        rec = store.survey(survey_id)
+        state, run_id = store.result_state(survey_id)
+        return ComputeState(survey_id, rec.node_index, state, run_id)
 
     @app.get("/v1/surveys/{survey_id}/result")
     def result(survey_id: str, request: Request) -> Any:
+        """This node's committed result share, sealed to the analyst (analyst credential required)."""
         store.check_analyst(survey_id, _bearer(request))
         rec = store.survey(survey_id)
         res = store.result(survey_id)
         if res is None:
             return _error(404, "NotComputed", "no result yet: the nodes have not finished 'mpc-node compute'")
-        sealed, accepted, rejected, digest, computed_at = res
+        sealed, accepted, rejected, digest, computed_at, run_id = res
         store.note_release(survey_id)
         return ResultShare(survey_id, rec.node_index, rec.manifest.hash_hex(), b64e(sealed), accepted, rejected,
-                           digest, computed_at)
+                           digest, computed_at, run_id)
 
     # Wrap once, outermost: the limit applies before any parsing.
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)

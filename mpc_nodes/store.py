@@ -69,7 +69,9 @@ CREATE TABLE IF NOT EXISTS results (
     accepted INTEGER NOT NULL,
     rejected INTEGER NOT NULL,
     agreed_digest TEXT NOT NULL,
-    computed_at TEXT NOT NULL
+    computed_at TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    committed INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -199,7 +201,7 @@ class NodeStore:
         if rec.purged_at:
             return STATE_PURGED
         with self._lock:
-            if self._db.execute("SELECT 1 FROM results WHERE survey_id=?", (survey_id,)).fetchone():
+            if self._db.execute("SELECT 1 FROM results WHERE survey_id=? AND committed=1", (survey_id,)).fetchone():
                 return STATE_COMPUTED
         if rec.closed_at or rec.manifest.is_past_closing(now):
             return STATE_CLOSED
@@ -308,22 +310,51 @@ class NodeStore:
             self._audit(survey_id, "agreement", {"count": len(ids), "digest": digest})
         return digest
 
-    def store_result(self, survey_id: str, sealed: bytes, accepted: int, rejected: int, agreed_digest: str) -> None:
-        with self._tx():
-            if self._db.execute("SELECT 1 FROM results WHERE survey_id=?", (survey_id,)).fetchone():
-                raise SurveyError(f"survey {survey_id} already has a result; it is released only once")
-            self._db.execute(
-                "INSERT INTO results (survey_id, sealed, accepted, rejected, agreed_digest, computed_at) VALUES (?,?,?,?,?,?)",
-                (survey_id, sealed, accepted, rejected, agreed_digest, format_time(now_utc())),
-            )
-            self._audit(survey_id, "compute", {"accepted": accepted, "rejected": rejected, "digest": agreed_digest})
+    def store_result(self, survey_id: str, sealed: bytes, accepted: int, rejected: int, agreed_digest: str,
+                     run_id: str) -> None:
+        """Keep this node's sealed result share of MPC run ``run_id`` as *prepared* (not served).
 
-    def result(self, survey_id: str) -> tuple[bytes, int, int, str, str] | None:
+        A prepared share of an earlier, unfinished run is replaced; a committed one never is.
+        """
+        with self._tx():
+            row = self._db.execute("SELECT committed FROM results WHERE survey_id=?", (survey_id,)).fetchone()
+            if row is not None and row[0]:
+                raise SurveyError(f"survey {survey_id} already has a result; it is released only once")
+            self._db.execute("DELETE FROM results WHERE survey_id=?", (survey_id,))
+            self._db.execute(
+                "INSERT INTO results (survey_id, sealed, accepted, rejected, agreed_digest, computed_at, run_id,"
+                " committed) VALUES (?,?,?,?,?,?,?,0)",
+                (survey_id, sealed, accepted, rejected, agreed_digest, format_time(now_utc()), run_id),
+            )
+            self._audit(survey_id, "compute", {"accepted": accepted, "rejected": rejected, "digest": agreed_digest,
+                                               "run_id": run_id})
+
+    def commit_result(self, survey_id: str, run_id: str) -> None:
+        """Serve the prepared share of ``run_id`` from now on (every node prepared that run)."""
+        with self._tx():
+            row = self._db.execute("SELECT run_id, committed FROM results WHERE survey_id=?", (survey_id,)).fetchone()
+            if row is None or row[0] != run_id:
+                raise SurveyError(f"no prepared result of run {run_id} to commit")
+            if row[1]:
+                return
+            self._db.execute("UPDATE results SET committed=1 WHERE survey_id=?", (survey_id,))
+            self._audit(survey_id, "commit", {"run_id": run_id})
+
+    def result_state(self, survey_id: str) -> tuple[str, str | None]:
+        """("none" | "prepared" | "committed", run id)."""
+        with self._lock:
+            row = self._db.execute("SELECT run_id, committed FROM results WHERE survey_id=?", (survey_id,)).fetchone()
+        if row is None:
+            return "none", None
+        return ("committed" if row[1] else "prepared"), row[0]
+
+    def result(self, survey_id: str) -> tuple[bytes, int, int, str, str, str] | None:
+        """The committed result share (sealed, accepted, rejected, digest, computed_at, run_id), if any."""
         with self._lock:
             row = self._db.execute(
-                "SELECT sealed, accepted, rejected, agreed_digest, computed_at FROM results WHERE survey_id=?",
-                (survey_id,)).fetchone()
-        return None if row is None else (bytes(row[0]), row[1], row[2], row[3], row[4])
+                "SELECT sealed, accepted, rejected, agreed_digest, computed_at, run_id FROM results"
+                " WHERE survey_id=? AND committed=1", (survey_id,)).fetchone()
+        return None if row is None else (bytes(row[0]), row[1], row[2], row[3], row[4], row[5])
 
     def note_release(self, survey_id: str) -> None:
         with self._tx():

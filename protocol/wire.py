@@ -130,7 +130,10 @@ class NodeStatus:
 
 @dataclass(frozen=True)
 class FrozenSet:
-    """GET /v1/surveys/{survey_id}/frozen — the ids a closed node holds, for agreement."""
+    """GET /v1/surveys/{survey_id}/ids — the ids a node holds (for peers: agreement, status).
+
+    ``frozen`` is true once the node is closed: only a frozen set may enter the agreement.
+    """
 
     survey_id: str
     node_index: int
@@ -138,6 +141,7 @@ class FrozenSet:
     count: int
     digest: str
     submission_ids: list[str]
+    frozen: bool = True
 
     @staticmethod
     def parse(obj: Any) -> FrozenSet:
@@ -152,6 +156,35 @@ class FrozenSet:
         return fs
 
 
+RESULT_NONE = "none"
+RESULT_PREPARED = "prepared"
+RESULT_COMMITTED = "committed"
+
+
+@dataclass(frozen=True)
+class ComputeState:
+    """GET /v1/surveys/{survey_id}/compute — where a node is in the two-phase result commit.
+
+    ``prepared``: the node holds its result share of MPC run ``run_id`` but does not serve it
+    yet; ``committed``: every node had prepared that run, the share is served to the analyst.
+    """
+
+    survey_id: str
+    node_index: int
+    state: str  # none | prepared | committed
+    run_id: str | None = None
+
+    @staticmethod
+    def parse(obj: Any) -> ComputeState:
+        try:
+            cs = ComputeState(**obj)
+        except TypeError:
+            raise SurveyError("peer sent a malformed compute state") from None
+        if cs.state not in (RESULT_NONE, RESULT_PREPARED, RESULT_COMMITTED):
+            raise SurveyError("peer sent a malformed compute state")
+        return cs
+
+
 @dataclass(frozen=True)
 class ResultShare:
     """GET /v1/surveys/{survey_id}/result — a node's result share, sealed to the analyst."""
@@ -164,6 +197,7 @@ class ResultShare:
     rejected: int  # submissions this node held that were not counted
     agreed_digest: str
     computed_at: str
+    run_id: str = ""  # the MPC run that produced the share; equal at every node
 
     @staticmethod
     def parse(obj: Any) -> ResultShare:

@@ -73,7 +73,7 @@ def test_nodes_disagreeing_on_the_set_are_named(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=3, t=1, k=5)
     shares = _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16)
     shares[1] = ResultShare(**{**shares[1].__dict__, "accepted": 15})
-    with pytest.raises(InconsistentShares, match=r"disagree on the counted submission set \(node 1 differs"):
+    with pytest.raises(InconsistentShares, match=r"disagree on the counted submission set or the MPC run \(node 1 differs"):
         _report(s, shares)
 
 

@@ -182,14 +182,16 @@ def test_unknown_survey(node: tuple[Survey, TestClient, NodeStore]) -> None:
 def test_close_frozen_and_result_need_the_right_state_and_credential(node: tuple[Survey, TestClient, NodeStore]) -> None:
     s, c, store = node
     c.post(f"{BASE}/submissions", json=upload(s, s.tokens[0]))
-    expect(c.get(f"{BASE}/frozen"), 409, "SurveyClosed", "still open")
+    expect(c.get(f"{BASE}/ids"), 403, "InvalidToken", "analyst credential missing or wrong")
+    auth = {"Authorization": "Bearer " + s.credential}
+    assert c.get(f"{BASE}/ids", headers=auth).json()["frozen"] is False
     expect(c.post(f"{BASE}/close"), 403, "InvalidToken", "analyst credential missing or wrong")
     expect(c.post(f"{BASE}/close", headers={"Authorization": "Bearer " + s.tokens[0]}), 403, "InvalidToken",
            "analyst credential")
     r = c.post(f"{BASE}/close", headers={"Authorization": "Bearer " + s.credential})
     assert r.status_code == 200 and r.json()["state"] == "closed" and r.json()["submissions"] == 1
-    fz = c.get(f"{BASE}/frozen").json()
-    assert fz["count"] == 1 and fz["submission_ids"] == store.submission_ids(SID)
+    fz = c.get(f"{BASE}/ids", headers=auth).json()
+    assert fz["count"] == 1 and fz["submission_ids"] == store.submission_ids(SID) and fz["frozen"] is True
     expect(c.get(f"{BASE}/result"), 403, "InvalidToken", "analyst credential")
     expect(c.get(f"{BASE}/result", headers={"Authorization": "Bearer " + s.credential}), 404, "NotComputed",
            "no result yet")

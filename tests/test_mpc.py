@@ -29,10 +29,12 @@ pytestmark = pytest.mark.slow
 def _run_parties(node_dirs: list[Path], manifests: list[Manifest], totals: list[list[int]], digests: list[str],
                  timeout: float, parties: list[int] | None = None) -> dict[int, list[int] | Exception]:
     results: dict[int, list[int] | Exception] = {}
+    runs: set[str] = set()
 
     def one(i: int) -> None:
         try:
-            results[i] = run_mpc(node_dirs[i], manifests[i], i, totals[i], digests[i], timeout)
+            results[i], run_id = run_mpc(node_dirs[i], manifests[i], i, totals[i], digests[i], timeout)
+            runs.add(run_id)
         except Exception as exc:  # collected and asserted on by the caller
             results[i] = exc
 
@@ -41,6 +43,7 @@ def _run_parties(node_dirs: list[Path], manifests: list[Manifest], totals: list[
         th.start()
     for th in threads:
         th.join()
+    assert len(runs) <= 1, f"parties of one run disagree on its id: {runs}"
     return results
 
 

@@ -309,22 +309,33 @@ def test_record_agreement(store: NodeStore, survey: Survey) -> None:
     assert events.count("agreement") == 1
 
 
-def test_store_result_only_once(store: NodeStore, survey: Survey) -> None:
+def test_store_result_two_phase_and_only_once(store: NodeStore, survey: Survey) -> None:
     ids = _fill(store, survey, 2)
     close_survey(store)
     d = store.record_agreement(SID, ids)
-    assert store.result(SID) is None
-    store.store_result(SID, b"sealed-1", 2, 0, d)
-    assert store.state(SID) == STATE_COMPUTED
+    assert store.result(SID) is None and store.result_state(SID) == ("none", None)
+    store.store_result(SID, b"sealed-0", 2, 0, d, "run0")
+    # prepared: not served, not computed; a later run of an unfinished compute replaces it
+    assert store.result(SID) is None and store.state(SID) == "closed"
+    store.store_result(SID, b"sealed-1", 2, 0, d, "run1")
+    assert store.result_state(SID) == ("prepared", "run1")
+    with pytest.raises(SurveyError, match="no prepared result of run run0 to commit"):
+        store.commit_result(SID, "run0")
+    store.commit_result(SID, "run1")
+    store.commit_result(SID, "run1")  # idempotent
+    assert store.state(SID) == STATE_COMPUTED and store.result_state(SID) == ("committed", "run1")
     with pytest.raises(SurveyError, match=f"survey {SID} already has a result; it is released only once"):
-        store.store_result(SID, b"sealed-2", 2, 0, d)
+        store.store_result(SID, b"sealed-2", 2, 0, d, "run2")
     res = store.result(SID)
-    assert res is not None and res[:4] == (b"sealed-1", 2, 0, d)
+    assert res is not None and res[:4] == (b"sealed-1", 2, 0, d) and res[5] == "run1"
+    events = [r[3] for r in store.audit_rows()]
+    assert events.count("compute") == 2 and events.count("commit") == 1
 
 
 def test_computed_survey_accepts_nothing(store: NodeStore, survey: Survey) -> None:
     ids = _fill(store, survey, 1)
-    store.store_result(SID, b"r", 1, 0, set_digest(ids))
+    store.store_result(SID, b"r", 1, 0, set_digest(ids), "run")
+    store.commit_result(SID, "run")
     with pytest.raises(SurveyClosed):
         store.accept(SID, new_submission_id(), survey.tokens[5], envelope(), False)
 
@@ -346,7 +357,10 @@ def test_purge_after_compute(store: NodeStore, survey: Survey) -> None:
     ids = _fill(store, survey, 3)
     close_survey(store)
     d = store.record_agreement(SID, ids)
-    store.store_result(SID, b"sealed", 3, 0, d)
+    store.store_result(SID, b"sealed", 3, 0, d, "run")
+    with pytest.raises(SurveyError, match="only after the result"):
+        store.purge(SID)  # prepared is not computed: the shares may still be needed for a rerun
+    store.commit_result(SID, "run")
     before = len(store.audit_rows())
     assert store.purge(SID) == 3
     assert store.state(SID) == STATE_PURGED

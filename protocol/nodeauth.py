@@ -1,0 +1,65 @@
+"""Node-to-node request authentication: a request signed with the node's TLS private key.
+
+A peer proves it is node ``i`` of the survey by signing ``"{METHOD} {path} {timestamp}
+{manifest hash}"`` with the ECDSA P-256 key of the certificate the manifest lists for node i.
+The server accepts a signature at most :data:`MAX_SKEW` seconds old.  It protects read-only
+endpoints that reveal submission ids (the agreement inputs); a replay within the window can only
+repeat the same read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from .errors import InvalidToken
+from .manifest import Manifest
+
+HEADER = "X-Salary-Node"
+MAX_SKEW = 300
+
+
+def _message(method: str, path: str, ts: int, manifest_hash_hex: str) -> bytes:
+    return f"salary-mpc/v1 node request\n{method.upper()} {path} {ts} {manifest_hash_hex}".encode()
+
+
+def sign_request(key_pem: bytes, node_index: int, method: str, path: str, manifest: Manifest,
+                 now: float | None = None) -> str:
+    """The header value that authenticates this request as coming from ``node_index``."""
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise InvalidToken("node TLS key is not an EC key")
+    ts = int(now if now is not None else time.time())
+    sig = key.sign(_message(method, path, ts, manifest.hash_hex()), ec.ECDSA(hashes.SHA256()))
+    return f"{node_index}:{ts}:{base64.b64encode(sig).decode()}"
+
+
+def verify_request(header: str | None, method: str, path: str, manifest: Manifest, now: float | None = None) -> int:
+    """Return the authenticated node index, or raise :class:`InvalidToken`."""
+    if not header:
+        raise InvalidToken("this endpoint is for the survey's nodes only (signed request required)")
+    try:
+        idx_s, ts_s, sig_b64 = header.split(":", 2)
+        idx, ts = int(idx_s), int(ts_s)
+        sig = base64.b64decode(sig_b64.encode(), validate=True)
+    except (ValueError, binascii.Error):
+        raise InvalidToken("malformed node signature header") from None
+    if not 0 <= idx < manifest.n:
+        raise InvalidToken("node signature names no node of this survey")
+    now = time.time() if now is None else now
+    if abs(now - ts) > MAX_SKEW:
+        raise InvalidToken("node signature is too old or from the future (check the clocks)")
+    pub = x509.load_pem_x509_certificate(manifest.nodes[idx].tls_cert_pem.encode()).public_key()
+    if not isinstance(pub, ec.EllipticCurvePublicKey):
+        raise InvalidToken("node certificate does not hold an EC key")
+    try:
+        pub.verify(sig, _message(method, path, ts, manifest.hash_hex()), ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise InvalidToken(f"node signature does not verify for node {idx}") from None
+    return idx
