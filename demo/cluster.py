@@ -16,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -71,6 +72,7 @@ class LocalCluster:
     tokens: int = 100
     salary_max: int = 1_000_000
     survey_id: str = "local-demo"
+    closes_in: str = "14d"
     servers: list[subprocess.Popen[bytes] | None] = field(default_factory=list)
     node_dirs: list[Path] = field(default_factory=list)
 
@@ -98,7 +100,7 @@ class LocalCluster:
             self.node_dirs.append(d)
         cmd = [tool("salary-analyst"), "create", "--out", str(self.survey_dir), "--survey-id", self.survey_id,
                "--tokens", str(self.tokens), "--min-group-size", str(self.min_group_size),
-               "--salary-max", str(self.salary_max)]
+               "--salary-max", str(self.salary_max), "--closes-in", self.closes_in]
         if self.threshold is not None:
             cmd += ["--threshold", str(self.threshold)]
         for d in self.node_dirs:
@@ -164,16 +166,44 @@ class LocalCluster:
     def close(self) -> None:
         run([tool("salary-analyst"), "close", "--survey", str(self.survey_dir)], quiet=True)
 
+    def start_compute(self, nodes: Sequence[int], timeout: float) -> list[subprocess.Popen[str]]:
+        return [subprocess.Popen([tool("mpc-node"), "compute", "--dir", str(self.node_dirs[i]), "--timeout",
+                                  str(timeout)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 start_new_session=True) for i in nodes]
+
     def compute(self, timeout: float = 60, nodes: Sequence[int] | None = None) -> list[subprocess.CompletedProcess[str]]:
         """Start ``mpc-node compute`` on the given nodes at once and wait for all of them."""
-        nodes = range(self.n) if nodes is None else nodes
-        procs = [(i, subprocess.Popen([tool("mpc-node"), "compute", "--dir", str(self.node_dirs[i]),
-                                       "--timeout", str(timeout)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True)) for i in nodes]
+        procs = self.start_compute(range(self.n) if nodes is None else nodes, timeout)
         out = []
-        for i, p in procs:
+        for p in procs:
             stdout, stderr = p.communicate(timeout=3 * timeout + 60)
             out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+        return out
+
+    def compute_with_fault(self, victim: int, fault: str, timeout: float) -> list[subprocess.CompletedProcess[str]]:
+        """Run compute on every node; as soon as ``victim``'s MPyC party process exists, ``fault`` it:
+        "kill" (SIGKILL the node's whole compute) or "hang" (SIGSTOP its party, killed at the end)."""
+        procs = self.start_compute(range(self.n), timeout)
+        party = wait_for_child(procs[victim].pid, "mpc_nodes.mpc_program", limit=3 * timeout)
+        if party is None:
+            raise StepFailed(f"node {victim}'s MPC party never started")
+        if fault == "kill":
+            os.killpg(procs[victim].pid, signal.SIGKILL)
+        elif fault == "hang":
+            os.kill(party, signal.SIGSTOP)
+        else:
+            raise ValueError(fault)
+        out = []  # the survivors only
+        for i, p in enumerate(procs):
+            if i != victim:
+                stdout, stderr = p.communicate(timeout=3 * timeout + 60)
+                out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+        if fault == "hang":  # the party shares the compute's process group
+            try:
+                os.killpg(procs[victim].pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        procs[victim].communicate()
         return out
 
     def results(self, out_json: Path) -> dict[str, Any]:
@@ -183,6 +213,68 @@ class LocalCluster:
 
     def table(self) -> str:
         return run([tool("salary-analyst"), "results", "--survey", str(self.survey_dir)], quiet=True).stdout
+
+
+def children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the live child processes of ``pid`` (Linux /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == pid:
+                out.append((int(entry.name), (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()))
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def wait_for_child(pid: int, needle: str, limit: float) -> int | None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        for cpid, cmd in children(pid):
+            if needle in cmd:
+                return cpid
+        time.sleep(0.005)
+    return None
+
+
+class Chaos(threading.Thread):
+    """Kill -9 a random node's server every few seconds and restart it after a moment."""
+
+    def __init__(self, cluster: LocalCluster, seed: int | None = None, gap: tuple[float, float] = (1.5, 4.0),
+                 down: tuple[float, float] = (0.2, 1.5)) -> None:
+        super().__init__(daemon=True)
+        import random
+        import secrets
+
+        self.cluster, self.gap, self.down = cluster, gap, down
+        self.rng = random.Random(seed if seed is not None else secrets.randbits(64))
+        self.stop_event = threading.Event()
+        self.kills: list[int] = []
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stop_event.wait(self.rng.uniform(*self.gap)):
+                i = self.rng.randrange(self.cluster.n)
+                self.cluster.stop_node(i, signal.SIGKILL)
+                self.kills.append(i)
+                time.sleep(self.rng.uniform(*self.down))
+                self.cluster.start_node(i)
+        except BaseException as exc:  # reported by stop()
+            self.error = exc
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.join()
+        if self.error is not None:
+            raise StepFailed(f"chaos: could not restart a node: {self.error}")
+        for i in range(self.cluster.n):  # every node up again at the end
+            if self.cluster.servers[i] is None:
+                self.cluster.start_node(i)
 
 
 # -- plaintext oracle ----------------------------------------------------------------------------

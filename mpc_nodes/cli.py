@@ -128,23 +128,37 @@ def compute(node_dir: Path, survey_id: str | None, timeout: float) -> None:
         summary = run(node_dir, sid, timeout, say=lambda s: click.echo(s, err=True))
     except SurveyError as exc:
         _fail(exc)
-    click.echo(f"survey {summary.survey_id}: node {summary.node_index} computed its result share over "
+    verb = "completed the commit of its result share" if summary.resumed else "computed its result share"
+    click.echo(f"survey {summary.survey_id}: node {summary.node_index} {verb} over "
                f"{summary.accepted} submissions ({summary.rejected} not counted) in {summary.seconds:.2f} s")
 
 
 @main.command()
 @NODE_DIR
 @click.option("--survey", "survey_id", help="Survey id (default: all).")
+@click.option("--peers/--no-peers", default=True, show_default=True,
+              help="Ask the other nodes which of this node's submissions they lack (incomplete ones).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(node_dir: Path, survey_id: str | None, as_json: bool) -> None:
-    """Show the node's surveys: state, submissions stored, closing time."""
+def status(node_dir: Path, survey_id: str | None, peers: bool, as_json: bool) -> None:
+    """Show the node's surveys: state, submissions stored, incomplete submissions, closing time.
+
+    A submission counts only if every node holds it; "incomplete" are those held here but not
+    (yet) at some other node — the contributor's 'salary-submit --resume' completes them.
+    """
+    from .compute import incomplete_submissions
+
     try:
         store = _store(node_dir)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for sid in [survey_id] if survey_id else store.survey_ids():
             rec = store.survey(sid)
             rows.append({"survey_id": sid, "node_index": rec.node_index, "state": store.state(sid),
                          "submissions": store.count(sid), "closes_at": rec.manifest.closes_at})
+        store.close()
+        if peers:
+            for r in rows:
+                if r["state"] in ("open", "closed"):
+                    r.update(incomplete_submissions(node_dir, r["survey_id"]))
     except SurveyError as exc:
         _fail(exc)
     if as_json:
@@ -155,6 +169,11 @@ def status(node_dir: Path, survey_id: str | None, as_json: bool) -> None:
     for r in rows:
         click.echo(f"{r['survey_id']}: node {r['node_index']}, {r['state']}, {r['submissions']} submissions, "
                    f"closes {r['closes_at']}")
+        for j, n_missing in sorted(r.get("missing_at", {}).items()):
+            note = "complete" if n_missing == 0 else f"{n_missing} incomplete (not held by node {j} yet)"
+            click.echo(f"  vs node {j}: {note}")
+        for j, why in sorted(r.get("unreachable", {}).items()):
+            click.echo(f"  vs node {j}: cannot tell ({why})")
 
 
 @main.command()
@@ -183,7 +202,11 @@ def audit(node_dir: Path, verify: bool) -> None:
         store = _store(node_dir)
         if verify:
             n = store.verify_audit()
-            click.echo(f"audit log intact: {n} lines, hash chain verified")
+            rows = store.audit_rows()
+            head = rows[-1][6] if rows else "-"
+            click.echo(f"audit log intact: {n} lines, hash chain verified; head {head}")
+            click.echo("(record the head hash elsewhere: a later --verify that does not reach it means lines "
+                       "were removed from the end)")
             return
         for seq, at, sid, event, details, _prev, _h in store.audit_rows():
             click.echo(f"{seq:6d} {at} {sid or '-'} {event} {details}")

@@ -1,0 +1,37 @@
+"""Reliability under load: 20 concurrent contributors for 60 s against one real node server.
+
+Runs ``scripts/loadtest.py`` with the issue's parameters as a subprocess and checks correctness
+only — no error, no loss, the node's count equals the acknowledgements.  Throughput and latency
+figures are printed by the script (and belong in the benchmark), never asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "loadtest.py"
+
+
+@pytest.mark.slow
+def test_twenty_contributors_for_sixty_seconds_no_error_no_loss(tmp_path: Path) -> None:
+    out = tmp_path / "load.json"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--duration", "60", "--contributors", "20",
+                           "--json", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    report = f"exit code {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, report
+    summary = json.loads(out.read_text())
+    assert summary["contributors"] == 20 and summary["duration_s"] == 60, report
+    assert summary["errors"] == 0, summary["error_kinds"]
+    assert summary["lost"] == 0, summary["lost_ids"]
+    assert summary["acknowledged"] > 0, report
+    assert summary["node_count"] == summary["acknowledged"], report
+    assert summary["node_status_count"] == summary["acknowledged"], report
+    assert summary["duplicate_acks"] == 0 and summary["stored_unacknowledged"] == 0, report
+    assert not summary["server_died"] and not summary["server_log_traceback"], summary["server_log_tail"]
+    assert summary["ok"] is True, report
