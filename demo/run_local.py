@@ -16,7 +16,17 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from demo.cluster import LocalCluster, StepFailed, compare, plaintext_report, read_records, synthetic_csv
+from demo.cluster import (
+    Chaos,
+    LocalCluster,
+    StepFailed,
+    compare,
+    plaintext_report,
+    read_records,
+    run,
+    synthetic_csv,
+    tool,
+)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -33,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-group-size", type=int, default=5, help="k: smaller groups get no salary figure (default 5)")
     ap.add_argument("--out", type=Path, help="write the analyst's JSON result here")
     ap.add_argument("--workdir", type=Path, help="keep all files here (default: a temporary directory, removed)")
-    ap.add_argument("--seed", type=int, help="seed for the synthetic data")
+    ap.add_argument("--seed", type=int, help="seed for the synthetic data (and the chaos)")
+    ap.add_argument("--chaos", action="store_true",
+                    help="kill -9 and restart random nodes during ingest, and kill one node's compute mid-run; "
+                         "the result must still be exact")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
 
@@ -63,14 +76,43 @@ def main(argv: list[str] | None = None) -> int:
         cluster.setup()
         print("[2/6] starting the nodes' HTTPS servers")
         cluster.start_all()
-        print(f"[3/6] {len(records)} employees submit through salary-submit --csv")
+        print(f"[3/6] {len(records)} employees submit through salary-submit --csv"
+              + (" while nodes are killed (-9) and restarted" if args.chaos else ""))
         t0 = time.monotonic()
-        cluster.submit_csv(data)
+        if args.chaos:
+            chaos = Chaos(cluster, seed=args.seed)
+            chaos.start()
+            first = run([tool("salary-submit"), "--survey", str(cluster.manifest), "--csv", str(data), "--tokens",
+                         str(cluster.tokens_file), "--receipt-dir", str(root / "receipts")], check=False)
+            chaos.stop()
+            print(f"      chaos: killed node(s) {', '.join(map(str, chaos.kills)) or 'none'} during ingest")
+            for attempt in range(4):
+                pending = sorted((root / "receipts").glob("pending-*.json"))
+                if not pending:
+                    break
+                print(f"      resuming {len(pending)} pending upload file(s) (attempt {attempt + 1})")
+                for pf in pending:
+                    run([tool("salary-submit"), "--resume", str(pf), "--tokens", str(cluster.tokens_file)],
+                        check=False)
+            if list((root / "receipts").glob("pending-*.json")) or (first.returncode != 0 and "pending" not in
+                                                                     first.stderr):
+                raise StepFailed("uploads could not be completed after the chaos")
+        else:
+            cluster.submit_csv(data)
         submit_s = time.monotonic() - t0
         print("[4/6] the organiser closes the survey")
         cluster.close()
         print("[5/6] every node runs mpc-node compute")
         t0 = time.monotonic()
+        if args.chaos:
+            import random
+
+            victim = random.Random(args.seed).randrange(cluster.n)
+            print(f"      chaos: killing node {victim}'s compute as soon as its MPC party starts")
+            for res in cluster.compute_with_fault(victim, "kill", timeout=10):
+                last = (res.stderr.strip().splitlines() or ["?"])[-1]
+                print(f"      survivor: {last}")
+            print("      rerunning mpc-node compute on every node over the same frozen submission set")
         for res in cluster.compute():
             sys.stderr.write(res.stderr)
             if res.returncode != 0:

@@ -30,6 +30,7 @@ from protocol.errors import (
     SurveyClosed,
     SurveyError,
     TokenUsed,
+    UnknownSurvey,
 )
 from protocol.nodeauth import HEADER, verify_request
 from protocol.wire import (
@@ -83,6 +84,8 @@ def _status_for(exc: SurveyError) -> int:
         return 409
     if isinstance(exc, InvalidToken):
         return 403
+    if isinstance(exc, UnknownSurvey):
+        return 404
     if isinstance(exc, (InvalidSubmission, DecryptionFailed, InvalidManifest)):
         return 400
     return 400
@@ -145,18 +148,21 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
 
     @app.exception_handler(SurveyError)
     async def _survey_error(request: Request, exc: SurveyError) -> JSONResponse:
-        status = 404 if str(exc).startswith("unknown survey") else _status_for(exc)
-        return _error(status, exc.__class__.__name__, str(exc))
+        return _error(_status_for(exc), exc.__class__.__name__, str(exc))
 
     @app.get("/v1/health")
     def health() -> dict[str, Any]:
         return {"ok": True, "surveys": store.survey_ids()}
 
-    @app.get("/v1/surveys/{survey_id}/manifest")
+    errors = {code: {"description": why, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+              for code, why in ((400, "bad request"), (403, "credential or node signature missing or wrong"),
+                                (404, "unknown survey, or no result yet"), (409, "wrong survey state"))}
+
+    @app.get("/v1/surveys/{survey_id}/manifest", responses={404: errors[404]})
     def manifest(survey_id: str) -> Response:
         return Response(store.survey(survey_id).manifest_bytes, media_type="application/json")
 
-    @app.get("/v1/surveys/{survey_id}/status")
+    @app.get("/v1/surveys/{survey_id}/status", responses={404: errors[404]})
     def status(survey_id: str) -> NodeStatus:
         rec = store.survey(survey_id)
         return NodeStatus(survey_id, rec.node_index, rec.manifest.hash_hex(), store.state(survey_id),
@@ -166,8 +172,8 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         rec = store.survey(survey_id)
         try:
             obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidSubmission("request body is not valid JSON") from None
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise InvalidSubmission("request body is not valid JSON (or nested too deeply)") from None
         up = SubmissionUpload.parse(obj)
         sealed = up.envelope_bytes()
         m = rec.manifest
@@ -194,7 +200,7 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         # HPKE open and the SQLite commit (fsync) block: keep them off the event loop.
         return await run_in_threadpool(_submit, survey_id, raw)
 
-    @app.post("/v1/surveys/{survey_id}/close")
+    @app.post("/v1/surveys/{survey_id}/close", responses={403: errors[403], 404: errors[404]})
     def close(survey_id: str, request: Request) -> dict[str, Any]:
         store.check_analyst(survey_id, _bearer(request))
         closed_now = store.close_survey(survey_id, "organiser")
@@ -209,7 +215,7 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         else:
             store.check_analyst(survey_id, _bearer(request))
 
-    @app.get("/v1/surveys/{survey_id}/ids")
+    @app.get("/v1/surveys/{survey_id}/ids", responses={403: errors[403], 404: errors[404], 409: errors[409]})
     def ids(survey_id: str, request: Request) -> FrozenSet:
         """The submission ids this node holds (``frozen`` once closed): for peers and the analyst."""
         _peer_or_analyst(survey_id, request)
@@ -221,7 +227,7 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         return FrozenSet(survey_id, rec.node_index, rec.manifest.hash_hex(), len(sub_ids), set_digest(sub_ids),
                          sub_ids, state != STATE_OPEN)
 
-    @app.get("/v1/surveys/{survey_id}/compute")
+    @app.get("/v1/surveys/{survey_id}/compute", responses={403: errors[403], 404: errors[404]})
     def compute_state(survey_id: str, request: Request) -> ComputeState:
         """Where this node is in the two-phase commit of the result (for peers)."""
         _peer_or_analyst(survey_id, request)
@@ -229,7 +235,7 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         state, run_id = store.result_state(survey_id)
         return ComputeState(survey_id, rec.node_index, state, run_id)
 
-    @app.get("/v1/surveys/{survey_id}/result")
+    @app.get("/v1/surveys/{survey_id}/result", responses={403: errors[403], 404: errors[404]})
     def result(survey_id: str, request: Request) -> Any:
         """This node's committed result share, sealed to the analyst (analyst credential required)."""
         store.check_analyst(survey_id, _bearer(request))

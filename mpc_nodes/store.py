@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from protocol.errors import DuplicateSubmission, InvalidManifest, InvalidToken, SurveyClosed, SurveyError, TokenUsed
+from protocol.errors import (
+    DuplicateSubmission,
+    InvalidManifest,
+    InvalidToken,
+    SurveyClosed,
+    SurveyError,
+    TokenUsed,
+    UnknownSurvey,
+)
 from protocol.manifest import Manifest, format_time, manifest_from_json
 from protocol.tokens import hashes_equal, token_hash
 from protocol.wire import (
@@ -188,7 +196,7 @@ class NodeStore:
                 (survey_id,),
             ).fetchone()
         if row is None:
-            raise SurveyError(f"unknown survey {survey_id!r}")
+            raise UnknownSurvey(f"unknown survey {survey_id!r}")
         mbytes = bytes(row[0])
         cached = self._manifests.get(survey_id)
         if cached is None or cached[0] != mbytes:
@@ -218,7 +226,7 @@ class NodeStore:
         with self._tx():
             row = self._db.execute("SELECT closed_at FROM surveys WHERE survey_id=?", (survey_id,)).fetchone()
             if row is None:
-                raise SurveyError(f"unknown survey {survey_id!r}")
+                raise UnknownSurvey(f"unknown survey {survey_id!r}")
             if row[0]:
                 return False
             self._db.execute("UPDATE surveys SET closed_at=?, close_reason=? WHERE survey_id=?",

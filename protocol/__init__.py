@@ -14,6 +14,7 @@ from .errors import (
     SurveyClosed,
     SurveyError,
     TokenUsed,
+    UnknownSurvey,
 )
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "SurveyClosed",
     "SurveyError",
     "TokenUsed",
+    "UnknownSurvey",
 ]

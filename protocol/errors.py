@@ -12,6 +12,10 @@ class SurveyError(Exception):
     """Base class: a problem the user can act on (printed without a traceback)."""
 
 
+class UnknownSurvey(SurveyError):
+    """No survey with that id here (HTTP 404)."""
+
+
 class InvalidSubmission(SurveyError):
     """A record or an upload is malformed, out of range, or not for this survey/node."""
 

@@ -18,7 +18,8 @@ def new_token() -> str:
 
 def token_hash(token: str) -> str:
     """Hex SHA-256 of the token, as nodes store it."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    # surrogatepass: a malformed string from the network hashes (to no known token) instead of raising
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def hashes_equal(a: str, b: str) -> bool:

@@ -19,6 +19,7 @@ from .errors import InvalidSubmission, SurveyError
 
 _SID = re.compile(r"^[0-9a-f]{32}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII; issued tokens are URL-safe base64
 MAX_TOKEN_CHARS = 256
 #: No legitimate single-record request comes near this; larger bodies get HTTP 413.
 MAX_BODY_BYTES = 64 * 1024
@@ -80,6 +81,8 @@ class SubmissionUpload:
         token = _require(obj, "token", str, what)
         if not token or len(token) > MAX_TOKEN_CHARS:
             raise InvalidSubmission(f"{what}: token is missing or too long")
+        if not _TOKEN.fullmatch(token):
+            raise InvalidSubmission(f"{what}: token has characters no participation token has")
         env = _require(obj, "envelope", str, what)
         replace = obj.get("replace", False)
         if not isinstance(replace, bool):

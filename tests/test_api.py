@@ -175,8 +175,8 @@ def test_not_json_and_oversized(node: tuple[Survey, TestClient, NodeStore]) -> N
 
 def test_unknown_survey(node: tuple[Survey, TestClient, NodeStore]) -> None:
     s, c, store = node
-    expect(c.get("/v1/surveys/nope/status"), 404, "SurveyError", "unknown survey 'nope'")
-    expect(c.post("/v1/surveys/nope/submissions", json=upload(s, s.tokens[0])), 404, "SurveyError", "unknown survey")
+    expect(c.get("/v1/surveys/nope/status"), 404, "UnknownSurvey", "unknown survey 'nope'")
+    expect(c.post("/v1/surveys/nope/submissions", json=upload(s, s.tokens[0])), 404, "UnknownSurvey", "unknown survey")
 
 
 def test_close_frozen_and_result_need_the_right_state_and_credential(node: tuple[Survey, TestClient, NodeStore]) -> None:
@@ -221,3 +221,23 @@ def test_bad_uploads_leave_stored_submissions_intact(node: tuple[Survey, TestCli
     assert list(store.envelopes(SID, [good["submission_id"]])) == before
     again = c.post(f"{BASE}/submissions", json=good).json()
     assert (again["status"], again["stored_at"]) == ("duplicate", ack["stored_at"])
+
+
+def test_ciphertext_replayed_to_another_survey_is_rejected(node: tuple[Survey, TestClient, NodeStore],
+                                                          tmp_path: Path) -> None:
+    """The same node holds a second survey: a share sealed for the first does not open there."""
+    from analyst.survey import create_survey
+
+    s, c, store = node
+    infos = [load_public(d) for d in s.node_dirs]
+    other_dir = tmp_path / "other-survey"
+    create_survey(other_dir, infos, survey_id="other-survey", threshold=1, tokens=3)
+    bundle = json.loads((other_dir / "node-bundle.json").read_text())
+    store.import_survey(bundle, infos[0].hpke_public_key, infos[0].tls_cert_sha256)
+    other_token = (other_dir / "tokens.txt").read_text().split()[0]
+    body = upload(s, s.tokens[0])
+    assert c.post(f"{BASE}/submissions", json=body).status_code == 200
+    replay = {**body, "token": other_token}
+    expect(c.post("/v1/surveys/other-survey/submissions", json=replay), 400, "DecryptionFailed",
+           "sealed for another survey, node or submission")
+    assert store.count("other-survey") == 0 and store.count(SID) == 1

@@ -110,3 +110,11 @@ def test_run_local_demo(tmp_path: Path) -> None:
     assert "OK: the MPC result equals the plaintext figures" in proc.stdout
     res = json.loads(out.read_text())
     assert res["submissions"]["accepted"] == 150 and res["model"] == "semi-honest"
+
+
+def test_run_local_chaos_demo(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "demo.run_local", "--chaos", "--employees", "400", "--seed", "3"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "chaos: killed node(s)" in proc.stdout and "chaos: killing node" in proc.stdout
+    assert "OK: the MPC result equals the plaintext figures" in proc.stdout
