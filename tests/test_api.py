@@ -241,3 +241,24 @@ def test_ciphertext_replayed_to_another_survey_is_rejected(node: tuple[Survey, T
     expect(c.post("/v1/surveys/other-survey/submissions", json=replay), 400, "DecryptionFailed",
            "sealed for another survey, node or submission")
     assert store.count("other-survey") == 0 and store.count(SID) == 1
+
+
+def test_peer_reads_need_a_valid_node_signature(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    import time
+
+    from protocol.nodeauth import HEADER, sign_request
+
+    s, c, store = node
+    path = f"{BASE}/ids"
+    key1 = (s.node_dirs[1] / "tls.key").read_bytes()
+    ok = c.get(path, headers={HEADER: sign_request(key1, 1, "GET", path, s.manifest)})
+    assert ok.status_code == 200 and ok.json()["frozen"] is False
+    # node 1's key cannot speak for node 2
+    forged = sign_request(key1, 1, "GET", path, s.manifest).replace("1:", "2:", 1)
+    expect(c.get(path, headers={HEADER: forged}), 403, "InvalidToken", "does not verify for node 2")
+    # a signature for another path does not carry over
+    other = sign_request(key1, 1, "GET", f"{BASE}/compute", s.manifest)
+    expect(c.get(path, headers={HEADER: other}), 403, "InvalidToken", "does not verify for node 1")
+    stale = sign_request(key1, 1, "GET", path, s.manifest, now=time.time() - 3600)
+    expect(c.get(path, headers={HEADER: stale}), 403, "InvalidToken", "too old or from the future")
+    expect(c.get(path, headers={HEADER: "garbage"}), 403, "InvalidToken", "malformed node signature header")
