@@ -41,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from protocol.encoding import Record, encode_record, make_record, vector_length
+from protocol.encoding import Record, encode_record, make_record
 from protocol.envelope import seal_shares
 from protocol.errors import (
     DecryptionFailed,
@@ -434,8 +434,8 @@ def prepare_submission(manifest: Manifest, record: Record, *, replace: bool = Fa
     manifest's field (node i gets f(i+1)), and seal node i's share vector to node i's HPKE key,
     bound to the manifest hash, i and a fresh submission id."""
     p = manifest.field_modulus
-    vec = encode_record(record, manifest.categories)
-    if len(vec) != vector_length(manifest.categories):
+    vec = encode_record(record, manifest.categories, manifest.salary_max)
+    if len(vec) != manifest.vector_length():
         raise InvalidSubmission("record encoding has the wrong length")  # pragma: no cover
     shares = share_vector(vec, manifest.n, manifest.threshold, p)
     sid = submission_id or new_submission_id()

@@ -38,12 +38,13 @@ from typing import Any
 
 import httpx
 
-from protocol.encoding import vector_length
-from protocol.envelope import open_shares, seal_result
+from protocol.encoding import salary_bits
+from protocol.envelope import open_share_elements, seal_result
 from protocol.errors import ComputeFailed, SurveyClosed, SurveyError
 from protocol.manifest import Manifest
 from protocol.nodeauth import HEADER, sign_request
 from protocol.tls import pinned_client_context
+from protocol.validity import REASONS
 from protocol.wire import (
     RESULT_COMMITTED,
     RESULT_PREPARED,
@@ -144,21 +145,22 @@ def fetch_compute_state(peers: Peers, j: int) -> ComputeState | None:
     return cs if cs.node_index == j else None
 
 
-def local_totals(store: NodeStore, node_dir: Path, survey_id: str, ids: list[str],
-                 progress: Callable[[int], None] | None = None) -> list[int]:
-    """This node's share of the summed record vectors over ``ids``."""
+def write_share_matrix(store: NodeStore, node_dir: Path, survey_id: str, ids: list[str], path: Path,
+                       progress: Callable[[int], None] | None = None) -> int:
+    """Open every agreed sealed share and append its elements (16 bytes each) to ``path``.
+
+    Returns the row width.  Streaming: memory stays flat whatever the number of submissions.
+    """
     rec = store.survey(survey_id)
     m = rec.manifest
     sk = keys.load_hpke_private(node_dir)
-    p, length, mh = m.field_modulus, vector_length(m.categories), m.hash()
-    acc = [0] * length
-    for count, (sid, sealed) in enumerate(store.envelopes(survey_id, ids), 1):
-        vec = open_shares(sealed, sk, mh, rec.node_index, bytes.fromhex(sid), length, p)
-        for e in range(length):
-            acc[e] += vec[e]
-        if progress and count % 10000 == 0:
-            progress(count)
-    return [a % p for a in acc]
+    width, mh = m.vector_length(), m.hash()
+    with open(path, "wb") as fh:
+        for count, (sid, sealed) in enumerate(store.envelopes(survey_id, ids), 1):
+            fh.write(open_share_elements(sealed, sk, mh, rec.node_index, bytes.fromhex(sid), width, m.field_modulus))
+            if progress and count % 10000 == 0:
+                progress(count)
+    return width
 
 
 def _write_tls_config(workdir: Path, node_dir: Path, manifest: Manifest, pid: int) -> None:
@@ -179,18 +181,29 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         pass
 
 
-def run_mpc(node_dir: Path, manifest: Manifest, pid: int, totals: list[int], agreed_digest: str,
-            timeout: float) -> tuple[list[int], str]:
-    """Run the MPyC party subprocess; return (this node's result shares, run id) or raise ComputeFailed."""
+@dataclass(frozen=True)
+class MpcOutcome:
+    shares: list[int]  # this node's shares of [counts..., masked sums...]
+    run_id: str
+    invalid: list[tuple[int, str]]  # (row in the agreed order, reason) of submissions that failed validation
+
+
+def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: int, agreed_digest: str,
+            timeout: float) -> MpcOutcome:
+    """Run the MPyC party subprocess over this node's share matrix (``rows`` submissions)."""
     with tempfile.TemporaryDirectory(prefix="mpc-node-compute-") as tmp:
         work = Path(tmp)
         _write_tls_config(work, node_dir, manifest, pid)
+        shutil.move(str(matrix), work / "shares.bin")
         job = {
+            "matrix_file": "shares.bin", "rows": rows, "width": manifest.vector_length(),
+            "categories": len(manifest.categories), "bits": salary_bits(manifest.salary_max),
+            "salary_max": manifest.salary_max,
             "n": manifest.n, "pid": pid, "threshold": manifest.threshold,
             "parties": [nd.mpc_address for nd in manifest.nodes],
             "fingerprints": [nd.tls_cert_sha256 for nd in manifest.nodes],
             "field_modulus": str(manifest.field_modulus), "min_group_size": manifest.min_group_size,
-            "agreed_digest": agreed_digest, "local_totals": [str(v) for v in totals],
+            "agreed_digest": agreed_digest,
         }
         (work / "job.json").write_text(json.dumps(job))
         out = work / "out.json"
@@ -216,7 +229,8 @@ def run_mpc(node_dir: Path, manifest: Manifest, pid: int, totals: list[int], agr
                 why = f"a peer dropped out of the MPC ({why}); nothing was released. Rerun on every node."
             raise ComputeFailed(f"the MPC failed: {why}")
         data = json.loads(out.read_text())
-        return [int(v) for v in data["result_shares"]], str(data["run_id"])
+        return MpcOutcome([int(v) for v in data["result_shares"]], str(data["run_id"]),
+                          [(int(i), str(r)) for i, r in data["invalid"]])
 
 
 def _commit_when_all_prepared(store: NodeStore, peers: Peers, survey_id: str, run_id: str, deadline: float,
@@ -288,16 +302,23 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
         if rejected:
             say(f"{rejected} submission(s) are not held by every node and will not count")
         digest = store.record_agreement(survey_id, agreed)
-        say(f"agreed on {len(agreed)} submissions (digest {digest[:16]}…); aggregating local shares")
-        totals = local_totals(store, node_dir, survey_id, agreed,
-                              progress=lambda c: say(f"  opened {c}/{len(agreed)} shares"))
-        say("joining the MPC with the other nodes")
-        # A fresh budget for the MPC itself: peers join after their own (variable) aggregation.
-        shares, run_id = run_mpc(node_dir, m, me, totals, digest, timeout)
-        sealed = seal_result(shares, m.analyst_public_key, m.hash(), me, m.field_modulus)
-        store.store_result(survey_id, sealed, len(agreed), rejected, digest, run_id)
-        _commit_when_all_prepared(store, peers, survey_id, run_id, time.monotonic() + timeout, say)
-        return ComputeSummary(survey_id, me, len(agreed), rejected, digest, run_id, time.monotonic() - started)
+        say(f"agreed on {len(agreed)} submissions (digest {digest[:16]}…); opening local shares")
+        with tempfile.TemporaryDirectory(prefix="mpc-node-shares-") as tmp:
+            matrix = Path(tmp) / "shares.bin"
+            write_share_matrix(store, node_dir, survey_id, agreed, matrix,
+                               progress=lambda c: say(f"  opened {c}/{len(agreed)} shares"))
+            say("joining the MPC with the other nodes (validation, then aggregation)")
+            # A fresh budget for the MPC itself: peers join after their own (variable) preparation.
+            outcome = run_mpc(node_dir, m, me, matrix, len(agreed), digest, timeout)
+        if outcome.invalid:
+            say(f"{len(outcome.invalid)} submission(s) failed validation and do not count")
+            store.note_invalid(survey_id, [(agreed[i], REASONS.get(r, r)) for i, r in outcome.invalid])
+        accepted = len(agreed) - len(outcome.invalid)
+        rejected += len(outcome.invalid)
+        sealed = seal_result(outcome.shares, m.analyst_public_key, m.hash(), me, m.field_modulus)
+        store.store_result(survey_id, sealed, accepted, rejected, digest, outcome.run_id)
+        _commit_when_all_prepared(store, peers, survey_id, outcome.run_id, time.monotonic() + timeout, say)
+        return ComputeSummary(survey_id, me, accepted, rejected, digest, outcome.run_id, time.monotonic() - started)
     finally:
         store.close()
 

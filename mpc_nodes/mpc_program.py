@@ -8,9 +8,13 @@ builds that argv itself from the job file and imports the runtime only inside :f
 What it computes, on secret shares only:
 
 1. every party inputs the digest of the agreed submission set; all must be equal, or abort;
-2. its local share of the summed record vectors becomes a secure value (no communication);
-3. per category c: ``ok_c = count_c >= k`` (secure comparison) and ``sum_c * ok_c``;
-4. the output ``[count_c ..., sum_c * ok_c ...]`` is re-shared with fresh randomness and each
+2. validation of every submission on shares (:mod:`protocol.validity`): with coefficients from
+   a jointly drawn seed and PRSS masks (random degree-t, and degree-2t sharings of zero), each
+   party sends every other party its masked combinations — as bytes, strictly decoded — and all
+   reach the same verdict per submission without learning anything else;
+3. its local share of the summed *valid* record vectors becomes a secure value (no communication);
+4. per category c: ``ok_c = count_c >= k`` (secure comparison) and ``sum_c * ok_c``;
+5. the output ``[count_c ..., sum_c * ok_c ...]`` is re-shared with fresh randomness and each
    party writes *its share* to OUT.  Nothing is opened to the nodes: only the analyst, holding
    all shares, learns the table.
 
@@ -123,40 +127,116 @@ def main(argv: list[str] | None = None) -> None:
     _install_hardening(job["fingerprints"])
     if len(mpc.parties) != n or mpc.threshold != t or mpc.pid != pid:
         _fail(2, "MPyC did not accept the party configuration")
-    result = mpc.run(_compute(mpc, job))
+    X = load_matrix(job_path.parent / job["matrix_file"], int(job["rows"]), int(job["width"]))
+    result = mpc.run(_compute(mpc, job, X))
     tmp = out_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result))
     tmp.replace(out_path)
 
 
-async def _compute(mpc: Any, job: dict[str, Any]) -> dict[str, Any]:
+def load_matrix(path: Path, rows: int, width: int) -> Any:
+    """The node's share matrix written by mpc_nodes.compute: rows x width 16-byte big-endian
+    field elements, as an object array of Python ints."""
+    import numpy as np
+
+    raw = np.fromfile(path, dtype=">u8") if rows else np.zeros(0, dtype=">u8")
+    if raw.size != rows * width * 2:
+        raise ValueError("share matrix file has the wrong size")
+    pairs = raw.reshape(rows, width, 2)
+    return pairs[:, :, 0].astype(object) * (1 << 64) + pairs[:, :, 1].astype(object)
+
+
+async def _exchange(mpc: Any, arrays: list[Any], p: int) -> list[list[Any]]:
+    """Send our vectors to every party and receive theirs: fixed-width bytes, strictly decoded.
+
+    ``mpc.transfer`` pickles, but only ``bytes`` travel here and the unpickler in this process
+    refuses every global (see SafePickle): a peer can make us fail, never run code.
+    """
+    import numpy as np
+
+    N = len(arrays[0])
+    width = 16 * N * len(arrays)
+    payload = b"VAL1" + b"".join(int(v).to_bytes(16, "big") for a in arrays for v in a)
+    received = await mpc.transfer(payload)
+    out: list[list[Any]] = []
+    for pid, msg in enumerate(received):
+        if not isinstance(msg, bytes) or len(msg) != 4 + width or msg[:4] != b"VAL1":
+            _fail(EXIT_UNSAFE_MESSAGE, f"node {pid} sent a malformed validation message; aborting")
+        vals = np.frombuffer(msg[4:], dtype=">u8").reshape(len(arrays), N, 2) if N else None
+        arrs = []
+        for k in range(len(arrays)):
+            if vals is None:
+                arrs.append(np.zeros(0, dtype=object))
+                continue
+            a = vals[k, :, 0].astype(object) * (1 << 64) + vals[k, :, 1].astype(object)
+            if (a >= p).any():
+                _fail(EXIT_UNSAFE_MESSAGE, f"node {pid} sent an unreduced field element; aborting")
+            arrs.append(a)
+        out.append(arrs)
+    return out
+
+
+async def _validate(mpc: Any, field: Any, X: Any, seed: bytes, job: dict[str, Any]) -> list[str | None]:
+    """Verdict per submission (None = valid), identical at every honest party."""
+    from mpyc import thresha
+
+    from protocol.validity import GROUPS, Layout, consistency_terms, constraint_terms, derive_challenge, verdicts
+
+    p, t, m = field.order, mpc.threshold, len(mpc.parties)
+    N = len(X)
+    if N == 0:
+        return []
+    layout = Layout(int(job["categories"]), int(job["bits"]), int(job["salary_max"]))
+    ch = derive_challenge(seed, layout, p)
+    prfs = mpc.prfs(field.order)
+    R = thresha.np_pseudorandom_share(field, m, mpc.pid, prfs, mpc._prss_uci(), N).value
+    zeros = [thresha.np_pseudorandom_share_0(field, m, mpc.pid, prfs, mpc._prss_uci(), N).value for _ in GROUPS]
+    y = (consistency_terms(X, ch, p) + R) % p
+    terms = constraint_terms(X, ch, layout, p)
+    w = [(terms[g] + z) % p for g, z in zip(GROUPS, zeros)]
+    everyone = await _exchange(mpc, [y, *w], p)
+    y_shares = [arrs[0] for arrs in everyone]
+    w_shares = {g: [arrs[1 + k] for arrs in everyone] for k, g in enumerate(GROUPS)}
+    return verdicts(y_shares, w_shares, t, p)
+
+
+async def _compute(mpc: Any, job: dict[str, Any], X: Any) -> dict[str, Any]:
     p = int(job["field_modulus"])
     k = int(job["min_group_size"])
     secint = mpc.SecInt(64, p=p)
     field = secint.field
+    everyone = list(range(len(mpc.parties)))
     await mpc.start()
     # 1. Same submission set everywhere (defence in depth; agreement already compared digests).
     mine = secint(field(int(job["agreed_digest"], 16) % (1 << 120)))
-    digests = await mpc.output(mpc.input(mine, senders=list(range(len(mpc.parties)))))
+    digests = await mpc.output(mpc.input(mine, senders=everyone))
     if len({int(d) for d in digests}) != 1:
         await mpc.shutdown()
         _fail(EXIT_DISAGREEMENT, "the nodes computed over different submission sets; aborting before any result")
-    # 2. Local shares of the summed vectors are this party's shares of the totals.
-    totals = [secint(field(int(v))) for v in job["local_totals"]]
+    # 2. Validation challenge seed: drawn jointly now that the submissions are fixed.
+    coin = await mpc.output(mpc.sum(mpc.input(secint(field(secrets.randbits(120))), senders=everyone)))
+    seed = (int(coin) % p).to_bytes(16, "big") + bytes.fromhex(job["agreed_digest"])
+    reasons = await _validate(mpc, field, X, seed, job)
+    # 3. This party's shares of the totals over the valid submissions only.
+    agg = 2 * int(job["categories"])
+    valid = [i for i, r in enumerate(reasons) if r is None]
+    local = [sum(X[i, e] for i in valid) % p for e in range(agg)] if valid else [0] * agg
+    totals = [secint(field(int(v))) for v in local]
     counts, sums = totals[0::2], totals[1::2]
-    # 3. Disclosure rule inside the MPC: a group below k releases its count but no salary figure.
+    # 4. Disclosure rule inside the MPC: a group below k releases its count but no salary figure.
     ok = [c >= k for c in counts]
     masked = mpc.schur_prod(sums, ok)
-    # 4. Fresh degree-t randomisation of everything released, then keep our own share only.
+    # 5. Fresh degree-t randomisation of everything released, then keep our own share only.
     out = mpc._reshare(counts + masked)
     shares = await mpc.gather(out)
-    # 5. A public id for this run (sum of every party's random nonce): the nodes commit the
-    #    result only when all of them hold shares of the same run (see mpc_nodes/compute.py).
+    # A public id for this run (sum of every party's random nonce): the nodes commit the result
+    # only when all of them hold shares of the same run (see mpc_nodes/compute.py).
     nonce = secint(field(secrets.randbits(100)))
-    run_id = await mpc.output(mpc.sum(mpc.input(nonce, senders=list(range(len(mpc.parties))))))
+    run_id = await mpc.output(mpc.sum(mpc.input(nonce, senders=everyone)))
     await mpc.shutdown()
     return {"pid": mpc.pid, "result_shares": [str(s.value % p) for s in shares],
-            "run_id": f"{int(run_id) % p:032x}"}
+            "run_id": f"{int(run_id) % p:032x}",
+            "invalid": [[i, r] for i, r in enumerate(reasons) if r is not None]}
 
 
 if __name__ == "__main__":

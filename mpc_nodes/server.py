@@ -19,7 +19,6 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from protocol.encoding import vector_length
 from protocol.envelope import open_shares
 from protocol.errors import (
     DecryptionFailed,
@@ -179,7 +178,7 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         m = rec.manifest
         # Open the share now so a tampered or truncated upload is refused at once, not at compute.
         open_shares(sealed, hpke_sk, m.hash(), rec.node_index, bytes.fromhex(up.submission_id),
-                    vector_length(m.categories), m.field_modulus)
+                    m.vector_length(), m.field_modulus)
         ack = store.accept(survey_id, up.submission_id, up.token, sealed, up.replace)
         return JSONResponse(ack.__dict__)
 

@@ -364,6 +364,18 @@ class NodeStore:
                 " WHERE survey_id=? AND committed=1", (survey_id,)).fetchone()
         return None if row is None else (bytes(row[0]), row[1], row[2], row[3], row[4], row[5])
 
+    def note_invalid(self, survey_id: str, rejected: list[tuple[str, str]]) -> None:
+        """Audit every submission that failed validation, with the reason (ids only, no content).
+
+        Idempotent across reruns: a submission already noted is not noted again.
+        """
+        with self._tx():
+            seen = {json.loads(d)["submission_id"] for (d,) in self._db.execute(
+                "SELECT details FROM audit WHERE survey_id=? AND event='invalid'", (survey_id,))}
+            for sid, reason in rejected:
+                if sid not in seen:
+                    self._audit(survey_id, "invalid", {"submission_id": sid, "reason": reason})
+
     def note_release(self, survey_id: str) -> None:
         with self._tx():
             self._audit(survey_id, "release", {})

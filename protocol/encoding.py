@@ -1,8 +1,16 @@
-"""Record encoding: make the aggregation linear (DESIGN.md §3).
+"""Record encoding: make the aggregation linear and the validation cheap (DESIGN.md §3).
 
-A record (gender g, salary s) becomes the vector, per category c in manifest order,
-``[1{g=c}, s * 1{g=c}]``.  Summing vectors over submissions yields, per category, the count and
-the exact integer salary sum — no multiplication between secrets at the nodes.
+A record (gender g, salary s) becomes the vector
+
+    [1{g=c}, s*1{g=c}  for each category c in manifest order]      (2C entries, summed)
+    + [b_0 .. b_{L-1}]          bits of s,          s     = sum b_j 2^j
+    + [b'_0 .. b'_{L-1}]        bits of max - s,    max-s = sum b'_j 2^j
+
+with L = salary_max.bit_length().  Summing the first 2C entries over submissions yields, per
+category, the count and the exact integer salary sum — no multiplication between secrets.  The
+bits let the nodes check, on shares and without secure comparisons, that s lies in [0, max], that
+the gender part is one-hot and that each product entry equals s times its indicator
+(:mod:`protocol.validity`).
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 
 from .errors import InvalidSubmission
 
-ENCODING_COUNT_SUM_V1 = "count-sum/v1"
+ENCODING_COUNT_SUM_V1 = "count-sum-range/v1"
 
 
 @dataclass(frozen=True)
@@ -24,8 +32,18 @@ class Record:
     salary: int
 
 
-def vector_length(categories: Sequence[str]) -> int:
+def salary_bits(salary_max: int) -> int:
+    """L: bits per range decomposition (s and max - s both fit)."""
+    return max(1, salary_max.bit_length())
+
+
+def vector_length(categories: Sequence[str], salary_max: int) -> int:
     """Number of field elements in one encoded record."""
+    return 2 * len(categories) + 2 * salary_bits(salary_max)
+
+
+def aggregate_length(categories: Sequence[str]) -> int:
+    """The leading entries that are summed (count and salary sum per category)."""
     return 2 * len(categories)
 
 
@@ -74,17 +92,25 @@ def make_record(gender: str, salary: str | int, categories: Sequence[str], salar
     return Record(parse_gender(gender, categories), parse_salary(salary, salary_max))
 
 
-def encode_record(record: Record, categories: Sequence[str]) -> list[int]:
-    """The record's vector (see module docstring); entries are non-negative integers."""
+def encode_record(record: Record, categories: Sequence[str], salary_max: int) -> list[int]:
+    """The record's vector (see module docstring); entries are non-negative integers.
+
+    Pre-condition: ``record`` passed :func:`make_record` for these categories and bound.
+    """
+    if not 0 <= record.salary <= salary_max:
+        raise InvalidSubmission(f"salary above the survey's upper bound of {salary_max}")
     vec: list[int] = []
     for c in categories:
         hit = 1 if record.gender == c else 0
         vec += [hit, record.salary * hit]
+    L = salary_bits(salary_max)
+    vec += [(record.salary >> j) & 1 for j in range(L)]
+    vec += [((salary_max - record.salary) >> j) & 1 for j in range(L)]
     return vec
 
 
 def decode_totals(totals: Sequence[int], categories: Sequence[str]) -> dict[str, tuple[int, int]]:
-    """Split a summed vector into ``{category: (count, salary_sum)}``."""
-    if len(totals) != vector_length(categories):
+    """Split the summed leading entries into ``{category: (count, salary_sum)}``."""
+    if len(totals) != aggregate_length(categories):
         raise ValueError("totals vector has the wrong length for these categories")
     return {c: (totals[2 * k], totals[2 * k + 1]) for k, c in enumerate(categories)}

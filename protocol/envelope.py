@@ -89,6 +89,32 @@ def seal_shares(
     return SUITE.encrypt(_pack(_SHARE_MAGIC, shares, p), public_key_from_hex(node_public_key), info)
 
 
+def open_share_elements(
+    sealed: bytes,
+    node_private_key: X25519PrivateKey,
+    manifest_hash: bytes,
+    node_index: int,
+    submission_id: bytes,
+    vector_len: int,
+    p: int,
+) -> bytes:
+    """Like :func:`open_shares` but returns the validated fixed-width element bytes
+    (``vector_len`` x 16 bytes, big-endian, each below p), for bulk processing."""
+    if len(sealed) != sealed_share_length(vector_len):
+        raise DecryptionFailed(
+            f"sealed share has {len(sealed)} bytes, expected {sealed_share_length(vector_len)} (truncated or padded)"
+        )
+    info = share_info(manifest_hash, node_index, submission_id)
+    try:
+        plaintext = SUITE.decrypt(sealed, node_private_key, info)
+    except (InvalidTag, ValueError):
+        raise DecryptionFailed(
+            "sealed share does not open: tampered, or sealed for another survey, node or submission"
+        ) from None
+    _unpack(_SHARE_MAGIC, plaintext, vector_len, p)  # validates format, length and range
+    return plaintext[6:]
+
+
 def open_shares(
     sealed: bytes,
     node_private_key: X25519PrivateKey,

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .encoding import ENCODING_COUNT_SUM_V1
+from .encoding import ENCODING_COUNT_SUM_V1, vector_length
 from .errors import InvalidManifest
 from .field import DEFAULT_PRIME, check_prime_params
 from .tls import cert_fingerprint
@@ -77,6 +77,10 @@ class Manifest:
     @property
     def n(self) -> int:
         return len(self.nodes)
+
+    def vector_length(self) -> int:
+        """Field elements per encoded record (see protocol.encoding)."""
+        return vector_length(self.categories, self.salary_max)
 
     def validate(self) -> None:
         """Raise :class:`InvalidManifest` unless the manifest is internally consistent."""

@@ -91,7 +91,7 @@ def prepare(manifest: Manifest, token: str, rng: random.Random) -> Prepared:
     gender = rng.choice(manifest.categories)
     salary = rng.randint(900, min(20_000, manifest.salary_max))
     record = make_record(gender, salary, manifest.categories, manifest.salary_max)
-    vec = encode_record(record, manifest.categories)
+    vec = encode_record(record, manifest.categories, manifest.salary_max)
     p = manifest.field_modulus
     shares = share_vector(vec, manifest.n, manifest.threshold, p)
     sid = new_submission_id()

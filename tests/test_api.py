@@ -48,7 +48,7 @@ def upload(s: Survey, token: str, gender: str = "female", salary: int = 4000, si
            node: int = 0, replace: bool = False, seal_for: int | None = None) -> dict[str, Any]:
     m = s.manifest
     sid = sid or new_submission_id()
-    vec = encode_record(make_record(gender, salary, m.categories, m.salary_max), m.categories)
+    vec = encode_record(make_record(gender, salary, m.categories, m.salary_max), m.categories, m.salary_max)
     shares = share_vector(vec, m.n, m.threshold, m.field_modulus)
     target = node if seal_for is None else seal_for
     env = seal_shares(shares[node], m.nodes[target].hpke_public_key, m.hash(), target, bytes.fromhex(sid),

@@ -24,7 +24,7 @@ from click.testing import CliRunner, Result
 from conftest import Survey, free_port
 from contributor import core
 from contributor.cli import main
-from protocol.encoding import encode_record, make_record, vector_length
+from protocol.encoding import encode_record, make_record
 from protocol.envelope import open_shares
 from protocol.errors import DecryptionFailed, InvalidManifest, NodeUnreachable, SurveyError, TokenUsed
 from protocol.field import reconstruct_vector
@@ -147,13 +147,13 @@ def test_prepare_submission_envelopes_open_and_reconstruct(survey: Survey) -> No
     assert len(prep.envelopes) == m.n
     assert len(prep.submission_id) == 32 and int(prep.submission_id, 16) >= 0
     assert prep.manifest_hash == m.hash_hex() and prep.survey_id == m.survey_id
-    L = vector_length(m.categories)
+    L = m.vector_length()
     sid = bytes.fromhex(prep.submission_id)
     shares = {i: open_shares(prep.envelopes[i], load_hpke_private(d), m.hash(), i, sid, L, m.field_modulus)
               for i, d in enumerate(survey.node_dirs)}
-    assert reconstruct_vector(shares, m.threshold, m.field_modulus) == encode_record(rec, m.categories)
+    assert reconstruct_vector(shares, m.threshold, m.field_modulus) == encode_record(rec, m.categories, m.salary_max)
     # No share alone is the record; a share sealed for node 0 does not open at node 1.
-    assert all(shares[i] != encode_record(rec, m.categories) for i in shares)
+    assert all(shares[i] != encode_record(rec, m.categories, m.salary_max) for i in shares)
     with pytest.raises(DecryptionFailed):
         open_shares(prep.envelopes[0], load_hpke_private(survey.node_dirs[1]), m.hash(), 1, sid, L, m.field_modulus)
     # Fresh randomness and a fresh id every time.

@@ -94,19 +94,32 @@ def test_make_record_validates_both_fields() -> None:
 
 # ------------------------------------------------------------------------------ encode/decode
 
+def bits(v: int, n: int) -> list[int]:
+    return [(v >> j) & 1 for j in range(n)]
+
+
 def test_encode_record_layout() -> None:
-    assert vector_length(CATS) == 6
-    assert encode_record(Record("female", 52000), CATS) == [1, 52000, 0, 0, 0, 0]
-    assert encode_record(Record("male", 48000), CATS) == [0, 0, 1, 48000, 0, 0]
-    assert encode_record(Record("other", 0), CATS) == [0, 0, 0, 0, 1, 0]
-    # Category order comes from the manifest.
-    assert encode_record(Record("male", 5), ("male", "female")) == [1, 5, 0, 0]
+    # 6 aggregated entries, then 20 bits of s and 20 bits of max - s (max = 10^6 < 2^20)
+    assert vector_length(CATS, MAX) == 6 + 2 * 20
+    assert encode_record(Record("female", 52000), CATS, MAX) == [1, 52000, 0, 0, 0, 0] + bits(52000, 20) + bits(
+        MAX - 52000, 20)
+    assert encode_record(Record("male", 48000), CATS, MAX)[:6] == [0, 0, 1, 48000, 0, 0]
+    assert encode_record(Record("other", 0), CATS, MAX) == [0, 0, 0, 0, 1, 0] + [0] * 20 + bits(MAX, 20)
+    # Category order comes from the manifest; L follows the bound.
+    assert encode_record(Record("male", 5), ("male", "female"), 7) == [1, 5, 0, 0, 1, 0, 1, 0, 1, 0]
+    # known answer: 7 = 0b111, max - 7 = 0
+    assert encode_record(Record("male", 7), ("male", "female"), 7) == [1, 7, 0, 0, 1, 1, 1, 0, 0, 0]
+
+
+def test_encode_refuses_salary_above_bound() -> None:
+    with pytest.raises(InvalidSubmission, match="upper bound of 10"):
+        encode_record(Record("male", 11), CATS, 10)
 
 
 def test_encode_decode_roundtrip() -> None:
     for g in CATS:
         rec = Record(g, 77_777)
-        totals = decode_totals(encode_record(rec, CATS), CATS)
+        totals = decode_totals(encode_record(rec, CATS, MAX)[:6], CATS)
         assert totals == {c: ((1, 77_777) if c == g else (0, 0)) for c in CATS}
 
 
@@ -133,21 +146,21 @@ def test_sum_of_encodings_is_count_and_sum_and_sharing_is_linear(
     expected = {c: (sum(1 for g, _ in records if g == c), sum(s for g, s in records if g == c)) for c in CATS}
 
     # Sum of the plain encodings.
-    width = vector_length(CATS)
+    width = vector_length(CATS, MAX)
     total = [0] * width
     for g, s in records:
-        vec = encode_record(make_record(g.upper(), str(s), CATS, MAX), CATS)
+        vec = encode_record(make_record(g.upper(), str(s), CATS, MAX), CATS, MAX)
         assert len(vec) == width
         total = [a + b for a, b in zip(total, vec)]
-    assert decode_totals(total, CATS) == expected
+    assert decode_totals(total[:6], CATS) == expected
 
     # Each node adds up its shares; the summed shares reconstruct the same totals.
     node_sums = [[0] * width for _ in range(n)]
     for g, s in records:
-        shares = share_vector(encode_record(Record(g, s), CATS), n, t, p)
+        shares = share_vector(encode_record(Record(g, s), CATS, MAX), n, t, p)
         for i in range(n):
             node_sums[i] = [(a + b) % p for a, b in zip(node_sums[i], shares[i])]
-    assert decode_totals(reconstruct_vector(dict(enumerate(node_sums)), t, p), CATS) == expected
+    assert decode_totals(reconstruct_vector(dict(enumerate(node_sums)), t, p)[:6], CATS) == expected
     # And from only t+1 nodes (the last ones).
     last = {i: node_sums[i] for i in range(n - t - 1, n)}
-    assert decode_totals(reconstruct_vector(last, t, p), CATS) == expected
+    assert decode_totals(reconstruct_vector(last, t, p)[:6], CATS) == expected

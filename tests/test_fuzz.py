@@ -47,7 +47,7 @@ from conftest import Survey, make_survey
 from mpc_nodes import keys
 from mpc_nodes.server import create_app
 from mpc_nodes.store import NodeStore
-from protocol.encoding import encode_record, make_record, vector_length
+from protocol.encoding import encode_record, make_record
 from protocol.envelope import SUITE, open_shares, public_key_from_hex, seal_shares, sealed_share_length, share_info
 from protocol.errors import DecryptionFailed, InvalidSubmission
 from protocol.field import ELEMENT_BYTES, share_vector
@@ -97,7 +97,7 @@ class Node:
 
     @property
     def vector_len(self) -> int:
-        return vector_length(self.survey.manifest.categories)
+        return self.survey.manifest.vector_length()
 
     @property
     def envelope_len(self) -> int:
@@ -127,7 +127,7 @@ def node(tmp_path: Path) -> Iterator[Node]:
 def seal_record(n: Node, submission_id: str, gender: str = "female", salary: int = 4000) -> bytes:
     """A real, valid sealed share for node ``n`` (as salary-submit makes it)."""
     m = n.survey.manifest
-    vec = encode_record(make_record(gender, salary, m.categories, m.salary_max), m.categories)
+    vec = encode_record(make_record(gender, salary, m.categories, m.salary_max), m.categories, m.salary_max)
     shares = share_vector(vec, m.n, m.threshold, m.field_modulus)
     return seal_shares(shares[n.index], m.nodes[n.index].hpke_public_key, m.hash(), n.index,
                        bytes.fromhex(submission_id), m.field_modulus)

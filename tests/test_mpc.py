@@ -17,24 +17,30 @@ from pathlib import Path
 import pytest
 
 from conftest import make_survey
-from mpc_nodes.compute import run_mpc
+from mpc_nodes.compute import MpcOutcome, run_mpc
 from mpc_nodes.mpc_program import RefusedPickle, SafePickle
 from protocol.errors import ComputeFailed
+from protocol.encoding import Record, encode_record
 from protocol.field import reconstruct_vector, share_vector
 from protocol.manifest import Manifest
 
 pytestmark = pytest.mark.slow
 
 
-def _run_parties(node_dirs: list[Path], manifests: list[Manifest], totals: list[list[int]], digests: list[str],
-                 timeout: float, parties: list[int] | None = None) -> dict[int, list[int] | Exception]:
-    results: dict[int, list[int] | Exception] = {}
-    runs: set[str] = set()
+def _write_rows(path: Path, rows: list[list[int]]) -> Path:
+    path.write_bytes(b"".join(v.to_bytes(16, "big") for r in rows for v in r))
+    return path
+
+
+def _run_parties(node_dirs: list[Path], manifests: list[Manifest], rows: list[list[list[int]]], digests: list[str],
+                 timeout: float, parties: list[int] | None = None) -> dict[int, MpcOutcome | Exception]:
+    """rows[i] = party i's share vectors, one per submission."""
+    results: dict[int, MpcOutcome | Exception] = {}
 
     def one(i: int) -> None:
         try:
-            results[i], run_id = run_mpc(node_dirs[i], manifests[i], i, totals[i], digests[i], timeout)
-            runs.add(run_id)
+            matrix = _write_rows(node_dirs[i] / "test-shares.bin", rows[i])
+            results[i] = run_mpc(node_dirs[i], manifests[i], i, matrix, len(rows[i]), digests[i], timeout)
         except Exception as exc:  # collected and asserted on by the caller
             results[i] = exc
 
@@ -43,31 +49,68 @@ def _run_parties(node_dirs: list[Path], manifests: list[Manifest], totals: list[
         th.start()
     for th in threads:
         th.join()
+    runs = {r.run_id for r in results.values() if isinstance(r, MpcOutcome)}
     assert len(runs) <= 1, f"parties of one run disagree on its id: {runs}"
     return results
 
 
+def _shared_rows(m: Manifest, vectors: list[list[int]]) -> list[list[list[int]]]:
+    per_sub = [share_vector(v, m.n, m.threshold, m.field_modulus) for v in vectors]
+    return [[sh[i] for sh in per_sub] for i in range(m.n)]
+
+
+def _records(m: Manifest, spec: list[tuple[str, int]]) -> list[list[int]]:
+    return [encode_record(Record(g, s), m.categories, m.salary_max) for g, s in spec]
+
+
 @pytest.mark.parametrize("n,t", [(3, 1), (5, 2)])
-def test_mpc_releases_shares_of_counts_and_suppressed_sums(tmp_path: Path, n: int, t: int) -> None:
+def test_mpc_validates_counts_valid_only_and_suppresses(tmp_path: Path, n: int, t: int) -> None:
     s = make_survey(tmp_path, n=n, t=t, k=5)
     m = s.manifest
-    counts, sums = [12, 3, 5], [12 * 4000 + 17, 3 * 3000, 5 * 4100 + 2]
-    vec = [v for pair in zip(counts, sums) for v in pair]
-    local = share_vector(vec, n, t, m.field_modulus)
-    out = _run_parties(s.node_dirs, [m] * n, local, ["ab" * 32] * n, timeout=60)
-    assert all(isinstance(v, list) for v in out.values()), out
-    shares = {i: v for i, v in out.items() if isinstance(v, list)}
-    result = reconstruct_vector(shares, t, m.field_modulus)
+    spec = [("female", 4000 + i) for i in range(12)] + [("male", 3000)] * 3 + [("other", 4100 + i) for i in range(5)]
+    vectors = _records(m, spec)
+    good = encode_record(Record("female", 5000), m.categories, m.salary_max)
+    bad = {
+        "one-hot": [1000] + good[1:],  # 1000 in one slot
+        "one-hot ": good[:2] + [1, 0] + good[4:],  # two ones
+        "range": good[:6] + [2] + good[7:],  # a "bit" that is 2
+        "range ": good[:6] + [1] * (2 * len(good[6:]) // 2),  # bits summing past max
+        "product": [1, 9999] + good[2:],  # product does not match the bits
+    }
+    vectors += list(bad.values())
+    rows = _shared_rows(m, vectors)
+    # one more valid-looking submission whose shares are inconsistent (node 0's share is off)
+    inconsistent = share_vector(good, n, t, m.field_modulus)
+    inconsistent[0][3] = (inconsistent[0][3] + 1) % m.field_modulus
+    for i in range(n):
+        rows[i].append(inconsistent[i])
+    out = _run_parties(s.node_dirs, [m] * n, rows, ["ab" * 32] * n, timeout=60)
+    assert all(isinstance(v, MpcOutcome) for v in out.values()), out
+    outcomes = {i: v for i, v in out.items() if isinstance(v, MpcOutcome)}
+    expected_invalid = [(len(spec) + k, r.strip()) for k, r in enumerate(bad)] + [(len(spec) + len(bad), "consistency")]
+    assert all(o.invalid == expected_invalid for o in outcomes.values())
+    result = reconstruct_vector({i: o.shares for i, o in outcomes.items()}, t, m.field_modulus)
+    counts = [sum(1 for g, _ in spec if g == c) for c in m.categories]
+    sums = [sum(v for g, v in spec if g == c) for c in m.categories]
     # counts are released; the sum of the group below k=5 is zeroed inside the MPC
     assert result == counts + [sums[0], 0, sums[2]]
-    # every party's output is a fresh sharing, not its input share carried over
-    assert all(shares[i][0] != local[i][0] for i in range(n))
+    # every party's output is a fresh sharing: not a plain sum of its input shares
+    assert all(outcomes[i].shares[0] != sum(r[0] for r in rows[i][:len(spec)]) % m.field_modulus for i in range(n))
+
+
+def test_mpc_with_no_submissions(tmp_path: Path) -> None:
+    s = make_survey(tmp_path, n=3, t=1, k=5)
+    out = _run_parties(s.node_dirs, [s.manifest] * 3, [[], [], []], ["00" * 32] * 3, timeout=60)
+    outcomes = [v for v in out.values() if isinstance(v, MpcOutcome)]
+    assert len(outcomes) == 3 and all(o.invalid == [] for o in outcomes)
+    shares = {i: v.shares for i, v in out.items() if isinstance(v, MpcOutcome)}
+    assert reconstruct_vector(shares, 1, s.manifest.field_modulus) == [0] * 6
 
 
 def test_missing_peer_fails_within_timeout_with_clear_message(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=3, t=1)
-    local = share_vector([1, 2, 3, 4, 5, 6], 3, 1, s.manifest.field_modulus)
-    out = _run_parties(s.node_dirs, [s.manifest] * 3, local, ["cd" * 32] * 3, timeout=4, parties=[0, 1])
+    rows = _shared_rows(s.manifest, _records(s.manifest, [("male", 1)]))
+    out = _run_parties(s.node_dirs, [s.manifest] * 3, rows, ["cd" * 32] * 3, timeout=4, parties=[0, 1])
     for i in (0, 1):
         exc = out[i]
         assert isinstance(exc, ComputeFailed)
@@ -82,8 +125,8 @@ def test_peer_with_wrong_certificate_is_refused(tmp_path: Path) -> None:
     nodes = list(m.nodes)
     nodes[2] = dataclasses.replace(nodes[2], tls_cert_sha256=nodes[1].tls_cert_sha256)
     wrong = dataclasses.replace(m, nodes=tuple(nodes))
-    local = share_vector([1, 2, 3, 4, 5, 6], 3, 1, m.field_modulus)
-    out = _run_parties(s.node_dirs, [wrong, wrong, m], local, ["ef" * 32] * 3, timeout=8)
+    rows = _shared_rows(m, _records(m, [("male", 1)]))
+    out = _run_parties(s.node_dirs, [wrong, wrong, m], rows, ["ef" * 32] * 3, timeout=8)
     messages = [str(out[i]) for i in (0, 1)]
     assert any("claiming to be node 2 presented a certificate that is not that node's certificate" in msg
                for msg in messages), messages
@@ -92,8 +135,8 @@ def test_peer_with_wrong_certificate_is_refused(tmp_path: Path) -> None:
 
 def test_parties_with_different_submission_sets_abort(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=3, t=1)
-    local = share_vector([1, 2, 3, 4, 5, 6], 3, 1, s.manifest.field_modulus)
-    out = _run_parties(s.node_dirs, [s.manifest] * 3, local, ["01" * 32, "01" * 32, "02" * 32], timeout=30)
+    rows = _shared_rows(s.manifest, _records(s.manifest, [("male", 1)]))
+    out = _run_parties(s.node_dirs, [s.manifest] * 3, rows, ["01" * 32, "01" * 32, "02" * 32], timeout=30)
     for i in range(3):
         assert isinstance(out[i], ComputeFailed)
         assert "different submission sets; aborting before any result" in str(out[i])
