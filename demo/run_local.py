@@ -16,6 +16,9 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from protocol.manifest import load_manifest
+
+from demo.bad_contributors import KINDS, mixed_kinds, submit_bad
 from demo.cluster import (
     Chaos,
     LocalCluster,
@@ -44,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="write the analyst's JSON result here")
     ap.add_argument("--workdir", type=Path, help="keep all files here (default: a temporary directory, removed)")
     ap.add_argument("--seed", type=int, help="seed for the synthetic data (and the chaos)")
+    ap.add_argument("--bad-contributors", type=int, default=0, metavar="N",
+                    help="also upload N malicious submissions of mixed kinds (not one-hot, out of range, "
+                         "product mismatch, inconsistent shares, wrong length); none may count")
     ap.add_argument("--chaos", action="store_true",
                     help="kill -9 and restart random nodes during ingest, and kill one node's compute mid-run; "
                          "the result must still be exact")
@@ -71,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                   "report the bad rows", file=sys.stderr)
         rows = max(1, sum(1 for line in data.read_text().splitlines()[1:] if line.strip()))
         cluster = LocalCluster(root, n=args.nodes, threshold=args.threshold, min_group_size=args.min_group_size,
-                               tokens=rows, survey_id="local-demo")
+                               tokens=rows + args.bad_contributors, survey_id="local-demo")
         print(f"[1/6] setting up {args.nodes} nodes and the survey in {root}")
         cluster.setup()
         print("[2/6] starting the nodes' HTTPS servers")
@@ -100,6 +106,19 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cluster.submit_csv(data)
         submit_s = time.monotonic() - t0
+        expected_rejected = 0
+        if args.bad_contributors:
+            m = load_manifest(cluster.manifest)
+            bad_tokens = cluster.tokens_file.read_text().split()[rows: rows + args.bad_contributors]
+            bad = submit_bad(m, bad_tokens, mixed_kinds(args.bad_contributors), seed=args.seed)
+            refused = [b for b in bad if KINDS[b.kind] is None]
+            if any(set(b.statuses) != {400} for b in refused) or any(set(b.statuses) != {200} for b in bad
+                                                                      if KINDS[b.kind] is not None):
+                raise StepFailed("a malicious upload was not handled as expected: "
+                                 + "; ".join(f"{b.kind}: {b.statuses}" for b in bad))
+            expected_rejected = len(bad) - len(refused)
+            print(f"      + {len(bad)} malicious submissions: {len(refused)} refused at upload (wrong length), "
+                  f"{expected_rejected} stored, to be caught by validation inside the MPC")
         print("[4/6] the organiser closes the survey")
         cluster.close()
         print("[5/6] every node runs mpc-node compute")
@@ -129,6 +148,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {g['gender']:<8} {g['count']:>7} {mean:>14}")
         print(f"  pay gap vs male: {json.dumps(plain['pay_gap_percent'])}")
         problems = compare(mpc, plain)
+        if mpc["submissions"]["rejected"] != expected_rejected:
+            problems.append(f"rejected {mpc['submissions']['rejected']} != {expected_rejected} malicious submissions")
+        if args.bad_contributors:
+            audit = run([tool("mpc-node"), "audit", "--dir", str(cluster.node_dirs[0])], quiet=True).stdout
+            reasons: dict[str, int] = {}
+            for line in audit.splitlines():
+                if " invalid " in line or " refused " in line:
+                    why = json.loads(line.split(None, 4)[4])["reason"]
+                    reasons[why] = reasons.get(why, 0) + 1
+            print("node 0's audit log, submissions that did not count:")
+            for why, cnt in sorted(reasons.items()):
+                print(f"  {cnt:>5}  {why}")
         print(f"\nsubmit {submit_s:.1f} s ({1000 * submit_s / max(1, len(records)):.1f} ms per employee), "
               f"close-to-result {compute_s:.1f} s, end to end {time.monotonic() - started:.1f} s")
         if problems:

@@ -177,8 +177,14 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         sealed = up.envelope_bytes()
         m = rec.manifest
         # Open the share now so a tampered or truncated upload is refused at once, not at compute.
-        open_shares(sealed, hpke_sk, m.hash(), rec.node_index, bytes.fromhex(up.submission_id),
-                    m.vector_length(), m.field_modulus)
+        try:
+            open_shares(sealed, hpke_sk, m.hash(), rec.node_index, bytes.fromhex(up.submission_id),
+                        m.vector_length(), m.field_modulus)
+        except InvalidSubmission as exc:
+            # Authentic (it opened) but malformed inside, e.g. a vector of the wrong length: a
+            # modified contributor program.  Refused, and kept on record with the reason.
+            store.note_refused(survey_id, up.submission_id, str(exc))
+            raise
         ack = store.accept(survey_id, up.submission_id, up.token, sealed, up.replace)
         return JSONResponse(ack.__dict__)
 

@@ -376,6 +376,11 @@ class NodeStore:
                 if sid not in seen:
                     self._audit(survey_id, "invalid", {"submission_id": sid, "reason": reason})
 
+    def note_refused(self, survey_id: str, submission_id: str, reason: str) -> None:
+        """Audit an upload that opened but was malformed inside (it is not stored)."""
+        with self._tx():
+            self._audit(survey_id, "refused", {"submission_id": submission_id, "reason": reason})
+
     def note_release(self, survey_id: str) -> None:
         with self._tx():
             self._audit(survey_id, "release", {})

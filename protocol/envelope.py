@@ -89,6 +89,23 @@ def seal_shares(
     return SUITE.encrypt(_pack(_SHARE_MAGIC, shares, p), public_key_from_hex(node_public_key), info)
 
 
+def _open_share_plaintext(sealed: bytes, node_private_key: X25519PrivateKey, manifest_hash: bytes, node_index: int,
+                          submission_id: bytes, vector_len: int) -> bytes:
+    """Decrypt a sealed share; a length other than expected is still opened so that an authentic
+    but malformed upload (a modified contributor program) is told apart from a damaged one."""
+    expected = sealed_share_length(vector_len)
+    info = share_info(manifest_hash, node_index, submission_id)
+    try:
+        return SUITE.decrypt(sealed, node_private_key, info)
+    except (InvalidTag, ValueError):
+        if len(sealed) != expected:
+            raise DecryptionFailed(f"sealed share has {len(sealed)} bytes, expected {expected} (truncated or padded)"
+                                   ) from None
+        raise DecryptionFailed(
+            "sealed share does not open: tampered, or sealed for another survey, node or submission"
+        ) from None
+
+
 def open_share_elements(
     sealed: bytes,
     node_private_key: X25519PrivateKey,
@@ -100,17 +117,7 @@ def open_share_elements(
 ) -> bytes:
     """Like :func:`open_shares` but returns the validated fixed-width element bytes
     (``vector_len`` x 16 bytes, big-endian, each below p), for bulk processing."""
-    if len(sealed) != sealed_share_length(vector_len):
-        raise DecryptionFailed(
-            f"sealed share has {len(sealed)} bytes, expected {sealed_share_length(vector_len)} (truncated or padded)"
-        )
-    info = share_info(manifest_hash, node_index, submission_id)
-    try:
-        plaintext = SUITE.decrypt(sealed, node_private_key, info)
-    except (InvalidTag, ValueError):
-        raise DecryptionFailed(
-            "sealed share does not open: tampered, or sealed for another survey, node or submission"
-        ) from None
+    plaintext = _open_share_plaintext(sealed, node_private_key, manifest_hash, node_index, submission_id, vector_len)
     _unpack(_SHARE_MAGIC, plaintext, vector_len, p)  # validates format, length and range
     return plaintext[6:]
 
@@ -125,18 +132,9 @@ def open_shares(
     p: int,
 ) -> list[int]:
     """Open a sealed share vector; raises :class:`DecryptionFailed` if tampered, truncated or
-    bound to another survey/node/submission, :class:`InvalidSubmission` if malformed inside."""
-    if len(sealed) != sealed_share_length(vector_len):
-        raise DecryptionFailed(
-            f"sealed share has {len(sealed)} bytes, expected {sealed_share_length(vector_len)} (truncated or padded)"
-        )
-    info = share_info(manifest_hash, node_index, submission_id)
-    try:
-        plaintext = SUITE.decrypt(sealed, node_private_key, info)
-    except (InvalidTag, ValueError):
-        raise DecryptionFailed(
-            "sealed share does not open: tampered, or sealed for another survey, node or submission"
-        ) from None
+    bound to another survey/node/submission, :class:`InvalidSubmission` if it opens but is
+    malformed inside (wrong number of entries, unreduced values)."""
+    plaintext = _open_share_plaintext(sealed, node_private_key, manifest_hash, node_index, submission_id, vector_len)
     return _unpack(_SHARE_MAGIC, plaintext, vector_len, p)
 
 

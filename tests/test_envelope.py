@@ -193,7 +193,10 @@ def test_share_envelope_bound_to_context(kwargs: dict[str, Any]) -> None:
 
 
 def test_share_envelope_opened_with_wrong_vector_length_fails() -> None:
-    with pytest.raises(DecryptionFailed, match="truncated or padded"):
+    # It opens (authentic), but holds another number of entries than the survey expects:
+    # a modified contributor program, told apart from a damaged upload.
+    with pytest.raises(InvalidSubmission, match=f"share vector has {len(SHARES)} entries, the survey expects "
+                                                f"{len(SHARES) - 1}"):
         _open(SEALED, vlen=len(SHARES) - 1)
 
 
