@@ -17,8 +17,8 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from protocol.envelope import open_result
-from protocol.errors import InconsistentShares, NodeUnreachable, SurveyError
-from protocol.field import reconstruct_vector
+from protocol.errors import CheatingDetected, InconsistentShares, NodeUnreachable, SurveyError
+from protocol.field import robust_reconstruct
 from protocol.manifest import Manifest
 from protocol.tls import pinned_client_context
 from protocol.wire import ResultShare, b64d
@@ -43,6 +43,7 @@ class Report:
     groups: list[Group]
     pay_gap_percent: dict[str, float | None]
     warnings: list[str] = field(default_factory=list)
+    cheaters: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +55,7 @@ class Report:
             "min_group_size": self.min_group_size,
             "salary_unit": self.salary_unit,
             "warnings": self.warnings,
+            "cheating_nodes": self.cheaters,
         }
 
 
@@ -104,17 +106,22 @@ def build_report(manifest: Manifest, analyst_key: X25519PrivateKey, shares: list
     meta = [(rs.accepted, rs.rejected, rs.agreed_digest, rs.run_id) for rs in shares]
     if len(set(meta)) != 1:
         odd = _majority_outliers(meta)
-        raise InconsistentShares("the nodes disagree on the counted submission set or the MPC run"
-                                 + (f" (node {', '.join(map(str, odd))} differs from the others)" if odd else ""))
+        if odd and len(odd) <= t:
+            raise CheatingDetected(f"node(s) {', '.join(map(str, odd))} disagree with the others on the counted "
+                                   "submission set or the MPC run; nothing is released", culprits=odd)
+        raise InconsistentShares("the nodes disagree on the counted submission set or the MPC run")
     opened = {rs.node_index: open_result(b64d(rs.sealed_result, "result"), analyst_key, manifest.hash(),
                                          rs.node_index, p) for rs in shares}
-    values = reconstruct_vector(opened, t, p)
+    values, culprits = robust_reconstruct(opened, t, p)
     if len(values) != 2 * len(cats):
         raise InconsistentShares(f"result has {len(values)} entries, expected {2 * len(cats)}")
     counts, masked = values[: len(cats)], values[len(cats):]
     accepted, rejected, _, _ = meta[0]
     k = manifest.min_group_size
     warnings = []
+    if culprits:
+        warnings.append("node(s) " + ", ".join(map(str, culprits)) + " sent a result share inconsistent with the "
+                        "others; corrected by error-correcting reconstruction (n >= 3t+1)")
     groups: list[Group] = []
     means: dict[str, Fraction] = {}
     for c, cnt, s in zip(cats, counts, masked):
@@ -137,7 +144,7 @@ def build_report(manifest: Manifest, analyst_key: X25519PrivateKey, shares: list
             continue
         gap[c] = None if male is None or male == 0 or c not in means else round(float((male - means[c]) / male * 100), 2)
     return Report(manifest.survey_id, manifest.model, accepted, rejected, k, manifest.salary_unit, groups, gap,
-                  warnings)
+                  warnings, list(culprits))
 
 
 def format_table(report: Report) -> str:

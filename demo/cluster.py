@@ -73,6 +73,7 @@ class LocalCluster:
     salary_max: int = 1_000_000
     survey_id: str = "local-demo"
     closes_in: str = "14d"
+    model: str = "semi-honest"
     servers: list[subprocess.Popen[bytes] | None] = field(default_factory=list)
     node_dirs: list[Path] = field(default_factory=list)
 
@@ -100,7 +101,7 @@ class LocalCluster:
             self.node_dirs.append(d)
         cmd = [tool("salary-analyst"), "create", "--out", str(self.survey_dir), "--survey-id", self.survey_id,
                "--tokens", str(self.tokens), "--min-group-size", str(self.min_group_size),
-               "--salary-max", str(self.salary_max), "--closes-in", self.closes_in]
+               "--salary-max", str(self.salary_max), "--closes-in", self.closes_in, "--model", self.model]
         if self.threshold is not None:
             cmd += ["--threshold", str(self.threshold)]
         for d in self.node_dirs:
@@ -166,14 +167,19 @@ class LocalCluster:
     def close(self) -> None:
         run([tool("salary-analyst"), "close", "--survey", str(self.survey_dir)], quiet=True)
 
-    def start_compute(self, nodes: Sequence[int], timeout: float) -> list[subprocess.Popen[str]]:
+    def start_compute(self, nodes: Sequence[int], timeout: float,
+                      cheat: dict[int, str] | None = None) -> list[subprocess.Popen[str]]:
+        cheat = cheat or {}
         return [subprocess.Popen([tool("mpc-node"), "compute", "--dir", str(self.node_dirs[i]), "--timeout",
-                                  str(timeout)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  str(timeout), *(["--cheat", cheat[i]] if i in cheat else [])],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  start_new_session=True) for i in nodes]
 
-    def compute(self, timeout: float = 60, nodes: Sequence[int] | None = None) -> list[subprocess.CompletedProcess[str]]:
-        """Start ``mpc-node compute`` on the given nodes at once and wait for all of them."""
-        procs = self.start_compute(range(self.n) if nodes is None else nodes, timeout)
+    def compute(self, timeout: float = 60, nodes: Sequence[int] | None = None,
+                cheat: dict[int, str] | None = None) -> list[subprocess.CompletedProcess[str]]:
+        """Start ``mpc-node compute`` on the given nodes at once and wait for all of them
+        (``cheat``: node -> step at which that node deviates, for the cheating-node tests)."""
+        procs = self.start_compute(range(self.n) if nodes is None else nodes, timeout, cheat)
         out = []
         for p in procs:
             stdout, stderr = p.communicate(timeout=3 * timeout + 60)

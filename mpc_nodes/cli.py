@@ -113,7 +113,9 @@ def serve(node_dir: Path, host: str, port: int | None) -> None:
 @click.option("--survey", "survey_id", help="Survey id (needed only when the node holds several).")
 @click.option("--timeout", type=float, default=60.0, show_default=True,
               help="Seconds to wait for the other nodes (agreement, and again for the MPC) before failing.")
-def compute(node_dir: Path, survey_id: str | None, timeout: float) -> None:
+@click.option("--cheat", type=click.Choice(["agree", "garbage", "pickle", "result"]), hidden=True,
+              help="TESTING ONLY: make this node deviate at one step, to show the others catch it.")
+def compute(node_dir: Path, survey_id: str | None, timeout: float, cheat: str | None) -> None:
     """Agree on the submission set with the other nodes and run the MPC (after closing).
 
     Start it on every node; each waits up to --timeout for the others.  The result stays sealed
@@ -125,7 +127,7 @@ def compute(node_dir: Path, survey_id: str | None, timeout: float) -> None:
         store = _store(node_dir)
         sid = _one_survey(store, survey_id)
         store.close()
-        summary = run(node_dir, sid, timeout, say=lambda s: click.echo(s, err=True))
+        summary = run(node_dir, sid, timeout, say=lambda s: click.echo(s, err=True), cheat=cheat)
     except SurveyError as exc:
         _fail(exc)
     verb = "completed the commit of its result share" if summary.resumed else "computed its result share"

@@ -40,7 +40,7 @@ import httpx
 
 from protocol.encoding import salary_bits
 from protocol.envelope import open_share_elements, seal_result
-from protocol.errors import ComputeFailed, SurveyClosed, SurveyError
+from protocol.errors import CheatingDetected, ComputeFailed, SurveyClosed, SurveyError
 from protocol.manifest import Manifest
 from protocol.nodeauth import HEADER, sign_request
 from protocol.tls import pinned_client_context
@@ -189,7 +189,7 @@ class MpcOutcome:
 
 
 def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: int, agreed_digest: str,
-            timeout: float) -> MpcOutcome:
+            timeout: float, cheat: str | None = None) -> MpcOutcome:
     """Run the MPyC party subprocess over this node's share matrix (``rows`` submissions)."""
     with tempfile.TemporaryDirectory(prefix="mpc-node-compute-") as tmp:
         work = Path(tmp)
@@ -203,7 +203,7 @@ def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: in
             "parties": [nd.mpc_address for nd in manifest.nodes],
             "fingerprints": [nd.tls_cert_sha256 for nd in manifest.nodes],
             "field_modulus": str(manifest.field_modulus), "min_group_size": manifest.min_group_size,
-            "agreed_digest": agreed_digest,
+            "agreed_digest": agreed_digest, "cheat": cheat,
         }
         (work / "job.json").write_text(json.dumps(job))
         out = work / "out.json"
@@ -222,6 +222,10 @@ def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: in
             raise ComputeFailed(f"the MPC did not complete within {timeout:g} s: a peer is missing or stalled "
                                 f"(peers: {others}); nothing was released. Start 'mpc-node compute' on every "
                                 "node, then rerun.") from None
+        fault = work / "fault.json"
+        if proc.returncode != 0 and fault.exists():
+            detail = json.loads(fault.read_text())
+            raise CheatingDetected(str(detail["message"]), culprits=tuple(int(c) for c in detail["culprits"]))
         if proc.returncode != 0 or not out.exists():
             lines = [ln for ln in (err or "").strip().splitlines() if ln.strip()]
             why = lines[-1] if lines else f"exit code {proc.returncode}"
@@ -260,7 +264,7 @@ def _commit_when_all_prepared(store: NodeStore, peers: Peers, survey_id: str, ru
 
 
 def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
-            say: Callable[[str], None] = lambda s: None) -> ComputeSummary:
+            say: Callable[[str], None] = lambda s: None, cheat: str | None = None) -> ComputeSummary:
     """Run the whole compute step for this node; raises SurveyError subclasses with clear messages."""
     started = time.monotonic()
     store = NodeStore(node_dir / keys.DB_FILE)
@@ -309,7 +313,7 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
                                progress=lambda c: say(f"  opened {c}/{len(agreed)} shares"))
             say("joining the MPC with the other nodes (validation, then aggregation)")
             # A fresh budget for the MPC itself: peers join after their own (variable) preparation.
-            outcome = run_mpc(node_dir, m, me, matrix, len(agreed), digest, timeout)
+            outcome = run_mpc(node_dir, m, me, matrix, len(agreed), digest, timeout, cheat)
         if outcome.invalid:
             say(f"{len(outcome.invalid)} submission(s) failed validation and do not count")
             store.note_invalid(survey_id, [(agreed[i], REASONS.get(r, r)) for i, r in outcome.invalid])

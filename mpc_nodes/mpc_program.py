@@ -34,6 +34,7 @@ import pickle
 import secrets
 import ssl
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,22 +52,57 @@ class _NoGlobalsUnpickler(pickle.Unpickler):
         raise RefusedPickle(f"refused to unpickle {module}.{name} from a peer")
 
 
+@dataclass(frozen=True)
+class Refused:
+    """What a refused message becomes: the receiving code names the sender and aborts."""
+
+    reason: str
+
+
 class SafePickle:
-    """Stand-in for the ``pickle`` module inside ``mpyc.runtime``: plain data only."""
+    """Stand-in for the ``pickle`` module inside ``mpyc.runtime``: plain data only.
+
+    ``loads`` never runs code: a message that needs any global (a class, a function) — or is not
+    a pickle at all — becomes a :class:`Refused` marker instead, which every receiver in this
+    program checks for, naming the peer that sent it.
+    """
 
     dumps = staticmethod(pickle.dumps)
     HIGHEST_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
     @staticmethod
     def loads(data: bytes) -> Any:
-        return _NoGlobalsUnpickler(io.BytesIO(data)).load()
+        try:
+            return _NoGlobalsUnpickler(io.BytesIO(data)).load()
+        except RefusedPickle as exc:
+            return Refused(str(exc))
+        except Exception as exc:  # malformed pickle: same treatment
+            return Refused(f"not a valid message ({exc.__class__.__name__})")
 
 
-def _fail(code: int, message: str) -> None:
-    print(f"mpc-node compute: {message}", file=sys.stderr, flush=True)
+#: Deviations a node can be told to commit, for the cheating-node tests and the demo only
+#: (``mpc-node compute --cheat STEP``): what an attacker controlling that node could do.
+CHEATS = ("agree", "garbage", "pickle", "result")
+_FAULT_FILE = "fault.json"
+CHEAT: str | None = None
+
+
+def _fail(code: int, message: str, culprits: tuple[int, ...] = ()) -> None:
+    """Abort this party at once; a detected deviation names the culprits in fault.json."""
     import os
 
+    if culprits:
+        Path(_FAULT_FILE).write_text(json.dumps({"culprits": list(culprits), "message": message}))
+    print(f"mpc-node compute: {message}", file=sys.stderr, flush=True)
     os._exit(code)
+
+
+def _outliers(values: list[Any]) -> tuple[int, ...]:
+    """Parties whose value differs from a strict majority's (empty if there is no majority)."""
+    from collections import Counter
+
+    value, count = Counter(values).most_common(1)[0]
+    return tuple(i for i, v in enumerate(values) if v != value) if 2 * count > len(values) else ()
 
 
 def _install_hardening(fingerprints: list[str]) -> None:
@@ -117,6 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     job_path, out_path = Path(argv[0]), Path(argv[1])
     job = json.loads(job_path.read_text())
+    global CHEAT
+    CHEAT = job.get("cheat")
     n, pid, t = job["n"], job["pid"], job["threshold"]
     mpyc_argv = [sys.argv[0], "-I", str(pid), "-T", str(t), "--ssl", "--no-log"]
     for addr in job["parties"]:
@@ -157,11 +195,19 @@ async def _exchange(mpc: Any, arrays: list[Any], p: int) -> list[list[Any]]:
     N = len(arrays[0])
     width = 16 * N * len(arrays)
     payload = b"VAL1" + b"".join(int(v).to_bytes(16, "big") for a in arrays for v in a)
+    if CHEAT == "garbage":
+        payload = secrets.token_bytes(len(payload))
+    elif CHEAT == "pickle":
+        _send_crafted_pickle(mpc)
     received = await mpc.transfer(payload)
     out: list[list[Any]] = []
     for pid, msg in enumerate(received):
+        if isinstance(msg, Refused):
+            _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {pid} sent a message that is not plain data "
+                                       f"({msg.reason}); nothing was run, aborting", (pid,))
         if not isinstance(msg, bytes) or len(msg) != 4 + width or msg[:4] != b"VAL1":
-            _fail(EXIT_UNSAFE_MESSAGE, f"node {pid} sent a malformed validation message; aborting")
+            _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {pid} sent a malformed validation message; "
+                                       "aborting", (pid,))
         vals = np.frombuffer(msg[4:], dtype=">u8").reshape(len(arrays), N, 2) if N else None
         arrs = []
         for k in range(len(arrays)):
@@ -170,10 +216,24 @@ async def _exchange(mpc: Any, arrays: list[Any], p: int) -> list[list[Any]]:
                 continue
             a = vals[k, :, 0].astype(object) * (1 << 64) + vals[k, :, 1].astype(object)
             if (a >= p).any():
-                _fail(EXIT_UNSAFE_MESSAGE, f"node {pid} sent an unreduced field element; aborting")
+                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {pid} sent an unreduced field element; "
+                                           "aborting", (pid,))
             arrs.append(a)
         out.append(arrs)
     return out
+
+
+def _send_crafted_pickle(mpc: Any) -> None:
+    """Cheat "pickle": make this party's next transfer carry a pickle that would run a command."""
+
+    class Evil:
+        def __reduce__(self) -> tuple[Any, tuple[str]]:
+            import os
+
+            return (os.system, (f"touch {Path.cwd().parent / 'PWNED-by-peer-pickle'}",))
+
+    crafted = pickle.dumps(Evil())
+    SafePickle.dumps = staticmethod(lambda obj, *a, **k: crafted)
 
 
 async def _validate(mpc: Any, field: Any, X: Any, seed: bytes, job: dict[str, Any]) -> list[str | None]:
@@ -208,11 +268,15 @@ async def _compute(mpc: Any, job: dict[str, Any], X: Any) -> dict[str, Any]:
     everyone = list(range(len(mpc.parties)))
     await mpc.start()
     # 1. Same submission set everywhere (defence in depth; agreement already compared digests).
-    mine = secint(field(int(job["agreed_digest"], 16) % (1 << 120)))
-    digests = await mpc.output(mpc.input(mine, senders=everyone))
-    if len({int(d) for d in digests}) != 1:
-        await mpc.shutdown()
-        _fail(EXIT_DISAGREEMENT, "the nodes computed over different submission sets; aborting before any result")
+    digest = int(job["agreed_digest"], 16) % (1 << 120)
+    if CHEAT == "agree":
+        digest ^= 1  # as if this node had agreed on another submission set
+    digests = [int(d) for d in await mpc.output(mpc.input(secint(field(digest)), senders=everyone))]
+    if len(set(digests)) != 1:
+        odd = _outliers(digests)
+        who = (f"cheating detected: node(s) {', '.join(map(str, odd))} entered another submission set than the "
+               "others" if odd else "the nodes computed over different submission sets")
+        _fail(EXIT_DISAGREEMENT, f"{who}; aborting before any result", odd)
     # 2. Validation challenge seed: drawn jointly now that the submissions are fixed.
     coin = await mpc.output(mpc.sum(mpc.input(secint(field(secrets.randbits(120))), senders=everyone)))
     seed = (int(coin) % p).to_bytes(16, "big") + bytes.fromhex(job["agreed_digest"])
@@ -234,7 +298,10 @@ async def _compute(mpc: Any, job: dict[str, Any], X: Any) -> dict[str, Any]:
     nonce = secint(field(secrets.randbits(100)))
     run_id = await mpc.output(mpc.sum(mpc.input(nonce, senders=everyone)))
     await mpc.shutdown()
-    return {"pid": mpc.pid, "result_shares": [str(s.value % p) for s in shares],
+    mine_out = [s.value % p for s in shares]
+    if CHEAT == "result":
+        mine_out[0] = (mine_out[0] + 1 + secrets.randbelow(1000)) % p  # a wrong share sent to the analyst
+    return {"pid": mpc.pid, "result_shares": [str(v) for v in mine_out],
             "run_id": f"{int(run_id) % p:032x}",
             "invalid": [[i, r] for i, r in enumerate(reasons) if r is not None]}
 

@@ -155,6 +155,39 @@ def inconsistent_nodes(shares: Mapping[int, Sequence[int]], t: int, p: int) -> t
     return ()
 
 
+def robust_reconstruct(shares: Mapping[int, Sequence[int]], t: int, p: int) -> tuple[list[int], tuple[int, ...]]:
+    """Error-correcting reconstruction of share vectors (one vector per node).
+
+    Returns ``(values, culprits)``.  With n >= 3t+1 shares, up to t wrong share vectors are
+    corrected and their nodes named: any subset of n - t nodes whose shares are consistent
+    determines the true polynomial (two such subsets share >= t+1 honest points).  With fewer
+    shares the error can only be detected: raises :class:`CheatingDetected` naming the node when
+    a single node explains it (and enough redundancy is left), else naming nobody.
+    """
+    from itertools import combinations
+
+    from .errors import CheatingDetected
+
+    nodes = sorted(shares)
+    n = len(nodes)
+    if n < t + 1 or len({len(shares[i]) for i in nodes}) != 1:
+        raise InconsistentShares(f"need {t + 1} share vectors of one length, got {n}")
+    if _consistent(shares, nodes, t, p):
+        return reconstruct_vector(shares, t, p), ()
+    if n >= 3 * t + 1:
+        for size in range(1, t + 1):
+            for bad in combinations(nodes, size):
+                keep = [i for i in nodes if i not in bad]
+                if _consistent(shares, keep, t, p):
+                    return reconstruct_vector({i: shares[i] for i in keep}, t, p), bad
+        raise CheatingDetected(f"more than t={t} nodes sent inconsistent shares; nothing can be trusted")
+    bad_one = inconsistent_nodes(shares, t, p)
+    if bad_one:
+        raise CheatingDetected(f"node {bad_one[0]} sent a share inconsistent with the others", culprits=bad_one)
+    raise CheatingDetected(f"the shares are inconsistent and with n={n} < 3t+1={3 * t + 1} nodes the culprit "
+                           "cannot be identified")
+
+
 def encode_elements(values: Sequence[int], p: int) -> bytes:
     """Fixed-width big-endian encoding of field elements (each must be in [0, p))."""
     out = bytearray()

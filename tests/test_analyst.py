@@ -10,7 +10,7 @@ from analyst.results import Report, build_report, format_table
 from analyst.survey import load_analyst_secret
 from conftest import Survey, make_survey
 from protocol.envelope import seal_result
-from protocol.errors import DecryptionFailed, InconsistentShares
+from protocol.errors import CheatingDetected, DecryptionFailed, InconsistentShares
 from protocol.field import share_vector
 from protocol.wire import ResultShare, b64d, b64e
 
@@ -57,15 +57,26 @@ def test_male_suppressed_means_no_gap(tmp_path: Path) -> None:
     assert r.pay_gap_percent == {"female": None, "other": None}
 
 
-def test_tampered_share_names_the_node(tmp_path: Path) -> None:
-    s = make_survey(tmp_path, n=4, t=1, k=5)
-    with pytest.raises(InconsistentShares, match=r"degree-1 polynomial \(node 2\)"):
-        _report(s, _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16, tamper={2: 1}))
+@pytest.mark.parametrize("n,t,tamper", [(4, 1, {2: 1}), (7, 2, {0: 3, 5: 9}), (5, 1, {4: 7})])
+def test_tampered_shares_are_corrected_and_named_with_3t_plus_1(tmp_path: Path, n: int, t: int,
+                                                                 tamper: dict[int, int]) -> None:
+    s = make_survey(tmp_path, n=n, t=t, k=5)
+    r = _report(s, _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16, tamper=tamper))
+    assert r.cheaters == sorted(tamper)
+    assert [g.mean for g in r.groups] == [4100.0, 4500.0, None]  # the correct result all the same
+    assert "corrected by error-correcting reconstruction" in r.warnings[0]
+
+
+def test_tampered_share_named_when_one_node_explains_it(tmp_path: Path) -> None:
+    s = make_survey(tmp_path, n=5, t=2, k=5)  # n < 3t+1: detect; name when a single node explains it
+    with pytest.raises(CheatingDetected, match="node 3 sent a share inconsistent with the others") as exc:
+        _report(s, _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16, tamper={3: 1}))
+    assert exc.value.culprits == (3,)
 
 
 def test_inconsistent_shares_with_minimal_redundancy(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=3, t=1, k=5)  # 3 shares, degree 1: detectable, not attributable
-    with pytest.raises(InconsistentShares, match="cannot tell which node"):
+    with pytest.raises(CheatingDetected, match=r"n=3 < 3t\+1=4 nodes the culprit cannot be identified"):
         _report(s, _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16, tamper={0: 5}))
 
 
@@ -73,7 +84,7 @@ def test_nodes_disagreeing_on_the_set_are_named(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=3, t=1, k=5)
     shares = _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16)
     shares[1] = ResultShare(**{**shares[1].__dict__, "accepted": 15})
-    with pytest.raises(InconsistentShares, match=r"disagree on the counted submission set or the MPC run \(node 1 differs"):
+    with pytest.raises(CheatingDetected, match=r"node\(s\) 1 disagree with the others on the counted submission set"):
         _report(s, shares)
 
 
