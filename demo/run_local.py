@@ -50,10 +50,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bad-contributors", type=int, default=0, metavar="N",
                     help="also upload N malicious submissions of mixed kinds (not one-hot, out of range, "
                          "product mismatch, inconsistent shares, wrong length); none may count")
+    ap.add_argument("--model", choices=["semi-honest", "malicious"], default="semi-honest",
+                    help="threat model written into the manifest (default semi-honest)")
+    ap.add_argument("--cheat", metavar="NODE:STEP",
+                    help="fault injection: node NODE deviates at STEP (agree, garbage, pickle, result); the run "
+                         "must name it — with a corrected result for 'result' when n >= 3t+1 (exit 0), else by "
+                         "aborting before anything is released (exit 3)")
     ap.add_argument("--chaos", action="store_true",
                     help="kill -9 and restart random nodes during ingest, and kill one node's compute mid-run; "
                          "the result must still be exact")
     args = ap.parse_args(argv)
+    cheat: dict[int, str] = {}
+    if args.cheat:
+        node_s, _, step = args.cheat.partition(":")
+        if not node_s.isdigit() or int(node_s) >= args.nodes or step not in ("agree", "garbage", "pickle", "result"):
+            ap.error("--cheat takes NODE:STEP with NODE < --nodes and STEP one of agree, garbage, pickle, result")
+        cheat = {int(node_s): step}
     signal.signal(signal.SIGTERM, _interrupt)
 
     root = args.workdir or Path(tempfile.mkdtemp(prefix="salary-mpc-demo-"))
@@ -77,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                   "report the bad rows", file=sys.stderr)
         rows = max(1, sum(1 for line in data.read_text().splitlines()[1:] if line.strip()))
         cluster = LocalCluster(root, n=args.nodes, threshold=args.threshold, min_group_size=args.min_group_size,
-                               tokens=rows + args.bad_contributors, survey_id="local-demo")
+                               tokens=rows + args.bad_contributors, survey_id="local-demo", model=args.model)
         print(f"[1/6] setting up {args.nodes} nodes and the survey in {root}")
         cluster.setup()
         print("[2/6] starting the nodes' HTTPS servers")
@@ -132,10 +144,24 @@ def main(argv: list[str] | None = None) -> int:
                 last = (res.stderr.strip().splitlines() or ["?"])[-1]
                 print(f"      survivor: {last}")
             print("      rerunning mpc-node compute on every node over the same frozen submission set")
-        for res in cluster.compute():
-            sys.stderr.write(res.stderr)
+        if cheat:
+            print(f"      fault injection: node {next(iter(cheat))} deviates at step '{next(iter(cheat.values()))}'")
+        caught = []
+        for i, res in enumerate(cluster.compute(cheat=cheat)):
             if res.returncode != 0:
-                raise StepFailed("mpc-node compute failed: " + (res.stderr.strip().splitlines() or ["?"])[-1])
+                last = (res.stderr.strip().splitlines() or ["?"])[-1]
+                if "cheating detected" in last and i not in cheat:
+                    caught.append(f"node {i}: {last.removeprefix('mpc-node: error: ')}")
+                    continue
+                if i in cheat:
+                    continue
+                sys.stderr.write(res.stderr)
+                raise StepFailed("mpc-node compute failed: " + last)
+        if caught:
+            print("\nthe honest nodes caught the cheater and released nothing:")
+            for line in caught:
+                print("  " + line)
+            return 3
         compute_s = time.monotonic() - t0
         print("[6/6] the analyst fetches, verifies and reconstructs the result\n")
         out = args.out or root / "result.json"
@@ -148,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {g['gender']:<8} {g['count']:>7} {mean:>14}")
         print(f"  pay gap vs male: {json.dumps(plain['pay_gap_percent'])}")
         problems = compare(mpc, plain)
+        if cheat and next(iter(cheat.values())) == "result":
+            if mpc.get("cheating_nodes") != list(cheat):
+                problems.append(f"the analyst did not name node {next(iter(cheat))} (named {mpc.get('cheating_nodes')})")
+            else:
+                print(f"the analyst named node(s) {mpc['cheating_nodes']} for a wrong result share and corrected it")
         if mpc["submissions"]["rejected"] != expected_rejected:
             problems.append(f"rejected {mpc['submissions']['rejected']} != {expected_rejected} malicious submissions")
         if args.bad_contributors:

@@ -180,8 +180,17 @@ def load_matrix(path: Path, rows: int, width: int) -> Any:
     raw = np.fromfile(path, dtype=">u8") if rows else np.zeros(0, dtype=">u8")
     if raw.size != rows * width * 2:
         raise ValueError("share matrix file has the wrong size")
-    pairs = raw.reshape(rows, width, 2)
-    return pairs[:, :, 0].astype(object) * (1 << 64) + pairs[:, :, 1].astype(object)
+    return _join_halves(raw, rows * width).reshape(rows, width)
+
+
+def _join_halves(raw: Any, count: int) -> Any:
+    """(hi, lo) uint64 pairs -> object array of Python ints (tolist is C-speed; one shift-or each)."""
+    import numpy as np
+
+    pairs = raw.reshape(count, 2)
+    out = np.empty(count, dtype=object)
+    out[:] = [h << 64 | lo for h, lo in zip(pairs[:, 0].tolist(), pairs[:, 1].tolist())]
+    return out
 
 
 async def _exchange(mpc: Any, arrays: list[Any], p: int) -> list[list[Any]]:
@@ -208,14 +217,14 @@ async def _exchange(mpc: Any, arrays: list[Any], p: int) -> list[list[Any]]:
         if not isinstance(msg, bytes) or len(msg) != 4 + width or msg[:4] != b"VAL1":
             _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {pid} sent a malformed validation message; "
                                        "aborting", (pid,))
-        vals = np.frombuffer(msg[4:], dtype=">u8").reshape(len(arrays), N, 2) if N else None
+        vals = np.frombuffer(msg[4:], dtype=">u8")
         arrs = []
         for k in range(len(arrays)):
-            if vals is None:
+            if not N:
                 arrs.append(np.zeros(0, dtype=object))
                 continue
-            a = vals[k, :, 0].astype(object) * (1 << 64) + vals[k, :, 1].astype(object)
-            if (a >= p).any():
+            a = _join_halves(vals[2 * N * k: 2 * N * (k + 1)], N)
+            if max(a) >= p:
                 _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {pid} sent an unreduced field element; "
                                            "aborting", (pid,))
             arrs.append(a)
@@ -237,7 +246,13 @@ def _send_crafted_pickle(mpc: Any) -> None:
 
 
 async def _validate(mpc: Any, field: Any, X: Any, seed: bytes, job: dict[str, Any]) -> list[str | None]:
-    """Verdict per submission (None = valid), identical at every honest party."""
+    """Verdict per submission (None = valid), identical at every honest party.
+
+    Round 1 opens, per submission, the consistency combination and one combination of all
+    constraints (masked); round 2 opens the per-group combinations for the submissions found
+    invalid only, to give the reason.
+    """
+    import numpy as np
     from mpyc import thresha
 
     from protocol.validity import GROUPS, Layout, consistency_terms, constraint_terms, derive_challenge, verdicts
@@ -250,14 +265,25 @@ async def _validate(mpc: Any, field: Any, X: Any, seed: bytes, job: dict[str, An
     ch = derive_challenge(seed, layout, p)
     prfs = mpc.prfs(field.order)
     R = thresha.np_pseudorandom_share(field, m, mpc.pid, prfs, mpc._prss_uci(), N).value
-    zeros = [thresha.np_pseudorandom_share_0(field, m, mpc.pid, prfs, mpc._prss_uci(), N).value for _ in GROUPS]
+    Z = thresha.np_pseudorandom_share_0(field, m, mpc.pid, prfs, mpc._prss_uci(), N).value
     y = (consistency_terms(X, ch, p) + R) % p
     terms = constraint_terms(X, ch, layout, p)
-    w = [(terms[g] + z) % p for g, z in zip(GROUPS, zeros)]
-    everyone = await _exchange(mpc, [y, *w], p)
-    y_shares = [arrs[0] for arrs in everyone]
-    w_shares = {g: [arrs[1 + k] for arrs in everyone] for k, g in enumerate(GROUPS)}
-    return verdicts(y_shares, w_shares, t, p)
+    w_all = (sum(terms.values()) + Z) % p  # zero iff every group holds (w.h.p. over rho)
+    everyone = await _exchange(mpc, [y, w_all], p)
+    first = verdicts([a[0] for a in everyone], {"all": [a[1] for a in everyone]}, t, p, groups=("all",))
+    bad = [i for i, r in enumerate(first) if r == "all"]
+    reasons: list[str | None] = [r if r == "consistency" else None for r in first]
+    if bad:  # every honest party reaches this with the same list
+        idx = np.array(bad)
+        Zg = [thresha.np_pseudorandom_share_0(field, m, mpc.pid, prfs, mpc._prss_uci(), len(bad)).value
+              for _ in GROUPS]
+        per = [(terms[g][idx] + z) % p for g, z in zip(GROUPS, Zg)]
+        again = await _exchange(mpc, per, p)
+        second = verdicts([np.zeros(len(bad), dtype=object)] * len(everyone),
+                          {g: [a[k] for a in again] for k, g in enumerate(GROUPS)}, t, p)
+        for i, r in zip(bad, second):
+            reasons[i] = r or "one-hot"  # a nonzero sum has a nonzero part (w.h.p.)
+    return reasons
 
 
 async def _compute(mpc: Any, job: dict[str, Any], X: Any) -> dict[str, Any]:
@@ -283,8 +309,10 @@ async def _compute(mpc: Any, job: dict[str, Any], X: Any) -> dict[str, Any]:
     reasons = await _validate(mpc, field, X, seed, job)
     # 3. This party's shares of the totals over the valid submissions only.
     agg = 2 * int(job["categories"])
-    valid = [i for i, r in enumerate(reasons) if r is None]
-    local = [sum(X[i, e] for i in valid) % p for e in range(agg)] if valid else [0] * agg
+    import numpy as np
+
+    valid = np.array([r is None for r in reasons], dtype=bool)
+    local = [int(v) % p for v in X[valid, :agg].sum(axis=0)] if valid.any() else [0] * agg
     totals = [secint(field(int(v))) for v in local]
     counts, sums = totals[0::2], totals[1::2]
     # 4. Disclosure rule inside the MPC: a group below k releases its count but no salary figure.

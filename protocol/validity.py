@@ -118,15 +118,14 @@ def constraint_terms(X: ObjArray, ch: Challenge, layout: Layout, p: int) -> dict
     C, L, A = layout.categories, layout.bits, layout.bits_start
     ind = X[:, 0: 2 * C: 2]
     prod = X[:, 1: 2 * C: 2]
-    b = X[:, A: A + L]
-    bp = X[:, A + L: A + 2 * L]
-    pow2 = np.array([1 << j for j in range(L)], dtype=object)
+    bits = X[:, A: A + 2 * L]  # b_0..b_{L-1}, b'_0..b'_{L-1}: adjacent, checked in one pass
+    pow2 = np.array([1 << j for j in range(L)] * 2, dtype=object)
     # Python ints do not overflow: reduce once at the end of each combination (fewer operations).
-    s = np.asarray(b.dot(pow2), dtype=object) % p
+    s = np.asarray(bits[:, :L].dot(pow2[:L]), dtype=object) % p
     r1, r2, r3 = ch.rho_onehot, ch.rho_range, ch.rho_product
     onehot = ((ind * (ind - 1)).dot(r1[:C]) + r1[C] * (ind.sum(axis=1) - 1)) % p
-    rng = ((b * (b - 1)).dot(r2[:L]) + (bp * (bp - 1)).dot(r2[L: 2 * L])
-           + r2[2 * L] * (s + np.asarray(bp.dot(pow2), dtype=object) - layout.salary_max)) % p
+    # sum_j rho_j b_j (b_j - 1) over both decompositions, plus rho * (s + (max - s) - max)
+    rng = ((bits * (bits - 1)).dot(r2[: 2 * L]) + r2[2 * L] * (bits.dot(pow2) - layout.salary_max)) % p
     product = (prod.dot(r3) - s * ind.dot(r3)) % p
     return {"one-hot": np.asarray(onehot, dtype=object), "range": np.asarray(rng, dtype=object),
             "product": np.asarray(product, dtype=object)}
@@ -172,16 +171,17 @@ def open_at_zero(shares: Sequence[ObjArray], degree: int, p: int) -> ObjArray:
 
 
 def verdicts(y_shares: Sequence[ObjArray], w_shares: Mapping[str, Sequence[ObjArray]], t: int,
-             p: int) -> list[str | None]:
-    """Per submission: None if valid, else the first failed check (a key of :data:`REASONS`)."""
+             p: int, groups: Sequence[str] = GROUPS) -> list[str | None]:
+    """Per submission: None if valid, else the first failed check (a key of :data:`REASONS`, or
+    a name from ``groups``)."""
     consistent = consistent_rows(y_shares, t, p)
-    opened = {g: open_at_zero(w_shares[g], 2 * t, p) for g in GROUPS}
+    opened = {g: open_at_zero(w_shares[g], 2 * t, p) for g in groups}
     out: list[str | None] = []
     for i in range(len(consistent)):
         if not consistent[i]:
             out.append("consistency")
             continue
-        out.append(next((g for g in GROUPS if opened[g][i] != 0), None))
+        out.append(next((g for g in groups if opened[g][i] != 0), None))
     return out
 
 

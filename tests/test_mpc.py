@@ -19,7 +19,7 @@ import pytest
 from conftest import make_survey
 from mpc_nodes.compute import MpcOutcome, run_mpc
 from mpc_nodes.mpc_program import RefusedPickle, SafePickle
-from protocol.errors import ComputeFailed
+from protocol.errors import CheatingDetected, ComputeFailed
 from protocol.encoding import Record, encode_record
 from protocol.field import reconstruct_vector, share_vector
 from protocol.manifest import Manifest
@@ -138,8 +138,9 @@ def test_parties_with_different_submission_sets_abort(tmp_path: Path) -> None:
     rows = _shared_rows(s.manifest, _records(s.manifest, [("male", 1)]))
     out = _run_parties(s.node_dirs, [s.manifest] * 3, rows, ["01" * 32, "01" * 32, "02" * 32], timeout=30)
     for i in range(3):
-        assert isinstance(out[i], ComputeFailed)
-        assert "different submission sets; aborting before any result" in str(out[i])
+        exc = out[i]
+        assert isinstance(exc, CheatingDetected) and exc.culprits == (2,)
+        assert "cheating detected: node(s) 2 entered another submission set than the others" in str(exc)
 
 
 class _Evil:

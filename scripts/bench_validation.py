@@ -1,0 +1,125 @@
+"""Validation throughput: 3 (or n) real MPyC parties over TLS validate N synthetic submissions.
+
+    python scripts/bench_validation.py --submissions 100000 [--nodes 3 --threshold 1] [--repeat 3]
+
+Each party gets its share matrix (N rows, one per submission) exactly as `mpc-node compute` hands
+it over, and runs the party program: joint challenge, masked openings, verdicts, aggregation of
+the valid rows, disclosure rule, result shares.  Reported: wall seconds from start to the last
+party's exit (median of --repeat runs) and submissions validated per second.  Setting up the
+shares is not timed.  Prints the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import secrets
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from analyst.survey import create_survey  # noqa: E402
+from mpc_nodes.compute import MpcOutcome, run_mpc  # noqa: E402
+from mpc_nodes.keys import keygen  # noqa: E402
+from protocol.encoding import Record, encode_record  # noqa: E402
+from protocol.manifest import Manifest  # noqa: E402
+
+
+def _ports(k: int) -> list[int]:
+    import socket
+
+    socks = [socket.socket() for _ in range(k)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def shares_matrices(m: Manifest, N: int, bad_every: int) -> list[bytes]:
+    """Every node's share matrix as bytes (vectorised Shamir sharing with numpy object arrays)."""
+    p, n, t = m.field_modulus, m.n, m.threshold
+    rng = np.random.default_rng(secrets.randbits(64))
+    genders = rng.integers(0, len(m.categories), N)
+    salaries = rng.integers(0, m.salary_max + 1, N)
+    rows = np.array([encode_record(Record(m.categories[g], int(s)), m.categories, m.salary_max)
+                     for g, s in zip(genders, salaries)], dtype=object)
+    if bad_every:
+        rows[::bad_every, 0] = 1000  # not one-hot
+    coeffs = [np.array([[secrets.randbelow(p) for _ in range(rows.shape[1])] for _ in range(N)], dtype=object)
+              for _ in range(t)]
+    out = []
+    for i in range(n):
+        x = i + 1
+        sh = rows.copy()
+        for k, c in enumerate(coeffs, 1):
+            sh = sh + c * pow(x, k, p)
+        sh = sh % p
+        out.append(b"".join(int(v).to_bytes(16, "big") for v in sh.ravel()))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--submissions", type=int, default=100_000)
+    ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--threshold", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--bad-every", type=int, default=100, help="every k-th submission is invalid (0: none)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-validation-") as tmp:
+        root = Path(tmp)
+        ports = _ports(2 * args.nodes)
+        infos = [keygen(root / f"node{i}", f"node{i}", f"https://127.0.0.1:{ports[2 * i]}",
+                        f"127.0.0.1:{ports[2 * i + 1]}") for i in range(args.nodes)]
+        m = create_survey(root / "survey", infos, survey_id="bench", threshold=args.threshold, tokens=1)
+        t0 = time.perf_counter()
+        mats = shares_matrices(m, args.submissions, args.bad_every)
+        print(f"prepared {args.submissions} submissions x {m.vector_length()} entries for {args.nodes} nodes "
+              f"in {time.perf_counter() - t0:.1f} s (not timed below)")
+        walls = []
+        for rep in range(args.repeat):
+            results: dict[int, MpcOutcome | BaseException] = {}
+
+            def party(i: int) -> None:
+                path = root / f"node{i}" / "m.bin"
+                path.write_bytes(mats[i])
+                try:
+                    results[i] = run_mpc(root / f"node{i}", m, i, path, args.submissions, "ab" * 32, 600)
+                except BaseException as exc:  # reported below
+                    results[i] = exc
+
+            threads = [threading.Thread(target=party, args=(i,)) for i in range(args.nodes)]
+            t0 = time.perf_counter()
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            wall = time.perf_counter() - t0
+            bad = [r for r in results.values() if not isinstance(r, MpcOutcome)]
+            if bad:
+                print(f"run {rep + 1} failed: {bad[0]}")
+                return 1
+            invalid = {len(r.invalid) for r in results.values() if isinstance(r, MpcOutcome)}
+            walls.append(wall)
+            print(f"run {rep + 1}: {wall:.2f} s, {args.submissions / wall:,.0f} submissions/s, invalid {invalid}")
+        med = statistics.median(walls)
+        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
+                   platform.processor())
+        print(f"median {med:.2f} s for {args.submissions} submissions with n={args.nodes}, t={args.threshold}: "
+              f"{args.submissions / med:,.0f} submissions/s validated (machine: {os.cpu_count()} cores, {cpu}, "
+              f"Python {platform.python_version()})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
