@@ -133,3 +133,15 @@ def test_run_local_with_malicious_contributors(tmp_path: Path) -> None:
                  "2  shares do not lie on one degree-t polynomial", "2  share vector has 47 entries"):
         assert line in out, out
     assert "OK: the MPC result equals the plaintext figures" in out
+
+
+@pytest.mark.parametrize("cheat,code,needle", [
+    ("1:result", 0, "the analyst named node(s) [1] for a wrong result share and corrected it"),
+    ("3:pickle", 3, "node 0: cheating detected: node 3 sent a message that is not plain data"),
+])
+def test_run_local_fault_injection(tmp_path: Path, cheat: str, code: int, needle: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "demo.run_local", "--model", "malicious", "--nodes", "4",
+                           "--threshold", "1", "--employees", "120", "--cheat", cheat], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert needle in proc.stdout
