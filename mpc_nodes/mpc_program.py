@@ -22,7 +22,8 @@ Hardening around MPyC (pinned to mpyc 0.11):
 - peers are authenticated by the SHA-256 of their TLS certificate from the manifest, on top of
   MPyC's mutual TLS (whose hostname check cannot bind party ids to our self-signed certs);
 - ``pickle.loads`` inside ``mpyc.runtime`` is replaced by an unpickler that refuses every
-  global, so a peer's crafted pickle cannot run code here (this program sends only ints).
+  global, so a peer's crafted pickle cannot run code here (this program only ever transfers
+  ``bytes`` and ints, and decodes the bytes strictly).
 """
 
 from __future__ import annotations
@@ -287,6 +288,8 @@ async def _validate(mpc: Any, field: Any, X: Any, seed: bytes, job: dict[str, An
 
 
 async def _compute(mpc: Any, job: dict[str, Any], X: Any) -> dict[str, Any]:
+    import numpy as np
+
     p = int(job["field_modulus"])
     k = int(job["min_group_size"])
     secint = mpc.SecInt(64, p=p)
@@ -309,8 +312,6 @@ async def _compute(mpc: Any, job: dict[str, Any], X: Any) -> dict[str, Any]:
     reasons = await _validate(mpc, field, X, seed, job)
     # 3. This party's shares of the totals over the valid submissions only.
     agg = 2 * int(job["categories"])
-    import numpy as np
-
     valid = np.array([r is None for r in reasons], dtype=bool)
     local = [int(v) % p for v in X[valid, :agg].sum(axis=0)] if valid.any() else [0] * agg
     totals = [secint(field(int(v))) for v in local]
