@@ -259,7 +259,7 @@ def _commit_when_all_prepared(store: NodeStore, peers: Peers, survey_id: str, ru
         if time.monotonic() >= deadline:
             raise ComputeFailed("the result is not released: " + ", ".join(peers.label(j) for j in waiting)
                                 + " did not confirm this MPC run in time. Rerun 'mpc-node compute' on every node.")
-        time.sleep(0.3)
+        time.sleep(0.1)
     store.commit_result(survey_id, run_id)
 
 
