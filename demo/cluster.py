@@ -221,6 +221,27 @@ class LocalCluster:
         return run([tool("salary-analyst"), "results", "--survey", str(self.survey_dir)], quiet=True).stdout
 
 
+def closed_survey(tmp: Path, counts: dict[str, int], seed: int,
+                  **cluster_args: Any) -> tuple[LocalCluster, list[tuple[str, int]]]:
+    """A running cluster whose survey holds ``counts`` synthetic employees and is closed.
+
+    The caller owns the cluster (``stop_all()`` in a ``finally``).
+    """
+    data = tmp / "staff.csv"
+    synthetic_csv(data, counts, seed=seed)
+    records = read_records(data)
+    c = LocalCluster(tmp / "run", tokens=len(records), **cluster_args)
+    c.setup()
+    try:
+        c.start_all()
+        c.submit_csv(data)
+        c.close()
+    except BaseException:
+        c.stop_all()
+        raise
+    return c, records
+
+
 def children(pid: int) -> list[tuple[int, str]]:
     """(pid, command line) of the live child processes of ``pid`` (Linux /proc)."""
     out = []

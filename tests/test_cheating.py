@@ -12,22 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from demo.cluster import LocalCluster, compare, plaintext_report, read_records, run, synthetic_csv, tool
+from demo.cluster import LocalCluster, closed_survey, compare, plaintext_report, run, tool
 
 pytestmark = pytest.mark.slow
 CHEATER = 2
 
 
 def _survey(tmp_path: Path, n: int, t: int, model: str) -> tuple[LocalCluster, list[tuple[str, int]]]:
-    data = tmp_path / "staff.csv"
-    synthetic_csv(data, {"female": 7, "male": 6, "other": 2}, seed=n)
-    records = read_records(data)
-    c = LocalCluster(tmp_path / "run", n=n, threshold=t, tokens=len(records), model=model)
-    c.setup()
-    c.start_all()
-    c.submit_csv(data)
-    c.close()
-    return c, records
+    return closed_survey(tmp_path, {"female": 7, "male": 6, "other": 2}, seed=n, n=n, threshold=t, model=model)
 
 
 @pytest.mark.parametrize("model", ["semi-honest", "malicious"])

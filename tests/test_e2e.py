@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.cluster import LocalCluster, compare, plaintext_report, read_records, run, synthetic_csv, tool
+from demo.cluster import LocalCluster, closed_survey, compare, plaintext_report, read_records, run, synthetic_csv, tool
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,15 +49,8 @@ def test_survey_matches_plaintext_oracle_and_hides_small_group(tmp_path: Path, n
 
 
 def test_compute_waits_for_a_missing_node_then_fails_and_a_rerun_succeeds(tmp_path: Path) -> None:
-    data = tmp_path / "staff.csv"
-    synthetic_csv(data, {"female": 6, "male": 6, "other": 0}, seed=7)
-    records = read_records(data)
-    c = LocalCluster(tmp_path / "run", n=3, min_group_size=5, tokens=len(records))
-    c.setup()
+    c, records = closed_survey(tmp_path, {"female": 6, "male": 6, "other": 0}, seed=7, n=3, min_group_size=5)
     try:
-        c.start_all()
-        c.submit_csv(data)
-        c.close()
         c.stop_node(2)
         results = c.compute(timeout=4, nodes=[0, 1])
         for res in results:

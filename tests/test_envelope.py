@@ -24,7 +24,6 @@ from protocol.envelope import (
     open_shares,
     private_key_from_bytes,
     result_info,
-    seal_result,
     seal_shares,
     sealed_share_length,
     share_info,

@@ -15,7 +15,6 @@ many cases it ran.  The bugs it found are pinned by regression tests at the end.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import secrets

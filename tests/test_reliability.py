@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.cluster import Chaos, LocalCluster, compare, plaintext_report, read_records, run, synthetic_csv, tool
+from demo.cluster import Chaos, LocalCluster, closed_survey, compare, plaintext_report, read_records, run, synthetic_csv, tool
 from mpc_nodes.store import NodeStore
 
 pytestmark = pytest.mark.slow
@@ -81,15 +81,8 @@ def test_kill_nodes_during_ingest_loses_nothing_acknowledged(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("fault", ["kill", "hang"])
 def test_node_fault_during_compute_releases_nothing_and_rerun_gives_the_result(tmp_path: Path, fault: str) -> None:
-    data = tmp_path / "staff.csv"
-    synthetic_csv(data, {"female": 9, "male": 8, "other": 2}, seed=3)
-    records = read_records(data)
-    c = LocalCluster(tmp_path / "run", n=3, tokens=len(records))
-    c.setup()
+    c, records = closed_survey(tmp_path, {"female": 9, "male": 8, "other": 2}, seed=3, n=3)
     try:
-        c.start_all()
-        c.submit_csv(data)
-        c.close()
         t0 = time.monotonic()
         results = c.compute_with_fault(victim=2, fault=fault, timeout=6)
         elapsed = time.monotonic() - t0
@@ -115,15 +108,8 @@ def test_node_fault_during_compute_releases_nothing_and_rerun_gives_the_result(t
 
 def test_commit_completes_for_a_node_that_crashed_after_preparing(tmp_path: Path) -> None:
     """Nodes 0 and 1 committed; node 2 held a prepared share but died before committing."""
-    data = tmp_path / "staff.csv"
-    synthetic_csv(data, {"female": 6, "male": 6, "other": 0}, seed=4)
-    records = read_records(data)
-    c = LocalCluster(tmp_path / "run", n=3, tokens=len(records))
-    c.setup()
+    c, records = closed_survey(tmp_path, {"female": 6, "male": 6, "other": 0}, seed=4, n=3)
     try:
-        c.start_all()
-        c.submit_csv(data)
-        c.close()
         for res in c.compute(timeout=60):
             assert res.returncode == 0, res.stderr
         db = sqlite3.connect(c.node_dirs[2] / "node.db")
