@@ -7,11 +7,13 @@ Steps (every node runs the same code path on the same shapes):
    until the peer is closed too or the timeout passes.  Everyone computes the same intersection
    (counted) and union (``rejected = |union| - |intersection|``: held by some node, not by all).
    The set is frozen in the store; a rerun must find the same set.
-2. **Local aggregation.** Open each agreed sealed share with the node's key and add the vectors
-   modulo p: the node's share of the per-category counts and sums (linear, no communication).
+2. **Local shares.** Open each agreed sealed share with the node's key into a share matrix (one
+   row per submission), streamed to a file for the party process.
 3. **MPC.** :mod:`mpc_nodes.mpc_program` runs as a subprocess under a supervisor with a timeout
-   (and dies with its parent): a missing, dead or stalled peer makes compute fail with a clear
-   message instead of hanging.  The run also yields a public run id.
+   (and dies with its parent): it validates every submission on shares, aggregates the valid
+   rows, applies the disclosure rule and yields this node's result share and a public run id.
+   A missing, dead or stalled peer makes compute fail with a clear message instead of hanging;
+   a deviation the parties detect makes it fail with :class:`CheatingDetected` naming the node.
 4. **Two-phase commit.** The node stores its share of the result, sealed to the analyst, as
    *prepared*, then waits until every peer reports the same run prepared (or committed), and only
    then *commits* it: only committed shares are served.  A crash anywhere before that leaves no
