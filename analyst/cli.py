@@ -12,6 +12,7 @@ import click
 
 from protocol.errors import SurveyError
 from protocol.manifest import MODELS, parse_time
+from protocol.wire import error_detail
 
 from .results import build_report, fetch_result_shares, format_table, node_request, report_json
 from .survey import BUNDLE_FILE, MANIFEST_FILE, TOKENS_FILE, create_survey, load_analyst_secret, load_node_info
@@ -96,8 +97,11 @@ def status(survey_dir: Path) -> None:
         for j, node in enumerate(manifest.nodes):
             try:
                 r = node_request(manifest, j, "GET", "status", retries=1)
-                d = r.json()
-                line = f"{d['state']}, {d['submissions']} submissions" if r.status_code == 200 else d.get("detail")
+                if r.status_code == 200:
+                    d = r.json()
+                    line = f"{d['state']}, {d['submissions']} submissions"
+                else:
+                    line = error_detail(r)
             except SurveyError as exc:
                 line = str(exc)
             click.echo(f"node {j} ({node.name}, {node.url}): {line}")
@@ -119,7 +123,7 @@ def close(survey_dir: Path) -> None:
                     d = r.json()
                     click.echo(f"node {j} ({node.name}): closed with {d['submissions']} submissions")
                     continue
-                failed.append(f"node {j}: {r.json().get('detail', r.status_code)}")
+                failed.append(f"node {j}: {error_detail(r)}")
             except SurveyError as exc:
                 failed.append(str(exc))
         if failed:

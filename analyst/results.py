@@ -8,7 +8,6 @@ one degree-t polynomial (naming the inconsistent node when one node explains it)
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -21,7 +20,7 @@ from protocol.errors import CheatingDetected, InconsistentShares, NodeUnreachabl
 from protocol.field import robust_reconstruct
 from protocol.manifest import Manifest
 from protocol.tls import pinned_client_context
-from protocol.wire import ResultShare, b64d
+from protocol.wire import ResultShare, b64d, error_detail, majority_outliers
 
 
 @dataclass
@@ -74,20 +73,13 @@ def node_request(manifest: Manifest, j: int, method: str, path: str, credential:
     raise NodeUnreachable(f"node {j} ({node.name}) at {node.url} is unreachable ({last.__class__.__name__})")
 
 
-def _detail(r: httpx.Response) -> str:
-    try:
-        return str(r.json().get("detail", r.text))
-    except ValueError:
-        return f"HTTP {r.status_code}"
-
-
 def fetch_result_shares(manifest: Manifest, credential: str) -> list[ResultShare]:
     """Every node's sealed result share, in node order."""
     out = []
     for j in range(manifest.n):
         r = node_request(manifest, j, "GET", "result", credential)
         if r.status_code != 200:
-            raise SurveyError(f"node {j} ({manifest.nodes[j].name}) has no result for you: {_detail(r)}")
+            raise SurveyError(f"node {j} ({manifest.nodes[j].name}) has no result for you: {error_detail(r)}")
         rs = ResultShare.parse(r.json())
         if rs.node_index != j or rs.survey_id != manifest.survey_id or rs.manifest_hash != manifest.hash_hex():
             raise InconsistentShares(f"node {j} sent a result share for another node or survey")
@@ -95,17 +87,12 @@ def fetch_result_shares(manifest: Manifest, credential: str) -> list[ResultShare
     return out
 
 
-def _majority_outliers(values: list[Any]) -> tuple[int, ...]:
-    common, _ = Counter(values).most_common(1)[0]
-    return tuple(j for j, v in enumerate(values) if v != common)
-
-
 def build_report(manifest: Manifest, analyst_key: X25519PrivateKey, shares: list[ResultShare]) -> Report:
     """Open, cross-check and reconstruct the result shares into the released table."""
     p, t, cats = manifest.field_modulus, manifest.threshold, manifest.categories
     meta = [(rs.accepted, rs.rejected, rs.agreed_digest, rs.run_id) for rs in shares]
     if len(set(meta)) != 1:
-        odd = _majority_outliers(meta)
+        odd = majority_outliers(meta)
         if odd and len(odd) <= t:
             raise CheatingDetected(f"node(s) {', '.join(map(str, odd))} disagree with the others on the counted "
                                    "submission set or the MPC run; nothing is released", culprits=odd)

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from mpc_nodes.mpc_program import CHEATS
 from protocol.manifest import load_manifest
 
 from demo.bad_contributors import KINDS, mixed_kinds, submit_bad
@@ -63,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     cheat: dict[int, str] = {}
     if args.cheat:
         node_s, _, step = args.cheat.partition(":")
-        if not node_s.isdigit() or int(node_s) >= args.nodes or step not in ("agree", "garbage", "pickle", "result"):
-            ap.error("--cheat takes NODE:STEP with NODE < --nodes and STEP one of agree, garbage, pickle, result")
+        if not node_s.isdigit() or int(node_s) >= args.nodes or step not in CHEATS:
+            ap.error(f"--cheat takes NODE:STEP with NODE < --nodes and STEP one of {', '.join(CHEATS)}")
         cheat = {int(node_s): step}
     signal.signal(signal.SIGTERM, _interrupt)
 

@@ -12,6 +12,7 @@ import click
 from protocol.errors import SurveyError
 
 from . import keys
+from .mpc_program import CHEATS
 
 NODE_DIR = click.option("--dir", "node_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
                         help="The node's directory (keys, database).")
@@ -113,7 +114,7 @@ def serve(node_dir: Path, host: str, port: int | None) -> None:
 @click.option("--survey", "survey_id", help="Survey id (needed only when the node holds several).")
 @click.option("--timeout", type=float, default=60.0, show_default=True,
               help="Seconds to wait for the other nodes (agreement, and again for the MPC) before failing.")
-@click.option("--cheat", type=click.Choice(["agree", "garbage", "pickle", "result"]), hidden=True,
+@click.option("--cheat", type=click.Choice(CHEATS), hidden=True,
               help="TESTING ONLY: make this node deviate at one step, to show the others catch it.")
 def compute(node_dir: Path, survey_id: str | None, timeout: float, cheat: str | None) -> None:
     """Agree on the submission set with the other nodes and run the MPC (after closing).

@@ -55,6 +55,7 @@ from protocol.wire import (
     STATE_PURGED,
     ComputeState,
     FrozenSet,
+    error_detail,
 )
 
 from . import keys
@@ -81,24 +82,18 @@ class Peers:
     def __init__(self, node_dir: Path, manifest: Manifest, me: int) -> None:
         self.manifest, self.me = manifest, me
         self._key = (node_dir / keys.TLS_KEY_FILE).read_bytes()
+        # One pinned context per peer, built once: the commit phase polls every 0.1 s.
+        self._tls = [pinned_client_context(nd.tls_cert_pem) for nd in manifest.nodes]
 
     def get(self, j: int, what: str, timeout: float = 10.0) -> httpx.Response:
         node = self.manifest.nodes[j]
         path = f"/v1/surveys/{self.manifest.survey_id}/{what}"
         header = sign_request(self._key, self.me, "GET", path, self.manifest)
-        return httpx.get(f"{node.url}{path}", headers={HEADER: header}, timeout=timeout,
-                         verify=pinned_client_context(node.tls_cert_pem))
+        return httpx.get(f"{node.url}{path}", headers={HEADER: header}, timeout=timeout, verify=self._tls[j])
 
     def label(self, j: int) -> str:
         nd = self.manifest.nodes[j]
         return f"node {j} ({nd.name}, {nd.url})"
-
-
-def _detail(r: httpx.Response) -> str:
-    try:
-        return str(r.json().get("detail", r.text))
-    except ValueError:
-        return f"HTTP {r.status_code}"
 
 
 def fetch_ids(peers: Peers, j: int) -> FrozenSet:
@@ -108,7 +103,7 @@ def fetch_ids(peers: Peers, j: int) -> FrozenSet:
     except httpx.HTTPError as exc:
         raise SurveyError(f"{peers.label(j)} is unreachable ({exc.__class__.__name__})") from None
     if r.status_code != 200:
-        raise SurveyError(f"{peers.label(j)}: {_detail(r)}")
+        raise SurveyError(f"{peers.label(j)}: {error_detail(r)}")
     fs = FrozenSet.parse(r.json())
     if fs.node_index != j or fs.manifest_hash != peers.manifest.hash_hex():
         raise ComputeFailed(f"{peers.label(j)} answered for another node or manifest")
@@ -159,7 +154,7 @@ def write_share_matrix(store: NodeStore, node_dir: Path, survey_id: str, ids: li
     width, mh = m.vector_length(), m.hash()
     with open(path, "wb") as fh:
         for count, (sid, sealed) in enumerate(store.envelopes(survey_id, ids), 1):
-            fh.write(open_share_elements(sealed, sk, mh, rec.node_index, bytes.fromhex(sid), width, m.field_modulus))
+            fh.write(open_share_elements(sealed, sk, mh, rec.node_index, bytes.fromhex(sid), width))
             if progress and count % 10000 == 0:
                 progress(count)
     return width

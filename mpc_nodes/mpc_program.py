@@ -98,14 +98,6 @@ def _fail(code: int, message: str, culprits: tuple[int, ...] = ()) -> None:
     os._exit(code)
 
 
-def _outliers(values: list[Any]) -> tuple[int, ...]:
-    """Parties whose value differs from a strict majority's (empty if there is no majority)."""
-    from collections import Counter
-
-    value, count = Counter(values).most_common(1)[0]
-    return tuple(i for i, v in enumerate(values) if v != value) if 2 * count > len(values) else ()
-
-
 def _install_hardening(fingerprints: list[str]) -> None:
     from mpyc import asyncoro
     import mpyc.runtime as rt_module
@@ -166,21 +158,26 @@ def main(argv: list[str] | None = None) -> None:
     _install_hardening(job["fingerprints"])
     if len(mpc.parties) != n or mpc.threshold != t or mpc.pid != pid:
         _fail(2, "MPyC did not accept the party configuration")
-    X = load_matrix(job_path.parent / job["matrix_file"], int(job["rows"]), int(job["width"]))
+    X = load_matrix(job_path.parent / job["matrix_file"], int(job["rows"]), int(job["width"]),
+                    int(job["field_modulus"]))
     result = mpc.run(_compute(mpc, job, X))
     tmp = out_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result))
     tmp.replace(out_path)
 
 
-def load_matrix(path: Path, rows: int, width: int) -> Any:
+def load_matrix(path: Path, rows: int, width: int, p: int) -> Any:
     """The node's share matrix written by mpc_nodes.compute: rows x width 16-byte big-endian
-    field elements, as an object array of Python ints."""
+    field elements below p, as an object array of Python ints."""
     import numpy as np
 
     raw = np.fromfile(path, dtype=">u8") if rows else np.zeros(0, dtype=">u8")
     if raw.size != rows * width * 2:
         raise ValueError("share matrix file has the wrong size")
+    hi, lo = raw[0::2], raw[1::2]
+    p_hi, p_lo = p >> 64, p & ((1 << 64) - 1)
+    if ((hi > p_hi) | ((hi == p_hi) & (lo >= p_lo))).any():  # vectorised range check of every element
+        raise ValueError("share matrix holds an unreduced field element")
     return _join_halves(raw, rows * width).reshape(rows, width)
 
 
@@ -302,7 +299,9 @@ async def _compute(mpc: Any, job: dict[str, Any], X: Any) -> dict[str, Any]:
         digest ^= 1  # as if this node had agreed on another submission set
     digests = [int(d) for d in await mpc.output(mpc.input(secint(field(digest)), senders=everyone))]
     if len(set(digests)) != 1:
-        odd = _outliers(digests)
+        from protocol.wire import majority_outliers
+
+        odd = majority_outliers(digests)
         who = (f"cheating detected: node(s) {', '.join(map(str, odd))} entered another submission set than the "
                "others" if odd else "the nodes computed over different submission sets")
         _fail(EXIT_DISAGREEMENT, f"{who}; aborting before any result", odd)

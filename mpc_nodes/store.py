@@ -30,6 +30,9 @@ from protocol.errors import (
 from protocol.manifest import Manifest, format_time, manifest_from_json
 from protocol.tokens import hashes_equal, token_hash
 from protocol.wire import (
+    RESULT_COMMITTED,
+    RESULT_NONE,
+    RESULT_PREPARED,
     STATE_CLOSED,
     STATE_COMPUTED,
     STATE_OPEN,
@@ -205,7 +208,9 @@ class NodeStore:
         return SurveyRecord(cached[1], mbytes, row[1], row[2], row[3], row[4])
 
     def state(self, survey_id: str, now: dt.datetime | None = None) -> str:
-        rec = self.survey(survey_id)
+        return self._state(survey_id, self.survey(survey_id), now)
+
+    def _state(self, survey_id: str, rec: SurveyRecord, now: dt.datetime | None = None) -> str:
         if rec.purged_at:
             return STATE_PURGED
         with self._lock:
@@ -254,7 +259,7 @@ class NodeStore:
                 if hashes_equal(row[0], th) and hashes_equal(row[1], env_sha):
                     return SubmissionAck(survey_id, submission_id, rec.node_index, env_sha, "duplicate", row[2])
                 raise DuplicateSubmission("submission id already used with different content")
-            if self.state(survey_id) != STATE_OPEN:
+            if self._state(survey_id, rec) != STATE_OPEN:
                 raise SurveyClosed(f"survey {survey_id} is closed and accepts no more submissions")
             if self._db.execute("SELECT 1 FROM tokens WHERE survey_id=? AND token_hash=?", (survey_id, th)).fetchone() is None:
                 raise InvalidToken("unknown participation token for this survey")
@@ -349,12 +354,12 @@ class NodeStore:
             self._audit(survey_id, "commit", {"run_id": run_id})
 
     def result_state(self, survey_id: str) -> tuple[str, str | None]:
-        """("none" | "prepared" | "committed", run id)."""
+        """(RESULT_NONE | RESULT_PREPARED | RESULT_COMMITTED, run id)."""
         with self._lock:
             row = self._db.execute("SELECT run_id, committed FROM results WHERE survey_id=?", (survey_id,)).fetchone()
         if row is None:
-            return "none", None
-        return ("committed" if row[1] else "prepared"), row[0]
+            return RESULT_NONE, None
+        return (RESULT_COMMITTED if row[1] else RESULT_PREPARED), row[0]
 
     def result(self, survey_id: str) -> tuple[bytes, int, int, str, str, str] | None:
         """The committed result share (sealed, accepted, rejected, digest, computed_at, run_id), if any."""

@@ -69,14 +69,20 @@ def _pack(magic: bytes, values: list[int], p: int) -> bytes:
     return magic + struct.pack(">H", len(values)) + encode_elements(values, p)
 
 
-def _unpack(magic: bytes, plaintext: bytes, expected_len: int | None, p: int) -> list[int]:
+def _body(magic: bytes, plaintext: bytes, expected_len: int | None) -> tuple[int, bytes]:
+    """Check the header (magic, entry count) and return (count, element bytes)."""
     if len(plaintext) < 6 or plaintext[:4] != magic:
         raise InvalidSubmission("sealed payload has the wrong format")
     (count,) = struct.unpack(">H", plaintext[4:6])
     if expected_len is not None and count != expected_len:
         raise InvalidSubmission(f"share vector has {count} entries, the survey expects {expected_len}")
+    return count, plaintext[6:]
+
+
+def _unpack(magic: bytes, plaintext: bytes, expected_len: int | None, p: int) -> list[int]:
+    count, body = _body(magic, plaintext, expected_len)
     try:
-        return decode_elements(plaintext[6:], count, p)
+        return decode_elements(body, count, p)
     except ValueError as exc:
         raise InvalidSubmission(f"share vector is malformed: {exc}") from None
 
@@ -106,31 +112,20 @@ def _open_share_plaintext(sealed: bytes, node_private_key: X25519PrivateKey, man
         ) from None
 
 
-def open_share_elements(
-    sealed: bytes,
-    node_private_key: X25519PrivateKey,
-    manifest_hash: bytes,
-    node_index: int,
-    submission_id: bytes,
-    vector_len: int,
-    p: int,
-) -> bytes:
-    """Like :func:`open_shares` but returns the validated fixed-width element bytes
-    (``vector_len`` x 16 bytes, big-endian, each below p), for bulk processing."""
+def open_share_elements(sealed: bytes, node_private_key: X25519PrivateKey, manifest_hash: bytes,
+                        node_index: int, submission_id: bytes, vector_len: int) -> bytes:
+    """Open a sealed share vector into its element bytes (``vector_len`` x 16, big-endian) for bulk
+    processing.  Checks format and length only: the range of every element was checked when the
+    node accepted the upload (:func:`open_shares`), and the bulk reader checks it again, vectorised."""
     plaintext = _open_share_plaintext(sealed, node_private_key, manifest_hash, node_index, submission_id, vector_len)
-    _unpack(_SHARE_MAGIC, plaintext, vector_len, p)  # validates format, length and range
-    return plaintext[6:]
+    count, body = _body(_SHARE_MAGIC, plaintext, vector_len)
+    if len(body) != count * ELEMENT_BYTES:
+        raise InvalidSubmission(f"share vector is malformed: expected {count} field elements, got {len(body)} bytes")
+    return body
 
 
-def open_shares(
-    sealed: bytes,
-    node_private_key: X25519PrivateKey,
-    manifest_hash: bytes,
-    node_index: int,
-    submission_id: bytes,
-    vector_len: int,
-    p: int,
-) -> list[int]:
+def open_shares(sealed: bytes, node_private_key: X25519PrivateKey, manifest_hash: bytes, node_index: int,
+                submission_id: bytes, vector_len: int, p: int) -> list[int]:
     """Open a sealed share vector; raises :class:`DecryptionFailed` if tampered, truncated or
     bound to another survey/node/submission, :class:`InvalidSubmission` if it opens but is
     malformed inside (wrong number of entries, unreduced values)."""

@@ -82,29 +82,29 @@ def share_vector_with_coefficients(
     return out
 
 
-def lagrange_at_zero(xs: Sequence[int], p: int) -> list[int]:
-    """Lagrange coefficients for interpolating f(0) from the points ``xs``."""
+def lagrange_coefficients(xs: Sequence[int], x: int, p: int) -> list[int]:
+    """Coefficients l_i with f(x) = sum_i l_i f(xs[i]) for every polynomial f of degree < len(xs)."""
     lam = []
-    for i, xi in enumerate(xs):
-        num, den = 1, 1
-        for j, xj in enumerate(xs):
-            if i != j:
-                num = num * (-xj) % p
-                den = den * (xi - xj) % p
-        lam.append(num * pow(den, -1, p) % p)
-    return lam
-
-
-def _interpolate_at(xs: Sequence[int], ys: Sequence[int], x: int, p: int) -> int:
-    acc = 0
     for i, xi in enumerate(xs):
         num, den = 1, 1
         for j, xj in enumerate(xs):
             if i != j:
                 num = num * (x - xj) % p
                 den = den * (xi - xj) % p
-        acc = (acc + ys[i] * num * pow(den, -1, p)) % p
-    return acc
+        lam.append(num * pow(den, -1, p) % p)
+    return lam
+
+
+def lagrange_at_zero(xs: Sequence[int], p: int) -> list[int]:
+    """Lagrange coefficients for interpolating f(0) from the points ``xs``."""
+    return lagrange_coefficients(xs, 0, p)
+
+
+def _recombine(shares: Mapping[int, Sequence[int]], nodes: Sequence[int], t: int, p: int) -> list[int]:
+    """f(0) per entry from the first t+1 of ``nodes`` (no consistency check)."""
+    base = list(nodes)[: t + 1]
+    lam = lagrange_at_zero([i + 1 for i in base], p)
+    return [sum(l * shares[i][j] for l, i in zip(lam, base)) % p for j in range(len(shares[base[0]]))]
 
 
 def reconstruct_vector(shares: Mapping[int, Sequence[int]], t: int, p: int) -> list[int]:
@@ -124,20 +124,16 @@ def reconstruct_vector(shares: Mapping[int, Sequence[int]], t: int, p: int) -> l
     if bad is not None:
         who = ", ".join(f"node {i}" for i in bad) if bad else "cannot tell which node"
         raise InconsistentShares(f"shares do not lie on one degree-{t} polynomial ({who})")
-    base = nodes[: t + 1]
-    lam = lagrange_at_zero([i + 1 for i in base], p)
-    (length,) = lengths
-    return [sum(l * shares[i][j] for l, i in zip(lam, base)) % p for j in range(length)]
+    return _recombine(shares, nodes, t, p)
 
 
 def _consistent(shares: Mapping[int, Sequence[int]], nodes: Sequence[int], t: int, p: int) -> bool:
     base, rest = nodes[: t + 1], nodes[t + 1 :]
     xs = [i + 1 for i in base]
-    length = len(shares[nodes[0]])
-    for j in range(length):
-        ys = [shares[i][j] % p for i in base]
+    predict = {k: lagrange_coefficients(xs, k + 1, p) for k in rest}
+    for j in range(len(shares[nodes[0]])):
         for k in rest:
-            if _interpolate_at(xs, ys, k + 1, p) != shares[k][j] % p:
+            if sum(l * shares[i][j] for l, i in zip(predict[k], base)) % p != shares[k][j] % p:
                 return False
     return True
 
@@ -173,13 +169,13 @@ def robust_reconstruct(shares: Mapping[int, Sequence[int]], t: int, p: int) -> t
     if n < t + 1 or len({len(shares[i]) for i in nodes}) != 1:
         raise InconsistentShares(f"need {t + 1} share vectors of one length, got {n}")
     if _consistent(shares, nodes, t, p):
-        return reconstruct_vector(shares, t, p), ()
+        return _recombine(shares, nodes, t, p), ()
     if n >= 3 * t + 1:
         for size in range(1, t + 1):
             for bad in combinations(nodes, size):
                 keep = [i for i in nodes if i not in bad]
                 if _consistent(shares, keep, t, p):
-                    return reconstruct_vector({i: shares[i] for i in keep}, t, p), bad
+                    return _recombine(shares, keep, t, p), bad
         raise CheatingDetected(f"more than t={t} nodes sent inconsistent shares; nothing can be trusted")
     bad_one = inconsistent_nodes(shares, t, p)
     if bad_one:

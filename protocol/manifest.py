@@ -8,6 +8,7 @@ lying node cannot substitute its own keys.  Every ciphertext is bound to this ha
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -126,12 +127,17 @@ class Manifest:
         d["field_modulus"] = str(self.field_modulus)
         return d
 
-    def canonical_bytes(self) -> bytes:
+    @functools.cached_property
+    def _canonical(self) -> bytes:
+        # Computed once per (immutable) manifest: every sealed share binds the hash.
         return json.dumps(self.to_json_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def canonical_bytes(self) -> bytes:
+        return self._canonical
 
     def hash(self) -> bytes:
         """32-byte identity of this manifest."""
-        return hashlib.sha256(self.canonical_bytes()).digest()
+        return hashlib.sha256(self._canonical).digest()
 
     def hash_hex(self) -> str:
         return self.hash().hex()

@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .encoding import aggregate_length, salary_bits
-from .field import lagrange_at_zero
+from .field import lagrange_at_zero, lagrange_coefficients
 
 GROUPS = ("one-hot", "range", "product")
 REASONS = {
@@ -131,23 +131,6 @@ def constraint_terms(X: ObjArray, ch: Challenge, layout: Layout, p: int) -> dict
             "product": np.asarray(product, dtype=object)}
 
 
-def _interpolation_rows(base: Sequence[int], targets: Sequence[int], p: int) -> list[list[int]]:
-    """Coefficients predicting f(x) at each target from f at the base points (x = index + 1)."""
-    rows = []
-    for k in targets:
-        xk = k + 1
-        row = []
-        for i, xi in enumerate(base):
-            num, den = 1, 1
-            for j, xj in enumerate(base):
-                if i != j:
-                    num = num * (xk - (xj + 1)) % p
-                    den = den * ((xi + 1) - (xj + 1)) % p
-            row.append(num * pow(den, -1, p) % p)
-        rows.append(row)
-    return rows
-
-
 def consistent_rows(shares: Sequence[ObjArray], degree: int, p: int) -> npt.NDArray[np.bool_]:
     """Per submission: do the n shares (node i's vector at index i) lie on one polynomial of the
     given degree?  Needs n > degree + 1 to mean anything (else all True)."""
@@ -155,8 +138,9 @@ def consistent_rows(shares: Sequence[ObjArray], degree: int, p: int) -> npt.NDAr
     N = len(shares[0]) if n else 0
     ok = np.ones(N, dtype=bool)
     base = list(range(degree + 1))
-    rest = list(range(degree + 1, n))
-    for k, row in zip(rest, _interpolation_rows(base, rest, p)):
+    xs = [i + 1 for i in base]
+    for k in range(degree + 1, n):
+        row = lagrange_coefficients(xs, k + 1, p)
         pred = sum((c * shares[i] for c, i in zip(row, base)), np.zeros(N, dtype=object)) % p
         ok &= np.asarray(pred == shares[k] % p, dtype=bool)
     return ok

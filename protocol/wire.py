@@ -11,9 +11,10 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import InvalidSubmission, SurveyError
 
@@ -47,6 +48,33 @@ def set_digest(submission_ids: Iterable[str]) -> str:
     for sid in sorted(submission_ids):
         h.update(sid.encode() + b"\n")
     return h.hexdigest()
+
+
+T = TypeVar("T")
+
+
+def _from_dict(cls: type[T], obj: Any, malformed: str) -> T:
+    """Build a wire dataclass from a JSON object; any missing or unexpected field raises
+    :class:`SurveyError` with the ``malformed`` message."""
+    try:
+        return cls(**obj)
+    except TypeError:
+        raise SurveyError(malformed) from None
+
+
+def majority_outliers(values: Sequence[Any]) -> tuple[int, ...]:
+    """Indices whose value differs from a strict majority's (empty if no strict majority): the
+    parties to name when parties that must agree do not."""
+    value, count = Counter(values).most_common(1)[0]
+    return tuple(i for i, v in enumerate(values) if v != value) if 2 * count > len(values) else ()
+
+
+def error_detail(resp: Any) -> str:
+    """The one-line ``detail`` of a node's JSON error answer (an httpx-like response), or its status."""
+    try:
+        return str(resp.json().get("detail", resp.text))
+    except (ValueError, AttributeError):
+        return f"HTTP {resp.status_code}"
 
 
 def _require(obj: dict[str, Any], key: str, typ: type, what: str) -> Any:
@@ -110,10 +138,7 @@ class SubmissionAck:
 
     @staticmethod
     def parse(obj: Any) -> SubmissionAck:
-        try:
-            ack = SubmissionAck(**obj)
-        except TypeError:
-            raise SurveyError("node sent a malformed acknowledgement") from None
+        ack = _from_dict(SubmissionAck, obj, "node sent a malformed acknowledgement")
         if ack.status not in ("stored", "duplicate", "replaced") or not _HEX64.fullmatch(str(ack.envelope_sha256)):
             raise SurveyError("node sent a malformed acknowledgement")
         return ack
@@ -148,10 +173,7 @@ class FrozenSet:
 
     @staticmethod
     def parse(obj: Any) -> FrozenSet:
-        try:
-            fs = FrozenSet(**obj)
-        except TypeError:
-            raise SurveyError("peer sent a malformed frozen set") from None
+        fs = _from_dict(FrozenSet, obj, "peer sent a malformed frozen set")
         if not isinstance(fs.submission_ids, list) or not all(isinstance(s, str) and _SID.fullmatch(s) for s in fs.submission_ids):
             raise SurveyError(f"node {fs.node_index} sent malformed submission ids")
         if fs.count != len(fs.submission_ids) or fs.digest != set_digest(fs.submission_ids):
@@ -179,10 +201,7 @@ class ComputeState:
 
     @staticmethod
     def parse(obj: Any) -> ComputeState:
-        try:
-            cs = ComputeState(**obj)
-        except TypeError:
-            raise SurveyError("peer sent a malformed compute state") from None
+        cs = _from_dict(ComputeState, obj, "peer sent a malformed compute state")
         if cs.state not in (RESULT_NONE, RESULT_PREPARED, RESULT_COMMITTED):
             raise SurveyError("peer sent a malformed compute state")
         return cs
@@ -204,10 +223,7 @@ class ResultShare:
 
     @staticmethod
     def parse(obj: Any) -> ResultShare:
-        try:
-            rs = ResultShare(**obj)
-        except TypeError:
-            raise SurveyError("node sent a malformed result share") from None
+        rs = _from_dict(ResultShare, obj, "node sent a malformed result share")
         if not isinstance(rs.node_index, int) or not isinstance(rs.accepted, int) or not isinstance(rs.rejected, int):
             raise SurveyError("node sent a malformed result share")
         return rs

@@ -27,22 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from analyst.survey import create_survey  # noqa: E402
+from demo.cluster import free_ports  # noqa: E402
 from mpc_nodes.compute import MpcOutcome, run_mpc  # noqa: E402
 from mpc_nodes.keys import keygen  # noqa: E402
 from protocol.encoding import Record, encode_record  # noqa: E402
 from protocol.manifest import Manifest  # noqa: E402
-
-
-def _ports(k: int) -> list[int]:
-    import socket
-
-    socks = [socket.socket() for _ in range(k)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def shares_matrices(m: Manifest, N: int, bad_every: int) -> list[bytes]:
@@ -78,7 +67,7 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-validation-") as tmp:
         root = Path(tmp)
-        ports = _ports(2 * args.nodes)
+        ports = free_ports(2 * args.nodes)
         infos = [keygen(root / f"node{i}", f"node{i}", f"https://127.0.0.1:{ports[2 * i]}",
                         f"127.0.0.1:{ports[2 * i + 1]}") for i in range(args.nodes)]
         m = create_survey(root / "survey", infos, survey_id="bench", threshold=args.threshold, tokens=1)

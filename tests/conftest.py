@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from analyst.survey import create_survey, load_analyst_secret
+from demo.cluster import free_ports
 from mpc_nodes.keys import keygen
 from protocol.manifest import Manifest
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -35,7 +29,8 @@ def make_survey(tmp: Path, n: int = 3, t: int = 1, tokens: int = 20, k: int = 5,
     infos = []
     for i in range(n):
         d = tmp / f"node{i}"
-        infos.append(keygen(d, f"node{i}", f"https://127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"))
+        https, mpc = free_ports(2)
+        infos.append(keygen(d, f"node{i}", f"https://127.0.0.1:{https}", f"127.0.0.1:{mpc}"))
         node_dirs.append(d)
     sdir = tmp / "survey"
     m = create_survey(sdir, infos, survey_id="test-survey", threshold=t, tokens=tokens, min_group_size=k,

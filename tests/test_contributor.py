@@ -21,7 +21,8 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-from conftest import Survey, free_port
+from conftest import Survey
+from demo.cluster import free_ports
 from contributor import core
 from contributor.cli import main
 from protocol.encoding import encode_record, make_record
@@ -446,7 +447,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     dirs, infos = [], []
     for i in range(3):
         d = base / f"node{i}"
-        infos.append(keygen(d, f"node{i}", f"https://127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"))
+        https, mpc = free_ports(2)
+        infos.append(keygen(d, f"node{i}", f"https://127.0.0.1:{https}", f"127.0.0.1:{mpc}"))
         dirs.append(d)
     cl = Cluster(base, dirs, infos)
     try:
