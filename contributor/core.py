@@ -41,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from protocol.encoding import Record, encode_record, make_record
+from protocol.encoding import Record, make_record
 from protocol.envelope import seal_shares
 from protocol.errors import (
     DecryptionFailed,
@@ -54,10 +54,12 @@ from protocol.errors import (
     SurveyError,
     TokenUsed,
 )
-from protocol.field import share_vector
+from protocol.field import encode_elements, share_vector
 from protocol.manifest import Manifest, NodeInfo, format_time, manifest_from_json
 from protocol.tls import pinned_client_context
-from protocol.tokens import new_submission_id, token_hash
+from protocol.tokens import token_hash
+from protocol.commitment import make_certificate
+from protocol.validity import encode_submission
 from protocol.wire import MAX_TOKEN_CHARS, SubmissionAck, SubmissionUpload, b64d, b64e
 
 PENDING_FORMAT = "salary-submit/pending/v1"
@@ -420,29 +422,30 @@ class PreparedSubmission:
 
     survey_id: str
     manifest_hash: str  # hex
-    submission_id: str  # 32 lowercase hex, the same at every node
+    submission_id: str  # 32 lowercase hex, the same at every node (hash of the certificate's key)
     replace: bool
     envelopes: tuple[bytes, ...]
+    certificate: bytes  # signed commitments to every node's share (protocol.commitment), same for all
 
     def envelope_sha256(self, index: int) -> str:
         return hashlib.sha256(self.envelopes[index]).hexdigest()
 
 
-def prepare_submission(manifest: Manifest, record: Record, *, replace: bool = False,
-                       submission_id: str | None = None) -> PreparedSubmission:
-    """Encode ``record``, share every entry with a random degree-t polynomial over the
-    manifest's field (node i gets f(i+1)), and seal node i's share vector to node i's HPKE key,
-    bound to the manifest hash, i and a fresh submission id."""
+def prepare_submission(manifest: Manifest, record: Record, *, replace: bool = False) -> PreparedSubmission:
+    """Encode ``record`` with its validity proof, share every entry with a random degree-t
+    polynomial over the manifest's field (node i gets f(i+1)), sign a commitment to every node's
+    share vector with a fresh one-time key (whose hash is the submission id), and seal node i's
+    share vector to node i's HPKE key, bound to the manifest hash, i and the submission id."""
     p = manifest.field_modulus
-    vec = encode_record(record, manifest.categories, manifest.salary_max)
+    vec = encode_submission(record, manifest.categories, manifest.salary_max, p)
     if len(vec) != manifest.vector_length():
         raise InvalidSubmission("record encoding has the wrong length")  # pragma: no cover
     shares = share_vector(vec, manifest.n, manifest.threshold, p)
-    sid = submission_id or new_submission_id()
     mh = manifest.hash()
+    sid, cert = make_certificate(mh, [encode_elements(s, p) for s in shares])
     envelopes = tuple(seal_shares(shares[i], nd.hpke_public_key, mh, i, bytes.fromhex(sid), p)
                       for i, nd in enumerate(manifest.nodes))
-    return PreparedSubmission(manifest.survey_id, mh.hex(), sid, replace, envelopes)
+    return PreparedSubmission(manifest.survey_id, mh.hex(), sid, replace, envelopes, cert)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -492,7 +495,8 @@ def upload_submission(prepared: PreparedSubmission, token: str, nodes: Sequence[
             with lock:
                 outcome.pending[nd.index] = nd.down
             return
-        upload = SubmissionUpload(prepared.submission_id, token, b64e(prepared.envelopes[nd.index]), prepared.replace)
+        upload = SubmissionUpload(prepared.submission_id, token, b64e(prepared.envelopes[nd.index]),
+                                  b64e(prepared.certificate), prepared.replace)
         try:
             ack = nd.submit(upload, prepared.envelope_sha256(nd.index))
         except NodeUnreachable as exc:
@@ -623,6 +627,7 @@ class PendingEntry:
             "line": self.line,
             "receipt": self.receipt,
             "envelopes": {str(i): b64e(self.prepared.envelopes[i]) for i in self.nodes},
+            "certificate": b64e(self.prepared.certificate),
             "acks": [asdict(ack) for _, ack in sorted(self.acks.items())],
         }
 
@@ -670,7 +675,8 @@ def read_pending(path: Path) -> tuple[Manifest, list[PendingEntry]]:
             for a in s.get("acks", []):
                 ack = SubmissionAck.parse(a)
                 acks[ack.node_index] = ack
-            prepared = PreparedSubmission(manifest.survey_id, manifest.hash_hex(), sid, bool(s["replace"]), tuple(envs))
+            prepared = PreparedSubmission(manifest.survey_id, manifest.hash_hex(), sid, bool(s["replace"]), tuple(envs),
+                                          b64d(s["certificate"], "certificate"))
             entries.append(PendingEntry(prepared, str(s["token_sha256"]), sorted(idx), acks, str(s["receipt"]),
                                         s.get("line")))
     except (KeyError, TypeError, ValueError, SurveyError):

@@ -50,13 +50,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, help="seed for the synthetic data (and the chaos)")
     ap.add_argument("--bad-contributors", type=int, default=0, metavar="N",
                     help="also upload N malicious submissions of mixed kinds (not one-hot, out of range, "
-                         "product mismatch, inconsistent shares, wrong length); none may count")
+                         "product mismatch, inconsistent shares, a forged validity proof, wrong length); none may count")
     ap.add_argument("--model", choices=["semi-honest", "malicious"], default="semi-honest",
                     help="threat model written into the manifest (default semi-honest)")
     ap.add_argument("--cheat", metavar="NODE:STEP",
-                    help="fault injection: node NODE deviates at STEP (agree, garbage, pickle, result); the run "
-                         "must name it — with a corrected result for 'result' when n >= 3t+1 (exit 0), else by "
-                         "aborting before anything is released (exit 3)")
+                    help="fault injection: node NODE deviates at STEP: agree (another submission set), "
+                         "equivocate (different signed messages to different peers), garbage, pickle, validate "
+                         "(wrong shares in the validation openings), open (a wrong share when the counts are "
+                         "opened), result (a wrong result share to the analyst). The run must name it: with the "
+                         "correct result when n >= 3t+1 allows correcting it (open, result: exit 0), else by "
+                         "aborting before anything is released (exit 3); 'validate' sets the affected "
+                         "submissions aside and names the node (exit 3, see docs/THREAT_MODEL.md)")
     ap.add_argument("--chaos", action="store_true",
                     help="kill -9 and restart random nodes during ingest, and kill one node's compute mid-run; "
                          "the result must still be exact")
@@ -148,7 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         if cheat:
             print(f"      fault injection: node {next(iter(cheat))} deviates at step '{next(iter(cheat.values()))}'")
         caught = []
+        reported: list[str] = []
         for i, res in enumerate(cluster.compute(cheat=cheat)):
+            if i not in cheat:
+                reported += [ln.strip() for ln in res.stderr.splitlines()
+                             if "cheating detected and corrected" in ln or "off the polynomial" in ln]
             if res.returncode != 0:
                 last = (res.stderr.strip().splitlines() or ["?"])[-1]
                 if "cheating detected" in last and i not in cheat:
@@ -163,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             for line in caught:
                 print("  " + line)
             return 3
+        for line in dict.fromkeys(reported):  # each honest node says it; print each message once
+            print("      honest nodes: " + line)
         compute_s = time.monotonic() - t0
         print("[6/6] the analyst fetches, verifies and reconstructs the result\n")
         out = args.out or root / "result.json"
@@ -180,6 +190,15 @@ def main(argv: list[str] | None = None) -> int:
                 problems.append(f"the analyst did not name node {next(iter(cheat))} (named {mpc.get('cheating_nodes')})")
             else:
                 print(f"the analyst named node(s) {mpc['cheating_nodes']} for a wrong result share and corrected it")
+        if cheat and next(iter(cheat.values())) == "validate":
+            step_node = next(iter(cheat))
+            set_aside = mpc["submissions"]["rejected"] - expected_rejected
+            named = any(f"off the polynomial at node {step_node}" in ln for ln in reported)
+            print(f"\nnode {step_node} lied in the validation openings: {set_aside} submission(s) were set aside "
+                  f"(nothing invalid counted){'; the honest nodes located every lie at node ' + str(step_node) if named else ''}."
+                  "\nThe result above covers the remaining submissions only; every node's audit log lists the "
+                  "ones set aside with the node their shares were off at (see docs/THREAT_MODEL.md).")
+            return 3
         if mpc["submissions"]["rejected"] != expected_rejected:
             problems.append(f"rejected {mpc['submissions']['rejected']} != {expected_rejected} malicious submissions")
         if args.bad_contributors:

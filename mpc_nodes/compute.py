@@ -40,11 +40,19 @@ from typing import Any
 
 import httpx
 
+from protocol.commitment import certificate_length
 from protocol.encoding import salary_bits
 from protocol.envelope import open_share_elements, seal_result
 from protocol.errors import CheatingDetected, ComputeFailed, SurveyClosed, SurveyError
 from protocol.manifest import Manifest
-from protocol.nodeauth import HEADER, sign_request
+from protocol.nodeauth import (
+    HEADER,
+    frozen_set_statement,
+    sign_request,
+    sign_statement,
+    statement_verifier,
+    verify_statement,
+)
 from protocol.tls import pinned_client_context
 from protocol.validity import REASONS
 from protocol.wire import (
@@ -55,7 +63,10 @@ from protocol.wire import (
     STATE_PURGED,
     ComputeState,
     FrozenSet,
+    b64d,
+    b64e,
     error_detail,
+    set_digest,
 )
 
 from . import keys
@@ -107,6 +118,14 @@ def fetch_ids(peers: Peers, j: int) -> FrozenSet:
     fs = FrozenSet.parse(r.json())
     if fs.node_index != j or fs.manifest_hash != peers.manifest.hash_hex():
         raise ComputeFailed(f"{peers.label(j)} answered for another node or manifest")
+    if fs.frozen:
+        m = peers.manifest
+        try:
+            verify_statement(statement_verifier(m.nodes[j].tls_cert_pem),
+                             frozen_set_statement(m.survey_id, m.hash_hex(), j, fs.digest),
+                             b64d(fs.signature, "frozen set signature"))
+        except SurveyError:
+            raise ComputeFailed(f"{peers.label(j)} sent a frozen set without a valid signature") from None
     return fs
 
 
@@ -140,6 +159,16 @@ def fetch_compute_state(peers: Peers, j: int) -> ComputeState | None:
         return None
     cs = ComputeState.parse(r.json())
     return cs if cs.node_index == j else None
+
+
+def write_certificates(store: NodeStore, survey_id: str, ids: list[str], path: Path) -> None:
+    """Per agreed submission: its id (16 bytes) and certificate (protocol.commitment), fixed width,
+    for the party program, which reads them only for submissions whose openings disagree."""
+    n = store.survey(survey_id).manifest.n
+    width = certificate_length(n)
+    with open(path, "wb") as fh:
+        for sid, cert in zip(ids, store.certificates(survey_id, ids)):
+            fh.write(bytes.fromhex(sid) + (cert if len(cert) == width else bytes(width)))
 
 
 def write_share_matrix(store: NodeStore, node_dir: Path, survey_id: str, ids: list[str], path: Path,
@@ -180,18 +209,35 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 
 @dataclass(frozen=True)
 class MpcOutcome:
-    shares: list[int]  # this node's shares of [counts..., masked sums...]
+    shares: list[int]  # this node's shares of [counts..., sums (0 where the group is below k)...]
     run_id: str
     invalid: list[tuple[int, str]]  # (row in the agreed order, reason) of submissions that failed validation
+    off_polynomial: dict[int, list[int]]  # rejected row -> nodes whose opening shares were off ([] if not located)
+    corrected: list[int]  # nodes caught sending wrong shares whose error was corrected (n >= 3t+1)
+
+
+def set_statements(node_dir: Path, manifest: Manifest, me: int, digests: dict[int, str],
+                   signatures: dict[int, str]) -> list[dict[str, str]]:
+    """Every node's signed frozen-set digest, as this node saw them (its own signed here)."""
+    own = sign_statement((node_dir / keys.TLS_KEY_FILE).read_bytes(),
+                         frozen_set_statement(manifest.survey_id, manifest.hash_hex(), me, digests[me]))
+    return [{"digest": digests[j], "sig": b64e(own) if j == me else signatures[j]} for j in range(manifest.n)]
 
 
 def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: int, agreed_digest: str,
-            timeout: float, cheat: str | None = None) -> MpcOutcome:
-    """Run the MPyC party subprocess over this node's share matrix (``rows`` submissions)."""
+            timeout: float, cheat: str | None = None,
+            statements: list[dict[str, str]] | None = None, certificates: Path | None = None) -> MpcOutcome:
+    """Run the MPyC party subprocess over this node's share matrix (``rows`` submissions).
+
+    ``statements``: every node's signed frozen-set digest as this node fetched them (see
+    :func:`set_statements`); the parties compare them to catch a node that equivocated.
+    """
     with tempfile.TemporaryDirectory(prefix="mpc-node-compute-") as tmp:
         work = Path(tmp)
         _write_tls_config(work, node_dir, manifest, pid)
         shutil.move(str(matrix), work / "shares.bin")
+        if certificates is not None:
+            shutil.move(str(certificates), work / "certs.bin")
         job = {
             "matrix_file": "shares.bin", "rows": rows, "width": manifest.vector_length(),
             "categories": len(manifest.categories), "bits": salary_bits(manifest.salary_max),
@@ -201,6 +247,10 @@ def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: in
             "fingerprints": [nd.tls_cert_sha256 for nd in manifest.nodes],
             "field_modulus": str(manifest.field_modulus), "min_group_size": manifest.min_group_size,
             "agreed_digest": agreed_digest, "cheat": cheat,
+            "manifest_hash": manifest.hash_hex(), "survey_id": manifest.survey_id,
+            "certificates": [nd.tls_cert_pem for nd in manifest.nodes],
+            "set_statements": statements or [],
+            "certificates_file": "certs.bin" if certificates is not None else None,
         }
         (work / "job.json").write_text(json.dumps(job))
         out = work / "out.json"
@@ -231,7 +281,16 @@ def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: in
             raise ComputeFailed(f"the MPC failed: {why}")
         data = json.loads(out.read_text())
         return MpcOutcome([int(v) for v in data["result_shares"]], str(data["run_id"]),
-                          [(int(i), str(r)) for i, r in data["invalid"]])
+                          [(int(i), str(r)) for i, r in data["invalid"]],
+                          {int(i): [int(x) for x in who] for i, who in data.get("off_polynomial", [])},
+                          [int(x) for x in data.get("corrected", [])])
+
+
+def _reason_text(reason: str, off: list[int] | None) -> str:
+    text = REASONS.get(reason, reason)
+    if off and reason == "consistency":
+        text += f" (shares off at node {', '.join(map(str, off))}: that node, or the contributor)"
+    return text
 
 
 def _commit_when_all_prepared(store: NodeStore, peers: Peers, survey_id: str, run_id: str, deadline: float,
@@ -294,9 +353,12 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
         own = store.submission_ids(survey_id)
         sets = {me: set(own)}
         say(f"node {me}: {len(own)} submissions stored; fetching the other nodes' frozen sets")
+        sigs: dict[int, str] = {}
         for j in range(m.n):
             if j != me:
-                sets[j] = set(fetch_frozen(peers, j, deadline, say).submission_ids)
+                fs = fetch_frozen(peers, j, deadline, say)
+                sets[j], sigs[j] = set(fs.submission_ids), fs.signature
+        statements = set_statements(node_dir, m, me, {j: set_digest(v) for j, v in sets.items()}, sigs)
         agreed = sorted(set.intersection(*sets.values()))
         union = set.union(*sets.values())
         rejected = len(union) - len(agreed)
@@ -308,12 +370,24 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
             matrix = Path(tmp) / "shares.bin"
             write_share_matrix(store, node_dir, survey_id, agreed, matrix,
                                progress=lambda c: say(f"  opened {c}/{len(agreed)} shares"))
+            certs = Path(tmp) / "certs.bin"
+            write_certificates(store, survey_id, agreed, certs)
             say("joining the MPC with the other nodes (validation, then aggregation)")
             # A fresh budget for the MPC itself: peers join after their own (variable) preparation.
-            outcome = run_mpc(node_dir, m, me, matrix, len(agreed), digest, timeout, cheat)
+            outcome = run_mpc(node_dir, m, me, matrix, len(agreed), digest, timeout, cheat, statements, certs)
+        if outcome.corrected:
+            say("cheating detected and corrected: " + ", ".join(peers.label(j) for j in outcome.corrected)
+                + " sent wrong shares; the honest nodes' shares determined the result")
+            store.note_event(survey_id, "cheating", {"corrected_nodes": outcome.corrected})
+        if outcome.off_polynomial:
+            who = sorted({j for v in outcome.off_polynomial.values() for j in v})
+            say(f"{len(outcome.off_polynomial)} submission(s) had validation shares off the polynomial"
+                + (f" at {', '.join(peers.label(j) for j in who)} (that node cheated, or those contributors "
+                   "sent it bad shares)" if who else ""))
         if outcome.invalid:
             say(f"{len(outcome.invalid)} submission(s) failed validation and do not count")
-            store.note_invalid(survey_id, [(agreed[i], REASONS.get(r, r)) for i, r in outcome.invalid])
+            store.note_invalid(survey_id, [(agreed[i], _reason_text(r, outcome.off_polynomial.get(i)))
+                                           for i, r in outcome.invalid])
         accepted = len(agreed) - len(outcome.invalid)
         rejected += len(outcome.invalid)
         sealed = seal_result(outcome.shares, m.analyst_public_key, m.hash(), me, m.field_modulus)

@@ -5,25 +5,32 @@ working directory holding ``.config/party_{pid}.crt|key`` and ``.config/mpyc_ca.
 fixed ``--ssl`` layout).  ``mpyc.runtime`` parses ``sys.argv`` at import time, so this module
 builds that argv itself from the job file and imports the runtime only inside :func:`main`.
 
-What it computes, on secret shares only:
+What it computes (docs/THREAT_MODEL.md has the why and the probabilities):
 
-1. every party inputs the digest of the agreed submission set; all must be equal, or abort;
-2. validation of every submission on shares (:mod:`protocol.validity`): with coefficients from
-   a jointly drawn seed and PRSS masks (random degree-t, and degree-2t sharings of zero), each
-   party sends every other party its masked combinations — as bytes, strictly decoded — and all
-   reach the same verdict per submission without learning anything else;
-3. its local share of the summed *valid* record vectors becomes a secure value (no communication);
-4. per category c: ``ok_c = count_c >= k`` (secure comparison) and ``sum_c * ok_c``;
-5. the output ``[count_c ..., sum_c * ok_c ...]`` is re-shared with fresh randomness and each
-   party writes *its share* to OUT.  Nothing is opened to the nodes: only the analyst, holding
-   all shares, learns the table.
+1. agreement (round A): every party broadcasts the agreed submission-set digest, every node's
+   *signed* frozen-set digest as it fetched them, and a commitment to a random nonce; round B
+   reveals the nonces; the joint seed is their hash.  Every broadcast is signed and echoed
+   (:class:`Channel`), so a party that tells two peers two different things is named by its
+   own signatures, and a rushing party cannot bias the seed;
+2. validation: every party broadcasts its shares of seven linear functions of each submission
+   (:mod:`protocol.validity`: consistency and the contributor's validity proof).  All are
+   degree-t sharings: a wrong share makes the row inconsistent (never a wrong verdict) and is
+   located when n >= 3t+1;
+3. its local share of the summed *valid* record vectors (no communication);
+4. the per-category counts are opened to the nodes with error correction (they are part of the
+   released table); the salary sum of a group below k is replaced by 0 by every honest node;
+5. each party writes its shares of ``[counts..., sums...]`` to OUT, sealed later to the analyst,
+   who reconstructs with error correction.  No salary figure is ever opened to the nodes.
+
+The computation is linear apart from the proof checks, so no MPyC multiplication or comparison
+(semi-honest protocols) is used: MPyC provides the parties' mutually authenticated links.
 
 Hardening around MPyC (pinned to mpyc 0.11):
 - peers are authenticated by the SHA-256 of their TLS certificate from the manifest, on top of
   MPyC's mutual TLS (whose hostname check cannot bind party ids to our self-signed certs);
 - ``pickle.loads`` inside ``mpyc.runtime`` is replaced by an unpickler that refuses every
   global, so a peer's crafted pickle cannot run code here (this program only ever transfers
-  ``bytes`` and ints, and decodes the bytes strictly).
+  ``bytes``, and decodes them strictly).
 """
 
 from __future__ import annotations
@@ -83,7 +90,7 @@ class SafePickle:
 
 #: Deviations a node can be told to commit, for the cheating-node tests and the demo only
 #: (``mpc-node compute --cheat STEP``): what an attacker controlling that node could do.
-CHEATS = ("agree", "garbage", "pickle", "result")
+CHEATS = ("agree", "equivocate", "garbage", "pickle", "validate", "open", "result")
 _FAULT_FILE = "fault.json"
 CHEAT: str | None = None
 
@@ -168,66 +175,207 @@ def main(argv: list[str] | None = None) -> None:
 
 def load_matrix(path: Path, rows: int, width: int, p: int) -> Any:
     """The node's share matrix written by mpc_nodes.compute: rows x width 16-byte big-endian
-    field elements below p, as an object array of Python ints."""
+    field elements below p.  For p = 2^127 - 1: (rows, width, 8) 16-bit limbs viewing the file
+    (the fast path of :mod:`protocol.fastfield`); otherwise an object array of Python ints."""
     import numpy as np
 
-    raw = np.fromfile(path, dtype=">u8") if rows else np.zeros(0, dtype=">u8")
-    if raw.size != rows * width * 2:
+    from protocol import fastfield
+
+    raw = np.fromfile(path, dtype=np.uint8) if rows else np.zeros(0, dtype=np.uint8)
+    if raw.size != rows * width * 16:
         raise ValueError("share matrix file has the wrong size")
-    hi, lo = raw[0::2], raw[1::2]
-    p_hi, p_lo = p >> 64, p & ((1 << 64) - 1)
-    if ((hi > p_hi) | ((hi == p_hi) & (lo >= p_lo))).any():  # vectorised range check of every element
+    limbs = fastfield.limbs_from_bytes(raw, rows, width)
+    if fastfield.supported(p):
+        if not fastfield.below_p(limbs):
+            raise ValueError("share matrix holds an unreduced field element")
+        return limbs
+    X = np.empty((rows, width), dtype=object)
+    flat = [int.from_bytes(raw[16 * k: 16 * (k + 1)].tobytes(), "big") for k in range(rows * width)]
+    if any(v >= p for v in flat):
         raise ValueError("share matrix holds an unreduced field element")
-    return _join_halves(raw, rows * width).reshape(rows, width)
+    if rows:
+        X[:, :] = np.array(flat, dtype=object).reshape(rows, width)
+    return X
 
 
-def _join_halves(raw: Any, count: int) -> Any:
-    """(hi, lo) uint64 pairs -> object array of Python ints (tolist is C-speed; one shift-or each)."""
-    import numpy as np
+class Channel:
+    """Consistent broadcast between the parties over MPyC's authenticated links.
 
-    pairs = raw.reshape(count, 2)
-    out = np.empty(count, dtype=object)
-    out[:] = [h << 64 | lo for h, lo in zip(pairs[:, 0].tolist(), pairs[:, 1].tolist())]
-    return out
-
-
-async def _exchange(mpc: Any, arrays: list[Any], p: int) -> list[list[Any]]:
-    """Send our vectors to every party and receive theirs: fixed-width bytes, strictly decoded.
-
-    ``mpc.transfer`` pickles, but only ``bytes`` travel here and the unpickler in this process
-    refuses every global (see SafePickle): a peer can make us fail, never run code.
+    Every message is signed by its sender (ECDSA, the node's TLS key) over the run context, the
+    round and the SHA-256 of the payload.  After each round every party echoes the (hash,
+    signature) pairs it received, so all honest parties either hold the same payload from each
+    party, or abort with a *proof* naming the party that sent two different signed payloads.
+    A message that is malformed, unsigned or not plain data names its sender (links are pinned
+    to the manifest's certificates, so the sender is known).
     """
-    import numpy as np
 
-    N = len(arrays[0])
-    width = 16 * N * len(arrays)
-    payload = b"VAL1" + b"".join(int(v).to_bytes(16, "big") for a in arrays for v in a)
-    if CHEAT == "garbage":
-        payload = secrets.token_bytes(len(payload))
-    elif CHEAT == "pickle":
-        _send_crafted_pickle(mpc)
-    received = await mpc.transfer(payload)
-    out: list[list[Any]] = []
-    for pid, msg in enumerate(received):
-        if isinstance(msg, Refused):
-            _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {pid} sent a message that is not plain data "
-                                       f"({msg.reason}); nothing was run, aborting", (pid,))
-        if not isinstance(msg, bytes) or len(msg) != 4 + width or msg[:4] != b"VAL1":
-            _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {pid} sent a malformed validation message; "
-                                       "aborting", (pid,))
-        vals = np.frombuffer(msg[4:], dtype=">u8")
-        arrs = []
-        for k in range(len(arrays)):
-            if not N:
-                arrs.append(np.zeros(0, dtype=object))
+    MAGIC = b"SMP2"
+
+    def __init__(self, mpc: Any, job: dict[str, Any]) -> None:
+        from protocol.nodeauth import statement_verifier
+
+        self.mpc, self.n, self.me = mpc, len(mpc.parties), mpc.pid
+        self.key = Path(f".config/party_{self.me}.key").read_bytes()
+        self.pubs = [statement_verifier(pem) for pem in job["certificates"]]
+        self.context = hashlib.sha256(json.dumps([job["survey_id"], job["manifest_hash"]])
+                                      .encode()).digest()
+        self.round = 0
+
+    def _statement(self, rnd: int, digest: bytes) -> bytes:
+        return b"salary-mpc/v2 party message\x00" + self.context + rnd.to_bytes(4, "big") + digest
+
+    def _sign(self, rnd: int, payload: bytes) -> tuple[bytes, bytes]:
+        from protocol.nodeauth import sign_statement
+
+        digest = hashlib.sha256(payload).digest()
+        return digest, sign_statement(self.key, self._statement(rnd, digest))
+
+    def _verify(self, sender: int, rnd: int, digest: bytes, sig: bytes) -> bool:
+        from protocol.errors import InvalidToken
+        from protocol.nodeauth import verify_statement
+
+        try:
+            verify_statement(self.pubs[sender], self._statement(rnd, digest), sig)
+            return True
+        except InvalidToken:
+            return False
+
+    async def _transfer(self, msg: bytes, alt: dict[int, bytes] | None = None) -> list[Any]:
+        """All-to-all transfer; ``alt`` (cheat "equivocate" only) sends another message to some peers."""
+        if alt:
+            orig = self.mpc._send_message
+
+            def send(peer: int, data: Any) -> None:
+                orig(peer, pickle.dumps(alt[peer]) if peer in alt else data)
+
+            self.mpc._send_message = send
+            try:
+                return list(await self.mpc.transfer(msg))
+            finally:
+                self.mpc._send_message = orig
+        return list(await self.mpc.transfer(msg))
+
+    def _frame(self, rnd: int, payload: bytes) -> bytes:
+        digest, sig = self._sign(rnd, payload)
+        return self.MAGIC + rnd.to_bytes(4, "big") + len(sig).to_bytes(1, "big") + sig + payload
+
+    async def broadcast(self, payload: bytes, size: int | None = None, equivocate: bytes | None = None,
+                        garbage: bool = False) -> list[bytes]:
+        """Send ``payload`` to every party; return every party's payload (ours at our index).
+
+        ``size``: the exact payload length every party must send (None: any length).
+        """
+        self.round += 1
+        rnd = self.round
+        alt = None
+        if equivocate is not None:  # cheat: a different (validly signed) payload to one peer
+            victim = (self.me + 1) % self.n
+            alt = {victim: self._frame(rnd, equivocate)}
+        frame = self._frame(rnd, payload)
+        if garbage:  # cheat: random bytes instead of a framed, signed message
+            frame = secrets.token_bytes(len(frame))
+        received = await self._transfer(frame, alt)
+        payloads: list[bytes] = []
+        pairs: list[tuple[bytes, bytes]] = []
+        for j, msg in enumerate(received):
+            if isinstance(msg, Refused):
+                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a message that is not plain data "
+                                           f"({msg.reason}); nothing was run, aborting", (j,))
+            ok = isinstance(msg, bytes) and len(msg) >= 9 and msg[:4] == self.MAGIC
+            if ok:
+                slen = msg[8]
+                sig, body = msg[9: 9 + slen], msg[9 + slen:]
+                ok = (int.from_bytes(msg[4:8], "big") == rnd and len(sig) == slen
+                      and (size is None or len(body) == size))
+            if not ok:
+                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a malformed message; aborting", (j,))
+            digest = hashlib.sha256(body).digest()
+            if not self._verify(j, rnd, digest, sig):
+                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a message without its valid "
+                                           "signature; aborting", (j,))
+            payloads.append(body)
+            pairs.append((digest, sig))
+        # Echo: what did everyone else receive from each party?
+        echo = b"".join(d + len(s).to_bytes(1, "big") + s.ljust(80, b"\0") for d, s in pairs)
+        echoes = await self._transfer(self.MAGIC + b"ECHO" + rnd.to_bytes(4, "big") + echo)
+        for k, msg in enumerate(echoes):
+            if isinstance(msg, Refused) or not isinstance(msg, bytes) or len(msg) != 12 + 113 * self.n \
+                    or msg[:8] != self.MAGIC + b"ECHO" or int.from_bytes(msg[8:12], "big") != rnd:
+                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {k} sent a malformed echo; aborting", (k,))
+            for j in range(self.n):
+                at = 12 + 113 * j
+                d, slen = msg[at: at + 32], msg[at + 32]
+                sig = msg[at + 33: at + 33 + slen]
+                if slen > 80 or not self._verify(j, rnd, d, sig):
+                    _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {k} forwarded a message that node {j} "
+                                               "never signed; aborting", (k,))
+                if d != pairs[j][0]:
+                    _fail(EXIT_DISAGREEMENT, f"cheating detected: node {j} sent different signed messages to "
+                                             f"different nodes (round {rnd}; the two signatures prove it); "
+                                             "aborting before any result", (j,))
+        return payloads
+
+
+async def _agreement(ch: Channel, job: dict[str, Any]) -> bytes:
+    """Round A: agreed digest, every node's signed frozen-set digest as seen here, and a commitment
+    to a random nonce; round B: the nonces.  Returns the joint seed (all nonces, hashed)."""
+    import base64
+
+    n, t = ch.n, int(job["threshold"])
+    agreed = bytes.fromhex(job["agreed_digest"])
+    if CHEAT == "agree":
+        agreed = hashlib.sha256(b"another submission set" + agreed).digest()
+    nonce = secrets.token_bytes(32)
+    commit = hashlib.sha256(b"salary-mpc/v2 coin\x00" + nonce).digest()
+    views = b""
+    stmts = job.get("set_statements") or []
+    for j in range(n):
+        st = stmts[j] if j < len(stmts) else {"digest": "00" * 32, "sig": ""}
+        sig = base64.b64decode(st["sig"]) if st["sig"] else b""
+        views += bytes.fromhex(st["digest"]) + len(sig).to_bytes(1, "big") + sig.ljust(80, b"\0")
+    size = 64 + 113 * n
+    equivocate = None
+    if CHEAT == "equivocate":
+        equivocate = agreed + hashlib.sha256(b"other" + commit).digest() + views
+    msgs = await ch.broadcast(agreed + commit + views, size=size, equivocate=equivocate)
+    from protocol.errors import InvalidToken
+    from protocol.nodeauth import frozen_set_statement, verify_statement
+
+    # Signed frozen sets: a node that gave two peers two different sets is named by its signatures.
+    seen: dict[int, bytes] = {}
+    for k, msg in enumerate(msgs):
+        for j in range(n):
+            at = 64 + 113 * j
+            d, slen = msg[at: at + 32], msg[at + 32]
+            if not stmts:  # tests that call the party directly without statements
                 continue
-            a = _join_halves(vals[2 * N * k: 2 * N * (k + 1)], N)
-            if max(a) >= p:
-                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {pid} sent an unreduced field element; "
-                                           "aborting", (pid,))
-            arrs.append(a)
-        out.append(arrs)
-    return out
+            try:
+                if slen > 80:
+                    raise InvalidToken("bad length")
+                verify_statement(ch.pubs[j], frozen_set_statement(job["survey_id"], job["manifest_hash"], j,
+                                                                  d.hex()), msg[at + 33: at + 33 + slen])
+            except InvalidToken:
+                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {k} forwarded a frozen set that node {j} "
+                                           "never signed; aborting", (k,))
+            if seen.setdefault(j, d) != d:
+                _fail(EXIT_DISAGREEMENT, f"cheating detected: node {j} served different frozen submission sets "
+                                         "to different nodes (both signed by it); aborting before any result", (j,))
+    digests = [msg[:32] for msg in msgs]
+    if len(set(digests)) != 1:
+        # Honest nodes that saw the same signed sets compute the same intersection: with at least
+        # n - t honest nodes, a digest held by fewer than n - t nodes is not an honest one.
+        top = max(digests, key=digests.count)
+        odd = [j for j, d in enumerate(digests) if d != top] if digests.count(top) >= n - t else []
+        who = (f"cheating detected: node(s) {', '.join(map(str, odd))} entered another submission set than the "
+               "others" if odd else "the nodes computed over different submission sets")
+        _fail(EXIT_DISAGREEMENT, f"{who}; aborting before any result", tuple(odd))
+    commits = [msg[32:64] for msg in msgs]
+    reveals = await ch.broadcast(nonce, size=32)
+    for j, (c, r) in enumerate(zip(commits, reveals)):
+        if hashlib.sha256(b"salary-mpc/v2 coin\x00" + r).digest() != c:
+            _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} revealed a nonce that does not match its "
+                                       "commitment; aborting", (j,))
+    return hashlib.sha256(b"".join(reveals) + agreed).digest()
 
 
 def _send_crafted_pickle(mpc: Any) -> None:
@@ -243,95 +391,220 @@ def _send_crafted_pickle(mpc: Any) -> None:
     SafePickle.dumps = staticmethod(lambda obj, *a, **k: crafted)
 
 
-async def _validate(mpc: Any, field: Any, X: Any, seed: bytes, job: dict[str, Any]) -> list[str | None]:
-    """Verdict per submission (None = valid), identical at every honest party.
+def _encode(values: Any) -> bytes:
+    from protocol import fastfield
 
-    Round 1 opens, per submission, the consistency combination and one combination of all
-    constraints (masked); round 2 opens the per-group combinations for the submissions found
-    invalid only, to give the reason.
+    return fastfield.ints_to_bytes(values)
+
+
+def _decode(data: bytes, rows: int, cols: int, p: int, sender: int) -> Any:
+    """A peer's (rows, cols) field elements: limbs (fast path) or Python ints; range-checked."""
+    import numpy as np
+
+    from protocol import fastfield
+
+    limbs = fastfield.limbs_from_bytes(data, rows, cols)
+    if fastfield.supported(p):
+        if not fastfield.below_p(limbs):
+            _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {sender} sent an unreduced field element; "
+                                       "aborting", (sender,))
+        return limbs
+    vals = [int.from_bytes(data[16 * k: 16 * (k + 1)], "big") for k in range(rows * cols)]
+    if any(v >= p for v in vals):
+        _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {sender} sent an unreduced field element; aborting",
+              (sender,))
+    return np.array(vals, dtype=object).reshape(rows, cols)
+
+
+async def _validate(ch: Channel, X: Any, seed: bytes, job: dict[str, Any], p: int
+                    ) -> tuple[list[str | None], dict[int, tuple[int, ...]], set[int]]:
+    """Verdict per submission (None = valid), identical at every honest party; the nodes whose
+    opening shares were off the polynomial per rejected inconsistent row (located when n >= 3t+1);
+    and the nodes proven to have lied (their error was corrected)."""
+    from protocol.validity import OPENINGS, Layout, derive_challenge, local_openings, verdicts
+
+    t = int(job["threshold"])
+    N = int(job["rows"])
+    layout = Layout(int(job["categories"]), int(job["bits"]), int(job["salary_max"]))
+    challenge = derive_challenge(seed, layout, p)
+    mine = local_openings(X, layout, challenge, p)
+    if CHEAT == "validate" and N:  # wrong shares in the validation openings, on every other row
+        mine[::2, 0] = (mine[::2, 0] + 1) % p
+    if CHEAT == "pickle":
+        _send_crafted_pickle(ch.mpc)
+    msgs = await ch.broadcast(_encode(mine), size=16 * N * len(OPENINGS), garbage=CHEAT == "garbage")
+    shares = [_decode(m, N, len(OPENINGS), p, j) for j, m in enumerate(msgs)]
+    if not N:
+        return [], {}, set()
+    reasons, suspects = verdicts(shares, t, p)
+    liars: set[int] = set()
+    located = {r: e for r, e in suspects.items() if e}
+    if located and job.get("certificates_file"):
+        liars = await _resolve(ch, X, shares, located, reasons, layout, challenge, job, p)
+    return reasons, {r: e for r, e in suspects.items() if reasons[r] == "consistency"}, liars
+
+
+async def _resolve(ch: Channel, X: Any, shares: list[Any], located: dict[int, tuple[int, ...]],
+                   reasons: list[str | None], layout: Any, challenge: Any, job: dict[str, Any], p: int) -> set[int]:
+    """Rows whose odd shares were located (n >= 3t+1): tell a lying node from a lying contributor.
+
+    Every party broadcasts its stored certificate of each such row, and each located node its
+    share vector of the row.  The share must be the one the contributor committed to; the node's
+    openings are recomputed from it.  Openings that differ: the node lied (named, and the row is
+    judged on the error-corrected values).  A committed share off the others' polynomial: the
+    contributor's fault (row rejected, nobody blamed).  Revealing is safe: for an honest
+    contributor only lying nodes can be located (docs/THREAT_MODEL.md).  ``reasons`` is updated.
     """
     import numpy as np
-    from mpyc import thresha
 
-    from protocol.validity import GROUPS, Layout, consistency_terms, constraint_terms, derive_challenge, verdicts
+    from protocol import fastfield
+    from protocol.commitment import certificate_length, check_share, verify_certificate
+    from protocol.errors import CheatingDetected, InvalidSubmission
+    from protocol.field import lagrange_coefficients, robust_reconstruct
+    from protocol.validity import OPENINGS, decide, local_openings
 
-    p, t, m = field.order, mpc.threshold, len(mpc.parties)
-    N = len(X)
-    if N == 0:
-        return []
-    layout = Layout(int(job["categories"]), int(job["bits"]), int(job["salary_max"]))
-    ch = derive_challenge(seed, layout, p)
-    prfs = mpc.prfs(field.order)
-    R = thresha.np_pseudorandom_share(field, m, mpc.pid, prfs, mpc._prss_uci(), N).value
-    Z = thresha.np_pseudorandom_share_0(field, m, mpc.pid, prfs, mpc._prss_uci(), N).value
-    y = (consistency_terms(X, ch, p) + R) % p
-    terms = constraint_terms(X, ch, layout, p)
-    w_all = (sum(terms.values()) + Z) % p  # zero iff every group holds (w.h.p. over rho)
-    everyone = await _exchange(mpc, [y, w_all], p)
-    first = verdicts([a[0] for a in everyone], {"all": [a[1] for a in everyone]}, t, p, groups=("all",))
-    bad = [i for i, r in enumerate(first) if r == "all"]
-    reasons: list[str | None] = [r if r == "consistency" else None for r in first]
-    if bad:  # every honest party reaches this with the same list
-        idx = np.array(bad)
-        Zg = [thresha.np_pseudorandom_share_0(field, m, mpc.pid, prfs, mpc._prss_uci(), len(bad)).value
-              for _ in GROUPS]
-        per = [(terms[g][idx] + z) % p for g, z in zip(GROUPS, Zg)]
-        again = await _exchange(mpc, per, p)
-        second = verdicts([np.zeros(len(bad), dtype=object)] * len(everyone),
-                          {g: [a[k] for a in again] for k, g in enumerate(GROUPS)}, t, p)
-        for i, r in zip(bad, second):
-            reasons[i] = r or "one-hot"  # a nonzero sum has a nonzero part (w.h.p.)
-    return reasons
+    n, t, W = ch.n, int(job["threshold"]), layout.width
+    L = certificate_length(n)
+    rows = sorted(located)
+    certfile = Path(job["certificates_file"])
+    with open(certfile, "rb") as fh:
+        stored = []
+        for r in rows:
+            fh.seek(r * (16 + L))
+            stored.append(fh.read(16 + L))
+    sids = [rec[:16].hex() for rec in stored]
+
+    def share_bytes(r: int) -> bytes:
+        if X.dtype == np.object_:
+            return b"".join(int(v).to_bytes(16, "big") for v in X[r])
+        return np.asarray(X[r], dtype=">u2").tobytes()
+
+    payload = b"".join(rec[16:] + (share_bytes(r) if ch.me in located[r] else b"") for r, rec in zip(rows, stored))
+    msgs = await ch.broadcast(payload)
+    mh = bytes.fromhex(job["manifest_hash"])
+    liars: set[int] = set()
+    per_node: list[list[tuple[bytes, bytes | None]]] = []
+    for j, msg in enumerate(msgs):
+        want = sum(L + (16 * W if j in located[r] else 0) for r in rows)
+        if len(msg) != want:
+            _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a malformed reveal message; aborting", (j,))
+        at, items = 0, []
+        for r in rows:
+            cert_b = msg[at: at + L]
+            at += L
+            share = None
+            if j in located[r]:
+                share = msg[at: at + 16 * W]
+                at += 16 * W
+            items.append((cert_b, share))
+        per_node.append(items)
+    for k, r in enumerate(rows):
+        valid_certs = {}
+        for j in range(n):
+            try:
+                valid_certs[j] = verify_certificate(per_node[j][k][0], sids[k], n, mh)
+            except InvalidSubmission:
+                liars.add(j)  # every node checked the certificate at upload: it stored a valid one
+        distinct = {c.signature + b"".join(c.commitments) for c in valid_certs.values()}
+        if len(distinct) != 1:
+            reasons[r] = "equivocating-contributor" if distinct else "consistency"
+            continue
+        cert = next(iter(valid_certs.values()))
+        row_shares = {j: [int(v) for v in (shares[j][r] if shares[j].dtype == np.object_ else
+                                           _limb_row(shares[j][r]))] for j in range(n)}
+        try:
+            values, _ = robust_reconstruct(row_shares, t, p)
+        except CheatingDetected:
+            reasons[r] = "consistency"
+            continue
+        good = [j for j in range(n) if j not in located[r]][: t + 1]
+        contributor_fault = False
+        for j in located[r]:
+            revealed = per_node[j][k][1] or b""
+            try:
+                check_share(cert, mh, sids[k], j, revealed)
+            except InvalidSubmission:
+                liars.add(j)  # not the share the contributor committed to for it
+                continue
+            limbs = fastfield.limbs_from_bytes(revealed, 1, W)
+            xrow = limbs if fastfield.supported(p) else np.array(
+                [[int.from_bytes(revealed[16 * q: 16 * (q + 1)], "big") for q in range(W)]], dtype=object)
+            honest_open = [int(v) for v in local_openings(xrow, layout, challenge, p)[0]]
+            if honest_open != row_shares[j]:
+                liars.add(j)  # its openings are not what its committed share gives
+            lam = lagrange_coefficients([i + 1 for i in good], j + 1, p)
+            expected = [sum(c * row_shares[i][o] for c, i in zip(lam, good)) % p for o in range(len(OPENINGS))]
+            if honest_open != expected:
+                contributor_fault = True  # the committed share itself is off the polynomial
+        reasons[r] = "signed-inconsistent" if contributor_fault else decide([values], p)[0]
+    return liars
+
+
+def _limb_row(limbs: Any) -> list[int]:
+    import numpy as np
+
+    return [int.from_bytes(np.asarray(e, dtype=">u2").tobytes(), "big") for e in limbs]
+
+
+async def _open_counts(ch: Channel, counts: list[int], t: int, p: int) -> tuple[list[int], tuple[int, ...]]:
+    """Open the per-category counts to the nodes (they are released anyway): error-corrected with
+    n >= 3t+1 (culprits returned), else any wrong share aborts the run."""
+    from protocol.errors import CheatingDetected
+    from protocol.field import robust_reconstruct
+
+    mine = list(counts)
+    if CHEAT == "open":
+        mine[0] = (mine[0] + 1 + secrets.randbelow(1000)) % p
+    import numpy as np
+
+    msgs = await ch.broadcast(_encode(np.array(mine, dtype=object)), size=16 * len(counts))
+    shares = {j: [int.from_bytes(m[16 * k: 16 * (k + 1)], "big") for k in range(len(counts))]
+              for j, m in enumerate(msgs)}
+    try:
+        return robust_reconstruct(shares, t, p)
+    except CheatingDetected as exc:
+        _fail(EXIT_DISAGREEMENT, f"cheating detected while opening the counts: {exc}; aborting before any "
+                                 "result", exc.culprits)
+        raise  # unreachable
 
 
 async def _compute(mpc: Any, job: dict[str, Any], X: Any) -> dict[str, Any]:
     import numpy as np
 
+    from protocol import fastfield
+
     p = int(job["field_modulus"])
     k = int(job["min_group_size"])
-    secint = mpc.SecInt(64, p=p)
-    field = secint.field
-    everyone = list(range(len(mpc.parties)))
+    t = int(job["threshold"])
+    C = int(job["categories"])
     await mpc.start()
-    # 1. Same submission set everywhere (defence in depth; agreement already compared digests).
-    digest = int(job["agreed_digest"], 16) % (1 << 120)
-    if CHEAT == "agree":
-        digest ^= 1  # as if this node had agreed on another submission set
-    digests = [int(d) for d in await mpc.output(mpc.input(secint(field(digest)), senders=everyone))]
-    if len(set(digests)) != 1:
-        from protocol.wire import majority_outliers
-
-        odd = majority_outliers(digests)
-        who = (f"cheating detected: node(s) {', '.join(map(str, odd))} entered another submission set than the "
-               "others" if odd else "the nodes computed over different submission sets")
-        _fail(EXIT_DISAGREEMENT, f"{who}; aborting before any result", odd)
-    # 2. Validation challenge seed: drawn jointly now that the submissions are fixed.
-    coin = await mpc.output(mpc.sum(mpc.input(secint(field(secrets.randbits(120))), senders=everyone)))
-    seed = (int(coin) % p).to_bytes(16, "big") + bytes.fromhex(job["agreed_digest"])
-    reasons = await _validate(mpc, field, X, seed, job)
-    # 3. This party's shares of the totals over the valid submissions only.
-    agg = 2 * int(job["categories"])
+    ch = Channel(mpc, job)
+    # 1. Same submission set everywhere, and a joint random seed drawn once the set is fixed.
+    seed = await _agreement(ch, job)
+    # 2. Validation of every submission on shares (protocol.validity): seven linear openings each.
+    reasons, off, liars = await _validate(ch, X, seed, job, p)
+    # 3. This party's shares of the totals over the valid submissions only (local, linear).
     valid = np.array([r is None for r in reasons], dtype=bool)
-    local = [int(v) % p for v in X[valid, :agg].sum(axis=0)] if valid.any() else [0] * agg
-    totals = [secint(field(int(v))) for v in local]
+    cols = list(range(2 * C))
+    if X.dtype == np.object_:
+        totals = [int(v) % p for v in X[valid][:, :2 * C].sum(axis=0)] if valid.any() else [0] * (2 * C)
+    else:
+        totals = fastfield.column_sums(X, cols, valid, p)
     counts, sums = totals[0::2], totals[1::2]
-    # 4. Disclosure rule inside the MPC: a group below k releases its count but no salary figure.
-    ok = [c >= k for c in counts]
-    masked = mpc.schur_prod(sums, ok)
-    # 5. Fresh degree-t randomisation of everything released, then keep our own share only.
-    out = mpc._reshare(counts + masked)
-    shares = await mpc.gather(out)
-    # A public id for this run (sum of every party's random nonce): the nodes commit the result
-    # only when all of them hold shares of the same run (see mpc_nodes/compute.py).
-    nonce = secint(field(secrets.randbits(100)))
-    run_id = await mpc.output(mpc.sum(mpc.input(nonce, senders=everyone)))
+    # 4. Disclosure rule: the counts are opened to the nodes (they are part of the released table);
+    #    the salary sum of a group below k never leaves: every honest node sends 0 for it.
+    opened, in_counts = await _open_counts(ch, counts, t, p)
+    corrected = sorted(liars | set(in_counts))
+    released = [s if c >= k else 0 for c, s in zip(opened, sums)]
+    run_id = hashlib.sha256(b"salary-mpc/v2 run id\x00" + seed).hexdigest()[:32]
     await mpc.shutdown()
-    mine_out = [s.value % p for s in shares]
+    out = [v % p for v in counts + released]
     if CHEAT == "result":
-        mine_out[0] = (mine_out[0] + 1 + secrets.randbelow(1000)) % p  # a wrong share sent to the analyst
-    return {"pid": mpc.pid, "result_shares": [str(v) for v in mine_out],
-            "run_id": f"{int(run_id) % p:032x}",
-            "invalid": [[i, r] for i, r in enumerate(reasons) if r is not None]}
+        out[0] = (out[0] + 1 + secrets.randbelow(1000)) % p  # a wrong share sent to the analyst
+    return {"pid": mpc.pid, "result_shares": [str(v) for v in out], "run_id": run_id,
+            "invalid": [[i, r] for i, r in enumerate(reasons) if r is not None],
+            "off_polynomial": [[i, list(who)] for i, who in sorted(off.items())],
+            "corrected": list(corrected)}
 
 
 if __name__ == "__main__":

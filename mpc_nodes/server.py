@@ -19,7 +19,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from protocol.commitment import check_share, verify_certificate
 from protocol.envelope import open_shares
+from protocol.field import encode_elements
 from protocol.errors import (
     DecryptionFailed,
     DuplicateSubmission,
@@ -31,7 +33,7 @@ from protocol.errors import (
     TokenUsed,
     UnknownSurvey,
 )
-from protocol.nodeauth import HEADER, verify_request
+from protocol.nodeauth import HEADER, frozen_set_statement, sign_statement, verify_request
 from protocol.wire import (
     MAX_BODY_BYTES,
     ComputeState,
@@ -52,14 +54,17 @@ from .store import NodeStore
 #: JSON schemas published in the OpenAPI document (the parser in protocol.wire is the authority).
 SUBMISSION_UPLOAD_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["submission_id", "token", "envelope"],
+    "required": ["submission_id", "token", "envelope", "certificate"],
     "additionalProperties": False,
     "properties": {
         "submission_id": {"type": "string", "pattern": "^[0-9a-f]{32}$",
-                          "description": "128 random bits, hex; the same at every node"},
+                          "description": "hash of the certificate's key, hex; the same at every node"},
         "token": {"type": "string", "minLength": 1, "maxLength": 256},
         "envelope": {"type": "string", "format": "byte",
                      "description": "base64 of the HPKE-sealed share vector (protocol/envelope.py)"},
+        "certificate": {"type": "string", "format": "byte",
+                        "description": "base64 of the contributor's signed commitments to every node's share "
+                                       "(protocol/commitment.py)"},
         "replace": {"type": "boolean", "default": False},
     },
 }
@@ -143,6 +148,7 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
     """The ingest API for the node in ``node_dir`` (keys from keygen, surveys from ``mpc-node init``)."""
     store = store or NodeStore(node_dir / keys.DB_FILE)
     hpke_sk = keys.load_hpke_private(node_dir)
+    tls_key = (node_dir / keys.TLS_KEY_FILE).read_bytes()
     app = FastAPI(title="salary-mpc node", version="1", description=__doc__)
 
     @app.exception_handler(SurveyError)
@@ -175,17 +181,22 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
             raise InvalidSubmission("request body is not valid JSON (or nested too deeply)") from None
         up = SubmissionUpload.parse(obj)
         sealed = up.envelope_bytes()
+        cert_bytes = up.certificate_bytes()
         m = rec.manifest
-        # Open the share now so a tampered or truncated upload is refused at once, not at compute.
+        # Open the share now so a tampered or truncated upload is refused at once, not at compute;
+        # then check that it is the share the contributor signed a commitment to (see
+        # protocol.commitment: this is what lets the nodes tell a lying node from a lying contributor).
         try:
-            open_shares(sealed, hpke_sk, m.hash(), rec.node_index, bytes.fromhex(up.submission_id),
-                        m.vector_length(), m.field_modulus)
+            shares = open_shares(sealed, hpke_sk, m.hash(), rec.node_index, bytes.fromhex(up.submission_id),
+                                 m.vector_length(), m.field_modulus)
+            cert = verify_certificate(cert_bytes, up.submission_id, m.n, m.hash())
+            check_share(cert, m.hash(), up.submission_id, rec.node_index, encode_elements(shares, m.field_modulus))
         except InvalidSubmission as exc:
             # Authentic (it opened) but malformed inside, e.g. a vector of the wrong length: a
             # modified contributor program.  Refused, and kept on record with the reason.
             store.note_refused(survey_id, up.submission_id, str(exc))
             raise
-        ack = store.accept(survey_id, up.submission_id, up.token, sealed, up.replace)
+        ack = store.accept(survey_id, up.submission_id, up.token, sealed, up.replace, cert_bytes)
         return JSONResponse(ack.__dict__)
 
     @app.post("/v1/surveys/{survey_id}/submissions", responses={
@@ -229,8 +240,13 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         if state == STATE_PURGED:
             raise SurveyClosed("survey has been purged")
         sub_ids = store.submission_ids(survey_id)
-        return FrozenSet(survey_id, rec.node_index, rec.manifest.hash_hex(), len(sub_ids), set_digest(sub_ids),
-                         sub_ids, state != STATE_OPEN)
+        digest, frozen = set_digest(sub_ids), state != STATE_OPEN
+        sig = ""
+        if frozen:  # a signed statement: see protocol.wire.FrozenSet
+            stmt = frozen_set_statement(survey_id, rec.manifest.hash_hex(), rec.node_index, digest)
+            sig = b64e(sign_statement(tls_key, stmt))
+        return FrozenSet(survey_id, rec.node_index, rec.manifest.hash_hex(), len(sub_ids), digest,
+                         sub_ids, frozen, sig)
 
     @app.get("/v1/surveys/{survey_id}/compute", responses={403: errors[403], 404: errors[404]})
     def compute_state(survey_id: str, request: Request) -> ComputeState:

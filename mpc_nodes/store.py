@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS submissions (
     envelope BLOB,
     envelope_sha256 TEXT NOT NULL,
     stored_at TEXT NOT NULL,
+    certificate BLOB,
     PRIMARY KEY (survey_id, submission_id),
     UNIQUE (survey_id, token_hash)
 );
@@ -128,6 +129,9 @@ class NodeStore:
         # FULL: the commit is on disk before we acknowledge (WAL+NORMAL may lose the last commits).
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(submissions)")}
+        if "certificate" not in cols:  # a database made before submission certificates existed
+            self._db.execute("ALTER TABLE submissions ADD COLUMN certificate BLOB")
         # Parsed manifests by survey id: a manifest never changes once imported, and validating
         # one (certificates, primality of p) on every request would dominate ingest cost.
         self._manifests: dict[str, tuple[bytes, Manifest]] = {}
@@ -240,7 +244,8 @@ class NodeStore:
             return True
 
     # -- ingest -------------------------------------------------------------------------------
-    def accept(self, survey_id: str, submission_id: str, token: str, envelope: bytes, replace: bool) -> SubmissionAck:
+    def accept(self, survey_id: str, submission_id: str, token: str, envelope: bytes, replace: bool,
+               certificate: bytes = b"") -> SubmissionAck:
         """Store one (already validated) sealed share durably and return the acknowledgement.
 
         A repeat of a stored upload (same id, same token, same bytes) returns the original
@@ -274,9 +279,9 @@ class NodeStore:
                 self._db.execute("DELETE FROM submissions WHERE survey_id=? AND submission_id=?", (survey_id, replaced))
             stored_at = format_time(now_utc())
             self._db.execute(
-                "INSERT INTO submissions (survey_id, submission_id, token_hash, envelope, envelope_sha256, stored_at)"
-                " VALUES (?,?,?,?,?,?)",
-                (survey_id, submission_id, th, envelope, env_sha, stored_at),
+                "INSERT INTO submissions (survey_id, submission_id, token_hash, envelope, envelope_sha256, stored_at,"
+                " certificate) VALUES (?,?,?,?,?,?,?)",
+                (survey_id, submission_id, th, envelope, env_sha, stored_at, certificate),
             )
             details: dict[str, Any] = {"submission_id": submission_id, "envelope_sha256": env_sha}
             if replaced:
@@ -307,6 +312,18 @@ class NodeStore:
                 if sid not in rows or rows[sid] is None:
                     raise SurveyError(f"submission {sid} is missing from this node's store")
                 yield sid, bytes(rows[sid])
+
+    def certificates(self, survey_id: str, ids: Iterable[str], batch: int = 5000) -> Iterator[bytes]:
+        """The stored submission certificates for ``ids``, in order (empty bytes where none)."""
+        ids = list(ids)
+        for k in range(0, len(ids), batch):
+            chunk = ids[k : k + batch]
+            with self._lock:
+                rows = dict(self._db.execute(
+                    f"SELECT submission_id, certificate FROM submissions WHERE survey_id=? AND submission_id IN "
+                    f"({','.join('?' * len(chunk))})", (survey_id, *chunk)).fetchall())
+            for sid in chunk:
+                yield bytes(rows.get(sid) or b"")
 
     # -- agreement, result --------------------------------------------------------------------
     def record_agreement(self, survey_id: str, ids: list[str]) -> str:
@@ -368,6 +385,11 @@ class NodeStore:
                 "SELECT sealed, accepted, rejected, agreed_digest, computed_at, run_id FROM results"
                 " WHERE survey_id=? AND committed=1", (survey_id,)).fetchone()
         return None if row is None else (bytes(row[0]), row[1], row[2], row[3], row[4], row[5])
+
+    def note_event(self, survey_id: str, event: str, details: dict[str, Any]) -> None:
+        """Append one event (no share, no token) to the audit log."""
+        with self._tx():
+            self._audit(survey_id, event, details)
 
     def note_invalid(self, survey_id: str, rejected: list[tuple[str, str]]) -> None:
         """Audit every submission that failed validation, with the reason (ids only, no content).

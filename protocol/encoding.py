@@ -10,7 +10,9 @@ with L = salary_max.bit_length().  Summing the first 2C entries over submissions
 category, the count and the exact integer salary sum — no multiplication between secrets.  The
 bits let the nodes check, on shares and without secure comparisons, that s lies in [0, max], that
 the gender part is one-hot and that each product entry equals s times its indicator
-(:mod:`protocol.validity`).
+(:mod:`protocol.validity`).  A contributor shares the record followed by a proof of its validity
+(:func:`protocol.validity.encode_submission`), so the vector it seals is :func:`vector_length`
+long.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 
 from .errors import InvalidSubmission
 
-ENCODING_COUNT_SUM_V1 = "count-sum-range/v1"
+ENCODING_ID = "count-sum-range-flp/v2"
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,16 @@ def salary_bits(salary_max: int) -> int:
     return max(1, salary_max.bit_length())
 
 
-def vector_length(categories: Sequence[str], salary_max: int) -> int:
-    """Number of field elements in one encoded record."""
+def record_length(categories: Sequence[str], salary_max: int) -> int:
+    """Number of field elements in one encoded record (without its proof)."""
     return 2 * len(categories) + 2 * salary_bits(salary_max)
+
+
+def vector_length(categories: Sequence[str], salary_max: int) -> int:
+    """Number of field elements a contributor shares: the record W, then its validity proof of
+    3 + 2W + 1 elements (see :mod:`protocol.validity`)."""
+    w = record_length(categories, salary_max)
+    return 3 * w + 4
 
 
 def aggregate_length(categories: Sequence[str]) -> int:

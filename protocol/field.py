@@ -140,11 +140,15 @@ def _consistent(shares: Mapping[int, Sequence[int]], nodes: Sequence[int], t: in
 
 def inconsistent_nodes(shares: Mapping[int, Sequence[int]], t: int, p: int) -> tuple[int, ...] | None:
     """None if all shares are consistent; else the single culprit if removing one node makes the
-    rest consistent (with redundancy left), else the empty tuple (inconsistent, culprit unknown)."""
+    rest consistent, else the empty tuple (inconsistent, culprit unknown).
+
+    A culprit is named only with n >= 3t+1 shares: with fewer, t colluding nodes can place their
+    shares on another polynomial through all but one honest share and so frame that honest node.
+    """
     nodes = sorted(shares)
     if _consistent(shares, nodes, t, p):
         return None
-    if len(nodes) - 1 >= t + 2:
+    if len(nodes) >= 3 * t + 1:
         suspects = [k for k in nodes if _consistent(shares, [i for i in nodes if i != k], t, p)]
         if len(suspects) == 1:
             return (suspects[0],)
@@ -157,8 +161,8 @@ def robust_reconstruct(shares: Mapping[int, Sequence[int]], t: int, p: int) -> t
     Returns ``(values, culprits)``.  With n >= 3t+1 shares, up to t wrong share vectors are
     corrected and their nodes named: any subset of n - t nodes whose shares are consistent
     determines the true polynomial (two such subsets share >= t+1 honest points).  With fewer
-    shares the error can only be detected: raises :class:`CheatingDetected` naming the node when
-    a single node explains it (and enough redundancy is left), else naming nobody.
+    shares the error can only be detected: raises :class:`CheatingDetected` naming nobody (t
+    colluding nodes could otherwise frame an honest one; see :func:`inconsistent_nodes`).
     """
     from itertools import combinations
 
@@ -177,9 +181,6 @@ def robust_reconstruct(shares: Mapping[int, Sequence[int]], t: int, p: int) -> t
                 if _consistent(shares, keep, t, p):
                     return _recombine(shares, keep, t, p), bad
         raise CheatingDetected(f"more than t={t} nodes sent inconsistent shares; nothing can be trusted")
-    bad_one = inconsistent_nodes(shares, t, p)
-    if bad_one:
-        raise CheatingDetected(f"node {bad_one[0]} sent a share inconsistent with the others", culprits=bad_one)
     raise CheatingDetected(f"the shares are inconsistent and with n={n} < 3t+1={3 * t + 1} nodes the culprit "
                            "cannot be identified")
 

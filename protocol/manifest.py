@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .encoding import ENCODING_COUNT_SUM_V1, vector_length
+from .encoding import ENCODING_ID, vector_length
 from .errors import InvalidManifest
 from .field import DEFAULT_PRIME, check_prime_params
 from .tls import cert_fingerprint
@@ -71,7 +71,7 @@ class Manifest:
     min_group_size: int = 5
     categories: tuple[str, ...] = DEFAULT_CATEGORIES
     field_modulus: int = DEFAULT_PRIME
-    encoding: str = ENCODING_COUNT_SUM_V1
+    encoding: str = ENCODING_ID
     version: int = MANIFEST_VERSION
     created_at: str = field(default="")
 
@@ -105,7 +105,7 @@ class Manifest:
             raise InvalidManifest("two nodes share a TLS certificate")
         if not _HEX32.fullmatch(self.analyst_public_key):
             raise InvalidManifest("analyst public key must be 32 bytes of hex")
-        if self.encoding != ENCODING_COUNT_SUM_V1:
+        if self.encoding != ENCODING_ID:
             raise InvalidManifest(f"unsupported encoding {self.encoding!r}")
         if not self.categories or len(set(self.categories)) != len(self.categories):
             raise InvalidManifest("categories must be distinct and non-empty")

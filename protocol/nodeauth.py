@@ -63,3 +63,34 @@ def verify_request(header: str | None, method: str, path: str, manifest: Manifes
     except InvalidSignature:
         raise InvalidToken(f"node signature does not verify for node {idx}") from None
     return idx
+
+
+# Signed statements: a node signs what it tells its peers, so that telling two peers two
+# different things (equivocation) leaves a proof that names it.
+
+def sign_statement(key_pem: bytes, message: bytes) -> bytes:
+    """ECDSA P-256 / SHA-256 signature (DER) of ``message`` with a node's TLS key."""
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise InvalidToken("node TLS key is not an EC key")
+    return key.sign(message, ec.ECDSA(hashes.SHA256()))
+
+
+def statement_verifier(cert_pem: str) -> ec.EllipticCurvePublicKey:
+    pub = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
+    if not isinstance(pub, ec.EllipticCurvePublicKey):
+        raise InvalidToken("node certificate does not hold an EC key")
+    return pub
+
+
+def verify_statement(pub: ec.EllipticCurvePublicKey, message: bytes, signature: bytes) -> None:
+    """Raise :class:`InvalidToken` unless ``signature`` is the key owner's signature of ``message``."""
+    try:
+        pub.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise InvalidToken("statement signature does not verify") from None
+
+
+def frozen_set_statement(survey_id: str, manifest_hash_hex: str, node_index: int, digest_hex: str) -> bytes:
+    """What a node signs when it serves its frozen submission set to a peer."""
+    return f"salary-mpc/v2 frozen set\n{survey_id} {manifest_hash_hex} {node_index} {digest_hex}".encode()

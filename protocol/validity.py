@@ -1,47 +1,63 @@
-"""Validity of submissions, checked by the nodes on Shamir shares (DESIGN.md §3-4).
+"""Validity of submissions, proved by the contributor and checked by the nodes on Shamir shares.
 
-Every node holds, per submission, its share of the vector of :mod:`protocol.encoding`:
-indicators ``ind_c`` and products ``prod_c`` (interleaved, 2C entries), then the L bits of the
-salary ``b_j`` and the L bits of ``max - s`` ``b'_j``.  A submission is *valid* when
+A record (:mod:`protocol.encoding`) holds, per category, the indicator ``ind_c`` and the product
+``prod_c = s * ind_c`` (interleaved, 2C entries), then the L bits ``b_j`` of the salary s and the L
+bits ``b'_j`` of ``max - s``.  It is *valid* when
 
 - one-hot:  ind_c (ind_c - 1) = 0 for every c, and sum_c ind_c = 1;
-- range:    b_j (b_j - 1) = 0 and b'_j (b'_j - 1) = 0 for every j, and
-            sum_j 2^j b_j + sum_j 2^j b'_j = max        (so 0 <= s <= max);
+- range:    b (b - 1) = 0 for all 2L bits, and sum_j 2^j b_j + sum_j 2^j b'_j = max  (0 <= s <= max);
 - product:  prod_c = s * ind_c for every c, with s = sum_j 2^j b_j.
 
-The nodes never open a share of the record.  Per submission they open, to every node:
+These are M = 2C + 2L multiplications ("gates"): ind_c * ind_c, b * b and s * ind_c.  The
+contributor appends a *fully linear proof* (Boneh, Boyle, Corrigan-Gibbs, Gilboa, Ishai, CRYPTO
+2019; the construction behind Prio3) and shares the whole vector like the record:
 
-1. ``y = sum_k sigma_k x_k + R`` with R a fresh random degree-t sharing: all n shares of y must lie
-   on one degree-t polynomial, or the contributor's shares were inconsistent;
-2. per group g, ``w_g = sum_q rho_q C_q(x) + Z_g`` with Z_g a fresh random degree-2t sharing of
-   zero, computed locally from products of shares (degree 2t) and reconstructed from 2t+1
-   shares: the group holds iff ``w_g = 0``.
+    [record (W = 2C + 2L)] [m] [u0] [v0] [h(0) .. h(2M)]
 
-R and Z_g make the opened values uniformly random apart from the verdict, so a valid
-submission reveals nothing.  The coefficients sigma and rho are public and derived from a seed
-the nodes draw jointly *after* the submission set is frozen, so a contributor cannot choose
-shares that cancel: an invalid submission escapes with probability at most (number of
-constraints)/p per group, below 2^-120 for p = 2^127 - 1.
+with m, u0, v0 uniformly random.  f and g are the polynomials of degree M through (0, u0),
+(k, left input of gate k) and (0, v0), (k, right input of gate k) for k = 1..M, and h = f * g is
+given by its values at 0..2M.  The gate outputs the constraints use are h(k), k = 1..M.
 
-Everything here is plain arithmetic on numpy object arrays (one row per submission), shared by
-the node's MPC program and the tests; it imports no MPC runtime.
+With a random point r and random coefficients drawn jointly by the nodes *after* the submission
+set is frozen, each node computes seven **linear** functions of its share vector (so every
+opened value is a degree-t sharing: detectable with n >= 2t+1 shares, correctable with n >= 3t+1):
+
+    Y = sum_k sigma_k x_k           consistency of all shares (m makes Y uniformly random)
+    F = f(r), G = g(r), H = h(r)    the proof: H = F G, else some h(k) is not the gate output
+    V_one-hot, V_range, V_product   random combinations of each group's constraints, with h(k)
+                                    standing for the products: zero for a valid record
+
+A valid record opens to a uniformly random (Y, F, G), H = F G and three zeros: nothing else.
+An invalid one passes with probability at most (2M + 1)/p for the proof plus (constraints)/p per
+group — below 2^-119 for p = 2^127 - 1 and L = 40.
+
+Plain numpy/Python arithmetic, shared by the node's MPC program, the contributor and the tests;
+no MPC runtime.  The node's hot path uses :mod:`protocol.fastfield` for the products.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
-from .encoding import aggregate_length, salary_bits
-from .field import lagrange_at_zero, lagrange_coefficients
+from . import fastfield
+from .encoding import Record, aggregate_length, encode_record, salary_bits
+from .field import lagrange_coefficients
 
 GROUPS = ("one-hot", "range", "product")
+#: the seven opened functions, in this order
+OPENINGS = ("consistency", "f", "g", "h") + GROUPS
 REASONS = {
     "consistency": "shares do not lie on one degree-t polynomial",
+    "signed-inconsistent": "the contributor's signed shares do not lie on one degree-t polynomial (revealed)",
+    "equivocating-contributor": "the contributor signed two different sets of share commitments",
+    "proof": "validity proof does not verify",
     "one-hot": "gender part is not one-hot",
     "range": "salary outside [0, max] (bits)",
     "product": "salary-by-gender entry does not match the salary and gender",
@@ -52,7 +68,7 @@ ObjArray = npt.NDArray[np.object_]
 
 @dataclass(frozen=True)
 class Layout:
-    """Where each part of a record vector sits."""
+    """Where each part of a submission vector sits."""
 
     categories: int
     bits: int
@@ -63,36 +79,199 @@ class Layout:
         return Layout(len(categories), salary_bits(salary_max), salary_max)
 
     @property
-    def width(self) -> int:
+    def record_width(self) -> int:
         return 2 * self.categories + 2 * self.bits
+
+    @property
+    def gates(self) -> int:
+        return self.record_width
+
+    @property
+    def width(self) -> int:
+        """Field elements per submission: record, m, u0, v0 and 2M + 1 values of h."""
+        return self.record_width + 3 + 2 * self.gates + 1
 
     @property
     def bits_start(self) -> int:
         return aggregate_length(["c"] * self.categories)
 
+    @property
+    def mask_at(self) -> int:
+        return self.record_width
+
+    @property
+    def h_at(self) -> int:
+        return self.record_width + 3
+
+
+def _gate_wires(layout: Layout) -> list[tuple[dict[int, int], dict[int, int]]]:
+    """Per gate k = 1..M: (left, right) inputs as sparse linear forms {index: coefficient}."""
+    C, L, A = layout.categories, layout.bits, layout.bits_start
+    s = {A + j: 1 << j for j in range(L)}
+    wires: list[tuple[dict[int, int], dict[int, int]]] = []
+    wires += [({2 * c: 1}, {2 * c: 1}) for c in range(C)]
+    wires += [({A + j: 1}, {A + j: 1}) for j in range(2 * L)]
+    wires += [(dict(s), {2 * c: 1}) for c in range(C)]
+    return wires
+
+
+@lru_cache(maxsize=16)
+def _extension(M: int, p: int) -> tuple[tuple[int, ...], ...]:
+    """Rows j = M+1..2M: Lagrange coefficients over the nodes 0..M (degree-M extrapolation)."""
+    xs = list(range(M + 1))
+    return tuple(tuple(lagrange_coefficients(xs, x, p)) for x in range(M + 1, 2 * M + 1))
+
+
+def prove(record: Sequence[int], layout: Layout, p: int,
+          randomness: tuple[int, int, int] | None = None) -> list[int]:
+    """The full submission vector for a record vector: record, then m, u0, v0, h(0..2M).
+
+    ``randomness`` fixes (m, u0, v0) for known-answer tests; by default they come from
+    :mod:`secrets`.  A record that is not valid still gets a proof of its true gate outputs, so
+    the nodes reject it for the constraint it breaks.
+    """
+    if len(record) != layout.record_width:
+        raise ValueError("record vector has the wrong length for this layout")
+    m, u0, v0 = randomness if randomness is not None else tuple(secrets.randbelow(p) for _ in range(3))
+    rec = [v % p for v in record]
+    left = [u0] + [sum(c * rec[i] for i, c in lw.items()) % p for lw, _ in _gate_wires(layout)]
+    right = [v0] + [sum(c * rec[i] for i, c in rw.items()) % p for _, rw in _gate_wires(layout)]
+    ext = _extension(layout.gates, p)
+    f = left + [sum(c * v for c, v in zip(row, left)) % p for row in ext]
+    g = right + [sum(c * v for c, v in zip(row, right)) % p for row in ext]
+    return rec + [m % p, u0 % p, v0 % p] + [a * b % p for a, b in zip(f, g)]
+
+
+def prove_batch(records: npt.NDArray[np.int64], layout: Layout, p: int) -> ObjArray:
+    """:func:`prove` for many honest record vectors at once (rows of non-negative int64 entries,
+    as :func:`protocol.encoding.encode_record` gives), with fresh randomness per row; returns an
+    (N, width) object array.  Uses the fast path for p = 2^127 - 1 (benchmarks, bulk files)."""
+    N, W, M = len(records), layout.record_width, layout.gates
+    out = np.empty((N, layout.width), dtype=object)
+    if not N:
+        return out
+    rec = records.astype(object)
+    wires = _gate_wires(layout)
+    rand = np.array([[secrets.randbelow(p) for _ in range(3)] for _ in range(N)], dtype=object)
+    left = np.empty((N, M + 1), dtype=object)
+    right = np.empty((N, M + 1), dtype=object)
+    left[:, 0], right[:, 0] = rand[:, 1], rand[:, 2]
+    for k, (lw, rw) in enumerate(wires, start=1):
+        left[:, k] = sum((c * rec[:, i] for i, c in lw.items()), np.zeros(N, dtype=object)) % p
+        right[:, k] = sum((c * rec[:, i] for i, c in rw.items()), np.zeros(N, dtype=object)) % p
+    ext = [list(col) for col in zip(*_extension(M, p))]  # (M + 1) x M
+    if fastfield.supported(p):
+        def extend(vals: ObjArray) -> ObjArray:
+            data = b"".join(int(v).to_bytes(16, "big") for v in vals.ravel())
+            return fastfield.matmul(fastfield.limbs_from_bytes(data, N, M + 1), ext, p)
+    else:
+        def extend(vals: ObjArray) -> ObjArray:
+            return np.asarray(vals.dot(np.array(ext, dtype=object)), dtype=object) % p
+    f = np.concatenate([left, extend(left)], axis=1)
+    g = np.concatenate([right, extend(right)], axis=1)
+    out[:, :W] = rec % p
+    out[:, W: W + 3] = rand
+    out[:, W + 3:] = (f * g) % p
+    return out
+
+
+def encode_submission(record: Record, categories: Sequence[str], salary_max: int, p: int) -> list[int]:
+    """What a contributor shares: the record's vector and its validity proof."""
+    return prove(encode_record(record, categories, salary_max), Layout.of(categories, salary_max), p)
+
 
 @dataclass(frozen=True)
 class Challenge:
-    """The public random coefficients of one validation run."""
+    """The public random values of one validation run."""
 
-    sigma: ObjArray  # one per vector entry (consistency)
-    rho_onehot: ObjArray  # C + 1
-    rho_range: ObjArray  # 2L + 1
-    rho_product: ObjArray  # C
+    sigma: tuple[int, ...]  # one per vector entry (consistency)
+    r: int  # query point, outside 0..2M
+    rho_onehot: tuple[int, ...]  # C + 1
+    rho_range: tuple[int, ...]  # 2L + 1
+    rho_product: tuple[int, ...]  # C
 
 
 def derive_challenge(seed: bytes, layout: Layout, p: int) -> Challenge:
-    """Expand a jointly drawn seed into field coefficients (SHAKE-256, 24 bytes per element so the
+    """Expand a jointly drawn seed into field elements (SHAKE-256, 24 bytes per element so the
     reduction bias is below 2^-64)."""
     C, L = layout.categories, layout.bits
-    counts = (layout.width, C + 1, 2 * L + 1, C)
-    stream = hashlib.shake_256(b"salary-mpc/v1 validation challenge\x00" + seed).digest(24 * sum(counts))
+    counts = (layout.width, 1, C + 1, 2 * L + 1, C)
+    stream = hashlib.shake_256(b"salary-mpc/v2 validation challenge\x00" + seed).digest(24 * sum(counts))
     vals = [int.from_bytes(stream[24 * k: 24 * (k + 1)], "big") % p for k in range(sum(counts))]
     out, at = [], 0
     for c in counts:
-        out.append(np.array(vals[at: at + c], dtype=object))
+        out.append(tuple(vals[at: at + c]))
         at += c
-    return Challenge(*out)
+    top = 2 * layout.gates
+    r = top + 1 + out[1][0] % (p - top - 1)  # never one of the interpolation nodes 0..2M
+    return Challenge(out[0], r, out[2], out[3], out[4])
+
+
+def query(layout: Layout, ch: Challenge, p: int) -> tuple[list[list[int]], list[int]]:
+    """The seven opened functions as a (width x 7) coefficient matrix and 7 constants.
+
+    A node's share of opening o is ``sum_k x_k * W[k][o] + const[o]`` (a public constant is its
+    own sharing at every node).
+    """
+    C, L, A, M = layout.categories, layout.bits, layout.bits_start, layout.gates
+    W = [[0] * len(OPENINGS) for _ in range(layout.width)]
+    const = [0] * len(OPENINGS)
+    for k, s in enumerate(ch.sigma):
+        W[k][0] = s
+    lam = lagrange_coefficients(list(range(M + 1)), ch.r, p)
+    u0, v0 = layout.mask_at + 1, layout.mask_at + 2
+    W[u0][1], W[v0][2] = lam[0], lam[0]
+    for k, (lw, rw) in enumerate(_gate_wires(layout), start=1):
+        for i, c in lw.items():
+            W[i][1] = (W[i][1] + lam[k] * c) % p
+        for i, c in rw.items():
+            W[i][2] = (W[i][2] + lam[k] * c) % p
+    for j, c in enumerate(lagrange_coefficients(list(range(2 * M + 1)), ch.r, p)):
+        W[layout.h_at + j][3] = c
+    h = [layout.h_at + k for k in range(M + 1)]  # h[k]: where gate k's output sits (k >= 1)
+
+    def add(i: int, o: int, c: int) -> None:
+        W[i][o] = (W[i][o] + c) % p
+
+    r1, r2, r3 = ch.rho_onehot, ch.rho_range, ch.rho_product
+    for c in range(C):  # ind_c^2 - ind_c = 0
+        add(h[1 + c], 4, r1[c])
+        add(2 * c, 4, -r1[c])
+        add(2 * c, 4, r1[C])  # sum_c ind_c - 1 = 0
+    const[4] = -r1[C] % p
+    for j in range(2 * L):  # b^2 - b = 0
+        add(h[1 + C + j], 5, r2[j])
+        add(A + j, 5, -r2[j])
+        add(A + j, 5, r2[2 * L] << (j % L))  # s + (max - s) - max = 0
+    const[5] = -r2[2 * L] * layout.salary_max % p
+    for c in range(C):  # prod_c - s * ind_c = 0
+        add(2 * c + 1, 6, r3[c])
+        add(h[1 + C + 2 * L + c], 6, -r3[c])
+    return W, const
+
+
+def local_openings(shares: ObjArray | fastfield.U16, layout: Layout, ch: Challenge, p: int) -> ObjArray:
+    """A node's shares of the seven openings, (N, 7): from an (N, width) object matrix of ints or
+    from (N, width, 8) limbs (fast path, p = 2^127 - 1)."""
+    W, const = query(layout, ch, p)
+    if shares.dtype == np.object_:
+        out = np.asarray(shares.dot(np.array(W, dtype=object)), dtype=object) if len(shares) else \
+            np.zeros((0, len(OPENINGS)), dtype=object)
+    else:
+        out = fastfield.matmul(shares, W, p)  # type: ignore[arg-type]
+    return (out + np.array(const, dtype=object)) % p
+
+
+def decide(opened: Sequence[Sequence[int]], p: int) -> list[str | None]:
+    """From opened (Y, F, G, H, V...) rows: None if valid, else the first failed check."""
+    out: list[str | None] = []
+    for row in opened:
+        _, F, G, H = row[0], row[1], row[2], row[3]
+        if F * G % p != H % p:
+            out.append("proof")
+            continue
+        out.append(next((g for g, v in zip(GROUPS, row[4:]) if v % p), None))
+    return out
 
 
 def as_matrix(rows: Sequence[Sequence[int]], width: int) -> ObjArray:
@@ -103,76 +282,10 @@ def as_matrix(rows: Sequence[Sequence[int]], width: int) -> ObjArray:
     return m
 
 
-def consistency_terms(X: ObjArray, ch: Challenge, p: int) -> ObjArray:
-    """Local share of sum_k sigma_k x_k per submission (linear, degree t)."""
-    return np.asarray(X.dot(ch.sigma), dtype=object) % p if len(X) else np.zeros(0, dtype=object)
-
-
-def constraint_terms(X: ObjArray, ch: Challenge, layout: Layout, p: int) -> dict[str, ObjArray]:
-    """Local shares (degree 2t) of the three random combinations of constraints per submission.
-
-    Each is zero for a valid submission.  Constants (1, max) enter as the constant sharing.
-    """
-    if not len(X):
-        return {g: np.zeros(0, dtype=object) for g in GROUPS}
-    C, L, A = layout.categories, layout.bits, layout.bits_start
-    ind = X[:, 0: 2 * C: 2]
-    prod = X[:, 1: 2 * C: 2]
-    bits = X[:, A: A + 2 * L]  # b_0..b_{L-1}, b'_0..b'_{L-1}: adjacent, checked in one pass
-    pow2 = np.array([1 << j for j in range(L)] * 2, dtype=object)
-    # Python ints do not overflow: reduce once at the end of each combination (fewer operations).
-    s = np.asarray(bits[:, :L].dot(pow2[:L]), dtype=object) % p
-    r1, r2, r3 = ch.rho_onehot, ch.rho_range, ch.rho_product
-    onehot = ((ind * (ind - 1)).dot(r1[:C]) + r1[C] * (ind.sum(axis=1) - 1)) % p
-    # sum_j rho_j b_j (b_j - 1) over both decompositions, plus rho * (s + (max - s) - max)
-    rng = ((bits * (bits - 1)).dot(r2[: 2 * L]) + r2[2 * L] * (bits.dot(pow2) - layout.salary_max)) % p
-    product = (prod.dot(r3) - s * ind.dot(r3)) % p
-    return {"one-hot": np.asarray(onehot, dtype=object), "range": np.asarray(rng, dtype=object),
-            "product": np.asarray(product, dtype=object)}
-
-
-def consistent_rows(shares: Sequence[ObjArray], degree: int, p: int) -> npt.NDArray[np.bool_]:
-    """Per submission: do the n shares (node i's vector at index i) lie on one polynomial of the
-    given degree?  Needs n > degree + 1 to mean anything (else all True)."""
-    n = len(shares)
-    N = len(shares[0]) if n else 0
-    ok = np.ones(N, dtype=bool)
-    base = list(range(degree + 1))
-    xs = [i + 1 for i in base]
-    for k in range(degree + 1, n):
-        row = lagrange_coefficients(xs, k + 1, p)
-        pred = sum((c * shares[i] for c, i in zip(row, base)), np.zeros(N, dtype=object)) % p
-        ok &= np.asarray(pred == shares[k] % p, dtype=bool)
-    return ok
-
-
-def open_at_zero(shares: Sequence[ObjArray], degree: int, p: int) -> ObjArray:
-    """f(0) per submission from the first degree+1 nodes' shares."""
-    base = list(range(degree + 1))
-    lam = lagrange_at_zero([i + 1 for i in base], p)
-    N = len(shares[0])
-    return sum((l * shares[i] for l, i in zip(lam, base)), np.zeros(N, dtype=object)) % p
-
-
-def verdicts(y_shares: Sequence[ObjArray], w_shares: Mapping[str, Sequence[ObjArray]], t: int,
-             p: int, groups: Sequence[str] = GROUPS) -> list[str | None]:
-    """Per submission: None if valid, else the first failed check (a key of :data:`REASONS`, or
-    a name from ``groups``)."""
-    consistent = consistent_rows(y_shares, t, p)
-    opened = {g: open_at_zero(w_shares[g], 2 * t, p) for g in groups}
-    out: list[str | None] = []
-    for i in range(len(consistent)):
-        if not consistent[i]:
-            out.append("consistency")
-            continue
-        out.append(next((g for g in groups if opened[g][i] != 0), None))
-    return out
-
-
 def plain_reason(vec: Sequence[int], layout: Layout) -> str | None:
-    """The plaintext oracle: why this (unshared) vector is invalid, or None."""
+    """The plaintext oracle: why this (unshared) record vector is invalid, or None."""
     C, L, A = layout.categories, layout.bits, layout.bits_start
-    if len(vec) != layout.width:
+    if len(vec) != layout.record_width:
         return "length"
     ind, prod = vec[0: 2 * C: 2], vec[1: 2 * C: 2]
     b, bp = vec[A: A + L], vec[A + L: A + 2 * L]
@@ -184,3 +297,75 @@ def plain_reason(vec: Sequence[int], layout: Layout) -> str | None:
     if any(pc != s * ic for pc, ic in zip(prod, ind)):
         return "product"
     return None
+
+
+def _check_matrix(n: int, t: int, p: int) -> list[list[int]]:
+    """(n x (1 + n - t - 1)): column 0 interpolates f(0) from nodes 0..t; column j >= 1 is
+    (prediction of node t+j's share from nodes 0..t) minus node t+j's share: zero iff consistent."""
+    xs = [i + 1 for i in range(t + 1)]
+    cols = [lagrange_coefficients(xs, 0, p)]
+    for k in range(t + 1, n):
+        col = lagrange_coefficients(xs, k + 1, p) + [0] * (n - t - 1)
+        col[k] = p - 1
+        cols.append(col)
+    cols[0] = cols[0] + [0] * (n - t - 1)
+    return [[cols[j][i] for j in range(len(cols))] for i in range(n)]
+
+
+def open_all(node_shares: Sequence[ObjArray | fastfield.U16], t: int, p: int
+             ) -> tuple[ObjArray, dict[int, tuple[int, ...]]]:
+    """Open n nodes' shares of the (N, 7) openings.
+
+    Returns the values (rows that are not consistent hold zeros) and, for every row whose n
+    shares do not lie on one degree-t polynomial, the nodes whose shares are off — identified
+    only when n >= 3t+1 (error correction), else the empty tuple.  ``node_shares[i]`` is node i's
+    (N, 7) object matrix, or its (N, 7, 8) limbs for the fast path.
+    """
+    n = len(node_shares)
+    N, O = node_shares[0].shape[0], node_shares[0].shape[1]
+    Wc = _check_matrix(n, t, p)
+    if node_shares[0].dtype == np.object_:
+        stacked = np.stack([np.asarray(s, dtype=object).reshape(N * O) for s in node_shares], axis=1)
+        res = np.asarray(stacked.dot(np.array(Wc, dtype=object)), dtype=object) % p if N else \
+            np.zeros((0, len(Wc[0])), dtype=object)
+    else:
+        stacked = np.stack([np.asarray(s).reshape(N * O, fastfield.LIMBS) for s in node_shares], axis=1)
+        res = fastfield.matmul(stacked, Wc, p)
+    res = res.reshape(N, O, len(Wc[0]))
+    values = res[:, :, 0]
+    bad_rows = np.nonzero((res[:, :, 1:] != 0).any(axis=(1, 2)))[0] if n > t + 1 else np.zeros(0, dtype=int)
+    suspects: dict[int, tuple[int, ...]] = {}
+    for i in bad_rows.tolist():
+        values[i, :] = 0
+        suspects[i] = _off_nodes([_row(s, i, p) for s in node_shares], t, p)
+    return values, suspects
+
+
+def _row(shares: ObjArray | fastfield.U16, i: int, p: int) -> list[int]:
+    if shares.dtype == np.object_:
+        return [int(v) % p for v in shares[i]]
+    return [int.from_bytes(np.asarray(limbs, dtype=">u2").tobytes(), "big") for limbs in shares[i]]
+
+
+def _off_nodes(rows: list[list[int]], t: int, p: int) -> tuple[int, ...]:
+    """Nodes whose shares are off the polynomial, when n >= 3t+1 lets us tell; else ()."""
+    from .errors import CheatingDetected
+    from .field import robust_reconstruct
+
+    if len(rows) < 3 * t + 1:
+        return ()
+    try:
+        return robust_reconstruct(dict(enumerate(rows)), t, p)[1]
+    except CheatingDetected:
+        return ()
+
+
+def verdicts(node_shares: Sequence[ObjArray | fastfield.U16], t: int, p: int
+             ) -> tuple[list[str | None], dict[int, tuple[int, ...]]]:
+    """Per submission None (valid) or the reason key, from every node's shares of the openings;
+    plus the nodes off the polynomial for each inconsistent row (see :func:`open_all`)."""
+    values, suspects = open_all(node_shares, t, p)
+    reasons = decide(values.tolist(), p)
+    for i in suspects:
+        reasons[i] = "consistency"
+    return reasons, suspects

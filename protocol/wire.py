@@ -90,9 +90,10 @@ def _require(obj: dict[str, Any], key: str, typ: type, what: str) -> Any:
 class SubmissionUpload:
     """POST /v1/surveys/{survey_id}/submissions body: one node's sealed share of one record."""
 
-    submission_id: str  # 32 hex characters (128 random bits), same at every node
+    submission_id: str  # 32 hex characters, same at every node: the hash of the certificate's key
     token: str  # the employee's participation token (checked against stored hashes)
     envelope: str  # base64 of the HPKE-sealed share vector
+    certificate: str  # base64 of the signed commitments to every node's share (protocol.commitment)
     replace: bool = False  # replace this token's earlier submission
 
     @staticmethod
@@ -100,7 +101,7 @@ class SubmissionUpload:
         what = "submission"
         if not isinstance(obj, dict):
             raise InvalidSubmission("submission body must be a JSON object")
-        unknown = set(obj) - {"submission_id", "token", "envelope", "replace"}
+        unknown = set(obj) - {"submission_id", "token", "envelope", "certificate", "replace"}
         if unknown:
             raise InvalidSubmission(f"{what}: unexpected field(s) {', '.join(sorted(unknown))}")
         sid = _require(obj, "submission_id", str, what)
@@ -112,13 +113,17 @@ class SubmissionUpload:
         if not _TOKEN.fullmatch(token):
             raise InvalidSubmission(f"{what}: token has characters no participation token has")
         env = _require(obj, "envelope", str, what)
+        cert = _require(obj, "certificate", str, what)
         replace = obj.get("replace", False)
         if not isinstance(replace, bool):
             raise InvalidSubmission(f"{what}: field 'replace' must be a boolean")
-        return SubmissionUpload(sid, token, env, replace)
+        return SubmissionUpload(sid, token, env, cert, replace)
 
     def envelope_bytes(self) -> bytes:
         return b64d(self.envelope, "envelope")
+
+    def certificate_bytes(self) -> bytes:
+        return b64d(self.certificate, "certificate")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -161,6 +166,9 @@ class FrozenSet:
     """GET /v1/surveys/{survey_id}/ids — the ids a node holds (for peers: agreement, status).
 
     ``frozen`` is true once the node is closed: only a frozen set may enter the agreement.
+    ``signature`` (base64, frozen sets only) is the node's ECDSA signature of
+    :func:`protocol.nodeauth.frozen_set_statement`: peers forward it in the MPC, so a node that
+    gives two peers two different sets is proven to have done so.
     """
 
     survey_id: str
@@ -170,6 +178,7 @@ class FrozenSet:
     digest: str
     submission_ids: list[str]
     frozen: bool = True
+    signature: str = ""
 
     @staticmethod
     def parse(obj: Any) -> FrozenSet:

@@ -32,6 +32,7 @@ from mpc_nodes.compute import MpcOutcome, run_mpc  # noqa: E402
 from mpc_nodes.keys import keygen  # noqa: E402
 from protocol.encoding import Record, encode_record  # noqa: E402
 from protocol.manifest import Manifest  # noqa: E402
+from protocol.validity import Layout, prove_batch  # noqa: E402
 
 
 def shares_matrices(m: Manifest, N: int, bad_every: int) -> list[bytes]:
@@ -40,10 +41,11 @@ def shares_matrices(m: Manifest, N: int, bad_every: int) -> list[bytes]:
     rng = np.random.default_rng(secrets.randbits(64))
     genders = rng.integers(0, len(m.categories), N)
     salaries = rng.integers(0, m.salary_max + 1, N)
-    rows = np.array([encode_record(Record(m.categories[g], int(s)), m.categories, m.salary_max)
-                     for g, s in zip(genders, salaries)], dtype=object)
+    recs = np.array([encode_record(Record(m.categories[g], int(s)), m.categories, m.salary_max)
+                     for g, s in zip(genders, salaries)], dtype=np.int64)
     if bad_every:
-        rows[::bad_every, 0] = 1000  # not one-hot
+        recs[::bad_every, 0] = 1000  # not one-hot (with a proof of its true gate outputs)
+    rows = prove_batch(recs, Layout.of(m.categories, m.salary_max), p)
     coeffs = [np.array([[secrets.randbelow(p) for _ in range(rows.shape[1])] for _ in range(N)], dtype=object)
               for _ in range(t)]
     out = []

@@ -57,12 +57,13 @@ if str(ROOT) not in sys.path:  # demo/ is not an installed package
     sys.path.insert(0, str(ROOT))
 
 from demo.cluster import LocalCluster, StepFailed  # noqa: E402
-from protocol.encoding import encode_record, make_record  # noqa: E402
+from protocol.commitment import make_certificate  # noqa: E402
+from protocol.encoding import make_record  # noqa: E402
 from protocol.envelope import seal_shares  # noqa: E402
-from protocol.field import share_vector  # noqa: E402
+from protocol.field import encode_elements, share_vector  # noqa: E402
 from protocol.manifest import Manifest, load_manifest  # noqa: E402
 from protocol.tls import pinned_client_context  # noqa: E402
-from protocol.tokens import new_submission_id  # noqa: E402
+from protocol.validity import encode_submission  # noqa: E402
 from protocol.wire import b64e  # noqa: E402
 
 NODE = 0
@@ -91,14 +92,14 @@ def prepare(manifest: Manifest, token: str, rng: random.Random) -> Prepared:
     gender = rng.choice(manifest.categories)
     salary = rng.randint(900, min(20_000, manifest.salary_max))
     record = make_record(gender, salary, manifest.categories, manifest.salary_max)
-    vec = encode_record(record, manifest.categories, manifest.salary_max)
+    vec = encode_submission(record, manifest.categories, manifest.salary_max, manifest.field_modulus)
     p = manifest.field_modulus
     shares = share_vector(vec, manifest.n, manifest.threshold, p)
-    sid = new_submission_id()
+    sid, cert = make_certificate(manifest.hash(), [encode_elements(s, p) for s in shares])
     sealed = seal_shares(shares[NODE], manifest.nodes[NODE].hpke_public_key, manifest.hash(), NODE,
                          bytes.fromhex(sid), p)
-    body = json.dumps({"submission_id": sid, "token": token, "envelope": b64e(sealed), "replace": False},
-                      separators=(",", ":")).encode()
+    body = json.dumps({"submission_id": sid, "token": token, "envelope": b64e(sealed), "certificate": b64e(cert),
+                       "replace": False}, separators=(",", ":")).encode()
     return Prepared(sid, body, hashlib.sha256(sealed).hexdigest())
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -22,9 +23,11 @@ from conftest import Survey, make_survey
 from mpc_nodes.keys import load_public
 from mpc_nodes.server import create_app
 from mpc_nodes.store import NodeStore
-from protocol.encoding import encode_record, make_record
+from protocol.commitment import make_certificate
+from protocol.encoding import make_record
 from protocol.envelope import seal_shares
-from protocol.field import share_vector
+from protocol.field import encode_elements, share_vector
+from protocol.validity import encode_submission
 from protocol.tokens import new_submission_id
 from protocol.wire import MAX_BODY_BYTES, b64e
 
@@ -44,16 +47,24 @@ def node(tmp_path: Path) -> Iterator[tuple[Survey, TestClient, NodeStore]]:
         yield s, client, store
 
 
+_KEYS: dict[str, Ed25519PrivateKey] = {}  # submission id -> its certificate key, to re-sign under one id
+
+
 def upload(s: Survey, token: str, gender: str = "female", salary: int = 4000, sid: str | None = None,
            node: int = 0, replace: bool = False, seal_for: int | None = None) -> dict[str, Any]:
+    """An upload as salary-submit makes it (``sid``: reuse an earlier upload's id and key)."""
     m = s.manifest
-    sid = sid or new_submission_id()
-    vec = encode_record(make_record(gender, salary, m.categories, m.salary_max), m.categories, m.salary_max)
+    vec = encode_submission(make_record(gender, salary, m.categories, m.salary_max), m.categories, m.salary_max,
+                            m.field_modulus)
     shares = share_vector(vec, m.n, m.threshold, m.field_modulus)
+    key = _KEYS[sid] if sid else Ed25519PrivateKey.generate()
+    sid, cert = make_certificate(m.hash(), [encode_elements(sh, m.field_modulus) for sh in shares], key)
+    _KEYS[sid] = key
     target = node if seal_for is None else seal_for
     env = seal_shares(shares[node], m.nodes[target].hpke_public_key, m.hash(), target, bytes.fromhex(sid),
                       m.field_modulus)
-    return {"submission_id": sid, "token": token, "envelope": b64e(env), "replace": replace}
+    return {"submission_id": sid, "token": token, "envelope": b64e(env), "certificate": b64e(cert),
+            "replace": replace}
 
 
 def expect(resp: Any, status: int, error: str, detail: str) -> None:
@@ -262,3 +273,36 @@ def test_peer_reads_need_a_valid_node_signature(node: tuple[Survey, TestClient, 
     stale = sign_request(key1, 1, "GET", path, s.manifest, now=time.time() - 3600)
     expect(c.get(path, headers={HEADER: stale}), 403, "InvalidToken", "too old or from the future")
     expect(c.get(path, headers={HEADER: "garbage"}), 403, "InvalidToken", "malformed node signature header")
+
+
+def test_certificate_problems_are_refused_with_their_reason(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    import base64
+
+    s, c, store = node
+    m = s.manifest
+    body = upload(s, s.tokens[0])
+    cert = bytearray(base64.b64decode(body["certificate"]))
+    cases: list[tuple[dict[str, Any], str]] = []
+    no_cert = {k: v for k, v in body.items() if k != "certificate"}
+    cases.append((no_cert, "field 'certificate' is missing"))
+    cases.append(({**body, "certificate": b64e(bytes(cert[:-1]))}, f"must be {len(cert)} bytes for {m.n} nodes"))
+    bad_sig = bytearray(cert)
+    bad_sig[40] ^= 1
+    cases.append(({**body, "certificate": b64e(bytes(bad_sig))}, "certificate signature does not verify"))
+    other_key = bytearray(base64.b64decode(upload(s, s.tokens[0])["certificate"]))
+    cases.append(({**body, "certificate": b64e(bytes(other_key))}, "submission id is not the hash of the certificate"))
+    # a contributor that commits to one share and sends node 0 another (re-signed, so it verifies)
+    vec = encode_submission(make_record("male", 1, m.categories, m.salary_max), m.categories, m.salary_max,
+                            m.field_modulus)
+    shares = share_vector(vec, m.n, m.threshold, m.field_modulus)
+    committed = [list(sh) for sh in shares]
+    committed[0][0] = (committed[0][0] + 1) % m.field_modulus
+    key = Ed25519PrivateKey.generate()
+    sid, cert2 = make_certificate(m.hash(), [encode_elements(sh, m.field_modulus) for sh in committed], key)
+    env = seal_shares(shares[0], m.nodes[0].hpke_public_key, m.hash(), 0, bytes.fromhex(sid), m.field_modulus)
+    cases.append(({"submission_id": sid, "token": s.tokens[0], "envelope": b64e(env), "certificate": b64e(cert2)},
+                  "share does not match the contributor's signed commitment for this node"))
+    for b, detail in cases:
+        expect(c.post(f"{BASE}/submissions", json=b), 400, "InvalidSubmission", detail)
+    assert store.count(SID) == 0
+    assert c.post(f"{BASE}/submissions", json=body).status_code == 200  # the genuine upload still goes in

@@ -26,6 +26,7 @@ from demo.cluster import free_ports
 from contributor import core
 from contributor.cli import main
 from protocol.encoding import encode_record, make_record
+from protocol.validity import Layout
 from protocol.envelope import open_shares
 from protocol.errors import DecryptionFailed, InvalidManifest, NodeUnreachable, SurveyError, TokenUsed
 from protocol.field import reconstruct_vector
@@ -152,7 +153,10 @@ def test_prepare_submission_envelopes_open_and_reconstruct(survey: Survey) -> No
     sid = bytes.fromhex(prep.submission_id)
     shares = {i: open_shares(prep.envelopes[i], load_hpke_private(d), m.hash(), i, sid, L, m.field_modulus)
               for i, d in enumerate(survey.node_dirs)}
-    assert reconstruct_vector(shares, m.threshold, m.field_modulus) == encode_record(rec, m.categories, m.salary_max)
+    opened = reconstruct_vector(shares, m.threshold, m.field_modulus)
+    layout = Layout.of(m.categories, m.salary_max)
+    assert opened[: layout.record_width] == encode_record(rec, m.categories, m.salary_max)
+    assert len(opened) == layout.width
     # No share alone is the record; a share sealed for node 0 does not open at node 1.
     assert all(shares[i] != encode_record(rec, m.categories, m.salary_max) for i in shares)
     with pytest.raises(DecryptionFailed):

@@ -114,16 +114,17 @@ def test_run_local_chaos_demo(tmp_path: Path) -> None:
 
 
 def test_run_local_with_malicious_contributors(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "demo.run_local", "--employees", "150", "--bad-contributors", "14",
+    proc = subprocess.run([sys.executable, "-m", "demo.run_local", "--employees", "150", "--bad-contributors", "16",
                            "--seed", "5"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    # 14 = 2 of each kind: 2 wrong-length refused at upload, 12 stored and caught inside the MPC
-    assert "14 malicious submissions: 2 refused at upload (wrong length), 12 stored" in out
-    assert "150 submissions counted, 12 not counted" in out
+    # 16 = 2 of each kind: 2 wrong-length refused at upload, 14 stored and caught inside the MPC
+    assert "16 malicious submissions: 2 refused at upload (wrong length), 14 stored" in out
+    assert "150 submissions counted, 14 not counted" in out
     for line in ("4  gender part is not one-hot", "4  salary outside [0, max] (bits)",
                  "2  salary-by-gender entry does not match the salary and gender",
-                 "2  shares do not lie on one degree-t polynomial", "2  share vector has 47 entries"):
+                 "2  shares do not lie on one degree-t polynomial", "2  validity proof does not verify",
+                 "2  share vector has 143 entries"):
         assert line in out, out
     assert "OK: the MPC result equals the plaintext figures" in out
 

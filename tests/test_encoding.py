@@ -13,6 +13,7 @@ from protocol.encoding import (
     make_record,
     parse_gender,
     parse_salary,
+    record_length,
     vector_length,
 )
 from protocol.errors import InvalidSubmission
@@ -100,7 +101,9 @@ def bits(v: int, n: int) -> list[int]:
 
 def test_encode_record_layout() -> None:
     # 6 aggregated entries, then 20 bits of s and 20 bits of max - s (max = 10^6 < 2^20)
-    assert vector_length(CATS, MAX) == 6 + 2 * 20
+    assert record_length(CATS, MAX) == 6 + 2 * 20
+    # what is shared: the record, then its validity proof (m, u0, v0 and 2W + 1 values of h)
+    assert vector_length(CATS, MAX) == 46 + 3 + 2 * 46 + 1
     assert encode_record(Record("female", 52000), CATS, MAX) == [1, 52000, 0, 0, 0, 0] + bits(52000, 20) + bits(
         MAX - 52000, 20)
     assert encode_record(Record("male", 48000), CATS, MAX)[:6] == [0, 0, 1, 48000, 0, 0]
@@ -146,7 +149,7 @@ def test_sum_of_encodings_is_count_and_sum_and_sharing_is_linear(
     expected = {c: (sum(1 for g, _ in records if g == c), sum(s for g, s in records if g == c)) for c in CATS}
 
     # Sum of the plain encodings.
-    width = vector_length(CATS, MAX)
+    width = record_length(CATS, MAX)
     total = [0] * width
     for g, s in records:
         vec = encode_record(make_record(g.upper(), str(s), CATS, MAX), CATS, MAX)

@@ -277,13 +277,13 @@ def test_seal_refuses_unreduced_values_and_bad_context() -> None:
 # ========================================================================= wire: SubmissionUpload
 
 GOOD: dict[str, Any] = {"submission_id": "0123456789abcdef0123456789abcdef", "token": "tok-123",
-                        "envelope": b64e(SEALED)}
+                        "envelope": b64e(SEALED), "certificate": b64e(b"c" * 192)}
 
 
 def test_upload_parse_accepts_good_body() -> None:
     up = SubmissionUpload.parse(dict(GOOD))
-    assert up == SubmissionUpload(GOOD["submission_id"], "tok-123", GOOD["envelope"], False)
-    assert up.envelope_bytes() == SEALED
+    assert up == SubmissionUpload(GOOD["submission_id"], "tok-123", GOOD["envelope"], GOOD["certificate"], False)
+    assert up.envelope_bytes() == SEALED and up.certificate_bytes() == b"c" * 192
     assert SubmissionUpload.parse({**GOOD, "replace": True}).replace is True
     assert SubmissionUpload.parse(up.to_json()) == up
 

@@ -14,6 +14,7 @@ from mpyc.finfields import GF
 
 from protocol.errors import InconsistentShares
 from protocol.field import (
+    lagrange_coefficients,
     DEFAULT_PRIME,
     ELEMENT_BYTES,
     check_prime_params,
@@ -167,13 +168,31 @@ def test_modified_share_names_the_culprit_n5_t1(culprit: int) -> None:
 
 
 @pytest.mark.parametrize("culprit", range(5))
-def test_modified_share_names_the_culprit_n5_t2(culprit: int) -> None:
+def test_one_modified_share_is_not_attributed_below_3t_plus_1(culprit: int) -> None:
+    """n=5, t=2: a single node explains the error, but naming it would let two colluders frame
+    an honest node (next test), so nobody is named."""
     p, n, t = P61, 5, 2
     shares = share_vector([1, 2, 3, 4], n, t, p)
     shares[culprit][3] = (shares[culprit][3] + 12345) % p
-    assert inconsistent_nodes(dict(enumerate(shares)), t, p) == (culprit,)
-    with pytest.raises(InconsistentShares, match=rf"\(node {culprit}\)"):
+    assert inconsistent_nodes(dict(enumerate(shares)), t, p) == ()
+    with pytest.raises(InconsistentShares, match="cannot tell which node"):
         reconstruct_vector(dict(enumerate(shares)), t, p)
+
+
+def test_two_colluders_could_frame_an_honest_node_when_n_below_3t_plus_1() -> None:
+    """Why: nodes 3 and 4 (t=2) put their shares on another degree-2 polynomial through honest
+    nodes 1 and 2; then removing honest node 0 alone makes the rest consistent."""
+    p, n, t = P61, 5, 2
+    shares = share_vector([42], n, t, p)
+    xs = [2, 3, 1]  # x of nodes 1, 2 and node 0 (with a shifted value)
+    ys = [shares[1][0], shares[2][0], (shares[0][0] + 1) % p]
+    for liar in (3, 4):
+        lam = lagrange_coefficients(xs, liar + 1, p)
+        shares[liar][0] = sum(a * b for a, b in zip(lam, ys)) % p
+    given = dict(enumerate(shares))
+    rest = {i: given[i] for i in (1, 2, 3, 4)}
+    assert inconsistent_nodes(rest, t, p) is None  # consistent without node 0: it would be "the culprit"
+    assert inconsistent_nodes(given, t, p) == ()
 
 
 def test_modified_share_without_enough_redundancy_is_detected_but_not_attributed() -> None:

@@ -46,10 +46,12 @@ from conftest import Survey, make_survey
 from mpc_nodes import keys
 from mpc_nodes.server import create_app
 from mpc_nodes.store import NodeStore
-from protocol.encoding import encode_record, make_record
+from protocol.commitment import make_certificate
+from protocol.encoding import make_record
 from protocol.envelope import SUITE, open_shares, public_key_from_hex, seal_shares, sealed_share_length, share_info
 from protocol.errors import DecryptionFailed, InvalidSubmission
-from protocol.field import ELEMENT_BYTES, share_vector
+from protocol.field import ELEMENT_BYTES, encode_elements, share_vector
+from protocol.validity import encode_submission
 from protocol.wire import MAX_BODY_BYTES, MAX_TOKEN_CHARS, SubmissionUpload, b64e
 
 #: About 35 s in all (the schemathesis run alone takes ~17 s): above the budget of the fast suite.
@@ -123,13 +125,36 @@ def node(tmp_path: Path) -> Iterator[Node]:
     yield from build_node(tmp_path)
 
 
-def seal_record(n: Node, submission_id: str, gender: str = "female", salary: int = 4000) -> bytes:
-    """A real, valid sealed share for node ``n`` (as salary-submit makes it)."""
+def _shares(n: Node, gender: str = "female", salary: int = 4000) -> list[list[int]]:
     m = n.survey.manifest
-    vec = encode_record(make_record(gender, salary, m.categories, m.salary_max), m.categories, m.salary_max)
-    shares = share_vector(vec, m.n, m.threshold, m.field_modulus)
-    return seal_shares(shares[n.index], m.nodes[n.index].hpke_public_key, m.hash(), n.index,
+    vec = encode_submission(make_record(gender, salary, m.categories, m.salary_max), m.categories, m.salary_max,
+                            m.field_modulus)
+    return share_vector(vec, m.n, m.threshold, m.field_modulus)
+
+
+def seal_record(n: Node, submission_id: str, gender: str = "female", salary: int = 4000) -> bytes:
+    """A real sealed share for node ``n`` under any id (no certificate: the envelope only)."""
+    m = n.survey.manifest
+    return seal_shares(_shares(n, gender, salary)[n.index], m.nodes[n.index].hpke_public_key, m.hash(), n.index,
                        bytes.fromhex(submission_id), m.field_modulus)
+
+
+def record_upload(n: Node) -> tuple[str, bytes, str]:
+    """(id, sealed share, certificate) exactly as salary-submit makes them: a valid upload."""
+    m = n.survey.manifest
+    shares = _shares(n)
+    sid, cert = make_certificate(m.hash(), [encode_elements(sh, m.field_modulus) for sh in shares])
+    env = seal_shares(shares[n.index], m.nodes[n.index].hpke_public_key, m.hash(), n.index, bytes.fromhex(sid),
+                      m.field_modulus)
+    return sid, env, b64e(cert)
+
+
+def certify(n: Node, share_bytes: bytes) -> tuple[str, str]:
+    """(id, certificate) committing to ``share_bytes`` for node ``n`` (random bytes for the others)."""
+    m = n.survey.manifest
+    sid, cert = make_certificate(m.hash(), [share_bytes if j == n.index else secrets.token_bytes(len(share_bytes))
+                                            for j in range(m.n)])
+    return sid, b64e(cert)
 
 
 def seal_plaintext(n: Node, submission_id: str, plaintext: bytes) -> bytes:
@@ -309,7 +334,8 @@ def test_random_envelope_bytes_are_refused(node: Node, record_property: Callable
     def run(raw: bytes, replace: bool) -> None:
         nonlocal cases
         cases += 1
-        body = {"submission_id": secrets.token_hex(16), "token": token, "envelope": b64e(raw), "replace": replace}
+        sid, cert = certify(node, b"")
+        body = {"submission_id": sid, "token": token, "envelope": b64e(raw), "certificate": cert, "replace": replace}
         err = assert_api_error(post_json(node, body), (400,))
         assert err["error"] == "DecryptionFailed"
         assert node.store.count(SID) == 0
@@ -350,13 +376,13 @@ def test_mutated_valid_envelopes(node: Node, record_property: Callable[[str, obj
         # (31, 7): the top bit of the X25519 enc, which X25519 itself ignores; HPKE must not.
         nonlocal cases, accepted
         cases += 1
-        own_sid = secrets.token_hex(16)
-        env = seal_record(node, own_sid)
+        own_sid, env, cert = record_upload(node)
         other = seal_record(node, own_sid)
         sent = apply_mutation(env, mutation, other)
         sid = {"own": own_sid, "other": secrets.token_hex(16), "garbage": garbage_sid}[sid_kind]
         before = node.store.count(SID)
-        resp = post_json(node, {"submission_id": sid, "token": token, "envelope": b64e(sent), "replace": replace})
+        resp = post_json(node, {"submission_id": sid, "token": token, "envelope": b64e(sent), "certificate": cert,
+                                "replace": replace})
         well_formed = (isinstance(replace, bool) and isinstance(token, str) and 1 <= len(token) <= MAX_TOKEN_CHARS
                        and re.fullmatch(r"[\x21-\x7e]+", token) is not None)  # printable ASCII only
         if sent == env and sid == own_sid and well_formed:
@@ -404,8 +430,8 @@ def test_sealed_but_malformed_plaintexts(node: Node, record_property: Callable[[
     def run(plaintext: bytes) -> None:
         nonlocal cases, stored
         cases += 1
-        sid = secrets.token_hex(16)
-        resp = post_json(node, {"submission_id": sid, "token": token,
+        sid, cert = certify(node, plaintext[6:])  # the contributor signs what it seals
+        resp = post_json(node, {"submission_id": sid, "token": token, "certificate": cert,
                                 "envelope": b64e(seal_plaintext(node, sid, plaintext)), "replace": True})
         count = struct.unpack(">H", plaintext[4:6])[0] if len(plaintext) >= 6 else -1
         elems = [int.from_bytes(plaintext[k:k + ELEMENT_BYTES], "big") for k in range(6, len(plaintext), ELEMENT_BYTES)]
@@ -573,7 +599,8 @@ def test_token_with_lone_surrogate_is_refused(node: Node, record_property: Calla
         nonlocal cases
         cases += 1
         sid = secrets.token_hex(16)
-        body = {"submission_id": sid, "token": prefix + surrogate + suffix, "envelope": b64e(seal_record(node, sid))}
+        body = {"submission_id": sid, "token": prefix + surrogate + suffix, "envelope": b64e(seal_record(node, sid)),
+                "certificate": certify(node, b"")[1]}
         assert assert_api_error(post_json(node, body), (400, 403))
         assert node.store.count(SID) == 0
 

@@ -21,6 +21,7 @@ from mpc_nodes.compute import MpcOutcome, run_mpc
 from mpc_nodes.mpc_program import Refused, SafePickle
 from protocol.errors import CheatingDetected, ComputeFailed
 from protocol.encoding import Record, encode_record
+from protocol.validity import Layout, encode_submission, prove
 from protocol.field import reconstruct_vector, share_vector
 from protocol.manifest import Manifest
 
@@ -60,7 +61,7 @@ def _shared_rows(m: Manifest, vectors: list[list[int]]) -> list[list[list[int]]]
 
 
 def _records(m: Manifest, spec: list[tuple[str, int]]) -> list[list[int]]:
-    return [encode_record(Record(g, s), m.categories, m.salary_max) for g, s in spec]
+    return [encode_submission(Record(g, s), m.categories, m.salary_max, m.field_modulus) for g, s in spec]
 
 
 @pytest.mark.parametrize("n,t", [(3, 1), (5, 2)])
@@ -69,14 +70,22 @@ def test_mpc_validates_counts_valid_only_and_suppresses(tmp_path: Path, n: int, 
     m = s.manifest
     spec = [("female", 4000 + i) for i in range(12)] + [("male", 3000)] * 3 + [("other", 4100 + i) for i in range(5)]
     vectors = _records(m, spec)
-    good = encode_record(Record("female", 5000), m.categories, m.salary_max)
-    bad = {
-        "one-hot": [1000] + good[1:],  # 1000 in one slot
-        "one-hot ": good[:2] + [1, 0] + good[4:],  # two ones
-        "range": good[:6] + [2] + good[7:],  # a "bit" that is 2
-        "range ": good[:6] + [1] * (2 * len(good[6:]) // 2),  # bits summing past max
-        "product": [1, 9999] + good[2:],  # product does not match the bits
+    layout = Layout.of(m.categories, m.salary_max)
+    good_rec = encode_record(Record("female", 5000), m.categories, m.salary_max)
+    W = layout.record_width
+    bad_records = {
+        "one-hot": [1000] + good_rec[1:],  # 1000 in one slot
+        "one-hot ": good_rec[:2] + [1, 0] + good_rec[4:],  # two ones
+        "range": good_rec[:6] + [2] + good_rec[7:],  # a "bit" that is 2
+        "range ": good_rec[:6] + [1] * (W - 6),  # bits summing past max
+        "product": [1, 9999] + good_rec[2:],  # product does not match the bits
     }
+    # what a modified contributor program sends: each invalid record with a proof of its true gates
+    bad = {k: prove(v, layout, m.field_modulus) for k, v in bad_records.items()}
+    forged = prove(good_rec, layout, m.field_modulus)
+    forged[layout.h_at + 1] = (forged[layout.h_at + 1] + 1) % m.field_modulus  # a false gate output
+    bad["proof"] = forged
+    good = encode_submission(Record("female", 5000), m.categories, m.salary_max, m.field_modulus)
     vectors += list(bad.values())
     rows = _shared_rows(m, vectors)
     # one more valid-looking submission whose shares are inconsistent (node 0's share is off)
@@ -94,8 +103,11 @@ def test_mpc_validates_counts_valid_only_and_suppresses(tmp_path: Path, n: int, 
     sums = [sum(v for g, v in spec if g == c) for c in m.categories]
     # counts are released; the sum of the group below k=5 is zeroed inside the MPC
     assert result == counts + [sums[0], 0, sums[2]]
-    # every party's output is a fresh sharing: not a plain sum of its input shares
-    assert all(outcomes[i].shares[0] != sum(r[0] for r in rows[i][:len(spec)]) % m.field_modulus for i in range(n))
+    # the group below k: every party's share of its sum is 0, whatever its input shares
+    assert all(o.shares[4] == 0 for o in outcomes.values())
+    assert all(o.corrected == [] for o in outcomes.values())
+    # the inconsistent row is reported; its odd share is located only when n >= 3t+1 (not with 3 or 5 nodes)
+    assert all(o.off_polynomial == {len(spec) + len(bad): []} for o in outcomes.values())
 
 
 def test_mpc_with_no_submissions(tmp_path: Path) -> None:

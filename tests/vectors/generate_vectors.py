@@ -158,7 +158,7 @@ def manifest() -> None:
         "threshold": 1, "nodes": nodes, "analyst_public_key": pub(b"salary-mpc manifest vector analyst"),
         "closes_at": "2026-12-31T23:59:59Z", "salary_unit": "EUR/month", "salary_max": 1_000_000,
         "min_group_size": 5, "categories": ["female", "male", "other"],
-        "field_modulus": str((1 << 127) - 1), "encoding": "count-sum-range/v1", "version": 1,
+        "field_modulus": str((1 << 127) - 1), "encoding": "count-sum-range-flp/v2", "version": 1,
         "created_at": "2026-11-22T00:00:00Z",
     }
     # The canonical form, written out here independently of protocol/manifest.py.

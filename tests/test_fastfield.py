@@ -1,0 +1,55 @@
+"""protocol.fastfield against Python integers: exact products and sums over 2^127 - 1."""
+
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+import pytest
+
+from protocol.fastfield import MERSENNE_127 as P
+from protocol.fastfield import below_p, column_sums, limbs_from_bytes, matmul
+
+
+def _bytes(rows: list[list[int]]) -> bytes:
+    return b"".join(v.to_bytes(16, "big") for r in rows for v in r)
+
+
+@pytest.mark.parametrize("K,O", [(1, 1), (7, 3), (142, 7)])
+def test_matmul_is_exact_including_extremes(K: int, O: int) -> None:
+    N = 300
+    X = [[secrets.randbelow(P) for _ in range(K)] for _ in range(N)]
+    X[0], X[1] = [P - 1] * K, [0] * K
+    X[2] = [(1 << 127) - 2 - (secrets.randbelow(3) << 64) for _ in range(K)]
+    W = [[secrets.randbelow(P) for _ in range(O)] for _ in range(K)]
+    W[0] = [P - 1] * O
+    got = matmul(limbs_from_bytes(_bytes(X), N, K), W)
+    assert got.tolist() == [[sum(X[i][k] * W[k][o] for k in range(K)) % P for o in range(O)] for i in range(N)]
+
+
+def test_batches_and_column_sums() -> None:
+    import protocol.fastfield as ff
+
+    N, K = 50, 4
+    X = [[secrets.randbelow(P) for _ in range(K)] for _ in range(N)]
+    L = limbs_from_bytes(_bytes(X), N, K)
+    old, ff.BATCH_ROWS = ff.BATCH_ROWS, 7  # several BLAS calls, last one short
+    try:
+        got = matmul(L, [[1], [2], [3], [4]])
+    finally:
+        ff.BATCH_ROWS = old
+    assert got[:, 0].tolist() == [(r[0] + 2 * r[1] + 3 * r[2] + 4 * r[3]) % P for r in X]
+    mask = np.array([i % 3 == 0 for i in range(N)])
+    assert column_sums(L, [1, 3], mask) == [sum(X[i][c] for i in range(N) if i % 3 == 0) % P for c in (1, 3)]
+
+
+def test_below_p_finds_unreduced_elements() -> None:
+    ok = limbs_from_bytes(_bytes([[P - 1, 0, 5]]), 1, 3)
+    assert below_p(ok)
+    for bad in (P, P + 1, (1 << 128) - 1):
+        assert not below_p(limbs_from_bytes(_bytes([[1, bad]]), 1, 2))
+
+
+def test_wrong_buffer_size_is_refused() -> None:
+    with pytest.raises(ValueError, match="wrong size"):
+        limbs_from_bytes(b"\x00" * 30, 1, 2)
