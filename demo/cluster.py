@@ -50,6 +50,16 @@ class StepFailed(Exception):
     """A demo step failed; the message says which and why (the tool's own one-line error)."""
 
 
+def local_party_env() -> dict[str, str]:
+    """Environment for MPC parties that share this one machine: one BLAS thread each (several
+    parties each running a multi-threaded BLAS on 2 cores oversubscribe it: measured 1.5x slower
+    in scripts/bench_validation.py).  A node on its own machine keeps the BLAS default."""
+    env = dict(os.environ)
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
 def run(cmd: Sequence[str], *, check: bool = True, quiet: bool = False, timeout: float = 600,
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, env=env)
@@ -173,7 +183,7 @@ class LocalCluster:
         return [subprocess.Popen([tool("mpc-node"), "compute", "--dir", str(self.node_dirs[i]), "--timeout",
                                   str(timeout), *(["--cheat", cheat[i]] if i in cheat else [])],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                 start_new_session=True) for i in nodes]
+                                 start_new_session=True, env=local_party_env()) for i in nodes]
 
     def compute(self, timeout: float = 60, nodes: Sequence[int] | None = None,
                 cheat: dict[int, str] | None = None) -> list[subprocess.CompletedProcess[str]]:

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +214,7 @@ class MpcOutcome:
     invalid: list[tuple[int, str]]  # (row in the agreed order, reason) of submissions that failed validation
     off_polynomial: dict[int, list[int]]  # rejected row -> nodes whose opening shares were off ([] if not located)
     corrected: list[int]  # nodes caught sending wrong shares whose error was corrected (n >= 3t+1)
+    seconds: dict[str, float] = field(default_factory=dict)  # phase timings inside the party
 
 
 def set_statements(node_dir: Path, manifest: Manifest, me: int, digests: dict[int, str],
@@ -283,7 +284,8 @@ def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: in
         return MpcOutcome([int(v) for v in data["result_shares"]], str(data["run_id"]),
                           [(int(i), str(r)) for i, r in data["invalid"]],
                           {int(i): [int(x) for x in who] for i, who in data.get("off_polynomial", [])},
-                          [int(x) for x in data.get("corrected", [])])
+                          [int(x) for x in data.get("corrected", [])],
+                          {str(k): float(v) for k, v in data.get("seconds", {}).items()})
 
 
 def _reason_text(reason: str, off: list[int] | None) -> str:

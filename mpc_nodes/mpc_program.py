@@ -28,15 +28,16 @@ The computation is linear apart from the proof checks, so no MPyC multiplication
 Hardening around MPyC (pinned to mpyc 0.11):
 - peers are authenticated by the SHA-256 of their TLS certificate from the manifest, on top of
   MPyC's mutual TLS (whose hostname check cannot bind party ids to our self-signed certs);
-- ``pickle.loads`` inside ``mpyc.runtime`` is replaced by an unpickler that refuses every
-  global, so a peer's crafted pickle cannot run code here (this program only ever transfers
-  ``bytes``, and decodes them strictly).
+- nothing a peer sends reaches :mod:`pickle`: this program exchanges raw bytes over MPyC's links
+  (:meth:`Channel._transfer`, not ``mpc.transfer``) and decodes them strictly, and ``pickle``
+  inside ``mpyc.runtime`` is replaced by :class:`SafePickle`, which parses MPyC's one remaining
+  message (the shutdown barrier's party id) by hand and refuses everything else.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import io
 import json
 import pickle
 import secrets
@@ -51,28 +52,20 @@ EXIT_DISAGREEMENT = 4
 EXIT_UNSAFE_MESSAGE = 5
 
 
-class RefusedPickle(pickle.UnpicklingError):
-    pass
-
-
-class _NoGlobalsUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        raise RefusedPickle(f"refused to unpickle {module}.{name} from a peer")
-
-
 @dataclass(frozen=True)
 class Refused:
-    """What a refused message becomes: the receiving code names the sender and aborts."""
+    """What a refused message becomes (it is never unpickled)."""
 
     reason: str
 
 
 class SafePickle:
-    """Stand-in for the ``pickle`` module inside ``mpyc.runtime``: plain data only.
+    """Stand-in for the ``pickle`` module inside ``mpyc.runtime``: no unpickling at all.
 
-    ``loads`` never runs code: a message that needs any global (a class, a function) — or is not
-    a pickle at all — becomes a :class:`Refused` marker instead, which every receiver in this
-    program checks for, naming the peer that sent it.
+    This program exchanges raw bytes (:meth:`Channel._transfer`), so the only message MPyC itself
+    still decodes is its shutdown barrier, the pickled party id ``b"\x80\x04K" + id + b"."``.
+    ``loads`` parses exactly that by hand; anything else becomes a :class:`Refused` marker.  No
+    byte a peer sends reaches :mod:`pickle`.
     """
 
     dumps = staticmethod(pickle.dumps)
@@ -80,12 +73,9 @@ class SafePickle:
 
     @staticmethod
     def loads(data: bytes) -> Any:
-        try:
-            return _NoGlobalsUnpickler(io.BytesIO(data)).load()
-        except RefusedPickle as exc:
-            return Refused(str(exc))
-        except Exception as exc:  # malformed pickle: same treatment
-            return Refused(f"not a valid message ({exc.__class__.__name__})")
+        if isinstance(data, (bytes, bytearray)) and len(data) == 5 and data[:3] == b"\x80\x04K" and data[4:] == b".":
+            return data[3]
+        return Refused("not a party id (peers exchange raw bytes only; nothing was unpickled)")
 
 
 #: Deviations a node can be told to commit, for the cheating-node tests and the demo only
@@ -220,6 +210,7 @@ class Channel:
         self.context = hashlib.sha256(json.dumps([job["survey_id"], job["manifest_hash"]])
                                       .encode()).digest()
         self.round = 0
+        self.label = -(1 << 40)  # message labels for _transfer, counting down
 
     def _statement(self, rnd: int, digest: bytes) -> bytes:
         return b"salary-mpc/v2 party message\x00" + self.context + rnd.to_bytes(4, "big") + digest
@@ -241,26 +232,32 @@ class Channel:
             return False
 
     async def _transfer(self, msg: bytes, alt: dict[int, bytes] | None = None) -> list[Any]:
-        """All-to-all transfer; ``alt`` (cheat "equivocate" only) sends another message to some peers."""
-        if alt:
-            orig = self.mpc._send_message
+        """All-to-all exchange of raw bytes over MPyC's authenticated links, bypassing
+        ``mpc.transfer`` and thus pickle entirely: what a peer sends stays bytes.
 
-            def send(peer: int, data: Any) -> None:
-                orig(peer, pickle.dumps(alt[peer]) if peer in alt else data)
-
-            self.mpc._send_message = send
-            try:
-                return list(await self.mpc.transfer(msg))
-            finally:
-                self.mpc._send_message = orig
-        return list(await self.mpc.transfer(msg))
+        Our messages carry their own labels (negative, so they never meet MPyC's own program
+        counters); every party makes the same sequence of calls.  ``alt`` (cheat "equivocate"
+        only) sends another message to some peers.
+        """
+        self.label -= 1
+        for peer in range(self.n):
+            if peer != self.me:
+                self.mpc.parties[peer].protocol.send(self.label, alt[peer] if alt and peer in alt else msg)
+        out: list[Any] = []
+        for peer in range(self.n):
+            if peer == self.me:
+                out.append(msg)
+                continue
+            got = self.mpc.parties[peer].protocol.receive(self.label)
+            out.append(await got if isinstance(got, asyncio.Future) else got)
+        return out
 
     def _frame(self, rnd: int, payload: bytes) -> bytes:
         digest, sig = self._sign(rnd, payload)
         return self.MAGIC + rnd.to_bytes(4, "big") + len(sig).to_bytes(1, "big") + sig + payload
 
     async def broadcast(self, payload: bytes, size: int | None = None, equivocate: bytes | None = None,
-                        garbage: bool = False) -> list[bytes]:
+                        garbage: bool = False, pickled: bytes | None = None) -> list[bytes]:
         """Send ``payload`` to every party; return every party's payload (ours at our index).
 
         ``size``: the exact payload length every party must send (None: any length).
@@ -274,13 +271,16 @@ class Channel:
         frame = self._frame(rnd, payload)
         if garbage:  # cheat: random bytes instead of a framed, signed message
             frame = secrets.token_bytes(len(frame))
+        if pickled is not None:  # cheat: a crafted pickle instead of a message
+            frame = pickled
         received = await self._transfer(frame, alt)
         payloads: list[bytes] = []
         pairs: list[tuple[bytes, bytes]] = []
         for j, msg in enumerate(received):
-            if isinstance(msg, Refused):
+            if isinstance(msg, (bytes, bytearray)) and msg[:1] == b"\x80" and msg[:4] != self.MAGIC:
                 _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a message that is not plain data "
-                                           f"({msg.reason}); nothing was run, aborting", (j,))
+                                           "(a pickle; it was never unpickled), aborting", (j,))
+            msg = bytes(msg) if isinstance(msg, bytearray) else msg
             ok = isinstance(msg, bytes) and len(msg) >= 9 and msg[:4] == self.MAGIC
             if ok:
                 slen = msg[8]
@@ -299,7 +299,7 @@ class Channel:
         echo = b"".join(d + len(s).to_bytes(1, "big") + s.ljust(80, b"\0") for d, s in pairs)
         echoes = await self._transfer(self.MAGIC + b"ECHO" + rnd.to_bytes(4, "big") + echo)
         for k, msg in enumerate(echoes):
-            if isinstance(msg, Refused) or not isinstance(msg, bytes) or len(msg) != 12 + 113 * self.n \
+            if not isinstance(msg, (bytes, bytearray)) or len(msg) != 12 + 113 * self.n \
                     or msg[:8] != self.MAGIC + b"ECHO" or int.from_bytes(msg[8:12], "big") != rnd:
                 _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {k} sent a malformed echo; aborting", (k,))
             for j in range(self.n):
@@ -378,23 +378,27 @@ async def _agreement(ch: Channel, job: dict[str, Any]) -> bytes:
     return hashlib.sha256(b"".join(reveals) + agreed).digest()
 
 
-def _send_crafted_pickle(mpc: Any) -> None:
-    """Cheat "pickle": make this party's next transfer carry a pickle that would run a command."""
+def crafted_pickle(marker: Path) -> bytes:
+    """Cheat "pickle": a pickle that would run ``touch marker`` if anyone unpickled it."""
 
     class Evil:
         def __reduce__(self) -> tuple[Any, tuple[str]]:
             import os
 
-            return (os.system, (f"touch {Path.cwd().parent / 'PWNED-by-peer-pickle'}",))
+            return (os.system, (f"touch {marker}",))
 
-    crafted = pickle.dumps(Evil())
-    SafePickle.dumps = staticmethod(lambda obj, *a, **k: crafted)
+    return pickle.dumps(Evil())
 
 
 def _encode(values: Any) -> bytes:
+    """Field elements (Python ints, or limbs on the fast path) -> 16-byte big-endian each."""
+    import numpy as np
+
     from protocol import fastfield
 
-    return fastfield.ints_to_bytes(values)
+    if isinstance(values, np.ndarray) and values.dtype != np.object_:
+        return fastfield.to_bytes(values)
+    return fastfield.ints_to_bytes(np.asarray(values, dtype=object))
 
 
 def _decode(data: bytes, rows: int, cols: int, p: int, sender: int) -> Any:
@@ -421,6 +425,8 @@ async def _validate(ch: Channel, X: Any, seed: bytes, job: dict[str, Any], p: in
     """Verdict per submission (None = valid), identical at every honest party; the nodes whose
     opening shares were off the polynomial per rejected inconsistent row (located when n >= 3t+1);
     and the nodes proven to have lied (their error was corrected)."""
+    import numpy as np
+
     from protocol.validity import OPENINGS, Layout, derive_challenge, local_openings, verdicts
 
     t = int(job["threshold"])
@@ -429,10 +435,13 @@ async def _validate(ch: Channel, X: Any, seed: bytes, job: dict[str, Any], p: in
     challenge = derive_challenge(seed, layout, p)
     mine = local_openings(X, layout, challenge, p)
     if CHEAT == "validate" and N:  # wrong shares in the validation openings, on every other row
-        mine[::2, 0] = (mine[::2, 0] + 1) % p
-    if CHEAT == "pickle":
-        _send_crafted_pickle(ch.mpc)
-    msgs = await ch.broadcast(_encode(mine), size=16 * N * len(OPENINGS), garbage=CHEAT == "garbage")
+        if mine.dtype == np.object_:
+            mine[::2, 0] = (mine[::2, 0] + 1) % p
+        else:
+            mine[::2, 0, -1] ^= 1  # flip the lowest bit of Y
+    pickled = crafted_pickle(Path.cwd().parent / "PWNED-by-peer-pickle") if CHEAT == "pickle" else None
+    msgs = await ch.broadcast(_encode(mine), size=16 * N * len(OPENINGS), garbage=CHEAT == "garbage",
+                              pickled=pickled)
     shares = [_decode(m, N, len(OPENINGS), p, j) for j, m in enumerate(msgs)]
     if not N:
         return [], {}, set()
@@ -529,7 +538,9 @@ async def _resolve(ch: Channel, X: Any, shares: list[Any], located: dict[int, tu
             limbs = fastfield.limbs_from_bytes(revealed, 1, W)
             xrow = limbs if fastfield.supported(p) else np.array(
                 [[int.from_bytes(revealed[16 * q: 16 * (q + 1)], "big") for q in range(W)]], dtype=object)
-            honest_open = [int(v) for v in local_openings(xrow, layout, challenge, p)[0]]
+            recomputed = local_openings(xrow, layout, challenge, p)
+            honest_open = [int(v) for v in (recomputed[0] if recomputed.dtype == np.object_ else
+                                            fastfield.to_ints(recomputed[0]))]
             if honest_open != row_shares[j]:
                 liars.add(j)  # its openings are not what its committed share gives
             lam = lagrange_coefficients([i + 1 for i in good], j + 1, p)
@@ -577,12 +588,18 @@ async def _compute(mpc: Any, job: dict[str, Any], X: Any) -> dict[str, Any]:
     k = int(job["min_group_size"])
     t = int(job["threshold"])
     C = int(job["categories"])
+    import time
+
+    clock = [time.perf_counter()]
     await mpc.start()
     ch = Channel(mpc, job)
+    clock.append(time.perf_counter())
     # 1. Same submission set everywhere, and a joint random seed drawn once the set is fixed.
     seed = await _agreement(ch, job)
+    clock.append(time.perf_counter())
     # 2. Validation of every submission on shares (protocol.validity): seven linear openings each.
     reasons, off, liars = await _validate(ch, X, seed, job, p)
+    clock.append(time.perf_counter())
     # 3. This party's shares of the totals over the valid submissions only (local, linear).
     valid = np.array([r is None for r in reasons], dtype=bool)
     cols = list(range(2 * C))
@@ -597,6 +614,7 @@ async def _compute(mpc: Any, job: dict[str, Any], X: Any) -> dict[str, Any]:
     corrected = sorted(liars | set(in_counts))
     released = [s if c >= k else 0 for c, s in zip(opened, sums)]
     run_id = hashlib.sha256(b"salary-mpc/v2 run id\x00" + seed).hexdigest()[:32]
+    clock.append(time.perf_counter())
     await mpc.shutdown()
     out = [v % p for v in counts + released]
     if CHEAT == "result":
@@ -604,7 +622,9 @@ async def _compute(mpc: Any, job: dict[str, Any], X: Any) -> dict[str, Any]:
     return {"pid": mpc.pid, "result_shares": [str(v) for v in out], "run_id": run_id,
             "invalid": [[i, r] for i, r in enumerate(reasons) if r is not None],
             "off_polynomial": [[i, list(who)] for i, who in sorted(off.items())],
-            "corrected": list(corrected)}
+            "corrected": list(corrected),
+            "seconds": dict(zip(("connect", "agreement", "validation", "aggregation"),
+                                [round(b - a, 4) for a, b in zip(clock, clock[1:])]))}
 
 
 if __name__ == "__main__":

@@ -47,9 +47,12 @@ def below_p(limbs: U16) -> bool:
     top = limbs[..., 0]
     if (top > 0x7FFF).any():
         return False
-    # the only unreduced value below 2^127 is p itself: 0x7FFF FFFF ... FFFF
-    is_p = (top == 0x7FFF) & (limbs[..., 1:] == _MASK16).all(axis=-1)
-    return not bool(is_p.any())
+    # the only unreduced value below 2^127 is p itself: 0x7FFF FFFF ... FFFF (check the rare
+    # candidates only: this runs over every element of the share matrix)
+    cand = top == 0x7FFF
+    if not cand.any():
+        return True
+    return not bool((limbs[cand][:, 1:] == _MASK16).all(axis=-1).any())
 
 
 def _weight_limbs(weights: Sequence[Sequence[int]], p: int) -> npt.NDArray[np.float64]:
@@ -70,31 +73,111 @@ def _weight_limbs(weights: Sequence[Sequence[int]], p: int) -> npt.NDArray[np.fl
     return out.reshape(K * LIMBS, (2 * LIMBS - 1) * O)
 
 
-def _reduce_diagonals(D: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
-    """D[..., d] (d = 0..14, big-endian: weight 2^(16(14-d))) -> Python ints mod 2^127-1."""
-    shape = D.shape[:-1]
-    # little-endian limbs with room for carries: value = sum L[i] 2^(16 i)
-    L = np.zeros(shape + (18,), dtype=np.int64)
-    L[..., :15] = D[..., ::-1]
+def _reduce_le(L: npt.NDArray[np.int64]) -> U16:
+    """Little-endian 16-bit-limb sums (..., k), k <= 18, each below 2^50 -> canonical elements mod
+    2^127 - 1 as (..., 8) big-endian limbs (native uint16, index 0 most significant)."""
+    shape = L.shape[:-1]
+    A = np.zeros(shape + (18,), dtype=np.int64)
+    A[..., : L.shape[-1]] = L
+    top = L.shape[-1]  # limbs at index >= top are zero
     for _ in range(12):  # carry, then fold 2^(16 i) = 2 * 2^(16 (i - 8)) for i >= 8, until < 2^128
-        for i in range(17):
-            carry = L[..., i] >> 16
-            L[..., i] &= _MASK16
-            L[..., i + 1] += carry
-        if not L[..., 8:].any():
+        for i in range(min(top + 2, 17)):  # a value below 2^50 carries at most 2 limbs further
+            carry = A[..., i] >> 16
+            A[..., i] &= _MASK16
+            A[..., i + 1] += carry
+        if not A[..., 8:].any():
             break
-        hi = L[..., 8:].copy()
-        L[..., 8:] = 0
-        L[..., :10] += 2 * hi
+        hi = A[..., 8:].copy()
+        A[..., 8:] = 0
+        A[..., :10] += 2 * hi
+        top = 10
     else:  # each fold shrinks the excess by about 2^127; 12 rounds is far more than needed
         raise ArithmeticError("limb reduction did not converge")
-    u = L[..., :8].astype(np.uint64)
-    lo = u[..., 0] | (u[..., 1] << np.uint64(16)) | (u[..., 2] << np.uint64(32)) | (u[..., 3] << np.uint64(48))
-    hi64 = u[..., 4] | (u[..., 5] << np.uint64(16)) | (u[..., 6] << np.uint64(32)) | (u[..., 7] << np.uint64(48))
-    flat = np.empty(lo.size, dtype=object)
-    p = MERSENNE_127
-    flat[:] = [((h << 64) | l_) % p for h, l_ in zip(hi64.ravel().tolist(), lo.ravel().tolist())]
-    return flat.reshape(shape)
+    for _ in range(2):  # now below 2^128: fold bit 127 (2^127 = 1 mod p) until below 2^127 + 1
+        top = A[..., 7] >> 15
+        A[..., 7] &= 0x7FFF
+        A[..., 0] += top
+        for i in range(7):
+            carry = A[..., i] >> 16
+            A[..., i] &= _MASK16
+            A[..., i + 1] += carry
+    is_p = (A[..., 7] == 0x7FFF) & (A[..., :7] == _MASK16).all(axis=-1)
+    A[is_p, :8] = 0  # p itself is 0
+    return A[..., 7::-1].astype(np.uint16)
+
+
+def _to_le(A: U16) -> npt.NDArray[np.int64]:
+    return np.asarray(A[..., ::-1], dtype=np.int64)
+
+
+def to_ints(A: U16) -> npt.NDArray[np.object_]:
+    """(..., 8) big-endian limbs -> Python ints (for the few values that need them)."""
+    u = np.asarray(A, dtype=np.uint64)
+    hi = (u[..., 0] << np.uint64(48)) | (u[..., 1] << np.uint64(32)) | (u[..., 2] << np.uint64(16)) | u[..., 3]
+    lo = (u[..., 4] << np.uint64(48)) | (u[..., 5] << np.uint64(32)) | (u[..., 6] << np.uint64(16)) | u[..., 7]
+    flat = np.empty(hi.size, dtype=object)
+    flat[:] = [(h << 64) | l_ for h, l_ in zip(hi.ravel().tolist(), lo.ravel().tolist())]
+    return flat.reshape(hi.shape)
+
+
+def from_ints(values: Sequence[int] | npt.NDArray[np.object_], p: int = MERSENNE_127) -> U16:
+    """Python ints (any shape) -> reduced big-endian limbs (..., 8)."""
+    arr = np.asarray(values, dtype=object)
+    data = b"".join((int(v) % p).to_bytes(16, "big") for v in arr.ravel())
+    return np.frombuffer(data, dtype=">u2").astype(np.uint16).reshape(arr.shape + (LIMBS,))
+
+
+def to_bytes(A: U16) -> bytes:
+    """Limbs -> concatenated 16-byte big-endian elements (row-major)."""
+    return np.ascontiguousarray(A, dtype=">u2").tobytes()
+
+
+def add(A: U16, B: U16) -> U16:
+    """Element-wise A + B mod p (B broadcasts)."""
+    return _reduce_le(_to_le(A) + _to_le(B))
+
+
+def mul(A: U16, B: U16) -> U16:
+    """Element-wise A * B mod p (same shapes): 64 limb products per element, int64, exact."""
+    a, b = _to_le(A), _to_le(B)
+    P = np.zeros(np.broadcast_shapes(a.shape[:-1], b.shape[:-1]) + (2 * LIMBS - 1,), dtype=np.int64)
+    for i in range(LIMBS):
+        for j in range(LIMBS):
+            P[..., i + j] += a[..., i] * b[..., j]
+    return _reduce_le(P)
+
+
+def is_zero(A: U16) -> npt.NDArray[np.bool_]:
+    return np.asarray(~np.asarray(A).any(axis=-1), dtype=bool)
+
+
+def matmul_limbs(X: U16, weights: Sequence[Sequence[int]], p: int = MERSENNE_127,
+                 const: Sequence[int] | None = None) -> U16:
+    """(rows, K, 8) limbs times a (K, O) matrix of public ints, plus ``const`` (O) if given ->
+    (rows, O, 8) reduced limbs."""
+    if not supported(p):
+        raise ValueError("fast path supports p = 2^127 - 1 only")
+    rows, K, _ = X.shape
+    O = len(weights[0]) if K else 0
+    out = np.zeros((rows, O, LIMBS), dtype=np.uint16)
+    if rows == 0 or O == 0:
+        return out
+    if K > (1 << 17) // LIMBS:
+        raise ValueError("too many terms for exact float64 accumulation")
+    Wl = _weight_limbs(weights, p)
+    c_le = _to_le(from_ints(list(const), p)) if const is not None else None  # (O, 8)
+    buf = np.empty((min(rows, BATCH_ROWS), K * LIMBS), dtype=np.float64)  # reused: no page faults per batch
+    for start in range(0, rows, BATCH_ROWS):
+        part = X[start: start + BATCH_ROWS].reshape(-1, K * LIMBS)
+        block = buf[: len(part)]
+        np.copyto(block, part, casting="unsafe")
+        D = (block @ Wl).reshape(-1, 2 * LIMBS - 1, O)  # D[d] weighs 2^(16 (14 - d))
+        le = np.rint(D[:, ::-1, :]).astype(np.int64).transpose(0, 2, 1)
+        if c_le is not None:
+            le = le.copy()
+            le[..., :LIMBS] += c_le
+        out[start: start + BATCH_ROWS] = _reduce_le(le)
+    return out
 
 
 def matmul(X: U16, weights: Sequence[Sequence[int]], p: int = MERSENNE_127) -> npt.NDArray[np.object_]:
@@ -102,30 +185,16 @@ def matmul(X: U16, weights: Sequence[Sequence[int]], p: int = MERSENNE_127) -> n
 
     Exact: checked against Python integers in tests/test_fastfield.py.
     """
-    if not supported(p):
-        raise ValueError("fast path supports p = 2^127 - 1 only")
-    rows, K, _ = X.shape
-    O = len(weights[0]) if K else 0
-    out = np.empty((rows, O), dtype=object)
-    if rows == 0 or O == 0:
-        return out
-    if K > (1 << 17) // LIMBS:
-        raise ValueError("too many terms for exact float64 accumulation")
-    Wl = _weight_limbs(weights, p)
-    for start in range(0, rows, BATCH_ROWS):
-        block = X[start: start + BATCH_ROWS].reshape(-1, K * LIMBS).astype(np.float64)
-        D = (block @ Wl).reshape(-1, 2 * LIMBS - 1, O)
-        out[start: start + BATCH_ROWS] = _reduce_diagonals(np.rint(D).astype(np.int64).transpose(0, 2, 1))
-    return out
+    return to_ints(matmul_limbs(X, weights, p))
 
 
 def column_sums(X: U16, columns: Sequence[int], mask: npt.NDArray[np.bool_] | None = None,
                 p: int = MERSENNE_127) -> list[int]:
     """Sum over the selected rows of the given columns, mod p, exactly (int64 limb sums)."""
-    sel = X if mask is None else X[mask]
     out = []
     for c in columns:
-        limb_sums = sel[:, c, :].astype(np.int64).sum(axis=0) if len(sel) else np.zeros(LIMBS, dtype=np.int64)
+        col = X[:, c, :] if mask is None else X[:, c, :][mask]
+        limb_sums = col.astype(np.int64).sum(axis=0) if len(col) else np.zeros(LIMBS, dtype=np.int64)
         out.append(sum(int(v) << (16 * (LIMBS - 1 - a)) for a, v in enumerate(limb_sums.tolist())) % p)
     return out
 

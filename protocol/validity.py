@@ -250,20 +250,28 @@ def query(layout: Layout, ch: Challenge, p: int) -> tuple[list[list[int]], list[
     return W, const
 
 
-def local_openings(shares: ObjArray | fastfield.U16, layout: Layout, ch: Challenge, p: int) -> ObjArray:
-    """A node's shares of the seven openings, (N, 7): from an (N, width) object matrix of ints or
-    from (N, width, 8) limbs (fast path, p = 2^127 - 1)."""
+def local_openings(shares: ObjArray | fastfield.U16, layout: Layout, ch: Challenge, p: int
+                   ) -> ObjArray | fastfield.U16:
+    """A node's shares of the seven openings: (N, 7) Python ints from an (N, width) object matrix,
+    or (N, 7, 8) limbs from (N, width, 8) limbs (fast path, p = 2^127 - 1)."""
     W, const = query(layout, ch, p)
     if shares.dtype == np.object_:
         out = np.asarray(shares.dot(np.array(W, dtype=object)), dtype=object) if len(shares) else \
             np.zeros((0, len(OPENINGS)), dtype=object)
-    else:
-        out = fastfield.matmul(shares, W, p)  # type: ignore[arg-type]
-    return (out + np.array(const, dtype=object)) % p
+        return (out + np.array(const, dtype=object)) % p
+    limbs: fastfield.U16 = shares  # type: ignore[assignment]  # not object: limbs
+    return fastfield.matmul_limbs(limbs, W, p, const)
 
 
-def decide(opened: Sequence[Sequence[int]], p: int) -> list[str | None]:
-    """From opened (Y, F, G, H, V...) rows: None if valid, else the first failed check."""
+def decide(opened: Sequence[Sequence[int]] | fastfield.U16, p: int) -> list[str | None]:
+    """From opened (Y, F, G, H, V...) rows (ints, or (N, 7, 8) limbs): None if valid, else the
+    first failed check."""
+    if isinstance(opened, np.ndarray) and opened.dtype != np.object_:
+        proof_ok = (fastfield.mul(opened[:, 1], opened[:, 2]) == opened[:, 3]).all(axis=-1)
+        zero = [fastfield.is_zero(opened[:, 4 + k]) for k in range(len(GROUPS))]
+        return [None if proof_ok[i] and all(z[i] for z in zero) else
+                "proof" if not proof_ok[i] else next(g for g, z in zip(GROUPS, zero) if not z[i])
+                for i in range(len(opened))]
     out: list[str | None] = []
     for row in opened:
         _, F, G, H = row[0], row[1], row[2], row[3]
@@ -313,7 +321,7 @@ def _check_matrix(n: int, t: int, p: int) -> list[list[int]]:
 
 
 def open_all(node_shares: Sequence[ObjArray | fastfield.U16], t: int, p: int
-             ) -> tuple[ObjArray, dict[int, tuple[int, ...]]]:
+             ) -> tuple[ObjArray | fastfield.U16, dict[int, tuple[int, ...]]]:
     """Open n nodes' shares of the (N, 7) openings.
 
     Returns the values (rows that are not consistent hold zeros) and, for every row whose n
@@ -328,15 +336,18 @@ def open_all(node_shares: Sequence[ObjArray | fastfield.U16], t: int, p: int
         stacked = np.stack([np.asarray(s, dtype=object).reshape(N * O) for s in node_shares], axis=1)
         res = np.asarray(stacked.dot(np.array(Wc, dtype=object)), dtype=object) % p if N else \
             np.zeros((0, len(Wc[0])), dtype=object)
-    else:
+        res = res.reshape(N, O, len(Wc[0]))
+        values = res[:, :, 0]
+        nonzero = (res[:, :, 1:] != 0).any(axis=(1, 2))
+    else:  # limbs: (N * 7, n, 8) times the check matrix, all in limb arithmetic
         stacked = np.stack([np.asarray(s).reshape(N * O, fastfield.LIMBS) for s in node_shares], axis=1)
-        res = fastfield.matmul(stacked, Wc, p)
-    res = res.reshape(N, O, len(Wc[0]))
-    values = res[:, :, 0]
-    bad_rows = np.nonzero((res[:, :, 1:] != 0).any(axis=(1, 2)))[0] if n > t + 1 else np.zeros(0, dtype=int)
+        lres = fastfield.matmul_limbs(stacked, Wc, p).reshape(N, O, len(Wc[0]), fastfield.LIMBS)
+        values = lres[:, :, 0]
+        nonzero = lres[:, :, 1:].any(axis=(1, 2, 3))
+    bad_rows = np.nonzero(nonzero)[0] if n > t + 1 else np.zeros(0, dtype=int)
     suspects: dict[int, tuple[int, ...]] = {}
     for i in bad_rows.tolist():
-        values[i, :] = 0
+        values[i] = 0
         suspects[i] = _off_nodes([_row(s, i, p) for s in node_shares], t, p)
     return values, suspects
 
@@ -365,7 +376,7 @@ def verdicts(node_shares: Sequence[ObjArray | fastfield.U16], t: int, p: int
     """Per submission None (valid) or the reason key, from every node's shares of the openings;
     plus the nodes off the polynomial for each inconsistent row (see :func:`open_all`)."""
     values, suspects = open_all(node_shares, t, p)
-    reasons = decide(values.tolist(), p)
+    reasons = decide(values.tolist() if values.dtype == np.object_ else values, p)  # type: ignore[arg-type]
     for i in suspects:
         reasons[i] = "consistency"
     return reasons, suspects

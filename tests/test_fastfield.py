@@ -53,3 +53,16 @@ def test_below_p_finds_unreduced_elements() -> None:
 def test_wrong_buffer_size_is_refused() -> None:
     with pytest.raises(ValueError, match="wrong size"):
         limbs_from_bytes(b"\x00" * 30, 1, 2)
+
+
+def test_limb_add_mul_and_conversions_are_exact() -> None:
+    from protocol.fastfield import add, from_ints, is_zero, mul, to_bytes, to_ints
+
+    vals_a = [0, 1, P - 1, P - 2, 1 << 126, (1 << 127) - 2] + [secrets.randbelow(P) for _ in range(200)]
+    vals_b = [P - 1, P - 1, P - 1, 2, 2, (1 << 127) - 2] + [secrets.randbelow(P) for _ in range(200)]
+    A, B = from_ints(vals_a), from_ints(vals_b)
+    assert to_ints(A).tolist() == vals_a
+    assert to_ints(add(A, B)).tolist() == [(a + b) % P for a, b in zip(vals_a, vals_b)]
+    assert to_ints(mul(A, B)).tolist() == [a * b % P for a, b in zip(vals_a, vals_b)]
+    assert is_zero(add(from_ints([1, 5]), from_ints([P - 1, 0]))).tolist() == [True, False]
+    assert to_bytes(A) == b"".join(v.to_bytes(16, "big") for v in vals_a)
