@@ -109,6 +109,17 @@ def build_report(manifest: Manifest, analyst_key: X25519PrivateKey, shares: list
     if culprits:
         warnings.append("node(s) " + ", ".join(map(str, culprits)) + " sent a result share inconsistent with the "
                         "others; corrected by error-correcting reconstruction (n >= 3t+1)")
+    # Nodes caught by the other nodes during the computation: believed when at least t+1 nodes
+    # report it (so at least one honest node saw it; t liars cannot frame anyone).
+    reports: dict[int, int] = {}
+    for rs in shares:
+        for node in set(rs.caught):
+            if 0 <= node < manifest.n:
+                reports[node] = reports.get(node, 0) + 1
+    caught = sorted(node for node, votes in reports.items() if votes >= t + 1)
+    if caught:
+        warnings.append("node(s) " + ", ".join(map(str, caught)) + " were caught by the other nodes sending wrong "
+                        "shares during the computation; corrected (n >= 3t+1)")
     groups: list[Group] = []
     means: dict[str, Fraction] = {}
     for c, cnt, s in zip(cats, counts, masked):
@@ -131,7 +142,7 @@ def build_report(manifest: Manifest, analyst_key: X25519PrivateKey, shares: list
             continue
         gap[c] = None if male is None or male == 0 or c not in means else round(float((male - means[c]) / male * 100), 2)
     return Report(manifest.survey_id, manifest.model, accepted, rejected, k, manifest.salary_unit, groups, gap,
-                  warnings, list(culprits))
+                  warnings, sorted(set(culprits) | set(caught)))
 
 
 def format_table(report: Report) -> str:

@@ -176,7 +176,14 @@ def main(argv: list[str] | None = None) -> int:
         compute_s = time.monotonic() - t0
         print("[6/6] the analyst fetches, verifies and reconstructs the result\n")
         out = args.out or root / "result.json"
-        mpc = cluster.results(out)
+        try:
+            mpc = cluster.results(out)
+        except StepFailed as exc:
+            if not cheat:
+                raise
+            print("\nthe analyst detected a wrong result share and released nothing:\n  "
+                  + str(exc).rsplit("error: ", 1)[-1])
+            return 3
         print(cluster.table())
         plain = plaintext_report(records, args.min_group_size)
         print("plaintext oracle (computed in the clear from the same CSV, for this demo only):")
@@ -190,15 +197,17 @@ def main(argv: list[str] | None = None) -> int:
                 problems.append(f"the analyst did not name node {next(iter(cheat))} (named {mpc.get('cheating_nodes')})")
             else:
                 print(f"the analyst named node(s) {mpc['cheating_nodes']} for a wrong result share and corrected it")
-        if cheat and next(iter(cheat.values())) == "validate":
-            step_node = next(iter(cheat))
-            set_aside = mpc["submissions"]["rejected"] - expected_rejected
-            named = any(f"off the polynomial at node {step_node}" in ln for ln in reported)
+        step_node, step = next(iter(cheat.items()), (None, None))
+        set_aside = mpc["submissions"]["rejected"] - expected_rejected
+        if step == "validate" and set_aside:  # n < 3t+1: the lies could not be located
             print(f"\nnode {step_node} lied in the validation openings: {set_aside} submission(s) were set aside "
-                  f"(nothing invalid counted){'; the honest nodes located every lie at node ' + str(step_node) if named else ''}."
-                  "\nThe result above covers the remaining submissions only; every node's audit log lists the "
-                  "ones set aside with the node their shares were off at (see docs/THREAT_MODEL.md).")
+                  "(nothing invalid counted); with n < 3t+1 the liar cannot be identified.\nThe result above "
+                  "covers the remaining submissions only; every node's audit log lists the ones set aside "
+                  "(see docs/THREAT_MODEL.md).")
             return 3
+        if step in ("validate", "open"):
+            if not any(f"cheating detected and corrected: node {step_node} " in ln for ln in reported):
+                problems.append(f"the honest nodes did not name node {step_node}")
         if mpc["submissions"]["rejected"] != expected_rejected:
             problems.append(f"rejected {mpc['submissions']['rejected']} != {expected_rejected} malicious submissions")
         if args.bad_contributors:

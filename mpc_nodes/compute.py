@@ -393,7 +393,7 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
         accepted = len(agreed) - len(outcome.invalid)
         rejected += len(outcome.invalid)
         sealed = seal_result(outcome.shares, m.analyst_public_key, m.hash(), me, m.field_modulus)
-        store.store_result(survey_id, sealed, accepted, rejected, digest, outcome.run_id)
+        store.store_result(survey_id, sealed, accepted, rejected, digest, outcome.run_id, outcome.corrected)
         _commit_when_all_prepared(store, peers, survey_id, outcome.run_id, time.monotonic() + timeout, say)
         return ComputeSummary(survey_id, me, accepted, rejected, digest, outcome.run_id, time.monotonic() - started)
     finally:

@@ -86,10 +86,11 @@ CHEAT: str | None = None
 
 
 def _fail(code: int, message: str, culprits: tuple[int, ...] = ()) -> None:
-    """Abort this party at once; a detected deviation names the culprits in fault.json."""
+    """Abort this party at once; a detected deviation is described in fault.json, with the
+    culprits when they are known."""
     import os
 
-    if culprits:
+    if code in (EXIT_DISAGREEMENT, EXIT_UNSAFE_MESSAGE):
         Path(_FAULT_FILE).write_text(json.dumps({"culprits": list(culprits), "message": message}))
     print(f"mpc-node compute: {message}", file=sys.stderr, flush=True)
     os._exit(code)

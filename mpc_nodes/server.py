@@ -264,10 +264,10 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         res = store.result(survey_id)
         if res is None:
             return _error(404, "NotComputed", "no result yet: the nodes have not finished 'mpc-node compute'")
-        sealed, accepted, rejected, digest, computed_at, run_id = res
+        sealed, accepted, rejected, digest, computed_at, run_id, caught = res
         store.note_release(survey_id)
         return ResultShare(survey_id, rec.node_index, rec.manifest.hash_hex(), b64e(sealed), accepted, rejected,
-                           digest, computed_at, run_id)
+                           digest, computed_at, run_id, caught)
 
     # Wrap once, outermost: the limit applies before any parsing.
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)

@@ -13,7 +13,7 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,8 @@ CREATE TABLE IF NOT EXISTS results (
     agreed_digest TEXT NOT NULL,
     computed_at TEXT NOT NULL,
     run_id TEXT NOT NULL,
-    committed INTEGER NOT NULL DEFAULT 0
+    committed INTEGER NOT NULL DEFAULT 0,
+    caught TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -132,6 +133,8 @@ class NodeStore:
         cols = {r[1] for r in self._db.execute("PRAGMA table_info(submissions)")}
         if "certificate" not in cols:  # a database made before submission certificates existed
             self._db.execute("ALTER TABLE submissions ADD COLUMN certificate BLOB")
+        if "caught" not in {r[1] for r in self._db.execute("PRAGMA table_info(results)")}:
+            self._db.execute("ALTER TABLE results ADD COLUMN caught TEXT NOT NULL DEFAULT '[]'")
         # Parsed manifests by survey id: a manifest never changes once imported, and validating
         # one (certificates, primality of p) on every request would dominate ingest cost.
         self._manifests: dict[str, tuple[bytes, Manifest]] = {}
@@ -341,8 +344,9 @@ class NodeStore:
         return digest
 
     def store_result(self, survey_id: str, sealed: bytes, accepted: int, rejected: int, agreed_digest: str,
-                     run_id: str) -> None:
-        """Keep this node's sealed result share of MPC run ``run_id`` as *prepared* (not served).
+                     run_id: str, caught: Sequence[int] = ()) -> None:
+        """Keep this node's sealed result share of MPC run ``run_id`` as *prepared* (not served);
+        ``caught``: nodes this node saw send wrong shares whose errors were corrected.
 
         A prepared share of an earlier, unfinished run is replaced; a committed one never is.
         """
@@ -353,8 +357,9 @@ class NodeStore:
             self._db.execute("DELETE FROM results WHERE survey_id=?", (survey_id,))
             self._db.execute(
                 "INSERT INTO results (survey_id, sealed, accepted, rejected, agreed_digest, computed_at, run_id,"
-                " committed) VALUES (?,?,?,?,?,?,?,0)",
-                (survey_id, sealed, accepted, rejected, agreed_digest, format_time(now_utc()), run_id),
+                " committed, caught) VALUES (?,?,?,?,?,?,?,0,?)",
+                (survey_id, sealed, accepted, rejected, agreed_digest, format_time(now_utc()), run_id,
+                 json.dumps(sorted(caught))),
             )
             self._audit(survey_id, "compute", {"accepted": accepted, "rejected": rejected, "digest": agreed_digest,
                                                "run_id": run_id})
@@ -378,13 +383,15 @@ class NodeStore:
             return RESULT_NONE, None
         return (RESULT_COMMITTED if row[1] else RESULT_PREPARED), row[0]
 
-    def result(self, survey_id: str) -> tuple[bytes, int, int, str, str, str] | None:
-        """The committed result share (sealed, accepted, rejected, digest, computed_at, run_id), if any."""
+    def result(self, survey_id: str) -> tuple[bytes, int, int, str, str, str, list[int]] | None:
+        """The committed result share (sealed, accepted, rejected, digest, computed_at, run_id,
+        caught nodes), if any."""
         with self._lock:
             row = self._db.execute(
-                "SELECT sealed, accepted, rejected, agreed_digest, computed_at, run_id FROM results"
+                "SELECT sealed, accepted, rejected, agreed_digest, computed_at, run_id, caught FROM results"
                 " WHERE survey_id=? AND committed=1", (survey_id,)).fetchone()
-        return None if row is None else (bytes(row[0]), row[1], row[2], row[3], row[4], row[5])
+        return None if row is None else (bytes(row[0]), row[1], row[2], row[3], row[4], row[5],
+                                         [int(x) for x in json.loads(row[6])])
 
     def note_event(self, survey_id: str, event: str, details: dict[str, Any]) -> None:
         """Append one event (no share, no token) to the audit log."""

@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from .errors import InvalidSubmission, SurveyError
@@ -229,10 +229,14 @@ class ResultShare:
     agreed_digest: str
     computed_at: str
     run_id: str = ""  # the MPC run that produced the share; equal at every node
+    caught: list[int] = field(default_factory=list)  # nodes this node caught sending wrong shares (corrected)
 
     @staticmethod
     def parse(obj: Any) -> ResultShare:
         rs = _from_dict(ResultShare, obj, "node sent a malformed result share")
         if not isinstance(rs.node_index, int) or not isinstance(rs.accepted, int) or not isinstance(rs.rejected, int):
+            raise SurveyError("node sent a malformed result share")
+        if not isinstance(rs.caught, list) or not all(isinstance(c, int) and not isinstance(c, bool)
+                                                       for c in rs.caught):
             raise SurveyError("node sent a malformed result share")
         return rs

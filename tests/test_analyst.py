@@ -10,7 +10,7 @@ from analyst.results import Report, build_report, format_table
 from analyst.survey import load_analyst_secret
 from conftest import Survey, make_survey
 from protocol.envelope import seal_result
-from protocol.errors import CheatingDetected, DecryptionFailed, InconsistentShares
+from protocol.errors import CheatingDetected, DecryptionFailed, InconsistentShares, SurveyError
 from protocol.field import share_vector
 from protocol.wire import ResultShare, b64d, b64e
 
@@ -111,3 +111,24 @@ def test_counts_not_adding_up_are_reported(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=3, t=1, k=5)
     r = _report(s, _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=17))
     assert r.warnings == ["group counts add up to 16, not to the 17 accepted submissions"]
+
+
+def test_nodes_caught_by_t_plus_1_nodes_are_reported_and_t_liars_frame_nobody(tmp_path: Path) -> None:
+    s = make_survey(tmp_path, n=4, t=1, k=5)
+    shares = _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16)
+    honest_reports = [ResultShare(**{**rs.__dict__, "caught": [3] if rs.node_index != 3 else []}) for rs in shares]
+    r = _report(s, honest_reports)
+    assert r.cheaters == [3] and any("node(s) 3 were caught by the other nodes" in w for w in r.warnings)
+    assert [g.mean for g in r.groups] == [4100.0, 4500.0, None]
+    # one lying node (t = 1) accusing node 0 is not believed
+    framed = [ResultShare(**{**rs.__dict__, "caught": [0] if rs.node_index == 3 else []}) for rs in shares]
+    assert _report(s, framed).cheaters == []
+
+
+def test_malformed_caught_list_is_refused() -> None:
+    good = {"survey_id": "s", "node_index": 0, "manifest_hash": "h", "sealed_result": "", "accepted": 1,
+            "rejected": 0, "agreed_digest": "d", "computed_at": "t", "run_id": "r"}
+    assert ResultShare.parse(good).caught == []
+    for bad in (["1"], [True], "0", [1.5]):
+        with pytest.raises(SurveyError, match="malformed result share"):
+            ResultShare.parse({**good, "caught": bad})

@@ -82,6 +82,7 @@ def test_wrong_opening_share_is_corrected_and_named_with_3t_plus_1(tmp_path: Pat
                 assert f"cheating detected and corrected: node {CHEATER}" in res.stdout + res.stderr, res.stderr
         out = c.results(tmp_path / "r.json")
         assert compare(out, plaintext_report(records, 5)) == []  # the right result all the same
+        assert out["cheating_nodes"] == [CHEATER]  # and the analyst is told who cheated
     finally:
         c.stop_all()
 
@@ -113,6 +114,8 @@ def test_wrong_validation_shares_are_corrected_and_named_with_3t_plus_1(tmp_path
         out = c.results(tmp_path / "r.json")
         assert (out["submissions"]["accepted"], out["submissions"]["rejected"]) == (len(records), 0)
         assert compare(out, plaintext_report(records, 5)) == []
+        assert out["cheating_nodes"] == [CHEATER]
+        assert any(f"node(s) {CHEATER} were caught by the other nodes" in w for w in out["warnings"])
     finally:
         c.stop_all()
 
