@@ -192,12 +192,15 @@ def load_matrix(path: Path, rows: int, width: int, p: int) -> Any:
 class Channel:
     """Consistent broadcast between the parties over MPyC's authenticated links.
 
-    Every message is signed by its sender (ECDSA, the node's TLS key) over the run context, the
-    round and the SHA-256 of the payload.  After each round every party echoes the (hash,
-    signature) pairs it received, so all honest parties either hold the same payload from each
-    party, or abort with a *proof* naming the party that sent two different signed payloads.
-    A message that is malformed, unsigned or not plain data names its sender (links are pinned
-    to the manifest's certificates, so the sender is known).
+    Every message is signed by its sender (ECDSA, the node's TLS key) over the survey, the round,
+    the SHA-256 of the payload and the sender's *view*: the fresh random nonces every party sent
+    it in round 0 of this run (:meth:`open`).  A receiver accepts a statement only if its own
+    nonce of this run is in the view, so a statement from an earlier run (a rerun after an
+    abort) can never be passed off as current.  After each round every party echoes the (hash,
+    view, signature) triples it received, so all honest parties either hold the same payload from
+    each party, or abort with a *proof* naming the party that signed two different fresh
+    payloads.  A message that is malformed, unsigned, stale or not plain data names its sender
+    (links are pinned to the manifest's certificates, so the sender is known).
     """
 
     MAGIC = b"SMP2"
@@ -212,22 +215,36 @@ class Channel:
                                       .encode()).digest()
         self.round = 0
         self.label = -(1 << 40)  # message labels for _transfer, counting down
+        self.nonce = secrets.token_bytes(16)
+        self.view = b""  # n x 16 bytes: the nonce each party sent us in round 0
 
-    def _statement(self, rnd: int, digest: bytes) -> bytes:
-        return b"salary-mpc/v2 party message\x00" + self.context + rnd.to_bytes(4, "big") + digest
+    async def open(self) -> None:
+        """Round 0: every party sends a fresh 16-byte nonce to every other (raw, unsigned)."""
+        got = await self._transfer(self.nonce)
+        for j, v in enumerate(got):
+            if not isinstance(v, (bytes, bytearray)) or len(v) != 16:
+                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a malformed run nonce; aborting", (j,))
+        self.view = b"".join(bytes(v) for v in got)
+
+    def _fresh(self, view: bytes) -> bool:
+        """Does a signer's view hold the nonce we sent in this run (so its statement is current)?"""
+        return len(view) == 16 * self.n and view[16 * self.me: 16 * (self.me + 1)] == self.nonce
+    def _statement(self, rnd: int, view: bytes, digest: bytes) -> bytes:
+        return (b"salary-mpc/v2 party message\x00" + self.context + rnd.to_bytes(4, "big")
+                + hashlib.sha256(view).digest() + digest)
 
     def _sign(self, rnd: int, payload: bytes) -> tuple[bytes, bytes]:
         from protocol.nodeauth import sign_statement
 
         digest = hashlib.sha256(payload).digest()
-        return digest, sign_statement(self.key, self._statement(rnd, digest))
+        return digest, sign_statement(self.key, self._statement(rnd, self.view, digest))
 
-    def _verify(self, sender: int, rnd: int, digest: bytes, sig: bytes) -> bool:
+    def _verify(self, sender: int, rnd: int, view: bytes, digest: bytes, sig: bytes) -> bool:
         from protocol.errors import InvalidToken
         from protocol.nodeauth import verify_statement
 
         try:
-            verify_statement(self.pubs[sender], self._statement(rnd, digest), sig)
+            verify_statement(self.pubs[sender], self._statement(rnd, view, digest), sig)
             return True
         except InvalidToken:
             return False
@@ -255,7 +272,7 @@ class Channel:
 
     def _frame(self, rnd: int, payload: bytes) -> bytes:
         digest, sig = self._sign(rnd, payload)
-        return self.MAGIC + rnd.to_bytes(4, "big") + len(sig).to_bytes(1, "big") + sig + payload
+        return self.MAGIC + rnd.to_bytes(4, "big") + len(sig).to_bytes(1, "big") + sig + self.view + payload
 
     async def broadcast(self, payload: bytes, size: int | None = None, equivocate: bytes | None = None,
                         garbage: bool = False, pickled: bytes | None = None) -> list[bytes]:
@@ -276,7 +293,8 @@ class Channel:
             frame = pickled
         received = await self._transfer(frame, alt)
         payloads: list[bytes] = []
-        pairs: list[tuple[bytes, bytes]] = []
+        triples: list[tuple[bytes, bytes, bytes]] = []  # (payload hash, signer's view, signature)
+        V = 16 * self.n
         for j, msg in enumerate(received):
             if isinstance(msg, (bytes, bytearray)) and msg[:1] == b"\x80" and msg[:4] != self.MAGIC:
                 _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a message that is not plain data "
@@ -285,32 +303,37 @@ class Channel:
             ok = isinstance(msg, bytes) and len(msg) >= 9 and msg[:4] == self.MAGIC
             if ok:
                 slen = msg[8]
-                sig, body = msg[9: 9 + slen], msg[9 + slen:]
-                ok = (int.from_bytes(msg[4:8], "big") == rnd and len(sig) == slen
+                sig, view, body = msg[9: 9 + slen], msg[9 + slen: 9 + slen + V], msg[9 + slen + V:]
+                ok = (int.from_bytes(msg[4:8], "big") == rnd and len(sig) == slen and len(view) == V
                       and (size is None or len(body) == size))
             if not ok:
                 _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a malformed message; aborting", (j,))
+            if not self._fresh(view):
+                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a message that is not bound to this "
+                                           "run; aborting", (j,))
             digest = hashlib.sha256(body).digest()
-            if not self._verify(j, rnd, digest, sig):
+            if not self._verify(j, rnd, view, digest, sig):
                 _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a message without its valid "
                                            "signature; aborting", (j,))
             payloads.append(body)
-            pairs.append((digest, sig))
+            triples.append((digest, view, sig))
         # Echo: what did everyone else receive from each party?
-        echo = b"".join(d + len(s).to_bytes(1, "big") + s.ljust(80, b"\0") for d, s in pairs)
+        E = 32 + V + 1 + 80
+        echo = b"".join(d + v + len(s).to_bytes(1, "big") + s.ljust(80, b"\0") for d, v, s in triples)
         echoes = await self._transfer(self.MAGIC + b"ECHO" + rnd.to_bytes(4, "big") + echo)
         for k, msg in enumerate(echoes):
-            if not isinstance(msg, (bytes, bytearray)) or len(msg) != 12 + 113 * self.n \
+            if not isinstance(msg, (bytes, bytearray)) or len(msg) != 12 + E * self.n \
                     or msg[:8] != self.MAGIC + b"ECHO" or int.from_bytes(msg[8:12], "big") != rnd:
                 _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {k} sent a malformed echo; aborting", (k,))
             for j in range(self.n):
-                at = 12 + 113 * j
-                d, slen = msg[at: at + 32], msg[at + 32]
-                sig = msg[at + 33: at + 33 + slen]
-                if slen > 80 or not self._verify(j, rnd, d, sig):
+                at = 12 + E * j
+                d, view, slen = msg[at: at + 32], msg[at + 32: at + 32 + V], msg[at + 32 + V]
+                sig = msg[at + 33 + V: at + 33 + V + slen]
+                # Forwarding a statement j did not sign *in this run* (stale or forged) is k's lie.
+                if slen > 80 or not self._fresh(view) or not self._verify(j, rnd, view, d, sig):
                     _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {k} forwarded a message that node {j} "
-                                               "never signed; aborting", (k,))
-                if d != pairs[j][0]:
+                                               "never signed in this run; aborting", (k,))
+                if (d, view) != triples[j][:2]:
                     _fail(EXIT_DISAGREEMENT, f"cheating detected: node {j} sent different signed messages to "
                                              f"different nodes (round {rnd}; the two signatures prove it); "
                                              "aborting before any result", (j,))
@@ -594,6 +617,7 @@ async def _compute(mpc: Any, job: dict[str, Any], X: Any) -> dict[str, Any]:
     clock = [time.perf_counter()]
     await mpc.start()
     ch = Channel(mpc, job)
+    await ch.open()
     clock.append(time.perf_counter())
     # 1. Same submission set everywhere, and a joint random seed drawn once the set is fixed.
     seed = await _agreement(ch, job)

@@ -7,12 +7,15 @@ thread supervising its own MPyC subprocess.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import pickle
 import subprocess
 import sys
 import threading
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -192,3 +195,89 @@ def test_hardening_replaces_mpyc_runtime_unpickler(tmp_path: Path) -> None:
                           timeout=60, cwd=Path(__file__).resolve().parent.parent)
     assert "refused: not a party id" in proc.stdout, proc.stderr
     assert not marker.exists()
+
+
+class _Caught(Exception):
+    def __init__(self, message: str, culprits: tuple[int, ...]) -> None:
+        super().__init__(message)
+        self.culprits = culprits
+
+
+def _channels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Three Channel objects of one survey with the nodes' real keys, wired in memory: each
+    ``_transfer`` call returns what the test scripted (no network)."""
+    from mpc_nodes import mpc_program
+
+    def fail(code: int, message: str, culprits: tuple[int, ...] = ()) -> None:
+        raise _Caught(message, tuple(culprits))
+
+    monkeypatch.setattr(mpc_program, "_fail", fail)
+    s = make_survey(tmp_path, n=3, t=1)
+    job = {"certificates": [nd.tls_cert_pem for nd in s.manifest.nodes], "survey_id": s.manifest.survey_id,
+           "manifest_hash": s.manifest.hash_hex()}
+    chans = []
+    for i, d in enumerate(s.node_dirs):
+        work = tmp_path / f"party{i}"
+        (work / ".config").mkdir(parents=True)
+        (work / ".config" / f"party_{i}.key").write_bytes((d / "tls.key").read_bytes())
+        monkeypatch.chdir(work)
+        fake = types.SimpleNamespace(parties=[None] * 3, pid=i)
+        chans.append(mpc_program.Channel(fake, job))
+    nonces = [c.nonce for c in chans]
+    for c in chans:  # round 0 as if every nonce had arrived
+        c.view = b"".join(nonces)
+    return chans
+
+
+def _run(coro: Any) -> Any:
+    import asyncio
+
+    return asyncio.new_event_loop().run_until_complete(coro)
+
+
+def _echo(frames: list[bytes], swap: dict[int, bytes] | None = None) -> bytes:
+    """The echo a party sends after receiving ``frames`` (``swap``: node -> another frame it
+    claims to have received from that node)."""
+    def triple(frame: bytes) -> bytes:
+        slen = frame[8]
+        sig, view, body = frame[9: 9 + slen], frame[9 + slen: 9 + slen + 48], frame[9 + slen + 48:]
+        return hashlib.sha256(body).digest() + view + bytes([slen]) + sig.ljust(80, b"\0")
+
+    swap = swap or {}
+    return b"SMP2ECHO" + (1).to_bytes(4, "big") + b"".join(triple(swap.get(j, f)) for j, f in enumerate(frames))
+
+
+def _broadcast_with(chan: Any, frames: list[bytes], echoes: list[bytes]) -> _Caught:
+    """Run ``chan``'s first broadcast with scripted messages; return the detection it raised."""
+    answers = iter([frames, echoes])
+
+    async def transfer(msg: bytes, alt: Any = None) -> list[bytes]:
+        return next(answers)
+
+    chan._transfer = transfer
+    with pytest.raises(_Caught) as exc:
+        _run(chan.broadcast(b"payload 0"))
+    return exc.value
+
+
+def test_channel_names_a_forwarder_that_replays_an_earlier_runs_message(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Node 2 keeps node 1's signed message from an earlier run and forwards it in the echo, as if
+    node 1 had told it something else: a stale statement names the forwarder, never node 1."""
+    a, b, c = _channels(tmp_path, monkeypatch)
+    current = b.view
+    b.view = bytes(len(current))  # node 1's view in an *earlier* run: other nonces
+    stale = b._frame(1, b"earlier payload")
+    b.view = current
+    frames = [ch._frame(1, f"payload {i}".encode()) for i, ch in enumerate((a, b, c))]
+    caught = _broadcast_with(a, frames, [_echo(frames), _echo(frames), _echo(frames, {1: stale})])
+    assert caught.culprits == (2,) and "node 2 forwarded a message that node 1 never signed in this run" in str(caught)
+
+
+def test_channel_names_an_equivocating_sender_by_its_signatures(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b, c = _channels(tmp_path, monkeypatch)
+    frames = [ch._frame(1, f"payload {i}".encode()) for i, ch in enumerate((a, b, c))]
+    other = b._frame(1, b"something else")  # node 1 tells node 2 another thing, signed, this run
+    caught = _broadcast_with(a, frames, [_echo(frames), _echo(frames), _echo(frames, {1: other})])
+    assert caught.culprits == (1,) and "node 1 sent different signed messages" in str(caught)
