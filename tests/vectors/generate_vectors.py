@@ -1,6 +1,6 @@
 """One-off generator of the known-answer vector files in this directory (NOT run by the tests).
 
-    cd /work/main && PYTHONPATH=. python tests/vectors/generate_vectors.py shamir|hpke|manifest
+    cd /work/main && PYTHONPATH=. python tests/vectors/generate_vectors.py shamir|hpke|manifest|certificate
 
 Each JSON file records its provenance.  Do not regenerate casually: the point of a known-answer
 file is that it stays fixed while the code changes.  (``hpke`` and ``manifest`` output differ on
@@ -178,5 +178,40 @@ def manifest() -> None:
     (HERE / "manifest.json").write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
 
 
+def certificate() -> None:
+    """Submission certificate, computed here from the documented layout with hashlib and a raw
+    Ed25519 key (deterministic signatures), independently of protocol.commitment."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    p = (1 << 127) - 1
+    sk_bytes = hashlib.sha256(b"salary-mpc test vector: certificate key").digest()
+    sk = Ed25519PrivateKey.from_private_bytes(sk_bytes)
+    pk = sk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    mhash = hashlib.sha256(b"salary-mpc test vector: manifest").digest()
+    shares = [[1, 2, 3], [p - 1, 0, 52_000], [0x0123456789ABCDEF % p, 7, 8]]
+    share_bytes = [b"".join(v.to_bytes(16, "big") for v in row) for row in shares]
+    sid = hashlib.sha256(b"salary-mpc/v2 submission id\x00" + pk).hexdigest()[:32]
+    commits = [hashlib.sha256(b"salary-mpc/v2 share commitment\x00" + mhash + bytes.fromhex(sid)
+                              + j.to_bytes(2, "big") + sb).digest() for j, sb in enumerate(share_bytes)]
+    signed = b"salary-mpc/v2 submission certificate\x00" + mhash + bytes.fromhex(sid) + b"".join(commits)
+    cert = pk + sk.sign(signed) + b"".join(commits)
+    out = {
+        "provenance": (
+            "Generated once by tests/vectors/generate_vectors.py (certificate) on 2026-11-22 with hashlib and "
+            "pyca/cryptography Ed25519 directly (RFC 8032 signatures are deterministic): private key and manifest "
+            "hash are SHA-256 of fixed labels; id = first 16 bytes of SHA-256(label || pk); C_j = SHA-256(label || "
+            "manifest hash || id || j (2 bytes) || node j's 16-byte big-endian share elements); certificate = pk || "
+            "signature over (label || manifest hash || id || C_0..C_2) || C_0..C_2."
+        ),
+        "private_key": sk_bytes.hex(),
+        "manifest_hash": mhash.hex(),
+        "shares": [[str(v) for v in row] for row in shares],
+        "submission_id": sid,
+        "certificate": cert.hex(),
+    }
+    (HERE / "certificate.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
 if __name__ == "__main__":
-    {"shamir": shamir, "hpke": hpke, "manifest": manifest}[sys.argv[1]]()
+    {"shamir": shamir, "hpke": hpke, "manifest": manifest, "certificate": certificate}[sys.argv[1]]()
