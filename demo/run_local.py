@@ -133,9 +133,9 @@ def main(argv: list[str] | None = None) -> int:
                                                                       if KINDS[b.kind] is not None):
                 raise StepFailed("a malicious upload was not handled as expected: "
                                  + "; ".join(f"{b.kind}: {b.statuses}" for b in bad))
-            expected_rejected = len(bad) - len(refused)
+            expected_rejected = len(bad)  # refused at upload or caught in the MPC: all count as rejected
             print(f"      + {len(bad)} malicious submissions: {len(refused)} refused at upload (wrong length), "
-                  f"{expected_rejected} stored, to be caught by validation inside the MPC")
+                  f"{len(bad) - len(refused)} stored, to be caught by validation inside the MPC")
         print("[4/6] the organiser closes the survey")
         cluster.close()
         print("[5/6] every node runs mpc-node compute")

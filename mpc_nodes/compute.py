@@ -5,7 +5,8 @@ Steps (every node runs the same code path on the same shapes):
 1. **Agreement.** The survey must be closed here.  The node fetches every peer's frozen id set
    over HTTPS pinned to the peer's certificate, with a request signed by its own TLS key, retrying
    until the peer is closed too or the timeout passes.  Everyone computes the same intersection
-   (counted) and union (``rejected = |union| - |intersection|``: held by some node, not by all).
+   (counted) and union; ``rejected`` counts the submissions held by some node but not all, plus
+   the uploads every node refused as malformed (e.g. a vector of the wrong length).
    The set is frozen in the store; a rerun must find the same set.
 2. **Local shares.** Open each agreed sealed share with the node's key into a share matrix (one
    row per submission), streamed to a file for the party process.
@@ -356,16 +357,22 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
         sets = {me: set(own)}
         say(f"node {me}: {len(own)} submissions stored; fetching the other nodes' frozen sets")
         sigs: dict[int, str] = {}
+        refused = set(store.refused_ids(survey_id))  # malformed uploads: they count as rejected
         for j in range(m.n):
             if j != me:
                 fs = fetch_frozen(peers, j, deadline, say)
                 sets[j], sigs[j] = set(fs.submission_ids), fs.signature
+                refused |= set(fs.refused_ids)
         statements = set_statements(node_dir, m, me, {j: set_digest(v) for j, v in sets.items()}, sigs)
         agreed = sorted(set.intersection(*sets.values()))
         union = set.union(*sets.values())
         rejected = len(union) - len(agreed)
         if rejected:
             say(f"{rejected} submission(s) are not held by every node and will not count")
+        refused -= union  # refused by some node but stored by another: already counted above
+        if refused:
+            say(f"{len(refused)} upload(s) were refused as malformed and do not count")
+            rejected += len(refused)
         digest = store.record_agreement(survey_id, agreed)
         say(f"agreed on {len(agreed)} submissions (digest {digest[:16]}…); opening local shares")
         with tempfile.TemporaryDirectory(prefix="mpc-node-shares-") as tmp:

@@ -246,7 +246,7 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
             stmt = frozen_set_statement(survey_id, rec.manifest.hash_hex(), rec.node_index, digest)
             sig = b64e(sign_statement(tls_key, stmt))
         return FrozenSet(survey_id, rec.node_index, rec.manifest.hash_hex(), len(sub_ids), digest,
-                         sub_ids, frozen, sig)
+                         sub_ids, frozen, sig, store.refused_ids(survey_id))
 
     @app.get("/v1/surveys/{survey_id}/compute", responses={403: errors[403], 404: errors[404]})
     def compute_state(survey_id: str, request: Request) -> ComputeState:

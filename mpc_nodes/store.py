@@ -415,6 +415,13 @@ class NodeStore:
         with self._tx():
             self._audit(survey_id, "refused", {"submission_id": submission_id, "reason": reason})
 
+    def refused_ids(self, survey_id: str) -> list[str]:
+        """Ids of uploads that opened but were refused as malformed (never stored), sorted."""
+        with self._lock:
+            rows = self._db.execute("SELECT details FROM audit WHERE survey_id=? AND event='refused'",
+                                    (survey_id,)).fetchall()
+        return sorted({str(json.loads(d)["submission_id"]) for (d,) in rows})
+
     def note_release(self, survey_id: str) -> None:
         with self._tx():
             self._audit(survey_id, "release", {})

@@ -179,12 +179,16 @@ class FrozenSet:
     submission_ids: list[str]
     frozen: bool = True
     signature: str = ""
+    refused_ids: list[str] = field(default_factory=list)  # uploads refused as malformed (never stored)
 
     @staticmethod
     def parse(obj: Any) -> FrozenSet:
         fs = _from_dict(FrozenSet, obj, "peer sent a malformed frozen set")
         if not isinstance(fs.submission_ids, list) or not all(isinstance(s, str) and _SID.fullmatch(s) for s in fs.submission_ids):
             raise SurveyError(f"node {fs.node_index} sent malformed submission ids")
+        if not isinstance(fs.refused_ids, list) or not all(isinstance(s, str) and _SID.fullmatch(s)
+                                                            for s in fs.refused_ids):
+            raise SurveyError(f"node {fs.node_index} sent malformed refused ids")
         if fs.count != len(fs.submission_ids) or fs.digest != set_digest(fs.submission_ids):
             raise SurveyError(f"node {fs.node_index} sent a frozen set whose count or digest does not match its ids")
         return fs

@@ -25,6 +25,7 @@ from mpc_nodes.server import create_app
 from mpc_nodes.store import NodeStore
 from protocol.commitment import make_certificate
 from protocol.encoding import make_record
+from protocol.errors import SurveyError
 from protocol.envelope import seal_shares
 from protocol.field import encode_elements, share_vector
 from protocol.validity import encode_submission
@@ -306,3 +307,26 @@ def test_certificate_problems_are_refused_with_their_reason(node: tuple[Survey, 
         expect(c.post(f"{BASE}/submissions", json=b), 400, "InvalidSubmission", detail)
     assert store.count(SID) == 0
     assert c.post(f"{BASE}/submissions", json=body).status_code == 200  # the genuine upload still goes in
+
+
+def test_malformed_upload_is_refused_audited_and_listed_for_the_rejected_count(
+        node: tuple[Survey, TestClient, NodeStore]) -> None:
+    """A well-sealed, well-signed vector of the wrong length: refused, audited with its reason, and
+    listed in /ids so that every node counts it in submissions.rejected."""
+    from protocol.wire import FrozenSet
+
+    s, c, store = node
+    m = s.manifest
+    vec = encode_submission(make_record("male", 10, m.categories, m.salary_max), m.categories, m.salary_max,
+                            m.field_modulus) + [0]
+    shares = share_vector(vec, m.n, m.threshold, m.field_modulus)
+    sid, cert = make_certificate(m.hash(), [encode_elements(sh, m.field_modulus) for sh in shares])
+    env = seal_shares(shares[0], m.nodes[0].hpke_public_key, m.hash(), 0, bytes.fromhex(sid), m.field_modulus)
+    expect(c.post(f"{BASE}/submissions", json={"submission_id": sid, "token": s.tokens[0], "envelope": b64e(env),
+                                               "certificate": b64e(cert)}),
+           400, "InvalidSubmission", f"share vector has {m.vector_length() + 1} entries")
+    assert store.count(SID) == 0 and store.refused_ids(SID) == [sid]
+    ids = FrozenSet.parse(c.get(f"{BASE}/ids", headers={"Authorization": f"Bearer {s.credential}"}).json())
+    assert ids.refused_ids == [sid] and ids.submission_ids == []
+    with pytest.raises(SurveyError, match="malformed refused ids"):
+        FrozenSet.parse({**ids.__dict__, "refused_ids": ["not an id"]})

@@ -118,9 +118,10 @@ def test_run_local_with_malicious_contributors(tmp_path: Path) -> None:
                            "--seed", "5"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    # 16 = 2 of each kind: 2 wrong-length refused at upload, 14 stored and caught inside the MPC
+    # 16 = 2 of each kind: 2 wrong-length refused at upload, 14 stored and caught inside the MPC;
+    # all 16 are in submissions.rejected
     assert "16 malicious submissions: 2 refused at upload (wrong length), 14 stored" in out
-    assert "150 submissions counted, 14 not counted" in out
+    assert "150 submissions counted, 16 not counted" in out
     for line in ("4  gender part is not one-hot", "4  salary outside [0, max] (bits)",
                  "2  salary-by-gender entry does not match the salary and gender",
                  "2  shares do not lie on one degree-t polynomial", "2  validity proof does not verify",
