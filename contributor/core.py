@@ -41,6 +41,7 @@ from typing import Any
 
 import httpx
 
+from protocol.commitment import make_certificate
 from protocol.encoding import Record, make_record
 from protocol.envelope import seal_shares
 from protocol.errors import (
@@ -58,11 +59,10 @@ from protocol.field import encode_elements, share_vector
 from protocol.manifest import Manifest, NodeInfo, format_time, manifest_from_json
 from protocol.tls import pinned_client_context
 from protocol.tokens import token_hash
-from protocol.commitment import make_certificate
 from protocol.validity import encode_submission
 from protocol.wire import MAX_TOKEN_CHARS, SubmissionAck, SubmissionUpload, b64d, b64e
 
-PENDING_FORMAT = "salary-submit/pending/v1"
+PENDING_FORMAT = "salary-submit/pending/v2"  # v2: with the submission certificate
 RECEIPT_FORMAT = "salary-submit/receipt/v1"
 DEFAULT_RECEIPT_DIR = "receipts"
 

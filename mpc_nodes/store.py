@@ -95,6 +95,8 @@ CREATE TABLE IF NOT EXISTS audit (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
+-- refused and invalid submissions are looked up by event (every /ids answer lists the refused)
+CREATE INDEX IF NOT EXISTS audit_by_event ON audit (survey_id, event);
 """
 
 GENESIS = "0" * 64
@@ -431,8 +433,8 @@ class NodeStore:
         if self.state(survey_id) not in (STATE_COMPUTED, STATE_PURGED):
             raise SurveyError("purge is allowed only after the result has been computed")
         with self._tx():
-            n = self._db.execute("UPDATE submissions SET envelope=NULL WHERE survey_id=? AND envelope IS NOT NULL",
-                                 (survey_id,)).rowcount
+            n = self._db.execute("UPDATE submissions SET envelope=NULL, certificate=NULL"
+                                 " WHERE survey_id=? AND envelope IS NOT NULL", (survey_id,)).rowcount
             self._db.execute("UPDATE surveys SET purged_at=? WHERE survey_id=?", (format_time(now_utc()), survey_id))
             self._audit(survey_id, "purge", {"shares_deleted": n})
         return n
