@@ -304,31 +304,31 @@ class NodeStore:
             return [r[0] for r in self._db.execute(
                 "SELECT submission_id FROM submissions WHERE survey_id=? ORDER BY submission_id", (survey_id,))]
 
-    def envelopes(self, survey_id: str, ids: Iterable[str], batch: int = 5000) -> Iterator[tuple[str, bytes]]:
-        """Yield (submission_id, sealed envelope) for ``ids`` in the given order, in batches."""
+    def _column(self, survey_id: str, ids: Iterable[str], column: str, batch: int
+                ) -> Iterator[tuple[str, bytes | None]]:
+        """(submission_id, value of ``column`` or None) for ``ids`` in the given order, read in batches."""
         ids = list(ids)
         for k in range(0, len(ids), batch):
             chunk = ids[k : k + batch]
             with self._lock:
                 rows = dict(self._db.execute(
-                    f"SELECT submission_id, envelope FROM submissions WHERE survey_id=? AND submission_id IN "
+                    f"SELECT submission_id, {column} FROM submissions WHERE survey_id=? AND submission_id IN "
                     f"({','.join('?' * len(chunk))})", (survey_id, *chunk)).fetchall())
             for sid in chunk:
-                if sid not in rows or rows[sid] is None:
-                    raise SurveyError(f"submission {sid} is missing from this node's store")
-                yield sid, bytes(rows[sid])
+                value = rows.get(sid)
+                yield sid, None if value is None else bytes(value)
+
+    def envelopes(self, survey_id: str, ids: Iterable[str], batch: int = 5000) -> Iterator[tuple[str, bytes]]:
+        """Yield (submission_id, sealed envelope) for ``ids`` in the given order, in batches."""
+        for sid, env in self._column(survey_id, ids, "envelope", batch):
+            if env is None:
+                raise SurveyError(f"submission {sid} is missing from this node's store")
+            yield sid, env
 
     def certificates(self, survey_id: str, ids: Iterable[str], batch: int = 5000) -> Iterator[bytes]:
         """The stored submission certificates for ``ids``, in order (empty bytes where none)."""
-        ids = list(ids)
-        for k in range(0, len(ids), batch):
-            chunk = ids[k : k + batch]
-            with self._lock:
-                rows = dict(self._db.execute(
-                    f"SELECT submission_id, certificate FROM submissions WHERE survey_id=? AND submission_id IN "
-                    f"({','.join('?' * len(chunk))})", (survey_id, *chunk)).fetchall())
-            for sid in chunk:
-                yield bytes(rows.get(sid) or b"")
+        for _, cert in self._column(survey_id, ids, "certificate", batch):
+            yield cert or b""
 
     # -- agreement, result --------------------------------------------------------------------
     def record_agreement(self, survey_id: str, ids: list[str]) -> str:

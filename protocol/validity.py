@@ -162,8 +162,7 @@ def prove_batch(records: npt.NDArray[np.int64], layout: Layout, p: int) -> ObjAr
     ext = [list(col) for col in zip(*_extension(M, p))]  # (M + 1) x M
     if fastfield.supported(p):
         def extend(vals: ObjArray) -> ObjArray:
-            data = b"".join(int(v).to_bytes(16, "big") for v in vals.ravel())
-            return fastfield.matmul(fastfield.limbs_from_bytes(data, N, M + 1), ext, p)
+            return fastfield.matmul(fastfield.from_ints(vals, p), ext, p)
     else:
         def extend(vals: ObjArray) -> ObjArray:
             return np.asarray(vals.dot(np.array(ext, dtype=object)), dtype=object) % p
@@ -267,11 +266,11 @@ def decide(opened: Sequence[Sequence[int]] | fastfield.U16, p: int) -> list[str 
     """From opened (Y, F, G, H, V...) rows (ints, or (N, 7, 8) limbs): None if valid, else the
     first failed check."""
     if isinstance(opened, np.ndarray) and opened.dtype != np.object_:
-        proof_ok = (fastfield.mul(opened[:, 1], opened[:, 2]) == opened[:, 3]).all(axis=-1)
-        zero = [fastfield.is_zero(opened[:, 4 + k]) for k in range(len(GROUPS))]
-        return [None if proof_ok[i] and all(z[i] for z in zero) else
-                "proof" if not proof_ok[i] else next(g for g, z in zip(GROUPS, zero) if not z[i])
-                for i in range(len(opened))]
+        out_arr = np.full(len(opened), None, dtype=object)
+        for k in reversed(range(len(GROUPS))):  # the first failed group wins: assign it last
+            out_arr[~fastfield.is_zero(opened[:, 4 + k])] = GROUPS[k]
+        out_arr[~(fastfield.mul(opened[:, 1], opened[:, 2]) == opened[:, 3]).all(axis=-1)] = "proof"
+        return list(out_arr.tolist())
     out: list[str | None] = []
     for row in opened:
         _, F, G, H = row[0], row[1], row[2], row[3]
@@ -348,14 +347,15 @@ def open_all(node_shares: Sequence[ObjArray | fastfield.U16], t: int, p: int
     suspects: dict[int, tuple[int, ...]] = {}
     for i in bad_rows.tolist():
         values[i] = 0
-        suspects[i] = _off_nodes([_row(s, i, p) for s in node_shares], t, p)
+        suspects[i] = _off_nodes([row_values(s, i, p) for s in node_shares], t, p)
     return values, suspects
 
 
-def _row(shares: ObjArray | fastfield.U16, i: int, p: int) -> list[int]:
+def row_values(shares: ObjArray | fastfield.U16, i: int, p: int) -> list[int]:
+    """Row i of a node's opening shares as Python ints (object matrix or limbs)."""
     if shares.dtype == np.object_:
         return [int(v) % p for v in shares[i]]
-    return [int.from_bytes(np.asarray(limbs, dtype=">u2").tobytes(), "big") for limbs in shares[i]]
+    return [int(v) for v in fastfield.to_ints(shares[i])]
 
 
 def _off_nodes(rows: list[list[int]], t: int, p: int) -> tuple[int, ...]:
