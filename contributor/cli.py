@@ -19,7 +19,7 @@ import click
 
 from protocol.errors import InvalidToken, SurveyError
 
-from . import core
+from . import bulk, core
 
 PROG = "salary-submit"
 TOKEN_ENV = "SALARY_TOKEN"
@@ -57,8 +57,14 @@ Examples:
 
 \b
   # HR: many employees at once; CSV header needs gender,salary (other columns are
-  # ignored), row i uses line i of the tokens file
+  # ignored), row i uses line i of the tokens file.  Rows go in batches of
+  # --batch-size (one signed, sealed request per node per batch); every batch is
+  # written to a pending directory before the first upload.
   salary-submit --survey manifest.json --csv staff.csv --tokens tokens.txt
+
+\b
+  # a node was down during a bulk run: finish it (same ids and bytes)
+  salary-submit --resume receipts/pending-<survey>-bulk-<time>/ --tokens tokens.txt
 
 \b
   # a node was down: finish the upload later with the same submission ids
@@ -159,8 +165,11 @@ def _report_batch(res: core.BatchResult, resume_hint: str) -> None:
               help="Submit every row of this CSV file (header with gender,salary).")
 @click.option("--tokens", "tokens_file", type=click.Path(exists=True, dir_okay=False),
               help="With --csv (or --resume of a batch): one token per line, line i for row i.")
-@click.option("--resume", "resume_file", type=click.Path(exists=True, dir_okay=False),
-              help="Finish the uploads recorded in a pending file (same ids, same envelopes).")
+@click.option("--resume", "resume_file", type=click.Path(exists=True),
+              help="Finish the uploads recorded in a pending file, or a bulk run's pending directory "
+                   "(same ids, same envelopes).")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(0, 4096),
+              help="With --csv: records per bulk request (0: one request per record and node).")
 @click.option("--receipt-dir", default=core.DEFAULT_RECEIPT_DIR, show_default=True,
               type=click.Path(file_okay=False), help="Where receipts and pending files are kept.")
 @click.option("--retries", default=5, show_default=True, type=click.IntRange(0, 20),
@@ -173,8 +182,8 @@ def _report_batch(res: core.BatchResult, resume_hint: str) -> None:
               help="Parallel uploads with --csv.")
 def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender: str | None, salary: str | None,
          token: str | None, token_file: str | None, replace: bool, csv_file: str | None, tokens_file: str | None,
-         resume_file: str | None, receipt_dir: str, retries: int, retry_delay: float, timeout: float,
-         concurrency: int) -> None:
+         resume_file: str | None, batch_size: int, receipt_dir: str, retries: int, retry_delay: float,
+         timeout: float, concurrency: int) -> None:
     retry = core.RetryPolicy(retries=retries, base_delay=retry_delay)
     rdir = Path(receipt_dir)
     if token and token_file:
@@ -202,7 +211,7 @@ def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender
             raise click.UsageError("--csv needs --tokens FILE (one participation token per data row)")
         with _errors():
             _batch(survey, expect_hash, cafile, Path(csv_file), Path(tokens_file), rdir, replace, retry, timeout,
-                   concurrency)
+                   concurrency, batch_size)
         return
 
     if tokens_file:
@@ -230,16 +239,27 @@ def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender
 
 
 def _batch(survey: str, expect_hash: str | None, cafile: str | None, csv_path: Path, tokens_path: Path,
-           rdir: Path, replace: bool, retry: core.RetryPolicy, timeout: float, concurrency: int) -> None:
+           rdir: Path, replace: bool, retry: core.RetryPolicy, timeout: float, concurrency: int,
+           batch_size: int = bulk.DEFAULT_BATCH_SIZE) -> None:
     manifest = core.load_survey_manifest(survey, expect_hash=expect_hash, cafile=cafile, timeout=timeout)
     rows = core.read_csv_records(csv_path, manifest)
     tokens = core.read_tokens(tokens_path, len(rows))
     nodes = core.connect_nodes(manifest, retry=retry, timeout=timeout, max_connections=concurrency)
     try:
         unreachable = core.verify_nodes_agree(manifest, nodes)
-        with _progress(len(rows), "Submitting") as step:
-            res = core.submit_csv(manifest, rows, tokens, nodes, receipt_dir=rdir, replace=replace,
-                                  concurrency=concurrency, unreachable=unreachable, progress=step)
+        if batch_size:
+            def said(count: int, seconds: float) -> None:
+                click.echo(f"prepared {count} record(s) in {seconds:.2f} s ({count / max(seconds, 1e-9):,.0f}/s: "
+                           "shared, committed, sealed, written to the pending directory)", err=True)
+
+            with _progress(len(rows), "Uploading") as step:
+                res = bulk.submit_csv_bulk(manifest, rows, tokens, nodes, receipt_dir=rdir, replace=replace,
+                                           batch_size=batch_size, concurrency=max(1, min(concurrency, 4)),
+                                           unreachable=unreachable, progress=step, prepared=said)
+        else:
+            with _progress(len(rows), "Submitting") as step:
+                res = core.submit_csv(manifest, rows, tokens, nodes, receipt_dir=rdir, replace=replace,
+                                      concurrency=concurrency, unreachable=unreachable, progress=step)
     finally:
         core.close_nodes(nodes)
     _report_batch(res, f"--tokens {tokens_path}")
@@ -247,6 +267,9 @@ def _batch(survey: str, expect_hash: str | None, cafile: str | None, csv_path: P
 
 def _resume(path: Path, token: str | None, token_file: str | None, tokens_file: str | None,
             retry: core.RetryPolicy, timeout: float, concurrency: int) -> None:
+    if path.is_dir():
+        _resume_bulk(path, tokens_file, retry, timeout, concurrency)
+        return
     manifest, entries = core.load_pending(path)
     toks: list[str] = []
     single = _single_token(token, token_file)
@@ -270,6 +293,23 @@ def _resume(path: Path, token: str | None, token_file: str | None, tokens_file: 
             raise err
         return
     _report_batch(res, f"--tokens {tokens_file or 'FILE'}")
+
+
+def _resume_bulk(path: Path, tokens_file: str | None, retry: core.RetryPolicy, timeout: float,
+                 concurrency: int) -> None:
+    manifest, entries = bulk.load_pending_dir(path)
+    if not tokens_file:
+        raise InvalidToken("this pending directory holds a bulk run: give its --tokens FILE")
+    toks = core.read_tokens(Path(tokens_file))
+    nodes = core.connect_nodes(manifest, retry=retry, timeout=timeout, max_connections=concurrency)
+    try:
+        core.check_manifest_served(manifest, nodes, sorted({i for e in entries for i in e.nodes}))
+        with _progress(sum(len(e.prepared.ids) for e in entries), "Resuming") as step:
+            res = bulk.resume_bulk(path, toks, nodes, manifest=manifest, entries=entries,
+                                   concurrency=max(1, min(concurrency, 4)), progress=step)
+    finally:
+        core.close_nodes(nodes)
+    _report_batch(res, f"--tokens {tokens_file}")
 
 
 @contextmanager

@@ -641,22 +641,29 @@ def write_pending(path: Path, manifest: Manifest, entries: Sequence[PendingEntry
     _write_atomic(path, json.dumps(doc, indent=1) + "\n")
 
 
-def read_pending(path: Path) -> tuple[Manifest, list[PendingEntry]]:
-    """Parse a pending file written by :func:`write_pending` (raises :class:`SurveyError`)."""
+def read_pending_doc(path: Path, fmt: str, what: str) -> tuple[dict[str, Any], Manifest]:
+    """A pending document of format ``fmt`` and the manifest it carries, checked against its hash
+    (raises :class:`SurveyError`; ``what`` names the kind of file in messages)."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SurveyError(f"cannot read pending file {path}: {exc.strerror}") from None
     except ValueError:
-        raise SurveyError(f"{path} is not a salary-submit pending file") from None
-    if not isinstance(doc, dict) or doc.get("format") != PENDING_FORMAT:
-        raise SurveyError(f"{path} is not a salary-submit pending file")
+        raise SurveyError(f"{path} is not a salary-submit {what}") from None
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise SurveyError(f"{path} is not a salary-submit {what}")
     mdoc = doc.get("manifest")
     if not isinstance(mdoc, dict):
         raise SurveyError(f"pending file {path} is damaged")
     manifest = manifest_from_json(mdoc)
     if manifest.hash_hex() != doc.get("manifest_hash"):
         raise InvalidManifest(f"pending file {path}: its manifest does not match its manifest hash")
+    return doc, manifest
+
+
+def read_pending(path: Path) -> tuple[Manifest, list[PendingEntry]]:
+    """Parse a pending file written by :func:`write_pending` (raises :class:`SurveyError`)."""
+    doc, manifest = read_pending_doc(path, PENDING_FORMAT, "pending file")
     entries = []
     try:
         for s in doc["submissions"]:
@@ -1011,6 +1018,27 @@ def load_pending(path: Path) -> tuple[Manifest, list[PendingEntry]]:
     return read_pending(path)
 
 
+def check_manifest_served(manifest: Manifest, nodes: Sequence[NodeClient], needed: Iterable[int]) -> None:
+    """Before resuming: every node still owed an upload must serve exactly this manifest
+    (:class:`InvalidManifest` otherwise); one that is unreachable is marked down."""
+    want = manifest.hash()
+    differ = []
+    for i in needed:
+        nd = nodes[i]
+        try:
+            got = nd.fetch_manifest()
+        except NodeUnreachable as exc:
+            nd.down = _problem(exc)
+            continue
+        except SurveyError as exc:
+            differ.append(_labelled(manifest, i, exc))
+            continue
+        if hashlib.sha256(got).digest() != want:
+            differ.append(f"{nd.label} serves manifest {hashlib.sha256(got).hexdigest()[:16]}…")
+    if differ:
+        raise InvalidManifest("refusing to resume: not every node serves the survey's manifest: " + "; ".join(differ))
+
+
 def resume_pending(path: Path, tokens: Iterable[str], nodes: Sequence[NodeClient] | None = None, *,
                    manifest: Manifest | None = None, entries: list[PendingEntry] | None = None,
                    concurrency: int = 8, retry: RetryPolicy | None = None, timeout: float = 30.0,
@@ -1040,24 +1068,7 @@ def resume_pending(path: Path, tokens: Iterable[str], nodes: Sequence[NodeClient
     if nodes is None:
         nodes = connect_nodes(manifest, retry=retry, timeout=timeout, max_connections=max(1, concurrency))
     try:
-        needed = sorted({i for e in entries for i in e.nodes})
-        want = manifest.hash()
-        differ = []
-        for i in needed:
-            nd = nodes[i]
-            try:
-                got = nd.fetch_manifest()
-            except NodeUnreachable as exc:
-                nd.down = _problem(exc)
-                continue
-            except SurveyError as exc:
-                differ.append(_labelled(manifest, i, exc))
-                continue
-            if hashlib.sha256(got).digest() != want:
-                differ.append(f"{nd.label} serves manifest {hashlib.sha256(got).hexdigest()[:16]}…")
-        if differ:
-            raise InvalidManifest("refusing to resume: not every node serves the survey's manifest: "
-                                  + "; ".join(differ))
+        check_manifest_served(manifest, nodes, sorted({i for e in entries for i in e.nodes}))
         single = len(entries) == 1 and entries[0].receipt.endswith(".json")
         if single:
             e = entries[0]

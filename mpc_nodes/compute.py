@@ -8,8 +8,9 @@ Steps (every node runs the same code path on the same shapes):
    (counted) and union; ``rejected`` counts the submissions held by some node but not all, plus
    the uploads every node refused as malformed (e.g. a vector of the wrong length).
    The set is frozen in the store; a rerun must find the same set.
-2. **Local shares.** Open each agreed sealed share with the node's key into a share matrix (one
-   row per submission), streamed to a file for the party process.
+2. **Local shares.** Each agreed submission's share (kept opened since upload; an envelope
+   stored by an older release is opened with the node's key) goes into a share matrix file, one
+   row per submission, streamed in batches for the party process.
 3. **MPC.** :mod:`mpc_nodes.mpc_program` runs as a subprocess under a supervisor with a timeout
    (and dies with its parent): it validates every submission on shares, aggregates the valid
    rows, applies the disclosure rule and yields this node's result share and a public run id.
@@ -41,7 +42,7 @@ from typing import Any
 
 import httpx
 
-from protocol.commitment import certificate_length
+from protocol.commitment import max_certificate_length, pad_certificate
 from protocol.encoding import salary_bits
 from protocol.envelope import open_share_elements, seal_result
 from protocol.errors import CheatingDetected, ComputeFailed, SurveyClosed, SurveyError
@@ -163,18 +164,20 @@ def fetch_compute_state(peers: Peers, j: int) -> ComputeState | None:
 
 
 def write_certificates(store: NodeStore, survey_id: str, ids: list[str], path: Path) -> None:
-    """Per agreed submission: its id (16 bytes) and certificate (protocol.commitment), fixed width,
-    for the party program, which reads them only for submissions whose openings disagree."""
+    """Per agreed submission: its id (16 bytes) and certificate (protocol.commitment) in the padded
+    fixed-width form, for the party program, which reads them only for submissions whose openings
+    disagree."""
     n = store.survey(survey_id).manifest.n
-    width = certificate_length(n)
     with open(path, "wb") as fh:
         for sid, cert in zip(ids, store.certificates(survey_id, ids)):
-            fh.write(bytes.fromhex(sid) + (cert if len(cert) == width else bytes(width)))
+            ok = 0 < len(cert) <= max_certificate_length(n)
+            fh.write(bytes.fromhex(sid) + pad_certificate(cert if ok else b"", n))
 
 
 def write_share_matrix(store: NodeStore, node_dir: Path, survey_id: str, ids: list[str], path: Path,
                        progress: Callable[[int], None] | None = None) -> int:
-    """Open every agreed sealed share and append its elements (16 bytes each) to ``path``.
+    """Append every agreed submission's share elements (16 bytes each) to ``path``: the share kept
+    at upload, or (a row stored by an older release) its envelope opened now.
 
     Returns the row width.  Streaming: memory stays flat whatever the number of submissions.
     """
@@ -182,10 +185,14 @@ def write_share_matrix(store: NodeStore, node_dir: Path, survey_id: str, ids: li
     m = rec.manifest
     sk = keys.load_hpke_private(node_dir)
     width, mh = m.vector_length(), m.hash()
-    with open(path, "wb") as fh:
-        for count, (sid, sealed) in enumerate(store.envelopes(survey_id, ids), 1):
-            fh.write(open_share_elements(sealed, sk, mh, rec.node_index, bytes.fromhex(sid), width))
-            if progress and count % 10000 == 0:
+    with open(path, "wb", buffering=1 << 22) as fh:
+        for count, (sid, share, sealed) in enumerate(store.shares(survey_id, ids), 1):
+            if share is None or len(share) != 16 * width:
+                if sealed is None:
+                    raise SurveyError(f"submission {sid}: stored share has the wrong length")
+                share = open_share_elements(sealed, sk, mh, rec.node_index, bytes.fromhex(sid), width)
+            fh.write(share)
+            if progress and count % 100000 == 0:
                 progress(count)
     return width
 
@@ -216,6 +223,7 @@ class MpcOutcome:
     off_polynomial: dict[int, list[int]]  # rejected row -> nodes whose opening shares were off ([] if not located)
     corrected: list[int]  # nodes caught sending wrong shares whose error was corrected (n >= 3t+1)
     seconds: dict[str, float] = field(default_factory=dict)  # phase timings inside the party
+    peak_rss_mb: float = 0.0  # the party process's peak resident memory
 
 
 def set_statements(node_dir: Path, manifest: Manifest, me: int, digests: dict[int, str],
@@ -228,8 +236,12 @@ def set_statements(node_dir: Path, manifest: Manifest, me: int, digests: dict[in
 
 def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: int, agreed_digest: str,
             timeout: float, cheat: str | None = None,
-            statements: list[dict[str, str]] | None = None, certificates: Path | None = None) -> MpcOutcome:
+            statements: list[dict[str, str]] | None = None, certificates: Path | None = None,
+            batch_rows: int | None = None) -> MpcOutcome:
     """Run the MPyC party subprocess over this node's share matrix (``rows`` submissions).
+
+    ``batch_rows``: rows the party reads at a time (default: its own; tests make it small so that
+    a few rows span several batches).
 
     ``statements``: every node's signed frozen-set digest as this node fetched them (see
     :func:`set_statements`); the parties compare them to catch a node that equivocated.
@@ -253,6 +265,7 @@ def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: in
             "certificates": [nd.tls_cert_pem for nd in manifest.nodes],
             "set_statements": statements or [],
             "certificates_file": "certs.bin" if certificates is not None else None,
+            "batch_rows": batch_rows,
         }
         (work / "job.json").write_text(json.dumps(job))
         out = work / "out.json"
@@ -286,7 +299,8 @@ def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: in
                           [(int(i), str(r)) for i, r in data["invalid"]],
                           {int(i): [int(x) for x in who] for i, who in data.get("off_polynomial", [])},
                           [int(x) for x in data.get("corrected", [])],
-                          {str(k): float(v) for k, v in data.get("seconds", {}).items()})
+                          {str(k): float(v) for k, v in data.get("seconds", {}).items()},
+                          float(data.get("peak_rss_mb", 0.0)))
 
 
 def _reason_text(reason: str, off: list[int] | None) -> str:
@@ -374,16 +388,18 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
             say(f"{len(refused)} upload(s) were refused as malformed and do not count")
             rejected += len(refused)
         digest = store.record_agreement(survey_id, agreed)
-        say(f"agreed on {len(agreed)} submissions (digest {digest[:16]}…); opening local shares")
+        say(f"agreed on {len(agreed)} submissions (digest {digest[:16]}…); reading local shares")
         with tempfile.TemporaryDirectory(prefix="mpc-node-shares-") as tmp:
             matrix = Path(tmp) / "shares.bin"
             write_share_matrix(store, node_dir, survey_id, agreed, matrix,
-                               progress=lambda c: say(f"  opened {c}/{len(agreed)} shares"))
+                               progress=lambda c: say(f"  {c}/{len(agreed)} shares read"))
             certs = Path(tmp) / "certs.bin"
             write_certificates(store, survey_id, agreed, certs)
             say("joining the MPC with the other nodes (validation, then aggregation)")
             # A fresh budget for the MPC itself: peers join after their own (variable) preparation.
             outcome = run_mpc(node_dir, m, me, matrix, len(agreed), digest, timeout, cheat, statements, certs)
+        say("MPC party done: " + " ".join(f"{k}={v:.3f}s" for k, v in outcome.seconds.items())
+            + f" peak_rss={outcome.peak_rss_mb:.1f}MB")
         if outcome.corrected:
             say("cheating detected and corrected: " + ", ".join(peers.label(j) for j in outcome.corrected)
                 + " sent wrong shares; the honest nodes' shares determined the result")

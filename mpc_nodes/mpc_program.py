@@ -40,9 +40,11 @@ import asyncio
 import hashlib
 import json
 import pickle
+import resource
 import secrets
 import ssl
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,37 +158,70 @@ def main(argv: list[str] | None = None) -> None:
     _install_hardening(job["fingerprints"])
     if len(mpc.parties) != n or mpc.threshold != t or mpc.pid != pid:
         _fail(2, "MPyC did not accept the party configuration")
-    X = load_matrix(job_path.parent / job["matrix_file"], int(job["rows"]), int(job["width"]),
-                    int(job["field_modulus"]))
+    X = ShareMatrix(job_path.parent / job["matrix_file"], int(job["rows"]), int(job["width"]),
+                    int(job["field_modulus"]), int(job.get("batch_rows") or ShareMatrix.BATCH))
     result = mpc.run(_compute(mpc, job, X))
     tmp = out_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result))
     tmp.replace(out_path)
 
 
-def load_matrix(path: Path, rows: int, width: int, p: int) -> Any:
-    """The node's share matrix written by mpc_nodes.compute: rows x width 16-byte big-endian
-    field elements below p.  For p = 2^127 - 1: (rows, width, 8) 16-bit limbs viewing the file
-    (the fast path of :mod:`protocol.fastfield`); otherwise an object array of Python ints."""
-    import numpy as np
+class ShareMatrix:
+    """The node's share matrix written by mpc_nodes.compute: ``rows`` x ``width`` 16-byte
+    big-endian field elements below p, read in batches of rows so that memory stays bounded
+    whatever the number of submissions (1e6 rows of 142 elements are 2.3 GB on disk).
 
-    from protocol import fastfield
+    A batch is (rows, width, 8) 16-bit limbs for p = 2^127 - 1 (the fast path of
+    :mod:`protocol.fastfield`), otherwise an object array of Python ints.  Every element read is
+    checked to be reduced; a bad file raises ValueError (the file is this node's own, written
+    from shares it opened and range-checked at upload).
+    """
 
-    raw = np.fromfile(path, dtype=np.uint8) if rows else np.zeros(0, dtype=np.uint8)
-    if raw.size != rows * width * 16:
-        raise ValueError("share matrix file has the wrong size")
-    limbs = fastfield.limbs_from_bytes(raw, rows, width)
-    if fastfield.supported(p):
-        if not fastfield.below_p(limbs):
+    BATCH = 65536  # rows per read: 150 MB of limbs at 142 elements, and few BLAS calls
+
+    def __init__(self, path: Path, rows: int, width: int, p: int, batch: int = BATCH) -> None:
+        self.path, self.rows, self.width, self.p, self.batch = path, rows, width, p, max(1, batch)
+        size = path.stat().st_size if rows else 0
+        if size != rows * width * 16:
+            raise ValueError("share matrix file has the wrong size")
+        from protocol import fastfield
+
+        self.fast = fastfield.supported(p)
+
+    def raw_rows(self, start: int, count: int) -> bytes:
+        """The file bytes of rows [start, start + count)."""
+        stride = self.width * 16
+        with open(self.path, "rb") as fh:
+            fh.seek(start * stride)
+            data = fh.read(count * stride)
+        if len(data) != count * stride:
+            raise ValueError("share matrix file is truncated")
+        return data
+
+    def decode(self, data: bytes, count: int) -> Any:
+        import numpy as np
+
+        from protocol import fastfield
+
+        limbs = fastfield.limbs_from_bytes(bytearray(data), count, self.width)
+        if self.fast:
+            if not fastfield.below_p(limbs):
+                raise ValueError("share matrix holds an unreduced field element")
+            return limbs
+        flat = [int.from_bytes(data[16 * k: 16 * (k + 1)], "big") for k in range(count * self.width)]
+        if any(v >= self.p for v in flat):
             raise ValueError("share matrix holds an unreduced field element")
-        return limbs
-    X = np.empty((rows, width), dtype=object)
-    flat = [int.from_bytes(raw[16 * k: 16 * (k + 1)].tobytes(), "big") for k in range(rows * width)]
-    if any(v >= p for v in flat):
-        raise ValueError("share matrix holds an unreduced field element")
-    if rows:
-        X[:, :] = np.array(flat, dtype=object).reshape(rows, width)
-    return X
+        X = np.empty((count, self.width), dtype=object)
+        if count:
+            X[:, :] = np.array(flat, dtype=object).reshape(count, self.width)
+        return X
+
+    def batches(self, size: int | None = None) -> Iterator[tuple[int, Any]]:
+        """(first row, batch) over the whole matrix, in order."""
+        size = size or self.batch
+        for start in range(0, self.rows, size):
+            count = min(size, self.rows - start)
+            yield start, self.decode(self.raw_rows(start, count), count)
 
 
 class Channel:
@@ -448,7 +483,7 @@ def _decode(data: bytes, rows: int, cols: int, p: int, sender: int) -> Any:
     return np.array(vals, dtype=object).reshape(rows, cols)
 
 
-async def _validate(ch: Channel, X: Any, seed: bytes, job: dict[str, Any], p: int
+async def _validate(ch: Channel, X: ShareMatrix, seed: bytes, job: dict[str, Any], p: int
                     ) -> tuple[list[str | None], dict[int, tuple[int, ...]], set[int]]:
     """Verdict per submission (None = valid), identical at every honest party; the nodes whose
     opening shares were off the polynomial per rejected inconsistent row (located when n >= 3t+1);
@@ -461,7 +496,9 @@ async def _validate(ch: Channel, X: Any, seed: bytes, job: dict[str, Any], p: in
     N = int(job["rows"])
     layout = Layout(int(job["categories"]), int(job["bits"]), int(job["salary_max"]))
     challenge = derive_challenge(seed, layout, p)
-    mine = local_openings(X, layout, challenge, p)
+    # Streamed in batches of rows: only the (N, 7) openings are held for all rows at once.
+    parts = [local_openings(batch, layout, challenge, p) for _, batch in X.batches()]
+    mine: Any = np.concatenate(parts) if parts else local_openings(X.decode(b"", 0), layout, challenge, p)
     if CHEAT == "validate" and N:  # wrong shares in the validation openings, on every other row
         if mine.dtype == np.object_:
             mine[::2, 0] = (mine[::2, 0] + 1) % p
@@ -481,7 +518,7 @@ async def _validate(ch: Channel, X: Any, seed: bytes, job: dict[str, Any], p: in
     return reasons, {r: e for r, e in suspects.items() if reasons[r] == "consistency"}, liars
 
 
-async def _resolve(ch: Channel, X: Any, shares: list[Any], located: dict[int, tuple[int, ...]],
+async def _resolve(ch: Channel, X: ShareMatrix, shares: list[Any], located: dict[int, tuple[int, ...]],
                    reasons: list[str | None], layout: Any, challenge: Any, job: dict[str, Any], p: int) -> set[int]:
     """Rows whose odd shares were located (n >= 3t+1): tell a lying node from a lying contributor.
 
@@ -492,15 +529,13 @@ async def _resolve(ch: Channel, X: Any, shares: list[Any], located: dict[int, tu
     contributor's fault (row rejected, nobody blamed).  Revealing is safe: for an honest
     contributor only lying nodes can be located (docs/THREAT_MODEL.md).  ``reasons`` is updated.
     """
-    import numpy as np
-
-    from protocol.commitment import certificate_length, check_share, verify_certificate
+    from protocol.commitment import check_share, max_certificate_length, unpad_certificate, verify_certificate
     from protocol.errors import CheatingDetected, InvalidSubmission
     from protocol.field import lagrange_coefficients, robust_reconstruct
     from protocol.validity import OPENINGS, decide, local_openings, row_values
 
     n, t, W = ch.n, int(job["threshold"]), layout.width
-    L = certificate_length(n)
+    L = 2 + max_certificate_length(n)  # padded: 2-byte length, certificate, zeros
     rows = sorted(located)
     certfile = Path(job["certificates_file"])
     with open(certfile, "rb") as fh:
@@ -510,12 +545,7 @@ async def _resolve(ch: Channel, X: Any, shares: list[Any], located: dict[int, tu
             stored.append(fh.read(16 + L))
     sids = [rec[:16].hex() for rec in stored]
 
-    def share_bytes(r: int) -> bytes:
-        if X.dtype == np.object_:
-            return b"".join(int(v).to_bytes(16, "big") for v in X[r])
-        return np.asarray(X[r], dtype=">u2").tobytes()
-
-    payload = b"".join(rec[16:] + (share_bytes(r) if ch.me in located[r] else b"") for r, rec in zip(rows, stored))
+    payload = b"".join(rec[16:] + (X.raw_rows(r, 1) if ch.me in located[r] else b"") for r, rec in zip(rows, stored))
     msgs = await ch.broadcast(payload)
     mh = bytes.fromhex(job["manifest_hash"])
     liars: set[int] = set()
@@ -538,7 +568,7 @@ async def _resolve(ch: Channel, X: Any, shares: list[Any], located: dict[int, tu
         valid_certs = {}
         for j in range(n):
             try:
-                valid_certs[j] = verify_certificate(per_node[j][k][0], sids[k], n, mh)
+                valid_certs[j] = verify_certificate(unpad_certificate(per_node[j][k][0], n), sids[k], n, mh)
             except InvalidSubmission:
                 liars.add(j)  # every node checked the certificate at upload: it stored a valid one
         distinct = {c.signature + b"".join(c.commitments) for c in valid_certs.values()}
@@ -595,7 +625,7 @@ async def _open_counts(ch: Channel, counts: list[int], t: int, p: int) -> tuple[
         raise  # unreachable
 
 
-async def _compute(mpc: Any, job: dict[str, Any], X: Any) -> dict[str, Any]:
+async def _compute(mpc: Any, job: dict[str, Any], X: ShareMatrix) -> dict[str, Any]:
     import numpy as np
 
     from protocol import fastfield
@@ -620,10 +650,16 @@ async def _compute(mpc: Any, job: dict[str, Any], X: Any) -> dict[str, Any]:
     # 3. This party's shares of the totals over the valid submissions only (local, linear).
     valid = np.array([r is None for r in reasons], dtype=bool)
     cols = list(range(2 * C))
-    if X.dtype == np.object_:
-        totals = [int(v) % p for v in X[valid][:, :2 * C].sum(axis=0)] if valid.any() else [0] * (2 * C)
-    else:
-        totals = fastfield.column_sums(X, cols, valid, p)
+    totals = [0] * (2 * C)
+    for start, batch in X.batches():  # a second pass over the file, in batches: memory stays bounded
+        mask = valid[start: start + len(batch)]
+        if not mask.any():
+            continue
+        if batch.dtype == np.object_:
+            part = [int(v) for v in batch[mask][:, :2 * C].sum(axis=0)]
+        else:
+            part = fastfield.column_sums(batch, cols, mask, p)
+        totals = [(a + b) % p for a, b in zip(totals, part)]
     counts, sums = totals[0::2], totals[1::2]
     # 4. Disclosure rule: the counts are opened to the nodes (they are part of the released table);
     #    the salary sum of a group below k never leaves: every honest node sends 0 for it.
@@ -641,7 +677,8 @@ async def _compute(mpc: Any, job: dict[str, Any], X: Any) -> dict[str, Any]:
             "off_polynomial": [[i, list(who)] for i, who in sorted(off.items())],
             "corrected": list(corrected),
             "seconds": dict(zip(("connect", "agreement", "validation", "aggregation"),
-                                [round(b - a, 4) for a, b in zip(clock, clock[1:])]))}
+                                [round(b - a, 4) for a, b in zip(clock, clock[1:])])),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
 if __name__ == "__main__":

@@ -9,18 +9,28 @@ whether retrying can help (4xx: no; 5xx: yes).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from protocol.commitment import check_share, verify_certificate
-from protocol.envelope import open_shares
+from protocol import fastfield
+from protocol.commitment import (
+    COMMIT_BYTES,
+    batch_envelope_id,
+    check_share,
+    share_commitment,
+    verify_batch,
+    verify_certificate,
+)
+from protocol.envelope import open_share_block, open_shares
 from protocol.field import encode_elements
 from protocol.errors import (
     DecryptionFailed,
@@ -36,6 +46,10 @@ from protocol.errors import (
 from protocol.nodeauth import HEADER, frozen_set_statement, sign_statement, verify_request
 from protocol.wire import (
     MAX_BODY_BYTES,
+    MAX_BULK_BODY_BYTES,
+    BulkAck,
+    BulkUpload,
+    b64d,
     ComputeState,
     STATE_OPEN,
     STATE_PURGED,
@@ -100,23 +114,25 @@ def _error(status: int, kind: str, detail: str) -> JSONResponse:
 
 
 class BodyLimit:
-    """Refuse request bodies above ``limit`` bytes with 413, whether or not Content-Length is sent."""
+    """Refuse request bodies above ``limit`` bytes (``bulk_limit`` for bulk uploads) with 413,
+    whether or not Content-Length is sent."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, bulk_limit: int = MAX_BULK_BODY_BYTES) -> None:
+        self.app, self.base_limit, self.bulk_limit = app, limit, bulk_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.bulk_limit if str(scope.get("path", "")).endswith("/batches") else self.base_limit
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.limit
+                    too_big = int(value) > limit
                 except ValueError:
                     too_big = True
                 if too_big:
-                    await _error(413, "PayloadTooLarge", f"request body above {self.limit} bytes")(scope, receive, send)
+                    await _error(413, "PayloadTooLarge", f"request body above {limit} bytes")(scope, receive, send)
                     return
         received = 0
 
@@ -125,14 +141,14 @@ class BodyLimit:
             msg = await receive()
             if msg["type"] == "http.request":
                 received += len(msg.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     raise _TooLarge()
             return msg
 
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await _error(413, "PayloadTooLarge", f"request body above {self.limit} bytes")(scope, receive, send)
+            await _error(413, "PayloadTooLarge", f"request body above {limit} bytes")(scope, receive, send)
 
 
 class _TooLarge(Exception):
@@ -194,10 +210,51 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         except InvalidSubmission as exc:
             # Authentic (it opened) but malformed inside, e.g. a vector of the wrong length: a
             # modified contributor program.  Refused, and kept on record with the reason.
-            store.note_refused(survey_id, up.submission_id, str(exc))
+            store.note_refused(survey_id, [up.submission_id], str(exc))
             raise
-        ack = store.accept(survey_id, up.submission_id, up.token, sealed, up.replace, cert_bytes)
+        ack = store.accept(survey_id, up.submission_id, up.token, sealed, up.replace, cert_bytes,
+                           encode_elements(shares, m.field_modulus))
         return JSONResponse(ack.__dict__)
+
+    def _submit_batch(survey_id: str, raw: bytes) -> JSONResponse:
+        rec = store.survey(survey_id)
+        m = rec.manifest
+        try:
+            obj = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise InvalidSubmission("request body is not valid JSON (or nested too deeply)") from None
+        up = BulkUpload.parse(obj)
+        pk, sig = b64d(up.batch_key, "batch_key"), b64d(up.signature, "signature")
+        commitments, sealed = b64d(up.commitments, "commitments"), b64d(up.envelope, "envelope")
+        k, width, mh = len(up.tokens), m.vector_length(), m.hash()
+        # The signature first (one per batch), then the block (one HPKE open per batch), then
+        # every record's share against its commitment.  Any failure refuses the whole batch.
+        batch = verify_batch(pk, sig, commitments, k, m.n, mh)
+        block = open_share_block(sealed, hpke_sk, mh, rec.node_index, batch_envelope_id(pk), k, width)
+        try:
+            if fastfield.supported(m.field_modulus):
+                if not fastfield.below_p(fastfield.limbs_from_bytes(block, k, width)):
+                    raise InvalidSubmission("share block holds a value that is not a reduced field element")
+            else:
+                arr = np.frombuffer(block, dtype=np.uint8).reshape(-1, 16)
+                if any(int.from_bytes(e.tobytes(), "big") >= m.field_modulus for e in arr):
+                    raise InvalidSubmission("share block holds a value that is not a reduced field element")
+            rows = [block[16 * width * r: 16 * width * (r + 1)] for r in range(k)]
+            at = COMMIT_BYTES * rec.node_index
+            for r, row in enumerate(rows):
+                if share_commitment(mh, batch.ids[r], rec.node_index, row) != batch.commitments[r][at: at + COMMIT_BYTES]:
+                    raise InvalidSubmission(f"record {r} of the batch: share does not match the contributor's "
+                                            "signed commitment for this node")
+        except InvalidSubmission as exc:
+            # authentic (it opened) but malformed inside: on record, as for one upload
+            store.note_refused(survey_id, batch.ids, str(exc))
+            raise
+        statuses, stored_at = store.accept_batch(
+            survey_id, batch_envelope_id(pk).hex(), batch.ids, up.tokens, rows,
+            [batch.certificate(r) for r in range(k)], hashlib.sha256(sealed).hexdigest(), up.replace)
+        return JSONResponse(BulkAck(survey_id, rec.node_index, batch_envelope_id(pk).hex(),
+                                    hashlib.sha256(sealed).hexdigest(), list(batch.ids), statuses,
+                                    stored_at).__dict__)
 
     @app.post("/v1/surveys/{survey_id}/submissions", responses={
         200: {"description": "stored (or a repeat of a stored upload)", "content": {"application/json": {
@@ -215,6 +272,21 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         raw = await request.body()
         # HPKE open and the SQLite commit (fsync) block: keep them off the event loop.
         return await run_in_threadpool(_submit, survey_id, raw)
+
+    @app.post("/v1/surveys/{survey_id}/batches", responses={
+        200: {"description": "every record stored (or a repeat of a stored batch); one status per record"},
+        400: {"description": "malformed body, certificate or share block (the whole batch is refused)",
+              "content": {"application/json": {"schema": ERROR_SCHEMA}}},
+        403: {"description": "an unknown token", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
+        404: {"description": "unknown survey", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
+        409: {"description": "a token used, survey closed, id reused", "content": {"application/json": {
+            "schema": ERROR_SCHEMA}}},
+        413: {"description": "body too large", "content": {"application/json": {"schema": ERROR_SCHEMA}}}})
+    async def submit_batch(survey_id: str, request: Request) -> JSONResponse:
+        """Store one node's sealed shares of a batch of records (an HR file): one certificate, one
+        sealed block, one transaction — all records or none, durably, before answering."""
+        raw = await request.body()
+        return await run_in_threadpool(_submit_batch, survey_id, raw)
 
     @app.post("/v1/surveys/{survey_id}/close", responses={403: errors[403], 404: errors[404]})
     def close(survey_id: str, request: Request) -> dict[str, Any]:

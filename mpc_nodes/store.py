@@ -1,9 +1,12 @@
 """The node's durable store (SQLite, WAL, synchronous=FULL).
 
 Contract: a submission is acknowledged only after its transaction commits, so an acknowledged
-upload survives a crash.  The store keeps sealed envelopes only (shares stay encrypted at rest
-under the node's HPKE key), token *hashes* only, and an append-only, hash-chained audit log that
-never contains a share or a token.
+upload survives a crash.  The store keeps each submission's share as opened and checked at upload
+(plus the sealed envelope of a single upload, as the contributor's receipt refers to it), token
+*hashes* only, and an append-only, hash-chained audit log that never contains a share or a token.
+Shares are kept opened because the node's HPKE private key lives in the same node directory:
+sealing at rest would protect nothing, and opening a million envelopes again at compute time
+would cost a minute per node.  Protect the node directory (it is created mode 0700).
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ CREATE TABLE IF NOT EXISTS submissions (
     envelope_sha256 TEXT NOT NULL,
     stored_at TEXT NOT NULL,
     certificate BLOB,
+    share BLOB,
     PRIMARY KEY (survey_id, submission_id),
     UNIQUE (survey_id, token_hash)
 );
@@ -135,6 +139,8 @@ class NodeStore:
         cols = {r[1] for r in self._db.execute("PRAGMA table_info(submissions)")}
         if "certificate" not in cols:  # a database made before submission certificates existed
             self._db.execute("ALTER TABLE submissions ADD COLUMN certificate BLOB")
+        if "share" not in cols:  # before shares were kept opened (compute opens their envelopes)
+            self._db.execute("ALTER TABLE submissions ADD COLUMN share BLOB")
         if "caught" not in {r[1] for r in self._db.execute("PRAGMA table_info(results)")}:
             self._db.execute("ALTER TABLE results ADD COLUMN caught TEXT NOT NULL DEFAULT '[]'")
         # Parsed manifests by survey id: a manifest never changes once imported, and validating
@@ -250,7 +256,7 @@ class NodeStore:
 
     # -- ingest -------------------------------------------------------------------------------
     def accept(self, survey_id: str, submission_id: str, token: str, envelope: bytes, replace: bool,
-               certificate: bytes = b"") -> SubmissionAck:
+               certificate: bytes = b"", share: bytes | None = None) -> SubmissionAck:
         """Store one (already validated) sealed share durably and return the acknowledgement.
 
         A repeat of a stored upload (same id, same token, same bytes) returns the original
@@ -285,8 +291,8 @@ class NodeStore:
             stored_at = format_time(now_utc())
             self._db.execute(
                 "INSERT INTO submissions (survey_id, submission_id, token_hash, envelope, envelope_sha256, stored_at,"
-                " certificate) VALUES (?,?,?,?,?,?,?)",
-                (survey_id, submission_id, th, envelope, env_sha, stored_at, certificate),
+                " certificate, share) VALUES (?,?,?,?,?,?,?,?)",
+                (survey_id, submission_id, th, envelope, env_sha, stored_at, certificate, share),
             )
             details: dict[str, Any] = {"submission_id": submission_id, "envelope_sha256": env_sha}
             if replaced:
@@ -294,6 +300,67 @@ class NodeStore:
             self._audit(survey_id, "receipt", details)
         return SubmissionAck(survey_id, submission_id, rec.node_index, env_sha,
                              "replaced" if replaced else "stored", stored_at, replaced)
+
+    def accept_batch(self, survey_id: str, batch_id: str, ids: Sequence[str], tokens: Sequence[str],
+                     shares: Sequence[bytes], certificates: Sequence[bytes], envelope_sha256: str,
+                     replace: bool) -> tuple[list[str], str]:
+        """Store a bulk upload's records (already opened and checked) in one transaction: all or
+        none, one fsync.  Returns (status per record, stored_at).
+
+        Record r's acknowledgement digest is SHA-256(batch envelope digest, r), so a repeat of the
+        same batch answers "duplicate" for every record, and a record id reused with other
+        content is refused.  Every record needs its own unused token (or ``replace``); the first
+        offending record is named by its index in the batch.
+        """
+        th = [token_hash(t) for t in tokens]
+        if len(set(th)) != len(th):
+            raise InvalidToken("a bulk upload uses one participation token twice")
+        digests = [hashlib.sha256(f"{envelope_sha256}:{r}".encode()).hexdigest() for r in range(len(ids))]
+        rec = self.survey(survey_id)
+
+        def lookup(column: str, values: Sequence[str], what: str) -> list[tuple[Any, ...]]:
+            return self._db.execute(f"SELECT {what} FROM submissions WHERE survey_id=? AND {column} IN "
+                                    f"({','.join('?' * len(values))})", (survey_id, *values)).fetchall()
+
+        with self._tx():
+            existing = {row[0]: row[1:] for row in lookup("submission_id", ids,
+                                                          "submission_id, token_hash, envelope_sha256, stored_at")}
+            if existing:
+                for r, sid in enumerate(ids):
+                    old = existing.get(sid)
+                    if old is None or not (hashes_equal(old[0], th[r]) and hashes_equal(old[1], digests[r])):
+                        raise DuplicateSubmission(f"record {r} of the batch: submission id already used with "
+                                                  "different content (or the batch was only partly stored)")
+                return ["duplicate"] * len(ids), str(next(iter(existing.values()))[2])
+            if self._state(survey_id, rec) != STATE_OPEN:
+                raise SurveyClosed(f"survey {survey_id} is closed and accepts no more submissions")
+            known = {row[0] for row in self._db.execute(
+                f"SELECT token_hash FROM tokens WHERE survey_id=? AND token_hash IN ({','.join('?' * len(th))})",
+                (survey_id, *th))}
+            for r, h in enumerate(th):
+                if h not in known:
+                    raise InvalidToken(f"record {r} of the batch: unknown participation token for this survey")
+            used = {row[0]: row[1] for row in lookup("token_hash", th, "token_hash, submission_id")}
+            if used and not replace:
+                r = next(r for r, h in enumerate(th) if h in used)
+                raise TokenUsed(f"record {r} of the batch: this participation token was already used; submit "
+                                "with --replace to replace the earlier answer")
+            statuses = ["replaced" if h in used else "stored" for h in th]
+            if used:
+                self._db.executemany("DELETE FROM submissions WHERE survey_id=? AND submission_id=?",
+                                     [(survey_id, old) for old in used.values()])
+            stored_at = format_time(now_utc())
+            self._db.executemany(
+                "INSERT INTO submissions (survey_id, submission_id, token_hash, envelope, envelope_sha256, stored_at,"
+                " certificate, share) VALUES (?,?,?,NULL,?,?,?,?)",
+                [(survey_id, sid, h, d, stored_at, c, sh)
+                 for sid, h, d, c, sh in zip(ids, th, digests, certificates, shares)])
+            details: dict[str, Any] = {"batch_id": batch_id, "envelope_sha256": envelope_sha256,
+                                       "submission_ids": list(ids)}
+            if used:
+                details["replaced"] = sorted(used.values())
+            self._audit(survey_id, "bulk-receipt", details)
+        return statuses, stored_at
 
     def count(self, survey_id: str) -> int:
         with self._lock:
@@ -317,6 +384,24 @@ class NodeStore:
             for sid in chunk:
                 value = rows.get(sid)
                 yield sid, None if value is None else bytes(value)
+
+    def shares(self, survey_id: str, ids: Iterable[str], batch: int = 5000
+               ) -> Iterator[tuple[str, bytes | None, bytes | None]]:
+        """Yield (submission_id, opened share or None, sealed envelope or None) for ``ids`` in the
+        given order, in batches.  A row stored before shares were kept opened has only its
+        envelope; a bulk-uploaded row only its share."""
+        ids = list(ids)
+        for k in range(0, len(ids), batch):
+            chunk = ids[k : k + batch]
+            with self._lock:
+                rows = {r[0]: (r[1], r[2]) for r in self._db.execute(
+                    "SELECT submission_id, share, envelope FROM submissions WHERE survey_id=? AND submission_id IN "
+                    f"({','.join('?' * len(chunk))})", (survey_id, *chunk))}
+            for sid in chunk:
+                share, env = rows.get(sid, (None, None))
+                if share is None and env is None:
+                    raise SurveyError(f"submission {sid} is missing from this node's store")
+                yield sid, None if share is None else bytes(share), None if env is None else bytes(env)
 
     def envelopes(self, survey_id: str, ids: Iterable[str], batch: int = 5000) -> Iterator[tuple[str, bytes]]:
         """Yield (submission_id, sealed envelope) for ``ids`` in the given order, in batches."""
@@ -412,10 +497,12 @@ class NodeStore:
                 if sid not in seen:
                     self._audit(survey_id, "invalid", {"submission_id": sid, "reason": reason})
 
-    def note_refused(self, survey_id: str, submission_id: str, reason: str) -> None:
-        """Audit an upload that opened but was malformed inside (it is not stored)."""
+    def note_refused(self, survey_id: str, submission_ids: Sequence[str], reason: str) -> None:
+        """Audit uploads that opened but were malformed inside (not stored): one line each, one
+        transaction (a refused bulk upload names every record of the batch)."""
         with self._tx():
-            self._audit(survey_id, "refused", {"submission_id": submission_id, "reason": reason})
+            for sid in submission_ids:
+                self._audit(survey_id, "refused", {"submission_id": sid, "reason": reason})
 
     def refused_ids(self, survey_id: str) -> list[str]:
         """Ids of uploads that opened but were refused as malformed (never stored), sorted."""
@@ -433,8 +520,9 @@ class NodeStore:
         if self.state(survey_id) not in (STATE_COMPUTED, STATE_PURGED):
             raise SurveyError("purge is allowed only after the result has been computed")
         with self._tx():
-            n = self._db.execute("UPDATE submissions SET envelope=NULL, certificate=NULL"
-                                 " WHERE survey_id=? AND envelope IS NOT NULL", (survey_id,)).rowcount
+            n = self._db.execute("UPDATE submissions SET envelope=NULL, certificate=NULL, share=NULL"
+                                 " WHERE survey_id=? AND (envelope IS NOT NULL OR share IS NOT NULL)",
+                                 (survey_id,)).rowcount
             self._db.execute("UPDATE surveys SET purged_at=? WHERE survey_id=?", (format_time(now_utc()), survey_id))
             self._audit(survey_id, "purge", {"shares_deleted": n})
         return n

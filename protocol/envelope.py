@@ -27,6 +27,7 @@ SUBMISSION_ID_BYTES = 16
 
 _SHARE_MAGIC = b"SSH1"
 _RESULT_MAGIC = b"RES1"
+_BLOCK_MAGIC = b"SSB1"  # a batch: rows (4 bytes), width (2 bytes), rows x width elements
 _SHARE_INFO = b"salary-mpc/v1 submission share\x00"
 _RESULT_INFO = b"salary-mpc/v1 result share\x00"
 
@@ -150,3 +151,33 @@ def open_result(sealed: bytes, analyst_private_key: X25519PrivateKey, manifest_h
         return _unpack(_RESULT_MAGIC, plaintext, None, p)
     except InvalidSubmission as exc:
         raise DecryptionFailed(f"result share from node {node_index} is malformed: {exc}") from None
+
+
+def seal_share_block(block: bytes, rows: int, width: int, node_public_key: str, manifest_hash: bytes,
+                     node_index: int, envelope_id: bytes) -> bytes:
+    """Seal one node's share vectors of a whole batch (``rows`` x ``width`` 16-byte big-endian
+    elements, row-major) to that node's HPKE key; ``envelope_id`` is the batch's
+    (protocol.commitment.batch_envelope_id), bound into the info like a submission id."""
+    if len(block) != rows * width * ELEMENT_BYTES:
+        raise ValueError("share block has the wrong size")
+    info = share_info(manifest_hash, node_index, envelope_id)
+    return SUITE.encrypt(_BLOCK_MAGIC + struct.pack(">IH", rows, width) + block,
+                         public_key_from_hex(node_public_key), info)
+
+
+def open_share_block(sealed: bytes, node_private_key: X25519PrivateKey, manifest_hash: bytes, node_index: int,
+                     envelope_id: bytes, rows: int, width: int) -> bytes:
+    """Open a batch's sealed share block; checks format and shape (the caller range-checks the
+    elements).  Raises :class:`DecryptionFailed` or :class:`InvalidSubmission`."""
+    try:
+        plaintext = SUITE.decrypt(sealed, node_private_key, share_info(manifest_hash, node_index, envelope_id))
+    except (InvalidTag, ValueError):
+        raise DecryptionFailed("sealed share block does not open with this node's key for this survey, node and "
+                               "batch") from None
+    if len(plaintext) < 10 or plaintext[:4] != _BLOCK_MAGIC:
+        raise InvalidSubmission("sealed share block has the wrong format")
+    got_rows, got_width = struct.unpack(">IH", plaintext[4:10])
+    if (got_rows, got_width) != (rows, width) or len(plaintext) != 10 + rows * width * ELEMENT_BYTES:
+        raise InvalidSubmission(f"share block holds {got_rows} x {got_width} entries; the upload announces {rows} "
+                                f"records and the survey expects {width} entries each")
+    return plaintext[10:]

@@ -17,6 +17,7 @@ prime use the plain Python path.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -80,33 +81,31 @@ def _reduce_le(L: npt.NDArray[np.int64]) -> U16:
     """Little-endian 16-bit-limb sums (..., k), k <= 18, each below 2^50 -> canonical elements mod
     2^127 - 1 as (..., 8) big-endian limbs (native uint16, index 0 most significant)."""
     shape = L.shape[:-1]
-    A = np.zeros(shape + (18,), dtype=np.int64)
-    A[..., : L.shape[-1]] = L
-    top = L.shape[-1]  # limbs at index >= top are zero
-    for _ in range(12):  # carry, then fold 2^(16 i) = 2 * 2^(16 (i - 8)) for i >= 8, until < 2^128
-        for i in range(min(top + 2, 17)):  # a value below 2^50 carries at most 2 limbs further
-            carry = A[..., i] >> 16
-            A[..., i] &= _MASK16
-            A[..., i + 1] += carry
-        if not A[..., 8:].any():
-            break
-        hi = A[..., 8:].copy()
-        A[..., 8:] = 0
-        A[..., :10] += 2 * hi
-        top = 10
-    else:  # each fold shrinks the excess by about 2^127; 12 rounds is far more than needed
-        raise ArithmeticError("limb reduction did not converge")
-    for _ in range(2):  # now below 2^128: fold bit 127 (2^127 = 1 mod p) until below 2^127 + 1
-        top = A[..., 7] >> 15
-        A[..., 7] &= 0x7FFF
-        A[..., 0] += top
+    # Limb-major layout: every step below is one pass over contiguous memory (several times
+    # faster than striding through the last axis).
+    A = np.zeros((max(L.shape[-1], 8),) + shape, dtype=np.int64)
+    A[: L.shape[-1]] = np.moveaxis(L, -1, 0)
+    # Fold limbs 8.. down first (2^(16 i) = 2 * 2^(16 (i - 8)) mod p): two folds leave 8 limbs,
+    # each below 2^50 + 2^51 + 2^52 < 2^53, far inside int64.
+    while len(A) > 8:
+        hi = A[8:]
+        A = A[:8].copy() if len(hi) <= 8 else np.concatenate([A[:8], np.zeros((len(hi) - 8,) + shape, np.int64)])
+        A[: len(hi)] += 2 * hi
+    # Carry passes; the carry out of bit 127 re-enters at bit 0 (2^127 = 1 mod p).  Each pass
+    # shrinks the excess by about 16 bits, so a handful of passes reach 16-bit limbs.
+    for _ in range(8):
         for i in range(7):
-            carry = A[..., i] >> 16
-            A[..., i] &= _MASK16
-            A[..., i + 1] += carry
-    is_p = (A[..., 7] == 0x7FFF) & (A[..., :7] == _MASK16).all(axis=-1)
-    A[is_p, :8] = 0  # p itself is 0
-    return A[..., 7::-1].astype(np.uint16)
+            A[i + 1] += A[i] >> 16
+            A[i] &= _MASK16
+        A[0] += A[7] >> 15
+        A[7] &= 0x7FFF
+        if not (A[0] >> 16).any():
+            break
+    else:
+        raise ArithmeticError("limb reduction did not converge")
+    is_p = (A[7] == 0x7FFF) & (A[:7] == _MASK16).all(axis=0)
+    A[:, is_p] = 0  # p itself is 0
+    return np.ascontiguousarray(np.moveaxis(A[::-1], 0, -1).astype(np.uint16))
 
 
 def _to_le(A: U16) -> npt.NDArray[np.int64]:
@@ -141,13 +140,24 @@ def add(A: U16, B: U16) -> U16:
 
 
 def mul(A: U16, B: U16) -> U16:
-    """Element-wise A * B mod p (same shapes): 64 limb products per element, int64, exact."""
-    a, b = _to_le(A), _to_le(B)
-    P = np.zeros(np.broadcast_shapes(a.shape[:-1], b.shape[:-1]) + (2 * LIMBS - 1,), dtype=np.int64)
+    """Element-wise A * B mod p (B broadcasts): 64 limb products per element, int64, exact."""
+    shape = np.broadcast_shapes(np.asarray(A).shape[:-1], np.asarray(B).shape[:-1])
+    # limb-major (8, ...) operands so that each of the 64 products is a contiguous pass
+    a = np.ascontiguousarray(np.moveaxis(np.broadcast_to(_to_le(A), shape + (LIMBS,)), -1, 0))
+    b = np.ascontiguousarray(np.moveaxis(np.broadcast_to(_to_le(B), shape + (LIMBS,)), -1, 0))
+    P = np.zeros((2 * LIMBS - 1,) + shape, dtype=np.int64)
     for i in range(LIMBS):
         for j in range(LIMBS):
-            P[..., i + j] += a[..., i] * b[..., j]
-    return _reduce_le(P)
+            P[i + j] += a[i] * b[j]
+    return _reduce_le(np.moveaxis(P, 0, -1))
+
+
+def scale(A: U16, c: int) -> U16:
+    """A * c mod p for one public constant c (limb products stay exact: below 2^50)."""
+    c %= MERSENNE_127
+    if c < (1 << 32):
+        return _reduce_le(_to_le(A) * c)
+    return mul(A, from_ints(np.full(np.asarray(A).shape[:-1], c, dtype=object)))
 
 
 def is_zero(A: U16) -> npt.NDArray[np.bool_]:
@@ -205,3 +215,69 @@ def column_sums(X: U16, columns: Sequence[int], mask: npt.NDArray[np.bool_] | No
 def ints_to_bytes(values: npt.NDArray[np.object_]) -> bytes:
     """Python ints below 2^128 -> concatenated 16-byte big-endian elements (row-major)."""
     return b"".join(int(v).to_bytes(16, "big") for v in values.ravel())
+
+
+def from_small(values: npt.NDArray[np.int64]) -> U16:
+    """Non-negative int64 values (any shape) -> limbs (..., 8); exact, no Python ints."""
+    v = np.asarray(values, dtype=np.int64)
+    if v.size and int(v.min()) < 0:
+        raise ValueError("from_small takes non-negative values")
+    out = np.zeros(v.shape + (LIMBS,), dtype=np.uint16)
+    u = v.astype(np.uint64)
+    for k in range(4):  # the low 64 bits are the last four limbs
+        out[..., LIMBS - 1 - k] = ((u >> np.uint64(16 * k)) & np.uint64(_MASK16)).astype(np.uint16)
+    return out
+
+
+def random_elements(shape: tuple[int, ...]) -> U16:
+    """Uniform field elements (p = 2^127 - 1) as limbs, from os.urandom: 127 random bits each;
+    the one value equal to p (probability 2^-127) is 0, i.e. reduced."""
+    count = int(np.prod(shape, dtype=np.int64))
+    raw = np.frombuffer(os.urandom(16 * count), dtype=">u2").astype(np.uint16).reshape(tuple(shape) + (LIMBS,))
+    raw[..., 0] &= 0x7FFF
+    is_p = (raw[..., 0] == 0x7FFF) & (raw[..., 1:] == _MASK16).all(axis=-1)
+    raw[is_p] = 0
+    return raw
+
+
+def shamir_shares(X: U16, n: int, t: int) -> list[U16]:
+    """Shamir shares of every element of X (limbs): node i (0-based) gets f(i + 1) where
+    f(0) = X and the t other coefficients are uniform (os.urandom), as protocol.field does for
+    Python ints.  Returns n arrays shaped like X."""
+    coeffs = [random_elements(X.shape[:-1]) for _ in range(t)]
+    out = []
+    for i in range(n):
+        x = i + 1
+        acc = np.asarray(X, dtype=np.uint16)
+        for k, c in enumerate(coeffs, 1):
+            acc = add(acc, scale(c, pow(x, k, MERSENNE_127)))
+        out.append(acc)
+    return out
+
+
+def weight_limbs(weights: Sequence[Sequence[int]], p: int = MERSENNE_127) -> npt.NDArray[np.float64]:
+    """(K, O) public field elements -> (K, O, 8) big-endian 16-bit limbs as float64 (for
+    :func:`matmul_small`; compute once per weight matrix)."""
+    w = from_ints(np.array([[int(v) % p for v in row] for row in weights], dtype=object).reshape(
+        len(weights), len(weights[0]) if weights else 0), p)
+    return w.astype(np.float64)
+
+
+def matmul_small(S: npt.NDArray[np.int64], Wl: npt.NDArray[np.float64]) -> U16:
+    """(N, K) small non-negative integers (below 2^32) times public field elements given as
+    :func:`weight_limbs` (K, O, 8) -> (N, O, 8) reduced limbs.  Two float64 products (low and
+    high 16 bits of S); every entry stays below K * 2^32 < 2^53, so the sums are exact."""
+    S = np.asarray(S, dtype=np.int64)
+    N, K = S.shape
+    O = Wl.shape[1]
+    if K > (1 << 20):
+        raise ValueError("too many terms for exact float64 accumulation")
+    if S.size and (int(S.min()) < 0 or int(S.max()) >= (1 << 32)):
+        raise ValueError("matmul_small takes integers in [0, 2^32)")
+    flat = Wl.reshape(K, O * LIMBS)
+    lo = ((S & _MASK16).astype(np.float64) @ flat).reshape(N, O, LIMBS)
+    hi = ((S >> 16).astype(np.float64) @ flat).reshape(N, O, LIMBS)
+    le = np.zeros((N, O, LIMBS + 1), dtype=np.int64)
+    le[..., :LIMBS] += np.rint(lo[..., ::-1]).astype(np.int64)
+    le[..., 1:] += np.rint(hi[..., ::-1]).astype(np.int64)
+    return _reduce_le(le)

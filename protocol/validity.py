@@ -174,6 +174,55 @@ def prove_batch(records: npt.NDArray[np.int64], layout: Layout, p: int) -> ObjAr
     return out
 
 
+def prove_batch_limbs(records: npt.NDArray[np.int64], layout: Layout,
+                      randomness: fastfield.U16 | None = None) -> fastfield.U16:
+    """:func:`prove` for many record vectors at once, entirely in limb arithmetic (p = 2^127 - 1):
+    (N, width, 8) limbs.  ``records`` are non-negative int64 rows as
+    :func:`protocol.encoding.encode_record` gives; ``randomness`` (N, 3, 8) fixes (m, u0, v0) for
+    tests, else fresh from os.urandom.  The gate inputs are small integers (indicators, bits and
+    salaries below 2^62), so they are formed exactly in int64; the extension to 2M + 1 points is
+    one exact BLAS product and h = f * g a limb product."""
+    N, W, M = len(records), layout.record_width, layout.gates
+    if records.shape[1:] != (W,):
+        raise ValueError("record vectors have the wrong length for this layout")
+    if layout.bits > 61:
+        raise ValueError("salary bound too large for the int64 gate inputs")
+    rand = fastfield.random_elements((N, 3)) if randomness is None else np.asarray(randomness, dtype=np.uint16)
+    wires = _gate_wires(layout)
+    lmat = np.zeros((W, M), dtype=np.int64)
+    rmat = np.zeros((W, M), dtype=np.int64)
+    for k, (lw, rw) in enumerate(wires):
+        for i, c in lw.items():
+            lmat[i, k] = c
+        for i, c in rw.items():
+            rmat[i, k] = c
+    rec = np.asarray(records, dtype=np.int64)
+    lsmall, rsmall = rec @ lmat, rec @ rmat  # the gate inputs: (N, M) small integers
+    e0, erest = _extension_limbs(M)
+
+    def wire(seed: fastfield.U16, small: npt.NDArray[np.int64]) -> fastfield.U16:
+        """The wire polynomial's 2M + 1 values: seed, the M inputs, and M extrapolated values
+        (seed times the first Lagrange column plus the small inputs times the rest)."""
+        if int(small.max(initial=0)) >= (1 << 32):  # a bound of more than 32 bits: general product
+            vals = np.concatenate([seed[:, None], fastfield.from_small(small)], axis=1)
+            ext = [list(col) for col in zip(*_extension(M, fastfield.MERSENNE_127))]
+            return np.concatenate([vals, fastfield.matmul_limbs(vals, ext)], axis=1)
+        extended = fastfield.add(fastfield.matmul_small(small, erest), fastfield.mul(seed[:, None], e0[None]))
+        return np.concatenate([seed[:, None], fastfield.from_small(small), extended], axis=1)
+
+    f, g = wire(rand[:, 1], lsmall), wire(rand[:, 2], rsmall)
+    return np.concatenate([fastfield.from_small(rec), rand, fastfield.mul(f, g)], axis=1)
+
+
+@lru_cache(maxsize=16)
+def _extension_limbs(M: int) -> tuple[fastfield.U16, npt.NDArray[np.float64]]:
+    """The extension's first column as limbs (M, 8), and its other M columns as float limbs."""
+    ext = _extension(M, fastfield.MERSENNE_127)  # M rows (points M+1..2M) x (M + 1) coefficients
+    e0 = fastfield.from_ints([row[0] for row in ext])
+    rest = [[ext[e][k] for e in range(M)] for k in range(1, M + 1)]  # (M, M): input k -> point e
+    return e0, fastfield.weight_limbs(rest)
+
+
 def encode_submission(record: Record, categories: Sequence[str], salary_max: int, p: int) -> list[int]:
     """What a contributor shares: the record's vector and its validity proof."""
     return prove(encode_record(record, categories, salary_max), Layout.of(categories, salary_max), p)

@@ -24,6 +24,8 @@ _TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII; issued tokens are URL-s
 MAX_TOKEN_CHARS = 256
 #: No legitimate single-record request comes near this; larger bodies get HTTP 413.
 MAX_BODY_BYTES = 64 * 1024
+#: A bulk upload of MAX_BATCH records of a wide survey stays below this.
+MAX_BULK_BODY_BYTES = 48 * 1024 * 1024
 
 STATE_OPEN = "open"
 STATE_CLOSED = "closed"
@@ -127,6 +129,65 @@ class SubmissionUpload:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class BulkUpload:
+    """POST /v1/surveys/{survey_id}/batches body: one node's sealed shares of a batch of records
+    (an HR file), with one batch certificate (protocol.commitment, "Batches")."""
+
+    batch_key: str  # base64 of the batch's one-time Ed25519 public key (record ids derive from it)
+    signature: str  # base64 of its signature over the Merkle root of the records' commitments
+    tokens: list[str]  # one participation token per record, in order
+    commitments: str  # base64 of every record's C_0 .. C_{n-1}, record-major
+    envelope: str  # base64 of this node's share block, HPKE-sealed (protocol.envelope.seal_share_block)
+    replace: bool = False
+
+    @staticmethod
+    def parse(obj: Any) -> BulkUpload:
+        what = "bulk upload"
+        if not isinstance(obj, dict):
+            raise InvalidSubmission("bulk upload body must be a JSON object")
+        unknown = set(obj) - {"batch_key", "signature", "tokens", "commitments", "envelope", "replace"}
+        if unknown:
+            raise InvalidSubmission(f"{what}: unexpected field(s) {', '.join(sorted(unknown))}")
+        tokens = _require(obj, "tokens", list, what)
+        if not tokens:
+            raise InvalidSubmission(f"{what}: tokens must list one token per record")
+        for k, token in enumerate(tokens):
+            if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS or not _TOKEN.fullmatch(token):
+                raise InvalidSubmission(f"{what}: token {k} is missing, too long or has characters no "
+                                        "participation token has")
+        replace = obj.get("replace", False)
+        if not isinstance(replace, bool):
+            raise InvalidSubmission(f"{what}: field 'replace' must be a boolean")
+        return BulkUpload(_require(obj, "batch_key", str, what), _require(obj, "signature", str, what),
+                          list(tokens), _require(obj, "commitments", str, what), _require(obj, "envelope", str, what),
+                          replace)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BulkAck:
+    """A node's answer to a stored bulk upload: one status per record, in order."""
+
+    survey_id: str
+    node_index: int
+    batch_id: str  # hex of the batch's envelope id
+    envelope_sha256: str  # of the sealed share block as received
+    submission_ids: list[str]
+    statuses: list[str]  # "stored" | "duplicate" | "replaced", per record
+    stored_at: str
+
+    @staticmethod
+    def parse(obj: Any) -> BulkAck:
+        ack = _from_dict(BulkAck, obj, "malformed bulk acknowledgement from node")
+        if len(ack.statuses) != len(ack.submission_ids) or not set(ack.statuses) <= {"stored", "duplicate",
+                                                                                       "replaced"}:
+            raise SurveyError("malformed bulk acknowledgement from node")
+        return ack
 
 
 @dataclass(frozen=True)

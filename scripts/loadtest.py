@@ -77,11 +77,27 @@ DETAIL_CHARS = 300
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Prepared:
-    """One submission for node 0, ready to POST."""
+    """One submission (or, in bulk mode, one batch) for node 0, ready to POST."""
 
     submission_id: str
     body: bytes
     envelope_sha256: str
+    batch_ids: tuple[str, ...] = ()  # bulk mode: every record id of the batch, in order
+
+
+def prepare_bulk(manifest: Manifest, tokens: Sequence[str], rng: random.Random) -> Prepared:
+    """A batch of random records, one per token, as ``salary-submit --csv`` builds it (shared,
+    committed, signed once, node 0's block sealed once)."""
+    from contributor.bulk import prepare_batch
+    from protocol.encoding import Record
+
+    records = [Record(rng.choice(manifest.categories), rng.randint(900, min(20_000, manifest.salary_max)))
+               for _ in tokens]
+    pb = prepare_batch(manifest, records, [""] * len(tokens), [None] * len(tokens))
+    body = json.dumps({"batch_key": b64e(pb.batch_key), "signature": b64e(pb.signature), "tokens": list(tokens),
+                       "commitments": b64e(pb.commitments), "envelope": b64e(pb.envelopes[NODE]),
+                       "replace": False}, separators=(",", ":")).encode()
+    return Prepared(pb.ids[0], body, pb.envelope_sha256(NODE), pb.ids)
 
 
 def prepare(manifest: Manifest, token: str, rng: random.Random) -> Prepared:
@@ -116,6 +132,7 @@ class WorkerConfig:
     prepare_ahead: bool
     timeout: float
     seed: int
+    bulk: int = 0  # records per request (0: one record per request)
 
 
 @dataclass
@@ -156,7 +173,7 @@ class Contributor(threading.Thread):
         try:
             try:
                 client.get(f"{self.cfg.url}/v1/health").raise_for_status()
-                pool = ([prepare(self.manifest, t, self.rng) for t in self.tokens]
+                pool = ([self._prepare(k) for k in range(len(self._units()))]
                         if self.cfg.prepare_ahead else None)
             except Exception as exc:  # noqa: BLE001 - reported to the coordinator
                 self.setup_error = f"{type(exc).__name__}: {exc}"
@@ -174,15 +191,28 @@ class Contributor(threading.Thread):
         finally:
             client.close()
 
+    def _units(self) -> list[list[str]]:
+        """The tokens of each request: one each, or batches of ``bulk``."""
+        size = self.cfg.bulk or 1
+        return [self.tokens[i: i + size] for i in range(0, len(self.tokens) - size + 1, size)]
+
+    def _prepare(self, k: int) -> Prepared:
+        unit = self._units()[k]
+        if self.cfg.bulk:
+            return prepare_bulk(self.manifest, unit, self.rng)
+        return prepare(self.manifest, unit[0], self.rng)
+
     def _upload(self, client: httpx.Client, pool: list[Prepared] | None, end: float) -> None:
-        """The load loop: one POST per token, each timed and checked, until ``end`` (monotonic)."""
+        """The load loop: one POST per token (or batch of tokens), each timed and checked, until
+        ``end`` (monotonic)."""
         res = self.result
-        post_url = f"{self.cfg.url}/v1/surveys/{self.cfg.survey_id}/submissions"
-        for k, token in enumerate(self.tokens):
+        what = "batches" if self.cfg.bulk else "submissions"
+        post_url = f"{self.cfg.url}/v1/surveys/{self.cfg.survey_id}/{what}"
+        for k in range(len(self._units())):
             if time.monotonic() >= end:
                 return
             try:
-                sub = pool[k] if pool is not None else prepare(self.manifest, token, self.rng)
+                sub = pool[k] if pool is not None else self._prepare(k)
             except Exception as exc:  # noqa: BLE001
                 res.errors.append(("prepare:" + type(exc).__name__, str(exc)[:DETAIL_CHARS]))
                 continue
@@ -200,7 +230,7 @@ class Contributor(threading.Thread):
             res.last_done = t1
             problem = check_ack(resp, sub, self.cfg.survey_id)
             if problem is None:
-                res.acked.append(sub.submission_id)
+                res.acked.extend(sub.batch_ids or [sub.submission_id])
                 res.latencies.append(t1 - t0)
             else:
                 res.errors.append(problem)
@@ -215,8 +245,11 @@ def check_ack(resp: httpx.Response, sub: Prepared, survey_id: str) -> tuple[str,
         ack = resp.json()
     except ValueError:
         return "bad-ack", "acknowledgement is not JSON: " + resp.text[:DETAIL_CHARS]
-    want = {"survey_id": survey_id, "submission_id": sub.submission_id, "node_index": NODE,
-            "envelope_sha256": sub.envelope_sha256, "status": "stored"}
+    want: dict[str, Any] = {"survey_id": survey_id, "submission_id": sub.submission_id, "node_index": NODE,
+                            "envelope_sha256": sub.envelope_sha256, "status": "stored"}
+    if sub.batch_ids:
+        want = {"survey_id": survey_id, "node_index": NODE, "envelope_sha256": sub.envelope_sha256,
+                "submission_ids": list(sub.batch_ids), "statuses": ["stored"] * len(sub.batch_ids)}
     wrong = {k: ack.get(k) for k, v in want.items() if not isinstance(ack, dict) or ack.get(k) != v}
     if wrong:
         return "bad-ack", f"acknowledgement does not match the upload: {json.dumps(wrong)[:DETAIL_CHARS]}"
@@ -321,7 +354,8 @@ def print_summary(s: dict[str, Any]) -> None:
     print(f"  duration             {s['duration_s']:g} s requested, load phase {s['load_wall_s']:.2f} s wall")
     print(f"  requests             {s['requests']:,}")
     print(f"  acknowledged         {s['acknowledged']:,}")
-    print(f"  sustained            {s['submissions_per_s']:,.1f} submissions/s")
+    print(f"  sustained            {s['submissions_per_s']:,.1f} submissions/s"
+          + (f" in {s['requests_per_s']:,.1f} bulk requests/s of {s['bulk']} records" if s["bulk"] else ""))
     print(f"  latency (ms)         p50 {ms(lat['p50'])}   p95 {ms(lat['p95'])}   p99 {ms(lat['p99'])}   "
           f"max {ms(lat['max'])}")
     print(f"  errors               {s['errors']}" + (f"  {s['error_kinds']}" if s["errors"] else ""))
@@ -370,7 +404,8 @@ def read_store(node_dir: Path, survey_id: str) -> tuple[set[str], int, int, bool
     try:
         ids = set(store.submission_ids(survey_id))
         count = store.count(survey_id)
-        receipts = sum(1 for row in store.audit_rows() if row[2] == survey_id and row[3] == "receipt")
+        receipts = sum(1 if row[3] == "receipt" else len(json.loads(row[4])["submission_ids"])
+                       for row in store.audit_rows() if row[2] == survey_id and row[3] in ("receipt", "bulk-receipt"))
         try:
             store.verify_audit()
             audit_ok = True
@@ -425,7 +460,7 @@ def run_load(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         per_contributor = split(tokens, contributors)
         groups = [per_contributor[i::processes] for i in range(processes)]
         cfg = WorkerConfig(str(cluster.manifest), cluster.node_url(NODE), SURVEY_ID, args.prepare == "ahead",
-                           args.request_timeout, args.seed)
+                           args.request_timeout, args.seed, args.bulk)
         for i, g in enumerate(groups):
             proc = ctx.Process(target=worker_main, args=(i, cfg, g, ready_q, go, deadline, result_q), daemon=True)
             proc.start()
@@ -480,6 +515,8 @@ def run_load(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "acknowledged": len(acked),
         "duplicate_acks": len(acked) - len(acked_set),
         "submissions_per_s": round(len(acked) / wall, 1) if wall > 0 else 0.0,
+        "bulk": args.bulk,
+        "requests_per_s": round(sum(len(r["latencies"]) for r in results) / wall, 1) if wall > 0 else 0.0,
         "latency_ms": {
             "p50": _r(percentile(latencies, 50)), "p95": _r(percentile(latencies, 95)),
             "p99": _r(percentile(latencies, 99)), "max": _r(latencies[-1] if latencies else None),
@@ -538,6 +575,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--setup-timeout", type=float, default=300.0,
                     help="seconds the workers may take to connect and prepare (default: %(default)s)")
     ap.add_argument("--seed", type=int, default=1, help="seed of the synthetic records (default: %(default)s)")
+    ap.add_argument("--bulk", type=int, default=0, metavar="K",
+                    help="bulk mode: K records per request (POST /batches, as salary-submit --csv sends them); "
+                         "latency is then per batch (default: one record per request)")
     ap.add_argument("--json", type=Path, metavar="OUT.json", help="also write the summary as JSON")
     ap.add_argument("--workdir", type=Path,
                     help="keep the survey, node directories and server log here (default: a temporary "

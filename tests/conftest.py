@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,3 +46,27 @@ def make_survey(tmp: Path, n: int = 3, t: int = 1, tokens: int = 20, k: int = 5,
 @pytest.fixture
 def survey(tmp_path: Path) -> Survey:
     return make_survey(tmp_path)
+
+
+@contextmanager
+def api_node(tmp: Path, tokens: int) -> Iterator[tuple[Survey, Any, Any]]:
+    """A survey imported into node 0's real store, and FastAPI's test client over node 0's real app."""
+    import json
+    import warnings
+
+    from mpc_nodes.keys import load_public
+    from mpc_nodes.server import create_app
+    from mpc_nodes.store import NodeStore
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    s = make_survey(tmp, tokens=tokens)
+    d = s.node_dirs[0]
+    store = NodeStore(d / "node.db")
+    pub = load_public(d)
+    store.import_survey(json.loads((s.dir / "node-bundle.json").read_text()), pub.hpke_public_key,
+                        pub.tls_cert_sha256)
+    with TestClient(create_app(d, store)) as client:
+        yield s, client, store

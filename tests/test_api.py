@@ -19,9 +19,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from conftest import Survey, make_survey
+from conftest import Survey, api_node
 from mpc_nodes.keys import load_public
-from mpc_nodes.server import create_app
 from mpc_nodes.store import NodeStore
 from protocol.commitment import make_certificate
 from protocol.encoding import make_record
@@ -38,14 +37,8 @@ BASE = f"/v1/surveys/{SID}"
 
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[tuple[Survey, TestClient, NodeStore]]:
-    s = make_survey(tmp_path, tokens=5)
-    d = s.node_dirs[0]
-    store = NodeStore(d / "node.db")
-    pub = load_public(d)
-    store.import_survey(json.loads((s.dir / "node-bundle.json").read_text()), pub.hpke_public_key,
-                        pub.tls_cert_sha256)
-    with TestClient(create_app(d, store)) as client:
-        yield s, client, store
+    with api_node(tmp_path, tokens=5) as made:
+        yield made
 
 
 _KEYS: dict[str, Ed25519PrivateKey] = {}  # submission id -> its certificate key, to re-sign under one id

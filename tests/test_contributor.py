@@ -664,7 +664,10 @@ def test_one_node_down_then_resume(live: Live, tmp_path: Path) -> None:
 
 
 @needs_server
-def test_csv_batch_of_50(live: Live, tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch_size", ["0", "1000", "7"])
+def test_csv_batch_of_50(live: Live, tmp_path: Path, batch_size: str) -> None:
+    """One request per record and node (--batch-size 0), one bulk request per node, and 8 bulk
+    batches: the same receipts, the same stores."""
     rows = [f"emp{k},{['female', 'male', 'other'][k % 3]},{3000 + 17 * k},dept{k % 4}" for k in range(50)]
     csvf = tmp_path / "staff.csv"
     _write_csv(csvf, rows)
@@ -673,7 +676,7 @@ def test_csv_batch_of_50(live: Live, tmp_path: Path) -> None:
     rdir = tmp_path / "receipts"
     t0 = time.monotonic()
     res = run_cli(["--survey", live.manifest_path, "--csv", str(csvf), "--tokens", str(toks),
-                   "--receipt-dir", str(rdir), "--concurrency", "8", *FAST])
+                   "--receipt-dir", str(rdir), "--concurrency", "8", "--batch-size", batch_size, *FAST])
     elapsed = time.monotonic() - t0
     assert res.exit_code == 0, res.stderr
     assert "submitted 50 of 50; failed 0; pending 0" in res.stdout
@@ -684,22 +687,33 @@ def test_csv_batch_of_50(live: Live, tmp_path: Path) -> None:
     assert len(entries) == 50 and len({e["submission_id"] for e in entries}) == 50
     assert sorted(e["line"] for e in entries) == list(range(2, 52))
     assert all(e["complete"] and len(e["acks"]) == 3 for e in entries)
+    assert all(a["status"] == "stored" for e in entries for a in e["acks"])
     assert not list(rdir.glob("pending-*"))
     assert not any(t in logs[0].read_text() for t in live.tokens[:50])
     assert elapsed < 60
+    if batch_size != "0":
+        assert "prepared 50 record(s) in" in res.stderr  # the preparation rate is reported
 
     # Running the same batch again: every row fails with the used-token message, nothing changes.
     res = run_cli(["--survey", live.manifest_path, "--csv", str(csvf), "--tokens", str(toks),
-                   "--receipt-dir", str(rdir), *FAST])
+                   "--receipt-dir", str(rdir), "--batch-size", batch_size, *FAST])
     assert res.exit_code == 1
     assert "submitted 0 of 50; failed 50; pending 0" in res.stdout
-    assert res.stderr.strip().splitlines()[-1].startswith(
-        "salary-submit: error: 50 of 50 submission(s) failed: this participation token was already used")
+    last = res.stderr.strip().splitlines()[-1]
+    if batch_size == "0":
+        assert last.startswith("salary-submit: error: 50 of 50 submission(s) failed: this participation token was "
+                               "already used"), last
+    elif batch_size == "1000":  # one batch: refused as a whole, naming the first used token's CSV line
+        assert last.startswith("salary-submit: error: 50 of 50 submission(s) failed: the batch of 50 was refused: "
+                               "line 2: this participation token was already used; submit with --replace"), last
+    else:  # several batches, each refused naming its own first line
+        assert "line 9: this participation token was already used" in res.stderr
     assert live.counts() == [50, 50, 50]
 
 
 @needs_server
-def test_csv_batch_with_node_down_then_resume(live: Live, tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch_size", ["0", "4"])
+def test_csv_batch_with_node_down_then_resume(live: Live, tmp_path: Path, batch_size: str) -> None:
     cl = live.cluster
     csvf = tmp_path / "staff.csv"
     _write_csv(csvf, [f"e{k},female,{4000 + k},x" for k in range(10)])
@@ -709,7 +723,7 @@ def test_csv_batch_with_node_down_then_resume(live: Live, tmp_path: Path) -> Non
     cl.stop(2)
     try:
         res = run_cli(["--survey", live.manifest_path, "--csv", str(csvf), "--tokens", str(toks),
-                       "--receipt-dir", str(rdir), *FAST])
+                       "--receipt-dir", str(rdir), "--batch-size", batch_size, *FAST])
         assert res.exit_code == 1
         assert "submitted 0 of 10; failed 0; pending 10" in res.stdout
         err = res.stderr.strip().splitlines()[-1]
@@ -718,7 +732,8 @@ def test_csv_batch_with_node_down_then_resume(live: Live, tmp_path: Path) -> Non
     finally:
         cl.start(2)
         cl.wait_ready(2)
-    (pending,) = list(rdir.glob("pending-*.json"))
+    (pending,) = list(rdir.glob("pending-*"))  # a file (per-record uploads) or a directory (bulk)
+    assert pending.is_dir() == (batch_size != "0")
     res = run_cli(["--resume", str(pending), "--tokens", str(toks), *FAST])
     assert res.exit_code == 0, res.stderr
     assert "submitted 10 of 10; failed 0; pending 0" in res.stdout

@@ -37,14 +37,16 @@ def _write_rows(path: Path, rows: list[list[int]]) -> Path:
 
 
 def _run_parties(node_dirs: list[Path], manifests: list[Manifest], rows: list[list[list[int]]], digests: list[str],
-                 timeout: float, parties: list[int] | None = None) -> dict[int, MpcOutcome | Exception]:
-    """rows[i] = party i's share vectors, one per submission."""
+                 timeout: float, parties: list[int] | None = None,
+                 batch_rows: int | None = None) -> dict[int, MpcOutcome | Exception]:
+    """rows[i] = party i's share vectors, one per submission (read ``batch_rows`` at a time)."""
     results: dict[int, MpcOutcome | Exception] = {}
 
     def one(i: int) -> None:
         try:
             matrix = _write_rows(node_dirs[i] / "test-shares.bin", rows[i])
-            results[i] = run_mpc(node_dirs[i], manifests[i], i, matrix, len(rows[i]), digests[i], timeout)
+            results[i] = run_mpc(node_dirs[i], manifests[i], i, matrix, len(rows[i]), digests[i], timeout,
+                                 batch_rows=batch_rows)
         except Exception as exc:  # collected and asserted on by the caller
             results[i] = exc
 
@@ -67,8 +69,10 @@ def _records(m: Manifest, spec: list[tuple[str, int]]) -> list[list[int]]:
     return [encode_submission(Record(g, s), m.categories, m.salary_max, m.field_modulus) for g, s in spec]
 
 
-@pytest.mark.parametrize("n,t", [(3, 1), (5, 2)])
-def test_mpc_validates_counts_valid_only_and_suppresses(tmp_path: Path, n: int, t: int) -> None:
+@pytest.mark.parametrize("n,t,batch_rows", [(3, 1, 4), (5, 2, None)])
+def test_mpc_validates_counts_valid_only_and_suppresses(tmp_path: Path, n: int, t: int,
+                                                        batch_rows: int | None) -> None:
+    """(With batch_rows=4 the party streams its 27 rows in 7 batches: the same verdicts and sums.)"""
     s = make_survey(tmp_path, n=n, t=t, k=5)
     m = s.manifest
     spec = [("female", 4000 + i) for i in range(12)] + [("male", 3000)] * 3 + [("other", 4100 + i) for i in range(5)]
@@ -96,7 +100,7 @@ def test_mpc_validates_counts_valid_only_and_suppresses(tmp_path: Path, n: int, 
     inconsistent[0][3] = (inconsistent[0][3] + 1) % m.field_modulus
     for i in range(n):
         rows[i].append(inconsistent[i])
-    out = _run_parties(s.node_dirs, [m] * n, rows, ["ab" * 32] * n, timeout=60)
+    out = _run_parties(s.node_dirs, [m] * n, rows, ["ab" * 32] * n, timeout=60, batch_rows=batch_rows)
     assert all(isinstance(v, MpcOutcome) for v in out.values()), out
     outcomes = {i: v for i, v in out.items() if isinstance(v, MpcOutcome)}
     expected_invalid = [(len(spec) + k, r.strip()) for k, r in enumerate(bad)] + [(len(spec) + len(bad), "consistency")]

@@ -4,6 +4,7 @@ lifecycle rules, incomplete submissions, and the audit log — with real process
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import sqlite3
 import time
@@ -19,27 +20,35 @@ SID = "local-demo"
 
 
 def _receipts(receipt_dir: Path) -> dict[str, dict[int, str]]:
-    """submission id -> {node index: envelope sha256} for every acknowledgement a receipt records."""
+    """submission id -> {node index: the digest that node stores for it} for every acknowledgement a
+    receipt records (a bulk upload's record r is stored under SHA-256(block digest ":" r))."""
     acked: dict[str, dict[int, str]] = {}
     for path in receipt_dir.glob("*.jsonl"):
         for line in path.read_text().splitlines():
             rec = json.loads(line)
             for ack in rec["acks"]:
-                acked.setdefault(rec["submission_id"], {})[ack["node_index"]] = ack["envelope_sha256"]
+                digest = ack["envelope_sha256"]
+                if "batch_index" in rec:
+                    digest = hashlib.sha256(f"{digest}:{rec['batch_index']}".encode()).hexdigest()
+                acked.setdefault(rec["submission_id"], {})[ack["node_index"]] = digest
     return acked
 
 
 def _resume_all(c: LocalCluster, receipt_dir: Path, attempts: int = 4) -> None:
+    """Resume every pending file (single uploads) and pending directory (bulk runs)."""
     for _ in range(attempts):
-        pending = sorted(receipt_dir.glob("pending-*.json"))
+        pending = sorted(receipt_dir.glob("pending-*"))
         if not pending:
             return
         for p in pending:
             run([tool("salary-submit"), "--resume", str(p), "--tokens", str(c.tokens_file)], check=False, quiet=True)
-    assert not list(receipt_dir.glob("pending-*.json")), "uploads still pending after resuming"
+    assert not list(receipt_dir.glob("pending-*")), "uploads still pending after resuming"
 
 
-def test_kill_nodes_during_ingest_loses_nothing_acknowledged(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch_size,gap,min_kills", [("0", (1.5, 4.0), 3), ("20", (0.3, 0.9), 2)])
+def test_kill_nodes_during_ingest_loses_nothing_acknowledged(tmp_path: Path, batch_size: str,
+                                                            gap: tuple[float, float], min_kills: int) -> None:
+    """Per-record uploads (--batch-size 0) and bulk batches: kill -9 at random during ingest."""
     data = tmp_path / "staff.csv"
     synthetic_csv(data, {"female": 2400, "male": 2400, "other": 200}, seed=11)  # unique canary salaries
     records = read_records(data)
@@ -48,12 +57,13 @@ def test_kill_nodes_during_ingest_loses_nothing_acknowledged(tmp_path: Path) -> 
     receipts = c.root / "receipts"
     try:
         c.start_all()
-        chaos = Chaos(c, seed=5)
+        chaos = Chaos(c, seed=5, gap=gap)
         chaos.start()
         first = run([tool("salary-submit"), "--survey", str(c.manifest), "--csv", str(data), "--tokens",
-                     str(c.tokens_file), "--receipt-dir", str(receipts)], check=False, quiet=True)
+                     str(c.tokens_file), "--receipt-dir", str(receipts), "--batch-size", batch_size],
+                    check=False, quiet=True)
         chaos.stop()
-        assert len(chaos.kills) >= 3, "the chaos thread should have killed nodes during ingest"
+        assert len(chaos.kills) >= min_kills, "the chaos thread should have killed nodes during ingest"
         assert "Traceback" not in first.stderr
         _resume_all(c, receipts)
         # every acknowledgement a contributor holds is in that node's store, byte for byte
@@ -175,7 +185,13 @@ def test_closing_time_release_purge_and_audit(tmp_path: Path) -> None:
             assert f"{len(records)} shares deleted; the audit log is kept" in pg.stdout
             audit = run([tool("mpc-node"), "audit", "--dir", str(d)], quiet=True).stdout
             events = [line.split()[3] for line in audit.splitlines()]
-            assert events[0] == "import" and events.count("receipt") == len(records)
+            store = NodeStore(d / "node.db")
+            try:  # one line per single upload, one per bulk upload listing its records
+                received = sum(1 if ev == "receipt" else len(json.loads(det)["submission_ids"])
+                               for _, _, _, ev, det, _, _ in store.audit_rows() if ev in ("receipt", "bulk-receipt"))
+            finally:
+                store.close()
+            assert events[0] == "import" and received == len(records)
             assert {"agreement", "compute", "commit", "release", "purge"} <= set(events)
             assert "token" not in audit.lower().replace("tokens", "")  # counts only, never a token
             ok = run([tool("mpc-node"), "audit", "--dir", str(d), "--verify"], quiet=True)

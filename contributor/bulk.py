@@ -1,0 +1,418 @@
+"""Bulk submission of an HR file: batches of records, one certificate and one sealed block per
+node per batch (``POST /v1/surveys/{id}/batches``).
+
+Why batches: per record, a single upload costs a fresh Ed25519 key and signature, n HPKE seals
+and n HTTPS requests at the contributor, and a signature check and an HPKE open at each node.
+A batch of K records shares one one-time key (its signature covers a Merkle root of the records'
+commitments, protocol.commitment "Batches"), one HPKE seal per node, one request per node and
+one database transaction per node; the records are encoded, proved and Shamir-shared with limb
+arithmetic (protocol.fastfield) for the whole batch at once.  Every record keeps its own id,
+token and stand-alone certificate, so the nodes treat it exactly as a single upload afterwards.
+
+Durability: every batch is prepared and written to its own pending file (in one pending
+directory per run, fsynced) before the first upload; a batch's file is deleted once every node
+acknowledged it.  After a crash or with a node down, ``salary-submit --resume DIR --tokens FILE``
+delivers what is left with the same ids and bytes (nodes answer "duplicate" to repeats).  A batch
+is all-or-nothing at a node: one bad record refuses the batch, naming the record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protocol import fastfield
+from protocol.commitment import MAX_BATCH, batch_envelope_id, make_batch
+from protocol.encoding import Record, encode_records
+from protocol.envelope import seal_share_block
+from protocol.errors import InvalidToken, NodeUnreachable, SurveyError, TokenUsed
+from protocol.field import encode_elements, share_vector
+from protocol.manifest import Manifest
+from protocol.tokens import token_hash
+from protocol.validity import Layout, prove, prove_batch_limbs
+from protocol.wire import BulkAck, BulkUpload, b64d, b64e
+
+from .core import (
+    RECEIPT_FORMAT,
+    BatchResult,
+    CsvRow,
+    NodeClient,
+    _append,
+    _check_no_pending,
+    _labelled,
+    _now,
+    _problem,
+    _sync,
+    _write_atomic,
+    node_label,
+    read_pending_doc,
+)
+
+PENDING_BATCH_FORMAT = "salary-submit/pending-batch/v1"
+DEFAULT_BATCH_SIZE = 1000
+
+
+@dataclass
+class PreparedBatch:
+    """K records shared, committed, signed and sealed: ``envelopes[i]`` is node i's sealed block
+    (empty once delivered)."""
+
+    survey_id: str
+    manifest_hash: str  # hex
+    replace: bool
+    batch_key: bytes
+    signature: bytes
+    commitments: bytes  # K x n x 32
+    ids: tuple[str, ...]
+    token_hashes: tuple[str, ...]
+    lines: tuple[int | None, ...]
+    envelopes: list[bytes]
+
+    def envelope_sha256(self, index: int) -> str:
+        return hashlib.sha256(self.envelopes[index]).hexdigest()
+
+
+def share_rows(manifest: Manifest, records: Sequence[Record]) -> list[bytes]:
+    """Every node's share block for these records: node i's K share vectors (record, validity
+    proof), 16-byte big-endian elements, row-major.  Limb arithmetic for p = 2^127 - 1."""
+    p, n, t = manifest.field_modulus, manifest.n, manifest.threshold
+    layout = Layout.of(manifest.categories, manifest.salary_max)
+    recs = encode_records(records, manifest.categories, manifest.salary_max)
+    if fastfield.supported(p) and layout.bits <= 61:
+        X = prove_batch_limbs(recs, layout)
+        return [fastfield.to_bytes(s) for s in fastfield.shamir_shares(X, n, t)]
+    blocks = [bytearray() for _ in range(n)]  # any other prime: Python integers, record by record
+    for row in recs:
+        for i, sh in enumerate(share_vector(prove([int(v) for v in row], layout, p), n, t, p)):
+            blocks[i] += encode_elements(sh, p)
+    return [bytes(b) for b in blocks]
+
+
+def prepare_batch(manifest: Manifest, records: Sequence[Record], token_hashes: Sequence[str],
+                  lines: Sequence[int | None], *, replace: bool = False) -> PreparedBatch:
+    """Encode, prove, share, commit, sign (one fresh key) and seal one batch of records."""
+    k = len(records)
+    if not 1 <= k <= MAX_BATCH:
+        raise ValueError(f"a batch holds 1 to {MAX_BATCH} records")
+    width, mh = manifest.vector_length(), manifest.hash()
+    blocks = share_rows(manifest, records)
+    rb = 16 * width
+    batch = make_batch(mh, [[blk[r * rb: (r + 1) * rb] for blk in blocks] for r in range(k)])
+    env_id = batch_envelope_id(batch.public_key)
+    envelopes = [seal_share_block(blocks[i], k, width, nd.hpke_public_key, mh, i, env_id)
+                 for i, nd in enumerate(manifest.nodes)]
+    return PreparedBatch(manifest.survey_id, mh.hex(), replace, batch.public_key, batch.signature,
+                         b"".join(batch.commitments), batch.ids, tuple(token_hashes), tuple(lines), envelopes)
+
+
+# ------------------------------------------------------------------------------------------------
+# Pending batch files
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PendingBatch:
+    prepared: PreparedBatch
+    nodes: list[int]  # still to deliver to
+    acks: dict[int, BulkAck]
+    receipt: str  # the run's receipt log (.jsonl)
+    path: Path  # this batch's pending file
+
+    def to_json(self, manifest: Manifest) -> dict[str, Any]:
+        pb = self.prepared
+        return {"format": PENDING_BATCH_FORMAT, "survey_id": manifest.survey_id,
+                "manifest_hash": manifest.hash_hex(), "manifest": json.loads(manifest.canonical_bytes()),
+                "written_at": _now(), "replace": pb.replace, "batch_key": b64e(pb.batch_key),
+                "signature": b64e(pb.signature), "commitments": b64e(pb.commitments), "ids": list(pb.ids),
+                "token_sha256": list(pb.token_hashes), "lines": list(pb.lines), "receipt": self.receipt,
+                "envelopes": {str(i): b64e(pb.envelopes[i]) for i in self.nodes},
+                "acks": [asdict(a) for _, a in sorted(self.acks.items())]}
+
+    def save(self, manifest: Manifest) -> None:
+        _write_atomic(self.path, json.dumps(self.to_json(manifest)) + "\n")
+
+    def release(self) -> None:
+        """Drop the sealed blocks from memory (they are in the pending file): a million-row file
+        would otherwise hold gigabytes until its upload."""
+        self.prepared.envelopes = [b""] * len(self.prepared.envelopes)
+
+    def reload(self) -> None:
+        """Read the sealed blocks still owed back from the pending file."""
+        if any(self.prepared.envelopes[i] for i in self.nodes) or not self.nodes:
+            return
+        _, again = read_pending_batch(self.path)
+        if again.prepared.ids != self.prepared.ids:
+            raise SurveyError(f"pending file {self.path} changed under us")
+        self.prepared.envelopes = again.prepared.envelopes
+
+
+def read_pending_batch(path: Path) -> tuple[Manifest, PendingBatch]:
+    """Parse one pending batch file (raises :class:`SurveyError`)."""
+    doc, manifest = read_pending_doc(path, PENDING_BATCH_FORMAT, "pending batch file")
+    try:
+        envs = [b""] * manifest.n
+        for key, val in doc["envelopes"].items():
+            envs[int(key)] = b64d(val, "envelope")
+        acks = {a.node_index: a for a in (BulkAck.parse(x) for x in doc["acks"])}
+        pb = PreparedBatch(manifest.survey_id, manifest.hash_hex(), bool(doc["replace"]),
+                           b64d(doc["batch_key"], "batch_key"), b64d(doc["signature"], "signature"),
+                           b64d(doc["commitments"], "commitments"), tuple(str(s) for s in doc["ids"]),
+                           tuple(str(h) for h in doc["token_sha256"]), tuple(doc["lines"]), envs)
+        if not (len(pb.ids) == len(pb.token_hashes) == len(pb.lines)):
+            raise ValueError("lengths differ")
+        nodes = sorted(int(k) for k in doc["envelopes"])
+    except SurveyError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise SurveyError(f"pending file {path} is damaged") from None
+    return manifest, PendingBatch(pb, nodes, acks, str(doc["receipt"]), path)
+
+
+def load_pending_dir(directory: Path) -> tuple[Manifest, list[PendingBatch]]:
+    """Every pending batch of one bulk run (a directory of batch files)."""
+    files = sorted(directory.glob("batch-*.json"))
+    if not files:
+        raise SurveyError(f"{directory} holds no pending batch: nothing left to deliver")
+    loaded = []
+    for f in files:
+        m, b = read_pending_batch(f)
+        b.release()  # read back batch by batch at upload time
+        loaded.append((m, b))
+    manifest = loaded[0][0]
+    if any(m.hash_hex() != manifest.hash_hex() for m, _ in loaded):
+        raise SurveyError(f"{directory} mixes batches of different surveys")
+    return manifest, [b for _, b in loaded]
+
+
+def pending_token_hashes(receipt_dir: Path, survey_id: str) -> dict[str, Path]:
+    """``{token_sha256: pending batch file}`` of unfinished bulk runs in ``receipt_dir``."""
+    found: dict[str, Path] = {}
+    for path in sorted(receipt_dir.glob("pending-*/batch-*.json")) if receipt_dir.is_dir() else []:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("survey_id") == survey_id:
+            for th in doc.get("token_sha256", []):
+                found.setdefault(str(th), path)
+    return found
+
+
+# ------------------------------------------------------------------------------------------------
+# Upload
+# ------------------------------------------------------------------------------------------------
+
+
+def submit_batch_to(node: NodeClient, pb: PreparedBatch, tokens: Sequence[str]) -> BulkAck:
+    """POST one node's sealed block; the acknowledgement must name this survey, node, block and
+    every record id, else :class:`SurveyError`."""
+    i = node.index
+    upload = BulkUpload(b64e(pb.batch_key), b64e(pb.signature), list(tokens), b64e(pb.commitments),
+                        b64e(pb.envelopes[i]), pb.replace)
+    resp = node._request("POST", node._path("batches"), upload.to_json())
+    if resp.status_code != 200:
+        raise node._error(resp)
+    try:
+        ack = BulkAck.parse(resp.json())
+    except (ValueError, SurveyError):
+        raise SurveyError(f"{node.label} sent a malformed bulk acknowledgement") from None
+    if (ack.survey_id != pb.survey_id or ack.node_index != i or ack.envelope_sha256 != pb.envelope_sha256(i)
+            or tuple(ack.submission_ids) != pb.ids):
+        raise SurveyError(f"{node.label} acknowledged something other than what was sent")
+    return ack
+
+
+@dataclass
+class BatchOutcome:
+    acks: dict[int, BulkAck] = field(default_factory=dict)
+    pending: dict[int, str] = field(default_factory=dict)
+    rejected: dict[int, SurveyError] = field(default_factory=dict)
+
+
+def _receipt_lines(manifest: Manifest, pb: PreparedBatch, acks: Mapping[int, BulkAck], complete: bool,
+                   pending: Sequence[int], rejected: Mapping[int, SurveyError]) -> str:
+    out = []
+    for r, sid in enumerate(pb.ids):
+        d: dict[str, Any] = {
+            "format": RECEIPT_FORMAT, "submission_id": sid, "survey_id": manifest.survey_id,
+            "manifest_hash": manifest.hash_hex(), "replace": pb.replace, "complete": complete,
+            "batch_id": batch_envelope_id(pb.batch_key).hex(), "batch_index": r,
+            "acks": [{"node_index": i, "node": manifest.nodes[i].name, "status": a.statuses[r],
+                      "envelope_sha256": a.envelope_sha256, "stored_at": a.stored_at}
+                     for i, a in sorted(acks.items())],
+            "pending_nodes": [manifest.nodes[i].name for i in sorted(pending)],
+            "refused_by": {manifest.nodes[i].name: str(e) for i, e in sorted(rejected.items())},
+            "written_at": _now()}
+        if pb.lines[r] is not None:
+            d["line"] = pb.lines[r]
+        out.append(json.dumps(d))
+    return "\n".join(out) + "\n"
+
+
+def _deliver(manifest: Manifest, entries: list[PendingBatch], tokens: Mapping[str, str],
+             nodes: Sequence[NodeClient], concurrency: int,
+             progress: Callable[[int], None] | None) -> BatchResult:
+    """Upload every entry's owed blocks (batches in parallel, nodes in turn), write receipts,
+    delete a batch's pending file once every node holds it."""
+    result = BatchResult()
+    lock = threading.Lock()
+
+    def work(e: PendingBatch) -> BatchOutcome:
+        e.reload()
+        pb = e.prepared
+        toks = [tokens[h] for h in pb.token_hashes]
+        out = BatchOutcome(acks=dict(e.acks))
+        for i in e.nodes:
+            nd = nodes[i]
+            if nd.down is not None:
+                out.pending[i] = nd.down
+                continue
+            try:
+                out.acks[i] = submit_batch_to(nd, pb, toks)
+            except NodeUnreachable as exc:
+                nd.down = _problem(exc)
+                out.pending[i] = nd.down
+            except SurveyError as exc:
+                out.rejected[i] = exc
+        complete = not out.pending and not out.rejected
+        if out.acks:
+            with lock:
+                _append(Path(e.receipt), _receipt_lines(manifest, pb, out.acks, complete, list(out.pending),
+                                                        out.rejected))
+        e.acks = dict(out.acks)
+        if complete or (out.rejected and not out.pending):
+            e.path.unlink(missing_ok=True)  # done, or refused for good (reported below)
+        else:
+            e.nodes = sorted(out.pending)
+            for i in range(manifest.n):
+                if i not in out.pending:
+                    pb.envelopes[i] = b""
+            e.save(manifest)
+        e.release()
+        if progress is not None:
+            progress(len(pb.ids))
+        return out
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        outcomes = list(pool.map(work, entries))
+    for receipt in {e.receipt for e in entries}:
+        _sync(Path(receipt))
+    for e, out in zip(entries, outcomes):
+        pb = e.prepared
+        if not out.pending and not out.rejected:
+            result.submitted += len(pb.ids)
+            continue
+        if out.rejected:
+            texts = {_for_user(str(exc), pb) for exc in out.rejected.values()}
+            why = (texts.pop() if len(texts) == 1 and len(out.rejected) == manifest.n else
+                   "; ".join(_for_user(_labelled(manifest, i, exc), pb) for i, exc in sorted(out.rejected.items())))
+            if any(isinstance(x, TokenUsed) for x in out.rejected.values()) and "--replace" not in why:
+                why += " (use --replace to replace earlier answers)"
+            why = f"the batch of {len(pb.ids)} was refused: {why}" if len(pb.ids) > 1 else why
+            result.failed += [(line, sid, why) for line, sid in zip(pb.lines, pb.ids)]
+        elif out.pending:
+            where = ", ".join(node_label(manifest, i) for i in sorted(out.pending))
+            result.pending += [(line, sid, where) for line, sid in zip(pb.lines, pb.ids)]
+            result.pending_path = e.path.parent
+    return result
+
+
+def _for_user(message: str, pb: PreparedBatch) -> str:
+    """A node names a record by its index in the batch; the user knows it by its CSV line."""
+    def line(m: re.Match[str]) -> str:
+        r = int(m.group(1))
+        if 0 <= r < len(pb.lines) and pb.lines[r] is not None:
+            return f"line {pb.lines[r]}"
+        return f"submission {pb.ids[r]}" if 0 <= r < len(pb.ids) else m.group(0)
+    return re.sub(r"record (\d+) of the batch", line, message)
+
+
+def submit_csv_bulk(manifest: Manifest, rows: Sequence[CsvRow], tokens: Sequence[str],
+                    nodes: Sequence[NodeClient], *, receipt_dir: Path, replace: bool = False,
+                    batch_size: int = DEFAULT_BATCH_SIZE, concurrency: int = 4,
+                    unreachable: Mapping[int, str] | None = None,
+                    progress: Callable[[int], None] | None = None,
+                    prepared: Callable[[int, float], None] | None = None) -> BatchResult:
+    """Submit many validated rows in batches of ``batch_size``; row k uses ``tokens[k]``.
+
+    Phase 1 prepares every batch and writes its pending file (``prepared(records, seconds)`` is
+    called at the end of it); phase 2 uploads.  Never raises for node answers: see the result.
+    """
+    if len(tokens) < len(rows):
+        raise InvalidToken(f"{len(tokens)} token(s) for {len(rows)} row(s); every row needs its own token")
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise SurveyError(f"--batch-size must be between 1 and {MAX_BATCH}")
+    receipt_dir.mkdir(parents=True, exist_ok=True)
+    hashes = [token_hash(t) for t in tokens[: len(rows)]]
+    if len(set(hashes)) != len(hashes):
+        raise InvalidToken("the tokens file repeats a token; each row needs its own token")
+    _check_no_pending(receipt_dir, manifest, hashes, replace)
+    in_bulk = pending_token_hashes(receipt_dir, manifest.survey_id)
+    clash = sorted({str(in_bulk[h]) for h in hashes if h in in_bulk})
+    if clash:
+        raise SurveyError(f"{sum(h in in_bulk for h in hashes)} of these tokens have an unfinished earlier bulk "
+                          f"submission; finish it with: salary-submit --resume {Path(clash[0]).parent} --tokens FILE")
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    receipts_path = receipt_dir / f"receipts-{manifest.survey_id}-{stamp}.jsonl"
+    pending_dir = receipt_dir / f"pending-{manifest.survey_id}-bulk-{stamp}"
+    pending_dir.mkdir()
+    started = time.perf_counter()
+    entries = []
+    for b, start in enumerate(range(0, len(rows), batch_size)):
+        chunk = rows[start: start + batch_size]
+        pb = prepare_batch(manifest, [r.record for r in chunk], hashes[start: start + batch_size],
+                           [r.line for r in chunk], replace=replace)
+        e = PendingBatch(pb, list(range(manifest.n)), {}, str(receipts_path), pending_dir / f"batch-{b:06d}.json")
+        e.save(manifest)
+        e.release()
+        entries.append(e)
+    _fsync_dir(pending_dir)
+    if prepared is not None:
+        prepared(len(rows), time.perf_counter() - started)
+    for i, why in (unreachable or {}).items():
+        if nodes[i].down is None:
+            nodes[i].down = why
+    result = _deliver(manifest, entries, dict(zip(hashes, tokens)), nodes, concurrency, progress)
+    if not any(pending_dir.iterdir()):
+        pending_dir.rmdir()
+    result.receipts_path = receipts_path if receipts_path.exists() else None
+    return result
+
+
+def resume_bulk(directory: Path, tokens: Sequence[str], nodes: Sequence[NodeClient], *,
+                manifest: Manifest, entries: list[PendingBatch], concurrency: int = 4,
+                progress: Callable[[int], None] | None = None) -> BatchResult:
+    """Deliver what is left of a bulk run (same ids and bytes); ``tokens`` must include every
+    record's token (matched by SHA-256; pending files hold hashes only)."""
+    by_hash = {token_hash(t): t for t in tokens if t}
+    missing = sum(h not in by_hash for e in entries for h in e.prepared.token_hashes)
+    if missing:
+        raise InvalidToken(f"{missing} pending record(s) have no matching token; give the run's --tokens file")
+    result = _deliver(manifest, entries, by_hash, nodes, concurrency, progress)
+    if directory.is_dir() and not any(directory.iterdir()):
+        directory.rmdir()
+    receipts = {Path(e.receipt) for e in entries}
+    result.receipts_path = next(iter(receipts)) if len(receipts) == 1 else None
+    return result
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+__all__ = ["DEFAULT_BATCH_SIZE", "PreparedBatch", "PendingBatch", "prepare_batch", "share_rows",
+           "submit_csv_bulk", "resume_bulk", "load_pending_dir", "read_pending_batch"]

@@ -1,0 +1,329 @@
+"""Bulk uploads (HR files): the batch certificate, the node's /batches endpoint with every rule and
+its exact error, the contributor's batch preparation, and the limb-arithmetic prover and sharing
+checked against the Python-integer reference implementation."""
+
+from __future__ import annotations
+
+import base64
+import random
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from conftest import Survey, api_node, make_survey
+from contributor.bulk import prepare_batch, share_rows
+from mpc_nodes.keys import load_hpke_private
+from mpc_nodes.store import NodeStore
+from protocol import fastfield
+from protocol.commitment import (
+    MAX_BATCH,
+    batch_certificate_length,
+    check_share,
+    make_batch,
+    max_certificate_length,
+    pad_certificate,
+    unpad_certificate,
+    verify_batch,
+    verify_certificate,
+)
+from protocol.encoding import Record, encode_record, encode_records
+from protocol.envelope import open_share_block
+from protocol.errors import DecryptionFailed, InvalidSubmission
+from protocol.field import reconstruct_vector
+from protocol.validity import Layout, plain_reason, prove, prove_batch_limbs
+from protocol.wire import b64e
+
+SID = "test-survey"
+BASE = f"/v1/surveys/{SID}"
+P = (1 << 127) - 1
+MH = bytes(range(32))
+
+
+# -- batch certificates ---------------------------------------------------------------------------
+
+def _rows(k: int, n: int = 3) -> list[list[bytes]]:
+    rng = random.Random(k)
+    return [[rng.randbytes(48) for _ in range(n)] for _ in range(k)]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8, 33])
+def test_every_record_certificate_verifies_on_its_own(k: int) -> None:
+    rows = _rows(k)
+    b = make_batch(MH, rows)
+    assert len(set(b.ids)) == k
+    for r in range(k):
+        cert = b.certificate(r)
+        assert len(cert) == batch_certificate_length(3, k)
+        c = verify_certificate(cert, b.ids[r], 3, MH)
+        for j in range(3):
+            check_share(c, MH, b.ids[r], j, rows[r][j])
+    again = verify_batch(b.public_key, b.signature, b"".join(b.commitments), k, 3, MH)
+    assert again.ids == b.ids and [again.certificate(r) for r in range(k)] == [b.certificate(r) for r in range(k)]
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1:]
+
+
+@pytest.mark.parametrize("tamper,message", [
+    (lambda c, sid: (_flip(c, 40), sid), "signature does not verify"),  # the signature
+    (lambda c, sid: (_flip(c, 104), sid), "signature does not verify"),  # the Merkle path
+    (lambda c, sid: (_flip(c, len(c) - 1), sid), "signature does not verify"),  # a commitment
+    (lambda c, sid: (c, "0" * 32), "not the hash of the certificate's key and record index"),
+    (lambda c, sid: (c[:100] + (3).to_bytes(4, "big") + c[104:], sid), "not the hash of the certificate's key"),
+    (lambda c, sid: (c[:96] + (9999).to_bytes(4, "big") + c[100:], sid), "well-formed batch record certificate"),
+    (lambda c, sid: (c[:-32], sid), "well-formed batch record certificate"),
+])
+def test_tampered_batch_record_certificates_fail(tamper: Any, message: str) -> None:
+    b = make_batch(MH, _rows(5))
+    cert, sid = tamper(b.certificate(2), b.ids[2])
+    with pytest.raises(InvalidSubmission, match=message):
+        verify_certificate(cert, sid, 3, MH)
+
+
+def test_a_record_certificate_does_not_vouch_for_another_record_or_survey() -> None:
+    b = make_batch(MH, _rows(4))
+    with pytest.raises(InvalidSubmission, match="not the hash of the certificate's key and record index"):
+        verify_certificate(b.certificate(1), b.ids[2], 3, MH)
+    with pytest.raises(InvalidSubmission, match="signature does not verify"):
+        verify_certificate(b.certificate(1), b.ids[1], 3, bytes(32))
+
+
+def test_verify_batch_refuses_tampering_and_bad_shapes() -> None:
+    b = make_batch(MH, _rows(4))
+    commits = b"".join(b.commitments)
+    with pytest.raises(InvalidSubmission, match="batch certificate signature does not verify"):
+        verify_batch(b.public_key, b.signature, _flip(commits, 70), 4, 3, MH)
+    with pytest.raises(InvalidSubmission, match="batch certificate signature does not verify"):
+        verify_batch(b.public_key, b.signature, commits[: 3 * 96], 3, 3, MH)  # a record dropped
+    with pytest.raises(InvalidSubmission, match="must be 384 bytes for 4 records and 3 nodes"):
+        verify_batch(b.public_key, b.signature, commits[:-1], 4, 3, MH)
+    with pytest.raises(InvalidSubmission, match=f"a batch holds 1 to {MAX_BATCH} records"):
+        verify_batch(b.public_key, b.signature, b"", 0, 3, MH)
+
+
+def test_padded_certificates_round_trip() -> None:
+    b = make_batch(MH, _rows(3))
+    for cert in (b.certificate(0), make_batch(MH, _rows(1)).certificate(0)):
+        padded = pad_certificate(cert, 3)
+        assert len(padded) == 2 + max_certificate_length(3) and unpad_certificate(padded, 3) == cert
+    with pytest.raises(InvalidSubmission, match="malformed padded certificate"):
+        unpad_certificate(b"\xff\xff" + bytes(max_certificate_length(3)), 3)
+
+
+# -- limb arithmetic against the Python-integer reference ------------------------------------------
+
+@pytest.mark.parametrize("salary_max", [1, 1000, 1_000_000, (1 << 40) + 3])
+def test_prove_batch_limbs_equals_prove(salary_max: int) -> None:
+    cats = ["female", "male", "other"]
+    rng = random.Random(salary_max)
+    records = [Record(rng.choice(cats), rng.randint(0, salary_max)) for _ in range(40)]
+    records += [Record("male", 0), Record("other", salary_max)]
+    layout = Layout.of(cats, salary_max)
+    recs = encode_records(records, cats, salary_max)
+    assert [[int(v) for v in row] for row in recs] == [encode_record(r, cats, salary_max) for r in records]
+    rand = fastfield.random_elements((len(records), 3))
+    X = prove_batch_limbs(recs, layout, rand)
+    rand_ints = fastfield.to_ints(rand)
+    for k in range(len(records)):
+        want = prove([int(v) for v in recs[k]], layout, P, tuple(int(v) for v in rand_ints[k]))
+        assert [int(v) for v in fastfield.to_ints(X[k])] == want
+        assert plain_reason(want[: layout.record_width], layout) is None
+
+
+def test_shamir_shares_in_limbs_reconstruct_and_look_random() -> None:
+    X = fastfield.random_elements((50, 7))
+    for n, t in ((3, 1), (5, 2), (4, 1)):
+        shares = fastfield.shamir_shares(X, n, t)
+        ints = [fastfield.to_ints(s).reshape(-1) for s in shares]
+        want = [int(v) for v in fastfield.to_ints(X).reshape(-1)]
+        for subset in (range(t + 1), range(n - t - 1, n)):
+            assert reconstruct_vector({i: [int(v) for v in ints[i]] for i in subset}, t, P) == want
+        # t shares alone are uniform: no share equals the secret more often than chance
+        assert all(sum(int(a) == b for a, b in zip(ints[i], want)) == 0 for i in range(n))
+
+
+def test_random_elements_are_reduced_and_spread() -> None:
+    R = fastfield.random_elements((20000,))
+    assert fastfield.below_p(R)
+    top = R[:, 0].astype(np.int64)
+    assert top.max() <= 0x7FFF
+    # the top 15 bits are uniform: each of 8 buckets holds 1/8 of the values (6 sigma bounds)
+    counts = np.bincount(top >> 12, minlength=8)
+    assert all(abs(c - 2500) < 6 * (20000 * (1 / 8) * (7 / 8)) ** 0.5 for c in counts)
+
+
+def test_matmul_small_and_scale_are_exact() -> None:
+    rng = random.Random(3)
+    S = np.array([[rng.randrange(1 << 32) for _ in range(6)] for _ in range(9)], dtype=np.int64)
+    Wt = [[rng.randrange(P) for _ in range(5)] for _ in range(6)]
+    got = fastfield.to_ints(fastfield.matmul_small(S, fastfield.weight_limbs(Wt)))
+    for i in range(9):
+        for o in range(5):
+            assert int(got[i, o]) == sum(int(S[i, k]) * Wt[k][o] for k in range(6)) % P
+    A = fastfield.random_elements((30,))
+    for c in (0, 1, 7, (1 << 32) - 1, 1 << 40, P - 1):
+        assert [int(v) for v in fastfield.to_ints(fastfield.scale(A, c))] == \
+            [int(a) * c % P for a in fastfield.to_ints(A)]
+    with pytest.raises(ValueError, match=r"integers in \[0, 2\^32\)"):
+        fastfield.matmul_small(np.array([[1 << 32]], dtype=np.int64), fastfield.weight_limbs([[1]]))
+
+
+# -- the node's /batches endpoint -----------------------------------------------------------------
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[tuple[Survey, TestClient, NodeStore]]:
+    with api_node(tmp_path, tokens=12) as made:
+        yield made
+
+
+def _records(k: int, seed: int = 1) -> list[Record]:
+    rng = random.Random(seed)
+    return [Record(rng.choice(["female", "male", "other"]), rng.randint(1000, 9000)) for _ in range(k)]
+
+
+def bulk_body(s: Survey, tokens: list[str], node: int = 0, records: list[Record] | None = None,
+              replace: bool = False) -> tuple[dict[str, Any], Any]:
+    pb = prepare_batch(s.manifest, records or _records(len(tokens)), [""] * len(tokens), [None] * len(tokens),
+                       replace=replace)
+    return {"batch_key": b64e(pb.batch_key), "signature": b64e(pb.signature), "tokens": tokens,
+            "commitments": b64e(pb.commitments), "envelope": b64e(pb.envelopes[node]), "replace": replace}, pb
+
+
+def expect(resp: Any, status: int, error: str, detail: str) -> None:
+    assert resp.status_code == status, resp.text
+    assert resp.json()["error"] == error and detail in resp.json()["detail"], resp.json()
+
+
+def test_batch_is_stored_with_its_shares_and_certificates(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    s, c, store = node
+    body, pb = bulk_body(s, s.tokens[:5])
+    r = c.post(f"{BASE}/batches", json=body)
+    assert r.status_code == 200, r.text
+    ack = r.json()
+    assert ack["statuses"] == ["stored"] * 5 and ack["submission_ids"] == list(pb.ids) and ack["node_index"] == 0
+    assert sorted(store.submission_ids(SID)) == sorted(pb.ids)
+    # node 0 holds exactly what the sealed block held, row by row, with stand-alone certificates
+    block = open_share_block(base64.b64decode(body["envelope"]), load_hpke_private(s.node_dirs[0]),
+                             s.manifest.hash(), 0, bytes.fromhex(ack["batch_id"]), 5, s.manifest.vector_length())
+    width = 16 * s.manifest.vector_length()
+    for r_, (sid, share, env) in enumerate(store.shares(SID, list(pb.ids))):
+        assert env is None and share == block[r_ * width: (r_ + 1) * width]
+    for sid, cert in zip(pb.ids, store.certificates(SID, list(pb.ids))):
+        check_share(verify_certificate(cert, sid, 3, s.manifest.hash()), s.manifest.hash(), sid, 0,
+                    dict((x[0], x[1]) for x in store.shares(SID, [sid]))[sid] or b"")
+    again = c.post(f"{BASE}/batches", json=body).json()
+    assert again["statuses"] == ["duplicate"] * 5 and again["stored_at"] == ack["stored_at"]
+    assert store.count(SID) == 5
+    events = [row[3] for row in store.audit_rows()]
+    assert events.count("bulk-receipt") == 1
+
+
+def test_shares_of_a_batch_reconstruct_the_records(tmp_path: Path) -> None:
+    s = make_survey(tmp_path, tokens=1)
+    recs = _records(6, seed=9)
+    blocks = share_rows(s.manifest, recs)
+    layout = Layout.of(s.manifest.categories, s.manifest.salary_max)
+    W = layout.width
+    for r, rec in enumerate(recs):
+        rows = {i: [int.from_bytes(blocks[i][16 * (r * W + e): 16 * (r * W + e + 1)], "big") for e in range(W)]
+                for i in range(s.manifest.n)}
+        vec = reconstruct_vector(rows, s.manifest.threshold, P)
+        assert vec[: layout.record_width] == encode_record(rec, s.manifest.categories, s.manifest.salary_max)
+
+
+def test_a_record_whose_share_does_not_match_refuses_the_batch(node: tuple[Survey, TestClient, NodeStore]
+                                                                ) -> None:
+    s, c, store = node
+    body, pb = bulk_body(s, s.tokens[:3])
+    other, _ = bulk_body(s, s.tokens[:3], node=1)  # node 1's block under another key: does not open
+    expect(c.post(f"{BASE}/batches", json={**body, "envelope": other["envelope"]}), 400, "DecryptionFailed",
+           "does not open with this node's key for this survey, node and batch")
+    # the right key, but record 1's commitment for node 0 replaced: the signature breaks first
+    raw = bytearray(base64.b64decode(body["commitments"]))
+    raw[96 + 5] ^= 1
+    expect(c.post(f"{BASE}/batches", json={**body, "commitments": b64e(bytes(raw))}), 400, "InvalidSubmission",
+           "batch certificate signature does not verify")
+    assert store.count(SID) == 0
+
+
+def test_a_signed_but_wrong_share_names_the_record(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    """The contributor signs commitments, then seals a different share for record 2: refused,
+    the record named, every id of the batch on record as refused (it counts as rejected)."""
+    from protocol.commitment import batch_envelope_id
+    from protocol.envelope import seal_share_block
+
+    s, c, store = node
+    body, pb = bulk_body(s, s.tokens[:4])
+    m = s.manifest
+    block = bytearray(open_share_block(base64.b64decode(body["envelope"]), load_hpke_private(s.node_dirs[0]),
+                                       m.hash(), 0, batch_envelope_id(pb.batch_key), 4, m.vector_length()))
+    block[2 * 16 * m.vector_length() + 15] ^= 1
+    sealed = seal_share_block(bytes(block), 4, m.vector_length(), m.nodes[0].hpke_public_key, m.hash(), 0,
+                              batch_envelope_id(pb.batch_key))
+    expect(c.post(f"{BASE}/batches", json={**body, "envelope": b64e(sealed)}), 400, "InvalidSubmission",
+           "record 2 of the batch: share does not match the contributor's signed commitment for this node")
+    assert store.count(SID) == 0 and store.refused_ids(SID) == sorted(pb.ids)
+
+
+@pytest.mark.parametrize("mutate,status,error,detail", [
+    (lambda b, s: {**b, "tokens": b["tokens"][:2]}, 400, "InvalidSubmission",
+     "batch commitments must be 192 bytes for 2 records and 3 nodes"),
+    (lambda b, s: {**b, "tokens": []}, 400, "InvalidSubmission", "tokens must list one token per record"),
+    (lambda b, s: {**b, "tokens": [b["tokens"][0], "bad token", b["tokens"][2]]}, 400, "InvalidSubmission",
+     "token 1 is missing, too long or has characters"),
+    (lambda b, s: {**b, "batch_key": "!!"}, 400, "InvalidSubmission", "batch_key is not valid base64"),
+    (lambda b, s: {**b, "extra": 1}, 400, "InvalidSubmission", "unexpected field(s) extra"),
+    (lambda b, s: {**b, "tokens": [b["tokens"][0], "no-such-token", b["tokens"][2]]}, 403, "InvalidToken",
+     "record 1 of the batch: unknown participation token"),
+    (lambda b, s: {**b, "tokens": [b["tokens"][0], b["tokens"][0], b["tokens"][2]]}, 403, "InvalidToken",
+     "uses one participation token twice"),
+])
+def test_malformed_bulk_uploads(node: tuple[Survey, TestClient, NodeStore], mutate: Any, status: int,
+                                error: str, detail: str) -> None:
+    s, c, store = node
+    body, _ = bulk_body(s, s.tokens[:3])
+    expect(c.post(f"{BASE}/batches", json=mutate(body, s)), status, error, detail)
+    assert store.count(SID) == 0
+
+
+def test_used_tokens_closed_survey_and_replace(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    s, c, store = node
+    first, pb1 = bulk_body(s, s.tokens[:3])
+    assert c.post(f"{BASE}/batches", json=first).status_code == 200
+    second, _ = bulk_body(s, [s.tokens[5], s.tokens[1]])
+    expect(c.post(f"{BASE}/batches", json=second), 409, "TokenUsed", "record 1 of the batch: this participation "
+           "token was already used")
+    assert store.count(SID) == 3  # all or nothing: token 5's record was not stored either
+    third, pb3 = bulk_body(s, [s.tokens[5], s.tokens[1]], replace=True)
+    r = c.post(f"{BASE}/batches", json=third).json()
+    assert r["statuses"] == ["stored", "replaced"]
+    assert sorted(store.submission_ids(SID)) == sorted([pb1.ids[0], pb1.ids[2], *pb3.ids])
+    store.close_survey(SID, "test")
+    late, _ = bulk_body(s, [s.tokens[7]])
+    expect(c.post(f"{BASE}/batches", json=late), 409, "SurveyClosed", "closed and accepts no more submissions")
+    assert c.post(f"{BASE}/batches", json=third).json()["statuses"] == ["duplicate"] * 2
+
+
+def test_block_shape_must_match_the_upload(tmp_path: Path) -> None:
+    s = make_survey(tmp_path, tokens=1)
+    from protocol.commitment import batch_envelope_id
+    from protocol.envelope import seal_share_block
+
+    m = s.manifest
+    key = bytes(32)
+    sealed = seal_share_block(bytes(16 * m.vector_length() * 2), 2, m.vector_length(), m.nodes[0].hpke_public_key,
+                              m.hash(), 0, batch_envelope_id(key))
+    sk = load_hpke_private(s.node_dirs[0])
+    with pytest.raises(InvalidSubmission, match="share block holds 2 x 142 entries; the upload announces 3"):
+        open_share_block(sealed, sk, m.hash(), 0, batch_envelope_id(key), 3, m.vector_length())
+    with pytest.raises(DecryptionFailed, match="does not open"):
+        open_share_block(sealed, sk, m.hash(), 1, batch_envelope_id(key), 2, m.vector_length())
