@@ -45,7 +45,7 @@ MODES: dict[str, dict[str, Any]] = {
         "plaintext": [1_000, 10_000, 100_000],
         "naive_budget_s": 30.0, "naive_sizes": [100, 300],
         "semi": [1_000, 10_000], "malicious": [1_000, 10_000],
-        "ingest": {"single": (8.0, 8, 0), "bulk": (8.0, 2, 500)},
+        "ingest": {"single": (6.0, 8, 0), "bulk": (6.0, 2, 500)},
     },
     "full": {
         "plaintext": [1_000, 10_000, 100_000, 1_000_000],
@@ -83,7 +83,13 @@ def run_all(mode: str, workdir: Path) -> dict[str, Any]:
     for model, nodes, sizes in (("semi-honest", 3, cfg["semi"]), ("malicious", 4, cfg["malicious"])):
         extra = [common] if common and model == "semi-honest" and common not in sizes else []
         for n in sorted(set(sizes + extra)):
-            r = run_ours(workdir, n, nodes, 1, model)
+            try:
+                r = run_ours(workdir, n, nodes, 1, model)
+            except Exception as exc:  # recorded, and the invocation fails at the end
+                runs.append({"kind": "ours", "series": f"ours {model} ({nodes} nodes, t=1)", "model": model,
+                             "nodes": nodes, "submissions": n, "failed": f"{type(exc).__name__}: {exc}"})
+                _say(f"ours {model:<11} {n:>9,}: FAILED: {exc}")
+                continue
             runs.append(r)
             _say(f"ours {model:<11} {n:>9,}: compute {r['wall_s']:.2f} s, party RSS max "
                  f"{max(r['party_peak_rss_mb'] or [0]):.0f} MB, contributor {r['submit']['prepare_per_s']}/s")
@@ -138,7 +144,8 @@ def markdown(report: dict[str, Any], plot_name: str) -> str:
         if r.get("kind") == "ingest":
             continue
         if "wall_s" not in r:
-            note = (f"over the {r['budget_s']:.0f} s budget" if r.get("timed_out") else
+            note = (f"FAILED: {r['failed']}" if r.get("failed") else
+                    f"over the {r['budget_s']:.0f} s budget" if r.get("timed_out") else
                     f"skipped: predicted {r.get('predicted_s', 0):.0f} s > budget")
             lines.append(f"| {r['series']} | {r['submissions']:,} | – | – | – | {note} |")
             continue
@@ -228,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         rel = plot.resolve()
     update_markdown(args.markdown, mode, markdown(report, str(rel)))
     _say(f"wrote {out_json}, {plot} and the {mode} section of {args.markdown} ({report['seconds']:.0f} s)")
+    failed = [r for r in report["runs"] if r.get("failed")]
+    if failed:
+        print(f"benchmarks: error: {len(failed)} run(s) failed, e.g. {failed[0]['failed']}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -26,7 +26,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,9 +53,8 @@ from .core import (
     _now,
     _problem,
     _sync,
-    _write_atomic,
+    check_pending_doc,
     node_label,
-    read_pending_doc,
 )
 
 PENDING_BATCH_FORMAT = "salary-submit/pending-batch/v1"
@@ -128,18 +127,27 @@ class PendingBatch:
     receipt: str  # the run's receipt log (.jsonl)
     path: Path  # this batch's pending file
 
-    def to_json(self, manifest: Manifest) -> dict[str, Any]:
+    def header(self, manifest: Manifest) -> dict[str, Any]:
         pb = self.prepared
         return {"format": PENDING_BATCH_FORMAT, "survey_id": manifest.survey_id,
                 "manifest_hash": manifest.hash_hex(), "manifest": json.loads(manifest.canonical_bytes()),
                 "written_at": _now(), "replace": pb.replace, "batch_key": b64e(pb.batch_key),
                 "signature": b64e(pb.signature), "commitments": b64e(pb.commitments), "ids": list(pb.ids),
                 "token_sha256": list(pb.token_hashes), "lines": list(pb.lines), "receipt": self.receipt,
-                "envelopes": {str(i): b64e(pb.envelopes[i]) for i in self.nodes},
+                "envelopes": {str(i): len(pb.envelopes[i]) for i in self.nodes},
                 "acks": [asdict(a) for _, a in sorted(self.acks.items())]}
 
     def save(self, manifest: Manifest) -> None:
-        _write_atomic(self.path, json.dumps(self.to_json(manifest)) + "\n")
+        """Write the pending file atomically and durably: one JSON header line, then the sealed
+        blocks still owed, raw, in node order (their lengths are in the header)."""
+        data = json.dumps(self.header(manifest)).encode() + b"\n" + b"".join(
+            self.prepared.envelopes[i] for i in self.nodes)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
 
     def release(self) -> None:
         """Drop the sealed blocks from memory (they are in the pending file): a million-row file
@@ -158,11 +166,24 @@ class PendingBatch:
 
 def read_pending_batch(path: Path) -> tuple[Manifest, PendingBatch]:
     """Parse one pending batch file (raises :class:`SurveyError`)."""
-    doc, manifest = read_pending_doc(path, PENDING_BATCH_FORMAT, "pending batch file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SurveyError(f"cannot read pending file {path}: {exc.strerror}") from None
+    head, _, blobs = data.partition(b"\n")
+    try:
+        doc = json.loads(head)
+    except ValueError:
+        raise SurveyError(f"{path} is not a salary-submit pending batch file") from None
+    manifest = check_pending_doc(doc, path, PENDING_BATCH_FORMAT, "pending batch file")
     try:
         envs = [b""] * manifest.n
-        for key, val in doc["envelopes"].items():
-            envs[int(key)] = b64d(val, "envelope")
+        at = 0
+        for key, size in sorted(doc["envelopes"].items(), key=lambda kv: int(kv[0])):
+            envs[int(key)] = blobs[at: at + int(size)]
+            at += int(size)
+        if at != len(blobs):
+            raise ValueError("sealed blocks do not match the header")
         acks = {a.node_index: a for a in (BulkAck.parse(x) for x in doc["acks"])}
         pb = PreparedBatch(manifest.survey_id, manifest.hash_hex(), bool(doc["replace"]),
                            b64d(doc["batch_key"], "batch_key"), b64d(doc["signature"], "signature"),
@@ -367,15 +388,17 @@ def submit_csv_bulk(manifest: Manifest, rows: Sequence[CsvRow], tokens: Sequence
     pending_dir = receipt_dir / f"pending-{manifest.survey_id}-bulk-{stamp}"
     pending_dir.mkdir()
     started = time.perf_counter()
-    entries = []
-    for b, start in enumerate(range(0, len(rows), batch_size)):
-        chunk = rows[start: start + batch_size]
-        pb = prepare_batch(manifest, [r.record for r in chunk], hashes[start: start + batch_size],
-                           [r.line for r in chunk], replace=replace)
-        e = PendingBatch(pb, list(range(manifest.n)), {}, str(receipts_path), pending_dir / f"batch-{b:06d}.json")
-        e.save(manifest)
-        e.release()
-        entries.append(e)
+    jobs: list[_Job] = [
+        (manifest, [r.record for r in rows[start: start + batch_size]], hashes[start: start + batch_size],
+         [r.line for r in rows[start: start + batch_size]], replace, str(receipts_path),
+         pending_dir / f"batch-{b:06d}.json")
+        for b, start in enumerate(range(0, len(rows), batch_size))]
+    workers = min(len(jobs), os.cpu_count() or 1, 4)
+    if workers > 1:  # sharing and sealing is CPU work: every core prepares batches
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            entries = list(pool.map(_prepare_and_save, jobs))
+    else:
+        entries = [_prepare_and_save(job) for job in jobs]
     _fsync_dir(pending_dir)
     if prepared is not None:
         prepared(len(rows), time.perf_counter() - started)
@@ -387,6 +410,20 @@ def submit_csv_bulk(manifest: Manifest, rows: Sequence[CsvRow], tokens: Sequence
         pending_dir.rmdir()
     result.receipts_path = receipts_path if receipts_path.exists() else None
     return result
+
+
+_Job = tuple[Manifest, list[Record], list[str], list[int | None], bool, str, Path]
+
+
+def _prepare_and_save(job: _Job) -> PendingBatch:
+    """Prepare one batch and write its pending file (in a worker process); the sealed blocks are
+    dropped from memory once written."""
+    manifest, records, hashes, lines, replace, receipt, path = job
+    pb = prepare_batch(manifest, records, hashes, lines, replace=replace)
+    e = PendingBatch(pb, list(range(manifest.n)), {}, receipt, path)
+    e.save(manifest)
+    e.release()
+    return e
 
 
 def resume_bulk(directory: Path, tokens: Sequence[str], nodes: Sequence[NodeClient], *,

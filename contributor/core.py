@@ -650,6 +650,11 @@ def read_pending_doc(path: Path, fmt: str, what: str) -> tuple[dict[str, Any], M
         raise SurveyError(f"cannot read pending file {path}: {exc.strerror}") from None
     except ValueError:
         raise SurveyError(f"{path} is not a salary-submit {what}") from None
+    return doc, check_pending_doc(doc, path, fmt, what)
+
+
+def check_pending_doc(doc: Any, path: Path, fmt: str, what: str) -> Manifest:
+    """The manifest of a parsed pending document of format ``fmt``, checked against its hash."""
     if not isinstance(doc, dict) or doc.get("format") != fmt:
         raise SurveyError(f"{path} is not a salary-submit {what}")
     mdoc = doc.get("manifest")
@@ -658,7 +663,7 @@ def read_pending_doc(path: Path, fmt: str, what: str) -> tuple[dict[str, Any], M
     manifest = manifest_from_json(mdoc)
     if manifest.hash_hex() != doc.get("manifest_hash"):
         raise InvalidManifest(f"pending file {path}: its manifest does not match its manifest hash")
-    return doc, manifest
+    return manifest
 
 
 def read_pending(path: Path) -> tuple[Manifest, list[PendingEntry]]:

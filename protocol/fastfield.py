@@ -141,6 +141,12 @@ def add(A: U16, B: U16) -> U16:
 
 def mul(A: U16, B: U16) -> U16:
     """Element-wise A * B mod p (B broadcasts): 64 limb products per element, int64, exact."""
+    return _reduce_le(mul_le(A, B))
+
+
+def mul_le(A: U16, B: U16) -> npt.NDArray[np.int64]:
+    """A * B before reduction: (..., 15) little-endian limb sums, each below 2^35 (sums of such
+    arrays can be reduced once: :func:`reduce_le`)."""
     shape = np.broadcast_shapes(np.asarray(A).shape[:-1], np.asarray(B).shape[:-1])
     # limb-major (8, ...) operands so that each of the 64 products is a contiguous pass
     a = np.ascontiguousarray(np.moveaxis(np.broadcast_to(_to_le(A), shape + (LIMBS,)), -1, 0))
@@ -149,7 +155,19 @@ def mul(A: U16, B: U16) -> U16:
     for i in range(LIMBS):
         for j in range(LIMBS):
             P[i + j] += a[i] * b[j]
-    return _reduce_le(np.moveaxis(P, 0, -1))
+    return np.moveaxis(P, 0, -1)
+
+
+def reduce_le(L: npt.NDArray[np.int64]) -> U16:
+    """Reduce little-endian limb sums (..., k <= 18), each below 2^60, to canonical limbs."""
+    return _reduce_le(L)
+
+
+def pad_le(L: npt.NDArray[np.int64], k: int) -> npt.NDArray[np.int64]:
+    """Little-endian limb sums widened to k limbs (zeros on top)."""
+    out = np.zeros(L.shape[:-1] + (k,), dtype=np.int64)
+    out[..., : L.shape[-1]] = L
+    return out
 
 
 def scale(A: U16, c: int) -> U16:
@@ -245,13 +263,21 @@ def shamir_shares(X: U16, n: int, t: int) -> list[U16]:
     f(0) = X and the t other coefficients are uniform (os.urandom), as protocol.field does for
     Python ints.  Returns n arrays shaped like X."""
     coeffs = [random_elements(X.shape[:-1]) for _ in range(t)]
+    small = all(pow(i + 1, k) < (1 << 32) for i in range(n) for k in range(1, t + 1))
+    x_le, c_le = _to_le(X), [_to_le(c) for c in coeffs]
     out = []
     for i in range(n):
         x = i + 1
-        acc = np.asarray(X, dtype=np.uint16)
-        for k, c in enumerate(coeffs, 1):
-            acc = add(acc, scale(c, pow(x, k, MERSENNE_127)))
-        out.append(acc)
+        if small:  # one reduction per node: every limb sum stays below 2^16 + t * 2^48
+            acc = x_le.copy()
+            for k, c in enumerate(c_le, 1):
+                acc += c * pow(x, k)
+            out.append(_reduce_le(acc))
+            continue
+        share = np.asarray(X, dtype=np.uint16)
+        for k, cc in enumerate(coeffs, 1):
+            share = add(share, scale(cc, pow(x, k, MERSENNE_127)))
+        out.append(share)
     return out
 
 
@@ -267,6 +293,11 @@ def matmul_small(S: npt.NDArray[np.int64], Wl: npt.NDArray[np.float64]) -> U16:
     """(N, K) small non-negative integers (below 2^32) times public field elements given as
     :func:`weight_limbs` (K, O, 8) -> (N, O, 8) reduced limbs.  Two float64 products (low and
     high 16 bits of S); every entry stays below K * 2^32 < 2^53, so the sums are exact."""
+    return _reduce_le(matmul_small_le(S, Wl))
+
+
+def matmul_small_le(S: npt.NDArray[np.int64], Wl: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """:func:`matmul_small` before reduction: (N, O, 9) little-endian limb sums below 2^54."""
     S = np.asarray(S, dtype=np.int64)
     N, K = S.shape
     O = Wl.shape[1]
@@ -280,4 +311,4 @@ def matmul_small(S: npt.NDArray[np.int64], Wl: npt.NDArray[np.float64]) -> U16:
     le = np.zeros((N, O, LIMBS + 1), dtype=np.int64)
     le[..., :LIMBS] += np.rint(lo[..., ::-1]).astype(np.int64)
     le[..., 1:] += np.rint(hi[..., ::-1]).astype(np.int64)
-    return _reduce_le(le)
+    return le

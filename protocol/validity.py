@@ -207,7 +207,9 @@ def prove_batch_limbs(records: npt.NDArray[np.int64], layout: Layout,
             vals = np.concatenate([seed[:, None], fastfield.from_small(small)], axis=1)
             ext = [list(col) for col in zip(*_extension(M, fastfield.MERSENNE_127))]
             return np.concatenate([vals, fastfield.matmul_limbs(vals, ext)], axis=1)
-        extended = fastfield.add(fastfield.matmul_small(small, erest), fastfield.mul(seed[:, None], e0[None]))
+        # one reduction for both terms: limb sums below 2^54 + 2^35
+        extended = fastfield.reduce_le(fastfield.pad_le(fastfield.matmul_small_le(small, erest), 15)
+                                       + fastfield.mul_le(seed[:, None], e0[None]))
         return np.concatenate([seed[:, None], fastfield.from_small(small), extended], axis=1)
 
     f, g = wire(rand[:, 1], lsmall), wire(rand[:, 2], rsmall)
