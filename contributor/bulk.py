@@ -293,11 +293,12 @@ def _deliver(manifest: Manifest, entries: list[PendingBatch], tokens: Mapping[st
         pb = e.prepared
         toks = [tokens[h] for h in pb.token_hashes]
         out = BatchOutcome(acks=dict(e.acks))
-        for i in e.nodes:
+
+        def one(i: int) -> None:  # the nodes of one batch in parallel: each stores independently
             nd = nodes[i]
             if nd.down is not None:
                 out.pending[i] = nd.down
-                continue
+                return
             try:
                 out.acks[i] = submit_batch_to(nd, pb, toks)
             except NodeUnreachable as exc:
@@ -305,6 +306,13 @@ def _deliver(manifest: Manifest, entries: list[PendingBatch], tokens: Mapping[st
                 out.pending[i] = nd.down
             except SurveyError as exc:
                 out.rejected[i] = exc
+
+        if len(e.nodes) > 1:
+            with ThreadPoolExecutor(max_workers=len(e.nodes)) as per_node:
+                list(per_node.map(one, e.nodes))
+        else:
+            for i in e.nodes:
+                one(i)
         complete = not out.pending and not out.rejected
         if out.acks:
             with lock:

@@ -180,25 +180,58 @@ def write_certificates(store: NodeStore, survey_id: str, ids: list[str], path: P
 
 
 def write_share_matrix(store: NodeStore, node_dir: Path, survey_id: str, ids: list[str], path: Path,
-                       progress: Callable[[int], None] | None = None) -> int:
-    """Append every agreed submission's share elements (16 bytes each) to ``path``: the share kept
-    at upload, or (a row stored by an older release) its envelope opened now.
+                       progress: Callable[[int], None] | None = None, bucket_rows: int = 65536) -> int:
+    """Write every agreed submission's share elements (16 bytes each) to ``path``, row k for
+    ``ids[k]``: the share kept at upload, or (a row stored by an older release) its envelope
+    opened now.  Returns the row width.
 
-    Returns the row width.  Streaming: memory stays flat whatever the number of submissions.
+    The table is read once in its physical order and the rows are put into agreed order by a
+    bucket sort through temporary files of ``bucket_rows`` rows each (about 150 MB): sequential
+    I/O only, and memory bounded by one bucket whatever the number of submissions.  Raises
+    :class:`SurveyError` if an agreed submission is missing.
     """
+    import numpy as np
+
     rec = store.survey(survey_id)
     m = rec.manifest
     sk = keys.load_hpke_private(node_dir)
     width, mh = m.vector_length(), m.hash()
-    with open(path, "wb", buffering=1 << 22) as fh:
-        for count, (sid, share, sealed) in enumerate(store.shares(survey_id, ids), 1):
-            if share is None or len(share) != 16 * width:
-                if sealed is None:
-                    raise SurveyError(f"submission {sid}: stored share has the wrong length")
-                share = open_share_elements(sealed, sk, mh, rec.node_index, bytes.fromhex(sid), width)
-            fh.write(share)
-            if progress and count % 100000 == 0:
-                progress(count)
+    stride = 16 * width
+    index = {sid: k for k, sid in enumerate(ids)}
+    buckets = max(1, -(-len(ids) // bucket_rows))
+    with tempfile.TemporaryDirectory(prefix="mpc-node-buckets-", dir=path.parent) as tmp:
+        files = [open(Path(tmp) / f"b{b}", "wb", buffering=1 << 20) for b in range(buckets)]
+        seen = 0
+        try:
+            for sid, share, sealed in store.scan_shares(survey_id):
+                k = index.get(sid)
+                if k is None:
+                    continue  # held here only: not agreed, does not count
+                if share is None or len(share) != stride:
+                    if sealed is None:
+                        raise SurveyError(f"submission {sid}: stored share has the wrong length")
+                    share = open_share_elements(sealed, sk, mh, rec.node_index, bytes.fromhex(sid), width)
+                files[k // bucket_rows].write(k.to_bytes(4, "big") + share)
+                seen += 1
+                if progress and seen % 100000 == 0:
+                    progress(seen)
+        finally:
+            for fh in files:
+                fh.close()
+        if seen != len(ids):
+            raise SurveyError(f"{len(ids) - seen} agreed submission(s) are missing from this node's store")
+        record = np.dtype([("k", ">u4"), ("v", np.void, stride)])
+        with open(path, "wb", buffering=1 << 22) as out:
+            for b in range(buckets):
+                part = np.fromfile(Path(tmp) / f"b{b}", dtype=record)
+                base, count = b * bucket_rows, min(bucket_rows, len(ids) - b * bucket_rows)
+                rows = np.zeros(count, dtype=record["v"])
+                pos = part["k"].astype(np.int64) - base
+                if len(pos) != count or len(np.unique(pos)) != count:
+                    raise SurveyError("the store holds an agreed submission twice or not at all")
+                rows[pos] = part["v"]
+                rows.tofile(out)
+                (Path(tmp) / f"b{b}").unlink()
     return width
 
 
@@ -239,21 +272,52 @@ def set_statements(node_dir: Path, manifest: Manifest, me: int, digests: dict[in
     return [{"digest": digests[j], "sig": b64e(own) if j == me else signatures[j]} for j in range(manifest.n)]
 
 
-def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: int, agreed_digest: str,
-            timeout: float, cheat: str | None = None,
+class PartyProcess:
+    """The MPyC party subprocess of this node, started *before* the job is known.
+
+    Starting Python and importing MPyC, numpy and the protocol takes a few tenths of a second;
+    ``mpc-node compute`` starts the party at once and lets it import while the node agrees on the
+    submission set with its peers and writes its share matrix.  The party then waits for "go" on
+    its standard input (EOF: it exits without doing anything).  :meth:`run` hands it the job and
+    supervises it with the timeout.  Use as a context manager: leaving kills a party still waiting.
+    """
+
+    def __init__(self, node_dir: Path, manifest: Manifest, pid: int) -> None:
+        self.manifest, self.pid = manifest, pid
+        self._tmp = tempfile.TemporaryDirectory(prefix="mpc-node-compute-")
+        self.work = Path(self._tmp.name)
+        _write_tls_config(self.work, node_dir, manifest, pid)
+        # What the party needs before the job: who the parties are and how to authenticate them.
+        (self.work / "party.json").write_text(json.dumps({
+            "n": manifest.n, "pid": pid, "threshold": manifest.threshold,
+            "parties": [nd.mpc_address for nd in manifest.nodes],
+            "fingerprints": [nd.tls_cert_sha256 for nd in manifest.nodes]}))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
+                                                          env.get("PYTHONPATH", "")]))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mpc_nodes.mpc_program", "--wait", "job.json", "out.json"],
+            cwd=self.work, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+
+    def __enter__(self) -> PartyProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+        self._tmp.cleanup()
+
+    def run(self, matrix: Path, rows: int, agreed_digest: str, timeout: float, cheat: str | None = None,
             statements: list[dict[str, str]] | None = None, certificates: Path | None = None,
             batch_rows: int | None = None) -> MpcOutcome:
-    """Run the MPyC party subprocess over this node's share matrix (``rows`` submissions).
-
-    ``batch_rows``: rows the party reads at a time (default: its own; tests make it small so that
-    a few rows span several batches).
-
-    ``statements``: every node's signed frozen-set digest as this node fetched them (see
-    :func:`set_statements`); the parties compare them to catch a node that equivocated.
-    """
-    with tempfile.TemporaryDirectory(prefix="mpc-node-compute-") as tmp:
-        work = Path(tmp)
-        _write_tls_config(work, node_dir, manifest, pid)
+        """Run the MPC over this node's share matrix (``rows`` submissions), moved into the party's
+        directory; see :func:`run_mpc`."""
+        manifest, pid, work = self.manifest, self.pid, self.work
         shutil.move(str(matrix), work / "shares.bin")
         if certificates is not None:
             shutil.move(str(certificates), work / "certs.bin")
@@ -274,14 +338,9 @@ def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: in
         }
         (work / "job.json").write_text(json.dumps(job))
         out = work / "out.json"
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
-                                                          env.get("PYTHONPATH", "")]))
-        proc = subprocess.Popen([sys.executable, "-m", "mpc_nodes.mpc_program", "job.json", "out.json"],
-                                cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        proc = self.proc
         try:
-            _, err = proc.communicate(timeout=timeout)
+            _, err = proc.communicate(input="go\n", timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
@@ -306,6 +365,22 @@ def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: in
                           [int(x) for x in data.get("corrected", [])],
                           {str(k): float(v) for k, v in data.get("seconds", {}).items()},
                           float(data.get("peak_rss_mb", 0.0)))
+
+
+def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: int, agreed_digest: str,
+            timeout: float, cheat: str | None = None,
+            statements: list[dict[str, str]] | None = None, certificates: Path | None = None,
+            batch_rows: int | None = None) -> MpcOutcome:
+    """Run the MPyC party subprocess over this node's share matrix (``rows`` submissions).
+
+    ``batch_rows``: rows the party reads at a time (default: its own; tests make it small so that
+    a few rows span several batches).
+
+    ``statements``: every node's signed frozen-set digest as this node fetched them (see
+    :func:`set_statements`); the parties compare them to catch a node that equivocated.
+    """
+    with PartyProcess(node_dir, manifest, pid) as party:
+        return party.run(matrix, rows, agreed_digest, timeout, cheat, statements, certificates, batch_rows)
 
 
 def _reason_text(reason: str, off: list[int] | None) -> str:
@@ -349,6 +424,7 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
     started = time.monotonic()
     store = NodeStore(node_dir / keys.DB_FILE)
     peers: Peers | None = None
+    party: PartyProcess | None = None
     try:
         rec = store.survey(survey_id)
         m, me = rec.manifest, rec.node_index
@@ -375,6 +451,8 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
                     return ComputeSummary(survey_id, me, res[1], res[2], res[3], prepared_run,
                                           time.monotonic() - started, resumed=True)
         deadline = time.monotonic() + timeout
+        # The party starts importing now, while this node agrees with its peers (see PartyProcess).
+        party = PartyProcess(node_dir, m, me)
         own = store.submission_ids(survey_id)
         sets = {me: set(own)}
         say(f"node {me}: {len(own)} submissions stored; fetching the other nodes' frozen sets")
@@ -405,7 +483,7 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
             write_certificates(store, survey_id, agreed, certs)
             say("joining the MPC with the other nodes (validation, then aggregation)")
             # A fresh budget for the MPC itself: peers join after their own (variable) preparation.
-            outcome = run_mpc(node_dir, m, me, matrix, len(agreed), digest, timeout, cheat, statements, certs)
+            outcome = party.run(matrix, len(agreed), digest, timeout, cheat, statements, certs)
         say("MPC party done: " + " ".join(f"{k}={v:.3f}s" for k, v in outcome.seconds.items())
             + f" peak_rss={outcome.peak_rss_mb:.1f}MB")
         if outcome.corrected:
@@ -428,6 +506,8 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
         _commit_when_all_prepared(store, peers, survey_id, outcome.run_id, time.monotonic() + timeout, say)
         return ComputeSummary(survey_id, me, accepted, rejected, digest, outcome.run_id, time.monotonic() - started)
     finally:
+        if party is not None:
+            party.close()
         if peers is not None:
             peers.close()
         store.close()

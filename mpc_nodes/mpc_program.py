@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib
 import json
 import pickle
 import resource
@@ -143,23 +144,40 @@ def _install_hardening(fingerprints: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``mpc_program [--wait] job.json out.json``.  With ``--wait`` (how ``mpc-node compute``
+    runs it) the party reads who the parties are from ``party.json``, imports everything, then
+    waits for "go" on standard input before reading the job: the imports overlap the node's own
+    preparation.  EOF instead of "go" ends it without doing anything."""
     argv = sys.argv[1:] if argv is None else argv
+    wait = bool(argv) and argv[0] == "--wait"
+    if wait:
+        argv = argv[1:]
     job_path, out_path = Path(argv[0]), Path(argv[1])
-    job = json.loads(job_path.read_text())
-    global CHEAT
-    CHEAT = job.get("cheat")
-    n, pid, t = job["n"], job["pid"], job["threshold"]
+    base = json.loads((job_path.parent / "party.json").read_text() if wait else job_path.read_text())
+    n, pid, t = base["n"], base["pid"], base["threshold"]
     mpyc_argv = [sys.argv[0], "-I", str(pid), "-T", str(t), "--ssl", "--no-log"]
-    for addr in job["parties"]:
+    for addr in base["parties"]:
         mpyc_argv += ["-P", addr]
     sys.argv = mpyc_argv
     from mpyc.runtime import mpc  # parses sys.argv: must come after it is set
 
-    _install_hardening(job["fingerprints"])
+    _install_hardening(base["fingerprints"])
     if len(mpc.parties) != n or mpc.threshold != t or mpc.pid != pid:
         _fail(2, "MPyC did not accept the party configuration")
+    if wait:
+        for module in ("protocol.fastfield", "protocol.nodeauth", "protocol.validity"):
+            importlib.import_module(module)  # warm imports while the node prepares
+        if sys.stdin.readline().strip() != "go":
+            sys.exit(0)
+    job = json.loads(job_path.read_text())
+    if (job["n"], job["pid"], job["threshold"], job["parties"], job["fingerprints"]) != (
+            n, pid, t, base["parties"], base["fingerprints"]):
+        _fail(2, "the job does not match the party configuration")
+    global CHEAT
+    CHEAT = job.get("cheat")
     X = ShareMatrix(job_path.parent / job["matrix_file"], int(job["rows"]), int(job["width"]),
-                    int(job["field_modulus"]), int(job.get("batch_rows") or ShareMatrix.BATCH))
+                    int(job["field_modulus"]), int(job.get("batch_rows") or ShareMatrix.BATCH),
+                    sum_columns=2 * int(job["categories"]))
     result = mpc.run(_compute(mpc, job, X))
     tmp = out_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result))
@@ -179,8 +197,10 @@ class ShareMatrix:
 
     BATCH = 65536  # rows per read: 150 MB of limbs at 142 elements, and few BLAS calls
 
-    def __init__(self, path: Path, rows: int, width: int, p: int, batch: int = BATCH) -> None:
+    def __init__(self, path: Path, rows: int, width: int, p: int, batch: int = BATCH, sum_columns: int = 0) -> None:
         self.path, self.rows, self.width, self.p, self.batch = path, rows, width, p, max(1, batch)
+        self.sum_columns = sum_columns  # the leading aggregate columns (count, sum per category)
+        self.all_sums = [0] * sum_columns  # their sums over the batches given to add_to_sums
         size = path.stat().st_size if rows else 0
         if size != rows * width * 16:
             raise ValueError("share matrix file has the wrong size")
@@ -215,6 +235,20 @@ class ShareMatrix:
         if count:
             X[:, :] = np.array(flat, dtype=object).reshape(count, self.width)
         return X
+
+    def add_to_sums(self, batch: Any) -> None:
+        """Add a batch's aggregate columns to :attr:`all_sums` (mod p)."""
+        import numpy as np
+
+        from protocol import fastfield
+
+        if not self.sum_columns or not len(batch):
+            return
+        if batch.dtype == np.object_:
+            part = [int(v) for v in batch[:, : self.sum_columns].sum(axis=0)]
+        else:
+            part = fastfield.column_sums(batch, list(range(self.sum_columns)), None, self.p)
+        self.all_sums = [(a + b) % self.p for a, b in zip(self.all_sums, part)]
 
     def batches(self, size: int | None = None) -> Iterator[tuple[int, Any]]:
         """(first row, batch) over the whole matrix, in order."""
@@ -496,8 +530,13 @@ async def _validate(ch: Channel, X: ShareMatrix, seed: bytes, job: dict[str, Any
     N = int(job["rows"])
     layout = Layout(int(job["categories"]), int(job["bits"]), int(job["salary_max"]))
     challenge = derive_challenge(seed, layout, p)
-    # Streamed in batches of rows: only the (N, 7) openings are held for all rows at once.
-    parts = [local_openings(batch, layout, challenge, p) for _, batch in X.batches()]
+    # Streamed in batches of rows: only the (N, 7) openings are held for all rows at once.  The
+    # same pass sums the aggregate columns of every row (X.all_sums), so that the totals over the
+    # valid rows need only the invalid rows read again (see _valid_totals).
+    parts = []
+    for _, batch in X.batches():
+        parts.append(local_openings(batch, layout, challenge, p))
+        X.add_to_sums(batch)
     mine: Any = np.concatenate(parts) if parts else local_openings(X.decode(b"", 0), layout, challenge, p)
     if CHEAT == "validate" and N:  # wrong shares in the validation openings, on every other row
         if mine.dtype == np.object_:
@@ -603,6 +642,38 @@ async def _resolve(ch: Channel, X: ShareMatrix, shares: list[Any], located: dict
     return liars
 
 
+def _valid_totals(X: ShareMatrix, reasons: list[str | None], p: int) -> list[int]:
+    """Shares of the aggregate columns summed over the valid rows: the sums over all rows (taken
+    during validation) minus the invalid rows, read again one by one; if many rows are invalid,
+    one more sequential pass is cheaper than that many seeks."""
+    import numpy as np
+
+    from protocol import fastfield
+
+    invalid = [r for r, why in enumerate(reasons) if why is not None]
+    cols = list(range(X.sum_columns))
+    if len(invalid) * 50 <= X.rows:
+        totals = list(X.all_sums)
+        for r in invalid:
+            row = X.decode(X.raw_rows(r, 1), 1)
+            part = ([int(v) for v in row[0, : X.sum_columns]] if row.dtype == np.object_
+                    else fastfield.column_sums(row, cols, None, p))
+            totals = [(a - b) % p for a, b in zip(totals, part)]
+        return totals
+    valid = np.array([r is None for r in reasons], dtype=bool)
+    totals = [0] * X.sum_columns
+    for start, batch in X.batches():
+        mask = valid[start: start + len(batch)]
+        if not mask.any():
+            continue
+        if batch.dtype == np.object_:
+            part = [int(v) for v in batch[mask][:, : X.sum_columns].sum(axis=0)]
+        else:
+            part = fastfield.column_sums(batch, cols, mask, p)
+        totals = [(a + b) % p for a, b in zip(totals, part)]
+    return totals
+
+
 async def _open_counts(ch: Channel, counts: list[int], t: int, p: int) -> tuple[list[int], tuple[int, ...]]:
     """Open the per-category counts to the nodes (they are released anyway): error-corrected with
     n >= 3t+1 (culprits returned), else any wrong share aborts the run."""
@@ -626,15 +697,11 @@ async def _open_counts(ch: Channel, counts: list[int], t: int, p: int) -> tuple[
 
 
 async def _compute(mpc: Any, job: dict[str, Any], X: ShareMatrix) -> dict[str, Any]:
-    import numpy as np
-
-    from protocol import fastfield
+    import time
 
     p = int(job["field_modulus"])
     k = int(job["min_group_size"])
     t = int(job["threshold"])
-    C = int(job["categories"])
-    import time
 
     clock = [time.perf_counter()]
     await mpc.start()
@@ -648,18 +715,7 @@ async def _compute(mpc: Any, job: dict[str, Any], X: ShareMatrix) -> dict[str, A
     reasons, off, liars = await _validate(ch, X, seed, job, p)
     clock.append(time.perf_counter())
     # 3. This party's shares of the totals over the valid submissions only (local, linear).
-    valid = np.array([r is None for r in reasons], dtype=bool)
-    cols = list(range(2 * C))
-    totals = [0] * (2 * C)
-    for start, batch in X.batches():  # a second pass over the file, in batches: memory stays bounded
-        mask = valid[start: start + len(batch)]
-        if not mask.any():
-            continue
-        if batch.dtype == np.object_:
-            part = [int(v) for v in batch[mask][:, :2 * C].sum(axis=0)]
-        else:
-            part = fastfield.column_sums(batch, cols, mask, p)
-        totals = [(a + b) % p for a, b in zip(totals, part)]
+    totals = _valid_totals(X, reasons, p)
     counts, sums = totals[0::2], totals[1::2]
     # 4. Disclosure rule: the counts are opened to the nodes (they are part of the released table);
     #    the salary sum of a group below k never leaves: every honest node sends 0 for it.

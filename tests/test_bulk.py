@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import random
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -327,3 +328,88 @@ def test_block_shape_must_match_the_upload(tmp_path: Path) -> None:
         open_share_block(sealed, sk, m.hash(), 0, batch_envelope_id(key), 3, m.vector_length())
     with pytest.raises(DecryptionFailed, match="does not open"):
         open_share_block(sealed, sk, m.hash(), 1, batch_envelope_id(key), 2, m.vector_length())
+
+
+# -- pending batch files, compute's share reader, the benchmark's report ------------------------------
+
+def test_pending_batch_file_round_trips_and_damage_is_reported(tmp_path: Path) -> None:
+    from contributor.bulk import PendingBatch, read_pending_batch
+    from protocol.errors import SurveyError
+
+    s = make_survey(tmp_path, tokens=1)
+    pb = prepare_batch(s.manifest, _records(3), ["a" * 64] * 3, [2, 3, 4])
+    path = tmp_path / "batch-000000.json"
+    e = PendingBatch(pb, [0, 2], {}, str(tmp_path / "r.jsonl"), path)
+    e.save(s.manifest)
+    _, back = read_pending_batch(path)
+    assert back.nodes == [0, 2] and back.prepared.ids == pb.ids and back.prepared.lines == (2, 3, 4)
+    assert back.prepared.envelopes == [pb.envelopes[0], b"", pb.envelopes[2]]
+    e.release()
+    assert e.prepared.envelopes == [b""] * 3
+    e.reload()
+    assert e.prepared.envelopes == [pb.envelopes[0], b"", pb.envelopes[2]]
+    path.write_bytes(path.read_bytes()[:-5])  # a truncated sealed block
+    with pytest.raises(SurveyError, match="is damaged"):
+        read_pending_batch(path)
+    path.write_bytes(b"not json\n")
+    with pytest.raises(SurveyError, match="is not a salary-submit pending batch file"):
+        read_pending_batch(path)
+
+
+def test_share_matrix_reads_kept_shares_and_opens_old_envelopes(node: tuple[Survey, TestClient, NodeStore],
+                                                                 tmp_path: Path) -> None:
+    """Bulk rows have only their opened share, single uploads both; a row stored by an older
+    release has only its envelope, which compute opens: all give the same matrix rows."""
+    from mpc_nodes.compute import write_share_matrix
+    from protocol.errors import SurveyError
+    from test_api import upload
+
+    s, c, store = node
+    body, pb = bulk_body(s, s.tokens[:2])
+    assert c.post(f"{BASE}/batches", json=body).status_code == 200
+    single = upload(s, s.tokens[2])
+    assert c.post(f"{BASE}/submissions", json=single).status_code == 200
+    kept = dict((sid, share) for sid, share, _ in store.shares(SID, [*pb.ids, single["submission_id"]]))
+    store._db.execute("UPDATE submissions SET share=NULL WHERE submission_id=?", (single["submission_id"],))
+    ids = sorted(kept)
+    for bucket_rows in (65536, 2, 1):  # one bucket, or rows spread over several (the sort)
+        out = tmp_path / f"m{bucket_rows}.bin"
+        width = write_share_matrix(store, s.node_dirs[0], SID, ids, out, bucket_rows=bucket_rows)
+        data = out.read_bytes()
+        assert [data[16 * width * k: 16 * width * (k + 1)] for k in range(3)] == [kept[i] for i in ids]
+    # an agreed submission this node does not hold is an error, not a silent gap
+    with pytest.raises(SurveyError, match="1 agreed submission\\(s\\) are missing from this node's store"):
+        write_share_matrix(store, s.node_dirs[0], SID, ids + ["f" * 32], tmp_path / "x.bin")
+
+
+def test_benchmark_ratios_and_report_use_runs_of_one_invocation() -> None:
+    from benchmarks.__main__ import markdown, ratios, update_markdown
+
+    runs: list[dict[str, Any]] = [
+        {"kind": "plaintext", "series": "plaintext (numpy)", "submissions": 1000, "wall_s": 0.001, "cpu_s": 0.001,
+         "peak_rss_mb": 50.0, "repeat": 5},
+        {"kind": "naive-mpc", "series": "naive MPC (MPyC comparisons)", "submissions": 1000, "wall_s": 80.0,
+         "cpu_s": 150.0, "peak_rss_mb": [300.0, 300.0, 300.0]},
+        {"kind": "naive-mpc", "series": "naive MPC (MPyC comparisons)", "submissions": 3000, "skipped": True,
+         "predicted_s": 400.0, "budget_s": 120.0},
+    ]
+    for model, nodes, walls in (("semi-honest", 3, (1.6, 40.0, 400.0)), ("malicious", 4, (2.4, 60.0, 700.0))):
+        for n, w in zip((1000, 100_000, 1_000_000), walls):
+            runs.append({"kind": "ours", "series": f"ours {model} ({nodes} nodes, t=1)", "submissions": n,
+                         "wall_s": w, "cpu_s": 2 * w, "peak_rss_mb": [100.0] * nodes, "party_peak_rss_mb": [80.0],
+                         "validation_s": w / 4, "submit": {"prepare_per_s": 9000, "wall_s": 1.0},
+                         "analyst": {"wall_s": 0.5}})
+    rt = ratios(runs)
+    assert rt["naive_over_ours"] == {"submissions": 1000, "ratio": 50.0}
+    assert rt["malicious_over_semi_honest"] == {1000: 1.5, 100_000: 1.5, 1_000_000: 1.75}
+    assert rt["semi-honest_1e6_over_1e5"] == 10.0 and rt["ours_semi_over_plaintext"] == {1000: 1600.0}
+    report = {"machine": {"cores": 2, "cpu_model": "x", "date": "d"}, "runs": runs, "ratios": rt,
+              "command": "python -m benchmarks --full", "seconds": 10.0}
+    text = markdown(report, "plot.png")
+    assert "naive MPC / ours (semi-honest) at 1,000 submissions (naive's largest within its budget): **50.0×**" in text
+    assert "skipped: predicted 400 s > budget" in text
+    md = Path(tempfile.mkdtemp()) / "B.md"
+    md.write_text("# Benchmarks\n\nintro\n")
+    update_markdown(md, "full", text)
+    update_markdown(md, "full", text)  # regenerated in place, not appended twice
+    assert md.read_text().count("<!-- BEGIN full") == 1 and md.read_text().startswith("# Benchmarks\n\nintro")
