@@ -168,42 +168,35 @@ def fetch_compute_state(peers: Peers, j: int) -> ComputeState | None:
     return cs if cs.node_index == j else None
 
 
-def write_certificates(store: NodeStore, survey_id: str, ids: list[str], path: Path) -> None:
-    """Per agreed submission: its id (16 bytes) and certificate (protocol.commitment) in the padded
-    fixed-width form, for the party program, which reads them only for submissions whose openings
-    disagree."""
-    n = store.survey(survey_id).manifest.n
-    with open(path, "wb") as fh:
-        for sid, cert in zip(ids, store.certificates(survey_id, ids)):
-            ok = 0 < len(cert) <= max_certificate_length(n)
-            fh.write(bytes.fromhex(sid) + pad_certificate(cert if ok else b"", n))
-
-
 def write_share_matrix(store: NodeStore, node_dir: Path, survey_id: str, ids: list[str], path: Path,
-                       progress: Callable[[int], None] | None = None, bucket_rows: int = 65536) -> int:
+                       certificates: Path | None = None, progress: Callable[[int], None] | None = None,
+                       bucket_rows: int = 65536) -> int:
     """Write every agreed submission's share elements (16 bytes each) to ``path``, row k for
     ``ids[k]``: the share kept at upload, or (a row stored by an older release) its envelope
-    opened now.  Returns the row width.
+    opened now; and, if ``certificates`` is given, row k's id (16 bytes) and certificate in the
+    padded fixed-width form (protocol.commitment) to that file, for the party program, which reads
+    them only for submissions whose openings disagree.  Returns the row width.
 
     The table is read once in its physical order and the rows are put into agreed order by a
     bucket sort through temporary files of ``bucket_rows`` rows each (about 150 MB): sequential
-    I/O only, and memory bounded by one bucket whatever the number of submissions.  Raises
-    :class:`SurveyError` if an agreed submission is missing.
+    I/O only (one seek per row made a million rows take many minutes on this machine), and memory
+    bounded by one bucket whatever the number of submissions.  Raises :class:`SurveyError` if an
+    agreed submission is missing.
     """
     import numpy as np
 
     rec = store.survey(survey_id)
     m = rec.manifest
     sk = keys.load_hpke_private(node_dir)
-    width, mh = m.vector_length(), m.hash()
-    stride = 16 * width
+    width, mh, n = m.vector_length(), m.hash(), m.n
+    stride, cstride = 16 * width, 16 + 2 + max_certificate_length(n)
     index = {sid: k for k, sid in enumerate(ids)}
     buckets = max(1, -(-len(ids) // bucket_rows))
     with tempfile.TemporaryDirectory(prefix="mpc-node-buckets-", dir=path.parent) as tmp:
         files = [open(Path(tmp) / f"b{b}", "wb", buffering=1 << 20) for b in range(buckets)]
         seen = 0
         try:
-            for sid, share, sealed in store.scan_shares(survey_id):
+            for sid, share, sealed, cert in store.scan_shares(survey_id):
                 k = index.get(sid)
                 if k is None:
                     continue  # held here only: not agreed, does not count
@@ -211,7 +204,9 @@ def write_share_matrix(store: NodeStore, node_dir: Path, survey_id: str, ids: li
                     if sealed is None:
                         raise SurveyError(f"submission {sid}: stored share has the wrong length")
                     share = open_share_elements(sealed, sk, mh, rec.node_index, bytes.fromhex(sid), width)
-                files[k // bucket_rows].write(k.to_bytes(4, "big") + share)
+                ok = 0 < len(cert) <= max_certificate_length(n)
+                files[k // bucket_rows].write(k.to_bytes(4, "big") + share + bytes.fromhex(sid)
+                                              + pad_certificate(cert if ok else b"", n))
                 seen += 1
                 if progress and seen % 100000 == 0:
                     progress(seen)
@@ -220,17 +215,19 @@ def write_share_matrix(store: NodeStore, node_dir: Path, survey_id: str, ids: li
                 fh.close()
         if seen != len(ids):
             raise SurveyError(f"{len(ids) - seen} agreed submission(s) are missing from this node's store")
-        record = np.dtype([("k", ">u4"), ("v", np.void, stride)])
-        with open(path, "wb", buffering=1 << 22) as out:
+        record = np.dtype([("k", ">u4"), ("v", np.void, stride), ("c", np.void, cstride)])
+        with open(path, "wb", buffering=1 << 22) as out, \
+                open(certificates if certificates is not None else os.devnull, "wb", buffering=1 << 22) as cout:
             for b in range(buckets):
                 part = np.fromfile(Path(tmp) / f"b{b}", dtype=record)
                 base, count = b * bucket_rows, min(bucket_rows, len(ids) - b * bucket_rows)
-                rows = np.zeros(count, dtype=record["v"])
                 pos = part["k"].astype(np.int64) - base
                 if len(pos) != count or len(np.unique(pos)) != count:
                     raise SurveyError("the store holds an agreed submission twice or not at all")
-                rows[pos] = part["v"]
-                rows.tofile(out)
+                order = np.argsort(pos)
+                part["v"][order].tofile(out)
+                if certificates is not None:
+                    part["c"][order].tofile(cout)
                 (Path(tmp) / f"b{b}").unlink()
     return width
 
@@ -477,10 +474,9 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
         say(f"agreed on {len(agreed)} submissions (digest {digest[:16]}…); reading local shares")
         with tempfile.TemporaryDirectory(prefix="mpc-node-shares-") as tmp:
             matrix = Path(tmp) / "shares.bin"
-            write_share_matrix(store, node_dir, survey_id, agreed, matrix,
-                               progress=lambda c: say(f"  {c}/{len(agreed)} shares read"))
             certs = Path(tmp) / "certs.bin"
-            write_certificates(store, survey_id, agreed, certs)
+            write_share_matrix(store, node_dir, survey_id, agreed, matrix, certs,
+                               progress=lambda c: say(f"  {c}/{len(agreed)} shares read"))
             say("joining the MPC with the other nodes (validation, then aggregation)")
             # A fresh budget for the MPC itself: peers join after their own (variable) preparation.
             outcome = party.run(matrix, len(agreed), digest, timeout, cheat, statements, certs)

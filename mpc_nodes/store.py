@@ -403,21 +403,23 @@ class NodeStore:
                     raise SurveyError(f"submission {sid} is missing from this node's store")
                 yield sid, None if share is None else bytes(share), None if env is None else bytes(env)
 
-    def scan_shares(self, survey_id: str, batch: int = 5000) -> Iterator[tuple[str, bytes | None, bytes | None]]:
-        """Every stored (submission_id, opened share or None, envelope or None) of the survey in
-        the table's physical order: one sequential read of the table instead of one seek per
-        submission (which, for a million rows, is what made compute slow on this machine)."""
+    def scan_shares(self, survey_id: str, batch: int = 5000
+                    ) -> Iterator[tuple[str, bytes | None, bytes | None, bytes]]:
+        """Every stored (submission_id, opened share or None, envelope or None, certificate or
+        b"") of the survey in the table's physical order: one sequential read of the table instead
+        of one seek per submission (which, for a million rows, is what made compute slow here)."""
         cur = self._db.cursor()
         with self._lock:
-            cur.execute("SELECT submission_id, share, envelope FROM submissions NOT INDEXED WHERE survey_id=?",
-                        (survey_id,))
+            cur.execute("SELECT submission_id, share, envelope, certificate FROM submissions NOT INDEXED"
+                        " WHERE survey_id=?", (survey_id,))
         while True:
             with self._lock:
                 rows = cur.fetchmany(batch)
             if not rows:
                 return
-            for sid, share, env in rows:
-                yield sid, None if share is None else bytes(share), None if env is None else bytes(env)
+            for sid, share, env, cert in rows:
+                yield (sid, None if share is None else bytes(share), None if env is None else bytes(env),
+                       bytes(cert or b""))
 
     def envelopes(self, survey_id: str, ids: Iterable[str], batch: int = 5000) -> Iterator[tuple[str, bytes]]:
         """Yield (submission_id, sealed envelope) for ``ids`` in the given order, in batches."""

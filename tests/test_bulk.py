@@ -372,11 +372,13 @@ def test_share_matrix_reads_kept_shares_and_opens_old_envelopes(node: tuple[Surv
     kept = dict((sid, share) for sid, share, _ in store.shares(SID, [*pb.ids, single["submission_id"]]))
     store._db.execute("UPDATE submissions SET share=NULL WHERE submission_id=?", (single["submission_id"],))
     ids = sorted(kept)
+    certs = dict(zip(ids, store.certificates(SID, ids)))
     for bucket_rows in (65536, 2, 1):  # one bucket, or rows spread over several (the sort)
-        out = tmp_path / f"m{bucket_rows}.bin"
-        width = write_share_matrix(store, s.node_dirs[0], SID, ids, out, bucket_rows=bucket_rows)
+        out, cfile = tmp_path / f"m{bucket_rows}.bin", tmp_path / f"c{bucket_rows}.bin"
+        width = write_share_matrix(store, s.node_dirs[0], SID, ids, out, cfile, bucket_rows=bucket_rows)
         data = out.read_bytes()
         assert [data[16 * width * k: 16 * width * (k + 1)] for k in range(3)] == [kept[i] for i in ids]
+        assert cfile.read_bytes() == b"".join(bytes.fromhex(i) + pad_certificate(certs[i], 3) for i in ids)
     # an agreed submission this node does not hold is an error, not a silent gap
     with pytest.raises(SurveyError, match="1 agreed submission\\(s\\) are missing from this node's store"):
         write_share_matrix(store, s.node_dirs[0], SID, ids + ["f" * 32], tmp_path / "x.bin")
