@@ -82,6 +82,26 @@ SUBMISSION_UPLOAD_SCHEMA: dict[str, Any] = {
         "replace": {"type": "boolean", "default": False},
     },
 }
+BULK_UPLOAD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["batch_key", "signature", "tokens", "commitments", "envelope"],
+    "additionalProperties": False,
+    "properties": {
+        "batch_key": {"type": "string", "format": "byte",
+                      "description": "base64 of the batch's one-time Ed25519 public key; record r's id is "
+                                     "derived from it and r (protocol/commitment.py)"},
+        "signature": {"type": "string", "format": "byte",
+                      "description": "base64 of its signature over the Merkle root of the records' commitments"},
+        "tokens": {"type": "array", "minItems": 1, "maxItems": 4096,
+                   "items": {"type": "string", "minLength": 1, "maxLength": 256},
+                   "description": "one participation token per record, in order"},
+        "commitments": {"type": "string", "format": "byte",
+                        "description": "base64 of every record's commitments to every node's share, record-major"},
+        "envelope": {"type": "string", "format": "byte",
+                     "description": "base64 of this node's share block, HPKE-sealed (protocol/envelope.py)"},
+        "replace": {"type": "boolean", "default": False},
+    },
+}
 SUBMISSION_ACK_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["survey_id", "submission_id", "node_index", "envelope_sha256", "status", "stored_at"],
@@ -206,14 +226,14 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
             shares = open_shares(sealed, hpke_sk, m.hash(), rec.node_index, bytes.fromhex(up.submission_id),
                                  m.vector_length(), m.field_modulus)
             cert = verify_certificate(cert_bytes, up.submission_id, m.n, m.hash())
-            check_share(cert, m.hash(), up.submission_id, rec.node_index, encode_elements(shares, m.field_modulus))
+            share_bytes = encode_elements(shares, m.field_modulus)
+            check_share(cert, m.hash(), up.submission_id, rec.node_index, share_bytes)
         except InvalidSubmission as exc:
             # Authentic (it opened) but malformed inside, e.g. a vector of the wrong length: a
             # modified contributor program.  Refused, and kept on record with the reason.
             store.note_refused(survey_id, [up.submission_id], str(exc))
             raise
-        ack = store.accept(survey_id, up.submission_id, up.token, sealed, up.replace, cert_bytes,
-                           encode_elements(shares, m.field_modulus))
+        ack = store.accept(survey_id, up.submission_id, up.token, sealed, up.replace, cert_bytes, share_bytes)
         return JSONResponse(ack.__dict__)
 
     def _submit_batch(survey_id: str, raw: bytes) -> JSONResponse:
@@ -281,7 +301,9 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         404: {"description": "unknown survey", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
         409: {"description": "a token used, survey closed, id reused", "content": {"application/json": {
             "schema": ERROR_SCHEMA}}},
-        413: {"description": "body too large", "content": {"application/json": {"schema": ERROR_SCHEMA}}}})
+        413: {"description": "body too large", "content": {"application/json": {"schema": ERROR_SCHEMA}}}},
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+            "schema": BULK_UPLOAD_SCHEMA}}}})
     async def submit_batch(survey_id: str, request: Request) -> JSONResponse:
         """Store one node's sealed shares of a batch of records (an HR file): one certificate, one
         sealed block, one transaction — all records or none, durably, before answering."""

@@ -5,6 +5,7 @@ checked against the Python-integer reference implementation."""
 from __future__ import annotations
 
 import base64
+import json
 import random
 import tempfile
 import warnings
@@ -415,3 +416,24 @@ def test_benchmark_ratios_and_report_use_runs_of_one_invocation() -> None:
     update_markdown(md, "full", text)
     update_markdown(md, "full", text)  # regenerated in place, not appended twice
     assert md.read_text().count("<!-- BEGIN full") == 1 and md.read_text().startswith("# Benchmarks\n\nintro")
+
+
+def test_benchmark_render_regenerates_markdown_and_plot_from_json(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from benchmarks.__main__ import main
+
+    runs = [{"kind": "plaintext", "series": "plaintext (numpy)", "submissions": n, "wall_s": n * 1e-8,
+             "cpu_s": n * 1e-8, "peak_rss_mb": 40.0, "repeat": 5} for n in (1000, 10000)]
+    runs.append({"kind": "ingest", "mode": "bulk", "bulk": 1000, "contributors": 4, "duration_s": 30.0,
+                 "records_per_s": 9000.0, "requests_per_s": 9.0, "latency_ms": {"p50": 200.0, "p99": 300.0},
+                 "errors": 0, "lost": 0, "ok": True, "wall_s": 30.0, "acknowledged": 270000})
+    report = {"mode": "full", "machine": {"cores": 2, "cpu": "test"}, "command": "python -m benchmarks --full",
+              "seconds": 1.0, "runs": runs, "ratios": {"ours_semi_over_plaintext": {},
+                                                      "malicious_over_semi_honest": {}}}
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(report))
+    md, png = tmp_path / "B.md", tmp_path / "p.png"
+    assert main(["--render", str(src), "--markdown", str(md), "--plot", str(png)]) == 0
+    text = md.read_text()
+    assert "<!-- BEGIN full" in text and "| bulk (1000 records per request) | 4 | 9,000 |" in text
+    assert png.stat().st_size > 1000
