@@ -45,12 +45,15 @@ def _resume_all(c: LocalCluster, receipt_dir: Path, attempts: int = 4) -> None:
     assert not list(receipt_dir.glob("pending-*")), "uploads still pending after resuming"
 
 
-@pytest.mark.parametrize("batch_size,gap,min_kills", [("0", (1.5, 4.0), 3), ("20", (0.3, 0.9), 2)])
+@pytest.mark.parametrize("batch_size,gap,min_kills,per_gender", [("0", (1.5, 4.0), 3, 2400),
+                                                                   ("10", (0.3, 0.9), 2, 900)])
 def test_kill_nodes_during_ingest_loses_nothing_acknowledged(tmp_path: Path, batch_size: str,
-                                                            gap: tuple[float, float], min_kills: int) -> None:
-    """Per-record uploads (--batch-size 0) and bulk batches: kill -9 at random during ingest."""
+                                                            gap: tuple[float, float], min_kills: int,
+                                                            per_gender: int) -> None:
+    """Per-record uploads (--batch-size 0; 5,000 canaries) and bulk batches of 10 (2,000
+    canaries): kill -9 at random during ingest."""
     data = tmp_path / "staff.csv"
-    synthetic_csv(data, {"female": 2400, "male": 2400, "other": 200}, seed=11)  # unique canary salaries
+    synthetic_csv(data, {"female": per_gender, "male": per_gender, "other": 200}, seed=11)  # unique canaries
     records = read_records(data)
     c = LocalCluster(tmp_path / "run", n=3, tokens=len(records))
     c.setup()
@@ -60,8 +63,8 @@ def test_kill_nodes_during_ingest_loses_nothing_acknowledged(tmp_path: Path, bat
         chaos = Chaos(c, seed=5, gap=gap)
         chaos.start()
         first = run([tool("salary-submit"), "--survey", str(c.manifest), "--csv", str(data), "--tokens",
-                     str(c.tokens_file), "--receipt-dir", str(receipts), "--batch-size", batch_size],
-                    check=False, quiet=True)
+                     str(c.tokens_file), "--receipt-dir", str(receipts), "--batch-size", batch_size,
+                     "--concurrency", "16"], check=False, quiet=True)
         chaos.stop()
         assert len(chaos.kills) >= min_kills, "the chaos thread should have killed nodes during ingest"
         assert "Traceback" not in first.stderr
