@@ -283,8 +283,8 @@ def _receipt_lines(manifest: Manifest, pb: PreparedBatch, acks: Mapping[int, Bul
 def _deliver(manifest: Manifest, entries: list[PendingBatch], tokens: Mapping[str, str],
              nodes: Sequence[NodeClient], concurrency: int,
              progress: Callable[[int], None] | None) -> BatchResult:
-    """Upload every entry's owed blocks (batches in parallel, nodes in turn), write receipts,
-    delete a batch's pending file once every node holds it."""
+    """Upload every entry's owed blocks (batches in parallel, and each batch to its nodes in
+    parallel), write receipts, delete a batch's pending file once every node holds it."""
     result = BatchResult()
     lock = threading.Lock()
 
