@@ -235,22 +235,11 @@ def pending_token_hashes(receipt_dir: Path, survey_id: str) -> dict[str, Path]:
 
 
 def submit_batch_to(node: NodeClient, pb: PreparedBatch, tokens: Sequence[str]) -> BulkAck:
-    """POST one node's sealed block; the acknowledgement must name this survey, node, block and
-    every record id, else :class:`SurveyError`."""
+    """POST node ``node.index``'s sealed block of the batch (checked acknowledgement)."""
     i = node.index
     upload = BulkUpload(b64e(pb.batch_key), b64e(pb.signature), list(tokens), b64e(pb.commitments),
                         b64e(pb.envelopes[i]), pb.replace)
-    resp = node._request("POST", node._path("batches"), upload.to_json())
-    if resp.status_code != 200:
-        raise node._error(resp)
-    try:
-        ack = BulkAck.parse(resp.json())
-    except (ValueError, SurveyError):
-        raise SurveyError(f"{node.label} sent a malformed bulk acknowledgement") from None
-    if (ack.survey_id != pb.survey_id or ack.node_index != i or ack.envelope_sha256 != pb.envelope_sha256(i)
-            or tuple(ack.submission_ids) != pb.ids):
-        raise SurveyError(f"{node.label} acknowledged something other than what was sent")
-    return ack
+    return node.submit_batch(upload, pb.envelope_sha256(i), pb.ids)
 
 
 @dataclass

@@ -60,7 +60,7 @@ from protocol.manifest import Manifest, NodeInfo, format_time, manifest_from_jso
 from protocol.tls import pinned_client_context
 from protocol.tokens import token_hash
 from protocol.validity import encode_submission
-from protocol.wire import MAX_TOKEN_CHARS, SubmissionAck, SubmissionUpload, b64d, b64e
+from protocol.wire import MAX_TOKEN_CHARS, BulkAck, BulkUpload, SubmissionAck, SubmissionUpload, b64d, b64e
 
 PENDING_FORMAT = "salary-submit/pending/v2"  # v2: with the submission certificate
 RECEIPT_FORMAT = "salary-submit/receipt/v1"
@@ -334,6 +334,22 @@ class NodeClient:
             raise SurveyError(f"{self.label} sent a malformed acknowledgement") from None
         if (ack.survey_id != self.survey_id or ack.submission_id != upload.submission_id
                 or ack.node_index != self.index or ack.envelope_sha256 != envelope_sha256):
+            raise SurveyError(f"{self.label} acknowledged something other than what was sent")
+        return ack
+
+
+    def submit_batch(self, upload: BulkUpload, envelope_sha256: str, ids: Sequence[str]) -> BulkAck:
+        """POST one node's sealed block of a batch; the acknowledgement must name this survey,
+        this node, the SHA-256 of the block sent and every record id, else :class:`SurveyError`."""
+        resp = self._request("POST", self._path("batches"), upload.to_json())
+        if resp.status_code != 200:
+            raise self._error(resp)
+        try:
+            ack = BulkAck.parse(resp.json())
+        except (ValueError, SurveyError):
+            raise SurveyError(f"{self.label} sent a malformed bulk acknowledgement") from None
+        if (ack.survey_id != self.survey_id or ack.node_index != self.index
+                or ack.envelope_sha256 != envelope_sha256 or tuple(ack.submission_ids) != tuple(ids)):
             raise SurveyError(f"{self.label} acknowledged something other than what was sent")
         return ack
 

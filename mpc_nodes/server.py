@@ -175,6 +175,25 @@ class _TooLarge(Exception):
     pass
 
 
+def _json_body(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidSubmission("request body is not valid JSON (or nested too deeply)") from None
+
+
+def _upload_responses(ok: str, ok_schema: dict[str, Any] | None, refused: str) -> dict[int | str, Any]:
+    """The OpenAPI answers of an upload endpoint (single record or batch)."""
+    err = {"content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    ok_doc: dict[str, Any] = {"description": ok}
+    if ok_schema is not None:
+        ok_doc["content"] = {"application/json": {"schema": ok_schema}}
+    return {200: ok_doc, 400: {"description": refused, **err}, 403: {"description": "unknown token", **err},
+            404: {"description": "unknown survey", **err},
+            409: {"description": "token used, survey closed, id reused", **err},
+            413: {"description": "body too large", **err}}
+
+
 def _bearer(request: Request) -> str | None:
     auth = request.headers.get("authorization", "")
     return auth[7:].strip() if auth.lower().startswith("bearer ") else None
@@ -211,11 +230,7 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
 
     def _submit(survey_id: str, raw: bytes) -> JSONResponse:
         rec = store.survey(survey_id)
-        try:
-            obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise InvalidSubmission("request body is not valid JSON (or nested too deeply)") from None
-        up = SubmissionUpload.parse(obj)
+        up = SubmissionUpload.parse(_json_body(raw))
         sealed = up.envelope_bytes()
         cert_bytes = up.certificate_bytes()
         m = rec.manifest
@@ -239,11 +254,7 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
     def _submit_batch(survey_id: str, raw: bytes) -> JSONResponse:
         rec = store.survey(survey_id)
         m = rec.manifest
-        try:
-            obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise InvalidSubmission("request body is not valid JSON (or nested too deeply)") from None
-        up = BulkUpload.parse(obj)
+        up = BulkUpload.parse(_json_body(raw))
         pk, sig = b64d(up.batch_key, "batch_key"), b64d(up.signature, "signature")
         commitments, sealed = b64d(up.commitments, "commitments"), b64d(up.envelope, "envelope")
         k, width, mh = len(up.tokens), m.vector_length(), m.hash()
@@ -276,34 +287,23 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
                                     hashlib.sha256(sealed).hexdigest(), list(batch.ids), statuses,
                                     stored_at).__dict__)
 
-    @app.post("/v1/surveys/{survey_id}/submissions", responses={
-        200: {"description": "stored (or a repeat of a stored upload)", "content": {"application/json": {
-            "schema": SUBMISSION_ACK_SCHEMA}}},
-        400: {"description": "malformed body or sealed share", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
-        403: {"description": "unknown token", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
-        404: {"description": "unknown survey", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
-        409: {"description": "token used, survey closed, id reused", "content": {"application/json": {
-            "schema": ERROR_SCHEMA}}},
-        413: {"description": "body too large", "content": {"application/json": {"schema": ERROR_SCHEMA}}}},
-        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-            "schema": SUBMISSION_UPLOAD_SCHEMA}}}})
+    @app.post("/v1/surveys/{survey_id}/submissions",
+              responses=_upload_responses("stored (or a repeat of a stored upload)", SUBMISSION_ACK_SCHEMA,
+                                          "malformed body or sealed share"),
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                  "schema": SUBMISSION_UPLOAD_SCHEMA}}}})
     async def submit(survey_id: str, request: Request) -> JSONResponse:
         """Store one node's sealed share of one record (durably, before answering)."""
         raw = await request.body()
         # HPKE open and the SQLite commit (fsync) block: keep them off the event loop.
         return await run_in_threadpool(_submit, survey_id, raw)
 
-    @app.post("/v1/surveys/{survey_id}/batches", responses={
-        200: {"description": "every record stored (or a repeat of a stored batch); one status per record"},
-        400: {"description": "malformed body, certificate or share block (the whole batch is refused)",
-              "content": {"application/json": {"schema": ERROR_SCHEMA}}},
-        403: {"description": "an unknown token", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
-        404: {"description": "unknown survey", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
-        409: {"description": "a token used, survey closed, id reused", "content": {"application/json": {
-            "schema": ERROR_SCHEMA}}},
-        413: {"description": "body too large", "content": {"application/json": {"schema": ERROR_SCHEMA}}}},
-        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-            "schema": BULK_UPLOAD_SCHEMA}}}})
+    @app.post("/v1/surveys/{survey_id}/batches",
+              responses=_upload_responses("every record stored (or a repeat of a stored batch); one status per "
+                                          "record", None, "malformed body, certificate or share block (the whole "
+                                          "batch is refused)"),
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                  "schema": BULK_UPLOAD_SCHEMA}}}})
     async def submit_batch(survey_id: str, request: Request) -> JSONResponse:
         """Store one node's sealed shares of a batch of records (an HR file): one certificate, one
         sealed block, one transaction — all records or none, durably, before answering."""
