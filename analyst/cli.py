@@ -14,7 +14,7 @@ from protocol.errors import SurveyError
 from protocol.manifest import MODELS, parse_time
 from protocol.wire import error_detail
 
-from .results import build_report, fetch_result_shares, format_table, node_request, report_json
+from .results import build_report, fetch_result_shares, format_table, node_request, report_csv, report_json
 from .survey import BUNDLE_FILE, MANIFEST_FILE, TOKENS_FILE, create_survey, load_analyst_secret, load_node_info
 
 SURVEY_DIR = click.option("--survey", "survey_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -34,6 +34,17 @@ def _closing(closes_at: str | None, closes_in: str) -> dt.datetime:
         raise SurveyError("--closes-in takes a number and a unit s, m, h or d, e.g. 14d")
     unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
     return dt.datetime.now(dt.timezone.utc) + dt.timedelta(**{unit: int(m.group(1))})
+
+
+def _bands(bands: str, band_width: int | None, salary_max: int) -> tuple[int, ...]:
+    if bands.strip() and band_width:
+        raise SurveyError("give --bands or --band-width, not both")
+    if band_width:
+        return tuple(range(band_width, salary_max, band_width))  # the top band runs to salary_max
+    try:
+        return tuple(int(b) for b in bands.split(",") if b.strip())
+    except ValueError:
+        raise SurveyError("--bands takes whole numbers separated by commas, e.g. 2000,2500,3000") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,18 +81,44 @@ def main() -> None:
 @click.option("--unit", "salary_unit", default="EUR/month", show_default=True, help="Salary unit shown to everyone.")
 @click.option("--min-group-size", "-k", type=int, default=5, show_default=True,
               help="Groups with fewer submissions get no salary figure.")
+@click.option("--job-categories", metavar="A,B,...", default="",
+              help="Job categories (categories of workers) employees choose from; figures and pay gaps are "
+                   "reported per gender within each.")
+@click.option("--bands", metavar="E1,E2,...", default="",
+              help="Salary band boundaries for medians and quartile pay bands, e.g. 2000,2500,3000.")
+@click.option("--band-width", type=click.IntRange(min=1), metavar="W",
+              help="Equal salary bands of width W from 0 up to --salary-max (instead of --bands).")
+@click.option("--epsilon", "dp_epsilon", metavar="EPS", default="",
+              help="Differential privacy: add jointly generated discrete Laplace noise with total budget EPS "
+                   "(e.g. 1.0) to every released figure.")
 def create(out_dir: Path, node_files: tuple[Path, ...], survey_id: str, title: str, model: str,
            threshold: int | None, tokens: int, closes_at: str | None, closes_in: str, salary_max: int,
-           salary_unit: str, min_group_size: int) -> None:
-    """Create a survey: manifest, participation tokens, node bundle and the analyst's secret key."""
+           salary_unit: str, min_group_size: int, job_categories: str, bands: str, band_width: int | None,
+           dp_epsilon: str) -> None:
+    """Create a survey: manifest, participation tokens, node bundle and the analyst's secret key.
+
+    \b
+    A pay-transparency survey (EU Directive 2023/970 Art. 9, UK reporting) adds job
+    categories, salary bands (medians and quartiles are interpolated inside bands: the
+    narrower, the more exact, the larger each submission) and optionally a privacy budget:
+      salary-analyst create ... --salary-max 20000 --band-width 250 \\
+          --job-categories engineering,sales,support --epsilon 1.0
+    """
     try:
+        edges = _bands(bands, band_width, salary_max)
+        jobs = tuple(j.strip().lower() for j in job_categories.split(",") if j.strip())
         nodes = [load_node_info(f) for f in node_files]
         m = create_survey(out_dir, nodes, survey_id=survey_id, title=title, model=model, threshold=threshold,
                           tokens=tokens, closes_at=_closing(closes_at, closes_in), salary_max=salary_max,
-                          salary_unit=salary_unit, min_group_size=min_group_size)
+                          salary_unit=salary_unit, min_group_size=min_group_size, job_categories=jobs,
+                          salary_bands=edges, dp_epsilon=dp_epsilon.strip())
     except SurveyError as exc:
         _fail(exc)
     click.echo(f"survey {m.survey_id}: n={m.n} nodes, t={m.threshold}, k={m.min_group_size}, closes {m.closes_at}")
+    sc = m.scheme()
+    click.echo(f"  {len(m.job_categories)} job categories, {sc.B} salary band(s), "
+               f"{m.vector_length()} field elements per submission"
+               + (f", differential privacy epsilon={m.dp_epsilon}" if m.dp_epsilon else ""))
     click.echo(f"  manifest hash {m.hash_hex()}")
     click.echo(f"  {out_dir / MANIFEST_FILE}: public, for employees and nodes")
     click.echo(f"  {out_dir / BUNDLE_FILE}: for every node operator ('mpc-node init --bundle ...')")
@@ -134,22 +171,34 @@ def close(survey_dir: Path) -> None:
 
 @main.command()
 @SURVEY_DIR
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the output to this file instead of standard output.")
-def results(survey_dir: Path, fmt: str, out_file: Path | None) -> None:
+@click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a pay-transparency report (.html, self-contained; or .md with a .png chart "
+                   "beside it).")
+def results(survey_dir: Path, fmt: str, out_file: Path | None, report_file: Path | None) -> None:
     """Fetch the result shares from every node, verify them, reconstruct and report.
 
-    Only counts, and means of groups with at least k submissions, are ever reconstructed.
+    Per gender, and per gender within each job category: count, mean, median, standard
+    deviation, quartile pay bands and pay gaps versus male.  Groups with fewer than k
+    submissions, and groups whose figures would let someone derive them, get no salary figure.
     """
+    if report_file is not None and report_file.suffix.lower() not in (".html", ".htm", ".md", ".markdown"):
+        raise click.BadParameter("the report file must end in .html or .md", param_hint="--report")
     try:
         manifest, sk, cred = load_analyst_secret(survey_dir)
         report = build_report(manifest, sk, fetch_result_shares(manifest, cred))
     except SurveyError as exc:
         _fail(exc)
-    text = report_json(report) if fmt == "json" else format_table(report)
+    if report_file is not None:
+        from .report import write_report
+
+        written = write_report(report.to_json(), report_file)
+        click.echo("report written to " + ", ".join(str(f) for f in written), err=True)
+    text = {"json": report_json, "csv": report_csv}.get(fmt, format_table)(report)
     if out_file:
-        out_file.write_text(text + "\n")
+        out_file.write_text(text if text.endswith("\n") else text + "\n")
         click.echo(f"result written to {out_file}", err=True)
     else:
         click.echo(text)

@@ -49,6 +49,9 @@ def create_survey(
     salary_max: int = 1_000_000,
     salary_unit: str = "EUR/month",
     min_group_size: int = 5,
+    job_categories: tuple[str, ...] = (),
+    salary_bands: tuple[int, ...] = (),
+    dp_epsilon: str = "",
 ) -> Manifest:
     """Write a new survey directory (refuses to overwrite one) and return its manifest."""
     if tokens < 1:
@@ -62,6 +65,7 @@ def create_survey(
         survey_id=survey_id, title=title, model=model, threshold=threshold, nodes=tuple(nodes),
         analyst_public_key=pk.hex(), closes_at=format_time(closes_at), salary_unit=salary_unit,
         salary_max=salary_max, min_group_size=min_group_size, categories=DEFAULT_CATEGORIES,
+        job_categories=job_categories, salary_bands=salary_bands, dp_epsilon=dp_epsilon,
         created_at=format_time(now),
     )
     manifest.validate()

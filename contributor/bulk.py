@@ -33,14 +33,14 @@ from typing import Any
 
 from protocol import fastfield
 from protocol.commitment import MAX_BATCH, batch_envelope_id, make_batch
-from protocol.encoding import Record, encode_records
+from protocol.encoding import FAST_SALARY_LIMIT, Record, encode_record, encode_records
 from protocol.envelope import seal_share_block
 from protocol.errors import InvalidToken, NodeUnreachable, SurveyError, TokenUsed
 from protocol.field import encode_elements, share_vector
 from protocol.manifest import Manifest
 from protocol.tokens import token_hash
 from protocol.validity import Layout, prove, prove_batch_limbs
-from protocol.wire import BulkAck, BulkUpload, b64d, b64e
+from protocol.wire import BulkAck, BulkUpload, b64d, b64e, bulk_batch_limit
 
 from .core import (
     RECEIPT_FORMAT,
@@ -85,14 +85,14 @@ def share_rows(manifest: Manifest, records: Sequence[Record]) -> list[bytes]:
     """Every node's share block for these records: node i's K share vectors (record, validity
     proof), 16-byte big-endian elements, row-major.  Limb arithmetic for p = 2^127 - 1."""
     p, n, t = manifest.field_modulus, manifest.n, manifest.threshold
-    layout = Layout.of(manifest.categories, manifest.salary_max)
-    recs = encode_records(records, manifest.categories, manifest.salary_max)
-    if fastfield.supported(p) and layout.bits <= 61:
-        X = prove_batch_limbs(recs, layout)
+    scheme = manifest.scheme()
+    layout = Layout(scheme)
+    if fastfield.supported(p) and scheme.salary_max < FAST_SALARY_LIMIT:
+        X = prove_batch_limbs(encode_records(records, scheme), layout)
         return [fastfield.to_bytes(s) for s in fastfield.shamir_shares(X, n, t)]
-    blocks = [bytearray() for _ in range(n)]  # any other prime: Python integers, record by record
-    for row in recs:
-        for i, sh in enumerate(share_vector(prove([int(v) for v in row], layout, p), n, t, p)):
+    blocks = [bytearray() for _ in range(n)]  # any other prime or bound: Python integers, one by one
+    for rec in records:
+        for i, sh in enumerate(share_vector(prove(encode_record(rec, scheme), layout, p), n, t, p)):
             blocks[i] += encode_elements(sh, p)
     return [bytes(b) for b in blocks]
 
@@ -370,6 +370,9 @@ def submit_csv_bulk(manifest: Manifest, rows: Sequence[CsvRow], tokens: Sequence
         raise InvalidToken(f"{len(tokens)} token(s) for {len(rows)} row(s); every row needs its own token")
     if not 1 <= batch_size <= MAX_BATCH:
         raise SurveyError(f"--batch-size must be between 1 and {MAX_BATCH}")
+    # A wide survey (job categories x salary bands) has long share vectors: keep each request
+    # under the nodes' body limit.
+    batch_size = min(batch_size, bulk_batch_limit(manifest.vector_length(), manifest.n))
     receipt_dir.mkdir(parents=True, exist_ok=True)
     hashes = [token_hash(t) for t in tokens[: len(rows)]]
     if len(set(hashes)) != len(hashes):

@@ -52,6 +52,10 @@ Examples:
   salary-submit --survey manifest.json --gender female --salary 52000
 
 \b
+  # a survey with job categories (the manifest lists them)
+  salary-submit --survey manifest.json --gender male --salary 4800 --category engineering
+
+\b
   # check the manifest's fingerprint as published by the organiser
   salary-submit --survey https://survey.example.org/manifest.json \\
       --expect-hash 3b5f...e9 --token-file token.txt --gender male --salary 4800
@@ -62,8 +66,9 @@ Examples:
       --gender female --salary 53500 --replace
 
 \b
-  # HR: many employees at once; CSV header needs gender,salary (other columns are
-  # ignored), row i uses line i of the tokens file.  Rows go in batches of
+  # HR: many employees at once; CSV header needs gender,salary (and job when the
+  # survey has job categories; other columns are ignored), row i uses line i of
+  # the tokens file.  Rows go in batches of
   # --batch-size (one signed, sealed request per node per batch); every batch is
   # written to a pending directory before the first upload.
   salary-submit --survey manifest.json --csv staff.csv --tokens tokens.txt
@@ -162,13 +167,16 @@ def _report_batch(res: core.BatchResult, resume_hint: str) -> None:
               help="CA certificate(s) to verify an https:// --survey URL (default: system CAs).")
 @click.option("--gender", help="Your gender category, e.g. female, male, other.")
 @click.option("--salary", metavar="AMOUNT", help="Your salary: a whole number in the survey's unit.")
+@click.option("--category", "--job", "job", metavar="NAME",
+              help="Your job category, when the survey declares them (its manifest's job_categories).")
 @click.option("--token", metavar="TOKEN",
               help=f"Participation token (prefer ${TOKEN_ENV} or --token-file: shell history).")
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False),
               help="Read the participation token from the first line of this file.")
 @click.option("--replace", is_flag=True, help="Replace the earlier submission made with this token.")
 @click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False),
-              help="Submit every row of this CSV file (header with gender,salary).")
+              help="Submit every row of this CSV file (header with gender,salary, and job when the survey "
+                   "has job categories).")
 @click.option("--tokens", "tokens_file", type=click.Path(exists=True, dir_okay=False),
               help="With --csv (or --resume of a batch): one token per line, line i for row i.")
 @click.option("--resume", "resume_file", type=click.Path(exists=True),
@@ -187,7 +195,7 @@ def _report_batch(res: core.BatchResult, resume_hint: str) -> None:
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64),
               help="Parallel uploads with --csv.")
 def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender: str | None, salary: str | None,
-         token: str | None, token_file: str | None, replace: bool, csv_file: str | None, tokens_file: str | None,
+         job: str | None, token: str | None, token_file: str | None, replace: bool, csv_file: str | None, tokens_file: str | None,
          resume_file: str | None, batch_size: int, receipt_dir: str, retries: int, retry_delay: float,
          timeout: float, concurrency: int) -> None:
     retry = core.RetryPolicy(retries=retries, base_delay=retry_delay)
@@ -197,7 +205,7 @@ def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender
 
     if resume_file:
         for name, val in (("--survey", survey), ("--gender", gender), ("--salary", salary), ("--csv", csv_file),
-                          ("--expect-hash", expect_hash)):
+                          ("--expect-hash", expect_hash), ("--category", job)):
             if val:
                 raise click.UsageError(f"{name} cannot be used with --resume (the pending file holds the survey)")
         if replace:
@@ -209,7 +217,7 @@ def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender
     if not survey:
         raise click.UsageError("Missing option '--survey' (the survey manifest file or URL).")
     if csv_file:
-        for name, val in (("--gender", gender), ("--salary", salary), ("--token", token),
+        for name, val in (("--gender", gender), ("--salary", salary), ("--category", job), ("--token", token),
                           ("--token-file", token_file)):
             if val:
                 raise click.UsageError(f"{name} cannot be used with --csv (each row has its own values and token)")
@@ -226,7 +234,7 @@ def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender
         raise click.UsageError("give --gender and --salary (or --csv FILE --tokens FILE for many employees)")
     with _errors():
         manifest = core.load_survey_manifest(survey, expect_hash=expect_hash, cafile=cafile, timeout=timeout)
-        record = core.validate_record(manifest, gender, salary)
+        record = core.validate_record(manifest, gender, salary, job)
         tok = _single_token(token, token_file)
         if not tok:
             raise _missing_token()

@@ -427,9 +427,10 @@ def verify_nodes_agree(manifest: Manifest, nodes: Sequence[NodeClient]) -> dict[
 # ------------------------------------------------------------------------------------------------
 
 
-def validate_record(manifest: Manifest, gender: str, salary: str | int) -> Record:
-    """The validated record (raises :class:`InvalidSubmission` with a user-facing message)."""
-    return make_record(gender, salary, manifest.categories, manifest.salary_max)
+def validate_record(manifest: Manifest, gender: str, salary: str | int, job: str | None = None) -> Record:
+    """The validated record (raises :class:`InvalidSubmission` with a user-facing message).
+    ``job`` is the job category; required exactly when the survey declares job categories."""
+    return make_record(gender, salary, manifest.scheme(), job)
 
 
 @dataclass(frozen=True)
@@ -453,7 +454,7 @@ def prepare_submission(manifest: Manifest, record: Record, *, replace: bool = Fa
     share vector with a fresh one-time key (whose hash is the submission id), and seal node i's
     share vector to node i's HPKE key, bound to the manifest hash, i and the submission id."""
     p = manifest.field_modulus
-    vec = encode_submission(record, manifest.categories, manifest.salary_max, p)
+    vec = encode_submission(record, manifest.scheme(), p)
     if len(vec) != manifest.vector_length():
         raise InvalidSubmission("record encoding has the wrong length")  # pragma: no cover
     shares = share_vector(vec, manifest.n, manifest.threshold, p)
@@ -842,7 +843,8 @@ class CsvRow:
 
 def read_csv_records(path: Path, manifest: Manifest) -> list[CsvRow]:
     """Read and validate every row of an HR CSV file (header with at least ``gender`` and
-    ``salary``, case-insensitive; other columns ignored; blank lines skipped).
+    ``salary``, and ``job`` when the survey declares job categories; case-insensitive; other
+    columns ignored; blank lines skipped).
 
     Raises :class:`CsvInvalid` listing *every* bad row with its line number, so nothing is sent
     unless the whole file is valid.
@@ -864,16 +866,22 @@ def read_csv_records(path: Path, manifest: Manifest) -> list[CsvRow]:
             if missing:
                 raise InvalidSubmission(f"{path}: the header line has no {' or '.join(missing)} column"
                                         " (expected at least gender,salary)")
+            if manifest.job_categories and "job" not in cols:
+                raise InvalidSubmission(f"{path}: the header line has no job column (this survey asks for a job "
+                                        f"category: {', '.join(manifest.job_categories)})")
             gi, si = cols.index("gender"), cols.index("salary")
+            ji = cols.index("job") if manifest.job_categories else None
+            need = max(gi, si, ji if ji is not None else 0)
             for raw in reader:
                 line = reader.line_num
                 if not raw or all(not c.strip() for c in raw):
                     continue
-                if len(raw) <= max(gi, si):
-                    problems.append((line, f"has {len(raw)} fields, expected at least {max(gi, si) + 1}"))
+                if len(raw) <= need:
+                    problems.append((line, f"has {len(raw)} fields, expected at least {need + 1}"))
                     continue
                 try:
-                    rows.append(CsvRow(line, validate_record(manifest, raw[gi], raw[si])))
+                    rows.append(CsvRow(line, validate_record(manifest, raw[gi], raw[si],
+                                                             raw[ji] if ji is not None else None)))
                 except InvalidSubmission as exc:
                     problems.append((line, str(exc)))
         except csv.Error as exc:

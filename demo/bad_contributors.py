@@ -19,18 +19,18 @@ from protocol.commitment import make_certificate
 from protocol.field import encode_elements, share_vector
 from protocol.manifest import Manifest
 from protocol.tls import pinned_client_context
-from protocol.validity import Layout, prove
+from protocol.validity import REASONS, Layout, prove
 from protocol.wire import b64e
 
 #: kind -> the reason the nodes must give (None: refused at upload, never stored)
 KINDS: dict[str, str | None] = {
-    "not-one-hot-1000": "gender part is not one-hot",
-    "two-genders": "gender part is not one-hot",
-    "salary-above-max": "salary outside [0, max] (bits)",
-    "negative-salary": "salary outside [0, max] (bits)",
-    "product-mismatch": "salary-by-gender entry does not match the salary and gender",
-    "inconsistent-shares": "shares do not lie on one degree-t polynomial",
-    "forged-proof": "validity proof does not verify",
+    "not-one-hot-1000": REASONS["one-hot"],
+    "two-genders": REASONS["one-hot"],
+    "salary-above-max": REASONS["range"],
+    "negative-salary": REASONS["range"],
+    "product-mismatch": REASONS["product"],
+    "inconsistent-shares": REASONS["consistency"],
+    "forged-proof": REASONS["proof"],
     "wrong-length": None,
 }
 
@@ -47,38 +47,66 @@ def bad_vector(kind: str, m: Manifest, rng: random.Random) -> list[int]:
 
     Invalid records carry a proof of their true gate outputs (what a modified program that
     reuses our prover sends); ``forged-proof`` lies in the proof instead, claiming gate outputs
-    that make a non-one-hot record pass every constraint.
+    that make a non-one-hot record (2 in one cell, -1 in another, salary 0) pass every constraint.
     """
-    p, cats, top = m.field_modulus, m.categories, m.salary_max
-    layout = Layout.of(cats, top)
-    good = encode_record(Record(rng.choice(cats), rng.randrange(top + 1)), cats, top)
-    A = 2 * len(cats)
-    L = (len(good) - A) // 2
+    p, sc = m.field_modulus, m.scheme()
+    layout = Layout(sc)
+    job = rng.choice(sc.jobs) if sc.jobs else ""
+    good = encode_record(Record(rng.choice(sc.genders), rng.randrange(sc.salary_max + 1), job), sc)
+    KB, L = sc.K * sc.B, sc.bits
     v = list(good)
+
+    def consistent(s: int) -> None:  # salary-by-cell entries that match the salary s
+        ind = [sum(v[c * sc.B: (c + 1) * sc.B]) for c in range(sc.K)]
+        for c in range(sc.K):
+            v[sc.prod_at + c] = s * ind[c] % p
+            v[sc.sq_at + c] = s * s * ind[c] % p
+
     if kind == "not-one-hot-1000":
         v[0] = 1000
     elif kind == "two-genders":
-        v[0:A] = [1, 0] * len(cats)
+        v[0:KB] = [0] * KB
+        if KB > 1:  # first band of two cells of different genders (or two bands of one cell)
+            v[0] = v[sc.J * sc.B if sc.G > 1 else 1] = 1
+        else:
+            v[0] = 2
+        consistent(sum(b << j for j, b in enumerate(v[sc.d1_at: sc.d2_at])))
     elif kind == "salary-above-max":
-        s = top + 1 + rng.randrange(1000)  # bits of s fit in L+1 bits: put the excess where max-s says
-        v[A: A + L] = [(s >> j) & 1 for j in range(L)]
-        for c in range(len(cats)):
-            v[2 * c + 1] = s * v[2 * c] % p
+        # the top band, with an offset beyond its width: d1 + d2 cannot add up to the width
+        v[0:KB] = [0] * KB
+        v[sc.B - 1] = 1
+        off = sc.band_width(sc.B - 1) + 1 + rng.randrange(1000)
+        top = (1 << L) - 1
+        if off <= top:
+            v[sc.d1_at: sc.d2_at] = [(off >> j) & 1 for j in range(L)]
+        else:  # does not fit in L bits: all ones, and the rest on the lowest "bit"
+            v[sc.d1_at: sc.d2_at] = [1] * L
+            v[sc.d1_at] = 1 + off - top
+        consistent(sc.edges[-1] + off)
     elif kind == "negative-salary":
-        s = p - 1 - rng.randrange(1000)  # "-1" in the field
-        for c in range(len(cats)):
-            v[2 * c + 1] = s * v[2 * c] % p
-        v[A: A + L] = [1] * L
+        # a "-1" where a bit should be: s = e_b - 1 + ..., negative in the lowest band
+        v[sc.d1_at] = p - 1
+        consistent(sum(b << j for j, b in enumerate(v[sc.d1_at: sc.d2_at])) % p)
     elif kind == "product-mismatch":
-        c = next(k for k in range(len(cats)) if v[2 * k] == 1)
-        v[2 * c + 1] = (v[2 * c + 1] + 1 + rng.randrange(10_000)) % p
+        c = next(k for k in range(sc.K) if v[sc.prod_at + k] or any(v[k * sc.B: (k + 1) * sc.B]))
+        v[sc.prod_at + c] = (v[sc.prod_at + c] + 1 + rng.randrange(10_000)) % p
     elif kind == "forged-proof":
-        v[0:A:2] = [0] * len(cats)
-        v[0], v[2] = 2, p - 1  # counts 2 for the first category, -1 for the second: sums to one
-        for c in range(len(cats)):
-            v[2 * c + 1] = v[2 * c] * sum(b << j for j, b in enumerate(v[A: A + L])) % p
+        other = sc.J * sc.B if sc.G > 1 else (1 if KB > 1 else 0)
+        v[0:KB] = [0] * KB
+        if other:
+            v[0], v[other] = 2, p - 1  # counts 2 in one cell, -1 in another: sums to one
+        else:
+            v[0] = 1
+        # salary 0 in band 0 (offset 0, distance w_0): range holds, since 2 w_0 - w_0 = w_0
+        v[sc.d1_at: sc.d2_at] = [0] * L
+        v[sc.d2_at: sc.d2_at + L] = [(sc.band_width(0) >> j) & 1 for j in range(L)]
+        consistent(0)
         full = prove(v, layout, p)
-        full[layout.h_at + 1], full[layout.h_at + 2] = 2, p - 1  # claim ind^2 = ind for those two
+        full[layout.h_at + 1] = 2  # claim H^2 = H for both (gate outputs h(1 + index))
+        if other:
+            full[layout.h_at + 1 + other] = p - 1
+        else:  # a survey with one cell and band: a false gate output for a valid record
+            full[layout.h_at + 1] = 2
         return full
     elif kind == "wrong-length":
         return prove(v, layout, p) + [0]

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import ssl
 import subprocess
 import sys
@@ -84,6 +85,9 @@ class LocalCluster:
     survey_id: str = "local-demo"
     closes_in: str = "14d"
     model: str = "semi-honest"
+    job_categories: str = ""  # "a,b,c": a pay-transparency survey with categories of workers
+    band_width: int | None = None  # salary bands for medians and quartile pay bands
+    epsilon: str = ""  # differential privacy budget
     servers: list[subprocess.Popen[bytes] | None] = field(default_factory=list)
     node_dirs: list[Path] = field(default_factory=list)
 
@@ -114,6 +118,12 @@ class LocalCluster:
                "--salary-max", str(self.salary_max), "--closes-in", self.closes_in, "--model", self.model]
         if self.threshold is not None:
             cmd += ["--threshold", str(self.threshold)]
+        if self.job_categories:
+            cmd += ["--job-categories", self.job_categories]
+        if self.band_width:
+            cmd += ["--band-width", str(self.band_width)]
+        if self.epsilon:
+            cmd += ["--epsilon", self.epsilon]
         for d in self.node_dirs:
             cmd += ["--node", str(d / "node.json")]
         run(cmd, quiet=True)
@@ -222,8 +232,9 @@ class LocalCluster:
         procs[victim].communicate()
         return out
 
-    def results(self, out_json: Path) -> dict[str, Any]:
+    def results(self, out_json: Path, report: Path | None = None) -> dict[str, Any]:
         run([tool("salary-analyst"), "results", "--survey", str(self.survey_dir), "--format", "json",
+             *(["--report", str(report)] if report else []),
              "--out", str(out_json)], quiet=True)
         return dict(json.loads(out_json.read_text()))
 
@@ -316,27 +327,82 @@ class Chaos(threading.Thread):
 
 # -- plaintext oracle ----------------------------------------------------------------------------
 def read_records(csv_path: Path) -> list[tuple[str, int]]:
+    """(gender, salary) of every row."""
+    return [(g, v) for g, v, _ in read_rows(csv_path)]
+
+
+def read_rows(csv_path: Path) -> list[tuple[str, int, str]]:
+    """(gender, salary, job) of every row (job "" when the file has no job column)."""
     with open(csv_path, newline="") as fh:
         reader = csv.DictReader(fh)
         cols = {c.lower().strip(): c for c in reader.fieldnames or []}
-        return [(row[cols["gender"]].strip().lower(), int(row[cols["salary"]])) for row in reader]
+        return [(row[cols["gender"]].strip().lower(), int(row[cols["salary"]]),
+                 row[cols["job"]].strip().lower() if "job" in cols else "") for row in reader]
 
 
-def plaintext_report(records: list[tuple[str, int]], k: int,
-                     categories: Sequence[str] = ("female", "male", "other")) -> dict[str, Any]:
-    """What the MPC must release, computed in the clear with exact arithmetic."""
-    groups = []
-    means: dict[str, Fraction] = {}
-    for c in categories:
-        vals = [s for g, s in records if g == c]
-        if len(vals) >= k:
-            means[c] = Fraction(sum(vals), len(vals))
-        groups.append({"gender": c, "count": len(vals),
-                       "mean": float(means[c]) if c in means else None, "suppressed": c not in means})
-    male = means.get("male")
-    gap = {c: (round(float((male - means[c]) / male * 100), 2) if male and c in means else None)
-           for c in categories if c != "male"}
-    return {"groups": groups, "pay_gap_percent": gap, "accepted": len(records)}
+def _group(name: str, vals: list[int], released: bool) -> dict[str, Any]:
+    mean = Fraction(sum(vals), len(vals)) if released and vals else None
+    return {"gender": name, "count": len(vals), "mean": float(mean) if mean is not None else None,
+            "suppressed": not released,
+            "stdev": statistics.stdev(vals) if released and len(vals) >= 2 else None,
+            "median": statistics.median(vals) if released and vals else None}
+
+
+def _gaps(groups: list[dict[str, Any]], key: str) -> dict[str, float | None]:
+    male = next((g[key] for g in groups if g["gender"] == "male"), None)
+    return {g["gender"]: (round(float((Fraction(male) - Fraction(g[key])) / Fraction(male) * 100), 2)
+                          if male and g[key] is not None else None) for g in groups if g["gender"] != "male"}
+
+
+def plaintext_report(records: Sequence[tuple[str, int] | tuple[str, int, str]], k: int,
+                     categories: Sequence[str] = ("female", "male", "other"),
+                     jobs: Sequence[str] = ()) -> dict[str, Any]:
+    """What the MPC must release, computed in the clear (exact arithmetic, ``statistics``): per
+    gender and per gender within each job category; suppression by the disclosure rule applied
+    to the plaintext counts (protocol.disclosure.plan, the rule itself being the specification)."""
+    from protocol.disclosure import plan
+    from protocol.encoding import Scheme
+
+    rows = [(r[0], r[1], r[2] if len(r) > 2 else "") for r in records]
+    sc = Scheme.of(categories, 1, tuple(jobs))
+    by_gender = [[s for g, s, _ in rows if g == c] for c in categories]
+    by_cell = [[s for g, s, j in rows if g == c and (not jobs or j == job)] for c in categories
+               for job in (jobs or [""])]
+    pl = plan([len(v) for v in by_cell], [len(v) for v in by_gender], sc, k)
+    groups = [_group(c, v, keep) for c, v, keep in zip(categories, by_gender, pl.genders)]
+    cats = []
+    for jx, job in enumerate(jobs):
+        cg = [_group(c, by_cell[sc.cell(g, jx)], pl.cells[sc.cell(g, jx)]) for g, c in enumerate(categories)]
+        cats.append({"category": job, "groups": cg, "pay_gap_percent": _gaps(cg, "mean")})
+    return {"groups": groups, "pay_gap_percent": _gaps(groups, "mean"), "accepted": len(rows), "categories": cats,
+            "median_pay_gap_percent": _gaps(groups, "median")}
+
+
+def _compare_groups(where: str, mine: list[dict[str, Any]], plain: list[dict[str, Any]], rel: float) -> list[str]:
+    problems = []
+    by = {g["gender"]: g for g in mine}
+    for g in plain:
+        m = by.get(g["gender"])
+        name = f"{where}{g['gender']}"
+        if m is None:
+            problems.append(f"{name}: missing")
+            continue
+        if m["count"] != g["count"] or m["suppressed"] != g["suppressed"]:
+            problems.append(f"{name}: count/suppression {m['count']}/{m['suppressed']} != "
+                            f"{g['count']}/{g['suppressed']}")
+        if g["mean"] is None:
+            if any(m.get(key) is not None for key in ("mean", "median", "stdev", "quartile_shares")):
+                problems.append(f"{name}: a suppressed group's salary figure was released")
+            continue
+        if m["mean"] is None or abs(m["mean"] - g["mean"]) > rel * abs(g["mean"]):
+            problems.append(f"{name}: mean {m['mean']} != {g['mean']}")
+        if (m.get("stdev") is None) != (g["stdev"] is None) or (
+                g["stdev"] is not None and abs(m["stdev"] - g["stdev"]) > rel * max(1.0, g["stdev"])):
+            problems.append(f"{name}: stdev {m.get('stdev')} != {g['stdev']}")
+        if m.get("median") is not None and abs(m["median"] - g["median"]) > (m.get("median_max_error") or 0) + 1e-6:
+            problems.append(f"{name}: median {m['median']} is further than its stated error "
+                            f"{m.get('median_max_error')} from {g['median']}")
+    return problems
 
 
 def compare(mpc: dict[str, Any], plain: dict[str, Any], rel: float = 1e-6) -> list[str]:
@@ -344,28 +410,26 @@ def compare(mpc: dict[str, Any], plain: dict[str, Any], rel: float = 1e-6) -> li
     problems = []
     if mpc["submissions"]["accepted"] != plain["accepted"]:
         problems.append(f"accepted {mpc['submissions']['accepted']} != {plain['accepted']}")
-    by = {g["gender"]: g for g in mpc["groups"]}
-    for g in plain["groups"]:
-        m = by.get(g["gender"])
-        if m is None:
-            problems.append(f"{g['gender']}: missing")
-            continue
-        if m["count"] != g["count"] or m["suppressed"] != g["suppressed"]:
-            problems.append(f"{g['gender']}: count/suppression {m['count']}/{m['suppressed']} != "
-                            f"{g['count']}/{g['suppressed']}")
-        if g["mean"] is None:
-            if m["mean"] is not None:
-                problems.append(f"{g['gender']}: a suppressed group's mean was released")
-        elif m["mean"] is None or abs(m["mean"] - g["mean"]) > rel * abs(g["mean"]):
-            problems.append(f"{g['gender']}: mean {m['mean']} != {g['mean']}")
+    problems += _compare_groups("", mpc["groups"], plain["groups"], rel)
     for c, v in plain["pay_gap_percent"].items():
         if mpc["pay_gap_percent"].get(c) != v:
             problems.append(f"pay gap {c}: {mpc['pay_gap_percent'].get(c)} != {v}")
+    mine = {c["category"]: c for c in mpc.get("categories", [])}
+    for c in plain.get("categories", []):
+        if c["category"] not in mine:
+            problems.append(f"category {c['category']}: missing")
+            continue
+        problems += _compare_groups(f"{c['category']}/", mine[c["category"]]["groups"], c["groups"], rel)
+        for g, v in c["pay_gap_percent"].items():
+            if mine[c["category"]]["pay_gap_percent"].get(g) != v:
+                problems.append(f"pay gap {c['category']}/{g}: {mine[c['category']]['pay_gap_percent'].get(g)} != {v}")
     return problems
 
 
-def synthetic_csv(path: Path, counts: dict[str, int], seed: int | None = None) -> None:
-    """Employees with realistic-looking monthly salaries; every salary is distinct (canaries).
+def synthetic_csv(path: Path, counts: dict[str, int], seed: int | None = None,
+                  jobs: Sequence[str] = ("engineering", "sales", "support"), salary_max: int = 1_000_000) -> None:
+    """Employees with realistic-looking monthly salaries and a job category; every salary is
+    distinct (canaries), at most ``salary_max``.
 
     Synthetic test data, not a secret: a seeded PRNG makes a run reproducible (``--seed``).
     """
@@ -376,17 +440,20 @@ def synthetic_csv(path: Path, counts: dict[str, int], seed: int | None = None) -
     used: set[int] = set()
     rows = []
     base = {"female": 3900, "male": 4400, "other": 4100}
+    pay = [1.15, 1.0, 0.8, 0.9, 1.1]  # job categories pay differently
+    mix = [0.45, 0.35, 0.2, 0.15, 0.1]
     for g, cnt in counts.items():
         for _ in range(cnt):
+            j = rng.choices(range(len(jobs)), weights=mix[: len(jobs)])[0] if jobs else 0
             while True:
-                s = max(900, int(rng.lognormvariate(0, 0.35) * base[g]))
+                s = min(salary_max, max(900, int(rng.lognormvariate(0, 0.3) * base[g] * (pay[j % 5] if jobs else 1))))
                 if s not in used:
                     used.add(s)
                     break
-            rows.append((g, s))
+            rows.append((g, s, jobs[j] if jobs else ""))
     rng.shuffle(rows)
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["employee", "gender", "salary"])
-        for i, (g, s) in enumerate(rows):
-            w.writerow([f"E{i:05d}", g, s])
+        w.writerow(["employee", "gender", "salary", "job"])
+        for i, (g, s, job) in enumerate(rows):
+            w.writerow([f"E{i:05d}", g, s, job])

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from mpc_nodes.mpc_program import CHEATS
 from protocol.manifest import load_manifest
@@ -26,11 +27,25 @@ from demo.cluster import (
     StepFailed,
     compare,
     plaintext_report,
-    read_records,
+    read_rows,
     run,
     synthetic_csv,
     tool,
 )
+
+
+def noisy_compare(mpc: dict[str, Any], plain: dict[str, Any]) -> list[str]:
+    """With differential privacy: every released mean within six of its stated noise standard
+    deviations of the oracle (a wider miss has probability below 10^-3 per figure)."""
+    problems = []
+    by = {g["gender"]: g for g in mpc["groups"]}
+    for g in plain["groups"]:
+        m = by.get(g["gender"])
+        if m is None or m["suppressed"] or g["mean"] is None or not m.get("dp_sd"):
+            continue
+        if abs(m["mean"] - g["mean"]) > 6 * m["dp_sd"]["mean"]:
+            problems.append(f"{g['gender']}: noisy mean {m['mean']:.2f} is more than 6 sd from {g['mean']:.2f}")
+    return problems
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -61,6 +76,14 @@ def main(argv: list[str] | None = None) -> int:
                          "correct result when n >= 3t+1 allows correcting it (open, result: exit 0), else by "
                          "aborting before anything is released (exit 3); 'validate' sets the affected "
                          "submissions aside and names the node (exit 3, see docs/THREAT_MODEL.md)")
+    ap.add_argument("--jobs", default="engineering,sales,support",
+                    help="job categories of the survey ('' for none; default engineering,sales,support)")
+    ap.add_argument("--band-width", type=int, default=250,
+                    help="salary band width for medians and quartile pay bands (0: no bands; default 250)")
+    ap.add_argument("--salary-max", type=int, default=20_000, help="the survey's salary upper bound (default 20000)")
+    ap.add_argument("--epsilon", default="", help="differential privacy budget (default: none)")
+    ap.add_argument("--report", type=Path, help="write the pay-transparency report here (.html or .md; default: "
+                                                "report.html in the work directory)")
     ap.add_argument("--chaos", action="store_true",
                     help="kill -9 and restart random nodes during ingest, and kill one node's compute mid-run; "
                          "the result must still be exact")
@@ -72,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--cheat takes NODE:STEP with NODE < --nodes and STEP one of {', '.join(CHEATS)}")
         cheat = {int(node_s): step}
     signal.signal(signal.SIGTERM, _interrupt)
+    jobs = tuple(j.strip().lower() for j in args.jobs.split(",") if j.strip())
 
     root = args.workdir or Path(tempfile.mkdtemp(prefix="salary-mpc-demo-"))
     cluster: LocalCluster | None = None
@@ -85,16 +109,18 @@ def main(argv: list[str] | None = None) -> int:
             n_other = max(1, args.employees // 250)  # a small group, to show suppression below k
             n_female = (args.employees - n_other) // 2
             synthetic_csv(data, {"female": n_female, "male": args.employees - n_other - n_female, "other": n_other},
-                          seed=args.seed)
+                          seed=args.seed, jobs=jobs or ("engineering", "sales", "support"), salary_max=args.salary_max)
         try:
-            records = read_records(data)
+            records = read_rows(data)
         except (KeyError, ValueError) as exc:
             records = []
             print(f"run_local.sh: note: the oracle cannot read {args.input} ({exc}); the contributor will "
                   "report the bad rows", file=sys.stderr)
         rows = max(1, sum(1 for line in data.read_text().splitlines()[1:] if line.strip()))
         cluster = LocalCluster(root, n=args.nodes, threshold=args.threshold, min_group_size=args.min_group_size,
-                               tokens=rows + args.bad_contributors, survey_id="local-demo", model=args.model)
+                               tokens=rows + args.bad_contributors, survey_id="local-demo", model=args.model,
+                               salary_max=args.salary_max, job_categories=",".join(jobs),
+                               band_width=args.band_width or None, epsilon=args.epsilon)
         print(f"[1/6] setting up {args.nodes} nodes and the survey in {root}")
         cluster.setup()
         print("[2/6] starting the nodes' HTTPS servers")
@@ -176,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         compute_s = time.monotonic() - t0
         print("[6/6] the analyst fetches, verifies and reconstructs the result\n")
         out = args.out or root / "result.json"
+        report = args.report or root / "report.html"
         try:
-            mpc = cluster.results(out)
+            mpc = cluster.results(out, report)
         except StepFailed as exc:
             if not cheat:
                 raise
@@ -185,13 +212,16 @@ def main(argv: list[str] | None = None) -> int:
                   + str(exc).rsplit("error: ", 1)[-1])
             return 3
         print(cluster.table())
-        plain = plaintext_report(records, args.min_group_size)
+        print(f"pay-transparency report: {report}")
+        plain = plaintext_report(records, args.min_group_size, jobs=jobs)
         print("plaintext oracle (computed in the clear from the same CSV, for this demo only):")
         for g in plain["groups"]:
             mean = f"{g['mean']:,.2f}" if g["mean"] is not None else "suppressed"
-            print(f"  {g['gender']:<8} {g['count']:>7} {mean:>14}")
-        print(f"  pay gap vs male: {json.dumps(plain['pay_gap_percent'])}")
-        problems = compare(mpc, plain)
+            median = f"{g['median']:,.2f}" if g["median"] is not None else ""
+            print(f"  {g['gender']:<8} {g['count']:>7} {mean:>14} {median:>14}")
+        print(f"  pay gap vs male: {json.dumps(plain['pay_gap_percent'])}; median gap: "
+              f"{json.dumps(plain['median_pay_gap_percent'])}")
+        problems = noisy_compare(mpc, plain) if args.epsilon else compare(mpc, plain)
         if cheat and next(iter(cheat.values())) == "result":
             if mpc.get("cheating_nodes") != list(cheat):
                 problems.append(f"the analyst did not name node {next(iter(cheat))} (named {mpc.get('cheating_nodes')})")
@@ -225,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         if problems:
             print("MISMATCH between MPC and plaintext: " + "; ".join(problems), file=sys.stderr)
             return 1
-        print("OK: the MPC result equals the plaintext figures" + (f"; JSON in {out}" if args.out else ""))
+        print(("OK: the noisy MPC result is within six noise standard deviations of the plaintext figures"
+               if args.epsilon else "OK: the MPC result equals the plaintext figures")
+              + (f"; JSON in {out}" if args.out else ""))
         return 0
     except StepFailed as exc:
         print(f"run_local.sh: error: {exc}", file=sys.stderr)

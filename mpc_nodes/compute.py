@@ -27,6 +27,7 @@ Steps (every node runs the same code path on the same shapes):
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import os
 import shutil
@@ -43,7 +44,6 @@ from typing import Any
 import httpx
 
 from protocol.commitment import max_certificate_length, pad_certificate
-from protocol.encoding import salary_bits
 from protocol.envelope import open_share_elements, seal_result
 from protocol.errors import CheatingDetected, ComputeFailed, SurveyClosed, SurveyError
 from protocol.manifest import Manifest
@@ -168,9 +168,13 @@ def fetch_compute_state(peers: Peers, j: int) -> ComputeState | None:
     return cs if cs.node_index == j else None
 
 
+#: bytes of rows per bucket of the share-matrix sort (memory held while sorting one bucket)
+BUCKET_BYTES = 150 * 1024 * 1024
+
+
 def write_share_matrix(store: NodeStore, node_dir: Path, survey_id: str, ids: list[str], path: Path,
                        certificates: Path | None = None, progress: Callable[[int], None] | None = None,
-                       bucket_rows: int = 65536) -> int:
+                       bucket_rows: int | None = None) -> int:
     """Write every agreed submission's share elements (16 bytes each) to ``path``, row k for
     ``ids[k]``: the share kept at upload, or (a row stored by an older release) its envelope
     opened now; and, if ``certificates`` is given, row k's id (16 bytes) and certificate in the
@@ -178,7 +182,8 @@ def write_share_matrix(store: NodeStore, node_dir: Path, survey_id: str, ids: li
     them only for submissions whose openings disagree.  Returns the row width.
 
     The table is read once in its physical order and the rows are put into agreed order by a
-    bucket sort through temporary files of ``bucket_rows`` rows each (about 150 MB): sequential
+    bucket sort through temporary files of ``bucket_rows`` rows each (by default as many rows as
+    fit in about 150 MB, at most 65,536): sequential
     I/O only (one seek per row made a million rows take many minutes on this machine), and memory
     bounded by one bucket whatever the number of submissions.  Raises :class:`SurveyError` if an
     agreed submission is missing.
@@ -190,6 +195,7 @@ def write_share_matrix(store: NodeStore, node_dir: Path, survey_id: str, ids: li
     sk = keys.load_hpke_private(node_dir)
     width, mh, n = m.vector_length(), m.hash(), m.n
     stride, cstride = 16 * width, 16 + 2 + max_certificate_length(n)
+    bucket_rows = bucket_rows or max(1, min(65536, BUCKET_BYTES // (stride + cstride)))
     index = {sid: k for k, sid in enumerate(ids)}
     buckets = max(1, -(-len(ids) // bucket_rows))
     with tempfile.TemporaryDirectory(prefix="mpc-node-buckets-", dir=path.parent) as tmp:
@@ -269,6 +275,15 @@ def set_statements(node_dir: Path, manifest: Manifest, me: int, digests: dict[in
     return [{"digest": digests[j], "sig": b64e(own) if j == me else signatures[j]} for j in range(manifest.n)]
 
 
+def dp_noise_seed(node_dir: Path, manifest: Manifest) -> bytes:
+    """This node's secret seed for its differential-privacy noise in one survey: a hash of its
+    HPKE private key (kept secret, never shared) and the manifest hash.  Deterministic on purpose:
+    a rerun after a crash draws the same noise, so the figures are never released (or opened
+    to the nodes) twice with independent noise, which would average it away."""
+    sk = (node_dir / keys.HPKE_KEY_FILE).read_bytes()
+    return hashlib.sha256(b"salary-mpc/v3 dp noise seed\x00" + sk + manifest.hash()).digest()
+
+
 class PartyProcess:
     """The MPyC party subprocess of this node, started *before* the job is known.
 
@@ -280,7 +295,7 @@ class PartyProcess:
     """
 
     def __init__(self, node_dir: Path, manifest: Manifest, pid: int) -> None:
-        self.manifest, self.pid = manifest, pid
+        self.manifest, self.pid, self.node_dir = manifest, pid, node_dir
         self._tmp = tempfile.TemporaryDirectory(prefix="mpc-node-compute-")
         self.work = Path(self._tmp.name)
         _write_tls_config(self.work, node_dir, manifest, pid)
@@ -320,8 +335,10 @@ class PartyProcess:
             shutil.move(str(certificates), work / "certs.bin")
         job = {
             "matrix_file": "shares.bin", "rows": rows, "width": manifest.vector_length(),
-            "categories": len(manifest.categories), "bits": salary_bits(manifest.salary_max),
-            "salary_max": manifest.salary_max,
+            "scheme": {"genders": list(manifest.categories), "jobs": list(manifest.job_categories),
+                       "bands": list(manifest.salary_bands), "salary_max": manifest.salary_max},
+            "dp_epsilon": manifest.dp_epsilon or None,
+            "dp_seed": dp_noise_seed(self.node_dir, manifest).hex() if manifest.dp_epsilon else None,
             "n": manifest.n, "pid": pid, "threshold": manifest.threshold,
             "parties": [nd.mpc_address for nd in manifest.nodes],
             "fingerprints": [nd.tls_cert_sha256 for nd in manifest.nodes],

@@ -16,11 +16,15 @@ What it computes (docs/THREAT_MODEL.md has the why and the probabilities):
    (:mod:`protocol.validity`: consistency and the contributor's validity proof).  All are
    degree-t sharings: a wrong share makes the row inconsistent (never a wrong verdict) and is
    located when n >= 3t+1;
-3. its local share of the summed *valid* record vectors (no communication);
-4. the per-category counts are opened to the nodes with error correction (they are part of the
-   released table); the salary sum of a group below k is replaced by 0 by every honest node;
-5. each party writes its shares of ``[counts..., sums...]`` to OUT, sealed later to the analyst,
-   who reconstructs with error correction.  No salary figure is ever opened to the nodes.
+3. its local share of the summed *valid* record vectors (no communication), turned into the
+   release vector of :mod:`protocol.disclosure` (per cell and per gender: counts, salary sums,
+   sums of squares, band histograms); with differential privacy every party adds its share of
+   jointly dealt discrete Laplace noise (:func:`_add_noise`);
+4. the counts are opened to the nodes with error correction (they are part of the released
+   table) and decide, by the disclosure rule, which salary figures are released (small cells
+   and the cells that would let someone derive them); every honest node sends 0 for the rest;
+5. each party writes its shares of the release vector to OUT, sealed later to the analyst, who
+   reconstructs with error correction.  No salary figure is ever opened to the nodes.
 
 The computation is linear apart from the proof checks, so no MPyC multiplication or comparison
 (semi-honest protocols) is used: MPyC provides the parties' mutually authenticated links.
@@ -177,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     CHEAT = job.get("cheat")
     X = ShareMatrix(job_path.parent / job["matrix_file"], int(job["rows"]), int(job["width"]),
                     int(job["field_modulus"]), int(job.get("batch_rows") or ShareMatrix.BATCH),
-                    sum_columns=2 * int(job["categories"]))
+                    sum_columns=_scheme(job).aggregate_width)
     result = mpc.run(_compute(mpc, job, X))
     tmp = out_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result))
@@ -196,9 +200,11 @@ class ShareMatrix:
     """
 
     BATCH = 65536  # rows per read: 150 MB of limbs at 142 elements, and few BLAS calls
+    BATCH_BYTES = 150 * 1024 * 1024  # wider surveys (job categories x bands) read fewer rows at a time
 
     def __init__(self, path: Path, rows: int, width: int, p: int, batch: int = BATCH, sum_columns: int = 0) -> None:
-        self.path, self.rows, self.width, self.p, self.batch = path, rows, width, p, max(1, batch)
+        self.path, self.rows, self.width, self.p = path, rows, width, p
+        self.batch = max(1, min(batch, self.BATCH_BYTES // (16 * width)))
         self.sum_columns = sum_columns  # the leading aggregate columns (count, sum per category)
         self.all_sums = [0] * sum_columns  # their sums over the batches given to add_to_sums
         size = path.stat().st_size if rows else 0
@@ -409,6 +415,23 @@ class Channel:
         return payloads
 
 
+    async def deal(self, per_party: list[bytes], size: int) -> list[bytes]:
+        """Private exchange: party j receives ``per_party[j]`` from us (a Shamir share meant for
+        it alone); returns what every party dealt to us (ours at our index).  Links are pinned
+        TLS, so the sender is known; a message of the wrong form names it."""
+        got = await self._transfer(self.MAGIC + b"DEAL" + per_party[self.me],
+                                   {j: self.MAGIC + b"DEAL" + m for j, m in enumerate(per_party) if j != self.me})
+        out: list[bytes] = []
+        for j, msg in enumerate(got):
+            if isinstance(msg, (bytes, bytearray)) and _looks_pickled(msg):
+                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a message that is not plain data "
+                                           "(a pickle; it was never unpickled), aborting", (j,))
+            if not isinstance(msg, (bytes, bytearray)) or len(msg) != 8 + size or bytes(msg[:8]) != self.MAGIC + b"DEAL":
+                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} dealt a malformed share; aborting", (j,))
+            out.append(bytes(msg[8:]))
+        return out
+
+
 async def _agreement(ch: Channel, job: dict[str, Any]) -> bytes:
     """Round A: agreed digest, every node's signed frozen-set digest as seen here, and a commitment
     to a random nonce; round B: the nonces.  Returns the joint seed (all nonces, hashed)."""
@@ -528,7 +551,7 @@ async def _validate(ch: Channel, X: ShareMatrix, seed: bytes, job: dict[str, Any
 
     t = int(job["threshold"])
     N = int(job["rows"])
-    layout = Layout(int(job["categories"]), int(job["bits"]), int(job["salary_max"]))
+    layout = Layout(_scheme(job))
     challenge = derive_challenge(seed, layout, p)
     # Streamed in batches of rows: only the (N, 7) openings are held for all rows at once.  The
     # same pass sums the aggregate columns of every row (X.all_sums), so that the totals over the
@@ -696,6 +719,44 @@ async def _open_counts(ch: Channel, counts: list[int], t: int, p: int) -> tuple[
         raise  # unreachable
 
 
+def _scheme(job: dict[str, Any]) -> Any:
+    """The survey's record scheme, from the job file."""
+    from protocol.encoding import Scheme
+
+    d = job["scheme"]
+    return Scheme.of(d["genders"], int(d["salary_max"]), d["jobs"], d["bands"])
+
+
+async def _add_noise(ch: Channel, release: list[int], layout: Any, job: dict[str, Any], p: int) -> list[int]:
+    """Add jointly generated discrete Laplace noise to every entry of the release vector.
+
+    Every party samples a full-scale noise value per entry (protocol.dp; deterministic from its
+    own secret seed, so a rerun after a crash draws the same noise and releases nothing new),
+    Shamir-shares it and deals one share to each party, which adds up what it was dealt.  The
+    noise is the sum of n independent draws: any single honest party's draw alone makes the
+    release epsilon-DP, whatever t colluding parties know.  A dishonest party can shift its own
+    draw (bias a figure) or deal shares off the polynomial (the analyst's reconstruction then
+    fails); it learns nothing."""
+    from protocol.dp import NoiseSource, parse_epsilon, plan_budget
+    from protocol.field import share_vector
+
+    eps = parse_epsilon(str(job["dp_epsilon"]))
+    budget = plan_budget(eps, int(job["scheme"]["salary_max"]), 2 if layout.has_genders else 1)
+    source = NoiseSource(bytes.fromhex(job["dp_seed"]))
+    noise = [source.laplace(budget.scale(kind)) % p for kind in layout.kinds()]
+    dealt = share_vector(noise, ch.n, int(job["threshold"]), p)
+    L = len(release)
+    got = await ch.deal([b"".join(v.to_bytes(16, "big") for v in dealt[j]) for j in range(ch.n)], 16 * L)
+    out = list(release)
+    for j, msg in enumerate(got):
+        vals = [int.from_bytes(msg[16 * e: 16 * (e + 1)], "big") for e in range(L)]
+        if any(v >= p for v in vals):
+            _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} dealt a share that is not a field element; "
+                                       "aborting", (j,))
+        out = [(a + b) % p for a, b in zip(out, vals)]
+    return out
+
+
 async def _compute(mpc: Any, job: dict[str, Any], X: ShareMatrix) -> dict[str, Any]:
     import time
 
@@ -714,18 +775,27 @@ async def _compute(mpc: Any, job: dict[str, Any], X: ShareMatrix) -> dict[str, A
     # 2. Validation of every submission on shares (protocol.validity): seven linear openings each.
     reasons, off, liars = await _validate(ch, X, seed, job, p)
     clock.append(time.perf_counter())
-    # 3. This party's shares of the totals over the valid submissions only (local, linear).
-    totals = _valid_totals(X, reasons, p)
-    counts, sums = totals[0::2], totals[1::2]
-    # 4. Disclosure rule: the counts are opened to the nodes (they are part of the released table);
-    #    the salary sum of a group below k never leaves: every honest node sends 0 for it.
-    opened, in_counts = await _open_counts(ch, counts, t, p)
+    # 3. This party's shares of the totals over the valid submissions only (local, linear), and
+    #    of the release vector formed from them (protocol.disclosure).
+    from protocol.disclosure import ReleaseLayout, plan
+
+    sc = _scheme(job)
+    layout = ReleaseLayout(sc)
+    release = layout.build(_valid_totals(X, reasons, p), p)
+    noisy = bool(job.get("dp_epsilon"))
+    if noisy:  # differential privacy: jointly dealt noise on every released figure, counts included
+        release = await _add_noise(ch, release, layout, job, p)
+    # 4. Disclosure rule: the counts are opened to the nodes (they are part of the released table)
+    #    and decide which salary figures are released; every honest node sends 0 for the others.
+    opened, in_counts = await _open_counts(ch, release[: layout.n_counts], t, p)
+    signed = [v - p if v > p // 2 else v for v in opened]
+    K = sc.K
+    pl = plan(signed[:K], signed[K:] if layout.has_genders else signed[:K], sc, k, noisy)
     corrected = sorted(liars | set(in_counts))
-    released = [s if c >= k else 0 for c, s in zip(opened, sums)]
+    out = [v if keep else 0 for v, keep in zip(release, layout.released_mask(pl))]
     run_id = hashlib.sha256(b"salary-mpc/v2 run id\x00" + seed).hexdigest()[:32]
     clock.append(time.perf_counter())
     await mpc.shutdown()
-    out = [v % p for v in counts + released]
     if CHEAT == "result":
         out[0] = (out[0] + 1 + secrets.randbelow(1000)) % p  # a wrong share sent to the analyst
     return {"pid": mpc.pid, "result_shares": [str(v) for v in out], "run_id": run_id,

@@ -1,22 +1,30 @@
-"""Record encoding: make the aggregation linear and the validation cheap (DESIGN.md §3).
+"""Record encoding: make every released statistic a sum, and validation cheap (DESIGN.md §3).
 
-A record (gender g, salary s) becomes the vector
+A survey declares genders G (``categories`` in the manifest), optional job categories J and
+optional salary bands (lower edges ``0 = e_0 < e_1 < ... < e_{B-1} <= max``; band b holds the
+salaries ``e_b .. e_{b+1} - 1``, the last one up to ``max``).  A *cell* is a (gender, job) pair,
+K = G x max(1, J) cells, gender-major.  A record (gender g, job j, salary s in band b) becomes
 
-    [1{g=c}, s*1{g=c}  for each category c in manifest order]      (2C entries, summed)
-    + [b_0 .. b_{L-1}]          bits of s,          s     = sum b_j 2^j
-    + [b'_0 .. b'_{L-1}]        bits of max - s,    max-s = sum b'_j 2^j
+    H[c, b']   for every cell c and band b'   one-hot: 1 at (cell(g, j), b), else 0   (K*B)
+    P[c]       s * 1{c = cell(g, j)}                                                  (K)
+    Q[c]       s^2 * 1{c = cell(g, j)}                                                (K)
+    d1[0..L)   bits of s - e_b                 (position of s inside its band)
+    d2[0..L)   bits of hi_b - s                (its distance to the band's top)
 
-with L = salary_max.bit_length().  Summing the first 2C entries over submissions yields, per
-category, the count and the exact integer salary sum — no multiplication between secrets.  The
-bits let the nodes check, on shares and without secure comparisons, that s lies in [0, max], that
-the gender part is one-hot and that each product entry equals s times its indicator
-(:mod:`protocol.validity`).  A contributor shares the record followed by a proof of its validity
-(:func:`protocol.validity.encode_submission`), so the vector it seals is :func:`vector_length`
-long.
+with L = the bit length of the widest band.  The salary itself is the linear form
+``s = sum_{c,b} e_b H[c, b] + sum_j 2^j d1_j``.  Summing the first K*B + 2K entries over all
+submissions gives, per cell, the band histogram (whose total is the count), the exact salary sum
+and the sum of squares: counts, means, standard deviations, banded medians and quartiles all
+follow from sums, with no multiplication between secrets.  The nodes check on shares that H is
+one-hot, that the d bits are bits with d1 + d2 = the chosen band's width (so e_b <= s <= hi_b,
+which also bounds s to [0, max]), and that P and Q are s and s^2 on the chosen cell
+(:mod:`protocol.validity`).  Without job categories or bands (J = 0, B = 1) this is the
+count-sum-range encoding of earlier versions plus the squares.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -26,37 +34,106 @@ import numpy.typing as npt
 
 from .errors import InvalidSubmission
 
-ENCODING_ID = "count-sum-range-flp/v2"
+ENCODING_ID = "cells-bands-flp/v3"
+#: cells x bands at most this: every (cell, band) pair costs three field elements per submission
+MAX_CELL_BANDS = 4096
+#: encode_records (the fast bulk path) keeps s^2 in int64
+FAST_SALARY_LIMIT = 1 << 31
 
 
 @dataclass(frozen=True)
 class Record:
-    """One employee's answer, validated against the manifest's categories and bound."""
+    """One employee's answer, validated against the manifest (``job`` is "" when the survey
+    declares no job categories)."""
 
     gender: str
     salary: int
+    job: str = ""
 
 
-def salary_bits(salary_max: int) -> int:
-    """L: bits per range decomposition (s and max - s both fit)."""
-    return max(1, salary_max.bit_length())
+@dataclass(frozen=True)
+class Scheme:
+    """Everything the record layout depends on.  Build with :meth:`of` (or
+    ``Manifest.scheme()``)."""
 
+    genders: tuple[str, ...]
+    jobs: tuple[str, ...]
+    edges: tuple[int, ...]  # band lower edges, edges[0] == 0
+    salary_max: int
 
-def record_length(categories: Sequence[str], salary_max: int) -> int:
-    """Number of field elements in one encoded record (without its proof)."""
-    return 2 * len(categories) + 2 * salary_bits(salary_max)
+    @staticmethod
+    def of(genders: Sequence[str], salary_max: int, jobs: Sequence[str] = (), bands: Sequence[int] = ()) -> Scheme:
+        """``bands`` are the band boundaries above 0 (the manifest's ``salary_bands``), strictly
+        increasing and at most ``salary_max``; () is one band [0, max]."""
+        b = tuple(int(x) for x in bands)
+        if any(x <= 0 or x > salary_max for x in b) or any(x >= y for x, y in zip(b, b[1:])):
+            raise ValueError("salary bands must be strictly increasing, above 0 and at most the salary bound")
+        return Scheme(tuple(genders), tuple(jobs), (0,) + b, int(salary_max))
 
+    @property
+    def G(self) -> int:
+        return len(self.genders)
 
-def vector_length(categories: Sequence[str], salary_max: int) -> int:
-    """Number of field elements a contributor shares: the record W, then its validity proof of
-    3 + 2W + 1 elements (see :mod:`protocol.validity`)."""
-    w = record_length(categories, salary_max)
-    return 3 * w + 4
+    @property
+    def J(self) -> int:
+        """Job columns: 1 when the survey declares no job categories."""
+        return max(1, len(self.jobs))
 
+    @property
+    def K(self) -> int:
+        return self.G * self.J
 
-def aggregate_length(categories: Sequence[str]) -> int:
-    """The leading entries that are summed (count and salary sum per category)."""
-    return 2 * len(categories)
+    @property
+    def B(self) -> int:
+        return len(self.edges)
+
+    def cell(self, g: int, j: int) -> int:
+        return g * self.J + j
+
+    def band_hi(self, b: int) -> int:
+        return self.edges[b + 1] - 1 if b + 1 < self.B else self.salary_max
+
+    def band_width(self, b: int) -> int:
+        return self.band_hi(b) - self.edges[b]
+
+    def band_of(self, salary: int) -> int:
+        return bisect.bisect_right(self.edges, salary) - 1
+
+    @property
+    def bits(self) -> int:
+        """L: bits of each in-band offset (d1 and d2)."""
+        return max(1, max(self.band_width(b) for b in range(self.B)).bit_length())
+
+    @property
+    def prod_at(self) -> int:
+        return self.K * self.B
+
+    @property
+    def sq_at(self) -> int:
+        return self.K * self.B + self.K
+
+    @property
+    def aggregate_width(self) -> int:
+        """The leading entries that are summed: histogram, salary sums, sums of squares."""
+        return self.K * self.B + 2 * self.K
+
+    @property
+    def d1_at(self) -> int:
+        return self.aggregate_width
+
+    @property
+    def d2_at(self) -> int:
+        return self.aggregate_width + self.bits
+
+    @property
+    def record_width(self) -> int:
+        return self.aggregate_width + 2 * self.bits
+
+    @property
+    def vector_length(self) -> int:
+        """Field elements a contributor shares: the record W, then its validity proof of
+        3 + 2W + 1 elements (see :mod:`protocol.validity`)."""
+        return 3 * self.record_width + 4
 
 
 def parse_salary(text: str | int, salary_max: int) -> int:
@@ -99,54 +176,77 @@ def parse_gender(text: str, categories: Sequence[str]) -> str:
     return g
 
 
-def make_record(gender: str, salary: str | int, categories: Sequence[str], salary_max: int) -> Record:
+def parse_job(text: str | None, jobs: Sequence[str]) -> str:
+    """Normalise a job-category answer (case-insensitive); "" when the survey declares none."""
+    raw = (text or "").strip()
+    if not jobs:
+        if raw:
+            raise InvalidSubmission("this survey has no job categories; leave the job out")
+        return ""
+    if not raw:
+        raise InvalidSubmission(f"job category is missing; expected one of: {', '.join(jobs)}")
+    if raw.lower() not in jobs:
+        raise InvalidSubmission(f"unknown job category {raw!r}; expected one of: {', '.join(jobs)}")
+    return raw.lower()
+
+
+def make_record(gender: str, salary: str | int, scheme: Scheme, job: str | None = None) -> Record:
     """Validate user input into a :class:`Record` (raises :class:`InvalidSubmission`)."""
-    return Record(parse_gender(gender, categories), parse_salary(salary, salary_max))
+    return Record(parse_gender(gender, scheme.genders), parse_salary(salary, scheme.salary_max),
+                  parse_job(job, scheme.jobs))
 
 
-def encode_record(record: Record, categories: Sequence[str], salary_max: int) -> list[int]:
+def _cell_of(record: Record, scheme: Scheme) -> int:
+    try:
+        g = scheme.genders.index(record.gender)
+        j = scheme.jobs.index(record.job) if scheme.jobs else 0
+    except ValueError:
+        raise InvalidSubmission("record does not match the survey's genders and job categories") from None
+    if not scheme.jobs and record.job:
+        raise InvalidSubmission("this survey has no job categories; leave the job out")
+    return scheme.cell(g, j)
+
+
+def encode_record(record: Record, scheme: Scheme) -> list[int]:
     """The record's vector (see module docstring); entries are non-negative integers.
 
-    Pre-condition: ``record`` passed :func:`make_record` for these categories and bound.
+    Pre-condition: ``record`` passed :func:`make_record` for this scheme.
     """
-    if not 0 <= record.salary <= salary_max:
-        raise InvalidSubmission(f"salary above the survey's upper bound of {salary_max}")
-    vec: list[int] = []
-    for c in categories:
-        hit = 1 if record.gender == c else 0
-        vec += [hit, record.salary * hit]
-    L = salary_bits(salary_max)
-    vec += [(record.salary >> j) & 1 for j in range(L)]
-    vec += [((salary_max - record.salary) >> j) & 1 for j in range(L)]
+    s = record.salary
+    if not 0 <= s <= scheme.salary_max:
+        raise InvalidSubmission(f"salary above the survey's upper bound of {scheme.salary_max}")
+    c, b = _cell_of(record, scheme), scheme.band_of(s)
+    vec = [0] * scheme.record_width
+    vec[c * scheme.B + b] = 1
+    vec[scheme.prod_at + c] = s
+    vec[scheme.sq_at + c] = s * s
+    L, lo, hi = scheme.bits, scheme.edges[b], scheme.band_hi(b)
+    for j in range(L):
+        vec[scheme.d1_at + j] = ((s - lo) >> j) & 1
+        vec[scheme.d2_at + j] = ((hi - s) >> j) & 1
     return vec
 
 
-def decode_totals(totals: Sequence[int], categories: Sequence[str]) -> dict[str, tuple[int, int]]:
-    """Split the summed leading entries into ``{category: (count, salary_sum)}``."""
-    if len(totals) != aggregate_length(categories):
-        raise ValueError("totals vector has the wrong length for these categories")
-    return {c: (totals[2 * k], totals[2 * k + 1]) for k, c in enumerate(categories)}
-
-
-def encode_records(records: Sequence[Record], categories: Sequence[str], salary_max: int) -> npt.NDArray[np.int64]:
-    """:func:`encode_record` for many records at once: an (N, record length) int64 matrix, row k
-    equal to ``encode_record(records[k], ...)`` (checked in tests).  Needs salary_max < 2^62."""
-    if salary_max >= 1 << 62:
-        raise ValueError("encode_records needs salary_max < 2^62; use encode_record")
-    index = {c: k for k, c in enumerate(categories)}
-    try:
-        g = np.fromiter((index[r.gender] for r in records), dtype=np.int64, count=len(records))
-    except KeyError as exc:
-        raise InvalidSubmission(f"unknown gender {exc.args[0]!r}") from None
-    s = np.fromiter((r.salary for r in records), dtype=np.int64, count=len(records))
-    if len(s) and (int(s.min()) < 0 or int(s.max()) > salary_max):
-        raise InvalidSubmission(f"salary above the survey's upper bound of {salary_max}")
-    C, L = len(categories), salary_bits(salary_max)
-    out = np.zeros((len(records), 2 * C + 2 * L), dtype=np.int64)
-    hit = g[:, None] == np.arange(C)[None, :]
-    out[:, 0: 2 * C: 2] = hit
-    out[:, 1: 2 * C: 2] = hit * s[:, None]
-    j = np.arange(L, dtype=np.int64)
-    out[:, 2 * C: 2 * C + L] = (s[:, None] >> j) & 1
-    out[:, 2 * C + L:] = ((salary_max - s)[:, None] >> j) & 1
+def encode_records(records: Sequence[Record], scheme: Scheme) -> npt.NDArray[np.int64]:
+    """:func:`encode_record` for many records at once: an (N, record width) int64 matrix, row k
+    equal to ``encode_record(records[k], scheme)`` (checked in tests).  Needs salary_max < 2^31
+    (s^2 in int64); callers fall back to :func:`encode_record` above that."""
+    if scheme.salary_max >= FAST_SALARY_LIMIT:
+        raise ValueError("encode_records needs salary_max < 2^31; use encode_record")
+    N = len(records)
+    cells = np.fromiter((_cell_of(r, scheme) for r in records), dtype=np.int64, count=N)
+    s = np.fromiter((r.salary for r in records), dtype=np.int64, count=N)
+    if N and (int(s.min()) < 0 or int(s.max()) > scheme.salary_max):
+        raise InvalidSubmission(f"salary above the survey's upper bound of {scheme.salary_max}")
+    edges = np.array(scheme.edges, dtype=np.int64)
+    his = np.array([scheme.band_hi(b) for b in range(scheme.B)], dtype=np.int64)
+    band = np.searchsorted(edges, s, side="right") - 1
+    out = np.zeros((N, scheme.record_width), dtype=np.int64)
+    rows = np.arange(N)
+    out[rows, cells * scheme.B + band] = 1
+    out[rows, scheme.prod_at + cells] = s
+    out[rows, scheme.sq_at + cells] = s * s
+    j = np.arange(scheme.bits, dtype=np.int64)
+    out[:, scheme.d1_at: scheme.d2_at] = ((s - edges[band])[:, None] >> j) & 1
+    out[:, scheme.d2_at:] = ((his[band] - s)[:, None] >> j) & 1
     return out

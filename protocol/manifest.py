@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .encoding import ENCODING_ID, vector_length
+from .encoding import ENCODING_ID, MAX_CELL_BANDS, Scheme
 from .errors import InvalidManifest
 from .field import DEFAULT_PRIME, check_prime_params
 from .tls import cert_fingerprint
@@ -70,6 +70,12 @@ class Manifest:
     salary_max: int = 1_000_000
     min_group_size: int = 5
     categories: tuple[str, ...] = DEFAULT_CATEGORIES
+    #: job categories (the Directive's "categories of workers"); () = none asked
+    job_categories: tuple[str, ...] = ()
+    #: salary band boundaries above 0 (medians and quartiles are interpolated inside bands)
+    salary_bands: tuple[int, ...] = ()
+    #: differential privacy budget epsilon as a decimal string; "" = no noise
+    dp_epsilon: str = ""
     field_modulus: int = DEFAULT_PRIME
     encoding: str = ENCODING_ID
     version: int = MANIFEST_VERSION
@@ -79,9 +85,13 @@ class Manifest:
     def n(self) -> int:
         return len(self.nodes)
 
+    def scheme(self) -> Scheme:
+        """The record layout this survey's submissions use (see protocol.encoding)."""
+        return Scheme.of(self.categories, self.salary_max, self.job_categories, self.salary_bands)
+
     def vector_length(self) -> int:
-        """Field elements per encoded record (see protocol.encoding)."""
-        return vector_length(self.categories, self.salary_max)
+        """Field elements per encoded submission, record and proof (see protocol.encoding)."""
+        return self.scheme().vector_length
 
     def validate(self) -> None:
         """Raise :class:`InvalidManifest` unless the manifest is internally consistent."""
@@ -117,12 +127,33 @@ class Manifest:
             raise InvalidManifest("salary upper bound must be between 1 and 10^12")
         if self.min_group_size < 1:
             raise InvalidManifest("minimum group size k must be at least 1")
+        if len(set(self.job_categories)) != len(self.job_categories) or len(self.job_categories) > 64:
+            raise InvalidManifest("job categories must be distinct, at most 64")
+        if any(not isinstance(c, str) or not c or c != c.strip().lower() or "," in c for c in self.job_categories):
+            raise InvalidManifest("job categories must be lower-case names without commas")
+        if any(not isinstance(b, int) or isinstance(b, bool) for b in self.salary_bands):
+            raise InvalidManifest("salary bands must be whole numbers")
+        try:
+            sc = self.scheme()
+        except ValueError as exc:
+            raise InvalidManifest(str(exc)) from None
+        if sc.K * sc.B > MAX_CELL_BANDS:
+            raise InvalidManifest(f"genders x job categories x salary bands is {sc.K * sc.B}, at most "
+                                  f"{MAX_CELL_BANDS} (each costs 48 bytes per submission and node)")
+        if self.dp_epsilon:
+            from .dp import parse_epsilon
+            try:
+                parse_epsilon(self.dp_epsilon)
+            except ValueError as exc:
+                raise InvalidManifest(f"dp_epsilon: {exc}") from None
         parse_time(self.closes_at)
 
     def to_json_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["nodes"] = [asdict(nd) for nd in self.nodes]
         d["categories"] = list(self.categories)
+        d["job_categories"] = list(self.job_categories)
+        d["salary_bands"] = list(self.salary_bands)
         # Field modulus as a decimal string: JSON numbers above 2^53 are not portable.
         d["field_modulus"] = str(self.field_modulus)
         return d
@@ -174,10 +205,17 @@ def manifest_from_json(data: bytes | str | dict[str, Any]) -> Manifest:
     if not isinstance(obj, dict):
         raise InvalidManifest("manifest must be a JSON object")
     try:
+        for name, kind in (("categories", str), ("job_categories", str), ("salary_bands", int)):
+            if name in obj and (not isinstance(obj[name], list)
+                                or any(not isinstance(v, kind) or isinstance(v, bool) for v in obj[name])):
+                raise InvalidManifest(f"manifest field {name} must be a list of "
+                                      + ("strings" if kind is str else "whole numbers"))
         nodes = tuple(NodeInfo(**nd) for nd in obj["nodes"])
         kwargs = dict(obj)
         kwargs["nodes"] = nodes
         kwargs["categories"] = tuple(obj.get("categories", DEFAULT_CATEGORIES))
+        kwargs["job_categories"] = tuple(obj.get("job_categories", ()))
+        kwargs["salary_bands"] = tuple(obj.get("salary_bands", ()))
         kwargs["field_modulus"] = int(obj.get("field_modulus", DEFAULT_PRIME))
         m = Manifest(**kwargs)
     except (KeyError, TypeError, ValueError) as exc:
@@ -186,7 +224,7 @@ def manifest_from_json(data: bytes | str | dict[str, Any]) -> Manifest:
         if not isinstance(getattr(m, name), int) or isinstance(getattr(m, name), bool):
             raise InvalidManifest(f"manifest field {name} must be an integer")
     for name in ("survey_id", "title", "model", "analyst_public_key", "closes_at", "salary_unit", "encoding",
-                 "created_at"):
+                 "created_at", "dp_epsilon"):
         if not isinstance(getattr(m, name), str):
             raise InvalidManifest(f"manifest field {name} must be a string")
     for nd in m.nodes:

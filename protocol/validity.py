@@ -1,18 +1,21 @@
 """Validity of submissions, proved by the contributor and checked by the nodes on Shamir shares.
 
-A record (:mod:`protocol.encoding`) holds, per category, the indicator ``ind_c`` and the product
-``prod_c = s * ind_c`` (interleaved, 2C entries), then the L bits ``b_j`` of the salary s and the L
-bits ``b'_j`` of ``max - s``.  It is *valid* when
+A record (:mod:`protocol.encoding`, K cells, B bands, L offset bits) holds the one-hot
+(cell, band) indicators H, the salary-by-cell entries P and Q, and the bits d1, d2 of the salary's
+offset inside its band.  With ``s = sum e_b H[c, b] + sum 2^j d1_j`` and ``ind_c = sum_b H[c, b]``
+it is *valid* when
 
-- one-hot:  ind_c (ind_c - 1) = 0 for every c, and sum_c ind_c = 1;
-- range:    b (b - 1) = 0 for all 2L bits, and sum_j 2^j b_j + sum_j 2^j b'_j = max  (0 <= s <= max);
-- product:  prod_c = s * ind_c for every c, with s = sum_j 2^j b_j.
+- one-hot:  H (H - 1) = 0 for all K*B entries, and sum H = 1;
+- range:    d (d - 1) = 0 for all 2L bits, and sum 2^j d1_j + sum 2^j d2_j = sum_{c,b} width_b H[c, b]
+            (so e_b <= s <= hi_b for the chosen band b, hence 0 <= s <= max);
+- product:  P_c = s * ind_c and Q_c = s * P_c for every cell c.
 
-These are M = 2C + 2L multiplications ("gates"): ind_c * ind_c, b * b and s * ind_c.  The
-contributor appends a *fully linear proof* (Boneh, Boyle, Corrigan-Gibbs, Gilboa, Ishai, CRYPTO
-2019; the construction behind Prio3) and shares the whole vector like the record:
+These are M = K*B + 2L + 2K multiplications ("gates"): H * H, d * d, s * ind_c and s * P_c; M is
+also the record's width W.  The contributor appends a *fully linear proof* (Boneh, Boyle,
+Corrigan-Gibbs, Gilboa, Ishai, CRYPTO 2019; the construction behind Prio3) and shares the whole
+vector like the record:
 
-    [record (W = 2C + 2L)] [m] [u0] [v0] [h(0) .. h(2M)]
+    [record (W)] [m] [u0] [v0] [h(0) .. h(2M)]
 
 with m, u0, v0 uniformly random.  f and g are the polynomials of degree M through (0, u0),
 (k, left input of gate k) and (0, v0), (k, right input of gate k) for k = 1..M, and h = f * g is
@@ -29,7 +32,7 @@ opened value is a degree-t sharing: detectable with n >= 2t+1 shares, correctabl
 
 A valid record opens to a uniformly random (Y, F, G), H = F G and three zeros: nothing else.
 An invalid one passes with probability at most (2M + 1)/p for the proof plus (constraints)/p per
-group — below 2^-119 for p = 2^127 - 1 and L = 40.
+group — below 2^-110 for p = 2^127 - 1 and M <= 20,000.
 
 Plain numpy/Python arithmetic, shared by the node's MPC program, the contributor and the tests;
 no MPC runtime.  The node's hot path uses :mod:`protocol.fastfield` for the products.
@@ -47,8 +50,8 @@ import numpy as np
 import numpy.typing as npt
 
 from . import fastfield
-from .encoding import Record, aggregate_length, encode_record, salary_bits
-from .field import lagrange_coefficients
+from .encoding import Record, Scheme, encode_record
+from .field import lagrange_coefficients, lagrange_consecutive
 
 GROUPS = ("one-hot", "range", "product")
 #: the seven opened functions, in this order
@@ -58,9 +61,9 @@ REASONS = {
     "signed-inconsistent": "the contributor's signed shares do not lie on one degree-t polynomial (revealed)",
     "equivocating-contributor": "the contributor signed two different sets of share commitments",
     "proof": "validity proof does not verify",
-    "one-hot": "gender part is not one-hot",
-    "range": "salary outside [0, max] (bits)",
-    "product": "salary-by-gender entry does not match the salary and gender",
+    "one-hot": "gender, job and salary-band part is not one-hot",
+    "range": "salary outside its band or [0, max] (bits)",
+    "product": "salary-by-cell entries do not match the salary, gender and job",
 }
 
 ObjArray = npt.NDArray[np.object_]
@@ -68,32 +71,27 @@ ObjArray = npt.NDArray[np.object_]
 
 @dataclass(frozen=True)
 class Layout:
-    """Where each part of a submission vector sits."""
+    """Where each part of a submission vector sits (the record's :class:`Scheme`, then the
+    proof)."""
 
-    categories: int
-    bits: int
-    salary_max: int
+    scheme: Scheme
 
     @staticmethod
-    def of(categories: Sequence[str], salary_max: int) -> Layout:
-        return Layout(len(categories), salary_bits(salary_max), salary_max)
+    def of(genders: Sequence[str], salary_max: int, jobs: Sequence[str] = (), bands: Sequence[int] = ()) -> Layout:
+        return Layout(Scheme.of(genders, salary_max, jobs, bands))
 
     @property
     def record_width(self) -> int:
-        return 2 * self.categories + 2 * self.bits
+        return self.scheme.record_width
 
     @property
     def gates(self) -> int:
-        return self.record_width
+        return self.scheme.record_width
 
     @property
     def width(self) -> int:
         """Field elements per submission: record, m, u0, v0 and 2M + 1 values of h."""
         return self.record_width + 3 + 2 * self.gates + 1
-
-    @property
-    def bits_start(self) -> int:
-        return aggregate_length(["c"] * self.categories)
 
     @property
     def mask_at(self) -> int:
@@ -104,22 +102,29 @@ class Layout:
         return self.record_width + 3
 
 
+def salary_form(sc: Scheme) -> dict[int, int]:
+    """The salary as a sparse linear form of the record: band lower edges plus the d1 bits."""
+    form = {c * sc.B + b: sc.edges[b] for c in range(sc.K) for b in range(sc.B) if sc.edges[b]}
+    form.update({sc.d1_at + j: 1 << j for j in range(sc.bits)})
+    return form
+
+
 def _gate_wires(layout: Layout) -> list[tuple[dict[int, int], dict[int, int]]]:
     """Per gate k = 1..M: (left, right) inputs as sparse linear forms {index: coefficient}."""
-    C, L, A = layout.categories, layout.bits, layout.bits_start
-    s = {A + j: 1 << j for j in range(L)}
+    sc = layout.scheme
+    s = salary_form(sc)
     wires: list[tuple[dict[int, int], dict[int, int]]] = []
-    wires += [({2 * c: 1}, {2 * c: 1}) for c in range(C)]
-    wires += [({A + j: 1}, {A + j: 1}) for j in range(2 * L)]
-    wires += [(dict(s), {2 * c: 1}) for c in range(C)]
+    wires += [({i: 1}, {i: 1}) for i in range(sc.K * sc.B)]
+    wires += [({sc.d1_at + j: 1}, {sc.d1_at + j: 1}) for j in range(2 * sc.bits)]
+    wires += [(dict(s), {c * sc.B + b: 1 for b in range(sc.B)}) for c in range(sc.K)]
+    wires += [(dict(s), {sc.prod_at + c: 1}) for c in range(sc.K)]
     return wires
 
 
 @lru_cache(maxsize=16)
 def _extension(M: int, p: int) -> tuple[tuple[int, ...], ...]:
     """Rows j = M+1..2M: Lagrange coefficients over the nodes 0..M (degree-M extrapolation)."""
-    xs = list(range(M + 1))
-    return tuple(tuple(lagrange_coefficients(xs, x, p)) for x in range(M + 1, 2 * M + 1))
+    return tuple(tuple(lagrange_consecutive(M + 1, x, p)) for x in range(M + 1, 2 * M + 1))
 
 
 def prove(record: Sequence[int], layout: Layout, p: int,
@@ -180,13 +185,13 @@ def prove_batch_limbs(records: npt.NDArray[np.int64], layout: Layout,
     (N, width, 8) limbs.  ``records`` are non-negative int64 rows as
     :func:`protocol.encoding.encode_record` gives; ``randomness`` (N, 3, 8) fixes (m, u0, v0) for
     tests, else fresh from os.urandom.  The gate inputs are small integers (indicators, bits and
-    salaries below 2^62), so they are formed exactly in int64; the extension to 2M + 1 points is
+    salaries below 2^31), so they are formed exactly in int64; the extension to 2M + 1 points is
     one exact BLAS product and h = f * g a limb product."""
     N, W, M = len(records), layout.record_width, layout.gates
     if records.shape[1:] != (W,):
         raise ValueError("record vectors have the wrong length for this layout")
-    if layout.bits > 61:
-        raise ValueError("salary bound too large for the int64 gate inputs")
+    if layout.scheme.salary_max >= (1 << 31):
+        raise ValueError("salary bound too large for the int64 record entries (s^2)")
     rand = fastfield.random_elements((N, 3)) if randomness is None else np.asarray(randomness, dtype=np.uint16)
     wires = _gate_wires(layout)
     lmat = np.zeros((W, M), dtype=np.int64)
@@ -225,9 +230,9 @@ def _extension_limbs(M: int) -> tuple[fastfield.U16, npt.NDArray[np.float64]]:
     return e0, fastfield.weight_limbs(rest)
 
 
-def encode_submission(record: Record, categories: Sequence[str], salary_max: int, p: int) -> list[int]:
+def encode_submission(record: Record, scheme: Scheme, p: int) -> list[int]:
     """What a contributor shares: the record's vector and its validity proof."""
-    return prove(encode_record(record, categories, salary_max), Layout.of(categories, salary_max), p)
+    return prove(encode_record(record, scheme), Layout(scheme), p)
 
 
 @dataclass(frozen=True)
@@ -236,17 +241,17 @@ class Challenge:
 
     sigma: tuple[int, ...]  # one per vector entry (consistency)
     r: int  # query point, outside 0..2M
-    rho_onehot: tuple[int, ...]  # C + 1
+    rho_onehot: tuple[int, ...]  # K*B + 1
     rho_range: tuple[int, ...]  # 2L + 1
-    rho_product: tuple[int, ...]  # C
+    rho_product: tuple[int, ...]  # 2K
 
 
 def derive_challenge(seed: bytes, layout: Layout, p: int) -> Challenge:
     """Expand a jointly drawn seed into field elements (SHAKE-256, 24 bytes per element so the
     reduction bias is below 2^-64)."""
-    C, L = layout.categories, layout.bits
-    counts = (layout.width, 1, C + 1, 2 * L + 1, C)
-    stream = hashlib.shake_256(b"salary-mpc/v2 validation challenge\x00" + seed).digest(24 * sum(counts))
+    sc = layout.scheme
+    counts = (layout.width, 1, sc.K * sc.B + 1, 2 * sc.bits + 1, 2 * sc.K)
+    stream = hashlib.shake_256(b"salary-mpc/v3 validation challenge\x00" + seed).digest(24 * sum(counts))
     vals = [int.from_bytes(stream[24 * k: 24 * (k + 1)], "big") % p for k in range(sum(counts))]
     out, at = [], 0
     for c in counts:
@@ -263,12 +268,12 @@ def query(layout: Layout, ch: Challenge, p: int) -> tuple[list[list[int]], list[
     A node's share of opening o is ``sum_k x_k * W[k][o] + const[o]`` (a public constant is its
     own sharing at every node).
     """
-    C, L, A, M = layout.categories, layout.bits, layout.bits_start, layout.gates
+    sc, M = layout.scheme, layout.gates
     W = [[0] * len(OPENINGS) for _ in range(layout.width)]
     const = [0] * len(OPENINGS)
     for k, s in enumerate(ch.sigma):
         W[k][0] = s
-    lam = lagrange_coefficients(list(range(M + 1)), ch.r, p)
+    lam = lagrange_consecutive(M + 1, ch.r, p)
     u0, v0 = layout.mask_at + 1, layout.mask_at + 2
     W[u0][1], W[v0][2] = lam[0], lam[0]
     for k, (lw, rw) in enumerate(_gate_wires(layout), start=1):
@@ -276,7 +281,7 @@ def query(layout: Layout, ch: Challenge, p: int) -> tuple[list[list[int]], list[
             W[i][1] = (W[i][1] + lam[k] * c) % p
         for i, c in rw.items():
             W[i][2] = (W[i][2] + lam[k] * c) % p
-    for j, c in enumerate(lagrange_coefficients(list(range(2 * M + 1)), ch.r, p)):
+    for j, c in enumerate(lagrange_consecutive(2 * M + 1, ch.r, p)):
         W[layout.h_at + j][3] = c
     h = [layout.h_at + k for k in range(M + 1)]  # h[k]: where gate k's output sits (k >= 1)
 
@@ -284,19 +289,22 @@ def query(layout: Layout, ch: Challenge, p: int) -> tuple[list[list[int]], list[
         W[i][o] = (W[i][o] + c) % p
 
     r1, r2, r3 = ch.rho_onehot, ch.rho_range, ch.rho_product
-    for c in range(C):  # ind_c^2 - ind_c = 0
-        add(h[1 + c], 4, r1[c])
-        add(2 * c, 4, -r1[c])
-        add(2 * c, 4, r1[C])  # sum_c ind_c - 1 = 0
-    const[4] = -r1[C] % p
-    for j in range(2 * L):  # b^2 - b = 0
-        add(h[1 + C + j], 5, r2[j])
-        add(A + j, 5, -r2[j])
-        add(A + j, 5, r2[2 * L] << (j % L))  # s + (max - s) - max = 0
-    const[5] = -r2[2 * L] * layout.salary_max % p
-    for c in range(C):  # prod_c - s * ind_c = 0
-        add(2 * c + 1, 6, r3[c])
-        add(h[1 + C + 2 * L + c], 6, -r3[c])
+    KB, L, K = sc.K * sc.B, sc.bits, sc.K
+    for i in range(KB):  # H^2 - H = 0, and sum H - 1 = 0
+        add(h[1 + i], 4, r1[i])
+        add(i, 4, r1[KB] - r1[i])
+    const[4] = -r1[KB] % p
+    for j in range(2 * L):  # d^2 - d = 0, and d1 + d2 - width(band) = 0
+        add(h[1 + KB + j], 5, r2[j])
+        add(sc.d1_at + j, 5, (r2[2 * L] << (j % L)) - r2[j])
+    for c in range(K):
+        for b in range(sc.B):
+            add(c * sc.B + b, 5, -r2[2 * L] * sc.band_width(b))
+    for c in range(K):  # P_c - s ind_c = 0, Q_c - s P_c = 0
+        add(sc.prod_at + c, 6, r3[c])
+        add(h[1 + KB + 2 * L + c], 6, -r3[c])
+        add(sc.sq_at + c, 6, r3[K + c])
+        add(h[1 + KB + 2 * L + K + c], 6, -r3[K + c])
     return W, const
 
 
@@ -342,18 +350,23 @@ def as_matrix(rows: Sequence[Sequence[int]], width: int) -> ObjArray:
 
 def plain_reason(vec: Sequence[int], layout: Layout) -> str | None:
     """The plaintext oracle: why this (unshared) record vector is invalid, or None."""
-    C, L, A = layout.categories, layout.bits, layout.bits_start
+    sc = layout.scheme
     if len(vec) != layout.record_width:
         return "length"
-    ind, prod = vec[0: 2 * C: 2], vec[1: 2 * C: 2]
-    b, bp = vec[A: A + L], vec[A + L: A + 2 * L]
-    if any(v not in (0, 1) for v in ind) or sum(ind) != 1:
+    H = vec[: sc.K * sc.B]
+    d1, d2 = vec[sc.d1_at: sc.d2_at], vec[sc.d2_at: sc.d2_at + sc.bits]
+    if any(v not in (0, 1) for v in H) or sum(H) != 1:
         return "one-hot"
-    s = sum(v << j for j, v in enumerate(b))
-    if any(v not in (0, 1) for v in list(b) + list(bp)) or s + sum(v << j for j, v in enumerate(bp)) != layout.salary_max:
+    at = H.index(1)
+    c, b = divmod(at, sc.B)
+    off = sum(v << j for j, v in enumerate(d1))
+    if any(v not in (0, 1) for v in list(d1) + list(d2)) or off + sum(v << j for j, v in enumerate(d2)) != sc.band_width(b):
         return "range"
-    if any(pc != s * ic for pc, ic in zip(prod, ind)):
-        return "product"
+    s = sc.edges[b] + off
+    for cc in range(sc.K):
+        ind = 1 if cc == c else 0
+        if vec[sc.prod_at + cc] != s * ind or vec[sc.sq_at + cc] != s * s * ind:
+            return "product"
     return None
 
 

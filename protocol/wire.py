@@ -22,10 +22,21 @@ _SID = re.compile(r"^[0-9a-f]{32}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII; issued tokens are URL-safe base64
 MAX_TOKEN_CHARS = 256
-#: No legitimate single-record request comes near this; larger bodies get HTTP 413.
-MAX_BODY_BYTES = 64 * 1024
-#: A bulk upload of MAX_BATCH records of a wide survey stays below this.
+#: No legitimate single-record request comes near this (the widest survey the manifest allows,
+#: 4,096 cells x bands, needs about 270 KB); larger bodies get HTTP 413.
+MAX_BODY_BYTES = 512 * 1024
+#: A bulk upload stays below this: contributors shrink their batches for wide surveys
+#: (:func:`bulk_batch_limit`).
 MAX_BULK_BODY_BYTES = 48 * 1024 * 1024
+
+
+def bulk_batch_limit(vector_length: int, n_nodes: int) -> int:
+    """The most records one bulk request may carry for a survey whose submissions have
+    ``vector_length`` elements: the base64 of the sealed block (16 bytes per element) plus the
+    commitments (32 bytes per node) and a token per record, with 10% room, under
+    :data:`MAX_BULK_BODY_BYTES`."""
+    per_record = (16 * vector_length + 32 * n_nodes) * 4 // 3 + 400
+    return max(1, int(MAX_BULK_BODY_BYTES * 0.9) // per_record)
 
 STATE_OPEN = "open"
 STATE_CLOSED = "closed"

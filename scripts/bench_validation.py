@@ -41,11 +41,11 @@ def shares_matrices(m: Manifest, N: int, bad_every: int) -> list[bytes]:
     rng = np.random.default_rng(secrets.randbits(64))
     genders = rng.integers(0, len(m.categories), N)
     salaries = rng.integers(0, m.salary_max + 1, N)
-    recs = np.array([encode_record(Record(m.categories[g], int(s)), m.categories, m.salary_max)
+    recs = np.array([encode_record(Record(m.categories[g], int(s)), m.scheme())
                      for g, s in zip(genders, salaries)], dtype=np.int64)
     if bad_every:
         recs[::bad_every, 0] = 1000  # not one-hot (with a proof of its true gate outputs)
-    rows = prove_batch(recs, Layout.of(m.categories, m.salary_max), p)
+    rows = prove_batch(recs, Layout(m.scheme()), p)
     coeffs = [np.array([[secrets.randbelow(p) for _ in range(rows.shape[1])] for _ in range(N)], dtype=object)
               for _ in range(t)]
     out = []

@@ -107,8 +107,8 @@ def prepare(manifest: Manifest, token: str, rng: random.Random) -> Prepared:
     """
     gender = rng.choice(manifest.categories)
     salary = rng.randint(900, min(20_000, manifest.salary_max))
-    record = make_record(gender, salary, manifest.categories, manifest.salary_max)
-    vec = encode_submission(record, manifest.categories, manifest.salary_max, manifest.field_modulus)
+    record = make_record(gender, salary, manifest.scheme())
+    vec = encode_submission(record, manifest.scheme(), manifest.field_modulus)
     p = manifest.field_modulus
     shares = share_vector(vec, manifest.n, manifest.threshold, p)
     sid, cert = make_certificate(manifest.hash(), [encode_elements(s, p) for s in shares])

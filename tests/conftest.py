@@ -27,7 +27,9 @@ class Survey:
 
 
 def make_survey(tmp: Path, n: int = 3, t: int = 1, tokens: int = 20, k: int = 5,
-                closes_in: dt.timedelta = dt.timedelta(days=1), salary_max: int = 1_000_000) -> Survey:
+                closes_in: dt.timedelta = dt.timedelta(days=1), salary_max: int = 1_000_000,
+                **report: Any) -> Survey:
+    """``report``: job_categories, salary_bands, dp_epsilon for :func:`create_survey`."""
     node_dirs = []
     infos = []
     for i in range(n):
@@ -37,7 +39,7 @@ def make_survey(tmp: Path, n: int = 3, t: int = 1, tokens: int = 20, k: int = 5,
         node_dirs.append(d)
     sdir = tmp / "survey"
     m = create_survey(sdir, infos, survey_id="test-survey", threshold=t, tokens=tokens, min_group_size=k,
-                      closes_at=dt.datetime.now(dt.timezone.utc) + closes_in, salary_max=salary_max)
+                      closes_at=dt.datetime.now(dt.timezone.utc) + closes_in, salary_max=salary_max, **report)
     _, _, cred = load_analyst_secret(sdir)
     toks = (sdir / "tokens.txt").read_text().split()
     return Survey(sdir, node_dirs, m, toks, cred)

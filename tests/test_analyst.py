@@ -29,6 +29,17 @@ def _shares(s: Survey, values: list[int], accepted: int, rejected: int = 0,
     return out
 
 
+def _vec(counts: list[int], sums: list[int], squares: list[int]) -> list[int]:
+    """The release vector of a survey without job categories or bands (protocol.disclosure):
+    counts, sums, sums of squares, one band count per gender (zero where suppressed, like sums)."""
+    return counts + sums + squares + [c if s else 0 for c, s in zip(counts, sums)]
+
+
+# female 6 (sum 24,600, stdev 167.33), male 8 (sum 36,000, stdev 126.49), other 2 (suppressed: the
+# MPC zeroed its figures)
+V = _vec([6, 8, 2], [24_600, 36_000, 0], [101_000_000, 162_112_000, 0])
+
+
 def _report(s: Survey, shares: list[ResultShare]) -> Report:
     m, sk, _ = load_analyst_secret(s.dir)
     return build_report(m, sk, shares)
@@ -36,8 +47,7 @@ def _report(s: Survey, shares: list[ResultShare]) -> Report:
 
 def test_report_means_gaps_and_suppression(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=3, t=1, k=5)
-    # female 6 (sum 24,600), male 8 (sum 36,000), other 2 (suppressed: the MPC zeroed its sum)
-    r = _report(s, _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16, rejected=1))
+    r = _report(s, _shares(s, V, accepted=16, rejected=1))
     by = {g.gender: g for g in r.groups}
     assert (by["female"].count, by["female"].mean, by["female"].suppressed) == (6, 4100.0, False)
     assert (by["male"].count, by["male"].mean) == (8, 4500.0)
@@ -46,14 +56,18 @@ def test_report_means_gaps_and_suppression(tmp_path: Path) -> None:
     assert (r.accepted, r.rejected, r.warnings) == (16, 1, [])
     js = r.to_json()
     assert js["submissions"] == {"accepted": 16, "rejected": 1}
-    assert js["groups"][2] == {"gender": "other", "count": 2, "mean": None, "suppressed": True}
+    assert js["groups"][2] == {"gender": "other", "count": 2, "mean": None, "suppressed": True, "median": None,
+                               "median_max_error": None, "stdev": None, "quartile_shares": None, "dp_sd": None}
+    assert round(by["female"].stdev, 2) == 167.33 and round(by["male"].stdev, 2) == 126.49
+    assert by["female"].median is None  # no salary bands declared: no median
+    assert js["quartiles"]["thresholds"] is None and js["categories"] == [] and js["differential_privacy"] is None
     table = format_table(r)
-    assert "suppressed*" in table and "+8.89 %" in table
+    assert "suppressed*" in table and "+8.89 %" in table and "167.33" in table
 
 
 def test_male_suppressed_means_no_gap(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=3, t=1, k=5)
-    r = _report(s, _shares(s, [6, 4, 5, 24_600, 0, 20_000], accepted=15))
+    r = _report(s, _shares(s, _vec([6, 4, 5], [24_600, 0, 20_000], [101_000_000, 0, 80_000_000]), accepted=15))
     assert r.pay_gap_percent == {"female": None, "other": None}
 
 
@@ -61,7 +75,7 @@ def test_male_suppressed_means_no_gap(tmp_path: Path) -> None:
 def test_tampered_shares_are_corrected_and_named_with_3t_plus_1(tmp_path: Path, n: int, t: int,
                                                                  tamper: dict[int, int]) -> None:
     s = make_survey(tmp_path, n=n, t=t, k=5)
-    r = _report(s, _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16, tamper=tamper))
+    r = _report(s, _shares(s, V, accepted=16, tamper=tamper))
     assert r.cheaters == sorted(tamper)
     assert [g.mean for g in r.groups] == [4100.0, 4500.0, None]  # the correct result all the same
     assert "corrected by error-correcting reconstruction" in r.warnings[0]
@@ -70,19 +84,19 @@ def test_tampered_shares_are_corrected_and_named_with_3t_plus_1(tmp_path: Path, 
 def test_tampered_share_detected_but_not_named_below_3t_plus_1(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=5, t=2, k=5)  # n < 3t+1: detect; naming could frame an honest node
     with pytest.raises(CheatingDetected, match=r"n=5 < 3t\+1=7 nodes the culprit cannot be identified") as exc:
-        _report(s, _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16, tamper={3: 1}))
+        _report(s, _shares(s, V, accepted=16, tamper={3: 1}))
     assert exc.value.culprits == ()
 
 
 def test_inconsistent_shares_with_minimal_redundancy(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=3, t=1, k=5)  # 3 shares, degree 1: detectable, not attributable
     with pytest.raises(CheatingDetected, match=r"n=3 < 3t\+1=4 nodes the culprit cannot be identified"):
-        _report(s, _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16, tamper={0: 5}))
+        _report(s, _shares(s, V, accepted=16, tamper={0: 5}))
 
 
 def test_nodes_disagreeing_on_the_set_are_named(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=3, t=1, k=5)
-    shares = _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16)
+    shares = _shares(s, V, accepted=16)
     shares[1] = ResultShare(**{**shares[1].__dict__, "accepted": 15})
     with pytest.raises(CheatingDetected, match=r"node\(s\) 1 disagree with the others on the counted submission set"):
         _report(s, shares)
@@ -90,13 +104,17 @@ def test_nodes_disagreeing_on_the_set_are_named(tmp_path: Path) -> None:
 
 def test_suppressed_group_with_a_salary_figure_is_refused(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=3, t=1, k=5)
-    with pytest.raises(InconsistentShares, match=r"suppressed group \(other\) came with a salary figure"):
-        _report(s, _shares(s, [6, 8, 2, 24_600, 36_000, 7_000], accepted=16))
+    for at in (5, 8, 11):  # other's sum, its sum of squares, its band count
+        bad = list(V)
+        bad[at] = 7_000
+        with pytest.raises(InconsistentShares, match="a suppressed group came with a salary figure; the nodes did "
+                                                     "not apply the disclosure rule"):
+            _report(s, _shares(s, bad, accepted=16))
 
 
 def test_result_share_sealed_for_another_node_does_not_open(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=3, t=1, k=5)
-    shares = _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16)
+    shares = _shares(s, V, accepted=16)
     swapped = [ResultShare(**{**shares[0].__dict__, "sealed_result": shares[1].sealed_result}), *shares[1:]]
     with pytest.raises(DecryptionFailed, match="result share from node 0 does not open"):
         _report(s, swapped)
@@ -109,13 +127,13 @@ def test_result_share_sealed_for_another_node_does_not_open(tmp_path: Path) -> N
 
 def test_counts_not_adding_up_are_reported(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=3, t=1, k=5)
-    r = _report(s, _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=17))
+    r = _report(s, _shares(s, V, accepted=17))
     assert r.warnings == ["group counts add up to 16, not to the 17 accepted submissions"]
 
 
 def test_nodes_caught_by_t_plus_1_nodes_are_reported_and_t_liars_frame_nobody(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=4, t=1, k=5)
-    shares = _shares(s, [6, 8, 2, 24_600, 36_000, 0], accepted=16)
+    shares = _shares(s, V, accepted=16)
     honest_reports = [ResultShare(**{**rs.__dict__, "caught": [3] if rs.node_index != 3 else []}) for rs in shares]
     r = _report(s, honest_reports)
     assert r.cheaters == [3] and any("node(s) 3 were caught by the other nodes" in w for w in r.warnings)

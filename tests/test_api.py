@@ -45,11 +45,12 @@ _KEYS: dict[str, Ed25519PrivateKey] = {}  # submission id -> its certificate key
 
 
 def upload(s: Survey, token: str, gender: str = "female", salary: int = 4000, sid: str | None = None,
-           node: int = 0, replace: bool = False, seal_for: int | None = None) -> dict[str, Any]:
-    """An upload as salary-submit makes it (``sid``: reuse an earlier upload's id and key)."""
+           node: int = 0, replace: bool = False, seal_for: int | None = None, job: str | None = None) -> dict[str, Any]:
+    """An upload as salary-submit makes it (``sid``: reuse an earlier upload's id and key; ``job``:
+    the job category, for a survey that declares them)."""
     m = s.manifest
-    vec = encode_submission(make_record(gender, salary, m.categories, m.salary_max), m.categories, m.salary_max,
-                            m.field_modulus)
+    sc = m.scheme()
+    vec = encode_submission(make_record(gender, salary, sc, job), sc, m.field_modulus)
     shares = share_vector(vec, m.n, m.threshold, m.field_modulus)
     key = _KEYS[sid] if sid else Ed25519PrivateKey.generate()
     sid, cert = make_certificate(m.hash(), [encode_elements(sh, m.field_modulus) for sh in shares], key)
@@ -286,8 +287,7 @@ def test_certificate_problems_are_refused_with_their_reason(node: tuple[Survey, 
     other_key = bytearray(base64.b64decode(upload(s, s.tokens[0])["certificate"]))
     cases.append(({**body, "certificate": b64e(bytes(other_key))}, "submission id is not the hash of the certificate"))
     # a contributor that commits to one share and sends node 0 another (re-signed, so it verifies)
-    vec = encode_submission(make_record("male", 1, m.categories, m.salary_max), m.categories, m.salary_max,
-                            m.field_modulus)
+    vec = encode_submission(make_record("male", 1, m.scheme()), m.scheme(), m.field_modulus)
     shares = share_vector(vec, m.n, m.threshold, m.field_modulus)
     committed = [list(sh) for sh in shares]
     committed[0][0] = (committed[0][0] + 1) % m.field_modulus
@@ -310,8 +310,7 @@ def test_malformed_upload_is_refused_audited_and_listed_for_the_rejected_count(
 
     s, c, store = node
     m = s.manifest
-    vec = encode_submission(make_record("male", 10, m.categories, m.salary_max), m.categories, m.salary_max,
-                            m.field_modulus) + [0]
+    vec = encode_submission(make_record("male", 10, m.scheme()), m.scheme(), m.field_modulus) + [0]
     shares = share_vector(vec, m.n, m.threshold, m.field_modulus)
     sid, cert = make_certificate(m.hash(), [encode_elements(sh, m.field_modulus) for sh in shares])
     env = seal_shares(shares[0], m.nodes[0].hpke_public_key, m.hash(), 0, bytes.fromhex(sid), m.field_modulus)

@@ -36,7 +36,7 @@ from protocol.commitment import (
     verify_batch,
     verify_certificate,
 )
-from protocol.encoding import Record, encode_record, encode_records
+from protocol.encoding import Record, Scheme, encode_record, encode_records
 from protocol.envelope import open_share_block
 from protocol.errors import DecryptionFailed, InvalidSubmission
 from protocol.field import reconstruct_vector
@@ -123,22 +123,51 @@ def test_padded_certificates_round_trip() -> None:
 
 # -- limb arithmetic against the Python-integer reference ------------------------------------------
 
-@pytest.mark.parametrize("salary_max", [1, 1000, 1_000_000, (1 << 40) + 3])
-def test_prove_batch_limbs_equals_prove(salary_max: int) -> None:
+@pytest.mark.parametrize("salary_max,jobs,bands", [
+    (1, (), ()), (1000, (), ()), (1_000_000, (), ()), ((1 << 31) - 1, (), ()),
+    (30, ("a", "b"), (10, 20)),
+    (1_000_000, ("engineering", "sales", "support"), (2000, 4000, 8000, 500_000)),
+    ((1 << 31) - 1, ("a", "b"), (1 << 20, 1 << 30)),
+], ids=["1", "1000", "1e6", "2^31-1", "tiny-jobs-bands", "1e6-jobs-bands", "2^31-1-jobs-bands"])
+def test_prove_batch_limbs_equals_prove(salary_max: int, jobs: tuple[str, ...], bands: tuple[int, ...]) -> None:
     cats = ["female", "male", "other"]
+    scheme = Scheme.of(cats, salary_max, jobs, bands)
     rng = random.Random(salary_max)
-    records = [Record(rng.choice(cats), rng.randint(0, salary_max)) for _ in range(40)]
-    records += [Record("male", 0), Record("other", salary_max)]
-    layout = Layout.of(cats, salary_max)
-    recs = encode_records(records, cats, salary_max)
-    assert [[int(v) for v in row] for row in recs] == [encode_record(r, cats, salary_max) for r in records]
+    js = list(jobs) or [""]
+    records = [Record(rng.choice(cats), rng.randint(0, salary_max), rng.choice(js)) for _ in range(40)]
+    records += [Record("male", 0, js[0]), Record("other", salary_max, js[-1])]
+    records += [Record("female", e, js[-1]) for e in scheme.edges[1:]] + [Record("male", e - 1, js[0]) for e in
+                                                                          scheme.edges[1:]]
+    layout = Layout(scheme)
+    recs = encode_records(records, scheme)
+    assert [[int(v) for v in row] for row in recs] == [encode_record(r, scheme) for r in records]
     rand = fastfield.random_elements((len(records), 3))
     X = prove_batch_limbs(recs, layout, rand)
+    assert X.shape == (len(records), layout.width, fastfield.LIMBS)
     rand_ints = fastfield.to_ints(rand)
     for k in range(len(records)):
         want = prove([int(v) for v in recs[k]], layout, P, tuple(int(v) for v in rand_ints[k]))
         assert [int(v) for v in fastfield.to_ints(X[k])] == want
         assert plain_reason(want[: layout.record_width], layout) is None
+
+
+@pytest.mark.parametrize("salary_max", [1 << 31, (1 << 40) + 3])
+def test_batch_encoder_and_limb_prover_refuse_bounds_of_2_31_and_more(salary_max: int) -> None:
+    """s^2 no longer fits int64: both fast paths refuse (share_rows then goes record by record)."""
+    scheme = Scheme.of(["female", "male", "other"], salary_max)
+    with pytest.raises(ValueError) as exc:
+        encode_records([Record("male", 1)], scheme)
+    assert str(exc.value) == "encode_records needs salary_max < 2^31; use encode_record"
+    rec = np.array([encode_record(Record("male", 1), scheme)], dtype=np.int64)
+    with pytest.raises(ValueError) as exc:
+        prove_batch_limbs(rec, Layout(scheme))
+    assert str(exc.value) == "salary bound too large for the int64 record entries (s^2)"
+
+
+def test_limb_prover_refuses_rows_of_the_wrong_width() -> None:
+    layout = Layout.of(["female", "male"], 30, ["a", "b"], [10, 20])
+    with pytest.raises(ValueError, match="record vectors have the wrong length for this layout"):
+        prove_batch_limbs(np.zeros((2, layout.record_width - 1), dtype=np.int64), layout)
 
 
 def test_shamir_shares_in_limbs_reconstruct_and_look_random() -> None:
@@ -187,9 +216,10 @@ def node(tmp_path: Path) -> Iterator[tuple[Survey, TestClient, NodeStore]]:
         yield made
 
 
-def _records(k: int, seed: int = 1) -> list[Record]:
+def _records(k: int, seed: int = 1, jobs: tuple[str, ...] = ()) -> list[Record]:
     rng = random.Random(seed)
-    return [Record(rng.choice(["female", "male", "other"]), rng.randint(1000, 9000)) for _ in range(k)]
+    return [Record(rng.choice(["female", "male", "other"]), rng.randint(1000, 9000), rng.choice(jobs) if jobs else "")
+            for _ in range(k)]
 
 
 def bulk_body(s: Survey, tokens: list[str], node: int = 0, records: list[Record] | None = None,
@@ -229,17 +259,25 @@ def test_batch_is_stored_with_its_shares_and_certificates(node: tuple[Survey, Te
     assert events.count("bulk-receipt") == 1
 
 
-def test_shares_of_a_batch_reconstruct_the_records(tmp_path: Path) -> None:
-    s = make_survey(tmp_path, tokens=1)
-    recs = _records(6, seed=9)
+@pytest.mark.parametrize("report,salary_max", [
+    ({}, 1_000_000),
+    ({"job_categories": ("engineering", "sales"), "salary_bands": (3000, 6000)}, 1_000_000),
+    ({"job_categories": ("engineering", "sales"), "salary_bands": (3000, 6000)}, 10**12 - 1),  # one by one
+], ids=["plain", "jobs-bands", "jobs-bands-large-bound"])
+def test_shares_of_a_batch_reconstruct_the_records(tmp_path: Path, report: dict[str, Any], salary_max: int) -> None:
+    s = make_survey(tmp_path, tokens=1, salary_max=salary_max, **report)
+    scheme = s.manifest.scheme()
+    recs = _records(6, seed=9, jobs=scheme.jobs)
     blocks = share_rows(s.manifest, recs)
-    layout = Layout.of(s.manifest.categories, s.manifest.salary_max)
+    layout = Layout(scheme)
     W = layout.width
+    assert W == s.manifest.vector_length() and all(len(b) == 16 * W * len(recs) for b in blocks)
     for r, rec in enumerate(recs):
         rows = {i: [int.from_bytes(blocks[i][16 * (r * W + e): 16 * (r * W + e + 1)], "big") for e in range(W)]
                 for i in range(s.manifest.n)}
         vec = reconstruct_vector(rows, s.manifest.threshold, P)
-        assert vec[: layout.record_width] == encode_record(rec, s.manifest.categories, s.manifest.salary_max)
+        assert vec[: layout.record_width] == encode_record(rec, scheme)
+        assert plain_reason(vec[: layout.record_width], layout) is None
 
 
 def test_a_record_whose_share_does_not_match_refuses_the_batch(node: tuple[Survey, TestClient, NodeStore]
@@ -325,7 +363,7 @@ def test_block_shape_must_match_the_upload(tmp_path: Path) -> None:
     sealed = seal_share_block(bytes(16 * m.vector_length() * 2), 2, m.vector_length(), m.nodes[0].hpke_public_key,
                               m.hash(), 0, batch_envelope_id(key))
     sk = load_hpke_private(s.node_dirs[0])
-    with pytest.raises(InvalidSubmission, match="share block holds 2 x 142 entries; the upload announces 3"):
+    with pytest.raises(InvalidSubmission, match="share block holds 2 x 151 entries; the upload announces 3"):
         open_share_block(sealed, sk, m.hash(), 0, batch_envelope_id(key), 3, m.vector_length())
     with pytest.raises(DecryptionFailed, match="does not open"):
         open_share_block(sealed, sk, m.hash(), 1, batch_envelope_id(key), 2, m.vector_length())

@@ -25,8 +25,8 @@ from conftest import Survey
 from demo.cluster import free_ports
 from contributor import core
 from contributor.cli import main
-from protocol.encoding import encode_record, make_record
-from protocol.validity import Layout
+from protocol.encoding import Record, encode_record, make_record
+from protocol.validity import Layout, plain_reason
 from protocol.envelope import open_shares
 from protocol.errors import DecryptionFailed, InvalidManifest, NodeUnreachable, SurveyError, TokenUsed
 from protocol.field import reconstruct_vector
@@ -119,6 +119,10 @@ def test_cli_bad_manifest_and_expect_hash(survey: Survey, tmp_path: Path) -> Non
         (["--survey", "M", "--gender", "male", "--salary", "1", "--token", "x", "--token-file", "CSV"],
          "either with --token or with --token-file"),
         (["--resume", "CSV", "--survey", "M"], "--survey cannot be used with --resume"),
+        (["--survey", "M", "--csv", "CSV", "--tokens", "CSV", "--category", "sales"],
+         "--category cannot be used with --csv"),
+        (["--survey", "M", "--csv", "CSV", "--tokens", "CSV", "--job", "sales"], "--category cannot be used with --csv"),
+        (["--resume", "CSV", "--category", "sales"], "--category cannot be used with --resume"),
     ],
 )
 def test_cli_usage_errors_exit_2(survey: Survey, tmp_path: Path, args: list[str], snippet: str) -> None:
@@ -136,6 +140,8 @@ def test_help_teaches_single_and_csv_use() -> None:
     assert res.exit_code == 0
     out = res.stdout
     assert "salary-submit --survey manifest.json --gender female --salary 52000" in out
+    assert "salary-submit --survey manifest.json --gender male --salary 4800 --category engineering" in out
+    assert "--category, --job NAME" in out
     assert "--csv staff.csv --tokens tokens.txt" in out
     assert "SALARY_TOKEN" in out and "--resume" in out and "--replace" in out
 
@@ -144,7 +150,7 @@ def test_prepare_submission_envelopes_open_and_reconstruct(survey: Survey) -> No
     from mpc_nodes.keys import load_hpke_private  # tests only: the contributor never imports mpc_nodes
 
     m = survey.manifest
-    rec = make_record("Female", "52000", m.categories, m.salary_max)
+    rec = make_record("Female", "52000", m.scheme())
     prep = core.prepare_submission(m, rec)
     assert len(prep.envelopes) == m.n
     assert len(prep.submission_id) == 32 and int(prep.submission_id, 16) >= 0
@@ -154,16 +160,92 @@ def test_prepare_submission_envelopes_open_and_reconstruct(survey: Survey) -> No
     shares = {i: open_shares(prep.envelopes[i], load_hpke_private(d), m.hash(), i, sid, L, m.field_modulus)
               for i, d in enumerate(survey.node_dirs)}
     opened = reconstruct_vector(shares, m.threshold, m.field_modulus)
-    layout = Layout.of(m.categories, m.salary_max)
-    assert opened[: layout.record_width] == encode_record(rec, m.categories, m.salary_max)
-    assert len(opened) == layout.width
+    layout = Layout(m.scheme())
+    assert opened[: layout.record_width] == encode_record(rec, m.scheme())
+    assert len(opened) == layout.width == L
+    assert plain_reason(opened[: layout.record_width], layout) is None
     # No share alone is the record; a share sealed for node 0 does not open at node 1.
-    assert all(shares[i] != encode_record(rec, m.categories, m.salary_max) for i in shares)
+    assert all(shares[i][: layout.record_width] != encode_record(rec, m.scheme()) for i in shares)
     with pytest.raises(DecryptionFailed):
         open_shares(prep.envelopes[0], load_hpke_private(survey.node_dirs[1]), m.hash(), 1, sid, L, m.field_modulus)
     # Fresh randomness and a fresh id every time.
     other = core.prepare_submission(m, rec)
     assert other.submission_id != prep.submission_id and other.envelopes[0] != prep.envelopes[0]
+
+
+JOBS = ("engineering", "sales")
+BANDS = (3000, 6000)
+
+
+@pytest.fixture
+def job_survey(tmp_path: Path) -> Survey:
+    """A survey with job categories and salary bands."""
+    from conftest import make_survey
+
+    return make_survey(tmp_path / "jobs", job_categories=JOBS, salary_bands=BANDS)
+
+
+def test_validate_record_with_and_without_job_categories(survey: Survey, job_survey: Survey) -> None:
+    m = job_survey.manifest
+    assert m.job_categories == JOBS and m.salary_bands == BANDS
+    assert core.validate_record(m, " Male", "4800", " Sales ") == Record("male", 4800, "sales")
+    assert core.validate_record(survey.manifest, "male", "4800") == Record("male", 4800, "")
+    assert core.validate_record(survey.manifest, "male", "4800", "  ") == Record("male", 4800, "")
+    for manifest, job, message in [
+        (m, None, "job category is missing; expected one of: engineering, sales"),
+        (m, "", "job category is missing; expected one of: engineering, sales"),
+        (m, "hr", "unknown job category 'hr'; expected one of: engineering, sales"),
+        (survey.manifest, "sales", "this survey has no job categories; leave the job out"),
+    ]:
+        with pytest.raises(core.InvalidSubmission) as exc:
+            core.validate_record(manifest, "male", "4800", job)
+        assert str(exc.value) == message
+
+
+def test_prepare_submission_with_job_categories_and_bands(job_survey: Survey) -> None:
+    """The sealed shares reconstruct the record's (gender, job) cell, its band and its proof."""
+    from mpc_nodes.keys import load_hpke_private  # tests only: the contributor never imports mpc_nodes
+
+    m = job_survey.manifest
+    sc = m.scheme()
+    rec = core.validate_record(m, "female", "4500", "Sales")
+    prep = core.prepare_submission(m, rec)
+    L = m.vector_length()
+    assert L == sc.vector_length == 3 * (3 * 2 * 3 + 2 * 6 + 2 * sc.bits) + 4
+    sid = bytes.fromhex(prep.submission_id)
+    shares = {i: open_shares(prep.envelopes[i], load_hpke_private(d), m.hash(), i, sid, L, m.field_modulus)
+              for i, d in enumerate(job_survey.node_dirs)}
+    opened = reconstruct_vector(shares, m.threshold, m.field_modulus)
+    layout = Layout(sc)
+    vec = opened[: layout.record_width]
+    assert vec == encode_record(Record("female", 4500, "sales"), sc)
+    # female/sales is cell 1 (of 6), 4500 lies in band 1 (3000..5999): H[1 * 3 + 1]
+    assert vec[: sc.K * sc.B].index(1) == 4 and sum(vec[: sc.K * sc.B]) == 1
+    assert vec[sc.prod_at + 1] == 4500 and vec[sc.sq_at + 1] == 4500**2
+    assert plain_reason(vec, layout) is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "job category is missing; expected one of: engineering, sales"),
+        (["--category", "hr"], "unknown job category 'hr'; expected one of: engineering, sales"),
+        (["--job", "hr"], "unknown job category 'hr'; expected one of: engineering, sales"),
+        (["--category", " "], "job category is missing; expected one of: engineering, sales"),
+    ],
+)
+def test_cli_job_category_errors(job_survey: Survey, tmp_path: Path, extra: list[str], message: str) -> None:
+    res = run_cli(["--survey", manifest_file(job_survey), "--gender", "male", "--salary", "4000", *extra,
+                   "--receipt-dir", str(tmp_path / "r")], env={"SALARY_TOKEN": job_survey.tokens[0]})
+    assert_one_error(res, message)
+    assert not (tmp_path / "r").exists()  # nothing prepared, nothing sent
+
+
+def test_cli_category_on_a_survey_without_job_categories(survey: Survey, tmp_path: Path) -> None:
+    res = run_cli(["--survey", manifest_file(survey), "--gender", "male", "--salary", "4000", "--category", "sales",
+                   "--receipt-dir", str(tmp_path / "r")], env={"SALARY_TOKEN": survey.tokens[0]})
+    assert_one_error(res, "this survey has no job categories; leave the job out")
+    assert not (tmp_path / "r").exists()
 
 
 def _write_csv(path: Path, rows: list[str], header: str = "Employee,Gender,SALARY,dept") -> None:
@@ -205,6 +287,62 @@ def test_csv_header_and_token_checks(survey: Survey, tmp_path: Path) -> None:
     _write_csv(csvf, ["female,4000"], header="gender,pay")
     assert_one_error(run_cli(args), f"{csvf}: the header line has no salary column (expected at least gender,salary)")
     assert not (tmp_path / "r").exists()
+
+
+def test_csv_with_a_job_column(job_survey: Survey, tmp_path: Path) -> None:
+    csvf = tmp_path / "staff.csv"
+    _write_csv(csvf, ["a,female,4000,Sales", "b,male,2999,engineering", "c,other,6000, SALES "],
+               header="Employee,Gender,SALARY,Job")
+    rows = core.read_csv_records(csvf, job_survey.manifest)
+    assert [(r.line, r.record) for r in rows] == [(2, Record("female", 4000, "sales")),
+                                                 (3, Record("male", 2999, "engineering")),
+                                                 (4, Record("other", 6000, "sales"))]
+    # the job column may come anywhere
+    _write_csv(csvf, ["sales,female,4000"], header="job,gender,salary")
+    assert [r.record for r in core.read_csv_records(csvf, job_survey.manifest)] == [Record("female", 4000, "sales")]
+
+
+def test_csv_job_column_errors_are_reported_per_line(job_survey: Survey, tmp_path: Path) -> None:
+    csvf = tmp_path / "staff.csv"
+    _write_csv(csvf, ["a,female,4000,x,sales", "b,male,4000,x,hr", "c,male,4000,x,", "d,other,5000,x", "",
+                      "e,robot,5000,x,sales", "f,male,5000,x,Engineering"], header="Employee,Gender,SALARY,dept,job")
+    toks = tmp_path / "tokens.txt"
+    toks.write_text("\n".join(job_survey.tokens) + "\n")
+    res = run_cli(["--survey", manifest_file(job_survey), "--csv", str(csvf), "--tokens", str(toks),
+                   "--receipt-dir", str(tmp_path / "r")])
+    assert_one_error(res, f"4 invalid row(s) in {csvf}; nothing was sent")
+    assert res.stderr.strip().splitlines()[:-1] == [
+        "salary-submit: line 3: unknown job category 'hr'; expected one of: engineering, sales",
+        "salary-submit: line 4: job category is missing; expected one of: engineering, sales",
+        "salary-submit: line 5: has 4 fields, expected at least 5",
+        "salary-submit: line 7: unknown gender 'robot'; expected one of: female, male, other",
+    ]
+    assert not (tmp_path / "r").exists()
+
+
+def test_csv_without_a_job_column_is_refused_when_the_survey_asks_for_one(job_survey: Survey,
+                                                                           tmp_path: Path) -> None:
+    csvf = tmp_path / "staff.csv"
+    _write_csv(csvf, ["female,4000,x", "male,5000,y"], header="Gender,Salary,Department")
+    toks = tmp_path / "tokens.txt"
+    toks.write_text("\n".join(job_survey.tokens) + "\n")
+    res = run_cli(["--survey", manifest_file(job_survey), "--csv", str(csvf), "--tokens", str(toks),
+                   "--receipt-dir", str(tmp_path / "r")])
+    assert_one_error(res, f"{csvf}: the header line has no job column (this survey asks for a job category: "
+                          "engineering, sales)")
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(core.InvalidSubmission) as exc:
+        core.read_csv_records(csvf, job_survey.manifest)
+    assert str(exc.value) == (f"{csvf}: the header line has no job column (this survey asks for a job category: "
+                              "engineering, sales)")
+
+
+def test_csv_job_column_is_ignored_when_the_survey_has_no_job_categories(survey: Survey, tmp_path: Path) -> None:
+    """Like any other extra column: a survey without job categories does not read it."""
+    csvf = tmp_path / "staff.csv"
+    _write_csv(csvf, ["female,4000,sales", "male,5000,"], header="gender,salary,job")
+    assert [r.record for r in core.read_csv_records(csvf, survey.manifest)] == [Record("female", 4000),
+                                                                                 Record("male", 5000)]
 
 
 def test_contributor_imports_only_protocol() -> None:
@@ -273,7 +411,7 @@ def fake_cluster(m: Manifest, **scripts: list[Any]) -> tuple[list[FakeNode], lis
 def test_transient_failures_retry_with_same_id_and_envelope(survey: Survey, tmp_path: Path) -> None:
     m = survey.manifest
     fakes, nodes = fake_cluster(m, n1=[503, httpx.ConnectError("connection refused"), 502])
-    rec = make_record("male", 4000, m.categories, m.salary_max)
+    rec = make_record("male", 4000, m.scheme())
     res = core.submit_record(m, rec, survey.tokens[0], nodes, receipt_dir=tmp_path)
     assert res.error is None and res.outcome.complete
     assert len(fakes[1].seen) == 1  # the 503/connect/502 attempts never reached the handler's store
@@ -290,7 +428,7 @@ def test_transient_failures_retry_with_same_id_and_envelope(survey: Survey, tmp_
 def test_lost_ack_is_retried_with_same_bytes_and_node_says_duplicate(survey: Survey, tmp_path: Path) -> None:
     m = survey.manifest
     fakes, nodes = fake_cluster(m, n0=["lost"])
-    res = core.submit_record(m, make_record("male", 4000, m.categories, m.salary_max), survey.tokens[0], nodes,
+    res = core.submit_record(m, make_record("male", 4000, m.scheme()), survey.tokens[0], nodes,
                              receipt_dir=tmp_path)
     assert res.error is None
     assert len(fakes[0].seen) == 2 and fakes[0].seen[0] == fakes[0].seen[1]  # byte-identical re-POST
@@ -301,7 +439,7 @@ def test_node_down_leaves_pending_then_resume_sends_the_prepared_envelope(survey
     m = survey.manifest
     down = [httpx.ConnectError("connection refused")] * 4  # 1 try + 3 retries
     fakes, nodes = fake_cluster(m, n2=list(down))
-    rec = make_record("female", 4100, m.categories, m.salary_max)
+    rec = make_record("female", 4100, m.scheme())
     res = core.submit_record(m, rec, survey.tokens[1], nodes, receipt_dir=tmp_path)
     assert isinstance(res.error, NodeUnreachable)
     assert res.pending_path is not None and res.pending_path.exists()
@@ -350,21 +488,21 @@ def test_node_refusals_are_mapped_and_used_token_suggests_replace(survey: Survey
     m = survey.manifest
     used = (409, "TokenUsed", "this participation token was already used")
     _, nodes = fake_cluster(m, n0=[used], n1=[used], n2=[used])
-    res = core.submit_record(m, make_record("male", 1, m.categories, m.salary_max), survey.tokens[2], nodes,
+    res = core.submit_record(m, make_record("male", 1, m.scheme()), survey.tokens[2], nodes,
                              receipt_dir=tmp_path)
     assert isinstance(res.error, TokenUsed)
     assert str(res.error) == "this participation token was already used (use --replace to replace your earlier answer)"
     assert res.receipt_path is None and not list(tmp_path.glob("pending-*"))
     # Refused by some, unreachable at another, accepted by none: a refusal, and nothing to resume.
     _, nodes = fake_cluster(m, n0=[used], n1=[used], n2=[httpx.ConnectError("connection refused")] * 4)
-    res = core.submit_record(m, make_record("male", 1, m.categories, m.salary_max), survey.tokens[2], nodes,
+    res = core.submit_record(m, make_record("male", 1, m.scheme()), survey.tokens[2], nodes,
                              receipt_dir=tmp_path)
     assert isinstance(res.error, TokenUsed) and res.pending_path is None
     assert not list(tmp_path.glob("pending-*"))
     # A node that sends control characters or an unknown error class gets a plain, cleaned message.
     weird = (400, "SystemExit", "bad\x1b[31m thing\nhere")
     _, nodes = fake_cluster(m, n0=[weird], n1=[weird], n2=[weird])
-    res = core.submit_record(m, make_record("male", 1, m.categories, m.salary_max), survey.tokens[3], nodes,
+    res = core.submit_record(m, make_record("male", 1, m.scheme()), survey.tokens[3], nodes,
                              receipt_dir=tmp_path)
     assert type(res.error).__name__ == "InvalidSubmission" and str(res.error) == "bad [31m thing here"
 
@@ -372,7 +510,7 @@ def test_node_refusals_are_mapped_and_used_token_suggests_replace(survey: Survey
 def test_new_submission_refused_while_earlier_one_pending(survey: Survey, tmp_path: Path) -> None:
     m = survey.manifest
     _, nodes = fake_cluster(m, n1=[httpx.ConnectError("connection refused")] * 4)
-    rec = make_record("other", 3000, m.categories, m.salary_max)
+    rec = make_record("other", 3000, m.scheme())
     first = core.submit_record(m, rec, survey.tokens[4], nodes, receipt_dir=tmp_path)
     assert first.pending_path is not None
     _, nodes = fake_cluster(m)
@@ -480,11 +618,31 @@ class Live:
     def counts(self) -> list[int]:
         return [self.cluster.count(i, self.manifest.survey_id) for i in range(3)]
 
+    def stored_records(self, ids: list[str]) -> dict[str, list[int]]:
+        """The record part of each stored submission, reconstructed from nodes 0 and 1's stores
+        (t = 1): what the contributor actually shared."""
+        from mpc_nodes.store import NodeStore
+        from protocol.field import decode_elements
+
+        m, W = self.manifest, self.manifest.vector_length()
+        per_node: dict[int, dict[str, list[int]]] = {}
+        for i in (0, 1):
+            store = NodeStore(self.cluster.node_dirs[i] / "node.db")
+            try:
+                per_node[i] = {sid: decode_elements(share or b"", W, m.field_modulus)
+                               for sid, share, _ in store.shares(m.survey_id, ids)}
+            finally:
+                store.close()
+        width = m.scheme().record_width
+        return {sid: reconstruct_vector({i: per_node[i][sid] for i in (0, 1)}, m.threshold, m.field_modulus)[:width]
+                for sid in ids}
+
 
 def new_live_survey(cl: Cluster, tmp: Path, *, closes_in: dt.timedelta = dt.timedelta(days=1), tokens: int = 60,
                     import_to: tuple[int, ...] = (0, 1, 2), survey_id: str | None = None,
-                    title: str = "Salary survey") -> Live:
-    """Create a survey for the running cluster and import it into the given nodes' stores."""
+                    title: str = "Salary survey", **report: Any) -> Live:
+    """Create a survey for the running cluster and import it into the given nodes' stores
+    (``report``: job_categories, salary_bands for :func:`create_survey`)."""
     from analyst.survey import create_survey
     from mpc_nodes.keys import load_public
     from mpc_nodes.store import NodeStore
@@ -492,7 +650,7 @@ def new_live_survey(cl: Cluster, tmp: Path, *, closes_in: dt.timedelta = dt.time
     sid = survey_id or f"s-{uuid.uuid4().hex[:12]}"
     sdir = tmp / f"survey-{sid}-{uuid.uuid4().hex[:6]}"
     m = create_survey(sdir, cl.infos, survey_id=sid, title=title, threshold=1, tokens=tokens, min_group_size=5,
-                      closes_at=dt.datetime.now(dt.timezone.utc) + closes_in)
+                      closes_at=dt.datetime.now(dt.timezone.utc) + closes_in, **report)
     bundle = json.loads((sdir / "node-bundle.json").read_text())
     for i in import_to:
         pub = load_public(cl.node_dirs[i])
@@ -548,6 +706,56 @@ def test_single_submission_replace_and_token_errors(live: Live, tmp_path: Path) 
     res = run_cli([*base, "--gender", "male", "--salary", "4000"], env={"SALARY_TOKEN": "not-a-real-token"})
     assert_one_error(res, "unknown participation token for this survey")
     assert live.counts() == [1, 1, 1]
+
+
+@needs_server
+def test_single_submission_with_a_job_category(cluster: Cluster, tmp_path: Path) -> None:
+    """--category (alias --job) on the single-record path: the nodes hold the record of the
+    (gender, job) cell and salary band given."""
+    live = new_live_survey(cluster, tmp_path, job_categories=JOBS, salary_bands=BANDS)
+    rdir = tmp_path / "receipts"
+    base = ["--survey", live.manifest_path, "--receipt-dir", str(rdir), *FAST]
+    sids = []
+    for k, (gender, salary, opt, job) in enumerate([("female", "6000", "--category", "Engineering"),
+                                                     ("male", "2999", "--job", "sales")]):
+        res = run_cli([*base, "--gender", gender, "--salary", salary, opt, job],
+                      env={"SALARY_TOKEN": live.tokens[k]})
+        assert res.exit_code == 0, res.stderr
+        assert "node0 stored, node1 stored, node2 stored" in res.stdout
+        sids.append(res.stdout.strip().split()[1].rstrip(":"))
+    assert live.counts() == [2, 2, 2]
+    sc = live.manifest.scheme()
+    got = live.stored_records(sids)
+    assert got[sids[0]] == encode_record(Record("female", 6000, "engineering"), sc)
+    assert got[sids[1]] == encode_record(Record("male", 2999, "sales"), sc)
+    # the job category is required by this survey
+    res = run_cli([*base, "--gender", "male", "--salary", "4000"], env={"SALARY_TOKEN": live.tokens[2]})
+    assert_one_error(res, "job category is missing; expected one of: engineering, sales")
+    assert live.counts() == [2, 2, 2]
+
+
+@needs_server
+def test_csv_batch_with_a_job_column(cluster: Cluster, tmp_path: Path) -> None:
+    live = new_live_survey(cluster, tmp_path, job_categories=JOBS, salary_bands=BANDS)
+    rows = [(["female", "male", "other"][k % 3], 2000 + 700 * k, JOBS[k % 2]) for k in range(8)]
+    csvf = tmp_path / "staff.csv"
+    _write_csv(csvf, [f"e{k},{g},{s},{j.upper()}" for k, (g, s, j) in enumerate(rows)],
+               header="Employee,Gender,Salary,Job")
+    toks = tmp_path / "tokens.txt"
+    toks.write_text("\n".join(live.tokens[:8]) + "\n")
+    rdir = tmp_path / "receipts"
+    res = run_cli(["--survey", live.manifest_path, "--csv", str(csvf), "--tokens", str(toks),
+                   "--receipt-dir", str(rdir), "--batch-size", "1000", *FAST])
+    assert res.exit_code == 0, res.stderr
+    assert "submitted 8 of 8; failed 0; pending 0" in res.stdout
+    assert live.counts() == [8, 8, 8]
+    (log,) = list(rdir.glob("receipts-*.jsonl"))
+    by_line = {e["line"]: e["submission_id"] for e in map(json.loads, log.read_text().splitlines())}
+    assert sorted(by_line) == list(range(2, 10))
+    got = live.stored_records(list(by_line.values()))
+    sc = live.manifest.scheme()
+    for k, (g, s, j) in enumerate(rows):
+        assert got[by_line[k + 2]] == encode_record(Record(g, s, j), sc), k
 
 
 @needs_server

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from demo.cluster import LocalCluster, closed_survey, compare, plaintext_report, read_records, run, synthetic_csv, tool
+from demo.cluster import (LocalCluster, closed_survey, compare, plaintext_report, read_records, read_rows, run,
+                          synthetic_csv, tool)
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +37,8 @@ def test_survey_matches_plaintext_oracle_and_hides_small_group(tmp_path: Path, n
         plain = plaintext_report(records, 5)
         assert compare(mpc, plain) == []
         other = next(g for g in mpc["groups"] if g["gender"] == "other")
-        assert other == {"gender": "other", "count": 3, "mean": None, "suppressed": True}
+        assert other == {"gender": "other", "count": 3, "mean": None, "suppressed": True, "median": None,
+                         "median_max_error": None, "stdev": None, "quartile_shares": None, "dp_sd": None}
         assert mpc["pay_gap_percent"]["other"] is None and mpc["pay_gap_percent"]["female"] is not None
         assert mpc["submissions"] == {"accepted": 60, "rejected": 0}
         assert "suppressed*" in c.table()
@@ -122,10 +124,11 @@ def test_run_local_with_malicious_contributors(tmp_path: Path) -> None:
     # all 16 are in submissions.rejected
     assert "16 malicious submissions: 2 refused at upload (wrong length), 14 stored" in out
     assert "150 submissions counted, 16 not counted" in out
-    for line in ("4  gender part is not one-hot", "4  salary outside [0, max] (bits)",
-                 "2  salary-by-gender entry does not match the salary and gender",
+    width = 3 * (3 * 3 * 80 + 2 * 9 + 2 * 8) + 4  # the demo's survey: 3 x 3 cells, 80 bands of 250
+    for line in ("4  gender, job and salary-band part is not one-hot", "4  salary outside its band or [0, max] (bits)",
+                 "2  salary-by-cell entries do not match the salary, gender and job",
                  "2  shares do not lie on one degree-t polynomial", "2  validity proof does not verify",
-                 "2  share vector has 143 entries"):
+                 f"2  share vector has {width + 1} entries"):
         assert line in out, out
     assert "OK: the MPC result equals the plaintext figures" in out
 
@@ -140,3 +143,77 @@ def test_run_local_fault_injection(tmp_path: Path, cheat: str, code: int, needle
                           text=True, timeout=600)
     assert proc.returncode == code, proc.stdout + proc.stderr
     assert needle in proc.stdout
+
+
+def test_pay_transparency_survey_with_job_categories_bands_and_a_report(tmp_path: Path) -> None:
+    """Job categories and salary bands through the real CLIs: every figure per gender and per
+    gender within each category against statistics on the CSV (medians within their stated
+    banding error), a small cell and the cell protecting it suppressed, CSV output, and the
+    HTML and Markdown reports."""
+    jobs = ("engineering", "sales", "support")
+    data = tmp_path / "staff.csv"
+    synthetic_csv(data, {"female": 40, "male": 40, "other": 6}, seed=21, jobs=jobs, salary_max=20_000)
+    rows = read_rows(data)
+    c = LocalCluster(tmp_path / "run", n=3, min_group_size=5, tokens=len(rows), salary_max=20_000,
+                     job_categories=",".join(jobs), band_width=500)
+    c.setup()
+    try:
+        c.start_all()
+        c.submit_csv(data)
+        c.close()
+        for res in c.compute(timeout=60):
+            assert res.returncode == 0, res.stderr
+        html = tmp_path / "report.html"
+        mpc = c.results(tmp_path / "result.json", html)
+        plain = plaintext_report(rows, 5, jobs=jobs)
+        assert compare(mpc, plain) == []
+        assert [cat["category"] for cat in mpc["categories"]] == list(jobs)
+        released = [g for g in mpc["groups"] if not g["suppressed"]]
+        assert all(g["median"] is not None and g["median_max_error"] == 499 for g in released)
+        assert all(abs(sum(col) - 1) < 1e-3 for col in zip(*(g["quartile_shares"] for g in released)))
+        assert len(mpc["quartiles"]["thresholds"]) == 3
+        assert "data:image/png;base64," in html.read_text() and "(f) The proportion of female and male" in \
+            html.read_text()
+        md = tmp_path / "report.md"
+        out = run([tool("salary-analyst"), "results", "--survey", str(c.survey_dir), "--format", "csv",
+                   "--report", str(md)], quiet=True)
+        lines = out.stdout.strip().splitlines()
+        assert lines[0].startswith("scope,category,gender,count,suppressed,mean,median")
+        assert len(lines) == 1 + 3 + 3 * 3
+        assert md.exists() and (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        bad = run([tool("salary-analyst"), "results", "--survey", str(c.survey_dir), "--report", "r.pdf"],
+                  check=False, quiet=True)
+        assert bad.returncode == 2 and "the report file must end in .html or .md" in bad.stderr
+    finally:
+        c.stop_all()
+
+
+def test_differential_privacy_survey_is_noisy_and_released_once(tmp_path: Path) -> None:
+    """With epsilon in the manifest the figures carry joint noise (not the exact oracle, but
+    close), a second compute is refused, and fetching the result again gives the same numbers."""
+    data = tmp_path / "staff.csv"
+    synthetic_csv(data, {"female": 30, "male": 30, "other": 0}, seed=5, jobs=(), salary_max=20_000)
+    records = read_records(data)
+    c = LocalCluster(tmp_path / "run", n=3, min_group_size=5, tokens=len(records), salary_max=20_000,
+                     band_width=1000, epsilon="2")
+    c.setup()
+    try:
+        c.start_all()
+        c.submit_csv(data)
+        c.close()
+        for res in c.compute(timeout=60):
+            assert res.returncode == 0, res.stderr
+        first = c.results(tmp_path / "r1.json")
+        assert c.results(tmp_path / "r2.json") == first
+        dp = first["differential_privacy"]
+        assert dp["epsilon"] == "2" and "delta" in dp["description"].lower()
+        plain = plaintext_report(records, 5, categories=("female", "male", "other"))
+        exact = compare(first, plain)
+        assert exact, "a noisy release equal to the exact figures: no noise was added"
+        for g, p in zip(first["groups"][:2], plain["groups"][:2]):
+            assert abs(g["mean"] - p["mean"]) <= 6 * g["dp_sd"]["mean"]
+        again = c.compute(timeout=10, nodes=[0])[0]
+        assert again.returncode == 1 and "released only once" in again.stderr
+        assert "differential privacy" in c.table()
+    finally:
+        c.stop_all()

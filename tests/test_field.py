@@ -308,3 +308,19 @@ def test_check_prime_params_refuses(p: int, n: int, t: int, message: str) -> Non
 def test_check_prime_params_refuses_non_prime_modulus(p: int) -> None:
     with pytest.raises(ValueError):
         check_prime_params(p, 3, 1)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 8, 41])
+def test_lagrange_consecutive_equals_the_general_formula(count: int) -> None:
+    """The O(count) coefficients for the nodes 0..count-1 (used by the validity proofs, whose
+    extension interpolates over thousands of nodes) equal the general O(count^2) ones."""
+    from protocol.field import lagrange_coefficients, lagrange_consecutive
+
+    p = DEFAULT_PRIME
+    for x in (0, count - 1, count, count + 7, 2 * count + 1, 12345678901234567890, p - 3):
+        assert lagrange_consecutive(count, x, p) == lagrange_coefficients(list(range(count)), x, p)
+    f = [3, 1, 4, 1, 5, 9, 2, 6][: min(count, 8)]  # a polynomial of degree < count: exact extrapolation
+    vals = [sum(c * k ** e for e, c in enumerate(f)) % p for k in range(count)]
+    x = count + 5
+    assert sum(l * v for l, v in zip(lagrange_consecutive(count, x, p), vals)) % p == \
+        sum(c * x ** e for e, c in enumerate(f)) % p

@@ -127,8 +127,8 @@ def node(tmp_path: Path) -> Iterator[Node]:
 
 def _shares(n: Node, gender: str = "female", salary: int = 4000) -> list[list[int]]:
     m = n.survey.manifest
-    vec = encode_submission(make_record(gender, salary, m.categories, m.salary_max), m.categories, m.salary_max,
-                            m.field_modulus)
+    sc = m.scheme()
+    vec = encode_submission(make_record(gender, salary, sc), sc, m.field_modulus)
     return share_vector(vec, m.n, m.threshold, m.field_modulus)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from protocol.encoding import ENCODING_ID, Scheme
 from protocol.errors import InvalidManifest
 from protocol.manifest import (
     Manifest,
@@ -125,6 +126,37 @@ def test_closing_time_helpers() -> None:
 def test_base_vector_is_valid() -> None:
     m = manifest_from_json(base())
     assert m.n == 3 and m.threshold == 1 and m.categories == ("female", "male", "other")
+    assert m.encoding == ENCODING_ID == "cells-bands-flp/v3"
+    assert m.job_categories == ("engineering", "sales", "support") and m.salary_bands == (2000, 4000, 8000)
+    assert m.dp_epsilon == "1.5"
+
+
+def test_scheme_and_vector_length() -> None:
+    m = manifest_from_json(base())
+    sc = m.scheme()
+    assert sc == Scheme.of(("female", "male", "other"), 1_000_000, ("engineering", "sales", "support"),
+                           (2000, 4000, 8000))
+    assert (sc.K, sc.B, sc.edges) == (9, 4, (0, 2000, 4000, 8000))
+    # 36 (cell, band) indicators, 9 salary sums, 9 squares, 2 x 20 offset bits (the top band is 992,000 wide)
+    assert sc.record_width == 36 + 18 + 40 == 94
+    assert m.vector_length() == 3 * 94 + 4 == sc.vector_length
+    plain = manifest_from_json(_with(job_categories=[], salary_bands=[], dp_epsilon=""))
+    assert plain.scheme() == Scheme.of(("female", "male", "other"), 1_000_000)
+    assert plain.vector_length() == 3 * (3 + 6 + 40) + 4
+
+
+def test_new_fields_default_when_absent() -> None:
+    """A manifest without job_categories, salary_bands and dp_epsilon means none of them; its
+    canonical form writes the defaults, so it is the same survey as one that spells them out."""
+    d = base()
+    for name in ("job_categories", "salary_bands", "dp_epsilon"):
+        del d[name]
+    m = manifest_from_json(d)
+    assert (m.job_categories, m.salary_bands, m.dp_epsilon) == ((), (), "")
+    assert b'"job_categories":[]' in m.canonical_bytes() and b'"salary_bands":[]' in m.canonical_bytes()
+    assert b'"dp_epsilon":""' in m.canonical_bytes()
+    explicit = manifest_from_json(_with(job_categories=[], salary_bands=[], dp_epsilon=""))
+    assert explicit.hash() == m.hash() != manifest_from_json(base()).hash()
 
 
 def _with(**changes: Any) -> dict[str, Any]:
@@ -265,6 +297,7 @@ def test_other_field_rules() -> None:
     assert manifest_from_json(_with(survey_id="a" * 64)).survey_id == "a" * 64
     assert rejected(_with(model="paranoid")) == "model must be one of semi-honest, malicious"
     assert rejected(_with(encoding="count-sum/v2")) == "unsupported encoding 'count-sum/v2'"
+    assert rejected(_with(encoding="count-sum-range-flp/v2")) == "unsupported encoding 'count-sum-range-flp/v2'"
     assert rejected(_with(salary_max=0)) == "salary upper bound must be between 1 and 10^12"
     assert rejected(_with(salary_max=10**12)) == "salary upper bound must be between 1 and 10^12"
     assert rejected(_with(field_modulus=str(1 << 130))) == "field modulus must be an odd prime below 2^128"
@@ -289,3 +322,101 @@ def test_categories_must_be_lower_case() -> None:
     """Answers are matched case-insensitively, so only lower-case categories can ever be chosen."""
     assert rejected(_with(categories=["Female", "male", "other"])) == (
         "categories must be lower-case words (answers are matched case-insensitively)")
+
+
+# ------------------------------------------------------- job categories, salary bands, dp_epsilon
+
+BANDS_MSG = "salary bands must be strictly increasing, above 0 and at most the salary bound"
+
+
+@pytest.mark.parametrize("bands", [
+    [4000, 2000], [2000, 2000], [2000, 4000, 3999],  # not increasing
+    [2000, 1_000_001], [1_000_001], [10**12],  # above the bound
+    [0], [0, 2000], [-5, 2000], [-1],  # zero or negative
+])
+def test_bad_salary_bands(bands: list[int]) -> None:
+    assert rejected(_with(salary_bands=bands)) == BANDS_MSG
+
+
+def test_salary_bands_at_the_edges() -> None:
+    assert manifest_from_json(_with(salary_bands=[1, 1_000_000])).scheme().edges == (0, 1, 1_000_000)
+    assert manifest_from_json(_with(salary_bands=[])).scheme().edges == (0,)
+    assert rejected(_with(salary_bands=[1, 1_000_000], salary_max=999_999)) == BANDS_MSG
+
+
+@pytest.mark.parametrize("bands", [[2000.0], [2000.5], ["2000"], [True], [2000, None]])
+def test_salary_bands_must_be_whole_numbers(bands: list[Any]) -> None:
+    assert rejected(_with(salary_bands=bands)) == "manifest field salary_bands must be a list of whole numbers"
+
+
+@pytest.mark.parametrize("jobs", [["sales", "sales"], ["engineering", "sales", "engineering"],
+                                  [f"job{k}" for k in range(65)]])
+def test_job_categories_duplicate_or_too_many(jobs: list[str]) -> None:
+    assert rejected(_with(job_categories=jobs)) == "job categories must be distinct, at most 64"
+
+
+@pytest.mark.parametrize("jobs", [["Sales"], ["engineering", "SALES"], [" sales"], ["sales "], [""],
+                                  ["sales, north"]])
+def test_job_categories_must_be_lower_case_names_without_commas(jobs: list[Any]) -> None:
+    assert rejected(_with(job_categories=jobs)) == "job categories must be lower-case names without commas"
+
+
+def test_job_categories_may_be_many_words_and_up_to_64() -> None:
+    jobs = [f"job {k}" for k in range(64)]
+    m = manifest_from_json(_with(job_categories=jobs, salary_bands=[]))
+    assert m.job_categories == tuple(jobs) and m.scheme().K == 3 * 64
+
+
+def test_cells_times_bands_at_most_4096() -> None:
+    # only male, no jobs: one cell; 4095 boundaries make 4096 bands (allowed), 4096 make 4097
+    ok = manifest_from_json(_with(categories=["male"], job_categories=[], salary_bands=list(range(1, 4096))))
+    assert ok.scheme().K * ok.scheme().B == 4096
+    assert rejected(_with(categories=["male"], job_categories=[], salary_bands=list(range(1, 4097)))) == (
+        "genders x job categories x salary bands is 4097, at most 4096 (each costs 48 bytes per submission and node)")
+    # 3 genders x 64 job categories = 192 cells, times 22 bands
+    jobs = [f"job{k}" for k in range(64)]
+    assert rejected(_with(job_categories=jobs, salary_bands=[1000 * k for k in range(1, 22)])) == (
+        "genders x job categories x salary bands is 4224, at most 4096 (each costs 48 bytes per submission and node)")
+    # 2 genders x 64 job categories x 32 bands = 4096: allowed
+    m = manifest_from_json(_with(categories=["female", "male"], job_categories=jobs,
+                                 salary_bands=[1000 * k for k in range(1, 32)]))
+    assert m.scheme().K * m.scheme().B == 4096
+
+
+@pytest.mark.parametrize(("eps", "message"), [
+    ("0", "dp_epsilon: epsilon must be greater than 0, got '0'"),
+    ("-1", "dp_epsilon: epsilon must be greater than 0, got '-1'"),
+    ("abc", "dp_epsilon: epsilon must be a decimal number such as 1, 0.5 or 2.25, got 'abc'"),
+    ("nan", "dp_epsilon: epsilon must be a decimal number such as 1, 0.5 or 2.25, got 'nan'"),
+    ("  ", "dp_epsilon: epsilon must be a decimal number such as 1, 0.5 or 2.25, got '  '"),
+    ("1,5", "dp_epsilon: epsilon must be a decimal number such as 1, 0.5 or 2.25, got '1,5'"),
+    ("101", "dp_epsilon: epsilon must be at most 100 (larger values protect nobody), got '101'"),
+    ("1.1234567", "dp_epsilon: epsilon may have at most 6 decimal places, got '1.1234567'"),
+])
+def test_bad_dp_epsilon(eps: str, message: str) -> None:
+    assert rejected(_with(dp_epsilon=eps)) == message
+
+
+@pytest.mark.parametrize("eps", [1.5, 1, None, ["1"]])
+def test_dp_epsilon_must_be_a_string(eps: Any) -> None:
+    assert rejected(_with(dp_epsilon=eps)) == "manifest field dp_epsilon must be a string"
+
+
+@pytest.mark.parametrize("eps", ["", "1", "0.5", "100", " 2.25 ", "1.500000000", "0.000001"])
+def test_good_dp_epsilon(eps: str) -> None:
+    assert manifest_from_json(_with(dp_epsilon=eps)).dp_epsilon == eps
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("job_categories", [["a"]], "manifest field job_categories must be a list of strings"),
+    ("job_categories", "eng", "manifest field job_categories must be a list of strings"),
+    ("categories", [{"x": 1}, "male"], "manifest field categories must be a list of strings"),
+    ("salary_bands", [100, "200"], "manifest field salary_bands must be a list of whole numbers"),
+    ("salary_bands", [True], "manifest field salary_bands must be a list of whole numbers"),
+])
+def test_list_fields_of_the_wrong_type_are_refused_cleanly(field: str, value: object, message: str) -> None:
+    data = json.loads(json.dumps(VEC["manifest"]))
+    data[field] = value
+    with pytest.raises(InvalidManifest) as exc:
+        manifest_from_json(data)
+    assert str(exc.value) == message

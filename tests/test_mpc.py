@@ -66,7 +66,7 @@ def _shared_rows(m: Manifest, vectors: list[list[int]]) -> list[list[list[int]]]
 
 
 def _records(m: Manifest, spec: list[tuple[str, int]]) -> list[list[int]]:
-    return [encode_submission(Record(g, s), m.categories, m.salary_max, m.field_modulus) for g, s in spec]
+    return [encode_submission(Record(g, s), m.scheme(), m.field_modulus) for g, s in spec]
 
 
 @pytest.mark.parametrize("n,t,batch_rows", [(3, 1, 4), (5, 2, None)])
@@ -77,22 +77,24 @@ def test_mpc_validates_counts_valid_only_and_suppresses(tmp_path: Path, n: int, 
     m = s.manifest
     spec = [("female", 4000 + i) for i in range(12)] + [("male", 3000)] * 3 + [("other", 4100 + i) for i in range(5)]
     vectors = _records(m, spec)
-    layout = Layout.of(m.categories, m.salary_max)
-    good_rec = encode_record(Record("female", 5000), m.categories, m.salary_max)
-    W = layout.record_width
+    sc = m.scheme()
+    layout = Layout(sc)
+    good_rec = encode_record(Record("female", 5000), sc)
+    W, P, Q, D = layout.record_width, sc.prod_at, sc.sq_at, sc.d1_at
     bad_records = {
         "one-hot": [1000] + good_rec[1:],  # 1000 in one slot
-        "one-hot ": good_rec[:2] + [1, 0] + good_rec[4:],  # two ones
-        "range": good_rec[:6] + [2] + good_rec[7:],  # a "bit" that is 2
-        "range ": good_rec[:6] + [1] * (W - 6),  # bits summing past max
-        "product": [1, 9999] + good_rec[2:],  # product does not match the bits
+        "one-hot ": good_rec[:1] + [1] + good_rec[2:],  # two ones
+        "range": good_rec[:D] + [2] + good_rec[D + 1:],  # a "bit" that is 2
+        "range ": good_rec[:D] + [1] * (W - D),  # offsets adding up past the band's width
+        "product": good_rec[:P] + [9999] + good_rec[P + 1:],  # salary entry does not match the bits
+        "product ": good_rec[:Q] + [good_rec[Q] + 1] + good_rec[Q + 1:],  # square does not match
     }
     # what a modified contributor program sends: each invalid record with a proof of its true gates
     bad = {k: prove(v, layout, m.field_modulus) for k, v in bad_records.items()}
     forged = prove(good_rec, layout, m.field_modulus)
     forged[layout.h_at + 1] = (forged[layout.h_at + 1] + 1) % m.field_modulus  # a false gate output
     bad["proof"] = forged
-    good = encode_submission(Record("female", 5000), m.categories, m.salary_max, m.field_modulus)
+    good = encode_submission(Record("female", 5000), sc, m.field_modulus)
     vectors += list(bad.values())
     rows = _shared_rows(m, vectors)
     # one more valid-looking submission whose shares are inconsistent (node 0's share is off)
@@ -108,13 +110,88 @@ def test_mpc_validates_counts_valid_only_and_suppresses(tmp_path: Path, n: int, 
     result = reconstruct_vector({i: o.shares for i, o in outcomes.items()}, t, m.field_modulus)
     counts = [sum(1 for g, _ in spec if g == c) for c in m.categories]
     sums = [sum(v for g, v in spec if g == c) for c in m.categories]
-    # counts are released; the sum of the group below k=5 is zeroed inside the MPC
-    assert result == counts + [sums[0], 0, sums[2]]
-    # the group below k: every party's share of its sum is 0, whatever its input shares
-    assert all(o.shares[4] == 0 for o in outcomes.values())
+    squares = [sum(v * v for g, v in spec if g == c) for c in m.categories]
+    # release vector (protocol.disclosure): counts, sums, sums of squares, band counts (one band);
+    # counts are released, every salary figure of the group below k=5 (male) is zeroed in the MPC
+    assert result == counts + [sums[0], 0, sums[2]] + [squares[0], 0, squares[2]] + [counts[0], 0, counts[2]]
+    # the group below k: every party's share of each of its figures is 0, whatever its input shares
+    assert all(o.shares[j] == 0 for o in outcomes.values() for j in (4, 7, 10))
     assert all(o.corrected == [] for o in outcomes.values())
     # the inconsistent row is reported; its odd share is located only when n >= 3t+1 (not with 3 or 5 nodes)
     assert all(o.off_polynomial == {len(spec) + len(bad): []} for o in outcomes.values())
+
+
+def test_mpc_releases_cells_and_gender_totals_with_secondary_suppression(tmp_path: Path) -> None:
+    """Job categories and bands: the release vector against a plaintext oracle, with a small cell
+    (female/sales, 2 < k) suppressed and, to protect it, the smallest other female cell as well."""
+    jobs, bands = ("eng", "sales", "ops"), (3000, 4000, 5000)
+    s = make_survey(tmp_path, n=3, t=1, k=3, salary_max=9000, job_categories=jobs, salary_bands=bands)
+    m = s.manifest
+    sc = m.scheme()
+    spec = ([("female", "eng", 3500 + 10 * i) for i in range(6)] + [("female", "sales", 4100), ("female", "sales", 2900)]
+            + [("female", "ops", 5200 + i) for i in range(4)] + [("male", j, 3000 + 700 * i) for i in range(5)
+                                                                  for j in jobs] + [("other", "eng", 8000)])
+    vectors = [encode_submission(Record(g, v, j), sc, m.field_modulus) for g, j, v in spec]
+    out = _run_parties(s.node_dirs, [m] * 3, _shared_rows(m, vectors), ["ef" * 32] * 3, timeout=60)
+    outcomes = {i: v for i, v in out.items() if isinstance(v, MpcOutcome)}
+    assert len(outcomes) == 3, out
+    got = reconstruct_vector({i: o.shares for i, o in outcomes.items()}, 1, m.field_modulus)
+
+    def figures(rows: list[tuple[str, str, int]]) -> tuple[int, int, int, list[int]]:
+        hist = [0] * 4
+        for _, _, v in rows:
+            hist[sum(v >= e for e in bands)] += 1
+        return len(rows), sum(v for *_, v in rows), sum(v * v for *_, v in rows), hist
+
+    cells = [figures([r for r in spec if r[0] == g and r[1] == j]) for g in m.categories for j in jobs]
+    genders = [figures([r for r in spec if r[0] == g]) for g in m.categories]
+    # released: female/eng (6) and female/ops (4) minus the smaller one to protect female/sales (2)
+    released_cells = [True, False, False] + [True] * 3 + [False] * 3
+    released_genders = [True, True, False]  # other: 1 < k
+    expected = [c[0] for c in cells] + [g[0] for g in genders]
+    for figs, keep in ((cells, released_cells), (genders, released_genders)):
+        expected += [f[1] if k else 0 for f, k in zip(figs, keep)]
+        expected += [f[2] if k else 0 for f, k in zip(figs, keep)]
+        expected += [h if k else 0 for f, k in zip(figs, keep) for h in f[3]]
+    assert got == expected
+
+
+def test_mpc_with_differential_privacy_adds_joint_noise_of_the_planned_scale(tmp_path: Path) -> None:
+    """Every released figure carries the sum of three nodes' discrete Laplace draws: the 300
+    band counts' noise has three times one mechanism's variance; a rerun releases the same
+    noise (the nodes' draws are deterministic per survey), so nothing new leaks."""
+    from fractions import Fraction
+
+    from protocol.dp import laplace_variance, plan_budget
+
+    bands = tuple(range(10, 1001, 10))  # 101 bands
+    s = make_survey(tmp_path, n=3, t=1, k=2, salary_max=1010, salary_bands=bands, dp_epsilon="4")
+    m = s.manifest
+    sc = m.scheme()
+    spec = [(g, 7 * i % 1011) for i in range(40) for g in ("female", "male", "other")]
+    rows = _shared_rows(m, [encode_submission(Record(g, v), sc, m.field_modulus) for g, v in spec])
+    first = _run_parties(s.node_dirs, [m] * 3, rows, ["12" * 32] * 3, timeout=60)
+    again = _run_parties(s.node_dirs, [m] * 3, rows, ["12" * 32] * 3, timeout=60)
+    results = []
+    for out in (first, again):
+        assert all(isinstance(o, MpcOutcome) for o in out.values()), out
+        vals = reconstruct_vector({i: o.shares for i, o in out.items() if isinstance(o, MpcOutcome)}, 1,
+                                  m.field_modulus)
+        results.append([v - m.field_modulus if v > m.field_modulus // 2 else v for v in vals])
+    assert results[0] == results[1]
+    got = results[0]
+    K, B = sc.K, sc.B
+    hist = [[sum(1 for g, v in spec if g == gender and sc.band_of(v) == b) for b in range(B)] for gender in sc.genders]
+    noise = [got[3 + 6 + c * B + b] - hist[c][b] for c in range(K) for b in range(B)]
+    counts_noise = [got[c] - 40 for c in range(K)]
+    sums_noise = [got[3 + c] - sum(v for g, v in spec if g == sc.genders[c]) for c in range(K)]
+    assert any(noise) and any(sums_noise)  # noise was added...
+    budget = plan_budget(Fraction(4), 1010, 1)
+    var = sum(x * x for x in noise) / len(noise)
+    expected = 3 * laplace_variance(budget.scale("band_counts"))
+    assert 0.6 < var / expected < 1.6, (var, expected)  # ...of the planned scale (303 draws)
+    assert all(abs(x) < 60 for x in counts_noise)  # scale 1 per node: a count is never far off
+    assert max(abs(x) for x in sums_noise) < 40 * 3 * float(budget.scale("sum"))
 
 
 def test_mpc_with_no_submissions(tmp_path: Path) -> None:
@@ -123,7 +200,7 @@ def test_mpc_with_no_submissions(tmp_path: Path) -> None:
     outcomes = [v for v in out.values() if isinstance(v, MpcOutcome)]
     assert len(outcomes) == 3 and all(o.invalid == [] for o in outcomes)
     shares = {i: v.shares for i, v in out.items() if isinstance(v, MpcOutcome)}
-    assert reconstruct_vector(shares, 1, s.manifest.field_modulus) == [0] * 6
+    assert reconstruct_vector(shares, 1, s.manifest.field_modulus) == [0] * 12
 
 
 def test_missing_peer_fails_within_timeout_with_clear_message(tmp_path: Path) -> None:

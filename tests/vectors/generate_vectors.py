@@ -138,27 +138,37 @@ def manifest() -> None:
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    from mpc_nodes.keys import make_certificate
     from protocol.tls import cert_fingerprint
 
     def pub(label: bytes) -> str:
         sk = X25519PrivateKey.from_private_bytes(hashlib.sha256(label).digest())
         return sk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
 
+    # The certificates were made once: later updates keep them, so that only the fields an update
+    # is about change.  Without an earlier file, fresh ones come from mpc_nodes.keys.
+    path = HERE / "manifest.json"
+    earlier = json.loads(path.read_text(encoding="utf-8"))["manifest"]["nodes"] if path.exists() else None
     nodes = []
     for i in range(3):
-        cert_pem, _key = make_certificate(f"node{i}", "127.0.0.1")
+        if earlier is not None:
+            cert_pem = earlier[i]["tls_cert_pem"]
+        else:
+            from mpc_nodes.keys import make_certificate
+
+            cert_pem = make_certificate(f"node{i}", "127.0.0.1")[0].decode()
         nodes.append({
             "name": f"node{i}", "url": f"https://127.0.0.1:{8441 + i}", "mpc_address": f"127.0.0.1:{9441 + i}",
             "hpke_public_key": pub(f"salary-mpc manifest vector node{i}".encode()),
-            "tls_cert_pem": cert_pem.decode(), "tls_cert_sha256": cert_fingerprint(cert_pem.decode()),
+            "tls_cert_pem": cert_pem, "tls_cert_sha256": cert_fingerprint(cert_pem),
         })
     m = {
         "survey_id": "kat-survey-2026", "title": "Gehaltsumfrage Zürich – 2026", "model": "semi-honest",
         "threshold": 1, "nodes": nodes, "analyst_public_key": pub(b"salary-mpc manifest vector analyst"),
         "closes_at": "2026-12-31T23:59:59Z", "salary_unit": "EUR/month", "salary_max": 1_000_000,
         "min_group_size": 5, "categories": ["female", "male", "other"],
-        "field_modulus": str((1 << 127) - 1), "encoding": "count-sum-range-flp/v2", "version": 1,
+        "job_categories": ["engineering", "sales", "support"], "salary_bands": [2000, 4000, 8000],
+        "dp_epsilon": "1.5",
+        "field_modulus": str((1 << 127) - 1), "encoding": "cells-bands-flp/v3", "version": 1,
         "created_at": "2026-11-22T00:00:00Z",
     }
     # The canonical form, written out here independently of protocol/manifest.py.
@@ -169,13 +179,19 @@ def manifest() -> None:
             "public keys derived from SHA-256 of fixed labels, self-signed P-256 certificates made once by "
             "mpc_nodes.keys.make_certificate. 'canonical' is json.dumps(sort_keys=True, separators=(',',':'), "
             "ensure_ascii=False) of the manifest, computed by the generator, and 'sha256' its SHA-256 over "
-            "UTF-8. These pin the manifest identity: changing the canonicalisation changes every survey's hash."
+            "UTF-8. These pin the manifest identity: changing the canonicalisation changes every survey's hash. "
+            "Updated on 2026-11-22 for encoding count-sum-range/v1 and again for count-sum-range-flp/v2 (only that "
+            "field changed each time; canonical bytes edited, SHA-256 recomputed with hashlib). "
+            "Updated on 2026-11-22 for encoding cells-bands-flp/v3 (new manifest fields job_categories, "
+            "salary_bands, dp_epsilon): the generator re-run, keeping the earlier file's certificates, so only "
+            "the encoding and these three fields changed; canonical bytes and SHA-256 recomputed by the "
+            "generator with json and hashlib."
         ),
         "manifest": m,
         "canonical": canonical,
         "sha256": hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
     }
-    (HERE / "manifest.json").write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+    path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def certificate() -> None:
