@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
 class ShareMatrix:
     """The node's share matrix written by mpc_nodes.compute: ``rows`` x ``width`` 16-byte
     big-endian field elements below p, read in batches of rows so that memory stays bounded
-    whatever the number of submissions (1e6 rows of 142 elements are 2.3 GB on disk).
+    whatever the number of submissions (1e6 rows of 151 elements are 2.4 GB on disk).
 
     A batch is (rows, width, 8) 16-bit limbs for p = 2^127 - 1 (the fast path of
     :mod:`protocol.fastfield`), otherwise an object array of Python ints.  Every element read is
@@ -199,13 +199,13 @@ class ShareMatrix:
     from shares it opened and range-checked at upload).
     """
 
-    BATCH = 65536  # rows per read: 150 MB of limbs at 142 elements, and few BLAS calls
+    BATCH = 65536  # rows per read: 150 MB of limbs at 151 elements, and few BLAS calls
     BATCH_BYTES = 150 * 1024 * 1024  # wider surveys (job categories x bands) read fewer rows at a time
 
     def __init__(self, path: Path, rows: int, width: int, p: int, batch: int = BATCH, sum_columns: int = 0) -> None:
         self.path, self.rows, self.width, self.p = path, rows, width, p
         self.batch = max(1, min(batch, self.BATCH_BYTES // (16 * width)))
-        self.sum_columns = sum_columns  # the leading aggregate columns (count, sum per category)
+        self.sum_columns = sum_columns  # the leading aggregate columns (histogram, sums, squares per cell)
         self.all_sums = [0] * sum_columns  # their sums over the batches given to add_to_sums
         size = path.stat().st_size if rows else 0
         if size != rows * width * 16:
@@ -413,7 +413,6 @@ class Channel:
                                              f"different nodes (round {rnd}; the two signatures prove it); "
                                              "aborting before any result", (j,))
         return payloads
-
 
     async def deal(self, per_party: list[bytes], size: int) -> list[bytes]:
         """Private exchange: party j receives ``per_party[j]`` from us (a Shamir share meant for
