@@ -47,13 +47,16 @@ def test_run_plaintext_keys() -> None:
 
 
 def test_run_processes_measures_peak_rss_and_exit_codes() -> None:
-    big = "x = b'1' * (200 * 2**20); print(len(x))"
+    big = "x = b'1' * (400 * 2**20); print(len(x))"
     stats = run_processes([[sys.executable, "-c", big],
                            [sys.executable, "-c", "import sys; sys.stderr.write('oops'); sys.exit(3)"]],
                           timeout=30)
-    assert stats[0].returncode == 0 and stats[0].stdout.strip() == str(200 * 2**20)
-    assert stats[0].peak_rss_mb >= 150
-    assert stats[1].returncode == 3 and stats[1].stderr == "oops" and stats[1].peak_rss_mb < 150
+    assert stats[0].returncode == 0 and stats[0].stdout.strip() == str(400 * 2**20)
+    assert stats[0].peak_rss_mb >= 390
+    # a forked child's high-water mark can include the parent's pages before exec (this test may
+    # run in a large pytest worker), so the small process is compared with the big one
+    assert stats[1].returncode == 3 and stats[1].stderr == "oops"
+    assert stats[1].peak_rss_mb < stats[0].peak_rss_mb - 150
     assert all(st.wall_s > 0 and st.cpu_s >= 0 for st in stats)
 
 
