@@ -195,9 +195,9 @@ def _report_batch(res: core.BatchResult, resume_hint: str) -> None:
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64),
               help="Parallel uploads with --csv.")
 def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender: str | None, salary: str | None,
-         job: str | None, token: str | None, token_file: str | None, replace: bool, csv_file: str | None, tokens_file: str | None,
-         resume_file: str | None, batch_size: int, receipt_dir: str, retries: int, retry_delay: float,
-         timeout: float, concurrency: int) -> None:
+         job: str | None, token: str | None, token_file: str | None, replace: bool, csv_file: str | None,
+         tokens_file: str | None, resume_file: str | None, batch_size: int, receipt_dir: str, retries: int,
+         retry_delay: float, timeout: float, concurrency: int) -> None:
     retry = core.RetryPolicy(retries=retries, base_delay=retry_delay)
     rdir = Path(receipt_dir)
     if token and token_file:

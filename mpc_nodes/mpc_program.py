@@ -425,7 +425,8 @@ class Channel:
             if isinstance(msg, (bytes, bytearray)) and _looks_pickled(msg):
                 _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a message that is not plain data "
                                            "(a pickle; it was never unpickled), aborting", (j,))
-            if not isinstance(msg, (bytes, bytearray)) or len(msg) != 8 + size or bytes(msg[:8]) != self.MAGIC + b"DEAL":
+            if (not isinstance(msg, (bytes, bytearray)) or len(msg) != 8 + size
+                    or bytes(msg[:8]) != self.MAGIC + b"DEAL"):
                 _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} dealt a malformed share; aborting", (j,))
             out.append(bytes(msg[8:]))
         return out

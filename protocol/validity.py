@@ -360,7 +360,8 @@ def plain_reason(vec: Sequence[int], layout: Layout) -> str | None:
     at = H.index(1)
     c, b = divmod(at, sc.B)
     off = sum(v << j for j, v in enumerate(d1))
-    if any(v not in (0, 1) for v in list(d1) + list(d2)) or off + sum(v << j for j, v in enumerate(d2)) != sc.band_width(b):
+    dist = sum(v << j for j, v in enumerate(d2))
+    if any(v not in (0, 1) for v in list(d1) + list(d2)) or off + dist != sc.band_width(b):
         return "range"
     s = sc.edges[b] + off
     for cc in range(sc.K):
