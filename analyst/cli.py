@@ -186,6 +186,8 @@ def results(survey_dir: Path, fmt: str, out_file: Path | None, report_file: Path
     """
     if report_file is not None and report_file.suffix.lower() not in (".html", ".htm", ".md", ".markdown"):
         raise click.BadParameter("the report file must end in .html or .md", param_hint="--report")
+    if report_file is not None and not report_file.resolve().parent.is_dir():
+        raise click.BadParameter(f"the directory {report_file.resolve().parent} does not exist", param_hint="--report")
     try:
         manifest, sk, cred = load_analyst_secret(survey_dir)
         report = build_report(manifest, sk, fetch_result_shares(manifest, cred))
@@ -194,7 +196,10 @@ def results(survey_dir: Path, fmt: str, out_file: Path | None, report_file: Path
     if report_file is not None:
         from .report import write_report
 
-        written = write_report(report.to_json(), report_file)
+        try:
+            written = write_report(report.to_json(), report_file)
+        except OSError as exc:
+            _fail(SurveyError(f"cannot write the report {report_file}: {exc.strerror or exc}"))
         click.echo("report written to " + ", ".join(str(f) for f in written), err=True)
     text = {"json": report_json, "csv": report_csv}.get(fmt, format_table)(report)
     if out_file:

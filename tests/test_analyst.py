@@ -150,3 +150,16 @@ def test_malformed_caught_list_is_refused() -> None:
     for bad in (["1"], [True], "0", [1.5]):
         with pytest.raises(SurveyError, match="malformed result share"):
             ResultShare.parse({**good, "caught": bad})
+
+
+def test_results_refuses_a_report_path_it_cannot_write_before_fetching_anything(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from analyst.cli import main
+
+    s = make_survey(tmp_path, n=3, t=1, k=5)
+    runner = CliRunner()
+    res = runner.invoke(main, ["results", "--survey", str(s.dir), "--report", str(tmp_path / "nowhere" / "r.html")])
+    assert res.exit_code == 2 and "does not exist" in res.output and "Traceback" not in res.output
+    res = runner.invoke(main, ["results", "--survey", str(s.dir), "--report", str(tmp_path / "r.pdf")])
+    assert res.exit_code == 2 and "the report file must end in .html or .md" in res.output
