@@ -26,8 +26,8 @@ from protocol.manifest import Manifest
 from protocol.tls import pinned_client_context
 from protocol.wire import ResultShare, b64d, error_detail, majority_outliers
 
-from .statistics import (banded_median, gap_percent, mean, quartile_boundaries, quarter_counts, quarter_fractions,
-                         signed, stdev)
+from .statistics import (banded_median, gap_percent, mean, project_histogram, quartile_boundaries, quarter_counts,
+                         quarter_fractions, signed, stdev)
 
 
 @dataclass
@@ -185,10 +185,20 @@ def tabulate(manifest: Manifest, values: list[int], accepted: int, rejected: int
         budget = plan_budget(parse_epsilon(manifest.dp_epsilon), sc.salary_max, 2 if layout.has_genders else 1)
         dp_doc = {"epsilon": manifest.dp_epsilon, "description": budget.describe(),
                   "noise_sd": {kind: budget.total_sd(kind, manifest.n) for kind in KINDS}}
+        warnings.append("differential privacy: every figure carries noise (standard deviations above); medians "
+                        "and quartile shares come from noisy band counts and can be off by more than the ± "
+                        "banding error shown, most for small groups and many bands; standard deviations use the "
+                        "noisy sum of squares")
     banded = sc.B > 1
+
+    def hist(f: Figures) -> list[float]:
+        """A group's band counts; under differential privacy projected onto the histograms with
+        non-negative counts adding up to its (noisy) count (post-processing, no privacy cost)."""
+        return project_histogram(f.bands, f.count) if noisy else [float(v) for v in f.bands]
+
     # Quarters by rank over the employees of the released genders only (a suppressed gender must
     # not be recoverable as "everyone minus the others").
-    total_bands = [sum(f.bands[b] for f, keep in zip(genders, pl.genders) if keep) for b in range(sc.B)]
+    total_bands = [sum(hist(f)[b] for f, keep in zip(genders, pl.genders) if keep) for b in range(sc.B)]
     fractions = quarter_fractions(total_bands) if banded else None
 
     def group(name: str, f: Figures, released: bool, peers: list[Figures] | None) -> Group:
@@ -196,13 +206,13 @@ def tabulate(manifest: Manifest, values: list[int], accepted: int, rejected: int
             return Group(name, f.count, None, True)
         g = Group(name, f.count, mean(f.total, f.count), False, stdev=stdev(f.total, f.squares, f.count))
         if banded:
-            med = banded_median(f.bands, sc.edges, sc.salary_max)
+            med = banded_median(hist(f), sc.edges, sc.salary_max)
             if med is not None:
                 g.median, g.median_max_error = round(med[0], 2), float(med[1])
             if fractions is not None and peers is not None:
-                mine, everyone = quarter_counts(f.bands, fractions), [0.0] * 4
+                mine, everyone = quarter_counts(hist(f), fractions), [0.0] * 4
                 for other in peers:
-                    everyone = [a + b for a, b in zip(everyone, quarter_counts(other.bands, fractions))]
+                    everyone = [a + b for a, b in zip(everyone, quarter_counts(hist(other), fractions))]
                 g.quartile_shares = [round(m / e, 4) if e > 0 else 0.0 for m, e in zip(mine, everyone)]
         if budget is not None:
             c_sd, s_sd = budget.total_sd("count", manifest.n), budget.total_sd("sum", manifest.n)

@@ -169,3 +169,38 @@ def test_tabulate_matches_plaintext_oracles_per_gender_and_job(tmp_path) -> None
                 assert g.mean == pytest.approx(statistics.mean(vals))
                 assert g.median == statistics.median(vals)
     assert [g.suppressed for g in report.categories[0].groups][2] is True  # other/eng: 2 < k
+
+
+def test_projection_of_noisy_band_counts() -> None:
+    from analyst.statistics import project_histogram
+
+    # a valid histogram with the right total is its own projection
+    assert project_histogram([3, 0, 5], 8) == [3.0, 0.0, 5.0]
+    # noise in empty bands: clamping would keep every +2; the projection subtracts a common
+    # threshold and keeps the total at the released count
+    noisy = [2, -1, 2, 40, 2, -3, 2, 2]
+    got = project_histogram(noisy, 40)
+    assert min(got) >= 0 and abs(sum(got) - 40) < 1e-9
+    assert got[3] == max(got) and sum(v > 0 for v in got) <= sum(v > 0 for v in noisy)
+    assert project_histogram([1, 2], 0) == [0.0, 0.0] and project_histogram([], 5) == []
+    # the median of the projected histogram stays in the band that holds the group; clamping
+    # the noise at zero drags it towards the middle of the range
+    edges = list(range(0, 800, 100))
+    med_proj = banded_median(got, edges, 799)
+    med_clamped = banded_median([max(0, v) for v in noisy], edges, 799)
+    assert med_proj is not None and med_clamped is not None
+    assert 300 <= med_proj[0] <= 399
+    assert abs(med_proj[0] - 349.5) < abs(med_clamped[0] - 349.5)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(-20, 60), min_size=1, max_size=30), st.integers(0, 400))
+def test_projection_is_non_negative_with_the_given_total_and_idempotent(noisy: list[int], total: int) -> None:
+    from analyst.statistics import project_histogram
+
+    got = project_histogram(noisy, total)
+    assert all(v >= 0 for v in got)
+    if total > 0:
+        assert abs(sum(got) - total) < 1e-6 * max(1, total)
+        again = project_histogram(got, total)
+        assert all(abs(a - b) < 1e-6 for a, b in zip(again, got))
