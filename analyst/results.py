@@ -8,6 +8,7 @@ one degree-t polynomial (naming the inconsistent node when one node explains it)
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -191,14 +192,16 @@ def tabulate(manifest: Manifest, values: list[int], accepted: int, rejected: int
                         "noisy sum of squares")
     banded = sc.B > 1
 
-    def hist(f: Figures) -> list[float]:
+    @functools.lru_cache(maxsize=None)
+    def hist(f: Figures) -> tuple[float, ...]:
         """A group's band counts; under differential privacy projected onto the histograms with
         non-negative counts adding up to its (noisy) count (post-processing, no privacy cost)."""
-        return project_histogram(f.bands, f.count) if noisy else [float(v) for v in f.bands]
+        return tuple(project_histogram(f.bands, f.count) if noisy else map(float, f.bands))
 
     # Quarters by rank over the employees of the released genders only (a suppressed gender must
     # not be recoverable as "everyone minus the others").
-    total_bands = [sum(hist(f)[b] for f, keep in zip(genders, pl.genders) if keep) for b in range(sc.B)]
+    shown = [f for f, keep in zip(genders, pl.genders) if keep]
+    total_bands = [sum(col) for col in zip(*map(hist, shown))] if shown else [0.0] * sc.B
     fractions = quarter_fractions(total_bands) if banded else None
 
     def group(name: str, f: Figures, released: bool, peers: list[Figures] | None) -> Group:
@@ -228,7 +231,6 @@ def tabulate(manifest: Manifest, values: list[int], accepted: int, rejected: int
                    for g in groups if g.gender != "male"}
         return mean_gap, med_gap
 
-    shown = [f for f, keep in zip(genders, pl.genders) if keep]
     groups = [group(name, f, keep, shown) for name, f, keep in zip(sc.genders, genders, pl.genders)]
     mean_gap, median_gap = gaps(groups)
     categories: list[Category] = []

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -65,6 +65,7 @@ from protocol.wire import MAX_TOKEN_CHARS, BulkAck, BulkUpload, SubmissionAck, S
 PENDING_FORMAT = "salary-submit/pending/v2"  # v2: with the submission certificate
 RECEIPT_FORMAT = "salary-submit/receipt/v1"
 DEFAULT_RECEIPT_DIR = "receipts"
+AckT = TypeVar("AckT")
 
 #: Error names a node may send back, mapped to our exception classes.  Anything else is a
 #: plain :class:`SurveyError` (a node cannot make us raise an arbitrary class).
@@ -319,35 +320,32 @@ class NodeClient:
             raise SurveyError(f"{self.label} sent a malformed status")
         return data
 
+    def _post(self, what: str, body: Any, parse: Callable[[Any], AckT], kind: str) -> AckT:
+        """POST to this survey's ``what`` endpoint; the answer parsed, or :class:`SurveyError`."""
+        resp = self._request("POST", self._path(what), body)
+        if resp.status_code != 200:
+            raise self._error(resp)
+        try:
+            return parse(resp.json())
+        except (ValueError, SurveyError):
+            raise SurveyError(f"{self.label} sent a malformed {kind}") from None
+
     def submit(self, upload: SubmissionUpload, envelope_sha256: str) -> SubmissionAck:
         """POST one sealed share; returns the checked acknowledgement.
 
         The acknowledgement must name this survey, this submission, this node and the SHA-256 of
         the envelope we sent, else :class:`SurveyError`.
         """
-        resp = self._request("POST", self._path("submissions"), upload.to_json())
-        if resp.status_code != 200:
-            raise self._error(resp)
-        try:
-            ack = SubmissionAck.parse(resp.json())
-        except (ValueError, SurveyError):
-            raise SurveyError(f"{self.label} sent a malformed acknowledgement") from None
+        ack = self._post("submissions", upload.to_json(), SubmissionAck.parse, "acknowledgement")
         if (ack.survey_id != self.survey_id or ack.submission_id != upload.submission_id
                 or ack.node_index != self.index or ack.envelope_sha256 != envelope_sha256):
             raise SurveyError(f"{self.label} acknowledged something other than what was sent")
         return ack
 
-
     def submit_batch(self, upload: BulkUpload, envelope_sha256: str, ids: Sequence[str]) -> BulkAck:
         """POST one node's sealed block of a batch; the acknowledgement must name this survey,
         this node, the SHA-256 of the block sent and every record id, else :class:`SurveyError`."""
-        resp = self._request("POST", self._path("batches"), upload.to_json())
-        if resp.status_code != 200:
-            raise self._error(resp)
-        try:
-            ack = BulkAck.parse(resp.json())
-        except (ValueError, SurveyError):
-            raise SurveyError(f"{self.label} sent a malformed bulk acknowledgement") from None
+        ack = self._post("batches", upload.to_json(), BulkAck.parse, "bulk acknowledgement")
         if (ack.survey_id != self.survey_id or ack.node_index != self.index
                 or ack.envelope_sha256 != envelope_sha256 or tuple(ack.submission_ids) != tuple(ids)):
             raise SurveyError(f"{self.label} acknowledged something other than what was sent")

@@ -242,15 +242,17 @@ class LocalCluster:
         return run([tool("salary-analyst"), "results", "--survey", str(self.survey_dir)], quiet=True).stdout
 
 
-def closed_survey(tmp: Path, counts: dict[str, int], seed: int,
-                  **cluster_args: Any) -> tuple[LocalCluster, list[tuple[str, int]]]:
-    """A running cluster whose survey holds ``counts`` synthetic employees and is closed.
+def closed_survey(tmp: Path, counts: dict[str, int], seed: int, jobs: Sequence[str] = ("engineering", "sales", "support"),
+                  **cluster_args: Any) -> tuple[LocalCluster, list[tuple[str, int, str]]]:
+    """A running cluster whose survey holds ``counts`` synthetic employees and is closed; the
+    (gender, salary, job) rows come back for the oracle.  ``jobs`` label the CSV rows (the survey
+    asks for them only with ``job_categories=`` among ``cluster_args``).
 
     The caller owns the cluster (``stop_all()`` in a ``finally``).
     """
     data = tmp / "staff.csv"
-    synthetic_csv(data, counts, seed=seed)
-    records = read_records(data)
+    synthetic_csv(data, counts, seed=seed, jobs=jobs, salary_max=cluster_args.get("salary_max", 1_000_000))
+    records = read_rows(data)
     c = LocalCluster(tmp / "run", tokens=len(records), **cluster_args)
     c.setup()
     try:

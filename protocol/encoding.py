@@ -25,6 +25,7 @@ count-sum-range encoding of earlier versions plus the squares.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -99,9 +100,9 @@ class Scheme:
     def band_of(self, salary: int) -> int:
         return bisect.bisect_right(self.edges, salary) - 1
 
-    @property
+    @functools.cached_property
     def bits(self) -> int:
-        """L: bits of each in-band offset (d1 and d2)."""
+        """L: bits of each in-band offset (d1 and d2); the encoders read it per record."""
         return max(1, max(self.band_width(b) for b in range(self.B)).bit_length())
 
     @property

@@ -86,7 +86,12 @@ class Manifest:
         return len(self.nodes)
 
     def scheme(self) -> Scheme:
-        """The record layout this survey's submissions use (see protocol.encoding)."""
+        """The record layout this survey's submissions use (see protocol.encoding).  Computed once
+        per (immutable) manifest: the contributor asks for it per CSV row."""
+        return self._scheme
+
+    @functools.cached_property
+    def _scheme(self) -> Scheme:
         return Scheme.of(self.categories, self.salary_max, self.job_categories, self.salary_bands)
 
     def vector_length(self) -> int:

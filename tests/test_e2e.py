@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.cluster import (LocalCluster, closed_survey, compare, plaintext_report, read_records, read_rows, run,
-                          synthetic_csv, tool)
+from demo.cluster import LocalCluster, closed_survey, compare, plaintext_report, read_records, run, synthetic_csv, tool
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,16 +150,9 @@ def test_pay_transparency_survey_with_job_categories_bands_and_a_report(tmp_path
     banding error), a small cell and the cell protecting it suppressed, CSV output, and the
     HTML and Markdown reports."""
     jobs = ("engineering", "sales", "support")
-    data = tmp_path / "staff.csv"
-    synthetic_csv(data, {"female": 40, "male": 40, "other": 6}, seed=21, jobs=jobs, salary_max=20_000)
-    rows = read_rows(data)
-    c = LocalCluster(tmp_path / "run", n=3, min_group_size=5, tokens=len(rows), salary_max=20_000,
-                     job_categories=",".join(jobs), band_width=500)
-    c.setup()
+    c, rows = closed_survey(tmp_path, {"female": 40, "male": 40, "other": 6}, seed=21, jobs=jobs, n=3,
+                            min_group_size=5, salary_max=20_000, job_categories=",".join(jobs), band_width=500)
     try:
-        c.start_all()
-        c.submit_csv(data)
-        c.close()
         for res in c.compute(timeout=60):
             assert res.returncode == 0, res.stderr
         html = tmp_path / "report.html"
@@ -191,16 +183,9 @@ def test_pay_transparency_survey_with_job_categories_bands_and_a_report(tmp_path
 def test_differential_privacy_survey_is_noisy_and_released_once(tmp_path: Path) -> None:
     """With epsilon in the manifest the figures carry joint noise (not the exact oracle, but
     close), a second compute is refused, and fetching the result again gives the same numbers."""
-    data = tmp_path / "staff.csv"
-    synthetic_csv(data, {"female": 30, "male": 30, "other": 0}, seed=5, jobs=(), salary_max=20_000)
-    records = read_records(data)
-    c = LocalCluster(tmp_path / "run", n=3, min_group_size=5, tokens=len(records), salary_max=20_000,
-                     band_width=1000, epsilon="2")
-    c.setup()
+    c, records = closed_survey(tmp_path, {"female": 30, "male": 30, "other": 0}, seed=5, jobs=(), n=3,
+                               min_group_size=5, salary_max=20_000, band_width=1000, epsilon="2")
     try:
-        c.start_all()
-        c.submit_csv(data)
-        c.close()
         for res in c.compute(timeout=60):
             assert res.returncode == 0, res.stderr
         first = c.results(tmp_path / "r1.json")
