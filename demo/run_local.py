@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from mpc_nodes.mpc_program import CHEATS
+from mpc_nodes.cheats import CHEATS
 from protocol.manifest import load_manifest
 
 from demo.bad_contributors import KINDS, mixed_kinds, submit_bad

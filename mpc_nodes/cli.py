@@ -12,7 +12,7 @@ import click
 from protocol.errors import SurveyError
 
 from . import keys
-from .mpc_program import CHEATS
+from .cheats import CHEATS
 
 NODE_DIR = click.option("--dir", "node_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
                         help="The node's directory (keys, database).")

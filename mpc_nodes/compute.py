@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -40,10 +41,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
-
-from protocol.commitment import max_certificate_length, pad_certificate
 from protocol.envelope import open_share_elements, seal_result
 from protocol.errors import CheatingDetected, ComputeFailed, SurveyClosed, SurveyError
 from protocol.manifest import Manifest
@@ -89,25 +88,79 @@ class ComputeSummary:
     resumed: bool = False  # True when a rerun only completed the commit of an earlier run
 
 
+@dataclass(frozen=True)
+class PeerResponse:
+    """A peer's answer: status and body (what :func:`protocol.wire.error_detail` reads)."""
+
+    status_code: int
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+class PeerUnreachable(Exception):
+    """No answer from a peer (refused, reset, timed out, TLS failure)."""
+
+
 class Peers:
-    """Signed, pinned HTTPS requests from this node to the other nodes of one survey."""
+    """Signed, pinned HTTPS requests from this node to the other nodes of one survey.
+
+    The standard library's client, not httpx: ``mpc-node compute`` makes a handful of GETs, and
+    importing httpx costs about a tenth of a second per node, a tenth of the whole computation
+    over a thousand submissions (see BENCHMARKS.md).
+    """
 
     def __init__(self, node_dir: Path, manifest: Manifest, me: int) -> None:
         self.manifest, self.me = manifest, me
         self._key = (node_dir / keys.TLS_KEY_FILE).read_bytes()
-        # One keep-alive client per peer, pinned to its certificate: the commit phase polls the
-        # peers every few tens of milliseconds, and a TLS handshake per poll would dominate.
-        self._clients = [httpx.Client(base_url=nd.url, verify=pinned_client_context(nd.tls_cert_pem))
-                         for nd in manifest.nodes]
+        self._contexts = [pinned_client_context(nd.tls_cert_pem) for nd in manifest.nodes]
+        # One keep-alive connection per peer: the commit phase polls the peers every few tens
+        # of milliseconds, and a TLS handshake per poll would dominate.
+        self._conns: list[http.client.HTTPSConnection | None] = [None] * manifest.n
 
     def close(self) -> None:
-        for c in self._clients:
-            c.close()
+        for c in self._conns:
+            if c is not None:
+                c.close()
+        self._conns = [None] * self.manifest.n
 
-    def get(self, j: int, what: str, timeout: float = 10.0) -> httpx.Response:
+    def get(self, j: int, what: str, timeout: float = 10.0) -> PeerResponse:
+        """GET this survey's ``what`` from node j; raises :class:`PeerUnreachable` without an answer.
+
+        A kept-alive connection that the peer closed meanwhile is retried once on a new one
+        (the GETs are idempotent)."""
         path = f"/v1/surveys/{self.manifest.survey_id}/{what}"
         header = sign_request(self._key, self.me, "GET", path, self.manifest)
-        return self._clients[j].get(path, headers={HEADER: header}, timeout=timeout)
+        for attempt in (0, 1):
+            conn = self._conns[j]
+            fresh = conn is None
+            if conn is None:
+                u = urlsplit(self.manifest.nodes[j].url)
+                conn = http.client.HTTPSConnection(u.hostname or "", u.port, timeout=timeout,
+                                                   context=self._contexts[j])
+                self._conns[j] = conn
+            conn.timeout = timeout
+            if conn.sock is not None:
+                conn.sock.settimeout(timeout)
+            try:
+                conn.request("GET", path, headers={HEADER: header})
+                resp = conn.getresponse()
+                body = resp.read()
+                if resp.will_close:
+                    conn.close()
+                    self._conns[j] = None
+                return PeerResponse(resp.status, body)
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                self._conns[j] = None
+                if fresh or attempt == 1:
+                    raise PeerUnreachable(exc.__class__.__name__) from None
+        raise AssertionError("unreachable")
 
     def label(self, j: int) -> str:
         nd = self.manifest.nodes[j]
@@ -118,11 +171,14 @@ def fetch_ids(peers: Peers, j: int) -> FrozenSet:
     """Node j's current id set (one attempt; raises SurveyError on any problem)."""
     try:
         r = peers.get(j, "ids")
-    except httpx.HTTPError as exc:
-        raise SurveyError(f"{peers.label(j)} is unreachable ({exc.__class__.__name__})") from None
+    except PeerUnreachable as exc:
+        raise SurveyError(f"{peers.label(j)} is unreachable ({exc})") from None
     if r.status_code != 200:
         raise SurveyError(f"{peers.label(j)}: {error_detail(r)}")
-    fs = FrozenSet.parse(r.json())
+    try:
+        fs = FrozenSet.parse(r.json())
+    except ValueError:
+        raise SurveyError(f"{peers.label(j)} answered with something that is not JSON") from None
     if fs.node_index != j or fs.manifest_hash != peers.manifest.hash_hex():
         raise ComputeFailed(f"{peers.label(j)} answered for another node or manifest")
     if fs.frozen:
@@ -160,82 +216,78 @@ def fetch_frozen(peers: Peers, j: int, deadline: float, say: Callable[[str], Non
 def fetch_compute_state(peers: Peers, j: int) -> ComputeState | None:
     try:
         r = peers.get(j, "compute", timeout=5.0)
-    except httpx.HTTPError:
+    except PeerUnreachable:
         return None
     if r.status_code != 200:
         return None
-    cs = ComputeState.parse(r.json())
+    try:
+        cs = ComputeState.parse(r.json())
+    except (ValueError, SurveyError):  # not JSON, or not a compute state: no confirmation
+        return None
     return cs if cs.node_index == j else None
 
 
-#: bytes of rows per bucket of the share-matrix sort (memory held while sorting one bucket)
-BUCKET_BYTES = 150 * 1024 * 1024
+#: bytes of rows per bucket file (memory the party holds while sorting one bucket)
+BUCKET_BYTES = 100 * 1024 * 1024
+IDS_FILE = "ids.bin"  # the agreed submission ids, 16 bytes each, in agreed order (for the party)
 
 
-def write_share_matrix(store: NodeStore, node_dir: Path, survey_id: str, ids: list[str], path: Path,
-                       certificates: Path | None = None, progress: Callable[[int], None] | None = None,
-                       bucket_rows: int | None = None) -> int:
-    """Write every agreed submission's share elements (16 bytes each) to ``path``, row k for
-    ``ids[k]``: the share kept at upload, or (a row stored by an older release) its envelope
-    opened now; and, if ``certificates`` is given, row k's id (16 bytes) and certificate in the
-    padded fixed-width form (protocol.commitment) to that file, for the party program, which reads
-    them only for submissions whose openings disagree.  Returns the row width.
+@dataclass(frozen=True)
+class ShareBuckets:
+    """The share bucket files of :func:`write_share_buckets`, inside one directory."""
 
-    The table is read once in its physical order and the rows are put into agreed order by a
-    bucket sort through temporary files of ``bucket_rows`` rows each (by default as many rows as
-    fit in about 150 MB, at most 65,536): sequential
-    I/O only (one seek per row made a million rows take many minutes on this machine), and memory
-    bounded by one bucket whatever the number of submissions.  Raises :class:`SurveyError` if an
-    agreed submission is missing.
+    files: list[str]
+    bucket_rows: int
+    width: int
+
+
+def write_share_buckets(store: NodeStore, node_dir: Path, survey_id: str, ids: list[str], out_dir: Path,
+                        progress: Callable[[int], None] | None = None,
+                        bucket_rows: int | None = None) -> ShareBuckets:
+    """Write every agreed submission's share elements (16 bytes each) into bucket files in
+    ``out_dir`` for the party program (``mpc_program.ShareMatrix.from_buckets``), and the agreed
+    ids to ``IDS_FILE`` there (the party looks the certificates of the rare rows it must reveal
+    up by id).  Row k is ``ids[k]``: the share kept at upload, or (a row stored by an older
+    release) its envelope opened now.
+
+    The table is read once in its physical order (one seek per row made a million rows take many
+    minutes on this machine); row k goes to bucket ``k // bucket_rows`` (by default as many rows
+    as fit in about 100 MB) as its 4-byte row number and its elements.  The party sorts each
+    bucket in memory, so the rows are written and read once each, sequentially.  Raises
+    :class:`SurveyError` if an agreed submission is missing.
     """
-    import numpy as np
-
     rec = store.survey(survey_id)
     m = rec.manifest
     sk = keys.load_hpke_private(node_dir)
-    width, mh, n = m.vector_length(), m.hash(), m.n
-    stride, cstride = 16 * width, 16 + 2 + max_certificate_length(n)
-    bucket_rows = bucket_rows or max(1, min(65536, BUCKET_BYTES // (stride + cstride)))
+    width, mh = m.vector_length(), m.hash()
+    stride = 16 * width
+    bucket_rows = bucket_rows or max(1, min(65536, BUCKET_BYTES // (4 + stride)))
     index = {sid: k for k, sid in enumerate(ids)}
-    buckets = max(1, -(-len(ids) // bucket_rows))
-    with tempfile.TemporaryDirectory(prefix="mpc-node-buckets-", dir=path.parent) as tmp:
-        files = [open(Path(tmp) / f"b{b}", "wb", buffering=1 << 20) for b in range(buckets)]
-        seen = 0
-        try:
-            for sid, share, sealed, cert in store.scan_shares(survey_id):
-                k = index.get(sid)
-                if k is None:
-                    continue  # held here only: not agreed, does not count
-                if share is None or len(share) != stride:
-                    if sealed is None:
-                        raise SurveyError(f"submission {sid}: stored share has the wrong length")
-                    share = open_share_elements(sealed, sk, mh, rec.node_index, bytes.fromhex(sid), width)
-                ok = 0 < len(cert) <= max_certificate_length(n)
-                files[k // bucket_rows].write(k.to_bytes(4, "big") + share + bytes.fromhex(sid)
-                                              + pad_certificate(cert if ok else b"", n))
-                seen += 1
-                if progress and seen % 100000 == 0:
-                    progress(seen)
-        finally:
-            for fh in files:
-                fh.close()
-        if seen != len(ids):
-            raise SurveyError(f"{len(ids) - seen} agreed submission(s) are missing from this node's store")
-        record = np.dtype([("k", ">u4"), ("v", np.void, stride), ("c", np.void, cstride)])
-        with open(path, "wb", buffering=1 << 22) as out, \
-                open(certificates if certificates is not None else os.devnull, "wb", buffering=1 << 22) as cout:
-            for b in range(buckets):
-                part = np.fromfile(Path(tmp) / f"b{b}", dtype=record)
-                base, count = b * bucket_rows, min(bucket_rows, len(ids) - b * bucket_rows)
-                pos = part["k"].astype(np.int64) - base
-                if len(pos) != count or len(np.unique(pos)) != count:
-                    raise SurveyError("the store holds an agreed submission twice or not at all")
-                order = np.argsort(pos)
-                part["v"][order].tofile(out)
-                if certificates is not None:
-                    part["c"][order].tofile(cout)
-                (Path(tmp) / f"b{b}").unlink()
-    return width
+    count = max(1, -(-len(ids) // bucket_rows))
+    names = [f"shares-{b:04d}.bin" for b in range(count)]
+    with open(out_dir / IDS_FILE, "wb") as fh:
+        fh.write(b"".join(bytes.fromhex(sid) for sid in ids))
+    files = [open(out_dir / name, "wb", buffering=1 << 20) for name in names]
+    seen = 0
+    try:
+        for sid, share, sealed in store.scan_shares(survey_id):
+            k = index.get(sid)
+            if k is None:
+                continue  # held here only: not agreed, does not count
+            if share is None or len(share) != stride:
+                if sealed is None:
+                    raise SurveyError(f"submission {sid}: stored share has the wrong length")
+                share = open_share_elements(sealed, sk, mh, rec.node_index, bytes.fromhex(sid), width)
+            files[k // bucket_rows].write(k.to_bytes(4, "big") + share)
+            seen += 1
+            if progress and seen % 100000 == 0:
+                progress(seen)
+    finally:
+        for f in files:
+            f.close()
+    if seen != len(ids):  # the table's primary key rules out an id seen twice
+        raise SurveyError(f"{len(ids) - seen} agreed submission(s) are missing from this node's store")
+    return ShareBuckets(names, bucket_rows, width)
 
 
 def _write_tls_config(workdir: Path, node_dir: Path, manifest: Manifest, pid: int) -> None:
@@ -324,17 +376,20 @@ class PartyProcess:
             self.proc.communicate()
         self._tmp.cleanup()
 
-    def run(self, matrix: Path, rows: int, agreed_digest: str, timeout: float, cheat: str | None = None,
-            statements: list[dict[str, str]] | None = None, certificates: Path | None = None,
-            batch_rows: int | None = None) -> MpcOutcome:
-        """Run the MPC over this node's share matrix (``rows`` submissions), moved into the party's
-        directory; see :func:`run_mpc`."""
+    def run(self, shares: Path | ShareBuckets, rows: int, agreed_digest: str, timeout: float,
+            cheat: str | None = None, statements: list[dict[str, str]] | None = None,
+            store_path: Path | None = None, batch_rows: int | None = None) -> MpcOutcome:
+        """Run the MPC over this node's shares of ``rows`` submissions: a matrix file in row order
+        (moved into the party's directory), or bucket files already written there
+        (:func:`write_share_buckets`, with :attr:`work` as their directory); see :func:`run_mpc`."""
         manifest, pid, work = self.manifest, self.pid, self.work
-        shutil.move(str(matrix), work / "shares.bin")
-        if certificates is not None:
-            shutil.move(str(certificates), work / "certs.bin")
+        if isinstance(shares, ShareBuckets):
+            layout: dict[str, Any] = {"buckets": {"files": shares.files, "bucket_rows": shares.bucket_rows}}
+        else:
+            shutil.move(str(shares), work / "shares.bin")
+            layout = {"matrix_file": "shares.bin"}
         job = {
-            "matrix_file": "shares.bin", "rows": rows, "width": manifest.vector_length(),
+            **layout, "rows": rows, "width": manifest.vector_length(),
             "scheme": {"genders": list(manifest.categories), "jobs": list(manifest.job_categories),
                        "bands": list(manifest.salary_bands), "salary_max": manifest.salary_max},
             "dp_epsilon": manifest.dp_epsilon or None,
@@ -347,7 +402,10 @@ class PartyProcess:
             "manifest_hash": manifest.hash_hex(), "survey_id": manifest.survey_id,
             "certificates": [nd.tls_cert_pem for nd in manifest.nodes],
             "set_statements": statements or [],
-            "certificates_file": "certs.bin" if certificates is not None else None,
+            # where the party finds this node's certificates of rows it must reveal (issue 3's
+            # reveal protocol): the agreed ids in order, and the node's database, read-only
+            "certificate_lookup": ({"ids_file": IDS_FILE, "store": str(store_path.resolve())}
+                                   if store_path is not None and (work / IDS_FILE).exists() else None),
             "batch_rows": batch_rows,
         }
         (work / "job.json").write_text(json.dumps(job))
@@ -383,9 +441,8 @@ class PartyProcess:
 
 def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: int, agreed_digest: str,
             timeout: float, cheat: str | None = None,
-            statements: list[dict[str, str]] | None = None, certificates: Path | None = None,
-            batch_rows: int | None = None) -> MpcOutcome:
-    """Run the MPyC party subprocess over this node's share matrix (``rows`` submissions).
+            statements: list[dict[str, str]] | None = None, batch_rows: int | None = None) -> MpcOutcome:
+    """Run the MPyC party subprocess over a share matrix file in row order (``rows`` submissions).
 
     ``batch_rows``: rows the party reads at a time (default: its own; tests make it small so that
     a few rows span several batches).
@@ -394,7 +451,7 @@ def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: in
     :func:`set_statements`); the parties compare them to catch a node that equivocated.
     """
     with PartyProcess(node_dir, manifest, pid) as party:
-        return party.run(matrix, rows, agreed_digest, timeout, cheat, statements, certificates, batch_rows)
+        return party.run(matrix, rows, agreed_digest, timeout, cheat, statements, batch_rows=batch_rows)
 
 
 def _reason_text(reason: str, off: list[int] | None) -> str:
@@ -489,14 +546,11 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
             rejected += len(refused)
         digest = store.record_agreement(survey_id, agreed)
         say(f"agreed on {len(agreed)} submissions (digest {digest[:16]}…); reading local shares")
-        with tempfile.TemporaryDirectory(prefix="mpc-node-shares-") as tmp:
-            matrix = Path(tmp) / "shares.bin"
-            certs = Path(tmp) / "certs.bin"
-            write_share_matrix(store, node_dir, survey_id, agreed, matrix, certs,
-                               progress=lambda c: say(f"  {c}/{len(agreed)} shares read"))
-            say("joining the MPC with the other nodes (validation, then aggregation)")
-            # A fresh budget for the MPC itself: peers join after their own (variable) preparation.
-            outcome = party.run(matrix, len(agreed), digest, timeout, cheat, statements, certs)
+        buckets = write_share_buckets(store, node_dir, survey_id, agreed, party.work,
+                                      progress=lambda c: say(f"  {c}/{len(agreed)} shares read"))
+        say("joining the MPC with the other nodes (validation, then aggregation)")
+        # A fresh budget for the MPC itself: peers join after their own (variable) preparation.
+        outcome = party.run(buckets, len(agreed), digest, timeout, cheat, statements, store.path)
         say("MPC party done: " + " ".join(f"{k}={v:.3f}s" for k, v in outcome.seconds.items())
             + f" peak_rss={outcome.peak_rss_mb:.1f}MB")
         if outcome.corrected:

@@ -125,6 +125,23 @@ def _audit_hash(prev: str, at: str, survey_id: str | None, event: str, details: 
     return hashlib.sha256(blob).hexdigest()
 
 
+def read_certificates(path: Path, survey_id: str, ids: Sequence[str]) -> list[bytes]:
+    """The stored certificates of ``ids`` (in order; empty bytes where none), read from the
+    database at ``path`` through a read-only connection: for the MPC party, which looks up the
+    few certificates it must reveal while ``mpc-node compute`` holds the store open."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        found: dict[str, bytes] = {}
+        for k in range(0, len(ids), 500):
+            chunk = list(ids[k: k + 500])
+            found.update((sid, bytes(cert or b"")) for sid, cert in db.execute(
+                "SELECT submission_id, certificate FROM submissions WHERE survey_id=? AND submission_id IN "
+                f"({','.join('?' * len(chunk))})", (survey_id, *chunk)))
+        return [found.get(sid, b"") for sid in ids]
+    finally:
+        db.close()
+
+
 class NodeStore:
     """Thread-safe access to one node's database (one connection, serialised by a lock)."""
 
@@ -404,22 +421,21 @@ class NodeStore:
                 yield sid, None if share is None else bytes(share), None if env is None else bytes(env)
 
     def scan_shares(self, survey_id: str, batch: int = 5000
-                    ) -> Iterator[tuple[str, bytes | None, bytes | None, bytes]]:
-        """Every stored (submission_id, opened share or None, envelope or None, certificate or
-        b"") of the survey in the table's physical order: one sequential read of the table instead
-        of one seek per submission (which, for a million rows, is what made compute slow here)."""
+                    ) -> Iterator[tuple[str, bytes | None, bytes | None]]:
+        """Every stored (submission_id, opened share or None, envelope or None) of the survey in
+        the table's physical order: one sequential read of the table instead of one seek per
+        submission (which, for a million rows, is what made compute slow here)."""
         cur = self._db.cursor()
         with self._lock:
-            cur.execute("SELECT submission_id, share, envelope, certificate FROM submissions NOT INDEXED"
-                        " WHERE survey_id=?", (survey_id,))
+            cur.execute("SELECT submission_id, share, envelope FROM submissions NOT INDEXED WHERE survey_id=?",
+                        (survey_id,))
         while True:
             with self._lock:
                 rows = cur.fetchmany(batch)
             if not rows:
                 return
-            for sid, share, env, cert in rows:
-                yield (sid, None if share is None else bytes(share), None if env is None else bytes(env),
-                       bytes(cert or b""))
+            for sid, share, env in rows:
+                yield sid, None if share is None else bytes(share), None if env is None else bytes(env)
 
     def envelopes(self, survey_id: str, ids: Iterable[str], batch: int = 5000) -> Iterator[tuple[str, bytes]]:
         """Yield (submission_id, sealed envelope) for ``ids`` in the given order, in batches."""

@@ -9,3 +9,6 @@ if [ ! -x "$VENV/bin/mpc-node" ] || [ pyproject.toml -nt "$VENV/.installed" ]; t
     "$VENV/bin/pip" install --quiet -e ".[test]"
     touch "$VENV/.installed"
 fi
+# Bytecode for the project's own modules, as a regular (non-editable) install would have: with
+# PYTHONDONTWRITEBYTECODE set, every node and party process would otherwise compile them again.
+"$VENV/bin/python" -m compileall -q protocol contributor analyst mpc_nodes demo benchmarks >/dev/null

@@ -398,8 +398,11 @@ def test_pending_batch_file_round_trips_and_damage_is_reported(tmp_path: Path) -
 def test_share_matrix_reads_kept_shares_and_opens_old_envelopes(node: tuple[Survey, TestClient, NodeStore],
                                                                  tmp_path: Path) -> None:
     """Bulk rows have only their opened share, single uploads both; a row stored by an older
-    release has only its envelope, which compute opens: all give the same matrix rows."""
-    from mpc_nodes.compute import write_share_matrix
+    release has only its envelope, which compute opens: all give the same matrix rows, read
+    back by the party's reader in agreed order, and the party finds every certificate by id."""
+    from mpc_nodes.compute import IDS_FILE, write_share_buckets
+    from mpc_nodes.mpc_program import ShareMatrix
+    from mpc_nodes.store import read_certificates
     from protocol.errors import SurveyError
     from test_api import upload
 
@@ -412,15 +415,47 @@ def test_share_matrix_reads_kept_shares_and_opens_old_envelopes(node: tuple[Surv
     store._db.execute("UPDATE submissions SET share=NULL WHERE submission_id=?", (single["submission_id"],))
     ids = sorted(kept)
     certs = dict(zip(ids, store.certificates(SID, ids)))
-    for bucket_rows in (65536, 2, 1):  # one bucket, or rows spread over several (the sort)
-        out, cfile = tmp_path / f"m{bucket_rows}.bin", tmp_path / f"c{bucket_rows}.bin"
-        width = write_share_matrix(store, s.node_dirs[0], SID, ids, out, cfile, bucket_rows=bucket_rows)
-        data = out.read_bytes()
-        assert [data[16 * width * k: 16 * width * (k + 1)] for k in range(3)] == [kept[i] for i in ids]
-        assert cfile.read_bytes() == b"".join(bytes.fromhex(i) + pad_certificate(certs[i], 3) for i in ids)
+    assert all(certs.values())
+    p = s.manifest.field_modulus
+    for bucket_rows in (65536, 2, 1):  # one bucket, or rows spread over several (the party sorts each)
+        out = tmp_path / f"b{bucket_rows}"
+        out.mkdir()
+        bk = write_share_buckets(store, s.node_dirs[0], SID, ids, out, bucket_rows=bucket_rows)
+        assert len(bk.files) == (1 if bucket_rows > 3 else -(-3 // bucket_rows))
+        X = ShareMatrix.from_buckets([out / f for f in bk.files], bk.bucket_rows, 3, bk.width, p)
+        want = [kept[i] for i in ids]
+        # random access (the reveal protocol) before and after a full pass, then the pass itself
+        assert [X.raw_rows(k, 1) for k in (2, 0, 1)] == [want[2], want[0], want[1]]
+        rows = [X.raw_rows(k, 1) for k in range(3)]
+        assert rows == want
+        batches = list(X.batches(size=2))
+        assert [start for start, _ in batches] == sorted(start for start, _ in batches)
+        got = b"".join(b.astype(">u2").tobytes() for _, b in batches)
+        assert got == b"".join(want)
+        assert (out / IDS_FILE).read_bytes() == b"".join(bytes.fromhex(i) for i in ids)
+        assert read_certificates(store.path, SID, [ids[2], ids[0], "f" * 32]) == [certs[ids[2]], certs[ids[0]], b""]
     # an agreed submission this node does not hold is an error, not a silent gap
+    (tmp_path / "x").mkdir()
     with pytest.raises(SurveyError, match="1 agreed submission\\(s\\) are missing from this node's store"):
-        write_share_matrix(store, s.node_dirs[0], SID, ids + ["f" * 32], tmp_path / "x.bin")
+        write_share_buckets(store, s.node_dirs[0], SID, ids + ["f" * 32], tmp_path / "x")
+
+
+def test_share_buckets_that_lose_or_repeat_a_row_are_refused(tmp_path: Path) -> None:
+    """The party checks that every bucket holds each of its rows exactly once."""
+    from mpc_nodes.mpc_program import ShareMatrix
+
+    p, width = 2**127 - 1, 2
+    row = (5).to_bytes(16, "big") * width
+    (tmp_path / "b0").write_bytes(b"".join(k.to_bytes(4, "big") + row for k in (1, 0)))
+    (tmp_path / "b1").write_bytes(b"".join(k.to_bytes(4, "big") + row for k in (2, 2)))  # row 3 lacks, 2 twice
+    X = ShareMatrix.from_buckets([tmp_path / "b0", tmp_path / "b1"], 2, 4, width, p)
+    assert X.raw_rows(1, 1) == row
+    with pytest.raises(ValueError, match="a share bucket holds a row twice or lacks one"):
+        list(X.batches())
+    with pytest.raises(ValueError, match="share bucket file has the wrong size"):
+        ShareMatrix.from_buckets([tmp_path / "b0", tmp_path / "b1"], 2, 3, width, p)
+    with pytest.raises(ValueError, match="share buckets do not match the number of rows"):
+        ShareMatrix.from_buckets([tmp_path / "b0"], 2, 4, width, p)
 
 
 def test_benchmark_ratios_and_report_use_runs_of_one_invocation() -> None:
