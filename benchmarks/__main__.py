@@ -203,12 +203,12 @@ def markdown(report: dict[str, Any], plot_name: str) -> str:
     for name in ("semi-honest", "malicious"):
         if f"{name}_1e6_over_1e5" in rt:
             lines.append(f"- {name}: time at 1e6 / time at 1e5 = **{rt[f'{name}_1e6_over_1e5']}** (linear would be 10)")
-    lines += ["", "| ingest, one node, HTTPS, durable commit | contributors | records/s | requests/s | "
-              "p50 ms | p99 ms | errors | lost |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += ["", "| ingest, one node, HTTPS, durable commit | server processes | contributors | records/s | "
+              "requests/s | p50 ms | p99 ms | errors | lost |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
         if r.get("kind") == "ingest":
             what = f"bulk ({r['bulk']} records per request)" if r["bulk"] else "single record per request"
-            lines.append(f"| {what} | {r['contributors']} | {r['records_per_s']:,.0f} | "
+            lines.append(f"| {what} | {r.get('server_workers', 1)} | {r['contributors']} | {r['records_per_s']:,.0f} | "
                          f"{_f(r['requests_per_s'], 0)} | {_f(r['latency_ms']['p50'], 1)} | "
                          f"{_f(r['latency_ms']['p99'], 1)} | {r['errors']} | {r['lost']} |")
     lines += ["", "| our runs | submissions | contributor: shared + sealed per s | `salary-submit --csv` wall s | "

@@ -154,10 +154,11 @@ def run_ingest(workdir: Path, mode: str, duration: float, contributors: int, bul
     # than the node can take in ``duration`` (if they run out, the rate is still measured over
     # the load phase, which then ends early)
     per = contributors * max(bulk, 1)
-    tokens = max(per * 4, int(duration * (15_000 if bulk else 700)) // per * per)
+    tokens = max(per * 4, int(duration * (20_000 if bulk else 700)) // per * per)
+    workers = os.cpu_count() or 1  # mpc-node serve --workers: one server process per core
     cmd = [sys.executable, str(ROOT / "scripts" / "loadtest.py"), "--duration", str(duration),
            "--contributors", str(contributors), "--tokens", str(tokens), "--prepare", "ahead",
-           "--json", str(out)]
+           "--server-workers", str(workers), "--json", str(out)]
     if bulk:
         cmd += ["--bulk", str(bulk)]
     st = run_processes([cmd], timeout=duration + 1200, env=dict(os.environ, PYTHONPATH=str(ROOT)))[0]
@@ -165,7 +166,8 @@ def run_ingest(workdir: Path, mode: str, duration: float, contributors: int, bul
     if s is None or s["errors"] or s["lost"] or not s["node_count_equals_acks"] or s["server_died"]:
         raise RuntimeError(f"loadtest ({mode}) failed: {(st.stdout + st.stderr).strip().splitlines()[-3:]}")
     out.unlink()
-    return {"kind": "ingest", "mode": mode, "bulk": bulk, "contributors": contributors, "duration_s": duration,
+    return {"kind": "ingest", "mode": mode, "bulk": bulk, "contributors": contributors, "server_workers": workers,
+            "duration_s": duration,
             "records_per_s": s["submissions_per_s"], "requests_per_s": s.get("requests_per_s"),
             "latency_ms": s["latency_ms"], "errors": s["errors"], "lost": s["lost"], "ok": s["ok"],
             "wall_s": s["load_wall_s"], "acknowledged": s["acknowledged"], "tokens_exhausted": s["tokens_exhausted"]}

@@ -135,9 +135,10 @@ class LocalCluster:
     def node_url(self, i: int) -> str:
         return str(json.loads((self.node_dirs[i] / "node.json").read_text())["url"])
 
-    def start_node(self, i: int, wait: float = 30.0) -> None:
+    def start_node(self, i: int, wait: float = 30.0, workers: int = 1) -> None:
         log = open(self.root / f"node{i}-serve.log", "ab")
-        self.servers[i] = subprocess.Popen([tool("mpc-node"), "serve", "--dir", str(self.node_dirs[i])],
+        self.servers[i] = subprocess.Popen([tool("mpc-node"), "serve", "--dir", str(self.node_dirs[i]),
+                                            "--workers", str(workers)],
                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_healthy(i, wait)
 

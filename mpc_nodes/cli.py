@@ -98,13 +98,16 @@ def init(node_dir: Path, bundle: Path) -> None:
 @NODE_DIR
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, help="Port (default: the one in this node's URL).")
-def serve(node_dir: Path, host: str, port: int | None) -> None:
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Server processes sharing the port; use the number of cores for heavy bulk uploads "
+                   "(each acknowledgement still follows its own durable commit).")
+def serve(node_dir: Path, host: str, port: int | None, workers: int) -> None:
     """Serve the HTTPS ingest API until interrupted."""
     from .server import run_server
 
     try:
         _store(node_dir).close()
-        run_server(node_dir, host, port)
+        run_server(node_dir, host, port, workers=workers)
     except SurveyError as exc:
         _fail(exc)
 

@@ -368,9 +368,38 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
     return app
 
 
-def run_server(node_dir: Path, host: str = "127.0.0.1", port: int | None = None, log_level: str = "warning") -> None:
-    """Serve the node's API over HTTPS with the node's certificate (blocks)."""
+def _die_with_parent() -> None:
+    """Linux: a worker process gets SIGKILL when the node's main server process dies."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _serve_on(node_dir: Path, sock: Any, log_level: str) -> None:
     import uvicorn
+
+    config = uvicorn.Config(create_app(node_dir), ssl_certfile=str(node_dir / keys.TLS_CERT_FILE),
+                            ssl_keyfile=str(node_dir / keys.TLS_KEY_FILE), log_level=log_level, access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def run_server(node_dir: Path, host: str = "127.0.0.1", port: int | None = None, log_level: str = "warning",
+               workers: int = 1) -> None:
+    """Serve the node's API over HTTPS with the node's certificate (blocks).
+
+    ``workers`` processes accept connections from one listening socket, each with its own
+    database connection: an upload's work (TLS, parsing, HPKE, signature and commitment checks)
+    runs on every core, and SQLite's write lock serialises the transactions, so every
+    acknowledgement still follows its own durable commit.  Extra workers are forked before any
+    of them opens the database, and die with the main process (Linux).
+    """
+    import os
+    import signal
+    import socket
 
     if port is None:
         from urllib.parse import urlparse
@@ -378,9 +407,45 @@ def run_server(node_dir: Path, host: str = "127.0.0.1", port: int | None = None,
         port = urlparse(keys.load_public(node_dir).url).port
         if port is None:
             raise SurveyError("this node's URL has no port; pass --port")
-    app = create_app(node_dir)
-    uvicorn.run(app, host=host, port=port, ssl_certfile=str(node_dir / keys.TLS_CERT_FILE),
-                ssl_keyfile=str(node_dir / keys.TLS_KEY_FILE), log_level=log_level, access_log=False)
+    if workers < 1:
+        raise SurveyError("--workers must be at least 1")
+    if workers == 1:
+        import uvicorn
+
+        uvicorn.run(create_app(node_dir), host=host, port=port, ssl_certfile=str(node_dir / keys.TLS_CERT_FILE),
+                    ssl_keyfile=str(node_dir / keys.TLS_KEY_FILE), log_level=log_level, access_log=False)
+        return
+    sock = socket.create_server((host, port), backlog=2048)
+    children: list[int] = []
+    try:
+        for _ in range(workers - 1):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - a worker: serves until told to stop
+                code = 0
+                try:
+                    _die_with_parent()
+                    _serve_on(node_dir, sock, log_level)
+                except BaseException:  # noqa: BLE001 - reported, then the worker exits
+                    import traceback
+
+                    traceback.print_exc()
+                    code = 1
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        _serve_on(node_dir, sock, log_level)
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for pid in children:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        sock.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -388,9 +453,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dir", required=True, type=Path)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int)
+    ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args(argv)
     try:
-        run_server(args.dir, args.host, args.port)
+        run_server(args.dir, args.host, args.port, workers=args.workers)
     except SurveyError as exc:
         print(f"mpc-node: error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -346,7 +346,7 @@ def print_summary(s: dict[str, Any]) -> None:
 
     m = s["machine"]
     print()
-    print("load test: one node (node 0, real `mpc-node serve` over HTTPS), "
+    print(f"load test: one node (node 0, real `mpc-node serve --workers {s['server_workers']}` over HTTPS), "
           f"{s['contributors']} concurrent contributors")
     print(f"  layout               {s['processes']} processes x {s['threads_per_process']} threads, "
           f"keep-alive pinned HTTPS client each, one fresh token per upload")
@@ -450,7 +450,7 @@ def run_load(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     try:
         cluster.setup()
         tokens = cluster.tokens_file.read_text().split()
-        cluster.start_node(NODE)
+        cluster.start_node(NODE, workers=args.server_workers)
         print(f"node 0 serving at {cluster.node_url(NODE)} (set-up {time.monotonic() - t_setup:.1f} s); "
               f"starting {contributors} contributors in {processes} processes ...", flush=True)
         ctx = mp.get_context("spawn")
@@ -503,6 +503,7 @@ def run_load(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "duration_s": args.duration,
         "contributors": contributors,
+        "server_workers": args.server_workers,
         "processes": processes,
         "threads_per_process": "/".join(sorted({str(len(g)) for g in groups}, reverse=True)),
         "prepare": f"{args.prepare}: " + ("all of a worker's submissions were encoded, shared and sealed before the "
@@ -578,6 +579,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--bulk", type=int, default=0, metavar="K",
                     help="bulk mode: K records per request (POST /batches, as salary-submit --csv sends them); "
                          "latency is then per batch (default: one record per request)")
+    ap.add_argument("--server-workers", type=int, default=1, metavar="W",
+                    help="node 0's server processes (mpc-node serve --workers; default: %(default)s)")
     ap.add_argument("--json", type=Path, metavar="OUT.json", help="also write the summary as JSON")
     ap.add_argument("--workdir", type=Path,
                     help="keep the survey, node directories and server log here (default: a temporary "
@@ -585,6 +588,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.duration <= 0 or args.contributors < 1 or args.tokens < args.contributors:
         ap.error("need --duration > 0, --contributors >= 1 and --tokens >= --contributors")
+    if args.server_workers < 1:
+        ap.error("--server-workers must be at least 1")
     if args.processes is not None and args.processes < 1:
         ap.error("--processes must be at least 1")
     return args

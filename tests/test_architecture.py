@@ -47,3 +47,13 @@ def test_loading_every_cli_leaves_mpyc_runtime_unimported() -> None:
     out = subprocess.run([sys.executable, "-c", code, "--no-such-flag"], capture_output=True, text=True, cwd=ROOT,
                          timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
+
+
+def test_the_compute_command_imports_neither_httpx_nor_the_mpc_program() -> None:
+    """`mpc-node compute` is started on every node for every survey: importing httpx (a client
+    for a handful of GETs) and the MPC program (run in its own process) cost a tenth of a
+    second each time (docs/ARCHITECTURE.md, scale)."""
+    code = ("import sys, mpc_nodes.cli, mpc_nodes.compute\n"
+            "print(sorted(m for m in ('httpx', 'mpc_nodes.mpc_program', 'asyncio') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -497,7 +497,8 @@ def test_benchmark_render_regenerates_markdown_and_plot_from_json(tmp_path: Path
 
     runs = [{"kind": "plaintext", "series": "plaintext (numpy)", "submissions": n, "wall_s": n * 1e-8,
              "cpu_s": n * 1e-8, "peak_rss_mb": 40.0, "repeat": 5} for n in (1000, 10000)]
-    runs.append({"kind": "ingest", "mode": "bulk", "bulk": 1000, "contributors": 4, "duration_s": 30.0,
+    runs.append({"kind": "ingest", "mode": "bulk", "bulk": 1000, "contributors": 4, "server_workers": 2,
+                 "duration_s": 30.0,
                  "records_per_s": 9000.0, "requests_per_s": 9.0, "latency_ms": {"p50": 200.0, "p99": 300.0},
                  "errors": 0, "lost": 0, "ok": True, "wall_s": 30.0, "acknowledged": 270000})
     report = {"mode": "full", "machine": {"cores": 2, "cpu": "test"}, "command": "python -m benchmarks --full",
@@ -508,5 +509,5 @@ def test_benchmark_render_regenerates_markdown_and_plot_from_json(tmp_path: Path
     md, png = tmp_path / "B.md", tmp_path / "p.png"
     assert main(["--render", str(src), "--markdown", str(md), "--plot", str(png)]) == 0
     text = md.read_text()
-    assert "<!-- BEGIN full" in text and "| bulk (1000 records per request) | 4 | 9,000 |" in text
+    assert "<!-- BEGIN full" in text and "| bulk (1000 records per request) | 2 | 4 | 9,000 |" in text
     assert png.stat().st_size > 1000
