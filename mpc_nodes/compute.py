@@ -300,6 +300,30 @@ def _write_tls_config(workdir: Path, node_dir: Path, manifest: Manifest, pid: in
     (cfg / "mpyc_ca.crt").write_text("".join(nd.tls_cert_pem for nd in manifest.nodes))
 
 
+WORK_DIR = "compute-work"  # in the node directory: one sub-directory per running compute
+
+
+def remove_stale_work(parent: Path) -> list[Path]:
+    """Delete the work directories (``party-<pid>-*``) of computes whose process is gone, e.g.
+    killed: they hold share files and a copy of the node's TLS key.  Returns what was removed."""
+    removed = []
+    for d in sorted(parent.glob("party-*-*")):
+        try:
+            owner = int(d.name.split("-")[1])
+        except ValueError:
+            continue
+        try:
+            os.kill(owner, 0)
+            continue  # still running (or another user's process with that id)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(d)
+    return removed
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     """Linux: the MPC party gets SIGKILL if `mpc-node compute` dies (no orphan holding the port)."""
     try:
@@ -348,7 +372,13 @@ class PartyProcess:
 
     def __init__(self, node_dir: Path, manifest: Manifest, pid: int) -> None:
         self.manifest, self.pid, self.node_dir = manifest, pid, node_dir
-        self._tmp = tempfile.TemporaryDirectory(prefix="mpc-node-compute-")
+        # Inside the node directory, not the system's temporary directory: the party's copy of
+        # the TLS key and the share files get the node directory's protection, and a compute
+        # that was killed (SIGKILL skips every clean-up) leaves them where the next one removes them.
+        parent = node_dir / WORK_DIR
+        parent.mkdir(mode=0o700, exist_ok=True)
+        remove_stale_work(parent)
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"party-{os.getpid()}-", dir=parent)
         self.work = Path(self._tmp.name)
         _write_tls_config(self.work, node_dir, manifest, pid)
         # What the party needs before the job: who the parties are and how to authenticate them.

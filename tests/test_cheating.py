@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from demo.cluster import LocalCluster, closed_survey, compare, plaintext_report, run, tool
+from mpc_nodes.compute import WORK_DIR
 
 pytestmark = pytest.mark.slow
 CHEATER = 2
@@ -54,7 +55,10 @@ def test_deviation_inside_the_mpc_is_caught_and_named(tmp_path: Path, model: str
                 assert last.startswith("mpc-node: error: " + needle), (step, res.stderr)
                 assert "Traceback" not in res.stderr
             _nothing_released(c)
-            # (the crafted pickle would create <tempdir>/PWNED-by-peer-pickle, next to the party's work dir)
+            # (the crafted pickle would create PWNED-by-peer-pickle next to the party's work dir,
+            # in the node's compute-work directory)
+            for d in c.node_dirs:
+                assert (d / WORK_DIR).is_dir() and not (d / WORK_DIR / "PWNED-by-peer-pickle").exists()
             assert not (Path(tempfile.gettempdir()) / "PWNED-by-peer-pickle").exists()
     finally:
         c.stop_all()
