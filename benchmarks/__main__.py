@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_const", const="quick", dest="mode", help="under 3 minutes (default)")
     g.add_argument("--full", action="store_const", const="full", dest="mode",
-                   help="1e6 submissions, 2-minute naive budget (about an hour on 2 cores)")
+                   help="1e6 submissions, 2-minute naive budget (about 30 minutes on 2 cores)")
     ap.add_argument("--json", type=Path, help="output JSON (default: benchmarks/results-MODE.json)")
     ap.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md",
                     help="the Markdown file whose MODE section is regenerated (default: BENCHMARKS.md)")
