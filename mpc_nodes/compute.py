@@ -71,6 +71,7 @@ from protocol.wire import (
 )
 
 from . import keys
+from .pagecache import drop_from_page_cache
 from .store import NodeStore
 
 DEFAULT_TIMEOUT = 60.0
@@ -268,9 +269,12 @@ def write_share_buckets(store: NodeStore, node_dir: Path, survey_id: str, ids: l
     with open(out_dir / IDS_FILE, "wb") as fh:
         fh.write(b"".join(bytes.fromhex(sid) for sid in ids))
     files = [open(out_dir / name, "wb", buffering=1 << 20) for name in names]
-    seen = 0
+    seen = scanned = 0
     try:
         for sid, share, sealed in store.scan_shares(survey_id):
+            scanned += 1
+            if scanned % 65536 == 0:
+                drop_from_page_cache(store.path)
             k = index.get(sid)
             if k is None:
                 continue  # held here only: not agreed, does not count
@@ -285,6 +289,7 @@ def write_share_buckets(store: NodeStore, node_dir: Path, survey_id: str, ids: l
     finally:
         for f in files:
             f.close()
+    drop_from_page_cache(store.path)
     if seen != len(ids):  # the table's primary key rules out an id seen twice
         raise SurveyError(f"{len(ids) - seen} agreed submission(s) are missing from this node's store")
     return ShareBuckets(names, bucket_rows, width)

@@ -511,3 +511,14 @@ def test_benchmark_render_regenerates_markdown_and_plot_from_json(tmp_path: Path
     text = md.read_text()
     assert "<!-- BEGIN full" in text and "| bulk (1000 records per request) | 2 | 4 | 9,000 |" in text
     assert png.stat().st_size > 1000
+
+
+def test_page_cache_hint_never_raises_and_leaves_the_file_intact(tmp_path: Path) -> None:
+    from mpc_nodes.pagecache import drop_from_page_cache
+
+    f = tmp_path / "shares.bin"
+    f.write_bytes(b"\x01" * 10000)
+    drop_from_page_cache(f)
+    assert f.read_bytes() == b"\x01" * 10000
+    drop_from_page_cache(tmp_path / "missing.bin")  # a hint: a file that cannot be opened is ignored
+    drop_from_page_cache(tmp_path)  # a directory too

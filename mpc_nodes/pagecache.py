@@ -1,0 +1,29 @@
+"""A page-cache hint shared by ``mpc-node compute`` and its MPC party.
+
+A million-row compute reads each node's database once and each share bucket file once, all
+sequentially.  With three or four nodes on one machine, keeping those pages cached pushed out
+the pages read next (1e6 submissions, 3 nodes: 84 s instead of 68 s here); telling the kernel
+they will not be read again soon keeps the cache for what comes next.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def drop_from_page_cache(path: Path) -> None:
+    """Hint that the file's cached pages will not be read again soon (no effect where the OS
+    has no ``posix_fadvise``, or on a file that cannot be opened; never raises)."""
+    if not hasattr(os, "posix_fadvise"):
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
