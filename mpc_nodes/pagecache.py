@@ -2,8 +2,9 @@
 
 A million-row compute reads each node's database once and each share bucket file once, all
 sequentially.  With three or four nodes on one machine, keeping those pages cached pushed out
-the pages read next (1e6 submissions, 3 nodes: 84 s instead of 68 s here); telling the kernel
-they will not be read again soon keeps the cache for what comes next.
+the pages read next (1e6 submissions, 3 nodes: 84 s instead of 72 s in ``python -m benchmarks
+--full`` runs on a 2-core, 24 GB machine); telling the kernel they will not be read again soon
+keeps the cache for what comes next.
 """
 
 from __future__ import annotations

@@ -155,8 +155,7 @@ class NodeStore:
         # Copy the write-ahead log into the database file every 400 MB of log instead of every
         # 4 MB: a bulk upload writes about 3 MB of rows per 1,000 records plus a page of each
         # (random-keyed) index per record, and frequent checkpoints rewrote the same index pages
-        # over and over (1,000-record batches into a 300,000-row table: 56 ms instead of 88 ms
-        # each here).  Durability is the log's, unchanged; the log file keeps its largest size.
+        # over and over.  Durability is the log's, unchanged; the log file keeps its largest size.
         self._db.execute("PRAGMA wal_autocheckpoint=100000")
         self._db.executescript(_SCHEMA)
         cols = {r[1] for r in self._db.execute("PRAGMA table_info(submissions)")}
