@@ -26,13 +26,11 @@ Steps (every node runs the same code path on the same shapes):
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import http.client
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -71,7 +69,7 @@ from protocol.wire import (
 )
 
 from . import keys
-from .pagecache import drop_from_page_cache
+from .ostools import die_with_parent, drop_from_page_cache
 from .store import NodeStore
 
 DEFAULT_TIMEOUT = 60.0
@@ -329,14 +327,6 @@ def remove_stale_work(parent: Path) -> list[Path]:
     return removed
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: the MPC party gets SIGKILL if `mpc-node compute` dies (no orphan holding the port)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 @dataclass(frozen=True)
 class MpcOutcome:
     shares: list[int]  # this node's shares of [counts..., sums (0 where the group is below k)...]
@@ -397,7 +387,7 @@ class PartyProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mpc_nodes.mpc_program", "--wait", "job.json", "out.json"],
             cwd=self.work, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None)
 
     def __enter__(self) -> PartyProcess:
         return self

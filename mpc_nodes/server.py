@@ -62,6 +62,7 @@ from protocol.wire import (
 )
 
 from . import keys
+from .ostools import die_with_parent
 from .store import NodeStore
 
 
@@ -368,17 +369,6 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
     return app
 
 
-def _die_with_parent() -> None:
-    """Linux: a worker process gets SIGKILL when the node's main server process dies."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _serve_on(node_dir: Path, sock: Any, log_level: str) -> None:
     import uvicorn
 
@@ -423,7 +413,7 @@ def run_server(node_dir: Path, host: str = "127.0.0.1", port: int | None = None,
             if pid == 0:  # pragma: no cover - a worker: serves until told to stop
                 code = 0
                 try:
-                    _die_with_parent()
+                    die_with_parent()
                     _serve_on(node_dir, sock, log_level)
                 except BaseException:  # noqa: BLE001 - reported, then the worker exits
                     import traceback
