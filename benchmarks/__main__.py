@@ -52,7 +52,7 @@ MODES: dict[str, dict[str, Any]] = {
         "naive_budget_s": 120.0, "naive_sizes": [100, 300, 1_000, 3_000, 10_000],
         "semi": [1_000, 10_000, 100_000, 1_000_000], "malicious": [1_000, 10_000, 100_000, 1_000_000],
         "repeat_small": 3,  # sizes up to 1e4 are dominated by fixed costs: median of 3 surveys
-        "ingest": {"single": (30.0, 16, 0), "bulk": (30.0, 4, 1000)},
+        "ingest": {"single": (30.0, 16, 0), "bulk": (30.0, 8, 1000)},
     },
 }
 

@@ -154,7 +154,7 @@ def run_ingest(workdir: Path, mode: str, duration: float, contributors: int, bul
     # than the node can take in ``duration`` (if they run out, the rate is still measured over
     # the load phase, which then ends early)
     per = contributors * max(bulk, 1)
-    tokens = max(per * 4, int(duration * (20_000 if bulk else 700)) // per * per)
+    tokens = max(per * 4, int(duration * (30_000 if bulk else 700)) // per * per)
     workers = os.cpu_count() or 1  # mpc-node serve --workers: one server process per core
     cmd = [sys.executable, str(ROOT / "scripts" / "loadtest.py"), "--duration", str(duration),
            "--contributors", str(contributors), "--tokens", str(tokens), "--prepare", "ahead",

@@ -40,7 +40,7 @@ from protocol.field import encode_elements, share_vector
 from protocol.manifest import Manifest
 from protocol.tokens import token_hash
 from protocol.validity import Layout, prove, prove_batch_limbs
-from protocol.wire import BulkAck, BulkUpload, b64d, b64e, bulk_batch_limit
+from protocol.wire import BulkAck, BulkBody, b64d, b64e, bulk_batch_limit
 
 from .core import (
     RECEIPT_FORMAT,
@@ -237,8 +237,7 @@ def pending_token_hashes(receipt_dir: Path, survey_id: str) -> dict[str, Path]:
 def submit_batch_to(node: NodeClient, pb: PreparedBatch, tokens: Sequence[str]) -> BulkAck:
     """POST node ``node.index``'s sealed block of the batch (checked acknowledgement)."""
     i = node.index
-    upload = BulkUpload(b64e(pb.batch_key), b64e(pb.signature), list(tokens), b64e(pb.commitments),
-                        b64e(pb.envelopes[i]), pb.replace)
+    upload = BulkBody(pb.batch_key, pb.signature, tuple(tokens), pb.commitments, pb.envelopes[i], pb.replace)
     return node.submit_batch(upload, pb.envelope_sha256(i), pb.ids)
 
 

@@ -60,7 +60,16 @@ from protocol.manifest import Manifest, NodeInfo, format_time, manifest_from_jso
 from protocol.tls import pinned_client_context
 from protocol.tokens import token_hash
 from protocol.validity import encode_submission
-from protocol.wire import MAX_TOKEN_CHARS, BulkAck, BulkUpload, SubmissionAck, SubmissionUpload, b64d, b64e
+from protocol.wire import (
+    BULK_CONTENT_TYPE,
+    MAX_TOKEN_CHARS,
+    BulkAck,
+    BulkBody,
+    SubmissionAck,
+    SubmissionUpload,
+    b64d,
+    b64e,
+)
 
 PENDING_FORMAT = "salary-submit/pending/v2"  # v2: with the submission certificate
 RECEIPT_FORMAT = "salary-submit/receipt/v1"
@@ -263,12 +272,18 @@ class NodeClient:
     def _path(self, what: str) -> str:
         return f"/v1/surveys/{self.survey_id}/{what}"
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        """Send with retries; returns the first non-transient response."""
+    def _request(self, method: str, path: str, body: dict[str, Any] | bytes | None = None,
+                 content_type: str | None = None) -> httpx.Response:
+        """Send with retries (``body``: JSON, or bytes of ``content_type``); returns the first
+        non-transient response."""
         delays = self.retry.delays()
         while True:
             try:
-                resp = self._client.request(method, path, json=body)
+                if isinstance(body, bytes):
+                    resp = self._client.request(method, path, content=body,
+                                                headers={"content-type": content_type or "application/octet-stream"})
+                else:
+                    resp = self._client.request(method, path, json=body)
                 if resp.status_code < 500 and resp.status_code not in (408, 429):
                     return resp
                 problem = f"HTTP {resp.status_code}" + (f": {d}" if (d := _detail(resp)) else "")
@@ -320,9 +335,10 @@ class NodeClient:
             raise SurveyError(f"{self.label} sent a malformed status")
         return data
 
-    def _post(self, what: str, body: Any, parse: Callable[[Any], AckT], kind: str) -> AckT:
+    def _post(self, what: str, body: Any, parse: Callable[[Any], AckT], kind: str,
+              content_type: str | None = None) -> AckT:
         """POST to this survey's ``what`` endpoint; the answer parsed, or :class:`SurveyError`."""
-        resp = self._request("POST", self._path(what), body)
+        resp = self._request("POST", self._path(what), body, content_type)
         if resp.status_code != 200:
             raise self._error(resp)
         try:
@@ -342,10 +358,11 @@ class NodeClient:
             raise SurveyError(f"{self.label} acknowledged something other than what was sent")
         return ack
 
-    def submit_batch(self, upload: BulkUpload, envelope_sha256: str, ids: Sequence[str]) -> BulkAck:
-        """POST one node's sealed block of a batch; the acknowledgement must name this survey,
-        this node, the SHA-256 of the block sent and every record id, else :class:`SurveyError`."""
-        ack = self._post("batches", upload.to_json(), BulkAck.parse, "bulk acknowledgement")
+    def submit_batch(self, upload: BulkBody, envelope_sha256: str, ids: Sequence[str]) -> BulkAck:
+        """POST one node's sealed block of a batch (in the binary form); the acknowledgement
+        must name this survey, this node, the SHA-256 of the block sent and every record id,
+        else :class:`SurveyError`."""
+        ack = self._post("batches", upload.to_bytes(), BulkAck.parse, "bulk acknowledgement", BULK_CONTENT_TYPE)
         if (ack.survey_id != self.survey_id or ack.node_index != self.index
                 or ack.envelope_sha256 != envelope_sha256 or tuple(ack.submission_ids) != tuple(ids)):
             raise SurveyError(f"{self.label} acknowledged something other than what was sent")

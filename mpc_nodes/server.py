@@ -47,9 +47,10 @@ from protocol.nodeauth import HEADER, frozen_set_statement, sign_statement, veri
 from protocol.wire import (
     MAX_BODY_BYTES,
     MAX_BULK_BODY_BYTES,
+    BULK_CONTENT_TYPE,
     BulkAck,
+    BulkBody,
     BulkUpload,
-    b64d,
     ComputeState,
     STATE_OPEN,
     STATE_PURGED,
@@ -203,6 +204,7 @@ def _bearer(request: Request) -> str | None:
 def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
     """The ingest API for the node in ``node_dir`` (keys from keygen, surveys from ``mpc-node init``)."""
     store = store or NodeStore(node_dir / keys.DB_FILE)
+    store.preload_token_uses()
     hpke_sk = keys.load_hpke_private(node_dir)
     tls_key = (node_dir / keys.TLS_KEY_FILE).read_bytes()
     app = FastAPI(title="salary-mpc node", version="1", description=__doc__)
@@ -252,12 +254,11 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         ack = store.accept(survey_id, up.submission_id, up.token, sealed, up.replace, cert_bytes, share_bytes)
         return JSONResponse(ack.__dict__)
 
-    def _submit_batch(survey_id: str, raw: bytes) -> JSONResponse:
+    def _submit_batch(survey_id: str, raw: bytes, binary: bool) -> JSONResponse:
         rec = store.survey(survey_id)
         m = rec.manifest
-        up = BulkUpload.parse(_json_body(raw))
-        pk, sig = b64d(up.batch_key, "batch_key"), b64d(up.signature, "signature")
-        commitments, sealed = b64d(up.commitments, "commitments"), b64d(up.envelope, "envelope")
+        up = BulkBody.from_bytes(raw) if binary else BulkBody.from_upload(BulkUpload.parse(_json_body(raw)))
+        pk, sig, commitments, sealed = up.batch_key, up.signature, up.commitments, up.envelope
         k, width, mh = len(up.tokens), m.vector_length(), m.hash()
         # The signature first (one per batch), then the block (one HPKE open per batch), then
         # every record's share against its commitment.  Any failure refuses the whole batch.
@@ -303,13 +304,18 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
               responses=_upload_responses("every record stored (or a repeat of a stored batch); one status per "
                                           "record", None, "malformed body, certificate or share block (the whole "
                                           "batch is refused)"),
-              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                  "schema": BULK_UPLOAD_SCHEMA}}}})
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": BULK_UPLOAD_SCHEMA},
+                  BULK_CONTENT_TYPE: {"schema": {
+                      "type": "string", "format": "binary",
+                      "description": "the same fields without base64 or JSON (protocol.wire.BulkBody): what "
+                                     "salary-submit --csv sends"}}}}})
     async def submit_batch(survey_id: str, request: Request) -> JSONResponse:
         """Store one node's sealed shares of a batch of records (an HR file): one certificate, one
         sealed block, one transaction — all records or none, durably, before answering."""
         raw = await request.body()
-        return await run_in_threadpool(_submit_batch, survey_id, raw)
+        binary = request.headers.get("content-type", "").split(";")[0].strip().lower() == BULK_CONTENT_TYPE
+        return await run_in_threadpool(_submit_batch, survey_id, raw, binary)
 
     @app.post("/v1/surveys/{survey_id}/close", responses={403: errors[403], 404: errors[404]})
     def close(survey_id: str, request: Request) -> dict[str, Any]:

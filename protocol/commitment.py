@@ -43,7 +43,7 @@ from .errors import InvalidSubmission
 _ID_LABEL = b"salary-mpc/v2 submission id\x00"
 _COMMIT_LABEL = b"salary-mpc/v2 share commitment\x00"
 _SIGN_LABEL = b"salary-mpc/v2 submission certificate\x00"
-_BATCH_ID_LABEL = b"salary-mpc/v2 batch record id\x00"
+_BATCH_ID_LABEL = b"salary-mpc/v3 batch record id\x00"
 _BATCH_ENVELOPE_LABEL = b"salary-mpc/v2 batch envelope id\x00"
 _LEAF_LABEL = b"salary-mpc/v2 batch leaf\x00"
 _NODE_LABEL = b"salary-mpc/v2 batch node\x00"
@@ -101,8 +101,13 @@ def make_certificate(manifest_hash: bytes, share_bytes: list[bytes],
 
 
 def batch_record_id(public_key: bytes, index: int) -> str:
-    """The id of record ``index`` of the batch signed by ``public_key``: 32 hex characters."""
-    return hashlib.sha256(_BATCH_ID_LABEL + public_key + index.to_bytes(4, "big")).hexdigest()[:32]
+    """The id of record ``index`` of the batch signed by ``public_key``: 32 hex characters, 24
+    from the key (the batch's prefix) and 8 for the index.  A batch's ids are therefore adjacent
+    in a node's id index: storing a batch of 1,000 records writes a few pages of that index, not
+    1,000 scattered ones.  Distinct batches collide only if 96 bits of their keys' hashes do."""
+    if not 0 <= index < 1 << 32:
+        raise ValueError("batch record index out of range")
+    return hashlib.sha256(_BATCH_ID_LABEL + public_key).hexdigest()[:24] + f"{index:08x}"
 
 
 def batch_envelope_id(public_key: bytes) -> bytes:

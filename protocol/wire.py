@@ -2,7 +2,8 @@
 
 Every parser raises :class:`InvalidSubmission` (for uploads) or :class:`SurveyError` with a
 message naming the bad field; nothing from the network is trusted before it passes here.
-Binary fields travel as standard base64.
+Binary fields travel as standard base64, except in the binary form of a bulk upload
+(:class:`BulkBody`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import re
+import struct
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -163,12 +165,7 @@ class BulkUpload:
         if unknown:
             raise InvalidSubmission(f"{what}: unexpected field(s) {', '.join(sorted(unknown))}")
         tokens = _require(obj, "tokens", list, what)
-        if not tokens:
-            raise InvalidSubmission(f"{what}: tokens must list one token per record")
-        for k, token in enumerate(tokens):
-            if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS or not _TOKEN.fullmatch(token):
-                raise InvalidSubmission(f"{what}: token {k} is missing, too long or has characters no "
-                                        "participation token has")
+        _check_bulk_tokens(tokens)
         replace = obj.get("replace", False)
         if not isinstance(replace, bool):
             raise InvalidSubmission(f"{what}: field 'replace' must be a boolean")
@@ -178,6 +175,98 @@ class BulkUpload:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _check_bulk_tokens(tokens: Sequence[Any]) -> None:
+    if not tokens:
+        raise InvalidSubmission("bulk upload: tokens must list one token per record")
+    for k, token in enumerate(tokens):
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS or not _TOKEN.fullmatch(token):
+            raise InvalidSubmission(f"bulk upload: token {k} is missing, too long or has characters no "
+                                    "participation token has")
+
+
+#: Content type of the binary form of a bulk upload (:meth:`BulkBody.to_bytes`).
+BULK_CONTENT_TYPE = "application/vnd.salary-mpc.batch"
+_BULK_MAGIC = b"SMB1"
+
+
+@dataclass(frozen=True)
+class BulkBody:
+    """A bulk upload with its binary fields as bytes: what a node checks.  It travels as JSON
+    (:class:`BulkUpload`, base64 fields) or, sparing both ends base64 and JSON over megabytes
+    (about a tenth of a node's work per batch), in this binary form, integers big-endian::
+
+        b"SMB1" | flags: u8 (bit 0: replace; the others 0) | k: u32 |
+        k times (token length: u16, token: ASCII) |
+        4 times (length: u32, bytes): batch_key, signature, commitments, envelope
+
+    The fields mean what :class:`BulkUpload`'s do.
+    """
+
+    batch_key: bytes
+    signature: bytes
+    tokens: tuple[str, ...]
+    commitments: bytes
+    envelope: bytes
+    replace: bool = False
+
+    def to_bytes(self) -> bytes:
+        _check_bulk_tokens(self.tokens)
+        out = [_BULK_MAGIC, struct.pack(">BI", int(self.replace), len(self.tokens))]
+        for token in self.tokens:
+            raw = token.encode("ascii")
+            out += [struct.pack(">H", len(raw)), raw]
+        for blob in (self.batch_key, self.signature, self.commitments, self.envelope):
+            out += [struct.pack(">I", len(blob)), blob]
+        return b"".join(out)
+
+    @staticmethod
+    def from_bytes(raw: bytes) -> BulkBody:
+        """Parse the binary form; raises :class:`InvalidSubmission` naming what is wrong."""
+        what = "bulk upload (binary)"
+        if raw[:4] != _BULK_MAGIC:
+            raise InvalidSubmission(f"{what}: the body does not start with the format's magic bytes")
+        view, at = memoryview(raw), 4
+
+        def take(n: int) -> memoryview:
+            nonlocal at
+            if at + n > len(view):
+                raise InvalidSubmission(f"{what}: the body is truncated")
+            at += n
+            return view[at - n: at]
+
+        flags, k = struct.unpack(">BI", take(5))
+        if flags & ~1:
+            raise InvalidSubmission(f"{what}: unknown flags {flags:#04x}")
+        if k > (len(view) - at) // 3:  # every token takes at least 3 bytes: refuse before looping
+            raise InvalidSubmission(f"{what}: the body is truncated")
+        tokens = []
+        for r in range(k):
+            (n,) = struct.unpack(">H", take(2))
+            try:
+                tokens.append(bytes(take(n)).decode("ascii"))
+            except UnicodeDecodeError:
+                raise InvalidSubmission(f"{what}: token {r} is missing, too long or has characters no "
+                                        "participation token has") from None
+        _check_bulk_tokens(tokens)
+        blobs = []
+        for _ in range(4):
+            (n,) = struct.unpack(">I", take(4))
+            blobs.append(bytes(take(n)))
+        if at != len(view):
+            raise InvalidSubmission(f"{what}: {len(view) - at} bytes follow the last field")
+        return BulkBody(blobs[0], blobs[1], tuple(tokens), blobs[2], blobs[3], bool(flags & 1))
+
+    @staticmethod
+    def from_upload(up: BulkUpload) -> BulkBody:
+        """The JSON form's fields decoded (raises :class:`InvalidSubmission` on bad base64)."""
+        return BulkBody(b64d(up.batch_key, "batch_key"), b64d(up.signature, "signature"), tuple(up.tokens),
+                        b64d(up.commitments, "commitments"), b64d(up.envelope, "envelope"), up.replace)
+
+    def to_upload(self) -> BulkUpload:
+        return BulkUpload(b64e(self.batch_key), b64e(self.signature), list(self.tokens), b64e(self.commitments),
+                          b64e(self.envelope), self.replace)
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ from protocol.field import encode_elements, share_vector  # noqa: E402
 from protocol.manifest import Manifest, load_manifest  # noqa: E402
 from protocol.tls import pinned_client_context  # noqa: E402
 from protocol.validity import encode_submission  # noqa: E402
-from protocol.wire import b64e  # noqa: E402
+from protocol.wire import BULK_CONTENT_TYPE, BulkBody, b64e  # noqa: E402
 
 NODE = 0
 SURVEY_ID = "loadtest"
@@ -83,6 +83,7 @@ class Prepared:
     body: bytes
     envelope_sha256: str
     batch_ids: tuple[str, ...] = ()  # bulk mode: every record id of the batch, in order
+    content_type: str = "application/json"  # bulk mode: the binary form salary-submit --csv sends
 
 
 def prepare_bulk(manifest: Manifest, tokens: Sequence[str], rng: random.Random) -> Prepared:
@@ -94,10 +95,8 @@ def prepare_bulk(manifest: Manifest, tokens: Sequence[str], rng: random.Random) 
     records = [Record(rng.choice(manifest.categories), rng.randint(900, min(20_000, manifest.salary_max)))
                for _ in tokens]
     pb = prepare_batch(manifest, records, [""] * len(tokens), [None] * len(tokens))
-    body = json.dumps({"batch_key": b64e(pb.batch_key), "signature": b64e(pb.signature), "tokens": list(tokens),
-                       "commitments": b64e(pb.commitments), "envelope": b64e(pb.envelopes[NODE]),
-                       "replace": False}, separators=(",", ":")).encode()
-    return Prepared(pb.ids[0], body, pb.envelope_sha256(NODE), pb.ids)
+    body = BulkBody(pb.batch_key, pb.signature, tuple(tokens), pb.commitments, pb.envelopes[NODE]).to_bytes()
+    return Prepared(pb.ids[0], body, pb.envelope_sha256(NODE), pb.ids, BULK_CONTENT_TYPE)
 
 
 def prepare(manifest: Manifest, token: str, rng: random.Random) -> Prepared:
@@ -221,7 +220,7 @@ class Contributor(threading.Thread):
             if res.first_send is None:
                 res.first_send = t0
             try:
-                resp = client.post(post_url, content=sub.body)
+                resp = client.post(post_url, content=sub.body, headers={"content-type": sub.content_type})
                 t1 = time.monotonic()
             except Exception as exc:  # noqa: BLE001 - timeouts, resets, TLS errors: all count
                 res.last_done = time.monotonic()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -41,7 +42,7 @@ from protocol.envelope import open_share_block
 from protocol.errors import DecryptionFailed, InvalidSubmission
 from protocol.field import reconstruct_vector
 from protocol.validity import Layout, plain_reason, prove, prove_batch_limbs
-from protocol.wire import b64e
+from protocol.wire import BULK_CONTENT_TYPE, BulkBody, BulkUpload, b64e
 
 SID = "test-survey"
 BASE = f"/v1/surveys/{SID}"
@@ -332,6 +333,53 @@ def test_malformed_bulk_uploads(node: tuple[Survey, TestClient, NodeStore], muta
     s, c, store = node
     body, _ = bulk_body(s, s.tokens[:3])
     expect(c.post(f"{BASE}/batches", json=mutate(body, s)), status, error, detail)
+    assert store.count(SID) == 0
+
+
+def test_binary_bulk_body_round_trips_and_is_taken_by_the_node(node: tuple[Survey, TestClient, NodeStore]) -> None:
+    s, c, store = node
+    body, pb = bulk_body(s, s.tokens[:3])
+    bb = BulkBody.from_upload(BulkUpload.parse(body))
+    raw = bb.to_bytes()
+    assert BulkBody.from_bytes(raw) == bb and bb.to_upload() == BulkUpload.parse(body)
+    assert len(raw) < 0.8 * len(json.dumps(body))  # no base64
+    # without its content type the same bytes are read as JSON, and refused as such
+    expect(c.post(f"{BASE}/batches", content=raw), 400, "InvalidSubmission", "request body is not valid JSON")
+    r = c.post(f"{BASE}/batches", content=raw, headers={"content-type": BULK_CONTENT_TYPE})
+    assert r.status_code == 200, r.text
+    assert r.json()["statuses"] == ["stored"] * 3 and r.json()["submission_ids"] == list(pb.ids)
+    assert sorted(store.submission_ids(SID)) == sorted(pb.ids)
+    # a repeat in the other form is the same batch
+    assert c.post(f"{BASE}/batches", json=body).json()["statuses"] == ["duplicate"] * 3
+
+
+def _binary(tokens: tuple[str, ...] = ("tok-a", "tok-b"), flags: int = 0) -> bytes:
+    raw = BulkBody(b"k" * 32, b"s" * 64, ("tok-a", "tok-b"), b"c" * 192, b"e" * 10).to_bytes()
+    head = raw[:4] + bytes([flags]) + len(tokens).to_bytes(4, "big")
+    toks = b"".join(len(t.encode("latin-1")).to_bytes(2, "big") + t.encode("latin-1") for t in tokens)
+    return head + toks + raw[9 + 2 * 7:]  # the two default tokens take 2 x (2 + 5) bytes
+
+
+@pytest.mark.parametrize("raw,detail", [
+    (b"SMB2" + _binary()[4:], "the body does not start with the format's magic bytes"),
+    (b"", "the body does not start with the format's magic bytes"),
+    (_binary(flags=2), "unknown flags 0x02"),
+    (_binary()[:-1], "the body is truncated"),
+    (_binary()[:8], "the body is truncated"),
+    (_binary() + b"\x00", "1 bytes follow the last field"),
+    (_binary()[:5] + (2**32 - 1).to_bytes(4, "big") + _binary()[9:], "the body is truncated"),
+    (_binary(tokens=()), "tokens must list one token per record"),
+    (_binary(tokens=("tok-a", "t\xe9k")), "token 1 is missing, too long or has characters no participation token"),
+    (_binary(tokens=("tok a", "tok-b")), "token 0 is missing, too long or has characters no participation token"),
+    (_binary(tokens=("", "tok-b")), "token 0 is missing, too long or has characters no participation token"),
+])
+def test_malformed_binary_bulk_bodies(node: tuple[Survey, TestClient, NodeStore], raw: bytes, detail: str) -> None:
+    assert BulkBody.from_bytes(_binary()).tokens == ("tok-a", "tok-b")  # the helper's baseline parses
+    with pytest.raises(InvalidSubmission, match=re.escape(detail)):
+        BulkBody.from_bytes(raw)
+    s, c, store = node
+    expect(c.post(f"{BASE}/batches", content=raw, headers={"content-type": BULK_CONTENT_TYPE}), 400,
+           "InvalidSubmission", detail)
     assert store.count(SID) == 0
 
 

@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from protocol.commitment import check_share, make_certificate, submission_id_for, verify_certificate
+from protocol.commitment import (
+    batch_record_id,
+    check_share,
+    make_certificate,
+    submission_id_for,
+    verify_certificate,
+)
 from protocol.errors import InvalidSubmission
 from protocol.field import encode_elements
 
@@ -63,3 +69,17 @@ def test_fresh_certificates_use_fresh_keys() -> None:
     assert set(verify_certificate(c1, s1, 3, MH).commitments).isdisjoint(verify_certificate(c2, s2, 3, MH).commitments)
     with pytest.raises(InvalidSubmission, match="not the hash of the certificate's key"):
         verify_certificate(c1, s2, 3, MH)
+
+
+def test_batch_record_ids_known_answer_and_adjacent() -> None:
+    pk = bytes(range(32))
+    assert batch_record_id(pk, 0) == "73d685cce7a74ad46d89c96a00000000"
+    assert batch_record_id(pk, 999) == "73d685cce7a74ad46d89c96a000003e7"
+    # a batch's ids sort in record order, next to each other (one region of a node's id index)
+    ids = [batch_record_id(pk, r) for r in range(300)]
+    assert sorted(ids) == ids and len(set(ids)) == 300
+    other = batch_record_id(bytes(32), 0)
+    assert other[:24] != ids[0][:24] and submission_id_for(pk) not in ids
+    for bad in (-1, 1 << 32):
+        with pytest.raises(ValueError, match="batch record index out of range"):
+            batch_record_id(pk, bad)

@@ -502,6 +502,83 @@ def test_failed_accept_leaves_no_trace(store: NodeStore, survey: Survey) -> None
     assert store.accept(SID, new_submission_id(), survey.tokens[1], envelope(4), False).status == "stored"
 
 
+def test_a_token_used_through_another_connection_is_seen(store: NodeStore, survey: Survey) -> None:
+    # `mpc-node serve --workers N`: each worker has its own connection and its own copy of the
+    # token log in memory, read before serving; a use committed by one must stop the others.
+    other = NodeStore(store.path)
+    other.preload_token_uses()
+    try:
+        first, second, third = new_submission_id(), new_submission_id(), new_submission_id()
+        store.accept(SID, first, survey.tokens[0], envelope(1), False)
+        with pytest.raises(TokenUsed, match="already used; submit with --replace"):
+            other.accept(SID, new_submission_id(), survey.tokens[0], envelope(2), False)
+        assert other.accept(SID, second, survey.tokens[0], envelope(2), True).replaced_submission_id == first
+        assert store.accept(SID, third, survey.tokens[0], envelope(3), True).replaced_submission_id == second
+        assert store.submission_ids(SID) == other.submission_ids(SID) == [third]
+    finally:
+        other.close()
+
+
+def test_a_refused_batch_uses_no_token(store: NodeStore, survey: Survey) -> None:
+    ids = [new_submission_id() for _ in range(3)]
+    with pytest.raises(InvalidToken, match="^record 2 of the batch: unknown participation token"):
+        store.accept_batch(SID, "b1", ids, [survey.tokens[0], survey.tokens[1], "nope"], [b"s"] * 3, [b"c"] * 3,
+                           "00" * 32, False)
+    # The batch was rolled back: its first two tokens are still unused, for one upload or a batch.
+    assert store.accept(SID, new_submission_id(), survey.tokens[0], envelope(1), False).status == "stored"
+    statuses, _ = store.accept_batch(SID, "b2", ids[:2], [survey.tokens[1], survey.tokens[2]], [b"s"] * 2,
+                                     [b"c"] * 2, "11" * 32, False)
+    assert statuses == ["stored", "stored"]
+    with pytest.raises(TokenUsed, match="^record 1 of the batch: this participation token was already used"):
+        store.accept_batch(SID, "b3", [new_submission_id(), new_submission_id()],
+                           [survey.tokens[3], survey.tokens[2]], [b"s"] * 2, [b"c"] * 2, "22" * 32, False)
+    assert store.count(SID) == 3
+
+
+def test_a_database_made_before_the_token_log_is_migrated(survey: Survey) -> None:
+    s = open_store(survey)
+    old, other = new_submission_id(), new_submission_id()
+    s.accept(SID, old, survey.tokens[0], envelope(1), False)
+    s.accept(SID, other, survey.tokens[1], envelope(2), False)
+    s.close()
+    raw = sqlite3.connect(survey.node_dirs[0] / "node.db")
+    raw.execute("DROP TABLE token_uses")  # as a database of an earlier release has it
+    raw.commit()
+    raw.close()
+    s = NodeStore(survey.node_dirs[0] / "node.db")
+    try:
+        with pytest.raises(TokenUsed):
+            s.accept(SID, new_submission_id(), survey.tokens[1], envelope(3), False)
+        new = new_submission_id()
+        assert s.accept(SID, new, survey.tokens[0], envelope(3), True).replaced_submission_id == old
+        assert sorted(s.submission_ids(SID)) == sorted([new, other])
+    finally:
+        s.close()
+
+
+def test_the_log_is_copied_into_the_database_file_every_checkpoint_records(
+        survey: Survey, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No checkpoint inside COMMIT (it held the write lock for seconds under bulk load): the
+    # writer copies the write-ahead log after its transaction, every CHECKPOINT_RECORDS records.
+    monkeypatch.setattr(store_mod, "CHECKPOINT_RECORDS", 3)
+    s = open_store(survey)
+    try:
+        assert s._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        before = os.path.getsize(s.path)
+        for i in range(2):
+            s.accept(SID, new_submission_id(), survey.tokens[i], envelope(i), False)
+        assert os.path.getsize(s.path) == before  # everything is still only in the log
+        s.accept(SID, new_submission_id(), survey.tokens[2], envelope(2), False)
+        assert os.path.getsize(s.path) > before
+        raw = sqlite3.connect(f"file:{s.path}?mode=ro", uri=True)
+        try:
+            assert raw.execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 3
+        finally:
+            raw.close()
+    finally:
+        s.close()
+
+
 def test_database_file_is_written(store: NodeStore) -> None:
     assert store.path.exists() and os.path.getsize(store.path) > 0
     raw = sqlite3.connect(store.path)
