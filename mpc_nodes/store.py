@@ -171,7 +171,7 @@ class NodeStore:
         # No copying of the write-ahead log into the database file inside COMMIT (SQLite's default,
         # every 4 MB of log): that copy ran while the committing writer held the write lock, so
         # every other upload waited for it (the p99 latency of bulk uploads was seconds).  Writers
-        # copy it after their transaction instead (_checkpoint_now), every CHECKPOINT_RECORDS
+        # copy it after their transaction instead (_stored), every CHECKPOINT_RECORDS
         # stored records.  Durability is the log's, unchanged.
         self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._since_checkpoint = 0
@@ -197,7 +197,8 @@ class NodeStore:
         # one (certificates, primality of p) on every request would dominate ingest cost.
         self._manifests: dict[str, tuple[bytes, Manifest]] = {}
         # token_uses as read so far: survey id -> SHA-256 of a used token -> seq of its last line.
-        # Only ever filled from committed lines (_sync_uses), so a rolled-back upload leaves no trace.
+        # Only ever filled with committed lines (read by _sync_uses, or this process's own noted
+        # after their commit by _note_uses), so a rolled-back upload leaves no trace.
         self._uses: dict[str, dict[bytes, int]] = {}
         self._uses_seq = 0
         self._migrate_token_uses()
@@ -272,9 +273,12 @@ class NodeStore:
 
     def _stored(self, records: int) -> None:
         """Count records stored by this process; every CHECKPOINT_RECORDS, copy the log into the
-        database file (a passive checkpoint: on a connection of its own, outside the write
-        transaction and the store lock, so that uploads go on meanwhile; a thread already
-        checkpointing is not waited for)."""
+        database file: first (twice) on a connection of its own, outside the write transaction
+        and the store lock, so that uploads go on meanwhile; then, with writers held off, the few
+        pages they appended in the meantime.  Only a log copied completely is started afresh by the
+        next writer: one always chased by writers is never rewound and grows without bound
+        (gigabytes per node during a million-record ingest, which slowed the compute after it).
+        A thread already checkpointing is not waited for."""
         self._since_checkpoint += records
         if self._since_checkpoint < CHECKPOINT_RECORDS or not self._checkpoint_lock.acquire(blocking=False):
             return
@@ -283,7 +287,15 @@ class NodeStore:
             if self._checkpoint_db is None:
                 self._checkpoint_db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
                                                       timeout=30)
-            self._checkpoint_db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            for _ in range(2):  # the second pass copies what was appended during the first: less to hold writers for
+                self._checkpoint_db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            # The store lock first: the writer lock is per open file, shared by this process's threads.
+            with self._lock:
+                fcntl.flock(self._writer_lock, fcntl.LOCK_EX)
+                try:
+                    self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                finally:
+                    fcntl.flock(self._writer_lock, fcntl.LOCK_UN)
         finally:
             self._checkpoint_lock.release()
 

@@ -579,6 +579,52 @@ def test_the_log_is_copied_into_the_database_file_every_checkpoint_records(
         s.close()
 
 
+def test_the_log_is_rewound_although_other_writers_append_during_the_checkpoint(
+        survey: Survey, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Regression: a checkpoint that other writers keep chasing never completes, so SQLite never
+    # starts the log afresh and it grew by gigabytes during a million-record ingest.
+    monkeypatch.setattr(store_mod, "CHECKPOINT_RECORDS", 1)
+    s = open_store(survey)
+    other = NodeStore(s.path)
+    other._since_checkpoint = -10**9  # only ``s`` checkpoints
+    tokens = iter(survey.tokens[1:])
+
+    class Chased:
+        """``s``'s checkpoint connection, with another writer appending while it copies: a
+        checkpoint copies no page newer than a running reader's snapshot, so a reader that
+        started before the append makes the checkpoint stop where it would have started."""
+
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        def execute(self, sql: str) -> Any:
+            reader = sqlite3.connect(s.path, isolation_level=None)
+            reader.execute("BEGIN")
+            reader.execute("SELECT COUNT(*) FROM submissions").fetchall()
+            other.accept(SID, new_submission_id(), next(tokens), envelope(7), False)
+            rows = self.db.execute(sql).fetchall()
+            reader.close()
+            return type("Rows", (), {"fetchall": lambda self_: rows})()
+
+        def close(self) -> None:
+            self.db.close()
+
+    try:
+        s.accept(SID, new_submission_id(), survey.tokens[0], envelope(0), False)  # opens the connection
+        assert s._checkpoint_db is not None
+        s._checkpoint_db = Chased(s._checkpoint_db)  # type: ignore[assignment]
+        wal = Path(str(s.path) + "-wal")
+        sizes = []
+        for i in range(6):  # each round: one upload here, two by the other writer (one per copying pass)
+            s.accept(SID, new_submission_id(), next(tokens), envelope(i), False)
+            sizes.append(os.path.getsize(wal))
+        assert sizes[-1] == sizes[2], sizes  # the log file stopped growing: it is being rewound
+        assert s.count(SID) == 19
+    finally:
+        other.close()
+        s.close()
+
+
 def test_database_file_is_written(store: NodeStore) -> None:
     assert store.path.exists() and os.path.getsize(store.path) > 0
     raw = sqlite3.connect(store.path)
