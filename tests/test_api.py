@@ -322,3 +322,39 @@ def test_malformed_upload_is_refused_audited_and_listed_for_the_rejected_count(
     assert ids.refused_ids == [sid] and ids.submission_ids == []
     with pytest.raises(SurveyError, match="malformed refused ids"):
         FrozenSet.parse({**ids.__dict__, "refused_ids": ["not an id"]})
+
+
+def test_the_server_socket_gives_connections_tcp_nodelay() -> None:
+    # Regression: the listening socket said protocol 0, so asyncio left Nagle's algorithm on
+    # and every answer (headers, then body) waited 40 ms for the client's delayed ack.
+    import asyncio
+    import socket
+
+    from mpc_nodes.server import listen_socket
+
+    sock = listen_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    seen: list[int] = []
+
+    async def main() -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            seen.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(handle, sock=sock)
+        async with server:
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            for _ in range(100):
+                if seen:
+                    break
+                await asyncio.sleep(0.01)
+            w.close()
+
+    asyncio.run(main())
+    assert seen and seen[0] != 0
+    with pytest.raises(SurveyError, match="^cannot listen on 127.0.0.1:"):
+        taken = listen_socket("127.0.0.1", 0)
+        try:
+            listen_socket("127.0.0.1", taken.getsockname()[1])
+        finally:
+            taken.close()
