@@ -19,6 +19,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -289,19 +290,35 @@ class NodeStore:
                                                       timeout=30)
             for _ in range(2):  # the second pass copies what was appended during the first: less to hold writers for
                 self._checkpoint_db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            # The store lock first: the writer lock is per open file, shared by this process's threads.
-            with self._lock:
-                fcntl.flock(self._writer_lock, fcntl.LOCK_EX)
-                try:
-                    self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                finally:
-                    fcntl.flock(self._writer_lock, fcntl.LOCK_UN)
+            with self._writers_held():
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         finally:
             self._checkpoint_lock.release()
 
     # -- transactions -------------------------------------------------------------------------
-    def _tx(self) -> _Tx:
-        return _Tx(self)
+    @contextmanager
+    def _writers_held(self) -> Iterator[None]:
+        """This process's store lock, then the writer lock file, which every writing process
+        queues on.  The store lock first: the file lock belongs to the open file, so this
+        process's threads share it."""
+        with self._lock:
+            fcntl.flock(self._writer_lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._writer_lock, fcntl.LOCK_UN)
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT with writers held off; ROLLBACK on any exception."""
+        with self._writers_held():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def _audit(self, survey_id: str | None, event: str, details: dict[str, Any]) -> None:
         """Append to the hash-chained audit log (caller holds the transaction)."""
@@ -710,30 +727,3 @@ class NodeStore:
                 raise SurveyError(f"audit log line {seq} has been altered")
             prev = h
         return len(rows)
-
-
-class _Tx:
-    """BEGIN IMMEDIATE ... COMMIT under the store lock; ROLLBACK on any exception."""
-
-    def __init__(self, store: NodeStore) -> None:
-        self.store = store
-
-    def __enter__(self) -> None:
-        self.store._lock.acquire()
-        try:
-            fcntl.flock(self.store._writer_lock, fcntl.LOCK_EX)
-            try:
-                self.store._db.execute("BEGIN IMMEDIATE")
-            except BaseException:
-                fcntl.flock(self.store._writer_lock, fcntl.LOCK_UN)
-                raise
-        except BaseException:
-            self.store._lock.release()
-            raise
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        try:
-            self.store._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
-        finally:
-            fcntl.flock(self.store._writer_lock, fcntl.LOCK_UN)
-            self.store._lock.release()

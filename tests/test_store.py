@@ -557,34 +557,30 @@ def test_a_database_made_before_the_token_log_is_migrated(survey: Survey) -> Non
 
 
 def test_the_log_is_copied_into_the_database_file_every_checkpoint_records(
-        survey: Survey, monkeypatch: pytest.MonkeyPatch) -> None:
+        store: NodeStore, survey: Survey, monkeypatch: pytest.MonkeyPatch) -> None:
     # No checkpoint inside COMMIT (it held the write lock for seconds under bulk load): the
     # writer copies the write-ahead log after its transaction, every CHECKPOINT_RECORDS records.
     monkeypatch.setattr(store_mod, "CHECKPOINT_RECORDS", 3)
-    s = open_store(survey)
+    assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    before = os.path.getsize(store.path)
+    for i in range(2):
+        store.accept(SID, new_submission_id(), survey.tokens[i], envelope(i), False)
+    assert os.path.getsize(store.path) == before  # everything is still only in the log
+    store.accept(SID, new_submission_id(), survey.tokens[2], envelope(2), False)
+    assert os.path.getsize(store.path) > before
+    raw = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True)
     try:
-        assert s._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
-        before = os.path.getsize(s.path)
-        for i in range(2):
-            s.accept(SID, new_submission_id(), survey.tokens[i], envelope(i), False)
-        assert os.path.getsize(s.path) == before  # everything is still only in the log
-        s.accept(SID, new_submission_id(), survey.tokens[2], envelope(2), False)
-        assert os.path.getsize(s.path) > before
-        raw = sqlite3.connect(f"file:{s.path}?mode=ro", uri=True)
-        try:
-            assert raw.execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 3
-        finally:
-            raw.close()
+        assert raw.execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 3
     finally:
-        s.close()
+        raw.close()
 
 
 def test_the_log_is_rewound_although_other_writers_append_during_the_checkpoint(
-        survey: Survey, monkeypatch: pytest.MonkeyPatch) -> None:
+        store: NodeStore, survey: Survey, monkeypatch: pytest.MonkeyPatch) -> None:
     # Regression: a checkpoint that other writers keep chasing never completes, so SQLite never
     # starts the log afresh and it grew by gigabytes during a million-record ingest.
     monkeypatch.setattr(store_mod, "CHECKPOINT_RECORDS", 1)
-    s = open_store(survey)
+    s = store
     other = NodeStore(s.path)
     other._since_checkpoint = -10**9  # only ``s`` checkpoints
     tokens = iter(survey.tokens[1:])
@@ -622,7 +618,6 @@ def test_the_log_is_rewound_although_other_writers_append_during_the_checkpoint(
         assert s.count(SID) == 19
     finally:
         other.close()
-        s.close()
 
 
 def test_database_file_is_written(store: NodeStore) -> None:
