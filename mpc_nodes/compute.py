@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 
 from protocol.envelope import open_share_elements, seal_result
 from protocol.errors import CheatingDetected, ComputeFailed, SurveyClosed, SurveyError
+from protocol.labels import Label
 from protocol.manifest import Manifest
 from protocol.nodeauth import (
     HEADER,
@@ -352,7 +353,7 @@ def dp_noise_seed(node_dir: Path, manifest: Manifest) -> bytes:
     a rerun after a crash draws the same noise, so the figures are never released (or opened
     to the nodes) twice with independent noise, which would average it away."""
     sk = (node_dir / keys.HPKE_KEY_FILE).read_bytes()
-    return hashlib.sha256(b"salary-mpc/v3 dp noise seed\x00" + sk + manifest.hash()).digest()
+    return hashlib.sha256(Label.DP_NOISE_SEED.value + sk + manifest.hash()).digest()
 
 
 class PartyProcess:

@@ -54,6 +54,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from protocol.labels import Label
+
 EXIT_PEER_IDENTITY = 3
 EXIT_DISAGREEMENT = 4
 EXIT_UNSAFE_MESSAGE = 5
@@ -381,7 +383,7 @@ class Channel:
         """Does a signer's view hold the nonce we sent in this run (so its statement is current)?"""
         return len(view) == 16 * self.n and view[16 * self.me: 16 * (self.me + 1)] == self.nonce
     def _statement(self, rnd: int, view: bytes, digest: bytes) -> bytes:
-        return (b"salary-mpc/v2 party message\x00" + self.context + rnd.to_bytes(4, "big")
+        return (Label.PARTY_MESSAGE.value + self.context + rnd.to_bytes(4, "big")
                 + hashlib.sha256(view).digest() + digest)
 
     def _sign(self, rnd: int, payload: bytes) -> tuple[bytes, bytes]:
@@ -518,7 +520,7 @@ async def _agreement(ch: Channel, job: dict[str, Any]) -> bytes:
     if CHEAT == "agree":
         agreed = hashlib.sha256(b"another submission set" + agreed).digest()
     nonce = secrets.token_bytes(32)
-    commit = hashlib.sha256(b"salary-mpc/v2 coin\x00" + nonce).digest()
+    commit = hashlib.sha256(Label.COIN.value + nonce).digest()
     views = b""
     stmts = job.get("set_statements") or []
     for j in range(n):
@@ -562,7 +564,7 @@ async def _agreement(ch: Channel, job: dict[str, Any]) -> bytes:
     commits = [msg[32:64] for msg in msgs]
     reveals = await ch.broadcast(nonce, size=32)
     for j, (c, r) in enumerate(zip(commits, reveals)):
-        if hashlib.sha256(b"salary-mpc/v2 coin\x00" + r).digest() != c:
+        if hashlib.sha256(Label.COIN.value + r).digest() != c:
             _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} revealed a nonce that does not match its "
                                        "commitment; aborting", (j,))
     return hashlib.sha256(b"".join(reveals) + agreed).digest()
@@ -875,7 +877,7 @@ async def _compute(mpc: Any, job: dict[str, Any], X: ShareMatrix) -> dict[str, A
     pl = plan(signed[:K], signed[K:] if layout.has_genders else signed[:K], sc, k, noisy)
     corrected = sorted(liars | set(in_counts))
     out = [v if keep else 0 for v, keep in zip(release, layout.released_mask(pl))]
-    run_id = hashlib.sha256(b"salary-mpc/v2 run id\x00" + seed).hexdigest()[:32]
+    run_id = hashlib.sha256(Label.RUN_ID.value + seed).hexdigest()[:32]
     clock.append(time.perf_counter())
     await mpc.shutdown()
     if CHEAT == "result":

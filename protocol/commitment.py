@@ -39,16 +39,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .errors import InvalidSubmission
+from .labels import Label
 
-_ID_LABEL = b"salary-mpc/v2 submission id\x00"
-_COMMIT_LABEL = b"salary-mpc/v2 share commitment\x00"
-_SIGN_LABEL = b"salary-mpc/v2 submission certificate\x00"
-_BATCH_ID_LABEL = b"salary-mpc/v3 batch record id\x00"
-_BATCH_ENVELOPE_LABEL = b"salary-mpc/v2 batch envelope id\x00"
-_LEAF_LABEL = b"salary-mpc/v2 batch leaf\x00"
-_NODE_LABEL = b"salary-mpc/v2 batch node\x00"
-_EMPTY_LEAF = hashlib.sha256(b"salary-mpc/v2 batch empty leaf\x00").digest()
-_BATCH_SIGN_LABEL = b"salary-mpc/v2 batch certificate\x00"
+_ID_LABEL = Label.SUBMISSION_ID.value
+_COMMIT_LABEL = Label.SHARE_COMMITMENT.value
+_SIGN_LABEL = Label.SUBMISSION_CERTIFICATE.value
+_BATCH_ID_LABEL = Label.BATCH_RECORD_ID.value
+_BATCH_ENVELOPE_LABEL = Label.BATCH_ENVELOPE_ID.value
+_LEAF_LABEL = Label.BATCH_LEAF.value
+_NODE_LABEL = Label.BATCH_NODE.value
+_EMPTY_LEAF = hashlib.sha256(Label.BATCH_EMPTY_LEAF.value).digest()
+_BATCH_SIGN_LABEL = Label.BATCH_CERTIFICATE.value
 PK_BYTES, SIG_BYTES, COMMIT_BYTES = 32, 64, 32
 MAX_BATCH = 4096  # records per batch: a path of at most 12 hashes
 _HEAD = PK_BYTES + SIG_BYTES + 8  # pk, signature, K (4 bytes), r (4 bytes)

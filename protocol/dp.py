@@ -20,7 +20,7 @@ are proven to lie in ``[0, salary_max]`` by :mod:`protocol.validity`).
 
 **Distributed use** is described in :data:`NODE_NOISE_NOTE`.
 
-This module imports only the standard library.
+This module imports only the standard library (and the label registry).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+
+from .labels import Label
 
 NODE_NOISE_NOTE = """\
 How the MPC nodes add noise.  For every released figure (every entry of every released vector)
@@ -214,7 +216,7 @@ class NoiseSource:
 
     def _bytes(self, k: int) -> bytes:
         while len(self._pool) < k:
-            self._pool += hashlib.sha256(b"salary-mpc/v3 dp noise\x00" + self._seed
+            self._pool += hashlib.sha256(Label.DP_NOISE.value + self._seed
                                          + self._counter.to_bytes(8, "big")).digest()
             self._counter += 1
         out, self._pool = self._pool[:k], self._pool[k:]

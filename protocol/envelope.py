@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from .errors import DecryptionFailed, InvalidSubmission
+from .labels import Label
 from .field import ELEMENT_BYTES, decode_elements, encode_elements
 
 SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
@@ -28,8 +29,8 @@ SUBMISSION_ID_BYTES = 16
 _SHARE_MAGIC = b"SSH1"
 _RESULT_MAGIC = b"RES1"
 _BLOCK_MAGIC = b"SSB1"  # a batch: rows (4 bytes), width (2 bytes), rows x width elements
-_SHARE_INFO = b"salary-mpc/v1 submission share\x00"
-_RESULT_INFO = b"salary-mpc/v1 result share\x00"
+_SHARE_INFO = Label.SUBMISSION_SHARE.value
+_RESULT_INFO = Label.RESULT_SHARE.value
 
 
 def generate_keypair() -> tuple[bytes, bytes]:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .errors import InvalidToken
+from .labels import Label
 from .manifest import Manifest
 
 HEADER = "X-Salary-Node"
@@ -26,7 +27,7 @@ MAX_SKEW = 300
 
 
 def _message(method: str, path: str, ts: int, manifest_hash_hex: str) -> bytes:
-    return f"salary-mpc/v1 node request\n{method.upper()} {path} {ts} {manifest_hash_hex}".encode()
+    return Label.NODE_REQUEST.value + f"{method.upper()} {path} {ts} {manifest_hash_hex}".encode()
 
 
 def sign_request(key_pem: bytes, node_index: int, method: str, path: str, manifest: Manifest,
@@ -93,4 +94,4 @@ def verify_statement(pub: ec.EllipticCurvePublicKey, message: bytes, signature: 
 
 def frozen_set_statement(survey_id: str, manifest_hash_hex: str, node_index: int, digest_hex: str) -> bytes:
     """What a node signs when it serves its frozen submission set to a peer."""
-    return f"salary-mpc/v2 frozen set\n{survey_id} {manifest_hash_hex} {node_index} {digest_hex}".encode()
+    return Label.FROZEN_SET.value + f"{survey_id} {manifest_hash_hex} {node_index} {digest_hex}".encode()

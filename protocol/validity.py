@@ -52,6 +52,7 @@ import numpy.typing as npt
 from . import fastfield
 from .encoding import Record, Scheme, encode_record
 from .field import lagrange_coefficients, lagrange_consecutive
+from .labels import Label
 
 GROUPS = ("one-hot", "range", "product")
 #: the seven opened functions, in this order
@@ -251,7 +252,7 @@ def derive_challenge(seed: bytes, layout: Layout, p: int) -> Challenge:
     reduction bias is below 2^-64)."""
     sc = layout.scheme
     counts = (layout.width, 1, sc.K * sc.B + 1, 2 * sc.bits + 1, 2 * sc.K)
-    stream = hashlib.shake_256(b"salary-mpc/v3 validation challenge\x00" + seed).digest(24 * sum(counts))
+    stream = hashlib.shake_256(Label.VALIDATION_CHALLENGE.value + seed).digest(24 * sum(counts))
     vals = [int.from_bytes(stream[24 * k: 24 * (k + 1)], "big") % p for k in range(sum(counts))]
     out, at = [], 0
     for c in counts:
