@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 import click
 
 from protocol.errors import SurveyError
+from protocol.wire import SurveyState
 
 from . import keys
 from .cheats import CHEATS
@@ -163,7 +164,7 @@ def status(node_dir: Path, survey_id: str | None, peers: bool, as_json: bool) ->
         store.close()
         if peers:
             for r in rows:
-                if r["state"] in ("open", "closed"):
+                if r["state"] in (SurveyState.OPEN, SurveyState.CLOSED):
                     r.update(incomplete_submissions(node_dir, r["survey_id"]))
     except SurveyError as exc:
         _fail(exc)

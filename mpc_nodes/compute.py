@@ -56,11 +56,8 @@ from protocol.nodeauth import (
 from protocol.tls import pinned_client_context
 from protocol.validity import REASONS
 from protocol.wire import (
-    RESULT_COMMITTED,
-    RESULT_PREPARED,
-    STATE_COMPUTED,
-    STATE_OPEN,
-    STATE_PURGED,
+    ResultState,
+    SurveyState,
     ComputeState,
     FrozenSet,
     b64d,
@@ -498,7 +495,7 @@ def _commit_when_all_prepared(store: NodeStore, peers: Peers, survey_id: str, ru
         still = []
         for j in waiting:
             cs = fetch_compute_state(peers, j)
-            if cs is not None and cs.run_id == run_id and cs.state in (RESULT_PREPARED, RESULT_COMMITTED):
+            if cs is not None and cs.run_id == run_id and cs.state in (ResultState.PREPARED, ResultState.COMMITTED):
                 continue
             still.append(j)
             if j not in announced:
@@ -526,26 +523,26 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
         rec = store.survey(survey_id)
         m, me = rec.manifest, rec.node_index
         state = store.state(survey_id)
-        if state == STATE_OPEN:
+        if state == SurveyState.OPEN:
             raise SurveyClosed("the survey is still open: close it first ('salary-analyst close') or wait until "
                                f"its closing time {m.closes_at}")
-        if state == STATE_COMPUTED:
+        if state == SurveyState.COMPUTED:
             raise SurveyError("this survey's result has already been computed; it is released only once")
-        if state == STATE_PURGED:
+        if state == SurveyState.PURGED:
             raise SurveyError("this survey has been purged")
         peers = Peers(node_dir, m, me)
         # A rerun after a crash between prepare and commit: if a peer already committed our run,
         # every node held its share of it, so finishing the commit is all that is left.
         rstate, prepared_run = store.result_state(survey_id)
-        if rstate == RESULT_PREPARED and prepared_run is not None:
+        if rstate == ResultState.PREPARED and prepared_run is not None:
             for j in range(m.n):
                 cs = fetch_compute_state(peers, j) if j != me else None
-                if cs is not None and cs.state == RESULT_COMMITTED and cs.run_id == prepared_run:
+                if cs is not None and cs.state == ResultState.COMMITTED and cs.run_id == prepared_run:
                     store.commit_result(survey_id, prepared_run)
                     res = store.result(survey_id)
                     assert res is not None
                     say(f"completed the commit of run {prepared_run[:12]}… (a peer had committed it)")
-                    return ComputeSummary(survey_id, me, res[1], res[2], res[3], prepared_run,
+                    return ComputeSummary(survey_id, me, res.accepted, res.rejected, res.agreed_digest, prepared_run,
                                           time.monotonic() - started, resumed=True)
         deadline = time.monotonic() + timeout
         # The party starts importing now, while this node agrees with its peers (see PartyProcess).

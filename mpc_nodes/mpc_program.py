@@ -52,7 +52,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from protocol.labels import Label
 
@@ -91,7 +91,7 @@ _FAULT_FILE = "fault.json"
 CHEAT: str | None = None  # one of mpc_nodes.cheats.CHEATS, for the cheating-node tests only
 
 
-def _fail(code: int, message: str, culprits: tuple[int, ...] = ()) -> None:
+def _fail(code: int, message: str, culprits: tuple[int, ...] = ()) -> NoReturn:
     """Abort this party at once; a detected deviation is described in fault.json, with the
     culprits when they are known."""
     import os
@@ -292,25 +292,12 @@ class ShareMatrix:
 
     def decode(self, data: Any, count: int) -> Any:
         """Rows from their bytes (or a numpy array of raw rows) as limbs or Python ints."""
-        import numpy as np
-
         from protocol import fastfield
 
-        if self.fast:
-            buf = data if isinstance(data, np.ndarray) else bytearray(data)
-            limbs = fastfield.limbs_from_bytes(buf, count, self.width)
-            if not fastfield.below_p(limbs):
-                raise ValueError("share matrix holds an unreduced field element")
-            return limbs
-        if isinstance(data, np.ndarray):
-            data = data.tobytes()
-        flat = [int.from_bytes(data[16 * k: 16 * (k + 1)], "big") for k in range(count * self.width)]
-        if any(v >= self.p for v in flat):
-            raise ValueError("share matrix holds an unreduced field element")
-        X = np.empty((count, self.width), dtype=object)
-        if count:
-            X[:, :] = np.array(flat, dtype=object).reshape(count, self.width)
-        return X
+        try:
+            return fastfield.decode_matrix(data, count, self.width, self.p)
+        except ValueError as exc:
+            raise ValueError(f"share matrix: {exc}") from None
 
     def add_to_sums(self, batch: Any) -> None:
         """Add a batch's aggregate columns to :attr:`all_sums` (mod p)."""
@@ -478,6 +465,7 @@ class Channel:
             if not isinstance(msg, (bytes, bytearray)) or len(msg) != 12 + E * self.n \
                     or msg[:8] != self.MAGIC + b"ECHO" or int.from_bytes(msg[8:12], "big") != rnd:
                 _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {k} sent a malformed echo; aborting", (k,))
+            msg = bytes(msg)
             for j in range(self.n):
                 at = 12 + E * j
                 d, view, slen = msg[at: at + 32], msg[at + 32: at + 32 + V], msg[at + 32 + V]
@@ -601,21 +589,13 @@ def _encode(values: Any) -> bytes:
 
 def _decode(data: bytes, rows: int, cols: int, p: int, sender: int) -> Any:
     """A peer's (rows, cols) field elements: limbs (fast path) or Python ints; range-checked."""
-    import numpy as np
-
     from protocol import fastfield
 
-    limbs = fastfield.limbs_from_bytes(data, rows, cols)
-    if fastfield.supported(p):
-        if not fastfield.below_p(limbs):
-            _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {sender} sent an unreduced field element; "
-                                       "aborting", (sender,))
-        return limbs
-    vals = [int.from_bytes(data[16 * k: 16 * (k + 1)], "big") for k in range(rows * cols)]
-    if any(v >= p for v in vals):
+    try:
+        return fastfield.decode_matrix(data, rows, cols, p)
+    except ValueError:
         _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {sender} sent an unreduced field element; aborting",
               (sender,))
-    return np.array(vals, dtype=object).reshape(rows, cols)
 
 
 async def _validate(ch: Channel, X: ShareMatrix, seed: bytes, job: dict[str, Any], p: int
@@ -822,7 +802,7 @@ async def _add_noise(ch: Channel, release: list[int], layout: Any, job: dict[str
     draw (bias a figure) or deal shares off the polynomial (the analyst's reconstruction then
     fails); it learns nothing."""
     from protocol.dp import NoiseSource, parse_epsilon, plan_budget
-    from protocol.field import share_vector
+    from protocol.field import decode_elements, share_vector
 
     eps = parse_epsilon(str(job["dp_epsilon"]))
     budget = plan_budget(eps, int(job["scheme"]["salary_max"]), 2 if layout.has_genders else 1)
@@ -833,8 +813,9 @@ async def _add_noise(ch: Channel, release: list[int], layout: Any, job: dict[str
     got = await ch.deal([b"".join(v.to_bytes(16, "big") for v in dealt[j]) for j in range(ch.n)], 16 * L)
     out = list(release)
     for j, msg in enumerate(got):
-        vals = [int.from_bytes(msg[16 * e: 16 * (e + 1)], "big") for e in range(L)]
-        if any(v >= p for v in vals):
+        try:
+            vals = decode_elements(msg, L, p)
+        except ValueError:
             _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} dealt a share that is not a field element; "
                                        "aborting", (j,))
         out = [(a + b) % p for a, b in zip(out, vals)]

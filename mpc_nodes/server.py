@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -45,6 +44,8 @@ from protocol.errors import (
 )
 from protocol.nodeauth import HEADER, frozen_set_statement, sign_statement, verify_request
 from protocol.wire import (
+    SurveyState,
+    UploadStatus,
     MAX_BODY_BYTES,
     MAX_BULK_BODY_BYTES,
     BULK_CONTENT_TYPE,
@@ -52,8 +53,6 @@ from protocol.wire import (
     BulkBody,
     BulkUpload,
     ComputeState,
-    STATE_OPEN,
-    STATE_PURGED,
     FrozenSet,
     NodeStatus,
     ResultShare,
@@ -109,7 +108,7 @@ SUBMISSION_ACK_SCHEMA: dict[str, Any] = {
     "required": ["survey_id", "submission_id", "node_index", "envelope_sha256", "status", "stored_at"],
     "properties": {
         "survey_id": {"type": "string"}, "submission_id": {"type": "string"}, "node_index": {"type": "integer"},
-        "envelope_sha256": {"type": "string"}, "status": {"type": "string", "enum": ["stored", "duplicate", "replaced"]},
+        "envelope_sha256": {"type": "string"}, "status": {"type": "string", "enum": [s.value for s in UploadStatus]},
         "stored_at": {"type": "string"}, "replaced_submission_id": {"type": ["string", "null"]},
     },
 }
@@ -265,13 +264,10 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         batch = verify_batch(pk, sig, commitments, k, m.n, mh)
         block = open_share_block(sealed, hpke_sk, mh, rec.node_index, batch_envelope_id(pk), k, width)
         try:
-            if fastfield.supported(m.field_modulus):
-                if not fastfield.below_p(fastfield.limbs_from_bytes(block, k, width)):
-                    raise InvalidSubmission("share block holds a value that is not a reduced field element")
-            else:
-                arr = np.frombuffer(block, dtype=np.uint8).reshape(-1, 16)
-                if any(int.from_bytes(e.tobytes(), "big") >= m.field_modulus for e in arr):
-                    raise InvalidSubmission("share block holds a value that is not a reduced field element")
+            try:
+                fastfield.decode_matrix(block, k, width, m.field_modulus)
+            except ValueError:
+                raise InvalidSubmission("share block holds a value that is not a reduced field element") from None
             rows = [block[16 * width * r: 16 * width * (r + 1)] for r in range(k)]
             at = COMMIT_BYTES * rec.node_index
             for r, row in enumerate(rows):
@@ -286,7 +282,7 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
             survey_id, batch_envelope_id(pk).hex(), batch.ids, up.tokens, rows,
             [batch.certificate(r) for r in range(k)], hashlib.sha256(sealed).hexdigest(), up.replace)
         return JSONResponse(BulkAck(survey_id, rec.node_index, batch_envelope_id(pk).hex(),
-                                    hashlib.sha256(sealed).hexdigest(), list(batch.ids), statuses,
+                                    hashlib.sha256(sealed).hexdigest(), list(batch.ids), [str(s) for s in statuses],
                                     stored_at).__dict__)
 
     @app.post("/v1/surveys/{survey_id}/submissions",
@@ -338,10 +334,10 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         _peer_or_analyst(survey_id, request)
         rec = store.survey(survey_id)
         state = store.state(survey_id)
-        if state == STATE_PURGED:
+        if state == SurveyState.PURGED:
             raise SurveyClosed("survey has been purged")
         sub_ids = store.submission_ids(survey_id)
-        digest, frozen = set_digest(sub_ids), state != STATE_OPEN
+        digest, frozen = set_digest(sub_ids), state != SurveyState.OPEN
         sig = ""
         if frozen:  # a signed statement: see protocol.wire.FrozenSet
             stmt = frozen_set_statement(survey_id, rec.manifest.hash_hex(), rec.node_index, digest)
@@ -365,10 +361,9 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         res = store.result(survey_id)
         if res is None:
             return _error(404, "NotComputed", "no result yet: the nodes have not finished 'mpc-node compute'")
-        sealed, accepted, rejected, digest, computed_at, run_id, caught = res
         store.note_release(survey_id)
-        return ResultShare(survey_id, rec.node_index, rec.manifest.hash_hex(), b64e(sealed), accepted, rejected,
-                           digest, computed_at, run_id, caught)
+        return ResultShare(survey_id, rec.node_index, rec.manifest.hash_hex(), b64e(res.sealed), res.accepted,
+                           res.rejected, res.agreed_digest, res.computed_at, res.run_id, list(res.caught))
 
     # Wrap once, outermost: the limit applies before any parsing.
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)

@@ -36,13 +36,9 @@ from protocol.errors import (
 from protocol.manifest import Manifest, format_time, manifest_from_json
 from protocol.tokens import hashes_equal, token_hash
 from protocol.wire import (
-    RESULT_COMMITTED,
-    RESULT_NONE,
-    RESULT_PREPARED,
-    STATE_CLOSED,
-    STATE_COMPUTED,
-    STATE_OPEN,
-    STATE_PURGED,
+    ResultState,
+    SurveyState,
+    UploadStatus,
     SubmissionAck,
     set_digest,
 )
@@ -135,6 +131,19 @@ class SurveyRecord:
     analyst_cred_hash: str
     closed_at: str | None
     purged_at: str | None
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """This node's committed result share of a survey and what it says about the run."""
+
+    sealed: bytes  # the share, sealed to the analyst
+    accepted: int
+    rejected: int
+    agreed_digest: str
+    computed_at: str
+    run_id: str
+    caught: tuple[int, ...]  # nodes this node saw send wrong shares (errors corrected)
 
 
 def _audit_hash(prev: str, at: str, survey_id: str | None, event: str, details: str) -> str:
@@ -387,18 +396,18 @@ class NodeStore:
             self._manifests[survey_id] = cached
         return SurveyRecord(cached[1], mbytes, row[1], row[2], row[3], row[4])
 
-    def state(self, survey_id: str, now: dt.datetime | None = None) -> str:
+    def state(self, survey_id: str, now: dt.datetime | None = None) -> SurveyState:
         return self._state(survey_id, self.survey(survey_id), now)
 
-    def _state(self, survey_id: str, rec: SurveyRecord, now: dt.datetime | None = None) -> str:
+    def _state(self, survey_id: str, rec: SurveyRecord, now: dt.datetime | None = None) -> SurveyState:
         if rec.purged_at:
-            return STATE_PURGED
+            return SurveyState.PURGED
         with self._lock:
             if self._db.execute("SELECT 1 FROM results WHERE survey_id=? AND committed=1", (survey_id,)).fetchone():
-                return STATE_COMPUTED
+                return SurveyState.COMPUTED
         if rec.closed_at or rec.manifest.is_past_closing(now):
-            return STATE_CLOSED
-        return STATE_OPEN
+            return SurveyState.CLOSED
+        return SurveyState.OPEN
 
     def check_analyst(self, survey_id: str, credential: str | None) -> None:
         """Raise :class:`InvalidToken` unless ``credential`` is this survey's analyst credential."""
@@ -438,9 +447,9 @@ class NodeStore:
             ).fetchone()
             if row is not None:
                 if hashes_equal(row[0], th) and hashes_equal(row[1], env_sha):
-                    return SubmissionAck(survey_id, submission_id, rec.node_index, env_sha, "duplicate", row[2])
+                    return SubmissionAck(survey_id, submission_id, rec.node_index, env_sha, UploadStatus.DUPLICATE, row[2])
                 raise DuplicateSubmission("submission id already used with different content")
-            if self._state(survey_id, rec) != STATE_OPEN:
+            if self._state(survey_id, rec) != SurveyState.OPEN:
                 raise SurveyClosed(f"survey {survey_id} is closed and accepts no more submissions")
             if self._db.execute("SELECT 1 FROM tokens WHERE survey_id=? AND token_hash=?", (survey_id, th)).fetchone() is None:
                 raise InvalidToken("unknown participation token for this survey")
@@ -465,11 +474,11 @@ class NodeStore:
         self._note_uses(survey_id, [th], seqs)
         self._stored(1)
         return SubmissionAck(survey_id, submission_id, rec.node_index, env_sha,
-                             "replaced" if replaced else "stored", stored_at, replaced)
+                             UploadStatus.REPLACED if replaced else UploadStatus.STORED, stored_at, replaced)
 
     def accept_batch(self, survey_id: str, batch_id: str, ids: Sequence[str], tokens: Sequence[str],
                      shares: Sequence[bytes], certificates: Sequence[bytes], envelope_sha256: str,
-                     replace: bool) -> tuple[list[str], str]:
+                     replace: bool) -> tuple[list[UploadStatus], str]:
         """Store a bulk upload's records (already opened and checked) in one transaction: all or
         none, one fsync.  Returns (status per record, stored_at).
 
@@ -501,8 +510,8 @@ class NodeStore:
                     if old is None or not (hashes_equal(old[0], th[r]) and hashes_equal(old[1], digests[r])):
                         raise DuplicateSubmission(f"record {r} of the batch: submission id already used with "
                                                   "different content (or the batch was only partly stored)")
-                return ["duplicate"] * len(ids), str(next(iter(existing.values()))[2])
-            if self._state(survey_id, rec) != STATE_OPEN:
+                return [UploadStatus.DUPLICATE] * len(ids), str(next(iter(existing.values()))[2])
+            if self._state(survey_id, rec) != SurveyState.OPEN:
                 raise SurveyClosed(f"survey {survey_id} is closed and accepts no more submissions")
             if unknown is not None:
                 raise InvalidToken(f"record {unknown} of the batch: unknown participation token for this survey")
@@ -512,7 +521,7 @@ class NodeStore:
                 r = next(r for r, h in enumerate(th) if h in used)
                 raise TokenUsed(f"record {r} of the batch: this participation token was already used; submit "
                                 "with --replace to replace the earlier answer")
-            statuses = ["replaced" if h in used else "stored" for h in th]
+            statuses = [UploadStatus.REPLACED if h in used else UploadStatus.STORED for h in th]
             if used:
                 self._db.executemany("DELETE FROM submissions WHERE survey_id=? AND submission_id=?",
                                      [(survey_id, old) for old in used.values()])
@@ -649,23 +658,24 @@ class NodeStore:
             self._db.execute("UPDATE results SET committed=1 WHERE survey_id=?", (survey_id,))
             self._audit(survey_id, "commit", {"run_id": run_id})
 
-    def result_state(self, survey_id: str) -> tuple[str, str | None]:
-        """(RESULT_NONE | RESULT_PREPARED | RESULT_COMMITTED, run id)."""
+    def result_state(self, survey_id: str) -> tuple[ResultState, str | None]:
+        """(the node's :class:`ResultState`, run id)."""
         with self._lock:
             row = self._db.execute("SELECT run_id, committed FROM results WHERE survey_id=?", (survey_id,)).fetchone()
         if row is None:
-            return RESULT_NONE, None
-        return (RESULT_COMMITTED if row[1] else RESULT_PREPARED), row[0]
+            return ResultState.NONE, None
+        return (ResultState.COMMITTED if row[1] else ResultState.PREPARED), row[0]
 
-    def result(self, survey_id: str) -> tuple[bytes, int, int, str, str, str, list[int]] | None:
-        """The committed result share (sealed, accepted, rejected, digest, computed_at, run_id,
-        caught nodes), if any."""
+    def result(self, survey_id: str) -> StoredResult | None:
+        """The committed result share, if any."""
         with self._lock:
             row = self._db.execute(
                 "SELECT sealed, accepted, rejected, agreed_digest, computed_at, run_id, caught FROM results"
                 " WHERE survey_id=? AND committed=1", (survey_id,)).fetchone()
-        return None if row is None else (bytes(row[0]), row[1], row[2], row[3], row[4], row[5],
-                                         [int(x) for x in json.loads(row[6])])
+        if row is None:
+            return None
+        return StoredResult(bytes(row[0]), int(row[1]), int(row[2]), str(row[3]), str(row[4]), str(row[5]),
+                            tuple(int(x) for x in json.loads(row[6])))
 
     def note_event(self, survey_id: str, event: str, details: dict[str, Any]) -> None:
         """Append one event (no share, no token) to the audit log."""
@@ -704,7 +714,7 @@ class NodeStore:
 
     def purge(self, survey_id: str) -> int:
         """Delete every stored share of a computed survey; the audit log stays.  Returns the count."""
-        if self.state(survey_id) not in (STATE_COMPUTED, STATE_PURGED):
+        if self.state(survey_id) not in (SurveyState.COMPUTED, SurveyState.PURGED):
             raise SurveyError("purge is allowed only after the result has been computed")
         with self._tx():
             n = self._db.execute("UPDATE submissions SET envelope=NULL, certificate=NULL, share=NULL"

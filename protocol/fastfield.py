@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -36,8 +37,10 @@ def supported(p: int) -> bool:
     return p == MERSENNE_127
 
 
-def limbs_from_bytes(data: bytes | bytearray | memoryview | npt.NDArray[np.uint8], rows: int, width: int) -> U16:
+def limbs_from_bytes(data: bytes | bytearray | memoryview | npt.NDArray[Any], rows: int, width: int) -> U16:
     """(rows, width, 8) big-endian limbs, most significant first, viewing the bytes (no copy)."""
+    if not isinstance(data, np.ndarray) and len(data) != rows * width * 2 * LIMBS:
+        raise ValueError("element buffer has the wrong size")
     arr = np.frombuffer(data, dtype=">u2") if not isinstance(data, np.ndarray) else data.view(">u2")
     if arr.size != rows * width * LIMBS:
         raise ValueError("element buffer has the wrong size")
@@ -106,6 +109,30 @@ def _reduce_le(L: npt.NDArray[np.int64]) -> U16:
     is_p = (A[7] == 0x7FFF) & (A[:7] == _MASK16).all(axis=0)
     A[:, is_p] = 0  # p itself is 0
     return np.ascontiguousarray(np.moveaxis(A[::-1], 0, -1).astype(np.uint16))
+
+
+def decode_matrix(data: bytes | bytearray | memoryview | npt.NDArray[np.void], rows: int, cols: int,
+                  p: int) -> U16 | npt.NDArray[np.object_]:
+    """(rows, cols) 16-byte big-endian field elements: limbs for p = 2^127 - 1, else an object
+    array of Python ints.  The one range check of the project: raises ValueError on a wrong size
+    or on any element that is not reduced (>= p)."""
+    if isinstance(data, np.ndarray):
+        data = data if supported(p) else data.tobytes()
+    if supported(p):
+        limbs = limbs_from_bytes(data if isinstance(data, np.ndarray) else bytearray(data), rows, cols)
+        if not below_p(limbs):
+            raise ValueError("value is not a reduced field element")
+        return limbs
+    raw = bytes(data)
+    if len(raw) != 16 * rows * cols:
+        raise ValueError("element buffer has the wrong size")
+    vals = [int.from_bytes(raw[k: k + 16], "big") for k in range(0, len(raw), 16)]
+    if any(v >= p for v in vals):
+        raise ValueError("value is not a reduced field element")
+    out = np.empty((rows, cols), dtype=object)
+    if vals:
+        out[:, :] = np.array(vals, dtype=object).reshape(rows, cols)
+    return out
 
 
 def _to_le(A: U16) -> npt.NDArray[np.int64]:

@@ -225,10 +225,11 @@ def encode_elements(values: Sequence[int], p: int) -> bytes:
 
 
 def decode_elements(data: bytes, count: int, p: int) -> list[int]:
-    """Inverse of :func:`encode_elements`; raises ValueError on a wrong length or unreduced value."""
+    """Inverse of :func:`encode_elements`; raises ValueError on a wrong length or unreduced value
+    (the range check is :func:`protocol.fastfield.decode_matrix`'s)."""
+    from .fastfield import decode_matrix, supported, to_ints
+
     if len(data) != count * ELEMENT_BYTES:
         raise ValueError(f"expected {count} field elements, got {len(data)} bytes")
-    vals = [int.from_bytes(data[k : k + ELEMENT_BYTES], "big") for k in range(0, len(data), ELEMENT_BYTES)]
-    if any(v >= p for v in vals):
-        raise ValueError("value is not a reduced field element")
-    return vals
+    m = decode_matrix(data, 1, count, p)
+    return [int(v) for v in (to_ints(m) if supported(p) else m).ravel()]  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ import struct
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from .errors import InvalidSubmission, SurveyError
@@ -40,10 +41,30 @@ def bulk_batch_limit(vector_length: int, n_nodes: int) -> int:
     per_record = (16 * vector_length + 32 * n_nodes) * 4 // 3 + 400
     return max(1, int(MAX_BULK_BODY_BYTES * 0.9) // per_record)
 
-STATE_OPEN = "open"
-STATE_CLOSED = "closed"
-STATE_COMPUTED = "computed"
-STATE_PURGED = "purged"
+class SurveyState(StrEnum):
+    """Where a survey is at a node: accepting uploads, closed (frozen), its result committed,
+    or its shares deleted."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    COMPUTED = "computed"
+    PURGED = "purged"
+
+
+class UploadStatus(StrEnum):
+    """A node's answer to an upload it stored (per record for a batch)."""
+
+    STORED = "stored"  # new
+    DUPLICATE = "duplicate"  # a repeat of an upload already stored (same id, token and bytes)
+    REPLACED = "replaced"  # stored, and the token's earlier submission deleted (``replace``)
+
+
+class ResultState(StrEnum):
+    """Where a node is in the two-phase commit of its result share."""
+
+    NONE = "none"
+    PREPARED = "prepared"  # held, not served: the peers may not all hold the same run yet
+    COMMITTED = "committed"  # every node prepared that run; served to the analyst
 
 
 def b64e(data: bytes) -> str:
@@ -278,14 +299,13 @@ class BulkAck:
     batch_id: str  # hex of the batch's envelope id
     envelope_sha256: str  # of the sealed share block as received
     submission_ids: list[str]
-    statuses: list[str]  # "stored" | "duplicate" | "replaced", per record
+    statuses: list[str]  # an UploadStatus per record
     stored_at: str
 
     @staticmethod
     def parse(obj: Any) -> BulkAck:
         ack = _from_dict(BulkAck, obj, "malformed bulk acknowledgement from node")
-        if len(ack.statuses) != len(ack.submission_ids) or not set(ack.statuses) <= {"stored", "duplicate",
-                                                                                       "replaced"}:
+        if len(ack.statuses) != len(ack.submission_ids) or not set(ack.statuses) <= set(UploadStatus):
             raise SurveyError("malformed bulk acknowledgement from node")
         return ack
 
@@ -298,14 +318,14 @@ class SubmissionAck:
     submission_id: str
     node_index: int
     envelope_sha256: str
-    status: str  # "stored" | "duplicate" | "replaced"
+    status: str  # an UploadStatus
     stored_at: str
     replaced_submission_id: str | None = None
 
     @staticmethod
     def parse(obj: Any) -> SubmissionAck:
         ack = _from_dict(SubmissionAck, obj, "node sent a malformed acknowledgement")
-        if ack.status not in ("stored", "duplicate", "replaced") or not _HEX64.fullmatch(str(ack.envelope_sha256)):
+        if ack.status not in set(UploadStatus) or not _HEX64.fullmatch(str(ack.envelope_sha256)):
             raise SurveyError("node sent a malformed acknowledgement")
         return ack
 
@@ -355,11 +375,6 @@ class FrozenSet:
         return fs
 
 
-RESULT_NONE = "none"
-RESULT_PREPARED = "prepared"
-RESULT_COMMITTED = "committed"
-
-
 @dataclass(frozen=True)
 class ComputeState:
     """GET /v1/surveys/{survey_id}/compute — where a node is in the two-phase result commit.
@@ -370,13 +385,13 @@ class ComputeState:
 
     survey_id: str
     node_index: int
-    state: str  # none | prepared | committed
+    state: str  # a ResultState
     run_id: str | None = None
 
     @staticmethod
     def parse(obj: Any) -> ComputeState:
         cs = _from_dict(ComputeState, obj, "peer sent a malformed compute state")
-        if cs.state not in (RESULT_NONE, RESULT_PREPARED, RESULT_COMMITTED):
+        if cs.state not in set(ResultState):
             raise SurveyError("peer sent a malformed compute state")
         return cs
 

@@ -64,7 +64,7 @@ from protocol.field import encode_elements, share_vector  # noqa: E402
 from protocol.manifest import Manifest, load_manifest  # noqa: E402
 from protocol.tls import pinned_client_context  # noqa: E402
 from protocol.validity import encode_submission  # noqa: E402
-from protocol.wire import BULK_CONTENT_TYPE, BulkBody, b64e  # noqa: E402
+from protocol.wire import BULK_CONTENT_TYPE, BulkBody, UploadStatus, b64e  # noqa: E402
 
 NODE = 0
 SURVEY_ID = "loadtest"
@@ -245,10 +245,10 @@ def check_ack(resp: httpx.Response, sub: Prepared, survey_id: str) -> tuple[str,
     except ValueError:
         return "bad-ack", "acknowledgement is not JSON: " + resp.text[:DETAIL_CHARS]
     want: dict[str, Any] = {"survey_id": survey_id, "submission_id": sub.submission_id, "node_index": NODE,
-                            "envelope_sha256": sub.envelope_sha256, "status": "stored"}
+                            "envelope_sha256": sub.envelope_sha256, "status": UploadStatus.STORED}
     if sub.batch_ids:
         want = {"survey_id": survey_id, "node_index": NODE, "envelope_sha256": sub.envelope_sha256,
-                "submission_ids": list(sub.batch_ids), "statuses": ["stored"] * len(sub.batch_ids)}
+                "submission_ids": list(sub.batch_ids), "statuses": [UploadStatus.STORED] * len(sub.batch_ids)}
     wrong = {k: ack.get(k) for k, v in want.items() if not isinstance(ack, dict) or ack.get(k) != v}
     if wrong:
         return "bad-ack", f"acknowledgement does not match the upload: {json.dumps(wrong)[:DETAIL_CHARS]}"

@@ -66,3 +66,20 @@ def test_limb_add_mul_and_conversions_are_exact() -> None:
     assert to_ints(mul(A, B)).tolist() == [a * b % P for a, b in zip(vals_a, vals_b)]
     assert is_zero(add(from_ints([1, 5]), from_ints([P - 1, 0]))).tolist() == [True, False]
     assert to_bytes(A) == b"".join(v.to_bytes(16, "big") for v in vals_a)
+
+
+@pytest.mark.parametrize("p", [P, 2**61 - 1])
+def test_decode_matrix_is_the_one_range_check(p: int) -> None:
+    """Both paths (limbs for 2^127 - 1, Python ints otherwise) return the elements and refuse
+    p itself, anything above, and a buffer of the wrong size."""
+    from protocol.fastfield import decode_matrix, to_ints
+
+    rows = [[0, 1, p - 1], [p // 2, 7, 123456789]]
+    got = decode_matrix(_bytes(rows), 2, 3, p)
+    values = to_ints(got) if got.dtype != np.object_ else got
+    assert values.tolist() == rows
+    for bad in (p, p + 1, (1 << 128) - 1):
+        with pytest.raises(ValueError, match="not a reduced field element"):
+            decode_matrix(_bytes([[0, bad, 1]]), 1, 3, p)
+    with pytest.raises(ValueError, match="wrong size"):
+        decode_matrix(_bytes(rows)[:-1], 2, 3, p)

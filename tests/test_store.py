@@ -28,7 +28,7 @@ from protocol.errors import (
     TokenUsed,
 )
 from protocol.tokens import new_submission_id, token_hash
-from protocol.wire import STATE_CLOSED, STATE_COMPUTED, STATE_OPEN, STATE_PURGED, set_digest
+from protocol.wire import SurveyState, set_digest
 
 SID = "test-survey"
 
@@ -83,7 +83,7 @@ def test_import_records_node_index_and_state(survey: Survey) -> None:
         assert rec.manifest == survey.manifest
         assert rec.manifest_bytes == survey.manifest.canonical_bytes()
         assert s.survey_ids() == [SID]
-        assert s.state(SID) == STATE_OPEN
+        assert s.state(SID) == SurveyState.OPEN
         s.close()
 
 
@@ -257,7 +257,7 @@ def test_closed_survey_refuses_new_but_acknowledges_duplicates(
     fixed_clock[0] += dt.timedelta(minutes=5)
     assert close_survey(store) is True
     assert close_survey(store) is False  # idempotent
-    assert store.state(SID) == STATE_CLOSED
+    assert store.state(SID) == SurveyState.CLOSED
     with pytest.raises(SurveyClosed, match=f"survey {SID} is closed and accepts no more submissions"):
         store.accept(SID, new_submission_id(), survey.tokens[1], envelope(2), False)
     with pytest.raises(SurveyClosed):  # replacing is refused too
@@ -275,15 +275,15 @@ def test_closed_survey_refuses_new_but_acknowledges_duplicates(
 def test_closing_time_closes(tmp_path: Path) -> None:
     past = make_survey(tmp_path, closes_in=dt.timedelta(seconds=-1))
     s = open_store(past)
-    assert s.state(SID) == STATE_CLOSED
+    assert s.state(SID) == SurveyState.CLOSED
     with pytest.raises(SurveyClosed):
         s.accept(SID, new_submission_id(), past.tokens[0], envelope(), False)
 
 
 def test_state_follows_the_clock(store: NodeStore, survey: Survey) -> None:
     closes = survey.manifest.closes_at_dt()
-    assert store.state(SID, now=closes - dt.timedelta(seconds=1)) == STATE_OPEN
-    assert store.state(SID, now=closes) == STATE_CLOSED
+    assert store.state(SID, now=closes - dt.timedelta(seconds=1)) == SurveyState.OPEN
+    assert store.state(SID, now=closes) == SurveyState.CLOSED
 
 
 # ------------------------------------------------------------------------- agreement, result
@@ -323,11 +323,12 @@ def test_store_result_two_phase_and_only_once(store: NodeStore, survey: Survey) 
         store.commit_result(SID, "run0")
     store.commit_result(SID, "run1")
     store.commit_result(SID, "run1")  # idempotent
-    assert store.state(SID) == STATE_COMPUTED and store.result_state(SID) == ("committed", "run1")
+    assert store.state(SID) == SurveyState.COMPUTED and store.result_state(SID) == ("committed", "run1")
     with pytest.raises(SurveyError, match=f"survey {SID} already has a result; it is released only once"):
         store.store_result(SID, b"sealed-2", 2, 0, d, "run2")
     res = store.result(SID)
-    assert res is not None and res[:4] == (b"sealed-1", 2, 0, d) and res[5] == "run1"
+    assert res is not None and (res.sealed, res.accepted, res.rejected, res.agreed_digest) == (b"sealed-1", 2, 0, d)
+    assert res.run_id == "run1"
     events = [r[3] for r in store.audit_rows()]
     assert events.count("compute") == 2 and events.count("commit") == 1
 
@@ -363,7 +364,7 @@ def test_purge_after_compute(store: NodeStore, survey: Survey) -> None:
     store.commit_result(SID, "run")
     before = len(store.audit_rows())
     assert store.purge(SID) == 3
-    assert store.state(SID) == STATE_PURGED
+    assert store.state(SID) == SurveyState.PURGED
     raw = sqlite3.connect(store.path)
     try:
         rows = raw.execute("SELECT envelope, envelope_sha256 FROM submissions WHERE survey_id=?", (SID,)).fetchall()
@@ -460,7 +461,7 @@ def test_data_survives_reopening(survey: Survey, fixed_clock: list[dt.datetime])
     assert s.path == path
     assert s.survey_ids() == [SID]
     assert s.survey(SID).node_index == 1
-    assert s.state(SID) == STATE_CLOSED
+    assert s.state(SID) == SurveyState.CLOSED
     assert s.submission_ids(SID) == sorted(ids)
     assert list(s.envelopes(SID, ids)) == [(sid, envelope(i)) for i, sid in enumerate(ids)]
     assert s.audit_rows() == audit_before
