@@ -1,6 +1,6 @@
 """One-off generator of the known-answer vector files in this directory (NOT run by the tests).
 
-    cd /work/main && PYTHONPATH=. python tests/vectors/generate_vectors.py shamir|hpke|manifest|certificate|validity
+    cd /work/main && PYTHONPATH=. python tests/vectors/generate_vectors.py shamir|hpke|manifest|certificate|validity|bulk_body
 
 Each JSON file records its provenance.  Do not regenerate casually: the point of a known-answer
 file is that it stays fixed while the code changes.  (``hpke`` and ``manifest`` output differ on
@@ -9,11 +9,13 @@ every run because HPKE encryption and certificate generation are randomised.)
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import json
 import random
 import re
+import struct
 import sys
 import types
 from pathlib import Path
@@ -503,6 +505,66 @@ def _dump(obj: Any) -> str:
     return flat + "\n"
 
 
+# ------------------------------------------------------------------ bulk upload binary form (protocol.wire)
+
+def bulk_body() -> None:
+    key = hashlib.sha256(b"salary-mpc test vector: bulk body batch key").digest()
+    signature = hashlib.sha512(b"salary-mpc test vector: bulk body signature").digest()
+    commitments = b"".join(hashlib.sha256(b"salary-mpc test vector: bulk body commitment" + bytes([r, j])).digest()
+                           for r in range(2) for j in range(3))
+    envelope = hashlib.shake_256(b"salary-mpc test vector: bulk body envelope").digest(77)
+    tokens = ["q9X-2bGk_r1Zt0", "Vw_7hN-pL3aYe5"]
+
+    def encode(flags: int, toks: list[bytes], count: int | None = None) -> bytes:
+        out = b"SMB1" + struct.pack(">BI", flags, len(toks) if count is None else count)
+        out += b"".join(struct.pack(">H", len(t)) + t for t in toks)
+        return out + b"".join(struct.pack(">I", len(blob)) + blob for blob in (key, signature, commitments, envelope))
+
+    raw_toks = [t.encode("ascii") for t in tokens]
+    binary = encode(1, raw_toks)
+    B = "bulk upload (binary): "
+    token_msg = "token {} is missing, too long or has characters no participation token has"
+    tampered = [
+        ("magic SMB2", b"SMB2" + binary[4:], B + "the body does not start with the format's magic bytes"),
+        ("empty body", b"", B + "the body does not start with the format's magic bytes"),
+        ("flag bit 1 set", encode(3, raw_toks), B + "unknown flags 0x03"),
+        ("flag bit 7 set", encode(0x80, raw_toks), B + "unknown flags 0x80"),
+        ("last byte cut", binary[:-1], B + "the body is truncated"),
+        ("cut inside the token count", binary[:8], B + "the body is truncated"),
+        ("cut inside a token", binary[:9 + 2 + 3], B + "the body is truncated"),
+        ("one trailing byte", binary + b"\x00", B + "1 bytes follow the last field"),
+        ("three trailing bytes", binary + b"abc", B + "3 bytes follow the last field"),
+        ("token count 2^32 - 1", encode(1, raw_toks, 2**32 - 1), B + "the body is truncated"),
+        # one more token than the rest of the body could hold at 3 bytes each
+        ("token count one above what fits", encode(1, raw_toks, (len(binary) - 9) // 3 + 1),
+         B + "the body is truncated"),
+        ("no tokens", encode(1, []), "bulk upload: tokens must list one token per record"),
+        ("non-ASCII token", encode(1, [raw_toks[0], "t\u00e9k".encode("latin-1")]), B + token_msg.format(1)),
+        ("token with a space", encode(1, [b"tok a", raw_toks[1]]), "bulk upload: " + token_msg.format(0)),
+        ("empty token", encode(1, [b"", raw_toks[1]]), "bulk upload: " + token_msg.format(0)),
+        ("token of 257 characters", encode(1, [b"t" * 257, raw_toks[1]]), "bulk upload: " + token_msg.format(0)),
+    ]
+    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
+    out = {
+        "provenance": (
+            "Generated once by tests/vectors/generate_vectors.py (bulk_body) on 2026-12-04 with struct and "
+            "hashlib, independently of protocol/wire.py: fields are SHA-256/SHA-512/SHAKE-256 of fixed labels; "
+            "'binary' is b'SMB1' | flags u8 (bit 0: replace) | token count u32 | per token (length u16, ASCII) | "
+            "per field (length u32, bytes) for batch_key, signature, commitments, envelope, big-endian, as "
+            "protocol.wire.BulkBody's docstring specifies. 'upload' is the JSON form (standard base64 fields). "
+            "'tampered' are binary bodies built the same way with one defect each, and the exact one-line "
+            "InvalidSubmission message protocol.wire gives for it."
+        ),
+        "batch_key": key.hex(), "signature": signature.hex(), "tokens": tokens,
+        "commitments": commitments.hex(), "envelope": envelope.hex(), "replace": True,
+        "binary": binary.hex(),
+        "upload": {"batch_key": b64(key), "signature": b64(signature), "tokens": tokens,
+                   "commitments": b64(commitments), "envelope": b64(envelope), "replace": True},
+        "tampered": [{"name": n, "binary": raw.hex(), "error": err} for n, raw, err in tampered],
+    }
+    (HERE / "bulk_body.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
 if __name__ == "__main__":
     {"shamir": shamir, "hpke": hpke, "manifest": manifest, "certificate": certificate,
-     "validity": validity}[sys.argv[1]]()
+     "validity": validity, "bulk_body": bulk_body}[sys.argv[1]]()
