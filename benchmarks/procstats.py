@@ -110,80 +110,110 @@ def run_processes(cmds: list[list[str]], timeout: float, env: dict[str, str] | N
     """
     if timeout <= 0:
         raise ValueError(f"timeout must be positive, got {timeout}")
-    n = len(cmds)
-    procs: list[subprocess.Popen[bytes]] = []
-    outs: list[IO[bytes]] = []
-    errs: list[IO[bytes]] = []
-    done_at: list[float | None] = [None] * n
-    waited: list[tuple[int, Any] | None] = [None] * n
-    wait_error: list[BaseException | None] = [None] * n
+    batch = _Batch(cmds)
+    try:
+        batch.start(env, cwd)
+        unfinished = batch.wait(batch.t0 + timeout)
+        batch.kill_leftovers()
+        if unfinished:
+            raise batch.timeout_error(timeout, unfinished)
+        for i in range(len(cmds)):
+            err = batch.wait_error[i]
+            if err is not None:
+                raise RuntimeError(f"could not reap process {batch.procs[i].pid} ({' '.join(cmds[i])[:200]}): {err!r}")
+        return [batch.stats(i) for i in range(len(cmds))]
+    finally:
+        batch.close()
 
-    def reap(i: int, pid: int) -> None:
+
+class _Batch:
+    """The processes of one :func:`run_processes` call: their output files, one reaper thread
+    each, and what each reaper found (when the process ended and its wait status and rusage, or
+    the error ``os.wait4`` raised)."""
+
+    def __init__(self, cmds: list[list[str]]) -> None:
+        n = len(cmds)
+        self.cmds = cmds
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.outs: list[IO[bytes]] = []
+        self.errs: list[IO[bytes]] = []
+        self.threads: list[threading.Thread] = []
+        self.done_at: list[float | None] = [None] * n
+        self.waited: list[tuple[int, Any] | None] = [None] * n
+        self.wait_error: list[BaseException | None] = [None] * n
+        self.t0 = 0.0
+
+    def _reap(self, i: int, pid: int) -> None:
         try:
             _, status, rusage = os.wait4(pid, 0)
-            done_at[i] = time.perf_counter()
-            waited[i] = (status, rusage)
+            self.done_at[i] = time.perf_counter()
+            self.waited[i] = (status, rusage)
         except BaseException as exc:  # e.g. ChildProcessError: someone else reaped it
-            done_at[i] = time.perf_counter()
-            wait_error[i] = exc
+            self.done_at[i] = time.perf_counter()
+            self.wait_error[i] = exc
 
-    threads: list[threading.Thread] = []
-    try:
-        for _ in range(n):
-            outs.append(tempfile.TemporaryFile())
-            errs.append(tempfile.TemporaryFile())
-        t0 = time.perf_counter()
-        for i, cmd in enumerate(cmds):
-            p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=outs[i], stderr=errs[i],
+    def start(self, env: dict[str, str] | None, cwd: str | None) -> None:
+        """Open the output files, then start the commands one right after the other, each with
+        its reaper thread; ``t0``, the common start, is taken just before the first."""
+        for _ in self.cmds:
+            self.outs.append(tempfile.TemporaryFile())
+            self.errs.append(tempfile.TemporaryFile())
+        self.t0 = time.perf_counter()
+        for i, cmd in enumerate(self.cmds):
+            p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.outs[i], stderr=self.errs[i],
                                  env=env, cwd=cwd, start_new_session=True)
-            procs.append(p)
-            th = threading.Thread(target=reap, args=(i, p.pid), name=f"wait4-{p.pid}", daemon=True)
+            self.procs.append(p)
+            th = threading.Thread(target=self._reap, args=(i, p.pid), name=f"wait4-{p.pid}", daemon=True)
             th.start()
-            threads.append(th)
-        deadline = t0 + timeout
-        for th in threads:
+            self.threads.append(th)
+
+    def wait(self, deadline: float) -> list[int]:
+        """Wait for the reapers until ``deadline`` (a ``perf_counter`` time); the indices of the
+        processes still running then."""
+        for th in self.threads:
             th.join(max(0.0, deadline - time.perf_counter()))
-        unfinished = [i for i, th in enumerate(threads) if th.is_alive()]
-        for i, p in enumerate(procs):
-            # the stragglers, and whatever those that ended left behind in their groups
-            _kill_group(p.pid, leader_too=done_at[i] is None)
-        for th in threads:
+        return [i for i, th in enumerate(self.threads) if th.is_alive()]
+
+    def kill_leftovers(self) -> None:
+        """Kill the stragglers and whatever those that ended left behind in their groups, let
+        the reapers finish, and tell each reaped process's ``Popen`` its exit code."""
+        for i, p in enumerate(self.procs):
+            _kill_group(p.pid, leader_too=self.done_at[i] is None)
+        for th in self.threads:
             th.join(10.0)
-        for i, p in enumerate(procs):
-            w = waited[i]
+        for i, p in enumerate(self.procs):
+            w = self.waited[i]
             if w is not None:
                 # reaped by us: tell Popen, so it never waits for (a possibly reused) pid itself
                 p.returncode = os.waitstatus_to_exitcode(w[0])
-        if unfinished:
-            partial: list[ProcStats | None] = []
-            for i in range(n):
-                partial.append(None if i in unfinished else _stats(i, t0, done_at, waited, outs, errs))
-            names = "; ".join(" ".join(cmds[i])[:200] for i in unfinished)
-            raise BenchTimeout(f"timeout after {timeout:g} s: {len(unfinished)} of {n} processes were still "
-                               f"running and were killed (with their process groups): {names}",
-                               timeout, [list(cmds[i]) for i in unfinished], partial)
-        for i in range(n):
-            err = wait_error[i]
-            if err is not None:
-                raise RuntimeError(f"could not reap process {procs[i].pid} ({' '.join(cmds[i])[:200]}): {err!r}")
-        return [_stats(i, t0, done_at, waited, outs, errs) for i in range(n)]
-    finally:
-        for th, p in zip(threads, procs):
-            if th.is_alive():  # only on an exception above (Popen failure, interrupt)
+
+    def timeout_error(self, timeout: float, unfinished: list[int]) -> BenchTimeout:
+        partial: list[ProcStats | None] = []
+        for i in range(len(self.cmds)):
+            partial.append(None if i in unfinished else self.stats(i))
+        names = "; ".join(" ".join(self.cmds[i])[:200] for i in unfinished)
+        return BenchTimeout(f"timeout after {timeout:g} s: {len(unfinished)} of {len(self.cmds)} processes were "
+                            f"still running and were killed (with their process groups): {names}",
+                            timeout, [list(self.cmds[i]) for i in unfinished], partial)
+
+    def stats(self, i: int) -> ProcStats:
+        w, end = self.waited[i], self.done_at[i]
+        assert w is not None and end is not None
+        status, ru = w
+        return ProcStats(wall_s=end - self.t0, cpu_s=float(ru.ru_utime + ru.ru_stime),
+                         peak_rss_mb=ru.ru_maxrss * 1024 / _MIB,  # Linux: ru_maxrss in KiB
+                         returncode=os.waitstatus_to_exitcode(status), stdout=_read(self.outs[i]),
+                         stderr=_read(self.errs[i]))
+
+    def close(self) -> None:
+        """Kill what is still running (only after an exception: a failed Popen, an interrupt)
+        and close the output files."""
+        for th, p in zip(self.threads, self.procs):
+            if th.is_alive():
                 _kill_group(p.pid)
                 th.join(10.0)
-        for f in outs + errs:
+        for f in self.outs + self.errs:
             f.close()
-
-
-def _stats(i: int, t0: float, done_at: list[float | None], waited: list[tuple[int, Any] | None],
-           outs: list[IO[bytes]], errs: list[IO[bytes]]) -> ProcStats:
-    w, end = waited[i], done_at[i]
-    assert w is not None and end is not None
-    status, ru = w
-    return ProcStats(wall_s=end - t0, cpu_s=float(ru.ru_utime + ru.ru_stime),
-                     peak_rss_mb=ru.ru_maxrss * 1024 / _MIB,  # Linux: ru_maxrss in KiB
-                     returncode=os.waitstatus_to_exitcode(status), stdout=_read(outs[i]), stderr=_read(errs[i]))
 
 
 def _cpu_model() -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import random
-import re
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -374,9 +373,9 @@ def _binary(tokens: tuple[str, ...] = ("tok-a", "tok-b"), flags: int = 0) -> byt
     (_binary(tokens=("", "tok-b")), "token 0 is missing, too long or has characters no participation token"),
 ])
 def test_malformed_binary_bulk_bodies(node: tuple[Survey, TestClient, NodeStore], raw: bytes, detail: str) -> None:
+    """Through the node: 400 with the parser's message, nothing stored (the parser's exact messages
+    are pinned in test_wire.py)."""
     assert BulkBody.from_bytes(_binary()).tokens == ("tok-a", "tok-b")  # the helper's baseline parses
-    with pytest.raises(InvalidSubmission, match=re.escape(detail)):
-        BulkBody.from_bytes(raw)
     s, c, store = node
     expect(c.post(f"{BASE}/batches", content=raw, headers={"content-type": BULK_CONTENT_TYPE}), 400,
            "InvalidSubmission", detail)

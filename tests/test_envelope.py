@@ -1,8 +1,7 @@
-"""HPKE envelopes (known-answer decryption, tampering, context binding) and wire parsers."""
+"""HPKE envelopes (known-answer decryption, tampering, context binding)."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -28,9 +27,8 @@ from protocol.envelope import (
     sealed_share_length,
     share_info,
 )
-from protocol.errors import DecryptionFailed, InvalidSubmission, SurveyError
+from protocol.errors import DecryptionFailed, InvalidSubmission
 from protocol.field import DEFAULT_PRIME, ELEMENT_BYTES
-from protocol.wire import MAX_TOKEN_CHARS, FrozenSet, SubmissionAck, SubmissionUpload, b64e, set_digest
 
 V: dict[str, Any] = json.loads((Path(__file__).parent / "vectors" / "hpke.json").read_text())
 P = int(V["field_modulus"])
@@ -272,113 +270,3 @@ def test_seal_refuses_unreduced_values_and_bad_context() -> None:
     with pytest.raises(ValueError, match="16 bytes"):
         seal_shares([1], V["node_public_key"], MHASH, NODE, SID + b"\x00", P)
     assert DEFAULT_PRIME == P
-
-
-# ========================================================================= wire: SubmissionUpload
-
-GOOD: dict[str, Any] = {"submission_id": "0123456789abcdef0123456789abcdef", "token": "tok-123",
-                        "envelope": b64e(SEALED), "certificate": b64e(b"c" * 192)}
-
-
-def test_upload_parse_accepts_good_body() -> None:
-    up = SubmissionUpload.parse(dict(GOOD))
-    assert up == SubmissionUpload(GOOD["submission_id"], "tok-123", GOOD["envelope"], GOOD["certificate"], False)
-    assert up.envelope_bytes() == SEALED and up.certificate_bytes() == b"c" * 192
-    assert SubmissionUpload.parse({**GOOD, "replace": True}).replace is True
-    assert SubmissionUpload.parse(up.to_json()) == up
-
-
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        ([], "submission body must be a JSON object"),
-        ("x", "submission body must be a JSON object"),
-        (None, "submission body must be a JSON object"),
-        ({k: v for k, v in GOOD.items() if k != "submission_id"}, "submission: field 'submission_id' is missing"),
-        ({k: v for k, v in GOOD.items() if k != "token"}, "submission: field 'token' is missing"),
-        ({k: v for k, v in GOOD.items() if k != "envelope"}, "submission: field 'envelope' is missing"),
-        ({**GOOD, "submission_id": 5}, "submission: field 'submission_id' must be of type str"),
-        ({**GOOD, "token": ["a"]}, "submission: field 'token' must be of type str"),
-        ({**GOOD, "envelope": None}, "submission: field 'envelope' must be of type str"),
-        ({**GOOD, "replace": "yes"}, "submission: field 'replace' must be a boolean"),
-        ({**GOOD, "replace": 1}, "submission: field 'replace' must be a boolean"),
-        ({**GOOD, "submission_id": "0123456789ABCDEF0123456789ABCDEF"},
-         "submission: submission_id must be 32 lowercase hex characters"),
-        ({**GOOD, "submission_id": "0123456789abcdef"}, "submission: submission_id must be 32 lowercase hex characters"),
-        ({**GOOD, "submission_id": "g" * 32}, "submission: submission_id must be 32 lowercase hex characters"),
-        ({**GOOD, "submission_id": "0" * 33}, "submission: submission_id must be 32 lowercase hex characters"),
-        ({**GOOD, "token": ""}, "submission: token is missing or too long"),
-        ({**GOOD, "token": "t" * (MAX_TOKEN_CHARS + 1)}, "submission: token is missing or too long"),
-        ({**GOOD, "extra": 1}, "submission: unexpected field(s) extra"),
-        ({**GOOD, "zeta": 1, "alpha": 2}, "submission: unexpected field(s) alpha, zeta"),
-    ],
-)
-def test_upload_parse_refuses_with_exact_message(body: Any, message: str) -> None:
-    with pytest.raises(InvalidSubmission) as exc:
-        SubmissionUpload.parse(body)
-    assert str(exc.value) == message
-
-
-def test_upload_token_at_max_length_is_accepted() -> None:
-    assert SubmissionUpload.parse({**GOOD, "token": "t" * MAX_TOKEN_CHARS}).token == "t" * MAX_TOKEN_CHARS
-
-
-def test_upload_parse_refuses_submission_id_with_trailing_newline() -> None:
-    with pytest.raises(InvalidSubmission, match="submission_id must be 32 lowercase hex"):
-        SubmissionUpload.parse({**GOOD, "submission_id": GOOD["submission_id"] + "\n"})
-
-
-@pytest.mark.parametrize("envelope", ["not base64!", "QUJ", "QUJDRA==\n", "QU JD", "é", "QUJDRA"])
-def test_upload_envelope_bytes_refuses_bad_base64(envelope: str) -> None:
-    up = SubmissionUpload.parse({**GOOD, "envelope": envelope})
-    with pytest.raises(InvalidSubmission) as exc:
-        up.envelope_bytes()
-    assert str(exc.value) == "envelope is not valid base64"
-
-
-def test_upload_envelope_bytes_standard_alphabet() -> None:
-    raw = bytes(range(250, 256)) * 3  # encodes with '+' and '/' in the standard alphabet
-    text = base64.b64encode(raw).decode()
-    assert "/" in text or "+" in text
-    assert SubmissionUpload.parse({**GOOD, "envelope": text}).envelope_bytes() == raw
-    urlsafe = base64.urlsafe_b64encode(raw).decode()
-    assert urlsafe != text
-    with pytest.raises(InvalidSubmission, match="not valid base64"):
-        SubmissionUpload.parse({**GOOD, "envelope": urlsafe}).envelope_bytes()
-
-
-# ======================================================================== wire: digests, acks, sets
-
-def test_set_digest_known_answer_and_order_independence() -> None:
-    a, b = "a" * 32, "0" * 32
-    expected = hashlib.sha256(f"{b}\n{a}\n".encode()).hexdigest()
-    assert set_digest([a, b]) == set_digest([b, a]) == expected
-    assert set_digest([]) == hashlib.sha256(b"").hexdigest()
-    assert set_digest([a]) != set_digest([a, b])
-
-
-def test_frozen_set_parse_checks_count_and_digest() -> None:
-    ids = ["1" * 32, "2" * 32]
-    good = {"survey_id": "s", "node_index": 1, "manifest_hash": "0" * 64, "count": 2,
-            "digest": set_digest(ids), "submission_ids": ids}
-    assert FrozenSet.parse(good).submission_ids == ids
-    with pytest.raises(SurveyError, match="count or digest does not match"):
-        FrozenSet.parse({**good, "count": 3})
-    with pytest.raises(SurveyError, match="count or digest does not match"):
-        FrozenSet.parse({**good, "digest": set_digest(ids[:1])})
-    with pytest.raises(SurveyError, match="node 1 sent malformed submission ids"):
-        FrozenSet.parse({**good, "submission_ids": ["xyz"]})
-    with pytest.raises(SurveyError, match="malformed frozen set"):
-        FrozenSet.parse({**good, "extra": 1})
-
-
-def test_submission_ack_parse() -> None:
-    good = {"survey_id": "s", "submission_id": "1" * 32, "node_index": 0, "envelope_sha256": "a" * 64,
-            "status": "stored", "stored_at": "2026-01-01T00:00:00Z"}
-    assert SubmissionAck.parse(good).status == "stored"
-    with pytest.raises(SurveyError, match="malformed acknowledgement"):
-        SubmissionAck.parse({**good, "status": "ok"})
-    with pytest.raises(SurveyError, match="malformed acknowledgement"):
-        SubmissionAck.parse({**good, "envelope_sha256": "A" * 64})
-    with pytest.raises(SurveyError, match="malformed acknowledgement"):
-        SubmissionAck.parse({k: v for k, v in good.items() if k != "stored_at"})

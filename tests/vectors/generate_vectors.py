@@ -1,6 +1,6 @@
 """One-off generator of the known-answer vector files in this directory (NOT run by the tests).
 
-    cd /work/main && PYTHONPATH=. python tests/vectors/generate_vectors.py shamir|hpke|manifest|certificate
+    cd /work/main && PYTHONPATH=. python tests/vectors/generate_vectors.py shamir|hpke|manifest|certificate|validity|bulk_body
 
 Each JSON file records its provenance.  Do not regenerate casually: the point of a known-answer
 file is that it stays fixed while the code changes.  (``hpke`` and ``manifest`` output differ on
@@ -9,13 +9,17 @@ every run because HPKE encryption and certificate generation are randomised.)
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import json
 import random
+import re
+import struct
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
@@ -229,5 +233,338 @@ def certificate() -> None:
     (HERE / "certificate.json").write_text(json.dumps(out, indent=1) + "\n")
 
 
+# ------------------------------------------------------------------ validity proofs (protocol.validity)
+
+P127 = (1 << 127) - 1
+VALIDATION_CHALLENGE = b"salary-mpc/v3 validation challenge\x00"
+
+
+class _Layout:
+    """The record layout of protocol/encoding.py's module docstring, rebuilt here: K = G x max(1, J)
+    cells (gender-major), B bands; H[c, b] (K*B), P[c] (K), Q[c] (K), d1 (L bits), d2 (L bits)."""
+
+    def __init__(self, genders: list[str], jobs: list[str], bands: list[int], salary_max: int) -> None:
+        self.genders, self.jobs, self.bands, self.salary_max = genders, jobs, bands, salary_max
+        self.J = max(1, len(jobs))
+        self.K = len(genders) * self.J
+        self.edges = [0] + bands
+        self.B = len(self.edges)
+        self.widths = [(self.edges[b + 1] - 1 if b + 1 < self.B else salary_max) - self.edges[b] for b in range(self.B)]
+        self.L = max(1, max(self.widths).bit_length())
+        self.KB = self.K * self.B
+        self.P_at, self.Q_at = self.KB, self.KB + self.K
+        self.d1_at = self.KB + 2 * self.K
+        self.d2_at = self.d1_at + self.L
+        self.M = self.d2_at + self.L  # gates = record width
+        self.width = self.M + 3 + 2 * self.M + 1
+        self.h_at = self.M + 3
+
+    def record(self, gender: str, job: str, salary: int) -> list[int]:
+        c = self.genders.index(gender) * self.J + (self.jobs.index(job) if self.jobs else 0)
+        b = max(k for k, e in enumerate(self.edges) if e <= salary)
+        vec = [0] * self.M
+        vec[c * self.B + b], vec[self.P_at + c], vec[self.Q_at + c] = 1, salary, salary * salary
+        off, dist = salary - self.edges[b], self.edges[b] + self.widths[b] - salary
+        for j in range(self.L):
+            vec[self.d1_at + j], vec[self.d2_at + j] = (off >> j) & 1, (dist >> j) & 1
+        return vec
+
+    def salary(self, x: list[int]) -> int:
+        """s = sum_{c,b} e_b H[c, b] + sum_j 2^j d1_j."""
+        return (sum(self.edges[i % self.B] * x[i] for i in range(self.KB))
+                + sum(x[self.d1_at + j] << j for j in range(self.L))) % P127
+
+    def widths_chosen(self, x: list[int]) -> int:
+        """sum_{c,b} width_b H[c, b]: the chosen band's width, for a one-hot H."""
+        return sum(self.widths[i % self.B] * x[i] for i in range(self.KB)) % P127
+
+    def offset_bits(self, x: list[int]) -> int:
+        """sum_j 2^j d1_j + sum_j 2^j d2_j."""
+        return sum(x[self.d1_at + j] << (j % self.L) for j in range(2 * self.L)) % P127
+
+    def gate_inputs(self, x: list[int]) -> list[tuple[int, int]]:
+        """Gates 1..M in the docstring's order: H * H, d * d, s * ind_c, s * P_c."""
+        s = self.salary(x)
+        ind = [sum(x[c * self.B: (c + 1) * self.B]) % P127 for c in range(self.K)]
+        return ([(x[i], x[i]) for i in range(self.KB)]
+                + [(x[self.d1_at + j], x[self.d1_at + j]) for j in range(2 * self.L)]
+                + [(s, ind[c]) for c in range(self.K)]
+                + [(s, x[self.P_at + c]) for c in range(self.K)])
+
+    def failed_groups(self, x: list[int]) -> list[str]:
+        """The constraint groups the (unshared) record x breaks, checked in the clear."""
+        p, H, d = P127, x[: self.KB], x[self.d1_at: self.d2_at + self.L]
+        s = self.salary(x)
+        ind = [sum(H[c * self.B: (c + 1) * self.B]) % p for c in range(self.K)]
+        one_hot = all(v in (0, 1) for v in H) and sum(H) % p == 1
+        in_range = all(v in (0, 1) for v in d) and self.offset_bits(x) == self.widths_chosen(x)
+        product = all(x[self.P_at + c] == s * ind[c] % p and x[self.Q_at + c] == s * x[self.P_at + c] % p
+                      for c in range(self.K))
+        return [g for g, ok in (("one-hot", one_hot), ("range", in_range), ("product", product)) if not ok]
+
+
+def _interpolate(ys: list[int], x: int, p: int) -> int:
+    """The polynomial of degree < len(ys) through (k, ys[k]), k = 0.., at x: Lagrange's formula,
+    term by term."""
+    total = 0
+    for j, y in enumerate(ys):
+        num = den = 1
+        for m in range(len(ys)):
+            if m != j:
+                num, den = num * (x - m) % p, den * (j - m) % p
+        total += y * num * pow(den, -1, p)
+    return total % p
+
+
+def _prove(lay: _Layout, x: list[int], m: int, u0: int, v0: int) -> list[int]:
+    """record, m, u0, v0, h(0..2M) with h = f g; f, g through (0, u0 | v0) and (k, gate k's inputs)."""
+    x = [v % P127 for v in x]
+    gates = lay.gate_inputs(x)
+    left, right = [u0] + [a for a, _ in gates], [v0] + [b for _, b in gates]
+    f = left + [_interpolate(left, k, P127) for k in range(lay.M + 1, 2 * lay.M + 1)]
+    g = right + [_interpolate(right, k, P127) for k in range(lay.M + 1, 2 * lay.M + 1)]
+    return x + [m, u0, v0] + [a * b % P127 for a, b in zip(f, g)]
+
+
+def _challenge(lay: _Layout, seed: bytes) -> dict[str, Any]:
+    """SHAKE-256(label || seed), 24 big-endian bytes per element reduced mod p, in the order sigma
+    (one per vector entry), r, rho one-hot (K*B + 1), rho range (2L + 1), rho product (2K); r is
+    mapped to 2M + 1 + (element mod (p - 2M - 1)), never an interpolation node."""
+    counts = [lay.width, 1, lay.KB + 1, 2 * lay.L + 1, 2 * lay.K]
+    stream = hashlib.shake_256(VALIDATION_CHALLENGE + seed).digest(24 * sum(counts))
+    vals = [int.from_bytes(stream[24 * k: 24 * k + 24], "big") % P127 for k in range(sum(counts))]
+    parts, at = [], 0
+    for c in counts:
+        parts.append(vals[at: at + c])
+        at += c
+    top = 2 * lay.M
+    return {"sigma": parts[0], "r": top + 1 + parts[1][0] % (P127 - top - 1),
+            "rho_onehot": parts[2], "rho_range": parts[3], "rho_product": parts[4]}
+
+
+def _openings(lay: _Layout, v: list[int], ch: dict[str, Any]) -> list[int]:
+    """Y, F, G, H and the three group combinations of the submission vector v, each from its
+    definition: h(k) below is the submitted value, standing for gate k's product."""
+    p, r, M, KB, L, K = P127, ch["r"], lay.M, lay.KB, lay.L, lay.K
+    x, u0, v0, h = v[: M], v[M + 1], v[M + 2], v[lay.h_at:]
+    gates = lay.gate_inputs(x)
+    Y = sum(s * e for s, e in zip(ch["sigma"], v)) % p
+    F = _interpolate([u0] + [a for a, _ in gates], r, p)
+    G = _interpolate([v0] + [b for _, b in gates], r, p)
+    Hr = _interpolate(h, r, p)
+    r1, r2, r3 = ch["rho_onehot"], ch["rho_range"], ch["rho_product"]
+    # one-hot: H_i^2 - H_i = 0 (rho_i) and sum H - 1 = 0 (rho_KB)
+    v1 = sum(r1[i] * (h[1 + i] - x[i]) for i in range(KB)) + r1[KB] * (sum(x[:KB]) - 1)
+    # range: d_j^2 - d_j = 0 (rho_j) and sum 2^j d1_j + sum 2^j d2_j - sum width_b H[c, b] = 0 (rho_2L)
+    d = x[lay.d1_at: lay.d1_at + 2 * L]
+    v2 = (sum(r2[j] * (h[1 + KB + j] - d[j]) for j in range(2 * L))
+          + r2[2 * L] * (lay.offset_bits(x) - lay.widths_chosen(x)))
+    # product: P_c - s ind_c = 0 (rho_c) and Q_c - s P_c = 0 (rho_K+c)
+    ind_at, sq_at = 1 + KB + 2 * L, 1 + KB + 2 * L + K  # where the gates s ind_c and s P_c sit in h
+    v3 = sum(r3[c] * (x[lay.P_at + c] - h[ind_at + c]) + r3[K + c] * (x[lay.Q_at + c] - h[sq_at + c]) for c in range(K))
+    return [Y, F, G, Hr, v1 % p, v2 % p, v3 % p]
+
+
+def _reason(opened: list[int]) -> str | None:
+    """The verdict: "proof" unless H = F G, else the first group whose combination is not 0."""
+    if opened[1] * opened[2] % P127 != opened[3]:
+        return "proof"
+    return next((g for g, val in zip(("one-hot", "range", "product"), opened[4:]) if val), None)
+
+
+def _invalid(lay: _Layout, H: dict[int, int], d1: int, d2: int, cells: dict[int, int] | None = None,
+             q_off: int = 0) -> list[int]:
+    """A record vector with the given H entries and d1/d2 values (mod p, spread over the bits:
+    a value outside 0..2^L - 1 sits in bit 0 alone), and P, Q consistent with its salary on the
+    cells it indicates (or on ``cells``: c -> indicator), Q shifted by ``q_off`` on those cells."""
+    x = [0] * lay.M
+    for i, val in H.items():
+        x[i] = val % P127
+    for at, val in ((lay.d1_at, d1), (lay.d2_at, d2)):
+        if 0 <= val < (1 << lay.L):
+            for j in range(lay.L):
+                x[at + j] = (val >> j) & 1
+        else:
+            x[at] = val % P127
+    s = lay.salary(x)
+    ind = cells if cells is not None else {c: sum(x[c * lay.B: (c + 1) * lay.B]) for c in range(lay.K)}
+    for c, k in ind.items():
+        x[lay.P_at + c] = s * k % P127
+        x[lay.Q_at + c] = (s * s * k + (q_off if k else 0)) % P127
+    return x
+
+
+def _validity_case(name: str, lay: _Layout, record: tuple[str, str, int], rand: list[int], seed: bytes,
+                   negatives: list[tuple[str, list[int], str]], flip: int) -> dict[str, Any]:
+    x = lay.record(*record)
+    assert lay.failed_groups(x) == []
+    sub = _prove(lay, x, *rand)
+    gates = lay.gate_inputs(x)
+    assert sub[lay.h_at + 1: lay.h_at + lay.M + 1] == [a * b % P127 for a, b in gates]  # h(k): gate k's output
+    ch = _challenge(lay, seed)
+    opened = _openings(lay, sub, ch)
+    assert opened[4:] == [0, 0, 0] and _reason(opened) is None
+    neg = []
+    tampered = list(sub)
+    tampered[lay.h_at + flip] = (tampered[lay.h_at + flip] + 1) % P127
+    t_open = _openings(lay, tampered, ch)
+    assert _reason(t_open) == "proof"
+    neg.append({"name": f"h({flip}) plus 1", "tampered_index": lay.h_at + flip, "submission": tampered,
+                "openings": t_open, "reason": "proof"})
+    for nname, xv, group in negatives:
+        assert lay.failed_groups(xv) == [group], (nname, lay.failed_groups(xv))
+        nsub = _prove(lay, xv, *rand)
+        n_open = _openings(lay, nsub, ch)
+        assert n_open[1] * n_open[2] % P127 == n_open[3] and _reason(n_open) == group
+        neg.append({"name": nname, "record_vector": xv, "submission": nsub, "openings": n_open, "reason": group})
+
+    def dec(v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return str(v)
+        if isinstance(v, list):
+            return [dec(e) for e in v]
+        if isinstance(v, dict):
+            return {k: (e if k == "tampered_index" else dec(e)) for k, e in v.items()}
+        return v
+
+    return {
+        "name": name, "genders": lay.genders, "jobs": lay.jobs, "salary_bands": lay.bands,
+        "salary_max": lay.salary_max,
+        "record": {"gender": record[0], "job": record[1], "salary": record[2]},
+        "record_vector": dec(x), "randomness": dec(dict(zip(("m", "u0", "v0"), rand))),
+        "submission": dec(sub), "seed": seed.hex(), "challenge": dec(ch), "openings": dec(opened),
+        "reason": None, "negatives": [dec(n) for n in neg],
+    }
+
+
+def validity() -> None:
+    rng = random.Random(20261204)
+    a = _Layout(["female", "male", "other"], [], [], 15)  # K = 3, B = 1, L = 4: M = 17
+    b = _Layout(["female", "male", "other"], ["engineering", "sales"], [6, 12], 20)  # K = 6, B = 3, L = 4: M = 38
+    seed_a = hashlib.sha256(b"salary-mpc test vector: validation seed, layout A").digest()
+    seed_b = hashlib.sha256(b"salary-mpc test vector: validation seed, layout B").digest()
+    cases = [
+        _validity_case("3 genders, no jobs, one band, salary_max 15", a, ("male", "", 11),
+                       [rng.randrange(P127) for _ in range(3)], seed_a, [
+                           # two genders at once (each counted with salary 15): sum H = 2
+                           ("one-hot: two genders", _invalid(a, {0: 1, 1: 1}, 15, 15), "one-hot"),
+                           # d1 + d2 = 16, one more than the band's width 15: salary 15 + 1 claimed within [0, 15]
+                           ("range: offset plus distance exceeds the band", _invalid(a, {1: 1}, 15, 1), "range"),
+                           ("product: Q is not s^2", _invalid(a, {2: 1}, 9, 6, q_off=1), "product"),
+                       ], flip=a.M + 1),
+        _validity_case("3 genders x 2 jobs x 3 bands, salary_max 20", b, ("other", "sales", 9),
+                       [rng.randrange(P127) for _ in range(3)], seed_b, [
+                           # +1 on cells 0 and 5, -1 on cell 3 (all band 2): sum H = 1, salary moved between cells
+                           ("one-hot: a -1 indicator", _invalid(b, {0 * 3 + 2: 1, 5 * 3 + 2: 1, 3 * 3 + 2: -1}, 3, 5),
+                            "one-hot"),
+                           # band 2 (12..20, width 8): d1 = 15 and d2 = -7 in a non-bit: salary 27 above the bound
+                           ("range: salary above the bound, d2 not a bit", _invalid(b, {1 * 3 + 2: 1}, 15, -7),
+                            "range"),
+                           # H says cell 5 band 1; P and Q put the salary on cell 0
+                           ("product: salary on another cell", _invalid(b, {5 * 3 + 1: 1}, 2, 3, cells={0: 1}),
+                            "product"),
+                       ], flip=1),
+    ]
+    out = {
+        "provenance": (
+            "Generated once by tests/vectors/generate_vectors.py (validity) on 2026-12-04, independently of "
+            "protocol/validity.py and protocol/encoding.py (neither is imported): the record layout is rebuilt from "
+            "protocol/encoding.py's module docstring, the gates (H*H, d*d, s*ind_c, s*P_c, in that order) and the "
+            "proof from protocol/validity.py's module docstring: f, g of degree M through (0, u0 | v0) and (k, left | "
+            "right input of gate k), h = f g given at 0..2M, every extrapolation and every evaluation at r by "
+            "Lagrange's formula term by term with modular inverses. The challenge is SHAKE-256 of the label "
+            "'salary-mpc/v3 validation challenge\\x00' and the seed, 24 big-endian bytes per element mod p; the "
+            "element order (sigma, r, rho one-hot, rho range, rho product), the mapping of r to 2M + 1 + (element "
+            "mod (p - 2M - 1)) and the assignment of each rho to a constraint with its sign, where h(gate) is the "
+            "submitted h at that gate's index k (V_one-hot = sum_i rho_i (h(H_i H_i) - H_i) + rho_KB (sum H - 1); "
+            "V_range = sum_j rho_j (h(d_j d_j) - d_j) + rho_2L (sum_j 2^(j mod L) d_j - sum width_b H[c, b]) over "
+            "the 2L bits d = d1 d2; V_product = sum_c rho_c (P_c - h(s ind_c)) + rho_(K+c) (Q_c - h(s P_c))) are "
+            "not in the docstrings and were read from protocol/validity.py (derive_challenge, query), then written "
+            "here from their definitions. m, u0, v0 come from random.Random(20261204); seeds are SHA-256 of fixed "
+            "labels; p = 2^127 - 1. 'openings' are (Y, F, G, H, V_one-hot, V_range, V_product) of the unshared "
+            "submission vector, i.e. the opened values. Negatives: one submission with one h value increased by 1 "
+            "(reason 'proof'), and per constraint group a record vector that breaks that group only (checked in "
+            "the clear by the generator), proved honestly with the same m, u0, v0. The generator asserts h(k) = "
+            "gate k's output, H = F G for every honest proof, and that each verdict is the intended one. Field "
+            "elements are decimal strings."
+        ),
+        "field_modulus": str(P127),
+        "cases": cases,
+    }
+    (HERE / "validity.json").write_text(_dump(out))
+
+
+def _dump(obj: Any) -> str:
+    """JSON with one level of indentation per object, lists of scalars on one line."""
+    text = json.dumps(obj, indent=1)
+    def one_line(m: re.Match[str]) -> str:
+        return "[" + ", ".join(t.strip() for t in m.group(1).split(",\n")) + "]"
+
+    flat = re.sub(r"\[\n\s*([^\[\]{}]*?)\n\s*\]", one_line, text)
+    assert json.loads(flat) == obj
+    return flat + "\n"
+
+
+# ------------------------------------------------------------------ bulk upload binary form (protocol.wire)
+
+def bulk_body() -> None:
+    key = hashlib.sha256(b"salary-mpc test vector: bulk body batch key").digest()
+    signature = hashlib.sha512(b"salary-mpc test vector: bulk body signature").digest()
+    commitments = b"".join(hashlib.sha256(b"salary-mpc test vector: bulk body commitment" + bytes([r, j])).digest()
+                           for r in range(2) for j in range(3))
+    envelope = hashlib.shake_256(b"salary-mpc test vector: bulk body envelope").digest(77)
+    tokens = ["q9X-2bGk_r1Zt0", "Vw_7hN-pL3aYe5"]
+
+    def encode(flags: int, toks: list[bytes], count: int | None = None) -> bytes:
+        out = b"SMB1" + struct.pack(">BI", flags, len(toks) if count is None else count)
+        out += b"".join(struct.pack(">H", len(t)) + t for t in toks)
+        return out + b"".join(struct.pack(">I", len(blob)) + blob for blob in (key, signature, commitments, envelope))
+
+    raw_toks = [t.encode("ascii") for t in tokens]
+    binary = encode(1, raw_toks)
+    B = "bulk upload (binary): "
+    token_msg = "token {} is missing, too long or has characters no participation token has"
+    tampered = [
+        ("magic SMB2", b"SMB2" + binary[4:], B + "the body does not start with the format's magic bytes"),
+        ("empty body", b"", B + "the body does not start with the format's magic bytes"),
+        ("flag bit 1 set", encode(3, raw_toks), B + "unknown flags 0x03"),
+        ("flag bit 7 set", encode(0x80, raw_toks), B + "unknown flags 0x80"),
+        ("last byte cut", binary[:-1], B + "the body is truncated"),
+        ("cut inside the token count", binary[:8], B + "the body is truncated"),
+        ("cut inside a token", binary[:9 + 2 + 3], B + "the body is truncated"),
+        ("one trailing byte", binary + b"\x00", B + "1 bytes follow the last field"),
+        ("three trailing bytes", binary + b"abc", B + "3 bytes follow the last field"),
+        ("token count 2^32 - 1", encode(1, raw_toks, 2**32 - 1), B + "the body is truncated"),
+        # one more token than the rest of the body could hold at 3 bytes each
+        ("token count one above what fits", encode(1, raw_toks, (len(binary) - 9) // 3 + 1),
+         B + "the body is truncated"),
+        ("no tokens", encode(1, []), "bulk upload: tokens must list one token per record"),
+        ("non-ASCII token", encode(1, [raw_toks[0], "t\u00e9k".encode("latin-1")]), B + token_msg.format(1)),
+        ("token with a space", encode(1, [b"tok a", raw_toks[1]]), "bulk upload: " + token_msg.format(0)),
+        ("empty token", encode(1, [b"", raw_toks[1]]), "bulk upload: " + token_msg.format(0)),
+        ("token of 257 characters", encode(1, [b"t" * 257, raw_toks[1]]), "bulk upload: " + token_msg.format(0)),
+    ]
+    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
+    out = {
+        "provenance": (
+            "Generated once by tests/vectors/generate_vectors.py (bulk_body) on 2026-12-04 with struct and "
+            "hashlib, independently of protocol/wire.py: fields are SHA-256/SHA-512/SHAKE-256 of fixed labels; "
+            "'binary' is b'SMB1' | flags u8 (bit 0: replace) | token count u32 | per token (length u16, ASCII) | "
+            "per field (length u32, bytes) for batch_key, signature, commitments, envelope, big-endian, as "
+            "protocol.wire.BulkBody's docstring specifies. 'upload' is the JSON form (standard base64 fields). "
+            "'tampered' are binary bodies built the same way with one defect each, and the exact one-line "
+            "InvalidSubmission message protocol.wire gives for it."
+        ),
+        "batch_key": key.hex(), "signature": signature.hex(), "tokens": tokens,
+        "commitments": commitments.hex(), "envelope": envelope.hex(), "replace": True,
+        "binary": binary.hex(),
+        "upload": {"batch_key": b64(key), "signature": b64(signature), "tokens": tokens,
+                   "commitments": b64(commitments), "envelope": b64(envelope), "replace": True},
+        "tampered": [{"name": n, "binary": raw.hex(), "error": err} for n, raw, err in tampered],
+    }
+    (HERE / "bulk_body.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
 if __name__ == "__main__":
-    {"shamir": shamir, "hpke": hpke, "manifest": manifest, "certificate": certificate}[sys.argv[1]]()
+    {"shamir": shamir, "hpke": hpke, "manifest": manifest, "certificate": certificate,
+     "validity": validity, "bulk_body": bulk_body}[sys.argv[1]]()
