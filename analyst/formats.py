@@ -71,7 +71,7 @@ def format_table(release: Release) -> str:
     for c in release.categories:
         lines.append(f"job category {c.category}:")
         lines += ["  " + ln for ln in _table(c.groups, c.pay_gap_percent, c.median_pay_gap_percent, unit)]
-    if any(scope.suppressed_genders() for _, scope in release.scopes()):
+    if any(g.suppressed for scope in release.scopes() for g in scope.groups):
         lines.append(f"* fewer than {release.min_group_size} submissions, or protecting such a group: no salary "
                      "figure is released")
     dp = release.differential_privacy
@@ -91,7 +91,8 @@ def format_csv(release: Release) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
-    for category, scope in release.scopes():
+    for scope in release.scopes():
+        category = scope.in_category()
         for g in scope.groups:
             q: list[float | None] = list(g.quartile_shares) if g.quartile_shares else [None] * 4
             row = ["all" if category is None else "category", category or "", g.gender, g.count,

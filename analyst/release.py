@@ -78,12 +78,6 @@ class GroupFigures:
     quartile_shares: tuple[float, ...] | None = None  # Q1..Q4: the group's share of each quarter's employees
     dp_sd: GroupNoise | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"gender": self.gender, "count": self.count, "mean": self.mean, "suppressed": self.suppressed,
-                "median": self.median, "median_max_error": self.median_max_error, "stdev": self.stdev,
-                "quartile_shares": None if self.quartile_shares is None else list(self.quartile_shares),
-                "dp_sd": None if self.dp_sd is None else {"count": self.dp_sd.count, "mean": self.dp_sd.mean}}
-
 
 @dataclass(frozen=True, kw_only=True)
 class GenderBreakdown:
@@ -100,12 +94,9 @@ class GenderBreakdown:
         """Whether the reference group is present and released (gaps mean something only then)."""
         return any(g.gender == REFERENCE_GENDER and not g.suppressed for g in self.groups)
 
-    def suppressed_genders(self) -> list[str]:
-        return [g.gender for g in self.groups if g.suppressed]
-
-    def _json_fields(self) -> dict[str, Any]:
-        return {"groups": [g.to_json() for g in self.groups], "pay_gap_percent": dict(self.pay_gap_percent),
-                "median_pay_gap_percent": dict(self.median_pay_gap_percent)}
+    def in_category(self) -> str | None:
+        """The job category these groups belong to; None for all employees."""
+        return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,8 +105,8 @@ class CategoryFigures(GenderBreakdown):
 
     category: str
 
-    def to_json(self) -> dict[str, Any]:
-        return {"category": self.category, **self._json_fields()}
+    def in_category(self) -> str | None:
+        return self.category
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,10 +117,6 @@ class Quartiles:
     population: float  # employees ranked (fractional under differential privacy)
     note: str  # how the quarters were formed, for people
 
-    def to_json(self) -> dict[str, Any]:
-        return {"thresholds": None if self.thresholds is None else list(self.thresholds),
-                "population": self.population, "note": self.note}
-
 
 @dataclass(frozen=True, kw_only=True)
 class Bands:
@@ -137,9 +124,6 @@ class Bands:
 
     edges: tuple[int, ...]
     salary_max: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"edges": list(self.edges), "salary_max": self.salary_max}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,9 +133,6 @@ class DifferentialPrivacy:
     epsilon: str  # as the manifest gives it
     description: str  # mechanism and guarantee, for people
     noise_sd: Mapping[str, float]  # per kind of released figure (protocol.disclosure.KINDS)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"epsilon": self.epsilon, "description": self.description, "noise_sd": dict(self.noise_sd)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,30 +153,45 @@ class Release:
     warnings: tuple[str, ...] = ()
     cheating_nodes: tuple[int, ...] = ()
 
-    def scopes(self) -> list[tuple[str | None, GenderBreakdown]]:
-        """All employees (category None), then every job category, in order."""
-        return [(None, self.all_employees), *((c.category, c) for c in self.categories)]
+    def scopes(self) -> list[GenderBreakdown]:
+        """All employees, then every job category, in order."""
+        return [self.all_employees, *self.categories]
 
     def to_json(self) -> dict[str, Any]:
-        """The result document (JSON-compatible; key order as printed)."""
-        overall = self.all_employees._json_fields()
+        """The result document (JSON-compatible, keys in the order printed); :func:`parse` reads it back."""
+        dp = self.differential_privacy
         return {
             "survey_id": self.survey_id,
             "title": self.title,
             "model": self.model.value,
             "submissions": {"accepted": self.submissions.accepted, "rejected": self.submissions.rejected},
-            "groups": overall["groups"],
-            "pay_gap_percent": overall["pay_gap_percent"],
-            "median_pay_gap_percent": overall["median_pay_gap_percent"],
-            "quartiles": self.quartiles.to_json(),
-            "categories": [c.to_json() for c in self.categories],
-            "bands": self.bands.to_json(),
-            "differential_privacy": None if self.differential_privacy is None else self.differential_privacy.to_json(),
+            **_breakdown_json(self.all_employees),
+            "quartiles": {"thresholds": _list(self.quartiles.thresholds), "population": self.quartiles.population,
+                          "note": self.quartiles.note},
+            "categories": [{"category": c.category, **_breakdown_json(c)} for c in self.categories],
+            "bands": {"edges": list(self.bands.edges), "salary_max": self.bands.salary_max},
+            "differential_privacy": None if dp is None else {"epsilon": dp.epsilon, "description": dp.description,
+                                                             "noise_sd": dict(dp.noise_sd)},
             "min_group_size": self.min_group_size,
             "salary_unit": self.salary_unit,
             "warnings": list(self.warnings),
             "cheating_nodes": list(self.cheating_nodes),
         }
+
+
+def _list(values: tuple[float, ...] | None) -> list[float] | None:
+    return None if values is None else list(values)
+
+
+def _group_json(g: GroupFigures) -> dict[str, Any]:
+    return {"gender": g.gender, "count": g.count, "mean": g.mean, "suppressed": g.suppressed, "median": g.median,
+            "median_max_error": g.median_max_error, "stdev": g.stdev, "quartile_shares": _list(g.quartile_shares),
+            "dp_sd": None if g.dp_sd is None else {"count": g.dp_sd.count, "mean": g.dp_sd.mean}}
+
+
+def _breakdown_json(b: GenderBreakdown) -> dict[str, Any]:
+    return {"groups": [_group_json(g) for g in b.groups], "pay_gap_percent": dict(b.pay_gap_percent),
+            "median_pay_gap_percent": dict(b.median_pay_gap_percent)}
 
 
 # --------------------------------------------------------------------------------------------

@@ -123,7 +123,9 @@ def _title(r: Release) -> str:
     return r.title or r.survey_id or "untitled survey"
 
 
-def _scope_name(category: str | None, g: GroupFigures) -> str:
+def _scope_name(scope: GenderBreakdown, g: GroupFigures) -> str:
+    """``gender`` (all employees) or ``category/gender``."""
+    category = scope.in_category()
     return g.gender if category is None else f"{category}/{g.gender}"
 
 
@@ -272,8 +274,8 @@ def _dp_blocks(r: Release) -> list[_Block]:
         out.append(_Table(["Figure", "Noise standard deviation"],
                           [[kind, fmt_money(sd)] for kind, sd in dp.noise_sd.items()]))
     # Per-group noise on the released figures (suppressed groups: nothing is released, nothing shown).
-    rows = [[_scope_name(category, g), fmt_money(g.dp_sd.count), fmt_money(g.dp_sd.mean)]
-            for category, scope in r.scopes() for g in scope.groups if not g.suppressed and g.dp_sd is not None]
+    rows = [[_scope_name(scope, g), fmt_money(g.dp_sd.count), fmt_money(g.dp_sd.mean)]
+            for scope in r.scopes() for g in scope.groups if not g.suppressed and g.dp_sd is not None]
     if rows:
         out.append(_Para("Standard deviation of the noise on each released figure, per group:"))
         out.append(_Table(["Group", "count", "mean"], rows))
@@ -282,8 +284,8 @@ def _dp_blocks(r: Release) -> list[_Block]:
 
 def _suppression(r: Release) -> list[_Block]:
     k = r.min_group_size
-    scopes = [f"{g.gender} (all employees)" if category is None else _scope_name(category, g)
-              for category, scope in r.scopes() for g in scope.groups if g.suppressed]
+    scopes = [f"{g.gender} (all employees)" if scope.in_category() is None else _scope_name(scope, g)
+              for scope in r.scopes() for g in scope.groups if g.suppressed]
     if not scopes:
         return [_Heading(2, "Suppression"),
                 _Para(f"No group is suppressed (every group has at least k = {k} submissions).")]
@@ -488,7 +490,7 @@ def _bars(g: GroupFigures) -> tuple[float | None, float | None]:
 def _gender_colors(r: Release) -> dict[str, str]:
     """A colour per gender, in manifest order (then any gender first seen in a category)."""
     order: list[str] = []
-    for _, scope in r.scopes():
+    for scope in r.scopes():
         order += [g.gender for g in scope.groups if g.gender not in order]
     return {name: _COLORS[i % len(_COLORS)] for i, name in enumerate(order)}
 
@@ -513,9 +515,9 @@ def _category_panel(ax: Any, r: Release, colors: dict[str, str]) -> set[str]:
     for x, c in enumerate(r.categories):
         for g in c.groups:
             if g.suppressed:
-                suppressed.append(_scope_name(c.category, g))
+                suppressed.append(_scope_name(c, g))
             elif _bars(g) == (None, None):
-                missing.append(_scope_name(c.category, g))
+                missing.append(_scope_name(c, g))
             else:
                 cells[(x, g.gender)] = _bars(g)
     genders = [name for name in colors if any(gn == name for _, gn in cells)]
