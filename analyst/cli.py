@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import sys
 from pathlib import Path
@@ -14,7 +15,9 @@ from protocol.errors import SurveyError
 from protocol.manifest import MODELS, parse_time
 from protocol.wire import error_detail
 
-from .results import build_report, fetch_result_shares, format_table, node_request, report_csv, report_json
+from .formats import OutputFormat, render
+from .release import Release, parse
+from .results import build_report, fetch_result_shares, node_request
 from .survey import BUNDLE_FILE, MANIFEST_FILE, TOKENS_FILE, create_survey, load_analyst_secret, load_node_info
 
 SURVEY_DIR = click.option("--survey", "survey_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -61,6 +64,7 @@ def main() -> None:
       salary-analyst close   --survey survey      # or wait for the closing time
       (node operators run 'mpc-node compute')
       salary-analyst results --survey survey --format json --out result.json
+      salary-analyst report result.json --report report.html   # again, from the saved result
     """
 
 
@@ -169,9 +173,34 @@ def close(survey_dir: Path) -> None:
         _fail(exc)
 
 
+def _check_report_path(report_file: Path | None) -> None:
+    """Refuse a report path that cannot be written, before any work is done."""
+    if report_file is None:
+        return
+    from .report import report_format
+
+    try:
+        report_format(report_file)
+    except ValueError:
+        raise click.BadParameter("the report file must end in .html or .md", param_hint="--report") from None
+    if not report_file.resolve().parent.is_dir():
+        raise click.BadParameter(f"the directory {report_file.resolve().parent} does not exist", param_hint="--report")
+
+
+def _write_report(release: Release, report_file: Path) -> None:
+    from .report import write_report
+
+    try:
+        written = write_report(release, report_file)
+    except OSError as exc:
+        _fail(SurveyError(f"cannot write the report {report_file}: {exc.strerror or exc}"))
+    click.echo("report written to " + ", ".join(str(f) for f in written), err=True)
+
+
 @main.command()
 @SURVEY_DIR
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice([f.value for f in OutputFormat]), default=OutputFormat.TABLE.value,
+              show_default=True)
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the output to this file instead of standard output.")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
@@ -184,26 +213,40 @@ def results(survey_dir: Path, fmt: str, out_file: Path | None, report_file: Path
     deviation, quartile pay bands and pay gaps versus male.  Groups with fewer than k
     submissions, and groups whose figures would let someone derive them, get no salary figure.
     """
-    if report_file is not None and report_file.suffix.lower() not in (".html", ".htm", ".md", ".markdown"):
-        raise click.BadParameter("the report file must end in .html or .md", param_hint="--report")
-    if report_file is not None and not report_file.resolve().parent.is_dir():
-        raise click.BadParameter(f"the directory {report_file.resolve().parent} does not exist", param_hint="--report")
+    _check_report_path(report_file)
     try:
         manifest, sk, cred = load_analyst_secret(survey_dir)
-        report = build_report(manifest, sk, fetch_result_shares(manifest, cred))
+        release = build_report(manifest, sk, fetch_result_shares(manifest, cred))
     except SurveyError as exc:
         _fail(exc)
     if report_file is not None:
-        from .report import write_report
-
-        try:
-            written = write_report(report.to_json(), report_file)
-        except OSError as exc:
-            _fail(SurveyError(f"cannot write the report {report_file}: {exc.strerror or exc}"))
-        click.echo("report written to " + ", ".join(str(f) for f in written), err=True)
-    text = {"json": report_json, "csv": report_csv}.get(fmt, format_table)(report)
+        _write_report(release, report_file)
+    text = render(release, OutputFormat(fmt))
     if out_file:
         out_file.write_text(text if text.endswith("\n") else text + "\n")
         click.echo(f"result written to {out_file}", err=True)
     else:
         click.echo(text)
+
+
+@main.command()
+@click.argument("result_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The report to write (.html, self-contained; or .md with a .png chart beside it).")
+def report(result_file: Path, report_file: Path) -> None:
+    """Render the pay-transparency report of a saved result.
+
+    \b
+    RESULT_FILE is what 'results --format json --out RESULT_FILE' wrote:
+      salary-analyst report result.json --report report.html
+    """
+    _check_report_path(report_file)
+    try:
+        try:
+            doc = json.loads(result_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise SurveyError(f"cannot read the result {result_file}: {exc}") from None
+        release = parse(doc)
+    except SurveyError as exc:
+        _fail(exc)
+    _write_report(release, report_file)

@@ -1,14 +1,13 @@
-"""Human pay-transparency report (Markdown or HTML, plus a PNG chart) from the analyst's result document.
+"""Human pay-transparency report (Markdown or HTML, plus a PNG chart) of a :class:`~analyst.release.Release`.
 
-The input is the JSON-compatible result document the analyst tool releases (survey id, per-gender
-groups over all employees and per job category, pay gaps, quartile pay bands, optional differential
-privacy parameters, warnings). The report is laid out along the items (a)..(g) of Art. 9(1) of the
-EU Pay Transparency Directive 2023/970, followed by the UK gender pay gap metrics, the standard
-deviations, the differential-privacy noise, the suppressed groups and the warnings.
+The report is laid out along the items (a)..(g) of Art. 9(1) of the EU Pay Transparency
+Directive 2023/970, followed by the UK gender pay gap metrics, the standard deviations, the
+differential-privacy noise, the suppressed groups and the warnings.  A saved result document is
+rendered by parsing it first (:func:`analyst.release.parse`).
 
 Contracts:
 
-* No figure of a suppressed group is ever printed or drawn, even when the document carries one:
+* No figure of a suppressed group is ever printed or drawn, even when the release carries one:
   its count, mean, median, banding error, standard deviation, quartile shares, noise figures and
   pay gaps all read "suppressed". Pay gaps are only printed while the male reference group is
   released (a gap against a suppressed reference would disclose the reference's mean).
@@ -27,19 +26,20 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 import os
 import secrets
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["render_chart", "render_markdown", "render_html", "write_report"]
+from .release import REFERENCE_GENDER, GenderBreakdown, GroupFigures, Release
 
-REFERENCE_GENDER = "male"
+__all__ = ["ReportFormat", "report_format", "render_chart", "render_markdown", "render_html", "write_report"]
+
 SUPPRESSED = "suppressed"
 NA = "n/a"
 NOT_COLLECTED = "Not collected by this survey (one salary figure per employee)."
@@ -55,142 +55,108 @@ QUARTILE_NAMES = ("Q1 (lowest)", "Q2", "Q3", "Q4 (highest)")
 # Number formatting
 
 
-def _finite(x: Any) -> float | None:
-    """``x`` as a float when it is a finite number (bools excluded), else None."""
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    f = float(x)
-    return f if math.isfinite(f) else None
+def fmt_money(x: float | None) -> str:
+    """Salary figure: thousands separators, two decimals (``3,412.50``); None → ``n/a``."""
+    return NA if x is None else f"{x:,.2f}"
 
 
-def fmt_money(x: Any) -> str:
-    """Salary figure: thousands separators, two decimals (``3,412.50``); None or non-numeric → ``n/a``."""
-    f = _finite(x)
-    return NA if f is None else f"{f:,.2f}"
-
-
-def fmt_gap(x: Any) -> str:
+def fmt_gap(x: float | None) -> str:
     """Pay gap in percent: a sign and one decimal (``+12.3 %``); None → ``n/a``."""
-    f = _finite(x)
-    return NA if f is None else f"{f:+.1f} %"
+    return NA if x is None else f"{x:+.1f} %"
 
 
-def fmt_share(x: Any) -> str:
+def fmt_share(x: float | None) -> str:
     """A proportion 0..1 as a percentage with one decimal (``55.0 %``); None → ``n/a``."""
-    f = _finite(x)
-    return NA if f is None else f"{100.0 * f:.1f} %"
+    return NA if x is None else f"{100.0 * x:.1f} %"
 
 
-def fmt_count(x: Any) -> str:
-    """A head count with thousands separators; None → ``n/a``."""
-    f = _finite(x)
-    if f is None:
+def fmt_count(x: float | None) -> str:
+    """A head count with thousands separators (two decimals if fractional); None → ``n/a``."""
+    if x is None:
         return NA
-    return f"{int(f):,}" if f == int(f) else f"{f:,.2f}"
+    return f"{int(x):,}" if x == int(x) else f"{x:,.2f}"
 
 
-def fmt_threshold(x: Any) -> str:
+def fmt_threshold(x: float | None) -> str:
     """A quartile threshold: no decimals when whole (``2,900``), else two."""
-    f = _finite(x)
-    if f is None:
+    if x is None:
         return NA
-    return f"{f:,.0f}" if f == int(f) else f"{f:,.2f}"
+    return f"{x:,.0f}" if x == int(x) else f"{x:,.2f}"
 
 
 # --------------------------------------------------------------------------------------------
-# Reading the document (tolerant of missing keys; never exposes figures of suppressed groups)
+# Cells (never a figure of a suppressed group)
 
 
-def _groups(container: dict[str, Any]) -> list[dict[str, Any]]:
-    gs = container.get("groups") or []
-    return [g for g in gs if isinstance(g, dict)]
-
-
-def _is_suppressed(g: dict[str, Any]) -> bool:
-    return bool(g.get("suppressed"))
-
-
-def _name(g: dict[str, Any]) -> str:
-    return str(g.get("gender", "?"))
-
-
-def _figure(g: dict[str, Any], key: str, fmt: Any) -> str:
+def _figure(g: GroupFigures, value: float | None, fmt: Callable[[float | None], str]) -> str:
     """One figure of a group, formatted — ``suppressed`` for a suppressed group whatever it holds."""
-    if _is_suppressed(g):
-        return SUPPRESSED
-    return str(fmt(g.get(key)))
+    return SUPPRESSED if g.suppressed else fmt(value)
 
 
-def _median_cell(g: dict[str, Any]) -> str:
-    if _is_suppressed(g):
+def _median_cell(g: GroupFigures) -> str:
+    if g.suppressed:
         return SUPPRESSED
-    med = fmt_money(g.get("median"))
-    err = _finite(g.get("median_max_error"))
-    if med == NA or err is None:
+    med = fmt_money(g.median)
+    if g.median is None or g.median_max_error is None:
         return med
-    return f"{med} ± {fmt_money(err)}"
+    return f"{med} ± {fmt_money(g.median_max_error)}"
 
 
-def _reference_released(groups: list[dict[str, Any]]) -> bool:
-    return any(_name(g) == REFERENCE_GENDER and not _is_suppressed(g) for g in groups)
-
-
-def _gap_cell(g: dict[str, Any], gaps: Any, reference_ok: bool) -> str:
-    """A group's gap vs the male reference, from the document's gap dict."""
-    if _name(g) == REFERENCE_GENDER:
+def _gap_cell(g: GroupFigures, gaps: Mapping[str, float | None], reference_ok: bool) -> str:
+    """A group's gap vs the male reference, from the scope's gap mapping."""
+    if g.gender == REFERENCE_GENDER:
         return "reference"
-    if _is_suppressed(g):
+    if g.suppressed:
         return SUPPRESSED
-    if not reference_ok or not isinstance(gaps, dict):
+    if not reference_ok:
         return NA
-    return fmt_gap(gaps.get(_name(g)))
+    return fmt_gap(gaps.get(g.gender))
 
 
-def _title(doc: dict[str, Any]) -> str:
-    return str(doc.get("title") or doc.get("survey_id") or "untitled survey")
+def _share_cell(g: GroupFigures, q: int) -> str:
+    if g.suppressed:
+        return SUPPRESSED
+    return NA if g.quartile_shares is None else fmt_share(g.quartile_shares[q])
 
 
-def _categories(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    cats = doc.get("categories") or []
-    return [c for c in cats if isinstance(c, dict)]
+def _title(r: Release) -> str:
+    return r.title or r.survey_id or "untitled survey"
 
 
-def _suppressed_scopes(doc: dict[str, Any]) -> list[str]:
-    """Every suppressed group by scope: ``gender`` (all employees) or ``category/gender``."""
-    out = [_name(g) for g in _groups(doc) if _is_suppressed(g)]
-    for c in _categories(doc):
-        out += [f"{c.get('category', '?')}/{_name(g)}" for g in _groups(c) if _is_suppressed(g)]
-    return out
+def _scope_name(scope: GenderBreakdown, g: GroupFigures) -> str:
+    """``gender`` (all employees) or ``category/gender``."""
+    category = scope.in_category()
+    return g.gender if category is None else f"{category}/{g.gender}"
 
 
 # --------------------------------------------------------------------------------------------
 # Format-neutral content: a list of blocks rendered to Markdown or HTML
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Heading:
     level: int
     text: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Para:
     text: str
     small: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Table:
     header: list[str]
     rows: list[list[str]]
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Bullets:
     items: list[str]
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Chart:
     pass
 
@@ -198,160 +164,164 @@ class _Chart:
 _Block = _Heading | _Para | _Table | _Bullets | _Chart
 
 
-def _group_table(groups: list[dict[str, Any]], gaps: Any, reference_ok: bool) -> _Table:
-    """(a): count, mean, mean gap per gender."""
-    return _Table(["Gender", "Count", "Mean", "Mean gap vs male"],
-                  [[_name(g), _figure(g, "count", fmt_count), _figure(g, "mean", fmt_money),
-                    _gap_cell(g, gaps, reference_ok)] for g in groups])
-
-
-def _gap_explanation(unit: str) -> _Para:
-    return _Para(f"Gap = (male − group) / male × 100, on salaries in {unit}: a positive gap means the group "
-                 "is paid less than men.", small=True)
-
-
-def _no_reference_note(groups: list[dict[str, Any]]) -> list[_Block]:
-    if _reference_released(groups):
+def _no_reference_note(scope: GenderBreakdown) -> list[_Block]:
+    if scope.reference_released():
         return []
     return [_Para("No gap is shown: the male reference group is suppressed or absent.", small=True)]
 
 
-def _quartile_ranges(thresholds: Any) -> list[str]:
-    ts = thresholds if isinstance(thresholds, list) and len(thresholds) == 3 else None
-    if ts is None:
+def _not_collected(heading: str) -> list[_Block]:
+    return [_Heading(2, heading), _Para(NOT_COLLECTED)]
+
+
+def _summary(r: Release) -> list[_Block]:
+    return [
+        _Heading(1, f"Gender pay gap report — {_title(r)}"),
+        _Para(f"Survey {r.survey_id} · model: {r.model} · "
+              f"{fmt_count(r.submissions.accepted)} submissions counted, {fmt_count(r.submissions.rejected)} not "
+              f"counted · k = {r.min_group_size} (minimum group size) · salaries in {r.salary_unit}"),
+    ]
+
+
+def _mean_gap(r: Release) -> list[_Block]:
+    """(a): count, mean, mean gap per gender."""
+    scope, ref_ok = r.all_employees, r.all_employees.reference_released()
+    return [_Heading(2, "(a) The gender pay gap (mean)"),
+            _Table(["Gender", "Count", "Mean", "Mean gap vs male"],
+                   [[g.gender, _figure(g, g.count, fmt_count), _figure(g, g.mean, fmt_money),
+                     _gap_cell(g, scope.pay_gap_percent, ref_ok)] for g in scope.groups]),
+            _Para(f"Gap = (male − group) / male × 100, on salaries in {r.salary_unit}: a positive gap means the "
+                  "group is paid less than men.", small=True),
+            *_no_reference_note(scope)]
+
+
+def _median_gap(r: Release) -> list[_Block]:
+    """(c): median (± banding error) and median gap per gender."""
+    scope, ref_ok = r.all_employees, r.all_employees.reference_released()
+    return [_Heading(2, "(c) The median gender pay gap"),
+            _Table(["Gender", "Median", "Median gap vs male"],
+                   [[g.gender, _median_cell(g), _gap_cell(g, scope.median_pay_gap_percent, ref_ok)]
+                    for g in scope.groups]),
+            _Para("Medians are computed from salary bands; ± is the worst-case error of that banding.", small=True),
+            *_no_reference_note(scope)]
+
+
+def _quartile_ranges(thresholds: tuple[float, ...] | None) -> list[str]:
+    if thresholds is None or len(thresholds) != 3:
         return [NA] * 4
-    a, b, c = (fmt_threshold(t) for t in ts)
+    a, b, c = (fmt_threshold(t) for t in thresholds)
     return [f"< {a}", f"{a} – {b}", f"{b} – {c}", f"≥ {c}"]
 
 
-def _share_cell(g: dict[str, Any], q: int) -> str:
-    if _is_suppressed(g):
-        return SUPPRESSED
-    shares = g.get("quartile_shares")
-    if not isinstance(shares, list) or len(shares) != 4:
-        return NA
-    return fmt_share(shares[q])
-
-
-def _dp_blocks(doc: dict[str, Any]) -> list[_Block]:
-    dp = doc.get("differential_privacy")
-    if not isinstance(dp, dict):
-        return []
-    out: list[_Block] = [_Heading(2, "Differential privacy")]
-    if dp.get("description"):
-        out.append(_Para(str(dp["description"])))
-    if dp.get("epsilon") is not None:
-        out.append(_Para(f"Privacy budget ε = {dp['epsilon']}."))
-    noise = dp.get("noise_sd")
-    if isinstance(noise, dict) and noise:
-        out.append(_Para("Standard deviation of the noise added to each kind of figure:"))
-        out.append(_Table(["Figure", "Noise standard deviation"],
-                          [[str(k), fmt_money(v)] for k, v in noise.items()]))
-    # Per-group noise on the released figures (suppressed groups: nothing is released, nothing shown).
-    scoped: list[tuple[str, dict[str, Any]]] = [(_name(g), g) for g in _groups(doc)]
-    for c in _categories(doc):
-        scoped += [(f"{c.get('category', '?')}/{_name(g)}", g) for g in _groups(c)]
-    with_sd = [(s, g) for s, g in scoped if not _is_suppressed(g) and isinstance(g.get("dp_sd"), dict)]
-    if with_sd:
-        kinds: list[str] = []
-        for _, g in with_sd:
-            kinds += [str(k) for k in g["dp_sd"] if str(k) not in kinds]
-        out.append(_Para("Standard deviation of the noise on each released figure, per group:"))
-        out.append(_Table(["Group"] + kinds,
-                          [[s] + [fmt_money(g["dp_sd"].get(k)) for k in kinds] for s, g in with_sd]))
+def _quartile_bands(r: Release) -> list[_Block]:
+    """(f): per quarter, its salary range and each gender's share of its employees."""
+    groups, ranges = r.all_employees.groups, _quartile_ranges(r.quartiles.thresholds)
+    out: list[_Block] = [
+        _Heading(2, "(f) The proportion of female and male workers in each quartile pay band"),
+        _Table(["Quartile band", f"Salary range ({r.salary_unit})"] + [g.gender for g in groups],
+               [[QUARTILE_NAMES[q], ranges[q]] + [_share_cell(g, q) for g in groups] for q in range(4)]),
+        _Para(f"Each cell is the share of the band's employees of that gender; "
+              f"{fmt_count(r.quartiles.population)} employees ranked.", small=True)]
+    if r.quartiles.note:
+        out.append(_Para(r.quartiles.note, small=True))
     return out
 
 
-def _blocks(doc: dict[str, Any]) -> list[_Block]:
-    unit = str(doc.get("salary_unit") or "")
-    k = doc.get("min_group_size")
-    subs = doc.get("submissions") or {}
-    groups = _groups(doc)
-    ref_ok = _reference_released(groups)
-    gaps, mgaps = doc.get("pay_gap_percent"), doc.get("median_pay_gap_percent")
-    cats = _categories(doc)
-    quart = doc.get("quartiles") or {}
+def _by_category(r: Release) -> list[_Block]:
+    """(g): every figure and both gaps per gender within each job category."""
+    out: list[_Block] = [_Heading(2, "(g) The gender pay gap by category of workers")]
+    if not r.categories:
+        out.append(_Para("This survey does not declare job categories, so no gap by category of workers is "
+                         "reported."))
+    for c in r.categories:
+        ref_ok = c.reference_released()
+        out.append(_Heading(3, f"Category: {c.category}"))
+        out.append(_Table(["Gender", "Count", "Mean", "Median", "Standard deviation", "Mean gap", "Median gap"],
+                          [[g.gender, _figure(g, g.count, fmt_count), _figure(g, g.mean, fmt_money), _median_cell(g),
+                            _figure(g, g.stdev, fmt_money), _gap_cell(g, c.pay_gap_percent, ref_ok),
+                            _gap_cell(g, c.median_pay_gap_percent, ref_ok)] for g in c.groups]))
+        out += _no_reference_note(c)
+    return out
 
-    b: list[_Block] = [
-        _Heading(1, f"Gender pay gap report — {_title(doc)}"),
-        _Para(f"Survey {doc.get('survey_id', '?')} · model: {doc.get('model', '?')} · "
-              f"{fmt_count(subs.get('accepted'))} submissions counted, {fmt_count(subs.get('rejected'))} not "
-              f"counted · k = {k} (minimum group size) · salaries in {unit}"),
+
+def _uk_metrics(r: Release) -> list[_Block]:
+    return [_Heading(2, "UK gender pay gap metrics"),
+            _Bullets(["Mean gender pay gap: see (a) above.",
+                      "Median gender pay gap: see (c) above.",
+                      "Proportion of men and women in each pay quarter: see (f) above.",
+                      "Mean and median bonus gap, proportion of men and women receiving a bonus: not collected "
+                      "by this survey (one salary figure per employee)."]),
+            _Para(f"The UK regulations use hourly pay; this survey's figures are salaries in {r.salary_unit}.",
+                  small=True)]
+
+
+def _standard_deviation(r: Release) -> list[_Block]:
+    return [_Heading(2, "Standard deviation"),
+            _Table(["Gender", "Standard deviation"],
+                   [[g.gender, _figure(g, g.stdev, fmt_money)] for g in r.all_employees.groups])]
+
+
+def _dp_blocks(r: Release) -> list[_Block]:
+    dp = r.differential_privacy
+    if dp is None:
+        return []
+    out: list[_Block] = [_Heading(2, "Differential privacy")]
+    if dp.description:
+        out.append(_Para(dp.description))
+    out.append(_Para(f"Privacy budget ε = {dp.epsilon}."))
+    if dp.noise_sd:
+        out.append(_Para("Standard deviation of the noise added to each kind of figure:"))
+        out.append(_Table(["Figure", "Noise standard deviation"],
+                          [[kind, fmt_money(sd)] for kind, sd in dp.noise_sd.items()]))
+    # Per-group noise on the released figures (suppressed groups: nothing is released, nothing shown).
+    rows = [[_scope_name(scope, g), fmt_money(g.dp_sd.count), fmt_money(g.dp_sd.mean)]
+            for scope in r.scopes() for g in scope.groups if not g.suppressed and g.dp_sd is not None]
+    if rows:
+        out.append(_Para("Standard deviation of the noise on each released figure, per group:"))
+        out.append(_Table(["Group", "count", "mean"], rows))
+    return out
+
+
+def _suppression(r: Release) -> list[_Block]:
+    k = r.min_group_size
+    scopes = [f"{g.gender} (all employees)" if scope.in_category() is None else _scope_name(scope, g)
+              for scope in r.scopes() for g in scope.groups if g.suppressed]
+    if not scopes:
+        return [_Heading(2, "Suppression"),
+                _Para(f"No group is suppressed (every group has at least k = {k} submissions).")]
+    return [_Heading(2, "Suppression"),
+            _Para(f"No salary figure is released for the following groups: they have fewer than k = {k} "
+                  "submissions, or are suppressed so that a small group's figures cannot be worked out "
+                  "from the others."),
+            _Bullets(scopes)]
+
+
+def _warnings(r: Release) -> list[_Block]:
+    items = list(r.warnings)
+    if r.cheating_nodes:
+        items.append(f"Nodes caught cheating: {', '.join(map(str, r.cheating_nodes))}")
+    return [_Heading(2, "Warnings"), _Bullets(items)] if items else []
+
+
+def _blocks(r: Release) -> list[_Block]:
+    """The report's content along Art. 9(1) (a)..(g), then the UK metrics and the release's notes."""
+    return [
+        *_summary(r),
+        *_mean_gap(r),
+        *_not_collected("(b) The gender pay gap in complementary or variable components"),
+        *_median_gap(r),
+        *_not_collected("(d) The median gender pay gap in complementary or variable components"),
+        *_not_collected("(e) The proportion of female and male workers receiving complementary or variable "
+                        "components"),
+        *_quartile_bands(r),
+        *_by_category(r),
+        *_uk_metrics(r),
+        *_standard_deviation(r),
+        *_dp_blocks(r),
+        *_suppression(r),
+        *_warnings(r),
+        _Heading(2, "Chart"), _Chart(),
     ]
-
-    b += [_Heading(2, "(a) The gender pay gap (mean)"), _group_table(groups, gaps, ref_ok),
-          _gap_explanation(unit), *_no_reference_note(groups)]
-
-    b += [_Heading(2, "(b) The gender pay gap in complementary or variable components"), _Para(NOT_COLLECTED)]
-
-    b += [_Heading(2, "(c) The median gender pay gap"),
-          _Table(["Gender", "Median", "Median gap vs male"],
-                 [[_name(g), _median_cell(g), _gap_cell(g, mgaps, ref_ok)] for g in groups]),
-          _Para("Medians are computed from salary bands; ± is the worst-case error of that banding.", small=True),
-          *_no_reference_note(groups)]
-
-    b += [_Heading(2, "(d) The median gender pay gap in complementary or variable components"),
-          _Para(NOT_COLLECTED)]
-    b += [_Heading(2, "(e) The proportion of female and male workers receiving complementary or variable "
-                      "components"), _Para(NOT_COLLECTED)]
-
-    ranges = _quartile_ranges(quart.get("thresholds"))
-    b += [_Heading(2, "(f) The proportion of female and male workers in each quartile pay band"),
-          _Table(["Quartile band", f"Salary range ({unit})"] + [_name(g) for g in groups],
-                 [[QUARTILE_NAMES[q], ranges[q]] + [_share_cell(g, q) for g in groups] for q in range(4)])]
-    if quart.get("population") is not None:
-        b.append(_Para(f"Each cell is the share of the band's employees of that gender; "
-                       f"{fmt_count(quart.get('population'))} employees ranked.", small=True))
-    if quart.get("note"):
-        b.append(_Para(str(quart["note"]), small=True))
-
-    b.append(_Heading(2, "(g) The gender pay gap by category of workers"))
-    if not cats:
-        b.append(_Para("This survey does not declare job categories, so no gap by category of workers is "
-                       "reported."))
-    for c in cats:
-        cg = _groups(c)
-        c_ref = _reference_released(cg)
-        b.append(_Heading(3, f"Category: {c.get('category', '?')}"))
-        b.append(_Table(["Gender", "Count", "Mean", "Median", "Standard deviation", "Mean gap", "Median gap"],
-                        [[_name(g), _figure(g, "count", fmt_count), _figure(g, "mean", fmt_money),
-                          _median_cell(g), _figure(g, "stdev", fmt_money),
-                          _gap_cell(g, c.get("pay_gap_percent"), c_ref),
-                          _gap_cell(g, c.get("median_pay_gap_percent"), c_ref)] for g in cg]))
-        b += _no_reference_note(cg)
-
-    b += [_Heading(2, "UK gender pay gap metrics"),
-          _Bullets(["Mean gender pay gap: see (a) above.",
-                    "Median gender pay gap: see (c) above.",
-                    "Proportion of men and women in each pay quarter: see (f) above.",
-                    "Mean and median bonus gap, proportion of men and women receiving a bonus: not collected "
-                    "by this survey (one salary figure per employee)."]),
-          _Para(f"The UK regulations use hourly pay; this survey's figures are salaries in {unit}.", small=True)]
-
-    b += [_Heading(2, "Standard deviation"),
-          _Table(["Gender", "Standard deviation"], [[_name(g), _figure(g, "stdev", fmt_money)] for g in groups])]
-
-    b += _dp_blocks(doc)
-
-    b.append(_Heading(2, "Suppression"))
-    scopes = _suppressed_scopes(doc)
-    if scopes:
-        b.append(_Para(f"No salary figure is released for the following groups: they have fewer than k = {k} "
-                       "submissions, or are suppressed so that a small group's figures cannot be worked out "
-                       "from the others."))
-        b.append(_Bullets([s if "/" in s else f"{s} (all employees)" for s in scopes]))
-    else:
-        b.append(_Para(f"No group is suppressed (every group has at least k = {k} submissions)."))
-
-    warnings = [str(w) for w in (doc.get("warnings") or [])]
-    cheaters = doc.get("cheating_nodes") or []
-    if warnings or cheaters:
-        b.append(_Heading(2, "Warnings"))
-        items = warnings + ([f"Nodes caught cheating: {', '.join(map(str, cheaters))}"] if cheaters else [])
-        b.append(_Bullets(items))
-
-    b += [_Heading(2, "Chart"), _Chart()]
-    return b
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,14 +336,14 @@ def _md(text: str) -> str:
     return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)
 
 
-def render_markdown(doc: dict[str, Any], chart_name: str | None) -> str:
+def render_markdown(release: Release, chart_name: str | None) -> str:
     """The report as Markdown (CommonMark with pipe tables).
 
     ``chart_name`` is the chart PNG's file name relative to the Markdown file (linked as an image),
-    or None for no chart. All document text is escaped; see the module docstring for the contracts.
+    or None for no chart. All user text is escaped; see the module docstring for the contracts.
     """
     out: list[str] = []
-    for blk in _blocks(doc):
+    for blk in _blocks(release):
         if isinstance(blk, _Heading):
             out.append("#" * blk.level + " " + _md(blk.text))
         elif isinstance(blk, _Para):
@@ -416,14 +386,14 @@ def _h(text: str) -> str:
     return html.escape(str(text), quote=True)
 
 
-def render_html(doc: dict[str, Any], chart_png: bytes | None) -> str:
+def render_html(release: Release, chart_png: bytes | None) -> str:
     """The report as one self-contained HTML page (inline CSS; the chart embedded as a base64 data: URI).
 
-    ``chart_png`` is the chart's PNG bytes, or None for no chart. Every document text is escaped with
+    ``chart_png`` is the chart's PNG bytes, or None for no chart. Every user text is escaped with
     :func:`html.escape`; see the module docstring for the other contracts.
     """
     body: list[str] = []
-    for blk in _blocks(doc):
+    for blk in _blocks(release):
         if isinstance(blk, _Heading):
             body.append(f"<h{blk.level}>{_h(blk.text)}</h{blk.level}>")
         elif isinstance(blk, _Para):
@@ -441,7 +411,7 @@ def render_html(doc: dict[str, Any], chart_png: bytes | None) -> str:
                 data = base64.b64encode(chart_png).decode("ascii")
                 body.append(f'<img alt="Mean and median salary by gender" src="data:image/png;base64,{data}">')
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{_h('Gender pay gap report — ' + _title(doc))}</title>\n<style>{_CSS}</style>\n</head>\n"
+            f"<title>{_h('Gender pay gap report — ' + _title(release))}</title>\n<style>{_CSS}</style>\n</head>\n"
             "<body>\n" + "\n".join(body) + "\n</body>\n</html>\n")
 
 
@@ -456,7 +426,7 @@ def _mpl_text(text: str) -> str:
     return str(text).replace("$", r"\$")
 
 
-def _note(k: Any, suppressed: list[str], missing: list[str]) -> str:
+def _note(k: int, suppressed: list[str], missing: list[str]) -> str:
     parts = []
     if suppressed:
         parts.append(f"suppressed (fewer than k={k}, or protecting such a group): " + "; ".join(suppressed))
@@ -509,7 +479,54 @@ def _draw_panel(ax: Any, title: str, xlabels: Sequence[str], slots: Sequence[Seq
     ax.set_xlabel(note, fontsize=8, color="#555", loc="left")
 
 
-def _chart_png(doc: dict[str, Any]) -> bytes:
+_Bars = dict[tuple[int, str], tuple[float | None, float | None]]
+
+
+def _bars(g: GroupFigures) -> tuple[float | None, float | None]:
+    """(mean, median) to draw for a group: nothing for a suppressed group."""
+    return (None, None) if g.suppressed else (g.mean, g.median)
+
+
+def _gender_colors(r: Release) -> dict[str, str]:
+    """A colour per gender, in manifest order (then any gender first seen in a category)."""
+    order: list[str] = []
+    for scope in r.scopes():
+        order += [g.gender for g in scope.groups if g.gender not in order]
+    return {name: _COLORS[i % len(_COLORS)] for i, name in enumerate(order)}
+
+
+def _all_employees_panel(ax: Any, r: Release, colors: dict[str, str]) -> set[str]:
+    """One x position per released gender, its two bars centred there; returns the genders drawn."""
+    groups = r.all_employees.groups
+    shown = [g for g in groups if _bars(g) != (None, None)]
+    note = _note(r.min_group_size, [g.gender for g in groups if g.suppressed],
+                 [g.gender for g in groups if not g.suppressed and _bars(g) == (None, None)])
+    _draw_panel(ax, "All employees", [g.gender for g in shown], [[g.gender] for g in shown], colors,
+                {(x, g.gender): _bars(g) for x, g in enumerate(shown)}, note, r.salary_unit)
+    return {g.gender for g in shown}
+
+
+def _category_panel(ax: Any, r: Release, colors: dict[str, str]) -> set[str]:
+    """Per job category, the same slot for a gender in every category (only genders drawn somewhere
+    get one); returns the genders drawn."""
+    cells: _Bars = {}
+    suppressed: list[str] = []
+    missing: list[str] = []
+    for x, c in enumerate(r.categories):
+        for g in c.groups:
+            if g.suppressed:
+                suppressed.append(_scope_name(c, g))
+            elif _bars(g) == (None, None):
+                missing.append(_scope_name(c, g))
+            else:
+                cells[(x, g.gender)] = _bars(g)
+    genders = [name for name in colors if any(gn == name for _, gn in cells)]
+    _draw_panel(ax, "By job category", [c.category for c in r.categories], [genders] * len(r.categories), colors,
+                cells, _note(r.min_group_size, suppressed, missing), r.salary_unit)
+    return set(genders)
+
+
+def _chart_png(r: Release) -> bytes:
     """Render the chart and return the PNG bytes (see :func:`render_chart`)."""
     import io
 
@@ -517,60 +534,18 @@ def _chart_png(doc: dict[str, Any]) -> bytes:
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    unit = str(doc.get("salary_unit") or "")
-    k = doc.get("min_group_size")
-    groups = _groups(doc)
-    cats = _categories(doc)
-
-    def figures(g: dict[str, Any]) -> tuple[float | None, float | None]:
-        return (None, None) if _is_suppressed(g) else (_finite(g.get("mean")), _finite(g.get("median")))
-
-    def visible(g: dict[str, Any]) -> bool:
-        return figures(g) != (None, None)
-
-    # Colour per gender, in manifest order (then any gender first seen in a category).
-    order: list[str] = []
-    for g in groups + [g for c in cats for g in _groups(c)]:
-        if _name(g) not in order:
-            order.append(_name(g))
-    colors = {name: _COLORS[i % len(_COLORS)] for i, name in enumerate(order)}
-
-    fig = Figure(figsize=CHART_SIZE_TWO_PANELS if cats else CHART_SIZE_ONE_PANEL, dpi=CHART_DPI,
+    colors = _gender_colors(r)
+    fig = Figure(figsize=CHART_SIZE_TWO_PANELS if r.categories else CHART_SIZE_ONE_PANEL, dpi=CHART_DPI,
                  layout="constrained")
     FigureCanvasAgg(fig)  # the Agg backend, for this figure only (no pyplot, no global backend switch)
-    axes = fig.subplots(2 if cats else 1, 1, squeeze=False)[:, 0]
-    fig.suptitle(_mpl_text(f"Mean and median salary by gender — survey {doc.get('survey_id', '?')}"),
+    axes = fig.subplots(2 if r.categories else 1, 1, squeeze=False)[:, 0]
+    fig.suptitle(_mpl_text(f"Mean and median salary by gender — survey {r.survey_id}"),
                  fontsize=13, fontweight="bold")
+    drawn = _all_employees_panel(axes[0], r, colors)
+    if r.categories:
+        drawn |= _category_panel(axes[1], r, colors)
 
-    # Panel 1: one x position per released gender, its two bars centred there.
-    shown = [g for g in groups if visible(g)]
-    _draw_panel(axes[0], "All employees", [_name(g) for g in shown], [[_name(g)] for g in shown], colors,
-                {(x, _name(g)): figures(g) for x, g in enumerate(shown)},
-                _note(k, [_name(g) for g in groups if _is_suppressed(g)],
-                      [_name(g) for g in groups if not _is_suppressed(g) and not visible(g)]), unit)
-    drawn_genders = {_name(g) for g in shown}
-
-    if cats:
-        cells: dict[tuple[int, str], tuple[float | None, float | None]] = {}
-        suppressed: list[str] = []
-        missing: list[str] = []
-        for x, c in enumerate(cats):
-            for g in _groups(c):
-                scope = f"{c.get('category', '?')}/{_name(g)}"
-                if _is_suppressed(g):
-                    suppressed.append(scope)
-                elif not visible(g):
-                    missing.append(scope)
-                else:
-                    cells[(x, _name(g))] = figures(g)
-        # The same slot for a gender in every category (only genders drawn somewhere get one).
-        cat_genders = [name for name in order if any(gn == name for _, gn in cells)]
-        drawn_genders |= set(cat_genders)
-        _draw_panel(axes[1], "By job category", [str(c.get("category", "?")) for c in cats],
-                    [cat_genders] * len(cats), colors, cells, _note(k, suppressed, missing), unit)
-
-    handles = [Patch(facecolor=colors[n], edgecolor=colors[n], label=_mpl_text(n))
-               for n in order if n in drawn_genders]
+    handles = [Patch(facecolor=colors[n], edgecolor=colors[n], label=_mpl_text(n)) for n in colors if n in drawn]
     handles += [Patch(facecolor="#999", edgecolor="#999", label="mean"),
                 Patch(facecolor="white", edgecolor="#999", hatch="///", label="median")]
     fig.legend(handles=handles, loc="outside right upper", fontsize=9, frameon=False)
@@ -580,17 +555,17 @@ def _chart_png(doc: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def render_chart(doc: dict[str, Any], path: Path) -> None:
-    """Draw the chart of ``doc`` as a PNG at ``path`` (written atomically).
+def render_chart(release: Release, path: Path) -> None:
+    """Draw the chart of ``release`` as a PNG at ``path`` (written atomically).
 
     One panel "All employees" with the mean (solid bar) and median (hatched bar) salary per gender
-    and, when ``doc["categories"]`` is non-empty, a second panel with mean and median per gender
-    within each job category. Suppressed groups and null figures are not drawn; a note under each
-    panel names them. The y axis is labelled with ``doc["salary_unit"]``; the title carries the
+    and, when the release has job categories, a second panel with mean and median per gender
+    within each job category. Suppressed groups and missing figures are not drawn; a note under each
+    panel names them. The y axis is labelled with the salary unit; the title carries the
     survey id. Size 10 × 4.5 in (one panel) or 10 × 8 in (two), at 110 dpi, so 1100 × 495 or
     1100 × 880 pixels. Never fails for lack of figures: an empty panel says so.
     """
-    _atomic_write(Path(path), _chart_png(doc))
+    _atomic_write(Path(path), _chart_png(release))
 
 
 # --------------------------------------------------------------------------------------------
@@ -615,8 +590,27 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def write_report(doc: dict[str, Any], path: Path) -> list[Path]:
-    """Write the report for ``doc`` at ``path``, chosen by its suffix (case-insensitive).
+class ReportFormat(StrEnum):
+    HTML = "html"  # one self-contained file
+    MARKDOWN = "md"  # with the chart as a PNG beside it
+
+
+_SUFFIXES = {".html": ReportFormat.HTML, ".htm": ReportFormat.HTML,
+             ".md": ReportFormat.MARKDOWN, ".markdown": ReportFormat.MARKDOWN}
+
+
+def report_format(path: Path) -> ReportFormat:
+    """The format a report file name asks for, by its suffix (case-insensitive).
+
+    Raises ``ValueError("report file must end in .html or .md")`` for any other suffix."""
+    try:
+        return _SUFFIXES[Path(path).suffix.lower()]
+    except KeyError:
+        raise ValueError("report file must end in .html or .md") from None
+
+
+def write_report(release: Release, path: Path) -> list[Path]:
+    """Write the report for ``release`` at ``path``, in the format its suffix asks for (:func:`report_format`).
 
     * ``.html`` / ``.htm``: one self-contained HTML file, the chart embedded; returns ``[path]``.
     * ``.md`` / ``.markdown``: the Markdown report and the chart as ``<stem>.png`` in the same directory,
@@ -627,13 +621,10 @@ def write_report(doc: dict[str, Any], path: Path) -> list[Path]:
     Every file is written atomically (temporary file in the same directory, then :func:`os.replace`).
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in (".html", ".htm"):
-        _atomic_write(path, render_html(doc, _chart_png(doc)).encode("utf-8"))
+    if report_format(path) is ReportFormat.HTML:
+        _atomic_write(path, render_html(release, _chart_png(release)).encode("utf-8"))
         return [path]
-    if suffix in (".md", ".markdown"):
-        png = path.with_name(path.stem + ".png")
-        render_chart(doc, png)
-        _atomic_write(path, render_markdown(doc, png.name).encode("utf-8"))
-        return [path, png]
-    raise ValueError("report file must end in .html or .md")
+    png = path.with_name(path.stem + ".png")
+    render_chart(release, png)
+    _atomic_write(path, render_markdown(release, png.name).encode("utf-8"))
+    return [path, png]

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from analyst.results import Report, build_report, format_table
+from analyst.formats import format_table
+from analyst.release import Release
+from analyst.results import build_report
 from analyst.survey import load_analyst_secret
 from conftest import Survey, make_survey
 from protocol.envelope import seal_result
@@ -40,7 +42,7 @@ def _vec(counts: list[int], sums: list[int], squares: list[int]) -> list[int]:
 V = _vec([6, 8, 2], [24_600, 36_000, 0], [101_000_000, 162_112_000, 0])
 
 
-def _report(s: Survey, shares: list[ResultShare]) -> Report:
+def _report(s: Survey, shares: list[ResultShare]) -> Release:
     m, sk, _ = load_analyst_secret(s.dir)
     return build_report(m, sk, shares)
 
@@ -48,12 +50,12 @@ def _report(s: Survey, shares: list[ResultShare]) -> Report:
 def test_report_means_gaps_and_suppression(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=3, t=1, k=5)
     r = _report(s, _shares(s, V, accepted=16, rejected=1))
-    by = {g.gender: g for g in r.groups}
+    by = {g.gender: g for g in r.all_employees.groups}
     assert (by["female"].count, by["female"].mean, by["female"].suppressed) == (6, 4100.0, False)
     assert (by["male"].count, by["male"].mean) == (8, 4500.0)
     assert by["other"].suppressed and by["other"].mean is None and by["other"].count == 2
-    assert r.pay_gap_percent == {"female": round((4500 - 4100) / 4500 * 100, 2), "other": None}
-    assert (r.accepted, r.rejected, r.warnings) == (16, 1, [])
+    assert r.all_employees.pay_gap_percent == {"female": round((4500 - 4100) / 4500 * 100, 2), "other": None}
+    assert (r.submissions.accepted, r.submissions.rejected, r.warnings) == (16, 1, ())
     js = r.to_json()
     assert js["submissions"] == {"accepted": 16, "rejected": 1}
     assert js["groups"][2] == {"gender": "other", "count": 2, "mean": None, "suppressed": True, "median": None,
@@ -68,7 +70,7 @@ def test_report_means_gaps_and_suppression(tmp_path: Path) -> None:
 def test_male_suppressed_means_no_gap(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=3, t=1, k=5)
     r = _report(s, _shares(s, _vec([6, 4, 5], [24_600, 0, 20_000], [101_000_000, 0, 80_000_000]), accepted=15))
-    assert r.pay_gap_percent == {"female": None, "other": None}
+    assert r.all_employees.pay_gap_percent == {"female": None, "other": None}
 
 
 @pytest.mark.parametrize("n,t,tamper", [(4, 1, {2: 1}), (7, 2, {0: 3, 5: 9}), (5, 1, {4: 7})])
@@ -76,8 +78,8 @@ def test_tampered_shares_are_corrected_and_named_with_3t_plus_1(tmp_path: Path, 
                                                                  tamper: dict[int, int]) -> None:
     s = make_survey(tmp_path, n=n, t=t, k=5)
     r = _report(s, _shares(s, V, accepted=16, tamper=tamper))
-    assert r.cheaters == sorted(tamper)
-    assert [g.mean for g in r.groups] == [4100.0, 4500.0, None]  # the correct result all the same
+    assert list(r.cheating_nodes) == sorted(tamper)
+    assert [g.mean for g in r.all_employees.groups] == [4100.0, 4500.0, None]  # the correct result all the same
     assert "corrected by error-correcting reconstruction" in r.warnings[0]
 
 
@@ -128,7 +130,7 @@ def test_result_share_sealed_for_another_node_does_not_open(tmp_path: Path) -> N
 def test_counts_not_adding_up_are_reported(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=3, t=1, k=5)
     r = _report(s, _shares(s, V, accepted=17))
-    assert r.warnings == ["group counts add up to 16, not to the 17 accepted submissions"]
+    assert r.warnings == ("group counts add up to 16, not to the 17 accepted submissions",)
 
 
 def test_nodes_caught_by_t_plus_1_nodes_are_reported_and_t_liars_frame_nobody(tmp_path: Path) -> None:
@@ -136,11 +138,11 @@ def test_nodes_caught_by_t_plus_1_nodes_are_reported_and_t_liars_frame_nobody(tm
     shares = _shares(s, V, accepted=16)
     honest_reports = [ResultShare(**{**rs.__dict__, "caught": [3] if rs.node_index != 3 else []}) for rs in shares]
     r = _report(s, honest_reports)
-    assert r.cheaters == [3] and any("node(s) 3 were caught by the other nodes" in w for w in r.warnings)
-    assert [g.mean for g in r.groups] == [4100.0, 4500.0, None]
+    assert r.cheating_nodes == (3,) and any("node(s) 3 were caught by the other nodes" in w for w in r.warnings)
+    assert [g.mean for g in r.all_employees.groups] == [4100.0, 4500.0, None]
     # one lying node (t = 1) accusing node 0 is not believed
     framed = [ResultShare(**{**rs.__dict__, "caught": [0] if rs.node_index == 3 else []}) for rs in shares]
-    assert _report(s, framed).cheaters == []
+    assert _report(s, framed).cheating_nodes == ()
 
 
 def test_results_refuses_a_report_path_it_cannot_write_before_fetching_anything(tmp_path: Path) -> None:

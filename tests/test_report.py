@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from analyst.release import parse
 from analyst.report import render_chart, render_html, render_markdown, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -107,7 +108,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 @pytest.mark.parametrize("fmt", ["md", "html"])
 def test_every_art9_item_has_its_heading(fmt: str) -> None:
     doc = make_doc()
-    text = render_markdown(doc, "r.png") if fmt == "md" else render_html(doc, None)
+    text = render_markdown(parse(doc), "r.png") if fmt == "md" else render_html(parse(doc), None)
     for h in ART9_HEADINGS:
         assert h in text, h
     for h in ("UK gender pay gap metrics", "Standard deviation", "Suppression", "Warnings"):
@@ -119,7 +120,7 @@ def test_every_art9_item_has_its_heading(fmt: str) -> None:
 
 
 def test_markdown_numbers_formatted() -> None:
-    md = render_markdown(make_doc(), "r.png")
+    md = render_markdown(parse(make_doc()), "r.png")
     a = section(md, "(a)", "(b)")
     assert md_row(a, "female") == ["female", "60", "3,123.50", "+12.3 %"]
     assert md_row(a, "male") == ["male", "57", "3,561.00", "reference"]
@@ -137,7 +138,7 @@ def test_markdown_numbers_formatted() -> None:
 
 
 def test_quartile_table_ranges_and_shares() -> None:
-    md = render_markdown(make_doc(), None)
+    md = render_markdown(parse(make_doc()), None)
     f = section(md, "(f)", "(g)")
     assert md_row(f, "Quartile band") == ["Quartile band", "Salary range (EUR/month)", "female", "male", "other"]
     assert md_row(f, "Q1 (lowest)") == ["Q1 (lowest)", "\\< 2,900", "60.0 %", "40.0 %", "suppressed"]
@@ -145,18 +146,18 @@ def test_quartile_table_ranges_and_shares() -> None:
     assert md_row(f, "Q3") == ["Q3", "3,400 – 4,100.50", "45.0 %", "55.0 %", "suppressed"]
     assert md_row(f, "Q4 (highest)") == ["Q4 (highest)", "≥ 4,100.50", "40.0 %", "60.0 %", "suppressed"]
     assert "Quartile bands are computed over the released groups only." in f
-    html = render_html(make_doc(), None)
+    html = render_html(parse(make_doc()), None)
     assert "<td>&lt; 2,900</td>" in html and "<td>2,900 – 3,400</td>" in html
 
 
 def test_quartile_thresholds_null() -> None:
     doc = make_doc()
     doc["quartiles"]["thresholds"] = None
-    assert md_row(section(render_markdown(doc, None), "(f)", "(g)"), "Q1 (lowest)")[1] == "n/a"
+    assert md_row(section(render_markdown(parse(doc), None), "(f)", "(g)"), "Q1 (lowest)")[1] == "n/a"
 
 
 def test_category_tables() -> None:
-    md = render_markdown(make_doc(), None)
+    md = render_markdown(parse(make_doc()), None)
     g = section(md, "(g)", "## UK")
     eng = section(g, "Category: engineering", "Category: sales")
     assert md_row(eng, "Gender") == ["Gender", "Count", "Mean", "Median", "Standard deviation", "Mean gap",
@@ -168,7 +169,7 @@ def test_category_tables() -> None:
 
 
 def test_no_categories_sentence() -> None:
-    md = render_markdown(make_doc(categories=False), None)
+    md = render_markdown(parse(make_doc(categories=False)), None)
     g = section(md, "(g)", "## UK")
     assert "does not declare job categories" in g
     assert "Category:" not in md
@@ -179,7 +180,7 @@ def test_suppressed_groups_never_show_figures(fmt: str) -> None:
     doc = make_doc()
     doc["differential_privacy"] = {"epsilon": "1", "description": "Laplace noise.",
                                    "noise_sd": {"count": 12.1}}
-    text = render_markdown(doc, "r.png") if fmt == "md" else render_html(doc, b"\x89PNG")
+    text = render_markdown(parse(doc), "r.png") if fmt == "md" else render_html(parse(doc), b"\x89PNG")
     for s in SENTINELS:
         assert s not in text, s
     assert "suppressed" in text
@@ -194,14 +195,14 @@ def test_sentinels_would_show_if_not_suppressed() -> None:
     doc = make_doc()
     for g in doc["groups"] + [g for c in doc["categories"] for g in c["groups"]]:
         g["suppressed"] = False
-    md = render_markdown(doc, None)
+    md = render_markdown(parse(doc), None)
     assert "987,654.00" in md and "+98.8 %" in md and "77.7 %" in md and "4,242" in md
 
 
 def test_gap_hidden_when_reference_suppressed() -> None:
     doc = make_doc(categories=False)
     doc["groups"][1] = suppressed_group("male")
-    md = render_markdown(doc, None)
+    md = render_markdown(parse(doc), None)
     assert md_row(section(md, "(a)", "(b)"), "female") == ["female", "60", "3,123.50", "n/a"]
     assert "+12.3 %" not in md
     assert "male reference group is suppressed" in md
@@ -211,19 +212,19 @@ def test_null_figures_read_na() -> None:
     doc = make_doc(categories=False)
     doc["groups"][0].update(mean=None, median=None, stdev=None)
     doc["pay_gap_percent"]["female"] = None
-    md = render_markdown(doc, None)
+    md = render_markdown(parse(doc), None)
     assert md_row(section(md, "(a)", "(b)"), "female") == ["female", "60", "n/a", "n/a"]
     assert md_row(section(md, "(c)", "(d)"), "female")[1] == "n/a"
 
 
 def test_differential_privacy_section() -> None:
     doc = make_doc()
-    assert "Differential privacy" not in render_markdown(doc, None)
+    assert "Differential privacy" not in render_markdown(parse(doc), None)
     doc["differential_privacy"] = {"epsilon": "1", "description": "Gaussian noise added by the nodes.",
                                    "noise_sd": {"count": 12.1, "sum": 3.2e5, "sum_of_squares": 1.1e9,
                                                 "band_counts": 12.1}}
     doc["groups"][0]["dp_sd"] = {"count": 12.1, "mean": 40.2}
-    md = render_markdown(doc, None)
+    md = render_markdown(parse(doc), None)
     dp = section(md, "## Differential privacy", "## Suppression")
     assert "Gaussian noise added by the nodes." in dp
     assert md_row(dp, "sum") == ["sum", "320,000.00"]
@@ -232,11 +233,11 @@ def test_differential_privacy_section() -> None:
 
 
 def test_warnings_listed_and_absent_when_none() -> None:
-    md = render_markdown(make_doc(), None)
+    md = render_markdown(parse(make_doc()), None)
     assert "- node(s) 2 sent a result share inconsistent with the others" in md
     doc = make_doc()
     doc["warnings"] = []
-    assert "## Warnings" not in render_markdown(doc, None)
+    assert "## Warnings" not in render_markdown(parse(doc), None)
 
 
 def test_html_escapes_user_text() -> None:
@@ -247,12 +248,12 @@ def test_html_escapes_user_text() -> None:
     doc["categories"][0]["category"] = evil
     doc["warnings"] = [evil]
     doc["differential_privacy"] = {"epsilon": "1", "description": evil, "noise_sd": {evil: 1.0}}
-    html = render_html(doc, None)
+    html = render_html(parse(doc), None)
     assert "<script" not in html and "<img" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "Category: &lt;script&gt;" in html
     assert "x&quot;&gt;&lt;img src=x onerror=alert(2)&gt;" in html
-    md = render_markdown(doc, None)
+    md = render_markdown(parse(doc), None)
     assert re.search(r"(?<!\\)<script", md) is None and "\\<script\\>alert(1)\\</script\\>" in md
 
 
@@ -261,7 +262,7 @@ def test_markdown_pipe_in_category_does_not_break_table() -> None:
     doc["categories"][0]["category"] = "a|b"
     doc["groups"][0]["gender"] = "fe|male"
     doc["pay_gap_percent"] = {"fe|male": 12.286}
-    md = render_markdown(doc, None)
+    md = render_markdown(parse(doc), None)
     assert "a\\|b" in md
     assert md_row(section(md, "(a)", "(b)"), "fe\\|male")[1:] == ["60", "3,123.50", "+12.3 %"]
 
@@ -272,7 +273,7 @@ def test_markdown_pipe_in_category_does_not_break_table() -> None:
 
 def test_write_report_html(tmp_path: Path) -> None:
     out = tmp_path / "report.html"
-    assert write_report(make_doc(), out) == [out]
+    assert write_report(parse(make_doc()), out) == [out]
     text = out.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>")
     m = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
@@ -285,7 +286,7 @@ def test_write_report_html(tmp_path: Path) -> None:
 
 def test_write_report_markdown(tmp_path: Path) -> None:
     out = tmp_path / "my report.md"
-    written = write_report(make_doc(categories=False), out)
+    written = write_report(parse(make_doc(categories=False)), out)
     png = tmp_path / "my report.png"
     assert written == [out, png]
     assert png.read_bytes().startswith(PNG_SIGNATURE)
@@ -296,14 +297,14 @@ def test_write_report_markdown(tmp_path: Path) -> None:
 def test_write_report_overwrites(tmp_path: Path) -> None:
     out = tmp_path / "r.htm"
     out.write_text("old")
-    write_report(make_doc(), out)
+    write_report(parse(make_doc()), out)
     assert "Gender pay gap report" in out.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("name", ["report.txt", "report.pdf", "report"])
 def test_write_report_bad_suffix(tmp_path: Path, name: str) -> None:
     with pytest.raises(ValueError) as e:
-        write_report(make_doc(), tmp_path / name)
+        write_report(parse(make_doc()), tmp_path / name)
     assert str(e.value) == "report file must end in .html or .md"
     assert list(tmp_path.iterdir()) == []
 
@@ -315,7 +316,7 @@ def test_write_report_bad_suffix(tmp_path: Path, name: str) -> None:
 @pytest.mark.parametrize("categories,size", [(False, (1100, 495)), (True, (1100, 880))])
 def test_chart_pixel_size_is_figure_size_times_dpi(tmp_path: Path, categories: bool, size: tuple[int, int]) -> None:
     out = tmp_path / "c.png"
-    render_chart(make_doc(categories=categories), out)
+    render_chart(parse(make_doc(categories=categories)), out)
     assert png_size(out.read_bytes()) == size
     import matplotlib.image
     assert matplotlib.image.imread(str(out)).shape[:2] == (size[1], size[0])
@@ -327,11 +328,11 @@ def test_chart_all_groups_suppressed(tmp_path: Path) -> None:
     for c in doc["categories"]:
         c["groups"] = [suppressed_group(g) for g in ("female", "male", "other")]
     out = tmp_path / "c.png"
-    render_chart(doc, out)
+    render_chart(parse(doc), out)
     assert png_size(out.read_bytes()) == (1100, 880)
     doc["categories"] = []
     doc["groups"] = []
-    render_chart(doc, out)
+    render_chart(parse(doc), out)
     assert png_size(out.read_bytes()) == (1100, 495)
 
 
@@ -340,16 +341,16 @@ def test_chart_survives_mathtext_in_user_text(tmp_path: Path) -> None:
     doc["survey_id"] = "cost $x^{"
     doc["categories"][0]["category"] = "$$ \\frac{"
     out = tmp_path / "c.png"
-    render_chart(doc, out)
+    render_chart(parse(doc), out)
     assert out.read_bytes().startswith(PNG_SIGNATURE)
 
 
 def test_chart_does_not_mutate_doc(tmp_path: Path) -> None:
     doc = make_doc()
     before = copy.deepcopy(doc)
-    render_chart(doc, tmp_path / "c.png")
-    render_markdown(doc, None)
-    render_html(doc, None)
+    render_chart(parse(doc), tmp_path / "c.png")
+    render_markdown(parse(doc), None)
+    render_html(parse(doc), None)
     assert doc == before
 
 
