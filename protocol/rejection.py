@@ -32,8 +32,8 @@ from .errors import (
 
 
 class RejectionReason(StrEnum):
-    """Every way the node's API refuses a request.  All but the last three are refusals of an
-    upload (one record or a batch); mpc_nodes/ingest.py runs those checks, in its own order."""
+    """Every way the node's API refuses a request.  All but the last three refuse an upload (one
+    record or a batch); the order in which a node runs those checks is the node's, not this list's."""
 
     BODY_TOO_LARGE = "body-too-large"  # above the endpoint's size limit
     UNKNOWN_SURVEY = "unknown-survey"  # no survey with that id at this node
