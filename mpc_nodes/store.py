@@ -24,16 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from protocol.errors import (
-    DuplicateSubmission,
-    InvalidManifest,
-    InvalidToken,
-    SurveyClosed,
-    SurveyError,
-    TokenUsed,
-    UnknownSurvey,
-)
+from protocol.errors import InvalidManifest, SurveyError
 from protocol.manifest import Manifest, format_time, manifest_from_json
+from protocol.rejection import RejectionReason
 from protocol.tokens import hashes_equal, token_hash
 from protocol.wire import (
     ResultState,
@@ -388,7 +381,7 @@ class NodeStore:
                 (survey_id,),
             ).fetchone()
         if row is None:
-            raise UnknownSurvey(f"unknown survey {survey_id!r}")
+            raise RejectionReason.UNKNOWN_SURVEY.exception(f"unknown survey {survey_id!r}")
         mbytes = bytes(row[0])
         cached = self._manifests.get(survey_id)
         if cached is None or cached[0] != mbytes:
@@ -413,14 +406,14 @@ class NodeStore:
         """Raise :class:`InvalidToken` unless ``credential`` is this survey's analyst credential."""
         rec = self.survey(survey_id)
         if not credential or not hashes_equal(token_hash(credential), rec.analyst_cred_hash):
-            raise InvalidToken("analyst credential missing or wrong")
+            raise RejectionReason.CREDENTIAL_REFUSED.exception("analyst credential missing or wrong")
 
     def close_survey(self, survey_id: str, reason: str) -> bool:
         """Close the survey now (idempotent).  Returns True if this call closed it."""
         with self._tx():
             row = self._db.execute("SELECT closed_at FROM surveys WHERE survey_id=?", (survey_id,)).fetchone()
             if row is None:
-                raise UnknownSurvey(f"unknown survey {survey_id!r}")
+                raise RejectionReason.UNKNOWN_SURVEY.exception(f"unknown survey {survey_id!r}")
             if row[0]:
                 return False
             self._db.execute("UPDATE surveys SET closed_at=?, close_reason=? WHERE survey_id=?",
@@ -431,11 +424,14 @@ class NodeStore:
     # -- ingest -------------------------------------------------------------------------------
     def accept(self, survey_id: str, submission_id: str, token: str, envelope: bytes, replace: bool,
                certificate: bytes = b"", share: bytes | None = None) -> SubmissionAck:
-        """Store one (already validated) sealed share durably and return the acknowledgement.
+        """Store one sealed share, opened and checked by mpc_nodes.ingest, durably and return the
+        acknowledgement.
 
-        A repeat of a stored upload (same id, same token, same bytes) returns the original
-        acknowledgement with status "duplicate", even after closing, so a contributor whose
-        acknowledgement was lost can retry safely.
+        Inside the write transaction, in this order, the checks another upload can change
+        meanwhile: the id not stored with other content, the survey open, the token known, the
+        token unused (or ``replace``).  A repeat of a stored upload (same id, same token, same
+        bytes) returns the original acknowledgement with status "duplicate", even after closing,
+        so a contributor whose acknowledgement was lost can retry safely.
         """
         th = token_hash(token)
         env_sha = hashlib.sha256(envelope).hexdigest()
@@ -448,17 +444,19 @@ class NodeStore:
             if row is not None:
                 if hashes_equal(row[0], th) and hashes_equal(row[1], env_sha):
                     return SubmissionAck(survey_id, submission_id, rec.node_index, env_sha, UploadStatus.DUPLICATE, row[2])
-                raise DuplicateSubmission("submission id already used with different content")
+                raise RejectionReason.DUPLICATE_ID.exception("submission id already used with different content")
             if self._state(survey_id, rec) != SurveyState.OPEN:
-                raise SurveyClosed(f"survey {survey_id} is closed and accepts no more submissions")
+                raise RejectionReason.SURVEY_CLOSED.exception(
+                    f"survey {survey_id} is closed and accepts no more submissions")
             if self._db.execute("SELECT 1 FROM tokens WHERE survey_id=? AND token_hash=?", (survey_id, th)).fetchone() is None:
-                raise InvalidToken("unknown participation token for this survey")
+                raise RejectionReason.UNKNOWN_TOKEN.exception("unknown participation token for this survey")
             self._sync_uses()
             replaced = self._used_by(survey_id, [th]).get(th)
             if replaced is not None:
                 if not replace:
-                    raise TokenUsed("this participation token was already used; submit with --replace to replace "
-                                       "your earlier answer")
+                    raise RejectionReason.TOKEN_USED.exception(
+                        "this participation token was already used; submit with --replace to replace your earlier "
+                        "answer")
                 self._db.execute("DELETE FROM submissions WHERE survey_id=? AND submission_id=?", (survey_id, replaced))
             stored_at = format_time(now_utc())
             self._db.execute(
@@ -479,8 +477,9 @@ class NodeStore:
     def accept_batch(self, survey_id: str, batch_id: str, ids: Sequence[str], tokens: Sequence[str],
                      shares: Sequence[bytes], certificates: Sequence[bytes], envelope_sha256: str,
                      replace: bool) -> tuple[list[UploadStatus], str]:
-        """Store a bulk upload's records (already opened and checked) in one transaction: all or
-        none, one fsync.  Returns (status per record, stored_at).
+        """Store a bulk upload's records (opened and checked by mpc_nodes.ingest) in one
+        transaction: all or none, one fsync.  Returns (status per record, stored_at).  Checks, in
+        this order: no token twice in the batch, then the checks of :meth:`accept` for every record.
 
         Record r's acknowledgement digest is SHA-256(batch envelope digest, r), so a repeat of the
         same batch answers "duplicate" for every record, and a record id reused with other
@@ -489,7 +488,7 @@ class NodeStore:
         """
         th = [token_hash(t) for t in tokens]
         if len(set(th)) != len(th):
-            raise InvalidToken("a bulk upload uses one participation token twice")
+            raise RejectionReason.TOKEN_REPEATED.exception("a bulk upload uses one participation token twice")
         digests = [hashlib.sha256(f"{envelope_sha256}:{r}".encode()).hexdigest() for r in range(len(ids))]
         rec = self.survey(survey_id)
         # Which tokens the survey knows, read before taking the write lock (tokens are only ever
@@ -508,19 +507,23 @@ class NodeStore:
                 for r, sid in enumerate(ids):
                     old = existing.get(sid)
                     if old is None or not (hashes_equal(old[0], th[r]) and hashes_equal(old[1], digests[r])):
-                        raise DuplicateSubmission(f"record {r} of the batch: submission id already used with "
-                                                  "different content (or the batch was only partly stored)")
+                        raise RejectionReason.DUPLICATE_ID.exception(
+                            f"record {r} of the batch: submission id already used with different content (or the "
+                            "batch was only partly stored)")
                 return [UploadStatus.DUPLICATE] * len(ids), str(next(iter(existing.values()))[2])
             if self._state(survey_id, rec) != SurveyState.OPEN:
-                raise SurveyClosed(f"survey {survey_id} is closed and accepts no more submissions")
+                raise RejectionReason.SURVEY_CLOSED.exception(
+                    f"survey {survey_id} is closed and accepts no more submissions")
             if unknown is not None:
-                raise InvalidToken(f"record {unknown} of the batch: unknown participation token for this survey")
+                raise RejectionReason.UNKNOWN_TOKEN.exception(
+                    f"record {unknown} of the batch: unknown participation token for this survey")
             self._sync_uses()
             used = self._used_by(survey_id, th)
             if used and not replace:
                 r = next(r for r, h in enumerate(th) if h in used)
-                raise TokenUsed(f"record {r} of the batch: this participation token was already used; submit "
-                                "with --replace to replace the earlier answer")
+                raise RejectionReason.TOKEN_USED.exception(
+                    f"record {r} of the batch: this participation token was already used; submit with --replace to "
+                    "replace the earlier answer")
             statuses = [UploadStatus.REPLACED if h in used else UploadStatus.STORED for h in th]
             if used:
                 self._db.executemany("DELETE FROM submissions WHERE survey_id=? AND submission_id=?",

@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .errors import InvalidSubmission
 from .labels import Label
+from .rejection import RejectionReason
 
 _ID_LABEL = Label.SUBMISSION_ID.value
 _COMMIT_LABEL = Label.SHARE_COMMITMENT.value
@@ -187,12 +188,12 @@ def verify_batch(public_key: bytes, signature: bytes, commitments: bytes, k: int
     """A node's check of a bulk upload's batch certificate (one signature for all k records);
     raises :class:`InvalidSubmission`."""
     if not 1 <= k <= MAX_BATCH:
-        raise InvalidSubmission(f"a batch holds 1 to {MAX_BATCH} records")
+        raise RejectionReason.MALFORMED_BODY.exception(f"a batch holds 1 to {MAX_BATCH} records")
     if len(public_key) != PK_BYTES or len(signature) != SIG_BYTES:
-        raise InvalidSubmission("batch key or signature has the wrong length")
+        raise RejectionReason.CERTIFICATE_MALFORMED.exception("batch key or signature has the wrong length")
     if len(commitments) != k * n * COMMIT_BYTES:
-        raise InvalidSubmission(f"batch commitments must be {k * n * COMMIT_BYTES} bytes for {k} records and "
-                                f"{n} nodes")
+        raise RejectionReason.CERTIFICATE_MALFORMED.exception(
+            f"batch commitments must be {k * n * COMMIT_BYTES} bytes for {k} records and {n} nodes")
     w = n * COMMIT_BYTES
     b = _batch(manifest_hash, public_key, [commitments[w * r: w * (r + 1)] for r in range(k)],
                lambda message: signature)
@@ -200,7 +201,7 @@ def verify_batch(public_key: bytes, signature: bytes, commitments: bytes, k: int
         Ed25519PublicKey.from_public_bytes(public_key).verify(signature, _batch_message(manifest_hash, k,
                                                                                           b.levels[-1][0]))
     except (InvalidSignature, ValueError):
-        raise InvalidSubmission("batch certificate signature does not verify") from None
+        raise RejectionReason.SIGNATURE_INVALID.exception("batch certificate signature does not verify") from None
     return b
 
 
@@ -220,14 +221,15 @@ def verify_certificate(cert: bytes, submission_id: str, n: int, manifest_hash: b
     if len(cert) != certificate_length(n) and len(cert) >= _HEAD:
         return _verify_batch_record(cert, submission_id, n, manifest_hash)
     if len(cert) != certificate_length(n):
-        raise InvalidSubmission(f"submission certificate must be {certificate_length(n)} bytes for {n} nodes")
+        raise RejectionReason.CERTIFICATE_MALFORMED.exception(
+            f"submission certificate must be {certificate_length(n)} bytes for {n} nodes")
     pk, sig, commits = cert[:PK_BYTES], cert[PK_BYTES: PK_BYTES + SIG_BYTES], cert[PK_BYTES + SIG_BYTES:]
     if submission_id_for(pk) != submission_id:
-        raise InvalidSubmission("submission id is not the hash of the certificate's key")
+        raise RejectionReason.ID_NOT_BOUND.exception("submission id is not the hash of the certificate's key")
     try:
         Ed25519PublicKey.from_public_bytes(pk).verify(sig, _signed_message(manifest_hash, submission_id, commits))
     except (InvalidSignature, ValueError):
-        raise InvalidSubmission("submission certificate signature does not verify") from None
+        raise RejectionReason.SIGNATURE_INVALID.exception("submission certificate signature does not verify") from None
     return Certificate(pk, sig, tuple(commits[COMMIT_BYTES * j: COMMIT_BYTES * (j + 1)] for j in range(n)))
 
 
@@ -236,7 +238,8 @@ def check_share(cert: Certificate, manifest_hash: bytes, submission_id: str, nod
     """Raise :class:`InvalidSubmission` unless ``share_bytes`` is what the contributor committed
     to for this node."""
     if share_commitment(manifest_hash, submission_id, node_index, share_bytes) != cert.commitment(node_index):
-        raise InvalidSubmission("share does not match the contributor's signed commitment for this node")
+        raise RejectionReason.SHARE_NOT_COMMITTED.exception(
+            "share does not match the contributor's signed commitment for this node")
 
 
 def _verify_batch_record(cert: bytes, submission_id: str, n: int, manifest_hash: bytes) -> Certificate:
@@ -244,10 +247,12 @@ def _verify_batch_record(cert: bytes, submission_id: str, n: int, manifest_hash:
     k = int.from_bytes(cert[PK_BYTES + SIG_BYTES: PK_BYTES + SIG_BYTES + 4], "big")
     r = int.from_bytes(cert[PK_BYTES + SIG_BYTES + 4: _HEAD], "big")
     if not (1 <= k <= MAX_BATCH and r < k) or len(cert) != batch_certificate_length(n, k):
-        raise InvalidSubmission(f"submission certificate must be {certificate_length(n)} bytes for {n} nodes, "
-                                "or a well-formed batch record certificate")
+        raise RejectionReason.CERTIFICATE_MALFORMED.exception(
+            f"submission certificate must be {certificate_length(n)} bytes for {n} nodes, or a well-formed batch "
+            "record certificate")
     if batch_record_id(pk, r) != submission_id:
-        raise InvalidSubmission("submission id is not the hash of the certificate's key and record index")
+        raise RejectionReason.ID_NOT_BOUND.exception(
+            "submission id is not the hash of the certificate's key and record index")
     d = _depth(k)
     path, commits = cert[_HEAD: _HEAD + 32 * d], cert[_HEAD + 32 * d:]
     node, i = _leaf(manifest_hash, submission_id, commits), r
@@ -258,7 +263,7 @@ def _verify_batch_record(cert: bytes, submission_id: str, n: int, manifest_hash:
     try:
         Ed25519PublicKey.from_public_bytes(pk).verify(sig, _batch_message(manifest_hash, k, node))
     except (InvalidSignature, ValueError):
-        raise InvalidSubmission("submission certificate signature does not verify") from None
+        raise RejectionReason.SIGNATURE_INVALID.exception("submission certificate signature does not verify") from None
     return Certificate(pk, sig, tuple(commits[COMMIT_BYTES * j: COMMIT_BYTES * (j + 1)] for j in range(n)))
 
 

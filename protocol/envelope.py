@@ -116,9 +116,9 @@ def _open_share_plaintext(sealed: bytes, node_private_key: X25519PrivateKey, man
 
 def open_share_elements(sealed: bytes, node_private_key: X25519PrivateKey, manifest_hash: bytes,
                         node_index: int, submission_id: bytes, vector_len: int) -> bytes:
-    """Open a sealed share vector into its element bytes (``vector_len`` x 16, big-endian) for bulk
-    processing.  Checks format and length only: the range of every element was checked when the
-    node accepted the upload (:func:`open_shares`), and the bulk reader checks it again, vectorised."""
+    """Open a sealed share vector into its element bytes (``vector_len`` x 16, big-endian).  Checks
+    format and length only: the caller range-checks the elements (fastfield.decode_matrix, once
+    for many rows).  Raises :class:`DecryptionFailed` or :class:`InvalidSubmission`."""
     plaintext = _open_share_plaintext(sealed, node_private_key, manifest_hash, node_index, submission_id, vector_len)
     count, body = _body(_SHARE_MAGIC, plaintext, vector_len)
     if len(body) != count * ELEMENT_BYTES:

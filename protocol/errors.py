@@ -7,9 +7,17 @@ a salary, a token or a key.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .rejection import RejectionReason
+
 
 class SurveyError(Exception):
-    """Base class: a problem the user can act on (printed without a traceback)."""
+    """Base class: a problem the user can act on (printed without a traceback).  ``reason``: the
+    check of the node's API that refused a request, if this is such a refusal (protocol.rejection)."""
+
+    reason: RejectionReason | None = None
 
 
 class UnknownSurvey(SurveyError):
@@ -22,6 +30,10 @@ class InvalidSubmission(SurveyError):
 
 class DuplicateSubmission(InvalidSubmission):
     """A submission id was reused with different content (HTTP 409)."""
+
+
+class PayloadTooLarge(InvalidSubmission):
+    """A request body is above the endpoint's size limit (HTTP 413)."""
 
 
 class InvalidManifest(SurveyError):
@@ -38,6 +50,10 @@ class TokenUsed(InvalidToken):
 
 class SurveyClosed(SurveyError):
     """The survey no longer accepts submissions (or is not closed yet, for compute)."""
+
+
+class NotComputed(SurveyError):
+    """A node holds no committed result for the survey yet (HTTP 404)."""
 
 
 class DecryptionFailed(SurveyError):

@@ -62,11 +62,12 @@ def upload(s: Survey, token: str, gender: str = "female", salary: int = 4000, si
             "replace": replace}
 
 
-def expect(resp: Any, status: int, error: str, detail: str) -> None:
+def expect(resp: Any, status: int, error: str, detail: str, reason: str) -> None:
     assert resp.status_code == status, resp.text
     body = resp.json()
     assert body["error"] == error
     assert detail in body["detail"]
+    assert body["reason"] == reason
 
 
 def test_store_and_status(node: tuple[Survey, TestClient, NodeStore]) -> None:
@@ -94,7 +95,7 @@ def test_same_id_other_content_conflicts(node: tuple[Survey, TestClient, NodeSto
     c.post(f"{BASE}/submissions", json=body)
     other = upload(s, s.tokens[0], salary=5000, sid=body["submission_id"])
     expect(c.post(f"{BASE}/submissions", json=other), 409, "DuplicateSubmission",
-           "submission id already used with different content")
+           "submission id already used with different content", "duplicate-id")
 
 
 def test_used_token_needs_replace(node: tuple[Survey, TestClient, NodeStore]) -> None:
@@ -102,7 +103,7 @@ def test_used_token_needs_replace(node: tuple[Survey, TestClient, NodeStore]) ->
     first = upload(s, s.tokens[1])
     c.post(f"{BASE}/submissions", json=first)
     expect(c.post(f"{BASE}/submissions", json=upload(s, s.tokens[1])), 409, "TokenUsed",
-           "participation token was already used; submit with --replace")
+           "participation token was already used; submit with --replace", "token-used")
     r = c.post(f"{BASE}/submissions", json=upload(s, s.tokens[1], replace=True))
     assert r.json()["status"] == "replaced" and r.json()["replaced_submission_id"] == first["submission_id"]
     assert store.submission_ids(SID) == [r.json()["submission_id"]]
@@ -111,10 +112,11 @@ def test_used_token_needs_replace(node: tuple[Survey, TestClient, NodeStore]) ->
 def test_unknown_and_missing_token(node: tuple[Survey, TestClient, NodeStore]) -> None:
     s, c, store = node
     expect(c.post(f"{BASE}/submissions", json=upload(s, "not-a-token")), 403, "InvalidToken",
-           "unknown participation token")
+           "unknown participation token", "unknown-token")
     body = upload(s, s.tokens[0])
     del body["token"]
-    expect(c.post(f"{BASE}/submissions", json=body), 400, "InvalidSubmission", "field 'token' is missing")
+    expect(c.post(f"{BASE}/submissions", json=body), 400, "InvalidSubmission", "field 'token' is missing",
+           "malformed-body")
     assert store.count(SID) == 0
 
 
@@ -124,23 +126,26 @@ def test_closed_survey_refuses_new_but_answers_repeats(node: tuple[Survey, TestC
     c.post(f"{BASE}/submissions", json=body)
     store.close_survey(SID, "test")
     expect(c.post(f"{BASE}/submissions", json=upload(s, s.tokens[2])), 409, "SurveyClosed",
-           "closed and accepts no more submissions")
+           "closed and accepts no more submissions", "survey-closed")
     assert c.post(f"{BASE}/submissions", json=body).json()["status"] == "duplicate"
     assert store.count(SID) == 1
 
 
-@pytest.mark.parametrize("mutate,status,error,detail", [
-    (lambda b: {**b, "envelope": b["envelope"][:-8]}, 400, "DecryptionFailed", "truncated or padded"),
-    (lambda b: {**b, "envelope": "!!!"}, 400, "InvalidSubmission", "envelope is not valid base64"),
-    (lambda b: {**b, "submission_id": "xyz"}, 400, "InvalidSubmission", "submission_id must be 32 lowercase hex"),
-    (lambda b: {**b, "extra": 1}, 400, "InvalidSubmission", "unexpected field(s) extra"),
-    (lambda b: {**b, "replace": "yes"}, 400, "InvalidSubmission", "field 'replace' must be a boolean"),
-    (lambda b: [b], 400, "InvalidSubmission", "must be a JSON object"),
+@pytest.mark.parametrize("mutate,status,error,detail,reason", [
+    (lambda b: {**b, "envelope": b["envelope"][:-8]}, 400, "DecryptionFailed", "truncated or padded",
+     "envelope-does-not-open"),
+    (lambda b: {**b, "envelope": "!!!"}, 400, "InvalidSubmission", "envelope is not valid base64", "bad-base64"),
+    (lambda b: {**b, "submission_id": "xyz"}, 400, "InvalidSubmission", "submission_id must be 32 lowercase hex",
+     "malformed-body"),
+    (lambda b: {**b, "extra": 1}, 400, "InvalidSubmission", "unexpected field(s) extra", "malformed-body"),
+    (lambda b: {**b, "replace": "yes"}, 400, "InvalidSubmission", "field 'replace' must be a boolean",
+     "malformed-body"),
+    (lambda b: [b], 400, "InvalidSubmission", "must be a JSON object", "malformed-body"),
 ])
 def test_malformed_bodies(node: tuple[Survey, TestClient, NodeStore], mutate: Any, status: int, error: str,
-                          detail: str) -> None:
+                          detail: str, reason: str) -> None:
     s, c, store = node
-    expect(c.post(f"{BASE}/submissions", json=mutate(upload(s, s.tokens[0]))), status, error, detail)
+    expect(c.post(f"{BASE}/submissions", json=mutate(upload(s, s.tokens[0]))), status, error, detail, reason)
     assert store.count(SID) == 0
 
 
@@ -152,55 +157,58 @@ def test_tampered_envelope(node: tuple[Survey, TestClient, NodeStore]) -> None:
     raw = bytearray(base64.b64decode(body["envelope"]))
     raw[40] ^= 0x01
     expect(c.post(f"{BASE}/submissions", json={**body, "envelope": b64e(bytes(raw))}), 400, "DecryptionFailed",
-           "sealed share does not open")
+           "sealed share does not open", "envelope-does-not-open")
     assert store.count(SID) == 0
 
 
 def test_share_sealed_for_another_node_or_id(node: tuple[Survey, TestClient, NodeStore]) -> None:
     s, c, store = node
     expect(c.post(f"{BASE}/submissions", json=upload(s, s.tokens[0], seal_for=1)), 400, "DecryptionFailed",
-           "sealed for another survey, node or submission")
+           "sealed for another survey, node or submission", "envelope-does-not-open")
     body = upload(s, s.tokens[0])
     replayed = {**body, "submission_id": new_submission_id()}
-    expect(c.post(f"{BASE}/submissions", json=replayed), 400, "DecryptionFailed", "does not open")
+    expect(c.post(f"{BASE}/submissions", json=replayed), 400, "DecryptionFailed", "does not open",
+           "envelope-does-not-open")
 
 
 def test_not_json_and_oversized(node: tuple[Survey, TestClient, NodeStore]) -> None:
     s, c, store = node
-    expect(c.post(f"{BASE}/submissions", content=b"{not json"), 400, "InvalidSubmission", "not valid JSON")
+    expect(c.post(f"{BASE}/submissions", content=b"{not json"), 400, "InvalidSubmission", "not valid JSON",
+           "malformed-body")
     expect(c.post(f"{BASE}/submissions", content=b"x" * (MAX_BODY_BYTES + 1)), 413, "PayloadTooLarge",
-           f"above {MAX_BODY_BYTES} bytes")
+           f"above {MAX_BODY_BYTES} bytes", "body-too-large")
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: the limit must still hold
         for _ in range(10):
             yield b"y" * (MAX_BODY_BYTES // 4)
 
-    expect(c.post(f"{BASE}/submissions", content=chunks()), 413, "PayloadTooLarge", "above")
+    expect(c.post(f"{BASE}/submissions", content=chunks()), 413, "PayloadTooLarge", "above", "body-too-large")
     assert store.count(SID) == 0
 
 
 def test_unknown_survey(node: tuple[Survey, TestClient, NodeStore]) -> None:
     s, c, store = node
-    expect(c.get("/v1/surveys/nope/status"), 404, "UnknownSurvey", "unknown survey 'nope'")
-    expect(c.post("/v1/surveys/nope/submissions", json=upload(s, s.tokens[0])), 404, "UnknownSurvey", "unknown survey")
+    expect(c.get("/v1/surveys/nope/status"), 404, "UnknownSurvey", "unknown survey 'nope'", "unknown-survey")
+    expect(c.post("/v1/surveys/nope/submissions", json=upload(s, s.tokens[0])), 404, "UnknownSurvey", "unknown survey",
+           "unknown-survey")
 
 
 def test_close_frozen_and_result_need_the_right_state_and_credential(node: tuple[Survey, TestClient, NodeStore]) -> None:
     s, c, store = node
     c.post(f"{BASE}/submissions", json=upload(s, s.tokens[0]))
-    expect(c.get(f"{BASE}/ids"), 403, "InvalidToken", "analyst credential missing or wrong")
+    expect(c.get(f"{BASE}/ids"), 403, "InvalidToken", "analyst credential missing or wrong", "credential-refused")
     auth = {"Authorization": "Bearer " + s.credential}
     assert c.get(f"{BASE}/ids", headers=auth).json()["frozen"] is False
-    expect(c.post(f"{BASE}/close"), 403, "InvalidToken", "analyst credential missing or wrong")
+    expect(c.post(f"{BASE}/close"), 403, "InvalidToken", "analyst credential missing or wrong", "credential-refused")
     expect(c.post(f"{BASE}/close", headers={"Authorization": "Bearer " + s.tokens[0]}), 403, "InvalidToken",
-           "analyst credential")
+           "analyst credential", "credential-refused")
     r = c.post(f"{BASE}/close", headers={"Authorization": "Bearer " + s.credential})
     assert r.status_code == 200 and r.json()["state"] == "closed" and r.json()["submissions"] == 1
     fz = c.get(f"{BASE}/ids", headers=auth).json()
     assert fz["count"] == 1 and fz["submission_ids"] == store.submission_ids(SID) and fz["frozen"] is True
-    expect(c.get(f"{BASE}/result"), 403, "InvalidToken", "analyst credential")
+    expect(c.get(f"{BASE}/result"), 403, "InvalidToken", "analyst credential", "credential-refused")
     expect(c.get(f"{BASE}/result", headers={"Authorization": "Bearer " + s.credential}), 404, "NotComputed",
-           "no result yet")
+           "no result yet", "not-computed")
 
 
 def test_openapi_schema_published(node: tuple[Survey, TestClient, NodeStore]) -> None:
@@ -245,7 +253,7 @@ def test_ciphertext_replayed_to_another_survey_is_rejected(node: tuple[Survey, T
     assert c.post(f"{BASE}/submissions", json=body).status_code == 200
     replay = {**body, "token": other_token}
     expect(c.post("/v1/surveys/other-survey/submissions", json=replay), 400, "DecryptionFailed",
-           "sealed for another survey, node or submission")
+           "sealed for another survey, node or submission", "envelope-does-not-open")
     assert store.count("other-survey") == 0 and store.count(SID) == 1
 
 
@@ -261,13 +269,17 @@ def test_peer_reads_need_a_valid_node_signature(node: tuple[Survey, TestClient, 
     assert ok.status_code == 200 and ok.json()["frozen"] is False
     # node 1's key cannot speak for node 2
     forged = sign_request(key1, 1, "GET", path, s.manifest).replace("1:", "2:", 1)
-    expect(c.get(path, headers={HEADER: forged}), 403, "InvalidToken", "does not verify for node 2")
+    expect(c.get(path, headers={HEADER: forged}), 403, "InvalidToken", "does not verify for node 2",
+           "credential-refused")
     # a signature for another path does not carry over
     other = sign_request(key1, 1, "GET", f"{BASE}/compute", s.manifest)
-    expect(c.get(path, headers={HEADER: other}), 403, "InvalidToken", "does not verify for node 1")
+    expect(c.get(path, headers={HEADER: other}), 403, "InvalidToken", "does not verify for node 1",
+           "credential-refused")
     stale = sign_request(key1, 1, "GET", path, s.manifest, now=time.time() - 3600)
-    expect(c.get(path, headers={HEADER: stale}), 403, "InvalidToken", "too old or from the future")
-    expect(c.get(path, headers={HEADER: "garbage"}), 403, "InvalidToken", "malformed node signature header")
+    expect(c.get(path, headers={HEADER: stale}), 403, "InvalidToken", "too old or from the future",
+           "credential-refused")
+    expect(c.get(path, headers={HEADER: "garbage"}), 403, "InvalidToken", "malformed node signature header",
+           "credential-refused")
 
 
 def test_certificate_problems_are_refused_with_their_reason(node: tuple[Survey, TestClient, NodeStore]) -> None:
@@ -277,15 +289,18 @@ def test_certificate_problems_are_refused_with_their_reason(node: tuple[Survey, 
     m = s.manifest
     body = upload(s, s.tokens[0])
     cert = bytearray(base64.b64decode(body["certificate"]))
-    cases: list[tuple[dict[str, Any], str]] = []
+    cases: list[tuple[dict[str, Any], str, str]] = []
     no_cert = {k: v for k, v in body.items() if k != "certificate"}
-    cases.append((no_cert, "field 'certificate' is missing"))
-    cases.append(({**body, "certificate": b64e(bytes(cert[:-1]))}, f"must be {len(cert)} bytes for {m.n} nodes"))
+    cases.append((no_cert, "field 'certificate' is missing", "malformed-body"))
+    cases.append(({**body, "certificate": b64e(bytes(cert[:-1]))}, f"must be {len(cert)} bytes for {m.n} nodes",
+                  "certificate-malformed"))
     bad_sig = bytearray(cert)
     bad_sig[40] ^= 1
-    cases.append(({**body, "certificate": b64e(bytes(bad_sig))}, "certificate signature does not verify"))
+    cases.append(({**body, "certificate": b64e(bytes(bad_sig))}, "certificate signature does not verify",
+                  "signature-invalid"))
     other_key = bytearray(base64.b64decode(upload(s, s.tokens[0])["certificate"]))
-    cases.append(({**body, "certificate": b64e(bytes(other_key))}, "submission id is not the hash of the certificate"))
+    cases.append(({**body, "certificate": b64e(bytes(other_key))}, "submission id is not the hash of the certificate",
+                  "id-not-bound-to-key"))
     # a contributor that commits to one share and sends node 0 another (re-signed, so it verifies)
     vec = encode_submission(make_record("male", 1, m.scheme()), m.scheme(), m.field_modulus)
     shares = share_vector(vec, m.n, m.threshold, m.field_modulus)
@@ -295,9 +310,9 @@ def test_certificate_problems_are_refused_with_their_reason(node: tuple[Survey, 
     sid, cert2 = make_certificate(m.hash(), [encode_elements(sh, m.field_modulus) for sh in committed], key)
     env = seal_shares(shares[0], m.nodes[0].hpke_public_key, m.hash(), 0, bytes.fromhex(sid), m.field_modulus)
     cases.append(({"submission_id": sid, "token": s.tokens[0], "envelope": b64e(env), "certificate": b64e(cert2)},
-                  "share does not match the contributor's signed commitment for this node"))
-    for b, detail in cases:
-        expect(c.post(f"{BASE}/submissions", json=b), 400, "InvalidSubmission", detail)
+                  "share does not match the contributor's signed commitment for this node", "share-not-committed"))
+    for b, detail, reason in cases:
+        expect(c.post(f"{BASE}/submissions", json=b), 400, "InvalidSubmission", detail, reason)
     assert store.count(SID) == 0
     assert c.post(f"{BASE}/submissions", json=body).status_code == 200  # the genuine upload still goes in
 
@@ -316,7 +331,7 @@ def test_malformed_upload_is_refused_audited_and_listed_for_the_rejected_count(
     env = seal_shares(shares[0], m.nodes[0].hpke_public_key, m.hash(), 0, bytes.fromhex(sid), m.field_modulus)
     expect(c.post(f"{BASE}/submissions", json={"submission_id": sid, "token": s.tokens[0], "envelope": b64e(env),
                                                "certificate": b64e(cert)}),
-           400, "InvalidSubmission", f"share vector has {m.vector_length() + 1} entries")
+           400, "InvalidSubmission", f"share vector has {m.vector_length() + 1} entries", "share-malformed")
     assert store.count(SID) == 0 and store.refused_ids(SID) == [sid]
     ids = FrozenSet.parse(c.get(f"{BASE}/ids", headers={"Authorization": f"Bearer {s.credential}"}).json())
     assert ids.refused_ids == [sid] and ids.submission_ids == []
