@@ -205,8 +205,8 @@ def submit_csv(manifest: Manifest, rows: Sequence[CsvRow], tokens: Sequence[str]
     if superseded:
         drop_pending_for_tokens(superseded, hashes)
     mark_unreachable(nodes, unreachable)
-    result = _RecordUploads(manifest, nodes, dict(zip(hashes, tokens)), pending_path).run(entries, concurrency,
-                                                                                            progress)
+    uploads = _RecordUploads(manifest, nodes, dict(zip(hashes, tokens)), pending_path)
+    result = uploads.run(entries, concurrency, progress)
     result.receipts_path = receipts_path if receipts_path.exists() else None
     return result
 
