@@ -18,16 +18,14 @@ is all-or-nothing at a node: one bad record refuses the batch, naming the record
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,27 +33,17 @@ from protocol import fastfield
 from protocol.commitment import MAX_BATCH, batch_envelope_id, make_batch
 from protocol.encoding import FAST_SALARY_LIMIT, Record, encode_record, encode_records
 from protocol.envelope import seal_share_block
-from protocol.errors import InvalidToken, NodeUnreachable, SurveyError, TokenUsed
+from protocol.errors import InvalidToken, SurveyError, TokenUsed
 from protocol.field import encode_elements, share_vector
 from protocol.manifest import Manifest
 from protocol.tokens import token_hash
 from protocol.validity import Layout, prove, prove_batch_limbs
 from protocol.wire import BulkAck, BulkBody, b64d, b64e, bulk_batch_limit
 
-from .core import (
-    RECEIPT_FORMAT,
-    BatchResult,
-    CsvRow,
-    NodeClient,
-    _append,
-    _check_no_pending,
-    _labelled,
-    _now,
-    _problem,
-    _sync,
-    check_pending_doc,
-    node_label,
-)
+from .delivery import BatchResult, Delivery, NodeAnswers, send_to_nodes
+from .hrfile import CsvRow
+from .nodes import NodeClient, labelled, mark_unreachable
+from .pending import RECEIPT_FORMAT, check_no_pending, check_pending_doc, now, run_stamp
 
 PENDING_BATCH_FORMAT = "salary-submit/pending-batch/v1"
 DEFAULT_BATCH_SIZE = 1000
@@ -131,7 +119,7 @@ class PendingBatch:
         pb = self.prepared
         return {"format": PENDING_BATCH_FORMAT, "survey_id": manifest.survey_id,
                 "manifest_hash": manifest.hash_hex(), "manifest": json.loads(manifest.canonical_bytes()),
-                "written_at": _now(), "replace": pb.replace, "batch_key": b64e(pb.batch_key),
+                "written_at": now(), "replace": pb.replace, "batch_key": b64e(pb.batch_key),
                 "signature": b64e(pb.signature), "commitments": b64e(pb.commitments), "ids": list(pb.ids),
                 "token_sha256": list(pb.token_hashes), "lines": list(pb.lines), "receipt": self.receipt,
                 "envelopes": {str(i): len(pb.envelopes[i]) for i in self.nodes},
@@ -241,15 +229,8 @@ def submit_batch_to(node: NodeClient, pb: PreparedBatch, tokens: Sequence[str]) 
     return node.submit_batch(upload, pb.envelope_sha256(i), pb.ids)
 
 
-@dataclass
-class BatchOutcome:
-    acks: dict[int, BulkAck] = field(default_factory=dict)
-    pending: dict[int, str] = field(default_factory=dict)
-    rejected: dict[int, SurveyError] = field(default_factory=dict)
-
-
-def _receipt_lines(manifest: Manifest, pb: PreparedBatch, acks: Mapping[int, BulkAck], complete: bool,
-                   pending: Sequence[int], rejected: Mapping[int, SurveyError]) -> str:
+def _receipt_lines(manifest: Manifest, pb: PreparedBatch, answers: NodeAnswers[BulkAck]) -> str:
+    complete = answers.complete
     out = []
     for r, sid in enumerate(pb.ids):
         d: dict[str, Any] = {
@@ -258,90 +239,65 @@ def _receipt_lines(manifest: Manifest, pb: PreparedBatch, acks: Mapping[int, Bul
             "batch_id": batch_envelope_id(pb.batch_key).hex(), "batch_index": r,
             "acks": [{"node_index": i, "node": manifest.nodes[i].name, "status": a.statuses[r],
                       "envelope_sha256": a.envelope_sha256, "stored_at": a.stored_at}
-                     for i, a in sorted(acks.items())],
-            "pending_nodes": [manifest.nodes[i].name for i in sorted(pending)],
-            "refused_by": {manifest.nodes[i].name: str(e) for i, e in sorted(rejected.items())},
-            "written_at": _now()}
+                     for i, a in sorted(answers.acks.items())],
+            "pending_nodes": [manifest.nodes[i].name for i in sorted(answers.pending)],
+            "refused_by": {manifest.nodes[i].name: str(e) for i, e in sorted(answers.rejected.items())},
+            "written_at": now()}
         if pb.lines[r] is not None:
             d["line"] = pb.lines[r]
         out.append(json.dumps(d))
     return "\n".join(out) + "\n"
 
 
-def _deliver(manifest: Manifest, entries: list[PendingBatch], tokens: Mapping[str, str],
-             nodes: Sequence[NodeClient], concurrency: int,
-             progress: Callable[[int], None] | None) -> BatchResult:
-    """Upload every entry's owed blocks (batches in parallel, and each batch to its nodes in
-    parallel), write receipts, delete a batch's pending file once every node holds it."""
-    result = BatchResult()
-    lock = threading.Lock()
+class _BatchUploads(Delivery[PendingBatch, NodeAnswers[BulkAck]]):
+    """Batch entries, each with its own pending file: a batch goes to its nodes in parallel
+    (each stores it independently), its receipt is one line per record of the run's log, and
+    its pending file is rewritten with the blocks still owed, or deleted, as soon as its upload
+    ends."""
 
-    def work(e: PendingBatch) -> BatchOutcome:
-        e.reload()
-        pb = e.prepared
-        toks = [tokens[h] for h in pb.token_hashes]
-        out = BatchOutcome(acks=dict(e.acks))
+    def upload(self, entry: PendingBatch) -> NodeAnswers[BulkAck]:
+        entry.reload()
+        pb = entry.prepared
+        toks = [self.tokens[h] for h in pb.token_hashes]
+        answers: NodeAnswers[BulkAck] = NodeAnswers(acks=dict(entry.acks))
+        send_to_nodes(self.nodes, entry.nodes, lambda nd: submit_batch_to(nd, pb, toks), answers, parallel=True)
+        return answers
 
-        def one(i: int) -> None:  # the nodes of one batch in parallel: each stores independently
-            nd = nodes[i]
-            if nd.down is not None:
-                out.pending[i] = nd.down
-                return
-            try:
-                out.acks[i] = submit_batch_to(nd, pb, toks)
-            except NodeUnreachable as exc:
-                nd.down = _problem(exc)
-                out.pending[i] = nd.down
-            except SurveyError as exc:
-                out.rejected[i] = exc
+    def receipt_lines(self, entry: PendingBatch, answers: NodeAnswers[BulkAck]) -> str:
+        return _receipt_lines(self.manifest, entry.prepared, answers)
 
-        if len(e.nodes) > 1:
-            with ThreadPoolExecutor(max_workers=len(e.nodes)) as per_node:
-                list(per_node.map(one, e.nodes))
+    def rows(self, entry: PendingBatch) -> list[tuple[int | None, str]]:
+        return list(zip(entry.prepared.lines, entry.prepared.ids))
+
+    def still_owed(self, answers: NodeAnswers[BulkAck]) -> bool:
+        return bool(answers.pending) and not answers.rejected
+
+    def refusal(self, entry: PendingBatch, answers: NodeAnswers[BulkAck]) -> str:
+        pb, rejected = entry.prepared, answers.rejected
+        texts = {_for_user(str(exc), pb) for exc in rejected.values()}
+        why = (texts.pop() if len(texts) == 1 and len(rejected) == self.manifest.n else
+               "; ".join(_for_user(labelled(self.manifest, i, exc), pb) for i, exc in sorted(rejected.items())))
+        if any(isinstance(x, TokenUsed) for x in rejected.values()) and "--replace" not in why:
+            why += " (use --replace to replace earlier answers)"
+        return f"the batch of {len(pb.ids)} was refused: {why}" if len(pb.ids) > 1 else why
+
+    def settle(self, entry: PendingBatch, answers: NodeAnswers[BulkAck]) -> None:
+        entry.acks = dict(answers.acks)
+        if answers.complete or (answers.rejected and not answers.pending):
+            entry.path.unlink(missing_ok=True)  # done, or refused for good (reported as failed)
         else:
-            for i in e.nodes:
-                one(i)
-        complete = not out.pending and not out.rejected
-        if out.acks:
-            with lock:
-                _append(Path(e.receipt), _receipt_lines(manifest, pb, out.acks, complete, list(out.pending),
-                                                        out.rejected))
-        e.acks = dict(out.acks)
-        if complete or (out.rejected and not out.pending):
-            e.path.unlink(missing_ok=True)  # done, or refused for good (reported below)
-        else:
-            e.nodes = sorted(out.pending)
-            for i in range(manifest.n):
-                if i not in out.pending:
-                    pb.envelopes[i] = b""
-            e.save(manifest)
-        e.release()
-        if progress is not None:
-            progress(len(pb.ids))
-        return out
+            entry.nodes = sorted(answers.pending)
+            for i in range(self.manifest.n):
+                if i not in answers.pending:
+                    entry.prepared.envelopes[i] = b""
+            entry.save(self.manifest)
+        entry.release()
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        outcomes = list(pool.map(work, entries))
-    for receipt in {e.receipt for e in entries}:
-        _sync(Path(receipt))
-    for e, out in zip(entries, outcomes):
-        pb = e.prepared
-        if not out.pending and not out.rejected:
-            result.submitted += len(pb.ids)
-            continue
-        if out.rejected:
-            texts = {_for_user(str(exc), pb) for exc in out.rejected.values()}
-            why = (texts.pop() if len(texts) == 1 and len(out.rejected) == manifest.n else
-                   "; ".join(_for_user(_labelled(manifest, i, exc), pb) for i, exc in sorted(out.rejected.items())))
-            if any(isinstance(x, TokenUsed) for x in out.rejected.values()) and "--replace" not in why:
-                why += " (use --replace to replace earlier answers)"
-            why = f"the batch of {len(pb.ids)} was refused: {why}" if len(pb.ids) > 1 else why
-            result.failed += [(line, sid, why) for line, sid in zip(pb.lines, pb.ids)]
-        elif out.pending:
-            where = ", ".join(node_label(manifest, i) for i in sorted(out.pending))
-            result.pending += [(line, sid, where) for line, sid in zip(pb.lines, pb.ids)]
-            result.pending_path = e.path.parent
-    return result
+    def finish(self, done: Sequence[tuple[PendingBatch, NodeAnswers[BulkAck]]],
+               result: BatchResult[NodeAnswers[BulkAck]]) -> None:
+        for entry, answers in done:
+            if self.still_owed(answers):
+                result.pending_path = entry.path.parent
 
 
 def _for_user(message: str, pb: PreparedBatch) -> str:
@@ -359,7 +315,7 @@ def submit_csv_bulk(manifest: Manifest, rows: Sequence[CsvRow], tokens: Sequence
                     batch_size: int = DEFAULT_BATCH_SIZE, concurrency: int = 4,
                     unreachable: Mapping[int, str] | None = None,
                     progress: Callable[[int], None] | None = None,
-                    prepared: Callable[[int, float], None] | None = None) -> BatchResult:
+                    prepared: Callable[[int, float], None] | None = None) -> BatchResult[NodeAnswers[BulkAck]]:
     """Submit many validated rows in batches of ``batch_size``; row k uses ``tokens[k]``.
 
     Phase 1 prepares every batch and writes its pending file (``prepared(records, seconds)`` is
@@ -376,13 +332,13 @@ def submit_csv_bulk(manifest: Manifest, rows: Sequence[CsvRow], tokens: Sequence
     hashes = [token_hash(t) for t in tokens[: len(rows)]]
     if len(set(hashes)) != len(hashes):
         raise InvalidToken("the tokens file repeats a token; each row needs its own token")
-    _check_no_pending(receipt_dir, manifest, hashes, replace)
+    check_no_pending(receipt_dir, manifest, hashes, replace)
     in_bulk = pending_token_hashes(receipt_dir, manifest.survey_id)
     clash = sorted({str(in_bulk[h]) for h in hashes if h in in_bulk})
     if clash:
         raise SurveyError(f"{sum(h in in_bulk for h in hashes)} of these tokens have an unfinished earlier bulk "
                           f"submission; finish it with: salary-submit --resume {Path(clash[0]).parent} --tokens FILE")
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = run_stamp()
     receipts_path = receipt_dir / f"receipts-{manifest.survey_id}-{stamp}.jsonl"
     pending_dir = receipt_dir / f"pending-{manifest.survey_id}-bulk-{stamp}"
     pending_dir.mkdir()
@@ -401,10 +357,8 @@ def submit_csv_bulk(manifest: Manifest, rows: Sequence[CsvRow], tokens: Sequence
     _fsync_dir(pending_dir)
     if prepared is not None:
         prepared(len(rows), time.perf_counter() - started)
-    for i, why in (unreachable or {}).items():
-        if nodes[i].down is None:
-            nodes[i].down = why
-    result = _deliver(manifest, entries, dict(zip(hashes, tokens)), nodes, concurrency, progress)
+    mark_unreachable(nodes, unreachable)
+    result = _BatchUploads(manifest, nodes, dict(zip(hashes, tokens))).run(entries, concurrency, progress)
     if not any(pending_dir.iterdir()):
         pending_dir.rmdir()
     result.receipts_path = receipts_path if receipts_path.exists() else None
@@ -427,14 +381,14 @@ def _prepare_and_save(job: _Job) -> PendingBatch:
 
 def resume_bulk(directory: Path, tokens: Sequence[str], nodes: Sequence[NodeClient], *,
                 manifest: Manifest, entries: list[PendingBatch], concurrency: int = 4,
-                progress: Callable[[int], None] | None = None) -> BatchResult:
+                progress: Callable[[int], None] | None = None) -> BatchResult[NodeAnswers[BulkAck]]:
     """Deliver what is left of a bulk run (same ids and bytes); ``tokens`` must include every
     record's token (matched by SHA-256; pending files hold hashes only)."""
     by_hash = {token_hash(t): t for t in tokens if t}
     missing = sum(h not in by_hash for e in entries for h in e.prepared.token_hashes)
     if missing:
         raise InvalidToken(f"{missing} pending record(s) have no matching token; give the run's --tokens file")
-    result = _deliver(manifest, entries, by_hash, nodes, concurrency, progress)
+    result = _BatchUploads(manifest, nodes, by_hash).run(entries, concurrency, progress)
     if directory.is_dir() and not any(directory.iterdir()):
         directory.rmdir()
     receipts = {Path(e.receipt) for e in entries}

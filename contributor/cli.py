@@ -1,4 +1,6 @@
-"""``salary-submit``: the employee / HR command.  A thin click layer over :mod:`contributor.core`.
+"""``salary-submit``: the employee / HR command.  A thin click layer over :mod:`contributor.submit`
+(one record, or a CSV file one request per record), :mod:`contributor.bulk` (a CSV file in
+batches) and the modules they use.
 
 Every :class:`~protocol.errors.SurveyError` is printed as one line
 ``salary-submit: error: <message>`` on stderr with exit status 1; usage errors exit 2 (click).
@@ -25,7 +27,20 @@ import click
 
 from protocol.errors import InvalidToken, SurveyError
 
-from . import bulk, core
+from . import bulk
+from .delivery import BatchResult
+from .hrfile import CsvInvalid, read_csv_records, read_tokens
+from .nodes import (
+    RetryPolicy,
+    check_manifest_served,
+    close_nodes,
+    connect_nodes,
+    load_survey_manifest,
+    verify_nodes_agree,
+)
+from .pending import DEFAULT_RECEIPT_DIR, read_pending
+from .submission import ack_summary, outcome_error, validate_record
+from .submit import resume_pending, submit_csv, submit_record
 
 PROG = "salary-submit"
 TOKEN_ENV = "SALARY_TOKEN"
@@ -93,7 +108,7 @@ def _errors() -> Iterator[None]:
     """Turn user-facing errors into one stderr line and exit status 1 (never a traceback)."""
     try:
         yield
-    except core.CsvInvalid as exc:
+    except CsvInvalid as exc:
         for line, problem in exc.problems:
             click.echo(f"{PROG}: line {line}: {' '.join(problem.split())}", err=True)
         _fail(str(exc))
@@ -136,7 +151,7 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         yield step
 
 
-def _report_batch(res: core.BatchResult, resume_hint: str) -> None:
+def _report_batch(res: BatchResult[Any], resume_hint: str) -> None:
     """Print the batch summary; exit 1 if anything failed or is pending."""
     for line, sid, reason in res.failed:
         where = f"line {line}" if line is not None else f"submission {sid}"
@@ -184,7 +199,7 @@ def _report_batch(res: core.BatchResult, resume_hint: str) -> None:
                    "(same ids, same envelopes).")
 @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(0, 4096),
               help="With --csv: records per bulk request (0: one request per record and node).")
-@click.option("--receipt-dir", default=core.DEFAULT_RECEIPT_DIR, show_default=True,
+@click.option("--receipt-dir", default=DEFAULT_RECEIPT_DIR, show_default=True,
               type=click.Path(file_okay=False), help="Where receipts and pending files are kept.")
 @click.option("--retries", default=5, show_default=True, type=click.IntRange(0, 20),
               help="Retries per node for transient failures (exponential backoff).")
@@ -198,7 +213,7 @@ def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender
          job: str | None, token: str | None, token_file: str | None, replace: bool, csv_file: str | None,
          tokens_file: str | None, resume_file: str | None, batch_size: int, receipt_dir: str, retries: int,
          retry_delay: float, timeout: float, concurrency: int) -> None:
-    retry = core.RetryPolicy(retries=retries, base_delay=retry_delay)
+    retry = RetryPolicy(retries=retries, base_delay=retry_delay)
     rdir = Path(receipt_dir)
     if token and token_file:
         raise click.UsageError("give the token either with --token or with --token-file, not both")
@@ -233,34 +248,35 @@ def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender
     if gender is None or salary is None:
         raise click.UsageError("give --gender and --salary (or --csv FILE --tokens FILE for many employees)")
     with _errors():
-        manifest = core.load_survey_manifest(survey, expect_hash=expect_hash, cafile=cafile, timeout=timeout)
-        record = core.validate_record(manifest, gender, salary, job)
+        manifest = load_survey_manifest(survey, expect_hash=expect_hash, cafile=cafile, timeout=timeout)
+        record = validate_record(manifest, gender, salary, job)
         tok = _single_token(token, token_file)
         if not tok:
             raise _missing_token()
-        nodes = core.connect_nodes(manifest, retry=retry, timeout=timeout, max_connections=2)
+        nodes = connect_nodes(manifest, retry=retry, timeout=timeout, max_connections=2)
         try:
-            unreachable = core.verify_nodes_agree(manifest, nodes)
-            res = core.submit_record(manifest, record, tok, nodes, receipt_dir=rdir, replace=replace,
-                                     unreachable=unreachable)
+            unreachable = verify_nodes_agree(manifest, nodes)
+            res = submit_record(manifest, record, tok, nodes, receipt_dir=rdir, replace=replace,
+                                unreachable=unreachable)
         finally:
-            core.close_nodes(nodes)
+            close_nodes(nodes)
         if res.outcome.acks:
             where = f" (receipt {res.receipt_path})" if res.receipt_path else ""
-            click.echo(f"submission {res.submission_id}: {core.ack_summary(res.outcome, manifest)}{where}")
+            click.echo(f"submission {res.submission_id}: {ack_summary(res.outcome, manifest)}{where}")
         if res.error is not None:
             raise res.error
 
 
 def _batch(survey: str, expect_hash: str | None, cafile: str | None, csv_path: Path, tokens_path: Path,
-           rdir: Path, replace: bool, retry: core.RetryPolicy, timeout: float, concurrency: int,
+           rdir: Path, replace: bool, retry: RetryPolicy, timeout: float, concurrency: int,
            batch_size: int = bulk.DEFAULT_BATCH_SIZE) -> None:
-    manifest = core.load_survey_manifest(survey, expect_hash=expect_hash, cafile=cafile, timeout=timeout)
-    rows = core.read_csv_records(csv_path, manifest)
-    tokens = core.read_tokens(tokens_path, len(rows))
-    nodes = core.connect_nodes(manifest, retry=retry, timeout=timeout, max_connections=concurrency)
+    manifest = load_survey_manifest(survey, expect_hash=expect_hash, cafile=cafile, timeout=timeout)
+    rows = read_csv_records(csv_path, manifest)
+    tokens = read_tokens(tokens_path, len(rows))
+    nodes = connect_nodes(manifest, retry=retry, timeout=timeout, max_connections=concurrency)
+    res: BatchResult[Any]
     try:
-        unreachable = core.verify_nodes_agree(manifest, nodes)
+        unreachable = verify_nodes_agree(manifest, nodes)
         if batch_size:
             def said(count: int, seconds: float) -> None:
                 click.echo(f"prepared {count} record(s) in {seconds:.2f} s ({count / max(seconds, 1e-9):,.0f}/s: "
@@ -272,57 +288,57 @@ def _batch(survey: str, expect_hash: str | None, cafile: str | None, csv_path: P
                                            unreachable=unreachable, progress=step, prepared=said)
         else:
             with _progress(len(rows), "Submitting") as step:
-                res = core.submit_csv(manifest, rows, tokens, nodes, receipt_dir=rdir, replace=replace,
-                                      concurrency=concurrency, unreachable=unreachable, progress=step)
+                res = submit_csv(manifest, rows, tokens, nodes, receipt_dir=rdir, replace=replace,
+                                 concurrency=concurrency, unreachable=unreachable, progress=step)
     finally:
-        core.close_nodes(nodes)
+        close_nodes(nodes)
     _report_batch(res, f"--tokens {tokens_path}")
 
 
 def _resume(path: Path, token: str | None, token_file: str | None, tokens_file: str | None,
-            retry: core.RetryPolicy, timeout: float, concurrency: int) -> None:
+            retry: RetryPolicy, timeout: float, concurrency: int) -> None:
     if path.is_dir():
         _resume_bulk(path, tokens_file, retry, timeout, concurrency)
         return
-    manifest, entries = core.load_pending(path)
+    manifest, entries = read_pending(path)
     toks: list[str] = []
     single = _single_token(token, token_file)
     if single:
         toks.append(single)
     if tokens_file:
-        toks += core.read_tokens(Path(tokens_file))
+        toks += read_tokens(Path(tokens_file))
     if not toks:
         raise _missing_token() if len(entries) == 1 else InvalidToken(
             "this pending file holds a batch: give its --tokens FILE")
     with _progress(len(entries), "Resuming") if len(entries) > 1 else _noop() as step:
-        res = core.resume_pending(path, toks, manifest=manifest, entries=entries, concurrency=concurrency,
-                                  retry=retry, timeout=timeout, progress=step)
+        res = resume_pending(path, toks, manifest=manifest, entries=entries, concurrency=concurrency,
+                             retry=retry, timeout=timeout, progress=step)
     if len(entries) == 1 and entries[0].line is None:
         out = res.outcomes[0]
         if out.acks:
             where = f" (receipt {res.receipts_path})" if res.receipts_path else ""
-            click.echo(f"submission {out.prepared.submission_id}: {core.ack_summary(out, manifest)}{where}")
-        err = core.outcome_error(out, manifest, res.pending_path)
+            click.echo(f"submission {out.prepared.submission_id}: {ack_summary(out, manifest)}{where}")
+        err = outcome_error(out, manifest, res.pending_path)
         if err is not None:
             raise err
         return
     _report_batch(res, f"--tokens {tokens_file or 'FILE'}")
 
 
-def _resume_bulk(path: Path, tokens_file: str | None, retry: core.RetryPolicy, timeout: float,
+def _resume_bulk(path: Path, tokens_file: str | None, retry: RetryPolicy, timeout: float,
                  concurrency: int) -> None:
     manifest, entries = bulk.load_pending_dir(path)
     if not tokens_file:
         raise InvalidToken("this pending directory holds a bulk run: give its --tokens FILE")
-    toks = core.read_tokens(Path(tokens_file))
-    nodes = core.connect_nodes(manifest, retry=retry, timeout=timeout, max_connections=concurrency)
+    toks = read_tokens(Path(tokens_file))
+    nodes = connect_nodes(manifest, retry=retry, timeout=timeout, max_connections=concurrency)
     try:
-        core.check_manifest_served(manifest, nodes, sorted({i for e in entries for i in e.nodes}))
+        check_manifest_served(manifest, nodes, sorted({i for e in entries for i in e.nodes}))
         with _progress(sum(len(e.prepared.ids) for e in entries), "Resuming") as step:
             res = bulk.resume_bulk(path, toks, nodes, manifest=manifest, entries=entries,
                                    concurrency=max(1, min(concurrency, 4)), progress=step)
     finally:
-        core.close_nodes(nodes)
+        close_nodes(nodes)
     _report_batch(res, f"--tokens {tokens_file}")
 
 

@@ -23,12 +23,23 @@ from click.testing import CliRunner, Result
 
 from conftest import Survey
 from demo.cluster import free_ports
-from contributor import core
+from contributor.hrfile import read_csv_records
+from contributor.nodes import NodeClient, RetryPolicy, connect_nodes, verify_nodes_agree
+from contributor.pending import read_pending
+from contributor.submission import prepare_submission, validate_record
+from contributor.submit import resume_pending, submit_record
 from contributor.cli import main
 from protocol.encoding import Record, encode_record, make_record
 from protocol.validity import Layout, plain_reason
 from protocol.envelope import open_shares
-from protocol.errors import DecryptionFailed, InvalidManifest, NodeUnreachable, SurveyError, TokenUsed
+from protocol.errors import (
+    DecryptionFailed,
+    InvalidManifest,
+    InvalidSubmission,
+    NodeUnreachable,
+    SurveyError,
+    TokenUsed,
+)
 from protocol.field import reconstruct_vector
 from protocol.manifest import Manifest
 from protocol.tls import pinned_client_context
@@ -151,7 +162,7 @@ def test_prepare_submission_envelopes_open_and_reconstruct(survey: Survey) -> No
 
     m = survey.manifest
     rec = make_record("Female", "52000", m.scheme())
-    prep = core.prepare_submission(m, rec)
+    prep = prepare_submission(m, rec)
     assert len(prep.envelopes) == m.n
     assert len(prep.submission_id) == 32 and int(prep.submission_id, 16) >= 0
     assert prep.manifest_hash == m.hash_hex() and prep.survey_id == m.survey_id
@@ -169,7 +180,7 @@ def test_prepare_submission_envelopes_open_and_reconstruct(survey: Survey) -> No
     with pytest.raises(DecryptionFailed):
         open_shares(prep.envelopes[0], load_hpke_private(survey.node_dirs[1]), m.hash(), 1, sid, L, m.field_modulus)
     # Fresh randomness and a fresh id every time.
-    other = core.prepare_submission(m, rec)
+    other = prepare_submission(m, rec)
     assert other.submission_id != prep.submission_id and other.envelopes[0] != prep.envelopes[0]
 
 
@@ -188,17 +199,17 @@ def job_survey(tmp_path: Path) -> Survey:
 def test_validate_record_with_and_without_job_categories(survey: Survey, job_survey: Survey) -> None:
     m = job_survey.manifest
     assert m.job_categories == JOBS and m.salary_bands == BANDS
-    assert core.validate_record(m, " Male", "4800", " Sales ") == Record("male", 4800, "sales")
-    assert core.validate_record(survey.manifest, "male", "4800") == Record("male", 4800, "")
-    assert core.validate_record(survey.manifest, "male", "4800", "  ") == Record("male", 4800, "")
+    assert validate_record(m, " Male", "4800", " Sales ") == Record("male", 4800, "sales")
+    assert validate_record(survey.manifest, "male", "4800") == Record("male", 4800, "")
+    assert validate_record(survey.manifest, "male", "4800", "  ") == Record("male", 4800, "")
     for manifest, job, message in [
         (m, None, "job category is missing; expected one of: engineering, sales"),
         (m, "", "job category is missing; expected one of: engineering, sales"),
         (m, "hr", "unknown job category 'hr'; expected one of: engineering, sales"),
         (survey.manifest, "sales", "this survey has no job categories; leave the job out"),
     ]:
-        with pytest.raises(core.InvalidSubmission) as exc:
-            core.validate_record(manifest, "male", "4800", job)
+        with pytest.raises(InvalidSubmission) as exc:
+            validate_record(manifest, "male", "4800", job)
         assert str(exc.value) == message
 
 
@@ -208,8 +219,8 @@ def test_prepare_submission_with_job_categories_and_bands(job_survey: Survey) ->
 
     m = job_survey.manifest
     sc = m.scheme()
-    rec = core.validate_record(m, "female", "4500", "Sales")
-    prep = core.prepare_submission(m, rec)
+    rec = validate_record(m, "female", "4500", "Sales")
+    prep = prepare_submission(m, rec)
     L = m.vector_length()
     assert L == sc.vector_length == 3 * (3 * 2 * 3 + 2 * 6 + 2 * sc.bits) + 4
     sid = bytes.fromhex(prep.submission_id)
@@ -293,13 +304,13 @@ def test_csv_with_a_job_column(job_survey: Survey, tmp_path: Path) -> None:
     csvf = tmp_path / "staff.csv"
     _write_csv(csvf, ["a,female,4000,Sales", "b,male,2999,engineering", "c,other,6000, SALES "],
                header="Employee,Gender,SALARY,Job")
-    rows = core.read_csv_records(csvf, job_survey.manifest)
+    rows = read_csv_records(csvf, job_survey.manifest)
     assert [(r.line, r.record) for r in rows] == [(2, Record("female", 4000, "sales")),
                                                  (3, Record("male", 2999, "engineering")),
                                                  (4, Record("other", 6000, "sales"))]
     # the job column may come anywhere
     _write_csv(csvf, ["sales,female,4000"], header="job,gender,salary")
-    assert [r.record for r in core.read_csv_records(csvf, job_survey.manifest)] == [Record("female", 4000, "sales")]
+    assert [r.record for r in read_csv_records(csvf, job_survey.manifest)] == [Record("female", 4000, "sales")]
 
 
 def test_csv_job_column_errors_are_reported_per_line(job_survey: Survey, tmp_path: Path) -> None:
@@ -331,8 +342,8 @@ def test_csv_without_a_job_column_is_refused_when_the_survey_asks_for_one(job_su
     assert_one_error(res, f"{csvf}: the header line has no job column (this survey asks for a job category: "
                           "engineering, sales)")
     assert not (tmp_path / "r").exists()
-    with pytest.raises(core.InvalidSubmission) as exc:
-        core.read_csv_records(csvf, job_survey.manifest)
+    with pytest.raises(InvalidSubmission) as exc:
+        read_csv_records(csvf, job_survey.manifest)
     assert str(exc.value) == (f"{csvf}: the header line has no job column (this survey asks for a job category: "
                               "engineering, sales)")
 
@@ -341,8 +352,8 @@ def test_csv_job_column_is_ignored_when_the_survey_has_no_job_categories(survey:
     """Like any other extra column: a survey without job categories does not read it."""
     csvf = tmp_path / "staff.csv"
     _write_csv(csvf, ["female,4000,sales", "male,5000,"], header="gender,salary,job")
-    assert [r.record for r in core.read_csv_records(csvf, survey.manifest)] == [Record("female", 4000),
-                                                                                 Record("male", 5000)]
+    assert [r.record for r in read_csv_records(csvf, survey.manifest)] == [Record("female", 4000),
+                                                                            Record("male", 5000)]
 
 
 def test_contributor_imports_only_protocol() -> None:
@@ -355,7 +366,7 @@ def test_contributor_imports_only_protocol() -> None:
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
             for name in names:
                 assert name.split(".")[0] not in ("mpyc", "mpc_nodes", "analyst"), (py.name, name)
-    code = ("import sys, contributor.cli, contributor.core; "
+    code = ("import sys, contributor.cli, contributor.submit, contributor.bulk; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('mpyc', 'mpc_nodes', 'analyst')); "
             "print(bad); sys.exit(1 if bad else 0)")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -401,10 +412,10 @@ class FakeNode:
         return httpx.Response(200, json=ack.__dict__)
 
 
-def fake_cluster(m: Manifest, **scripts: list[Any]) -> tuple[list[FakeNode], list[core.NodeClient]]:
+def fake_cluster(m: Manifest, **scripts: list[Any]) -> tuple[list[FakeNode], list[NodeClient]]:
     fakes = [FakeNode(i, m, list(scripts.get(f"n{i}", []))) for i in range(m.n)]
-    clients = core.connect_nodes(m, retry=core.RetryPolicy(retries=3, base_delay=0.0),
-                                 transport_factory=lambda i: httpx.MockTransport(fakes[i].handler))
+    clients = connect_nodes(m, retry=RetryPolicy(retries=3, base_delay=0.0),
+                            transport_factory=lambda i: httpx.MockTransport(fakes[i].handler))
     return fakes, clients
 
 
@@ -412,7 +423,7 @@ def test_transient_failures_retry_with_same_id_and_envelope(survey: Survey, tmp_
     m = survey.manifest
     fakes, nodes = fake_cluster(m, n1=[503, httpx.ConnectError("connection refused"), 502])
     rec = make_record("male", 4000, m.scheme())
-    res = core.submit_record(m, rec, survey.tokens[0], nodes, receipt_dir=tmp_path)
+    res = submit_record(m, rec, survey.tokens[0], nodes, receipt_dir=tmp_path)
     assert res.error is None and res.outcome.complete
     assert len(fakes[1].seen) == 1  # the 503/connect/502 attempts never reached the handler's store
     assert [f.seen[0]["submission_id"] for f in fakes] == [res.submission_id] * 3
@@ -428,8 +439,8 @@ def test_transient_failures_retry_with_same_id_and_envelope(survey: Survey, tmp_
 def test_lost_ack_is_retried_with_same_bytes_and_node_says_duplicate(survey: Survey, tmp_path: Path) -> None:
     m = survey.manifest
     fakes, nodes = fake_cluster(m, n0=["lost"])
-    res = core.submit_record(m, make_record("male", 4000, m.scheme()), survey.tokens[0], nodes,
-                             receipt_dir=tmp_path)
+    res = submit_record(m, make_record("male", 4000, m.scheme()), survey.tokens[0], nodes,
+                        receipt_dir=tmp_path)
     assert res.error is None
     assert len(fakes[0].seen) == 2 and fakes[0].seen[0] == fakes[0].seen[1]  # byte-identical re-POST
     assert res.outcome.acks[0].status == "duplicate" and res.outcome.acks[1].status == "stored"
@@ -440,21 +451,21 @@ def test_node_down_leaves_pending_then_resume_sends_the_prepared_envelope(survey
     down = [httpx.ConnectError("connection refused")] * 4  # 1 try + 3 retries
     fakes, nodes = fake_cluster(m, n2=list(down))
     rec = make_record("female", 4100, m.scheme())
-    res = core.submit_record(m, rec, survey.tokens[1], nodes, receipt_dir=tmp_path)
+    res = submit_record(m, rec, survey.tokens[1], nodes, receipt_dir=tmp_path)
     assert isinstance(res.error, NodeUnreachable)
     assert res.pending_path is not None and res.pending_path.exists()
     msg = str(res.error)
     assert "node2 (" + m.nodes[2].url + ")" in msg and f"salary-submit --resume {res.pending_path}" in msg
     assert survey.tokens[1] not in res.pending_path.read_text()
     assert [len(f.seen) for f in fakes] == [1, 1, 0]
-    pm, entries = core.read_pending(res.pending_path)
+    pm, entries = read_pending(res.pending_path)
     assert pm.hash() == m.hash() and entries[0].nodes == [2]
     assert entries[0].prepared.submission_id == res.submission_id
     assert entries[0].prepared.envelopes[2] == res.outcome.prepared.envelopes[2]
     with pytest.raises(SurveyError, match="does not belong to this pending submission"):
-        core.resume_pending(res.pending_path, [survey.tokens[2]], nodes)
+        resume_pending(res.pending_path, [survey.tokens[2]], nodes)
     nodes[2].down = None
-    out = core.resume_pending(res.pending_path, [survey.tokens[1]], nodes)
+    out = resume_pending(res.pending_path, [survey.tokens[1]], nodes)
     assert out.ok and out.submitted == 1
     assert [len(f.seen) for f in fakes] == [1, 1, 1]  # only the missing node was contacted
     assert fakes[2].seen[0]["submission_id"] == res.submission_id
@@ -469,7 +480,7 @@ def test_verify_nodes_agree_names_the_differing_node(survey: Survey) -> None:
     fakes, nodes = fake_cluster(m)
     fakes[1].manifest_bytes = m.canonical_bytes().replace(b"Salary survey", b"Salary survey!")
     with pytest.raises(InvalidManifest) as ei:
-        core.verify_nodes_agree(m, nodes)
+        verify_nodes_agree(m, nodes)
     assert m.nodes[1].name + " (" + m.nodes[1].url + ") serves manifest" in str(ei.value)
     assert m.nodes[0].url not in str(ei.value) and m.nodes[2].url not in str(ei.value)
 
@@ -478,32 +489,32 @@ def test_verify_nodes_agree_needs_t_plus_1_confirmations(survey: Survey) -> None
     m = survey.manifest
     refuse = [httpx.ConnectError("connection refused")] * 4
     _, nodes = fake_cluster(m, n1=list(refuse))
-    assert set(core.verify_nodes_agree(m, nodes)) == {1}
+    assert set(verify_nodes_agree(m, nodes)) == {1}
     _, nodes = fake_cluster(m, n1=list(refuse), n2=list(refuse))
     with pytest.raises(NodeUnreachable, match="only 1 of 3 nodes could confirm"):
-        core.verify_nodes_agree(m, nodes)
+        verify_nodes_agree(m, nodes)
 
 
 def test_node_refusals_are_mapped_and_used_token_suggests_replace(survey: Survey, tmp_path: Path) -> None:
     m = survey.manifest
     used = (409, "TokenUsed", "this participation token was already used")
     _, nodes = fake_cluster(m, n0=[used], n1=[used], n2=[used])
-    res = core.submit_record(m, make_record("male", 1, m.scheme()), survey.tokens[2], nodes,
-                             receipt_dir=tmp_path)
+    res = submit_record(m, make_record("male", 1, m.scheme()), survey.tokens[2], nodes,
+                        receipt_dir=tmp_path)
     assert isinstance(res.error, TokenUsed)
     assert str(res.error) == "this participation token was already used (use --replace to replace your earlier answer)"
     assert res.receipt_path is None and not list(tmp_path.glob("pending-*"))
     # Refused by some, unreachable at another, accepted by none: a refusal, and nothing to resume.
     _, nodes = fake_cluster(m, n0=[used], n1=[used], n2=[httpx.ConnectError("connection refused")] * 4)
-    res = core.submit_record(m, make_record("male", 1, m.scheme()), survey.tokens[2], nodes,
-                             receipt_dir=tmp_path)
+    res = submit_record(m, make_record("male", 1, m.scheme()), survey.tokens[2], nodes,
+                        receipt_dir=tmp_path)
     assert isinstance(res.error, TokenUsed) and res.pending_path is None
     assert not list(tmp_path.glob("pending-*"))
     # A node that sends control characters or an unknown error class gets a plain, cleaned message.
     weird = (400, "SystemExit", "bad\x1b[31m thing\nhere")
     _, nodes = fake_cluster(m, n0=[weird], n1=[weird], n2=[weird])
-    res = core.submit_record(m, make_record("male", 1, m.scheme()), survey.tokens[3], nodes,
-                             receipt_dir=tmp_path)
+    res = submit_record(m, make_record("male", 1, m.scheme()), survey.tokens[3], nodes,
+                        receipt_dir=tmp_path)
     assert type(res.error).__name__ == "InvalidSubmission" and str(res.error) == "bad [31m thing here"
 
 
@@ -511,13 +522,13 @@ def test_new_submission_refused_while_earlier_one_pending(survey: Survey, tmp_pa
     m = survey.manifest
     _, nodes = fake_cluster(m, n1=[httpx.ConnectError("connection refused")] * 4)
     rec = make_record("other", 3000, m.scheme())
-    first = core.submit_record(m, rec, survey.tokens[4], nodes, receipt_dir=tmp_path)
+    first = submit_record(m, rec, survey.tokens[4], nodes, receipt_dir=tmp_path)
     assert first.pending_path is not None
     _, nodes = fake_cluster(m)
     with pytest.raises(SurveyError, match="unfinished earlier submission; finish it with: salary-submit --resume"):
-        core.submit_record(m, rec, survey.tokens[4], nodes, receipt_dir=tmp_path)
+        submit_record(m, rec, survey.tokens[4], nodes, receipt_dir=tmp_path)
     # --replace supersedes it, and the stale pending entry is dropped so it cannot be resumed later.
-    second = core.submit_record(m, rec, survey.tokens[4], nodes, receipt_dir=tmp_path, replace=True)
+    second = submit_record(m, rec, survey.tokens[4], nodes, receipt_dir=tmp_path, replace=True)
     assert second.error is None and not first.pending_path.exists()
 
 
