@@ -12,8 +12,9 @@ Steps (every node runs the same code path on the same shapes):
    as its sealed envelope is opened with the node's key) is written to the party's share bucket
    files, reading the node's table once in its physical order.
 3. **MPC.** :mod:`mpc_nodes.mpc_program` runs as a subprocess under a supervisor with a timeout
-   (and dies with its parent), given a :class:`~mpc_nodes.party_job.PartyJob`: it validates every submission on shares, aggregates the valid
-   rows, applies the disclosure rule and yields this node's result share and a public run id.
+   (and dies with its parent), given a :class:`~mpc_nodes.party_job.PartyJob`: it validates
+   every submission on shares, aggregates the valid rows, applies the disclosure rule and yields
+   this node's result share and a public run id (a :class:`~mpc_nodes.party_job.PartyOutcome`).
    A missing, dead or stalled peer makes compute fail with a clear message instead of hanging;
    a deviation the parties detect makes it fail with :class:`CheatingDetected` naming the node.
 4. **Two-phase commit.** The node stores its share of the result, sealed to the analyst, as

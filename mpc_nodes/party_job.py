@@ -269,17 +269,20 @@ class PartyJob:
         if cheat is not None and cheat not in {c.value for c in Cheat}:
             raise PartyFileError(f"{what}: field 'cheat' names no deviation: {cheat!r}")
         return PartyJob(
-            PartyConfig.from_obj(_field(d, "party", dict, what), f"{what} party"),
-            _field(d, "survey_id", str, what), _field(d, "manifest_hash", str, what),
-            _items(d, "certificates", str, what), _decimal(d, "field_modulus", what),
-            _field(d, "min_group_size", int, what), SchemeSpec.from_obj(_field(d, "scheme", dict, what)),
-            _shares_from(d, what), _field(d, "rows", int, what), _field(d, "width", int, what),
-            _hex(d, "agreed_digest", what, 32),
-            tuple(_set_statement(s) for s in _items(d, "set_statements", dict, what)),
-            None if lookup is None else CertificateLookup(_field(lookup, "ids_file", str, f"{what} certificate lookup"),
-                                                          _field(lookup, "store", str, f"{what} certificate lookup")),
-            None if dp is None else DpSpec(_field(dp, "epsilon", str, f"{what} dp"), _hex(dp, "seed", f"{what} dp", 32)),
-            _optional(d, "batch_rows", int, what), None if cheat is None else Cheat(cheat))
+            party=PartyConfig.from_obj(_field(d, "party", dict, what), f"{what} party"),
+            survey_id=_field(d, "survey_id", str, what), manifest_hash=_field(d, "manifest_hash", str, what),
+            certificates=_items(d, "certificates", str, what), field_modulus=_decimal(d, "field_modulus", what),
+            min_group_size=_field(d, "min_group_size", int, what),
+            scheme=SchemeSpec.from_obj(_field(d, "scheme", dict, what)), shares=_shares_from(d, what),
+            rows=_field(d, "rows", int, what), width=_field(d, "width", int, what),
+            agreed_digest=_hex(d, "agreed_digest", what, 32),
+            set_statements=tuple(_set_statement(s) for s in _items(d, "set_statements", dict, what)),
+            certificate_lookup=None if lookup is None else CertificateLookup(
+                _field(lookup, "ids_file", str, f"{what} certificate lookup"),
+                _field(lookup, "store", str, f"{what} certificate lookup")),
+            dp=None if dp is None else DpSpec(_field(dp, "epsilon", str, f"{what} dp"),
+                                              _hex(dp, "seed", f"{what} dp", 32)),
+            batch_rows=_optional(d, "batch_rows", int, what), cheat=None if cheat is None else Cheat(cheat))
 
 
 def _set_statement(obj: dict[str, Any]) -> SetStatement:
