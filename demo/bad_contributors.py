@@ -19,18 +19,18 @@ from protocol.commitment import make_certificate
 from protocol.field import encode_elements, share_vector
 from protocol.manifest import Manifest
 from protocol.tls import pinned_client_context
-from protocol.validity import REASONS, Layout, prove
+from protocol.validity import Layout, Reason, prove
 from protocol.wire import b64e
 
 #: kind -> the reason the nodes must give (None: refused at upload, never stored)
 KINDS: dict[str, str | None] = {
-    "not-one-hot-1000": REASONS["one-hot"],
-    "two-genders": REASONS["one-hot"],
-    "salary-above-max": REASONS["range"],
-    "negative-salary": REASONS["range"],
-    "product-mismatch": REASONS["product"],
-    "inconsistent-shares": REASONS["consistency"],
-    "forged-proof": REASONS["proof"],
+    "not-one-hot-1000": Reason.ONE_HOT.text,
+    "two-genders": Reason.ONE_HOT.text,
+    "salary-above-max": Reason.RANGE.text,
+    "negative-salary": Reason.RANGE.text,
+    "product-mismatch": Reason.PRODUCT.text,
+    "inconsistent-shares": Reason.CONSISTENCY.text,
+    "forged-proof": Reason.PROOF.text,
     "wrong-length": None,
 }
 

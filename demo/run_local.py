@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from mpc_nodes.cheats import CHEATS
+from mpc_nodes.party_job import Cheat
 from protocol.manifest import load_manifest
 
 from demo.bad_contributors import KINDS, mixed_kinds, submit_bad
@@ -91,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     cheat: dict[int, str] = {}
     if args.cheat:
         node_s, _, step = args.cheat.partition(":")
-        if not node_s.isdigit() or int(node_s) >= args.nodes or step not in CHEATS:
-            ap.error(f"--cheat takes NODE:STEP with NODE < --nodes and STEP one of {', '.join(CHEATS)}")
+        steps = [c.value for c in Cheat]
+        if not node_s.isdigit() or int(node_s) >= args.nodes or step not in steps:
+            ap.error(f"--cheat takes NODE:STEP with NODE < --nodes and STEP one of {', '.join(steps)}")
         cheat = {int(node_s): step}
     signal.signal(signal.SIGTERM, _interrupt)
     jobs = tuple(j.strip().lower() for j in args.jobs.split(",") if j.strip())

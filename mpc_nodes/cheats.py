@@ -1,8 +1,126 @@
 """Deviations a node can be told to commit, for the cheating-node tests and the demo only
 (``mpc-node compute --cheat STEP``): what an attacker controlling that node could do.
 
-A module of its own so that the CLI can offer the choices without importing the MPC program
-(asyncio and the rest), which ``mpc-node compute`` runs in a separate process anyway.
+Each is a :class:`~mpc_nodes.channel.Channel` that overrides one of its seams (what this party
+says in a round, what it sends to whom, the result share it hands over); the honest code has no
+trace of them.  The party picks one only when its job names a cheat (``mpc_program._open_channel``).
 """
 
-CHEATS = ("agree", "equivocate", "garbage", "pickle", "validate", "open", "result")
+from __future__ import annotations
+
+import hashlib
+import pickle
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from protocol.validity import Opening
+
+from .channel import Channel
+from .channel_frame import Round
+from .party_job import Cheat
+
+
+class CheatingChannel(Channel):
+    """A channel that deviates from the protocol in one way (``p``: the survey's field)."""
+
+    def __init__(self, mpc: Any, certificates: Sequence[str], survey_id: str, manifest_hash: str, *, p: int) -> None:
+        super().__init__(mpc, certificates, survey_id, manifest_hash)
+        self.p = p
+
+    def _add_to_element(self, payload: bytes, k: int, delta: int) -> bytes:
+        """``payload`` (16-byte big-endian field elements) with ``delta`` added to element k."""
+        v = (int.from_bytes(payload[16 * k: 16 * (k + 1)], "big") + delta) % self.p
+        return payload[: 16 * k] + v.to_bytes(16, "big") + payload[16 * (k + 1):]
+
+
+class AnotherSubmissionSet(CheatingChannel):
+    """``agree``: enters another agreed digest than the one its node computed."""
+
+    def own_payload(self, rnd: Round, payload: bytes) -> bytes:
+        if rnd is Round.AGREEMENT:
+            return hashlib.sha256(b"another submission set" + payload[:32]).digest() + payload[32:]
+        return payload
+
+
+class Equivocation(CheatingChannel):
+    """``equivocate``: tells its next peer another commitment than the others, validly signed."""
+
+    def outgoing(self, rnd: Round, payload: bytes) -> tuple[bytes, dict[int, bytes]]:
+        frame, to_some = super().outgoing(rnd, payload)
+        if rnd is Round.AGREEMENT:
+            other = payload[:32] + hashlib.sha256(b"other" + payload[32:64]).digest() + payload[64:]
+            to_some = {(self.me + 1) % self.n: self._frame(rnd, other)}
+        return frame, to_some
+
+
+class Garbage(CheatingChannel):
+    """``garbage``: random bytes instead of its validation frame."""
+
+    def outgoing(self, rnd: Round, payload: bytes) -> tuple[bytes, dict[int, bytes]]:
+        frame, to_some = super().outgoing(rnd, payload)
+        return (secrets.token_bytes(len(frame)) if rnd is Round.VALIDATION else frame), to_some
+
+
+class Pickle(CheatingChannel):
+    """``pickle``: a crafted pickle instead of its validation frame (it would create a marker file
+    beside the party's directory if anyone unpickled it)."""
+
+    def outgoing(self, rnd: Round, payload: bytes) -> tuple[bytes, dict[int, bytes]]:
+        frame, to_some = super().outgoing(rnd, payload)
+        return (crafted_pickle(Path.cwd().parent / "PWNED-by-peer-pickle") if rnd is Round.VALIDATION else frame), \
+            to_some
+
+
+class WrongValidationShares(CheatingChannel):
+    """``validate``: a wrong share of the consistency opening on every other submission."""
+
+    def own_payload(self, rnd: Round, payload: bytes) -> bytes:
+        if rnd is not Round.VALIDATION:
+            return payload
+        rows = len(payload) // (16 * len(Opening))
+        for r in range(0, rows, 2):
+            payload = self._add_to_element(payload, r * len(Opening) + Opening.CONSISTENCY, 1)
+        return payload
+
+
+class WrongCountShare(CheatingChannel):
+    """``open``: a wrong share of the first count when the counts are opened."""
+
+    def own_payload(self, rnd: Round, payload: bytes) -> bytes:
+        return self._add_to_element(payload, 0, 1 + secrets.randbelow(1000)) if rnd is Round.COUNTS else payload
+
+
+class WrongResultShare(CheatingChannel):
+    """``result``: a wrong share of the first released figure, sent to the analyst."""
+
+    def result_shares(self, shares: list[int]) -> list[int]:
+        return [(shares[0] + 1 + secrets.randbelow(1000)) % self.p, *shares[1:]]
+
+
+CHEATING_CHANNELS: dict[Cheat, type[CheatingChannel]] = {
+    Cheat.AGREE: AnotherSubmissionSet,
+    Cheat.EQUIVOCATE: Equivocation,
+    Cheat.GARBAGE: Garbage,
+    Cheat.PICKLE: Pickle,
+    Cheat.VALIDATE: WrongValidationShares,
+    Cheat.OPEN: WrongCountShare,
+    Cheat.RESULT: WrongResultShare,
+}
+
+
+def cheating_channel(cheat: Cheat) -> type[CheatingChannel]:
+    return CHEATING_CHANNELS[cheat]
+
+
+def crafted_pickle(marker: Path) -> bytes:
+    """A pickle that would run ``touch marker`` if anyone unpickled it."""
+
+    class Evil:
+        def __reduce__(self) -> tuple[Any, tuple[str]]:
+            import os
+
+            return (os.system, (f"touch {marker}",))
+
+    return pickle.dumps(Evil())

@@ -13,7 +13,7 @@ from protocol.errors import SurveyError
 from protocol.wire import SurveyState
 
 from . import keys
-from .cheats import CHEATS
+from .party_job import Cheat
 
 NODE_DIR = click.option("--dir", "node_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
                         help="The node's directory (keys, database).")
@@ -118,7 +118,7 @@ def serve(node_dir: Path, host: str, port: int | None, workers: int) -> None:
 @click.option("--survey", "survey_id", help="Survey id (needed only when the node holds several).")
 @click.option("--timeout", type=float, default=60.0, show_default=True,
               help="Seconds to wait for the other nodes (agreement, and again for the MPC) before failing.")
-@click.option("--cheat", type=click.Choice(CHEATS), hidden=True,
+@click.option("--cheat", type=click.Choice([c.value for c in Cheat]), hidden=True,
               help="TESTING ONLY: make this node deviate at one step, to show the others catch it.")
 def compute(node_dir: Path, survey_id: str | None, timeout: float, cheat: str | None) -> None:
     """Agree on the submission set with the other nodes and run the MPC (after closing).
@@ -132,7 +132,8 @@ def compute(node_dir: Path, survey_id: str | None, timeout: float, cheat: str | 
         store = _store(node_dir)
         sid = _one_survey(store, survey_id)
         store.close()
-        summary = run(node_dir, sid, timeout, say=lambda s: click.echo(s, err=True), cheat=cheat)
+        summary = run(node_dir, sid, timeout, say=lambda s: click.echo(s, err=True),
+                      cheat=Cheat(cheat) if cheat else None)
     except SurveyError as exc:
         _fail(exc)
     verb = "completed the commit of its result share" if summary.resumed else "computed its result share"

@@ -8,12 +8,13 @@ Steps (every node runs the same code path on the same shapes):
    (counted) and union; ``rejected`` counts the submissions held by some node but not all, plus
    the uploads every node refused as malformed (e.g. a vector of the wrong length).
    The set is frozen in the store; a rerun must find the same set.
-2. **Local shares.** Each agreed submission's share (kept opened since upload; an envelope
-   stored by an older release is opened with the node's key) goes into a share matrix file, one
-   row per submission, streamed in batches for the party process.
+2. **Local shares.** Each agreed submission's share (kept opened since upload; a row kept only
+   as its sealed envelope is opened with the node's key) is written to the party's share bucket
+   files, reading the node's table once in its physical order.
 3. **MPC.** :mod:`mpc_nodes.mpc_program` runs as a subprocess under a supervisor with a timeout
-   (and dies with its parent): it validates every submission on shares, aggregates the valid
-   rows, applies the disclosure rule and yields this node's result share and a public run id.
+   (and dies with its parent), given a :class:`~mpc_nodes.party_job.PartyJob`: it validates
+   every submission on shares, aggregates the valid rows, applies the disclosure rule and yields
+   this node's result share and a public run id (a :class:`~mpc_nodes.party_job.PartyOutcome`).
    A missing, dead or stalled peer makes compute fail with a clear message instead of hanging;
    a deviation the parties detect makes it fail with :class:`CheatingDetected` naming the node.
 4. **Two-phase commit.** The node stores its share of the result, sealed to the analyst, as
@@ -35,8 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,7 +55,7 @@ from protocol.nodeauth import (
     verify_statement,
 )
 from protocol.tls import pinned_client_context
-from protocol.validity import REASONS
+from protocol.validity import Reason
 from protocol.wire import (
     ResultState,
     SurveyState,
@@ -68,6 +69,21 @@ from protocol.wire import (
 
 from . import keys
 from .ostools import die_with_parent, drop_from_page_cache
+from .party_job import (
+    BucketFiles,
+    CertificateLookup,
+    Cheat,
+    DpSpec,
+    MatrixFile,
+    PartyConfig,
+    PartyFault,
+    PartyFileError,
+    PartyJob,
+    PartyOutcome,
+    SchemeSpec,
+    SetStatement,
+    ShareFiles,
+)
 from .store import NodeStore
 
 DEFAULT_TIMEOUT = 60.0
@@ -244,11 +260,11 @@ def write_share_buckets(store: NodeStore, node_dir: Path, survey_id: str, ids: l
     """Write every agreed submission's share elements (16 bytes each) into bucket files in
     ``out_dir`` for the party program (``mpc_program.ShareMatrix.from_buckets``), and the agreed
     ids to ``IDS_FILE`` there (the party looks the certificates of the rare rows it must reveal
-    up by id).  Row k is ``ids[k]``: the share kept at upload, or (a row stored by an older
-    release) its envelope opened now.
+    up by id).  Row k is ``ids[k]``: the share kept at upload, or (a row kept only as its sealed
+    envelope) that envelope opened now.
 
-    The table is read once in its physical order (one seek per row made a million rows take many
-    minutes on this machine); row k goes to bucket ``k // bucket_rows`` (by default as many rows
+    The table is read once in its physical order (one seek per row would make a million rows
+    take many minutes); row k goes to bucket ``k // bucket_rows`` (by default as many rows
     as fit in about 100 MB) as its 4-byte row number and its elements.  The party sorts each
     bucket in memory, so the rows are written and read once each, sequentially.  Raises
     :class:`SurveyError` if an agreed submission is missing.
@@ -325,23 +341,13 @@ def remove_stale_work(parent: Path) -> list[Path]:
     return removed
 
 
-@dataclass(frozen=True)
-class MpcOutcome:
-    shares: list[int]  # this node's shares of [counts..., sums (0 where the group is below k)...]
-    run_id: str
-    invalid: list[tuple[int, str]]  # (row in the agreed order, reason) of submissions that failed validation
-    off_polynomial: dict[int, list[int]]  # rejected row -> nodes whose opening shares were off ([] if not located)
-    corrected: list[int]  # nodes caught sending wrong shares whose error was corrected (n >= 3t+1)
-    seconds: dict[str, float] = field(default_factory=dict)  # phase timings inside the party
-    peak_rss_mb: float = 0.0  # the party process's peak resident memory
-
-
 def set_statements(node_dir: Path, manifest: Manifest, me: int, digests: dict[int, str],
-                   signatures: dict[int, str]) -> list[dict[str, str]]:
+                   signatures: dict[int, str]) -> list[SetStatement]:
     """Every node's signed frozen-set digest, as this node saw them (its own signed here)."""
     own = sign_statement((node_dir / keys.TLS_KEY_FILE).read_bytes(),
                          frozen_set_statement(manifest.survey_id, manifest.hash_hex(), me, digests[me]))
-    return [{"digest": digests[j], "sig": b64e(own) if j == me else signatures[j]} for j in range(manifest.n)]
+    return [SetStatement(bytes.fromhex(digests[j]), own if j == me else b64d(signatures[j], "frozen set signature"))
+            for j in range(manifest.n)]
 
 
 def dp_noise_seed(node_dir: Path, manifest: Manifest) -> bytes:
@@ -374,11 +380,10 @@ class PartyProcess:
         self._tmp = tempfile.TemporaryDirectory(prefix=f"party-{os.getpid()}-", dir=parent)
         self.work = Path(self._tmp.name)
         _write_tls_config(self.work, node_dir, manifest, pid)
-        # What the party needs before the job: who the parties are and how to authenticate them.
-        (self.work / "party.json").write_text(json.dumps({
-            "n": manifest.n, "pid": pid, "threshold": manifest.threshold,
-            "parties": [nd.mpc_address for nd in manifest.nodes],
-            "fingerprints": [nd.tls_cert_sha256 for nd in manifest.nodes]}))
+        self.config = PartyConfig(manifest.n, pid, manifest.threshold,
+                                  tuple(nd.mpc_address for nd in manifest.nodes),
+                                  tuple(nd.tls_cert_sha256 for nd in manifest.nodes))
+        (self.work / "party.json").write_text(self.config.to_json())
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
                                                           env.get("PYTHONPATH", "")]))
@@ -400,71 +405,71 @@ class PartyProcess:
         self._tmp.cleanup()
 
     def run(self, shares: Path | ShareBuckets, rows: int, agreed_digest: str, timeout: float,
-            cheat: str | None = None, statements: list[dict[str, str]] | None = None,
-            store_path: Path | None = None, batch_rows: int | None = None) -> MpcOutcome:
+            cheat: Cheat | None = None, statements: Sequence[SetStatement] = (),
+            store_path: Path | None = None, batch_rows: int | None = None) -> PartyOutcome:
         """Run the MPC over this node's shares of ``rows`` submissions: a matrix file in row order
         (moved into the party's directory), or bucket files already written there
         (:func:`write_share_buckets`, with :attr:`work` as their directory); see :func:`run_mpc`."""
-        manifest, pid, work = self.manifest, self.pid, self.work
+        job = self.job(shares, rows, agreed_digest, cheat, statements, store_path, batch_rows)
+        (self.work / "job.json").write_text(job.to_json())
+        err = self._supervise(timeout)
+        return self._outcome(err)
+
+    def job(self, shares: Path | ShareBuckets, rows: int, agreed_digest: str, cheat: Cheat | None,
+            statements: Sequence[SetStatement], store_path: Path | None, batch_rows: int | None) -> PartyJob:
+        """The job for the party (a matrix file given as a path is moved into its directory)."""
+        m = self.manifest
+        files: ShareFiles
         if isinstance(shares, ShareBuckets):
-            layout: dict[str, Any] = {"buckets": {"files": shares.files, "bucket_rows": shares.bucket_rows}}
+            files = BucketFiles(tuple(shares.files), shares.bucket_rows)
         else:
-            shutil.move(str(shares), work / "shares.bin")
-            layout = {"matrix_file": "shares.bin"}
-        job = {
-            **layout, "rows": rows, "width": manifest.vector_length(),
-            "scheme": {"genders": list(manifest.categories), "jobs": list(manifest.job_categories),
-                       "bands": list(manifest.salary_bands), "salary_max": manifest.salary_max},
-            "dp_epsilon": manifest.dp_epsilon or None,
-            "dp_seed": dp_noise_seed(self.node_dir, manifest).hex() if manifest.dp_epsilon else None,
-            "n": manifest.n, "pid": pid, "threshold": manifest.threshold,
-            "parties": [nd.mpc_address for nd in manifest.nodes],
-            "fingerprints": [nd.tls_cert_sha256 for nd in manifest.nodes],
-            "field_modulus": str(manifest.field_modulus), "min_group_size": manifest.min_group_size,
-            "agreed_digest": agreed_digest, "cheat": cheat,
-            "manifest_hash": manifest.hash_hex(), "survey_id": manifest.survey_id,
-            "certificates": [nd.tls_cert_pem for nd in manifest.nodes],
-            "set_statements": statements or [],
-            # where the party finds this node's certificates of rows it must reveal (issue 3's
-            # reveal protocol): the agreed ids in order, and the node's database, read-only
-            "certificate_lookup": ({"ids_file": IDS_FILE, "store": str(store_path.resolve())}
-                                   if store_path is not None and (work / IDS_FILE).exists() else None),
-            "batch_rows": batch_rows,
-        }
-        (work / "job.json").write_text(json.dumps(job))
-        out = work / "out.json"
-        proc = self.proc
+            shutil.move(str(shares), self.work / "shares.bin")
+            files = MatrixFile("shares.bin")
+        # The party reads the certificates of the few rows it must reveal from the node's
+        # database (read-only), by id: the agreed ids are in IDS_FILE.
+        lookup = (CertificateLookup(IDS_FILE, str(store_path.resolve()))
+                  if store_path is not None and (self.work / IDS_FILE).exists() else None)
+        return PartyJob(
+            self.config, m.survey_id, m.hash_hex(), tuple(nd.tls_cert_pem for nd in m.nodes), m.field_modulus,
+            m.min_group_size, SchemeSpec(m.categories, m.job_categories, m.salary_bands, m.salary_max), files, rows,
+            m.vector_length(), bytes.fromhex(agreed_digest), tuple(statements), lookup,
+            DpSpec(m.dp_epsilon, dp_noise_seed(self.node_dir, m)) if m.dp_epsilon else None, batch_rows, cheat)
+
+    def _supervise(self, timeout: float) -> str:
+        """Say "go" and wait for the party to end (its standard error), at most ``timeout`` seconds."""
         try:
-            _, err = proc.communicate(input="go\n", timeout=timeout)
+            _, err = self.proc.communicate(input="go\n", timeout=timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            others = ", ".join(f"node {j} ({nd.mpc_address})" for j, nd in enumerate(manifest.nodes) if j != pid)
+            self.proc.kill()
+            self.proc.communicate()
+            others = ", ".join(f"node {j} ({nd.mpc_address})" for j, nd in enumerate(self.manifest.nodes)
+                               if j != self.pid)
             raise ComputeFailed(f"the MPC did not complete within {timeout:g} s: a peer is missing or stalled "
                                 f"(peers: {others}); nothing was released. Start 'mpc-node compute' on every "
                                 "node, then rerun.") from None
-        fault = work / "fault.json"
-        if proc.returncode != 0 and fault.exists():
-            detail = json.loads(fault.read_text())
-            raise CheatingDetected(str(detail["message"]), culprits=tuple(int(c) for c in detail["culprits"]))
-        if proc.returncode != 0 or not out.exists():
-            lines = [ln for ln in (err or "").strip().splitlines() if ln.strip()]
-            why = lines[-1] if lines else f"exit code {proc.returncode}"
-            if "ConnectionResetError" in why or "IncompleteReadError" in why or proc.returncode < 0:
-                why = f"a peer dropped out of the MPC ({why}); nothing was released. Rerun on every node."
-            raise ComputeFailed(f"the MPC failed: {why}")
-        data = json.loads(out.read_text())
-        return MpcOutcome([int(v) for v in data["result_shares"]], str(data["run_id"]),
-                          [(int(i), str(r)) for i, r in data["invalid"]],
-                          {int(i): [int(x) for x in who] for i, who in data.get("off_polynomial", [])},
-                          [int(x) for x in data.get("corrected", [])],
-                          {str(k): float(v) for k, v in data.get("seconds", {}).items()},
-                          float(data.get("peak_rss_mb", 0.0)))
+        return err or ""
+
+    def _outcome(self, err: str) -> PartyOutcome:
+        """What the party wrote: its outcome, or the deviation it caught, or why it failed."""
+        code, fault, out = self.proc.returncode, self.work / "fault.json", self.work / "out.json"
+        try:
+            if code != 0 and fault.exists():
+                f = PartyFault.parse(fault.read_text())
+                raise CheatingDetected(f.message, culprits=f.culprits)
+            if code == 0 and out.exists():
+                return PartyOutcome.parse(out.read_text())
+        except PartyFileError as exc:
+            raise ComputeFailed(f"the MPC party wrote a file this node cannot read: {exc}") from None
+        lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+        why = lines[-1] if lines else f"exit code {code}"
+        if "ConnectionResetError" in why or "IncompleteReadError" in why or code < 0:
+            why = f"a peer dropped out of the MPC ({why}); nothing was released. Rerun on every node."
+        raise ComputeFailed(f"the MPC failed: {why}")
 
 
 def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: int, agreed_digest: str,
-            timeout: float, cheat: str | None = None,
-            statements: list[dict[str, str]] | None = None, batch_rows: int | None = None) -> MpcOutcome:
+            timeout: float, cheat: Cheat | None = None, statements: Sequence[SetStatement] = (),
+            batch_rows: int | None = None) -> PartyOutcome:
     """Run the MPyC party subprocess over a share matrix file in row order (``rows`` submissions).
 
     ``batch_rows``: rows the party reads at a time (default: its own; tests make it small so that
@@ -477,11 +482,99 @@ def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: in
         return party.run(matrix, rows, agreed_digest, timeout, cheat, statements, batch_rows=batch_rows)
 
 
-def _reason_text(reason: str, off: list[int] | None) -> str:
-    text = REASONS.get(reason, reason)
-    if off and reason == "consistency":
+def _check_computable(store: NodeStore, survey_id: str, m: Manifest) -> None:
+    """Compute runs on a closed survey, and once."""
+    state = store.state(survey_id)
+    if state == SurveyState.OPEN:
+        raise SurveyClosed("the survey is still open: close it first ('salary-analyst close') or wait until "
+                           f"its closing time {m.closes_at}")
+    if state == SurveyState.COMPUTED:
+        raise SurveyError("this survey's result has already been computed; it is released only once")
+    if state == SurveyState.PURGED:
+        raise SurveyError("this survey has been purged")
+
+
+def _resume_commit(store: NodeStore, peers: Peers, survey_id: str) -> str | None:
+    """A rerun after a crash between prepare and commit: if a peer already committed the run this
+    node prepared, every node held its share of it, so finishing the commit is all that is left.
+    Returns that run's id once committed here, or None."""
+    state, prepared = store.result_state(survey_id)
+    if state != ResultState.PREPARED or prepared is None:
+        return None
+    for j in range(peers.manifest.n):
+        cs = fetch_compute_state(peers, j) if j != peers.me else None
+        if cs is not None and cs.state == ResultState.COMMITTED and cs.run_id == prepared:
+            store.commit_result(survey_id, prepared)
+            return prepared
+    return None
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Step 1's outcome: the submissions every node holds, frozen in the store."""
+
+    ids: list[str]  # in agreed (sorted) order: row k of the MPC is ids[k]
+    digest: str
+    rejected: int  # held by some node but not all, or refused as malformed
+    statements: list[SetStatement]  # every node's signed frozen-set digest, as seen here
+
+
+def agree(store: NodeStore, peers: Peers, node_dir: Path, survey_id: str, deadline: float,
+          say: Callable[[str], None]) -> Agreement:
+    """Step 1: fetch every peer's frozen id set, agree on the intersection and freeze it."""
+    m, me = peers.manifest, peers.me
+    own = store.submission_ids(survey_id)
+    sets = {me: set(own)}
+    say(f"node {me}: {len(own)} submissions stored; fetching the other nodes' frozen sets")
+    sigs: dict[int, str] = {}
+    refused = set(store.refused_ids(survey_id))  # malformed uploads: they count as rejected
+    for j in range(m.n):
+        if j != me:
+            fs = fetch_frozen(peers, j, deadline, say)
+            sets[j], sigs[j] = set(fs.submission_ids), fs.signature
+            refused |= set(fs.refused_ids)
+    statements = set_statements(node_dir, m, me, {j: set_digest(v) for j, v in sets.items()}, sigs)
+    agreed = sorted(set.intersection(*sets.values()))
+    union = set.union(*sets.values())
+    rejected = len(union) - len(agreed)
+    if rejected:
+        say(f"{rejected} submission(s) are not held by every node and will not count")
+    refused -= union  # refused by some node but stored by another: already counted above
+    if refused:
+        say(f"{len(refused)} upload(s) were refused as malformed and do not count")
+        rejected += len(refused)
+    digest = store.record_agreement(survey_id, agreed)
+    say(f"agreed on {len(agreed)} submissions (digest {digest[:16]}…); reading local shares")
+    return Agreement(agreed, digest, rejected, statements)
+
+
+def _reason_text(reason: Reason, off: list[int] | None) -> str:
+    text = reason.text
+    if off and reason == Reason.CONSISTENCY:
         text += f" (shares off at node {', '.join(map(str, off))}: that node, or the contributor)"
     return text
+
+
+def note_outcome(store: NodeStore, peers: Peers, survey_id: str, agreed: list[str], outcome: PartyOutcome,
+                 say: Callable[[str], None]) -> int:
+    """Report and audit what the MPC found (cheaters corrected, rows off the polynomial, invalid
+    submissions); returns the number of submissions that count."""
+    say("MPC party done: " + " ".join(f"{k}={v:.3f}s" for k, v in outcome.seconds.items())
+        + f" peak_rss={outcome.peak_rss_mb:.1f}MB")
+    if outcome.corrected:
+        say("cheating detected and corrected: " + ", ".join(peers.label(j) for j in outcome.corrected)
+            + " sent wrong shares; the honest nodes' shares determined the result")
+        store.note_event(survey_id, "cheating", {"corrected_nodes": outcome.corrected})
+    if outcome.off_polynomial:
+        who = sorted({j for v in outcome.off_polynomial.values() for j in v})
+        say(f"{len(outcome.off_polynomial)} submission(s) had validation shares off the polynomial"
+            + (f" at {', '.join(peers.label(j) for j in who)} (that node cheated, or those contributors "
+               "sent it bad shares)" if who else ""))
+    if outcome.invalid:
+        say(f"{len(outcome.invalid)} submission(s) failed validation and do not count")
+        store.note_invalid(survey_id, [(agreed[i], _reason_text(r, outcome.off_polynomial.get(i)))
+                                       for i, r in outcome.invalid])
+    return len(agreed) - len(outcome.invalid)
 
 
 def _commit_when_all_prepared(store: NodeStore, peers: Peers, survey_id: str, run_id: str, deadline: float,
@@ -512,8 +605,18 @@ def _commit_when_all_prepared(store: NodeStore, peers: Peers, survey_id: str, ru
     store.commit_result(survey_id, run_id)
 
 
+def two_phase_commit(store: NodeStore, peers: Peers, survey_id: str, outcome: PartyOutcome, accepted: int,
+                     rejected: int, digest: str, timeout: float, say: Callable[[str], None]) -> None:
+    """Step 4: store this node's result share sealed to the analyst as prepared, and commit it
+    once every peer holds a share of the same run."""
+    m = peers.manifest
+    sealed = seal_result(outcome.shares, m.analyst_public_key, m.hash(), peers.me, m.field_modulus)
+    store.store_result(survey_id, sealed, accepted, rejected, digest, outcome.run_id, outcome.corrected)
+    _commit_when_all_prepared(store, peers, survey_id, outcome.run_id, time.monotonic() + timeout, say)
+
+
 def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
-            say: Callable[[str], None] = lambda s: None, cheat: str | None = None) -> ComputeSummary:
+            say: Callable[[str], None] = lambda s: None, cheat: Cheat | None = None) -> ComputeSummary:
     """Run the whole compute step for this node; raises SurveyError subclasses with clear messages."""
     started = time.monotonic()
     store = NodeStore(node_dir / keys.DB_FILE)
@@ -522,79 +625,29 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
     try:
         rec = store.survey(survey_id)
         m, me = rec.manifest, rec.node_index
-        state = store.state(survey_id)
-        if state == SurveyState.OPEN:
-            raise SurveyClosed("the survey is still open: close it first ('salary-analyst close') or wait until "
-                               f"its closing time {m.closes_at}")
-        if state == SurveyState.COMPUTED:
-            raise SurveyError("this survey's result has already been computed; it is released only once")
-        if state == SurveyState.PURGED:
-            raise SurveyError("this survey has been purged")
+        _check_computable(store, survey_id, m)
         peers = Peers(node_dir, m, me)
-        # A rerun after a crash between prepare and commit: if a peer already committed our run,
-        # every node held its share of it, so finishing the commit is all that is left.
-        rstate, prepared_run = store.result_state(survey_id)
-        if rstate == ResultState.PREPARED and prepared_run is not None:
-            for j in range(m.n):
-                cs = fetch_compute_state(peers, j) if j != me else None
-                if cs is not None and cs.state == ResultState.COMMITTED and cs.run_id == prepared_run:
-                    store.commit_result(survey_id, prepared_run)
-                    res = store.result(survey_id)
-                    assert res is not None
-                    say(f"completed the commit of run {prepared_run[:12]}… (a peer had committed it)")
-                    return ComputeSummary(survey_id, me, res.accepted, res.rejected, res.agreed_digest, prepared_run,
-                                          time.monotonic() - started, resumed=True)
+        resumed = _resume_commit(store, peers, survey_id)
+        if resumed is not None:
+            res = store.result(survey_id)
+            assert res is not None
+            say(f"completed the commit of run {resumed[:12]}… (a peer had committed it)")
+            return ComputeSummary(survey_id, me, res.accepted, res.rejected, res.agreed_digest, resumed,
+                                  time.monotonic() - started, resumed=True)
         deadline = time.monotonic() + timeout
-        # The party starts importing now, while this node agrees with its peers (see PartyProcess).
-        party = PartyProcess(node_dir, m, me)
-        own = store.submission_ids(survey_id)
-        sets = {me: set(own)}
-        say(f"node {me}: {len(own)} submissions stored; fetching the other nodes' frozen sets")
-        sigs: dict[int, str] = {}
-        refused = set(store.refused_ids(survey_id))  # malformed uploads: they count as rejected
-        for j in range(m.n):
-            if j != me:
-                fs = fetch_frozen(peers, j, deadline, say)
-                sets[j], sigs[j] = set(fs.submission_ids), fs.signature
-                refused |= set(fs.refused_ids)
-        statements = set_statements(node_dir, m, me, {j: set_digest(v) for j, v in sets.items()}, sigs)
-        agreed = sorted(set.intersection(*sets.values()))
-        union = set.union(*sets.values())
-        rejected = len(union) - len(agreed)
-        if rejected:
-            say(f"{rejected} submission(s) are not held by every node and will not count")
-        refused -= union  # refused by some node but stored by another: already counted above
-        if refused:
-            say(f"{len(refused)} upload(s) were refused as malformed and do not count")
-            rejected += len(refused)
-        digest = store.record_agreement(survey_id, agreed)
-        say(f"agreed on {len(agreed)} submissions (digest {digest[:16]}…); reading local shares")
-        buckets = write_share_buckets(store, node_dir, survey_id, agreed, party.work,
-                                      progress=lambda c: say(f"  {c}/{len(agreed)} shares read"))
+        party = PartyProcess(node_dir, m, me)  # imports while this node agrees with its peers
+        agreement = agree(store, peers, node_dir, survey_id, deadline, say)
+        buckets = write_share_buckets(store, node_dir, survey_id, agreement.ids, party.work,
+                                      progress=lambda c: say(f"  {c}/{len(agreement.ids)} shares read"))
         say("joining the MPC with the other nodes (validation, then aggregation)")
         # A fresh budget for the MPC itself: peers join after their own (variable) preparation.
-        outcome = party.run(buckets, len(agreed), digest, timeout, cheat, statements, store.path)
-        say("MPC party done: " + " ".join(f"{k}={v:.3f}s" for k, v in outcome.seconds.items())
-            + f" peak_rss={outcome.peak_rss_mb:.1f}MB")
-        if outcome.corrected:
-            say("cheating detected and corrected: " + ", ".join(peers.label(j) for j in outcome.corrected)
-                + " sent wrong shares; the honest nodes' shares determined the result")
-            store.note_event(survey_id, "cheating", {"corrected_nodes": outcome.corrected})
-        if outcome.off_polynomial:
-            who = sorted({j for v in outcome.off_polynomial.values() for j in v})
-            say(f"{len(outcome.off_polynomial)} submission(s) had validation shares off the polynomial"
-                + (f" at {', '.join(peers.label(j) for j in who)} (that node cheated, or those contributors "
-                   "sent it bad shares)" if who else ""))
-        if outcome.invalid:
-            say(f"{len(outcome.invalid)} submission(s) failed validation and do not count")
-            store.note_invalid(survey_id, [(agreed[i], _reason_text(r, outcome.off_polynomial.get(i)))
-                                           for i, r in outcome.invalid])
-        accepted = len(agreed) - len(outcome.invalid)
-        rejected += len(outcome.invalid)
-        sealed = seal_result(outcome.shares, m.analyst_public_key, m.hash(), me, m.field_modulus)
-        store.store_result(survey_id, sealed, accepted, rejected, digest, outcome.run_id, outcome.corrected)
-        _commit_when_all_prepared(store, peers, survey_id, outcome.run_id, time.monotonic() + timeout, say)
-        return ComputeSummary(survey_id, me, accepted, rejected, digest, outcome.run_id, time.monotonic() - started)
+        outcome = party.run(buckets, len(agreement.ids), agreement.digest, timeout, cheat, agreement.statements,
+                            store.path)
+        accepted = note_outcome(store, peers, survey_id, agreement.ids, outcome, say)
+        rejected = agreement.rejected + len(outcome.invalid)
+        two_phase_commit(store, peers, survey_id, outcome, accepted, rejected, agreement.digest, timeout, say)
+        return ComputeSummary(survey_id, me, accepted, rejected, agreement.digest, outcome.run_id,
+                              time.monotonic() - started)
     finally:
         if party is not None:
             party.close()

@@ -1,28 +1,30 @@
 """The MPyC program one node runs as one party of the survey computation (a subprocess).
 
-Started by :mod:`mpc_nodes.compute` as ``python -m mpc_nodes.mpc_program JOB OUT`` with the
-working directory holding ``.config/party_{pid}.crt|key`` and ``.config/mpyc_ca.crt`` (MPyC's
-fixed ``--ssl`` layout).  ``mpyc.runtime`` parses ``sys.argv`` at import time, so this module
-builds that argv itself from the job file and imports the runtime only inside :func:`main`.
+Started by :mod:`mpc_nodes.compute` as ``python -m mpc_nodes.mpc_program --wait job.json
+out.json`` with the working directory holding ``party.json`` and ``.config/party_{pid}.crt|key``
+and ``.config/mpyc_ca.crt`` (MPyC's fixed ``--ssl`` layout); the files it reads and writes are
+the dataclasses of :mod:`mpc_nodes.party_job`.  ``mpyc.runtime`` parses ``sys.argv`` at import
+time, so this module builds that argv itself and imports the runtime only inside :func:`main`.
 
-What it computes (docs/THREAT_MODEL.md has the why and the probabilities):
+What it computes (docs/THREAT_MODEL.md has the why and the probabilities), one
+:class:`~mpc_nodes.channel_frame.Round` after the other:
 
-1. agreement (round A): every party broadcasts the agreed submission-set digest, every node's
-   *signed* frozen-set digest as it fetched them, and a commitment to a random nonce; round B
-   reveals the nonces; the joint seed is their hash.  Every broadcast is signed and echoed
-   (:class:`Channel`), so a party that tells two peers two different things is named by its
-   own signatures, and a rushing party cannot bias the seed;
-2. validation: every party broadcasts its shares of seven linear functions of each submission
-   (:mod:`protocol.validity`: consistency and the contributor's validity proof).  All are
-   degree-t sharings: a wrong share makes the row inconsistent (never a wrong verdict) and is
-   located when n >= 3t+1;
+1. agreement (``AGREEMENT``): every party broadcasts the agreed submission-set digest, every
+   node's *signed* frozen-set digest as it fetched them, and a commitment to a random nonce;
+   ``COIN`` reveals the nonces; the joint seed is their hash.  Every broadcast is signed and
+   echoed (:class:`~mpc_nodes.channel.Channel`), so a party that tells two peers two different
+   things is named by its own signatures, and a rushing party cannot bias the seed;
+2. validation (``VALIDATION``, and ``REVEAL`` for rows whose odd share was located): every party
+   broadcasts its shares of seven linear functions of each submission (:mod:`protocol.validity`:
+   consistency and the contributor's validity proof).  All are degree-t sharings: a wrong share
+   makes the row inconsistent (never a wrong verdict) and is located when n >= 3t+1;
 3. its local share of the summed *valid* record vectors (no communication), turned into the
    release vector of :mod:`protocol.disclosure` (per cell and per gender: counts, salary sums,
    sums of squares, band histograms); with differential privacy every party adds its share of
-   jointly dealt discrete Laplace noise (:func:`_add_noise`);
-4. the counts are opened to the nodes with error correction (they are part of the released
-   table) and decide, by the disclosure rule, which salary figures are released (small cells
-   and the cells that would let someone derive them); every honest node sends 0 for the rest;
+   jointly dealt discrete Laplace noise (``NOISE``, :func:`_add_noise`);
+4. the counts are opened to the nodes with error correction (``COUNTS``; they are part of the
+   released table) and decide, by the disclosure rule, which salary figures are released (small
+   cells and the cells that would let someone derive them); every honest node sends 0 for the rest;
 5. each party writes its shares of the release vector to OUT, sealed later to the analyst, who
    reconstructs with error correction.  No salary figure is ever opened to the nodes.
 
@@ -40,10 +42,9 @@ Hardening around MPyC (pinned to mpyc 0.11):
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import importlib
-import json
+import os
 import pickle
 import resource
 import secrets
@@ -52,13 +53,17 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from mpc_nodes.channel import EXIT_DISAGREEMENT, EXIT_PEER_IDENTITY, EXIT_UNSAFE_MESSAGE, Channel, RunAborted
+from mpc_nodes.channel_frame import MAX_SIGNATURE, Round
+from mpc_nodes.party_job import BucketFiles, PartyConfig, PartyFault, PartyFileError, PartyJob, PartyOutcome
 from protocol.labels import Label
 
-EXIT_PEER_IDENTITY = 3
-EXIT_DISAGREEMENT = 4
-EXIT_UNSAFE_MESSAGE = 5
+if TYPE_CHECKING:
+    from protocol.validity import Reason
+
+EXIT_BAD_SETUP = 2
 
 
 @dataclass(frozen=True)
@@ -88,21 +93,18 @@ class SafePickle:
 
 
 _FAULT_FILE = "fault.json"
-CHEAT: str | None = None  # one of mpc_nodes.cheats.CHEATS, for the cheating-node tests only
 
 
 def _fail(code: int, message: str, culprits: tuple[int, ...] = ()) -> NoReturn:
     """Abort this party at once; a detected deviation is described in fault.json, with the
     culprits when they are known."""
-    import os
-
     if code in (EXIT_DISAGREEMENT, EXIT_UNSAFE_MESSAGE):
-        Path(_FAULT_FILE).write_text(json.dumps({"culprits": list(culprits), "message": message}))
+        Path(_FAULT_FILE).write_text(PartyFault(message, culprits).to_json())
     print(f"mpc-node compute: {message}", file=sys.stderr, flush=True)
     os._exit(code)
 
 
-def _install_hardening(fingerprints: list[str]) -> None:
+def _install_hardening(fingerprints: list[str] | tuple[str, ...]) -> None:
     from mpyc import asyncoro
     import mpyc.runtime as rt_module
 
@@ -146,6 +148,20 @@ def _install_hardening(fingerprints: list[str]) -> None:
     cls.data_received = data_received
 
 
+def _start_mpyc(config: PartyConfig) -> Any:
+    """MPyC's runtime, configured from ``config`` (through ``sys.argv``, which it parses on import)."""
+    mpyc_argv = [sys.argv[0], "-I", str(config.pid), "-T", str(config.threshold), "--ssl", "--no-log"]
+    for addr in config.parties:
+        mpyc_argv += ["-P", addr]
+    sys.argv = mpyc_argv
+    from mpyc.runtime import mpc  # parses sys.argv: must come after it is set
+
+    _install_hardening(config.fingerprints)
+    if len(mpc.parties) != config.n or mpc.threshold != config.threshold or mpc.pid != config.pid:
+        _fail(EXIT_BAD_SETUP, "MPyC did not accept the party configuration")
+    return mpc
+
+
 def main(argv: list[str] | None = None) -> None:
     """``mpc_program [--wait] job.json out.json``.  With ``--wait`` (how ``mpc-node compute``
     runs it) the party reads who the parties are from ``party.json``, imports everything, then
@@ -156,39 +172,40 @@ def main(argv: list[str] | None = None) -> None:
     if wait:
         argv = argv[1:]
     job_path, out_path = Path(argv[0]), Path(argv[1])
-    base = json.loads((job_path.parent / "party.json").read_text() if wait else job_path.read_text())
-    n, pid, t = base["n"], base["pid"], base["threshold"]
-    mpyc_argv = [sys.argv[0], "-I", str(pid), "-T", str(t), "--ssl", "--no-log"]
-    for addr in base["parties"]:
-        mpyc_argv += ["-P", addr]
-    sys.argv = mpyc_argv
-    from mpyc.runtime import mpc  # parses sys.argv: must come after it is set
-
-    _install_hardening(base["fingerprints"])
-    if len(mpc.parties) != n or mpc.threshold != t or mpc.pid != pid:
-        _fail(2, "MPyC did not accept the party configuration")
+    try:
+        config = PartyConfig.parse((job_path.parent / "party.json").read_text()) if wait else \
+            PartyJob.parse(job_path.read_text()).party
+    except PartyFileError as exc:
+        _fail(EXIT_BAD_SETUP, str(exc))
+    mpc = _start_mpyc(config)
     if wait:
         for module in ("protocol.fastfield", "protocol.nodeauth", "protocol.validity"):
             importlib.import_module(module)  # warm imports while the node prepares
         if sys.stdin.readline().strip() != "go":
             sys.exit(0)
-    job = json.loads(job_path.read_text())
-    if (job["n"], job["pid"], job["threshold"], job["parties"], job["fingerprints"]) != (
-            n, pid, t, base["parties"], base["fingerprints"]):
-        _fail(2, "the job does not match the party configuration")
-    global CHEAT
-    CHEAT = job.get("cheat")
-    shape = (int(job["rows"]), int(job["width"]), int(job["field_modulus"]),
-             int(job.get("batch_rows") or ShareMatrix.BATCH), _scheme(job).aggregate_width)
-    if job.get("buckets"):  # what mpc-node compute writes
-        bk = job["buckets"]
-        X = ShareMatrix.from_buckets([job_path.parent / str(f) for f in bk["files"]], int(bk["bucket_rows"]), *shape)
-    else:
-        X = ShareMatrix(job_path.parent / job["matrix_file"], *shape)
-    result = mpc.run(_compute(mpc, job, X))
+    try:
+        job = PartyJob.parse(job_path.read_text())
+    except PartyFileError as exc:
+        _fail(EXIT_BAD_SETUP, str(exc))
+    if job.party != config:
+        _fail(EXIT_BAD_SETUP, "the job does not match the party configuration")
+    X = _share_matrix(job, job_path.parent)
+    try:
+        outcome = mpc.run(_compute(mpc, job, X))
+    except RunAborted as exc:
+        _fail(exc.code, exc.message, exc.culprits)
     tmp = out_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result))
+    tmp.write_text(outcome.to_json())
     tmp.replace(out_path)
+
+
+def _share_matrix(job: PartyJob, directory: Path) -> ShareMatrix:
+    """This node's share files, as the job describes them."""
+    shape = (job.rows, job.width, job.field_modulus, job.batch_rows or ShareMatrix.BATCH,
+             job.scheme.scheme().aggregate_width)
+    if isinstance(job.shares, BucketFiles):
+        return ShareMatrix.from_buckets([directory / f for f in job.shares.files], job.shares.bucket_rows, *shape)
+    return ShareMatrix(directory / job.shares.name, *shape)
 
 
 class ShareMatrix:
@@ -329,251 +346,88 @@ class ShareMatrix:
             del values
 
 
-class Channel:
-    """Consistent broadcast between the parties over MPyC's authenticated links.
+def _open_channel(mpc: Any, job: PartyJob) -> Channel:
+    """The party's channel: the honest one, unless the job tells this node to deviate (tests and
+    the demo only).  The one place a deviation is chosen."""
+    args = (mpc, job.certificates, job.survey_id, job.manifest_hash)
+    if job.cheat is None:
+        return Channel(*args)
+    from mpc_nodes.cheats import cheating_channel
 
-    Every message is signed by its sender (ECDSA, the node's TLS key) over the survey, the round,
-    the SHA-256 of the payload and the sender's *view*: the fresh random nonces every party sent
-    it in round 0 of this run (:meth:`open`).  A receiver accepts a statement only if its own
-    nonce of this run is in the view, so a statement from an earlier run (a rerun after an
-    abort) can never be passed off as current.  After each round every party echoes the (hash,
-    view, signature) triples it received, so all honest parties either hold the same payload from
-    each party, or abort with a *proof* naming the party that signed two different fresh
-    payloads.  A message that is malformed, unsigned, stale or not plain data names its sender
-    (links are pinned to the manifest's certificates, so the sender is known).
-    """
-
-    MAGIC = b"SMP2"
-
-    def __init__(self, mpc: Any, job: dict[str, Any]) -> None:
-        from protocol.nodeauth import statement_verifier
-
-        self.mpc, self.n, self.me = mpc, len(mpc.parties), mpc.pid
-        self.key = Path(f".config/party_{self.me}.key").read_bytes()
-        self.pubs = [statement_verifier(pem) for pem in job["certificates"]]
-        self.context = hashlib.sha256(json.dumps([job["survey_id"], job["manifest_hash"]])
-                                      .encode()).digest()
-        self.round = 0
-        self.label = -(1 << 40)  # message labels for _transfer, counting down
-        self.nonce = secrets.token_bytes(16)
-        self.view = b""  # n x 16 bytes: the nonce each party sent us in round 0
-
-    async def open(self) -> None:
-        """Round 0: every party sends a fresh 16-byte nonce to every other (raw, unsigned)."""
-        got = await self._transfer(self.nonce)
-        for j, v in enumerate(got):
-            if not isinstance(v, (bytes, bytearray)) or len(v) != 16:
-                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a malformed run nonce; aborting", (j,))
-        self.view = b"".join(bytes(v) for v in got)
-
-    def _fresh(self, view: bytes) -> bool:
-        """Does a signer's view hold the nonce we sent in this run (so its statement is current)?"""
-        return len(view) == 16 * self.n and view[16 * self.me: 16 * (self.me + 1)] == self.nonce
-    def _statement(self, rnd: int, view: bytes, digest: bytes) -> bytes:
-        return (Label.PARTY_MESSAGE.value + self.context + rnd.to_bytes(4, "big")
-                + hashlib.sha256(view).digest() + digest)
-
-    def _sign(self, rnd: int, payload: bytes) -> tuple[bytes, bytes]:
-        from protocol.nodeauth import sign_statement
-
-        digest = hashlib.sha256(payload).digest()
-        return digest, sign_statement(self.key, self._statement(rnd, self.view, digest))
-
-    def _verify(self, sender: int, rnd: int, view: bytes, digest: bytes, sig: bytes) -> bool:
-        from protocol.errors import InvalidToken
-        from protocol.nodeauth import verify_statement
-
-        try:
-            verify_statement(self.pubs[sender], self._statement(rnd, view, digest), sig)
-            return True
-        except InvalidToken:
-            return False
-
-    async def _transfer(self, msg: bytes, alt: dict[int, bytes] | None = None) -> list[Any]:
-        """All-to-all exchange of raw bytes over MPyC's authenticated links, bypassing
-        ``mpc.transfer`` and thus pickle entirely: what a peer sends stays bytes.
-
-        Our messages carry their own labels (negative, so they never meet MPyC's own program
-        counters); every party makes the same sequence of calls.  ``alt`` (cheat "equivocate"
-        only) sends another message to some peers.
-        """
-        self.label -= 1
-        for peer in range(self.n):
-            if peer != self.me:
-                self.mpc.parties[peer].protocol.send(self.label, alt[peer] if alt and peer in alt else msg)
-        out: list[Any] = []
-        for peer in range(self.n):
-            if peer == self.me:
-                out.append(msg)
-                continue
-            got = self.mpc.parties[peer].protocol.receive(self.label)
-            out.append(await got if isinstance(got, asyncio.Future) else got)
-        return out
-
-    def _frame(self, rnd: int, payload: bytes) -> bytes:
-        digest, sig = self._sign(rnd, payload)
-        return self.MAGIC + rnd.to_bytes(4, "big") + len(sig).to_bytes(1, "big") + sig + self.view + payload
-
-    async def broadcast(self, payload: bytes, size: int | None = None, equivocate: bytes | None = None,
-                        garbage: bool = False, pickled: bytes | None = None) -> list[bytes]:
-        """Send ``payload`` to every party; return every party's payload (ours at our index).
-
-        ``size``: the exact payload length every party must send (None: any length).
-        """
-        self.round += 1
-        rnd = self.round
-        alt = None
-        if equivocate is not None:  # cheat: a different (validly signed) payload to one peer
-            victim = (self.me + 1) % self.n
-            alt = {victim: self._frame(rnd, equivocate)}
-        frame = self._frame(rnd, payload)
-        if garbage:  # cheat: random bytes instead of a framed, signed message
-            frame = secrets.token_bytes(len(frame))
-        if pickled is not None:  # cheat: a crafted pickle instead of a message
-            frame = pickled
-        received = await self._transfer(frame, alt)
-        payloads: list[bytes] = []
-        triples: list[tuple[bytes, bytes, bytes]] = []  # (payload hash, signer's view, signature)
-        V = 16 * self.n
-        for j, msg in enumerate(received):
-            if isinstance(msg, (bytes, bytearray)) and _looks_pickled(msg):
-                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a message that is not plain data "
-                                           "(a pickle; it was never unpickled), aborting", (j,))
-            msg = bytes(msg) if isinstance(msg, bytearray) else msg
-            ok = isinstance(msg, bytes) and len(msg) >= 9 and msg[:4] == self.MAGIC
-            if ok:
-                slen = msg[8]
-                sig, view, body = msg[9: 9 + slen], msg[9 + slen: 9 + slen + V], msg[9 + slen + V:]
-                ok = (int.from_bytes(msg[4:8], "big") == rnd and len(sig) == slen and len(view) == V
-                      and (size is None or len(body) == size))
-            if not ok:
-                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a malformed message; aborting", (j,))
-            if not self._fresh(view):
-                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a message that is not bound to this "
-                                           "run; aborting", (j,))
-            digest = hashlib.sha256(body).digest()
-            if not self._verify(j, rnd, view, digest, sig):
-                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a message without its valid "
-                                           "signature; aborting", (j,))
-            payloads.append(body)
-            triples.append((digest, view, sig))
-        # Echo: what did everyone else receive from each party?
-        E = 32 + V + 1 + 80
-        echo = b"".join(d + v + len(s).to_bytes(1, "big") + s.ljust(80, b"\0") for d, v, s in triples)
-        echoes = await self._transfer(self.MAGIC + b"ECHO" + rnd.to_bytes(4, "big") + echo)
-        for k, msg in enumerate(echoes):
-            if not isinstance(msg, (bytes, bytearray)) or len(msg) != 12 + E * self.n \
-                    or msg[:8] != self.MAGIC + b"ECHO" or int.from_bytes(msg[8:12], "big") != rnd:
-                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {k} sent a malformed echo; aborting", (k,))
-            msg = bytes(msg)
-            for j in range(self.n):
-                at = 12 + E * j
-                d, view, slen = msg[at: at + 32], msg[at + 32: at + 32 + V], msg[at + 32 + V]
-                sig = msg[at + 33 + V: at + 33 + V + slen]
-                # Forwarding a statement j did not sign *in this run* (stale or forged) is k's lie.
-                if slen > 80 or not self._fresh(view) or not self._verify(j, rnd, view, d, sig):
-                    _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {k} forwarded a message that node {j} "
-                                               "never signed in this run; aborting", (k,))
-                if (d, view) != triples[j][:2]:
-                    _fail(EXIT_DISAGREEMENT, f"cheating detected: node {j} sent different signed messages to "
-                                             f"different nodes (round {rnd}; the two signatures prove it); "
-                                             "aborting before any result", (j,))
-        return payloads
-
-    async def deal(self, per_party: list[bytes], size: int) -> list[bytes]:
-        """Private exchange: party j receives ``per_party[j]`` from us (a Shamir share meant for
-        it alone); returns what every party dealt to us (ours at our index).  Links are pinned
-        TLS, so the sender is known; a message of the wrong form names it."""
-        got = await self._transfer(self.MAGIC + b"DEAL" + per_party[self.me],
-                                   {j: self.MAGIC + b"DEAL" + m for j, m in enumerate(per_party) if j != self.me})
-        out: list[bytes] = []
-        for j, msg in enumerate(got):
-            if isinstance(msg, (bytes, bytearray)) and _looks_pickled(msg):
-                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a message that is not plain data "
-                                           "(a pickle; it was never unpickled), aborting", (j,))
-            if (not isinstance(msg, (bytes, bytearray)) or len(msg) != 8 + size
-                    or bytes(msg[:8]) != self.MAGIC + b"DEAL"):
-                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} dealt a malformed share; aborting", (j,))
-            out.append(bytes(msg[8:]))
-        return out
+    return cheating_channel(job.cheat)(*args, p=job.field_modulus)
 
 
-async def _agreement(ch: Channel, job: dict[str, Any]) -> bytes:
-    """Round A: agreed digest, every node's signed frozen-set digest as seen here, and a commitment
-    to a random nonce; round B: the nonces.  Returns the joint seed (all nonces, hashed)."""
-    import base64
+#: a node's frozen-set statement inside the agreement payload: digest, signature length, padded signature
+_STATEMENT_BYTES = 32 + 1 + MAX_SIGNATURE
 
-    n, t = ch.n, int(job["threshold"])
-    agreed = bytes.fromhex(job["agreed_digest"])
-    if CHEAT == "agree":
-        agreed = hashlib.sha256(b"another submission set" + agreed).digest()
-    nonce = secrets.token_bytes(32)
-    commit = hashlib.sha256(Label.COIN.value + nonce).digest()
-    views = b""
-    stmts = job.get("set_statements") or []
+
+def _statements_payload(job: PartyJob, n: int) -> bytes:
+    """Every node's signed frozen-set digest as this node fetched them (zeros when the job has
+    none: tests that run the parties alone)."""
+    out = b""
     for j in range(n):
-        st = stmts[j] if j < len(stmts) else {"digest": "00" * 32, "sig": ""}
-        sig = base64.b64decode(st["sig"]) if st["sig"] else b""
-        views += bytes.fromhex(st["digest"]) + len(sig).to_bytes(1, "big") + sig.ljust(80, b"\0")
-    size = 64 + 113 * n
-    equivocate = None
-    if CHEAT == "equivocate":
-        equivocate = agreed + hashlib.sha256(b"other" + commit).digest() + views
-    msgs = await ch.broadcast(agreed + commit + views, size=size, equivocate=equivocate)
+        st = job.set_statements[j] if j < len(job.set_statements) else None
+        digest, sig = (st.digest, st.signature) if st is not None else (bytes(32), b"")
+        out += digest + len(sig).to_bytes(1, "big") + sig.ljust(MAX_SIGNATURE, b"\0")
+    return out
+
+
+def _check_set_statements(ch: Channel, job: PartyJob, msgs: list[bytes]) -> None:
+    """Every party forwarded, for every node, a frozen-set digest that node signed, and each
+    node signed only one: a node that gave two peers two different sets is named by its signatures."""
     from protocol.errors import InvalidToken
     from protocol.nodeauth import frozen_set_statement, verify_statement
 
-    # Signed frozen sets: a node that gave two peers two different sets is named by its signatures.
     seen: dict[int, bytes] = {}
-    for k, msg in enumerate(msgs if stmts else []):  # (no statements: tests that call the party directly)
-        for j in range(n):
-            at = 64 + 113 * j
+    for k, msg in enumerate(msgs):
+        for j in range(ch.n):
+            at = 64 + _STATEMENT_BYTES * j
             d, slen = msg[at: at + 32], msg[at + 32]
             try:
-                if slen > 80:
+                if slen > MAX_SIGNATURE:
                     raise InvalidToken("bad length")
-                verify_statement(ch.pubs[j], frozen_set_statement(job["survey_id"], job["manifest_hash"], j,
-                                                                  d.hex()), msg[at + 33: at + 33 + slen])
+                verify_statement(ch.pubs[j], frozen_set_statement(job.survey_id, job.manifest_hash, j, d.hex()),
+                                 msg[at + 33: at + 33 + slen])
             except InvalidToken:
-                _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {k} forwarded a frozen set that node {j} "
-                                           "never signed; aborting", (k,))
+                raise RunAborted(f"cheating detected: node {k} forwarded a frozen set that node {j} never signed; "
+                                 "aborting", (k,)) from None
             if seen.setdefault(j, d) != d:
-                _fail(EXIT_DISAGREEMENT, f"cheating detected: node {j} served different frozen submission sets "
-                                         "to different nodes (both signed by it); aborting before any result", (j,))
-    digests = [msg[:32] for msg in msgs]
-    if len(set(digests)) != 1:
-        # Honest nodes that saw the same signed sets compute the same intersection: with at least
-        # n - t honest nodes, a digest held by fewer than n - t nodes is not an honest one.
-        top = max(digests, key=digests.count)
-        odd = [j for j, d in enumerate(digests) if d != top] if digests.count(top) >= n - t else []
-        who = (f"cheating detected: node(s) {', '.join(map(str, odd))} entered another submission set than the "
-               "others" if odd else "the nodes computed over different submission sets")
-        _fail(EXIT_DISAGREEMENT, f"{who}; aborting before any result", tuple(odd))
+                raise RunAborted(f"cheating detected: node {j} served different frozen submission sets to different "
+                                 "nodes (both signed by it); aborting before any result", (j,), EXIT_DISAGREEMENT)
+
+
+def _check_digests(digests: list[bytes], n: int, t: int) -> None:
+    """Every party entered the same submission set."""
+    if len(set(digests)) == 1:
+        return
+    # Honest nodes that saw the same signed sets compute the same intersection: with at least
+    # n - t honest nodes, a digest held by fewer than n - t nodes is not an honest one.
+    top = max(digests, key=digests.count)
+    odd = [j for j, d in enumerate(digests) if d != top] if digests.count(top) >= n - t else []
+    who = (f"cheating detected: node(s) {', '.join(map(str, odd))} entered another submission set than the "
+           "others" if odd else "the nodes computed over different submission sets")
+    raise RunAborted(f"{who}; aborting before any result", odd, EXIT_DISAGREEMENT)
+
+
+async def _agreement(ch: Channel, job: PartyJob) -> bytes:
+    """``AGREEMENT``: agreed digest, every node's signed frozen-set digest as seen here, and a
+    commitment to a random nonce; ``COIN``: the nonces.  Returns the joint seed (all nonces,
+    hashed with the agreed digest)."""
+    n = ch.n
+    nonce = secrets.token_bytes(32)
+    commit = hashlib.sha256(Label.COIN.value + nonce).digest()
+    msgs = await ch.broadcast(Round.AGREEMENT, job.agreed_digest + commit + _statements_payload(job, n),
+                              size=64 + _STATEMENT_BYTES * n)
+    if job.set_statements:
+        _check_set_statements(ch, job, msgs)
+    _check_digests([msg[:32] for msg in msgs], n, job.party.threshold)
     commits = [msg[32:64] for msg in msgs]
-    reveals = await ch.broadcast(nonce, size=32)
+    reveals = await ch.broadcast(Round.COIN, nonce, size=32)
     for j, (c, r) in enumerate(zip(commits, reveals)):
         if hashlib.sha256(Label.COIN.value + r).digest() != c:
-            _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} revealed a nonce that does not match its "
-                                       "commitment; aborting", (j,))
-    return hashlib.sha256(b"".join(reveals) + agreed).digest()
-
-
-def _looks_pickled(msg: bytes | bytearray) -> bool:
-    """A pickle (protocol 2-5: PROTO opcode first, STOP last), told apart from other malformed
-    bytes only to say so in the error; nothing here ever unpickles it."""
-    return len(msg) >= 3 and msg[0] == 0x80 and 2 <= msg[1] <= 5 and msg[-1:] == b"."
-
-
-def crafted_pickle(marker: Path) -> bytes:
-    """Cheat "pickle": a pickle that would run ``touch marker`` if anyone unpickled it."""
-
-    class Evil:
-        def __reduce__(self) -> tuple[Any, tuple[str]]:
-            import os
-
-            return (os.system, (f"touch {marker}",))
-
-    return pickle.dumps(Evil())
+            raise RunAborted(f"cheating detected: node {j} revealed a nonce that does not match its commitment; "
+                             "aborting", (j,))
+    return hashlib.sha256(b"".join(reveals) + job.agreed_digest).digest()
 
 
 def _encode(values: Any) -> bytes:
@@ -594,22 +448,21 @@ def _decode(data: bytes, rows: int, cols: int, p: int, sender: int) -> Any:
     try:
         return fastfield.decode_matrix(data, rows, cols, p)
     except ValueError:
-        _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {sender} sent an unreduced field element; aborting",
-              (sender,))
+        raise RunAborted(f"cheating detected: node {sender} sent an unreduced field element; aborting",
+                         (sender,)) from None
 
 
-async def _validate(ch: Channel, X: ShareMatrix, seed: bytes, job: dict[str, Any], p: int
-                    ) -> tuple[list[str | None], dict[int, tuple[int, ...]], set[int]]:
+async def _validate(ch: Channel, X: ShareMatrix, seed: bytes, job: PartyJob
+                    ) -> tuple[list[Reason | None], dict[int, tuple[int, ...]], set[int]]:
     """Verdict per submission (None = valid), identical at every honest party; the nodes whose
     opening shares were off the polynomial per rejected inconsistent row (located when n >= 3t+1);
     and the nodes proven to have lied (their error was corrected)."""
     import numpy as np
 
-    from protocol.validity import OPENINGS, Layout, derive_challenge, local_openings, verdicts
+    from protocol.validity import Layout, Opening, Reason, derive_challenge, local_openings, verdicts
 
-    t = int(job["threshold"])
-    N = int(job["rows"])
-    layout = Layout(_scheme(job))
+    p, N = job.field_modulus, job.rows
+    layout = Layout(job.scheme.scheme())
     challenge = derive_challenge(seed, layout, p)
     # Streamed in batches of rows: only the (N, 7) openings are held for all rows at once.  The
     # same pass sums the aggregate columns of every row (X.all_sums), so that the totals over the
@@ -619,27 +472,29 @@ async def _validate(ch: Channel, X: ShareMatrix, seed: bytes, job: dict[str, Any
         parts.append(local_openings(batch, layout, challenge, p))
         X.add_to_sums(batch)
     mine: Any = np.concatenate(parts) if parts else local_openings(X.decode(b"", 0), layout, challenge, p)
-    if CHEAT == "validate" and N:  # wrong shares in the validation openings, on every other row
-        if mine.dtype == np.object_:
-            mine[::2, 0] = (mine[::2, 0] + 1) % p
-        else:
-            mine[::2, 0, -1] ^= 1  # flip the lowest bit of Y
-    pickled = crafted_pickle(Path.cwd().parent / "PWNED-by-peer-pickle") if CHEAT == "pickle" else None
-    msgs = await ch.broadcast(_encode(mine), size=16 * N * len(OPENINGS), garbage=CHEAT == "garbage",
-                              pickled=pickled)
-    shares = [_decode(m, N, len(OPENINGS), p, j) for j, m in enumerate(msgs)]
+    msgs = await ch.broadcast(Round.VALIDATION, _encode(mine), size=16 * N * len(Opening))
+    shares = [_decode(m, N, len(Opening), p, j) for j, m in enumerate(msgs)]
     if not N:
         return [], {}, set()
-    reasons, suspects = verdicts(shares, t, p)
+    reasons, suspects = verdicts(shares, job.party.threshold, p)
     liars: set[int] = set()
     located = {r: e for r, e in suspects.items() if e}
-    if located and job.get("certificate_lookup"):
-        liars = await _resolve(ch, X, shares, located, reasons, layout, challenge, job, p)
-    return reasons, {r: e for r, e in suspects.items() if reasons[r] == "consistency"}, liars
+    if located and job.certificate_lookup is not None:
+        liars = await _resolve(ch, X, _Openings(shares, layout, challenge), located, reasons, job)
+    return reasons, {r: e for r, e in suspects.items() if reasons[r] == Reason.CONSISTENCY}, liars
 
 
-async def _resolve(ch: Channel, X: ShareMatrix, shares: list[Any], located: dict[int, tuple[int, ...]],
-                   reasons: list[str | None], layout: Any, challenge: Any, job: dict[str, Any], p: int) -> set[int]:
+@dataclass(frozen=True)
+class _Openings:
+    """Every party's shares of the validation openings, and what they were computed with."""
+
+    shares: list[Any]  # party j's (N, 7) opening shares (ints or limbs)
+    layout: Any  # protocol.validity.Layout
+    challenge: Any  # protocol.validity.Challenge
+
+
+async def _resolve(ch: Channel, X: ShareMatrix, op: _Openings, located: dict[int, tuple[int, ...]],
+                   reasons: list[Reason | None], job: PartyJob) -> set[int]:
     """Rows whose odd shares were located (n >= 3t+1): tell a lying node from a lying contributor.
 
     Every party broadcasts its stored certificate of each such row, and each located node its
@@ -649,87 +504,113 @@ async def _resolve(ch: Channel, X: ShareMatrix, shares: list[Any], located: dict
     contributor's fault (row rejected, nobody blamed).  Revealing is safe: for an honest
     contributor only lying nodes can be located (docs/THREAT_MODEL.md).  ``reasons`` is updated.
     """
-    from mpc_nodes.store import read_certificates
-    from protocol.commitment import (check_share, max_certificate_length, pad_certificate, unpad_certificate,
-                                     verify_certificate)
-    from protocol.errors import CheatingDetected, InvalidSubmission
-    from protocol.field import lagrange_coefficients, robust_reconstruct
-    from protocol.validity import OPENINGS, decide, local_openings, row_values
-
-    n, t, W = ch.n, int(job["threshold"]), layout.width
-    L = 2 + max_certificate_length(n)  # padded: 2-byte length, certificate, zeros
+    assert job.certificate_lookup is not None
     rows = sorted(located)
-    # This node's stored certificates of those rows, looked up by submission id in its own
-    # database (read-only): only for the few located rows, so the node need not copy every
-    # certificate out of its table for each compute.
-    lookup = job["certificate_lookup"]
-    with open(lookup["ids_file"], "rb") as fh:
+    # Looked up by submission id in the node's own database (read-only), and only for these few
+    # rows, so that the node need not copy every certificate out of its table for each compute.
+    with open(job.certificate_lookup.ids_file, "rb") as fh:
         sids = []
         for r in rows:
             fh.seek(16 * r)
             sids.append(fh.read(16).hex())
-    mine_certs = read_certificates(Path(lookup["store"]), str(job["survey_id"]), sids)
-    stored = [pad_certificate(c if 0 < len(c) <= max_certificate_length(n) else b"", n) for c in mine_certs]
-
-    payload = b"".join(rec + (X.raw_rows(r, 1) if ch.me in located[r] else b"") for r, rec in zip(rows, stored))
-    msgs = await ch.broadcast(payload)
-    mh = bytes.fromhex(job["manifest_hash"])
+    revealed = await _reveal(ch, X, job, rows, located, sids)
     liars: set[int] = set()
-    per_node: list[list[tuple[bytes, bytes | None]]] = []
-    for j, msg in enumerate(msgs):
-        want = sum(L + (16 * W if j in located[r] else 0) for r in rows)
-        if len(msg) != want:
-            _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} sent a malformed reveal message; aborting", (j,))
-        at, items = 0, []
-        for r in rows:
-            cert_b = msg[at: at + L]
-            at += L
-            share = None
-            if j in located[r]:
-                share = msg[at: at + 16 * W]
-                at += 16 * W
-            items.append((cert_b, share))
-        per_node.append(items)
     for k, r in enumerate(rows):
-        valid_certs = {}
-        for j in range(n):
-            try:
-                valid_certs[j] = verify_certificate(unpad_certificate(per_node[j][k][0], n), sids[k], n, mh)
-            except InvalidSubmission:
-                liars.add(j)  # every node checked the certificate at upload: it stored a valid one
-        distinct = {c.signature + b"".join(c.commitments) for c in valid_certs.values()}
-        if len(distinct) != 1:
-            reasons[r] = "equivocating-contributor" if distinct else "consistency"
-            continue
-        cert = next(iter(valid_certs.values()))
-        row_shares = {j: row_values(shares[j], r, p) for j in range(n)}
-        try:
-            values, _ = robust_reconstruct(row_shares, t, p)
-        except CheatingDetected:
-            reasons[r] = "consistency"
-            continue
-        good = [j for j in range(n) if j not in located[r]][: t + 1]
-        contributor_fault = False
-        for j in located[r]:
-            revealed = per_node[j][k][1] or b""
-            try:
-                check_share(cert, mh, sids[k], j, revealed)
-            except InvalidSubmission:
-                liars.add(j)  # not the share the contributor committed to for it
-                continue
-            recomputed = local_openings(_decode(revealed, 1, W, p, j), layout, challenge, p)
-            honest_open = row_values(recomputed, 0, p)
-            if honest_open != row_shares[j]:
-                liars.add(j)  # its openings are not what its committed share gives
-            lam = lagrange_coefficients([i + 1 for i in good], j + 1, p)
-            expected = [sum(c * row_shares[i][o] for c, i in zip(lam, good)) % p for o in range(len(OPENINGS))]
-            if honest_open != expected:
-                contributor_fault = True  # the committed share itself is off the polynomial
-        reasons[r] = "signed-inconsistent" if contributor_fault else decide([values], p)[0]
+        reasons[r], caught = _judge_revealed_row(op, r, [revealed[j][k] for j in range(ch.n)], sids[k], located[r],
+                                                 job)
+        liars |= caught
     return liars
 
 
-def _valid_totals(X: ShareMatrix, reasons: list[str | None], p: int) -> list[int]:
+async def _reveal(ch: Channel, X: ShareMatrix, job: PartyJob, rows: list[int], located: dict[int, tuple[int, ...]],
+                  sids: list[str]) -> list[list[tuple[bytes, bytes | None]]]:
+    """``REVEAL``: per party, per row, its stored certificate (padded) and, from a located node,
+    its share vector of the row."""
+    from mpc_nodes.store import read_certificates
+    from protocol.commitment import max_certificate_length, pad_certificate
+
+    assert job.certificate_lookup is not None
+    n, W = ch.n, job.width
+    L = 2 + max_certificate_length(n)  # padded: 2-byte length, certificate, zeros
+    mine = read_certificates(Path(job.certificate_lookup.store), job.survey_id, sids)
+    stored = [pad_certificate(c if 0 < len(c) <= max_certificate_length(n) else b"", n) for c in mine]
+    payload = b"".join(rec + (X.raw_rows(r, 1) if ch.me in located[r] else b"") for r, rec in zip(rows, stored))
+    msgs = await ch.broadcast(Round.REVEAL, payload)
+    per_node: list[list[tuple[bytes, bytes | None]]] = []
+    for j, msg in enumerate(msgs):
+        if len(msg) != sum(L + (16 * W if j in located[r] else 0) for r in rows):
+            raise RunAborted(f"cheating detected: node {j} sent a malformed reveal message; aborting", (j,))
+        at, items = 0, []
+        for r in rows:
+            cert, share = msg[at: at + L], None
+            at += L
+            if j in located[r]:
+                share = msg[at: at + 16 * W]
+                at += 16 * W
+            items.append((cert, share))
+        per_node.append(items)
+    return per_node
+
+
+def _judge_revealed_row(op: _Openings, r: int, revealed: list[tuple[bytes, bytes | None]], sid: str,
+                        located: tuple[int, ...], job: PartyJob) -> tuple[Reason | None, set[int]]:
+    """Row r's verdict from what every node revealed of it, and the nodes that lied about it."""
+    from protocol.commitment import unpad_certificate, verify_certificate
+    from protocol.errors import CheatingDetected, InvalidSubmission
+    from protocol.field import robust_reconstruct
+    from protocol.validity import Reason, decide, row_values
+
+    n, t, p = len(revealed), job.party.threshold, job.field_modulus
+    mh = bytes.fromhex(job.manifest_hash)
+    liars: set[int] = set()
+    certs = {}
+    for j, (cert_b, _) in enumerate(revealed):
+        try:
+            certs[j] = verify_certificate(unpad_certificate(cert_b, n), sid, n, mh)
+        except InvalidSubmission:
+            liars.add(j)  # every node checked the certificate at upload: it stored a valid one
+    distinct = {c.signature + b"".join(c.commitments) for c in certs.values()}
+    if len(distinct) != 1:
+        return (Reason.EQUIVOCATING_CONTRIBUTOR if distinct else Reason.CONSISTENCY), liars
+    cert = next(iter(certs.values()))
+    row_shares = {j: row_values(op.shares[j], r, p) for j in range(n)}
+    try:
+        values, _ = robust_reconstruct(row_shares, t, p)
+    except CheatingDetected:
+        return Reason.CONSISTENCY, liars
+    good = [j for j in range(n) if j not in located][: t + 1]
+    contributor_fault = False
+    for j in located:
+        lied, off = _check_revealed_share(op, cert, sid, j, revealed[j][1] or b"", row_shares, good, job)
+        if lied:
+            liars.add(j)
+        contributor_fault |= off
+    return (Reason.SIGNED_INCONSISTENT if contributor_fault else decide([values], p)[0]), liars
+
+
+def _check_revealed_share(op: _Openings, cert: Any, sid: str, j: int, share: bytes, row_shares: dict[int, list[int]],
+                          good: list[int], job: PartyJob) -> tuple[bool, bool]:
+    """Located node j's revealed share of one row: (j lied, the contributor's committed share is
+    itself off the polynomial of the ``good`` nodes' opening shares)."""
+    from protocol.commitment import check_share
+    from protocol.errors import InvalidSubmission
+    from protocol.field import lagrange_coefficients
+    from protocol.validity import Opening, local_openings, row_values
+
+    p = job.field_modulus
+    try:
+        check_share(cert, bytes.fromhex(job.manifest_hash), sid, j, share)
+    except InvalidSubmission:
+        return True, False  # not the share the contributor committed to for it
+    recomputed = local_openings(_decode(share, 1, op.layout.width, p, j), op.layout, op.challenge, p)
+    honest_open = row_values(recomputed, 0, p)
+    lam = lagrange_coefficients([i + 1 for i in good], j + 1, p)
+    expected = [sum(c * row_shares[i][o] for c, i in zip(lam, good)) % p for o in Opening]
+    # openings that are not what its committed share gives: it lied about them
+    return honest_open != row_shares[j], honest_open != expected
+
+
+def _valid_totals(X: ShareMatrix, reasons: list[Reason | None], p: int) -> list[int]:
     """Shares of the aggregate columns summed over the valid rows: the sums over all rows (taken
     during validation) minus the invalid rows, read again one by one; if many rows are invalid,
     one more sequential pass is cheaper than that many seeks."""
@@ -762,37 +643,25 @@ def _valid_totals(X: ShareMatrix, reasons: list[str | None], p: int) -> list[int
 
 
 async def _open_counts(ch: Channel, counts: list[int], t: int, p: int) -> tuple[list[int], tuple[int, ...]]:
-    """Open the per-category counts to the nodes (they are released anyway): error-corrected with
-    n >= 3t+1 (culprits returned), else any wrong share aborts the run."""
+    """``COUNTS``: open the per-category counts to the nodes (they are released anyway):
+    error-corrected with n >= 3t+1 (culprits returned), else any wrong share aborts the run."""
+    import numpy as np
+
     from protocol.errors import CheatingDetected
     from protocol.field import robust_reconstruct
 
-    mine = list(counts)
-    if CHEAT == "open":
-        mine[0] = (mine[0] + 1 + secrets.randbelow(1000)) % p
-    import numpy as np
-
-    msgs = await ch.broadcast(_encode(np.array(mine, dtype=object)), size=16 * len(counts))
+    msgs = await ch.broadcast(Round.COUNTS, _encode(np.array(counts, dtype=object)), size=16 * len(counts))
     shares = {j: [int.from_bytes(m[16 * k: 16 * (k + 1)], "big") for k in range(len(counts))]
               for j, m in enumerate(msgs)}
     try:
         return robust_reconstruct(shares, t, p)
     except CheatingDetected as exc:
-        _fail(EXIT_DISAGREEMENT, f"cheating detected while opening the counts: {exc}; aborting before any "
-                                 "result", exc.culprits)
-        raise  # unreachable
+        raise RunAborted(f"cheating detected while opening the counts: {exc}; aborting before any result",
+                         exc.culprits, EXIT_DISAGREEMENT) from None
 
 
-def _scheme(job: dict[str, Any]) -> Any:
-    """The survey's record scheme, from the job file."""
-    from protocol.encoding import Scheme
-
-    d = job["scheme"]
-    return Scheme.of(d["genders"], int(d["salary_max"]), d["jobs"], d["bands"])
-
-
-async def _add_noise(ch: Channel, release: list[int], layout: Any, job: dict[str, Any], p: int) -> list[int]:
-    """Add jointly generated discrete Laplace noise to every entry of the release vector.
+async def _add_noise(ch: Channel, release: list[int], layout: Any, job: PartyJob) -> list[int]:
+    """``NOISE``: add jointly generated discrete Laplace noise to every entry of the release vector.
 
     Every party samples a full-scale noise value per entry (protocol.dp; deterministic from its
     own secret seed, so a rerun after a crash draws the same noise and releases nothing new),
@@ -804,72 +673,66 @@ async def _add_noise(ch: Channel, release: list[int], layout: Any, job: dict[str
     from protocol.dp import NoiseSource, parse_epsilon, plan_budget
     from protocol.field import decode_elements, share_vector
 
-    eps = parse_epsilon(str(job["dp_epsilon"]))
-    budget = plan_budget(eps, int(job["scheme"]["salary_max"]), 2 if layout.has_genders else 1)
-    source = NoiseSource(bytes.fromhex(job["dp_seed"]))
+    assert job.dp is not None
+    p = job.field_modulus
+    budget = plan_budget(parse_epsilon(job.dp.epsilon), job.scheme.salary_max, 2 if layout.has_genders else 1)
+    source = NoiseSource(job.dp.seed)
     noise = [source.laplace(budget.scale(kind)) % p for kind in layout.kinds()]
-    dealt = share_vector(noise, ch.n, int(job["threshold"]), p)
+    dealt = share_vector(noise, ch.n, job.party.threshold, p)
     L = len(release)
-    got = await ch.deal([b"".join(v.to_bytes(16, "big") for v in dealt[j]) for j in range(ch.n)], 16 * L)
+    got = await ch.deal(Round.NOISE, [b"".join(v.to_bytes(16, "big") for v in dealt[j]) for j in range(ch.n)], 16 * L)
     out = list(release)
     for j, msg in enumerate(got):
         try:
             vals = decode_elements(msg, L, p)
         except ValueError:
-            _fail(EXIT_UNSAFE_MESSAGE, f"cheating detected: node {j} dealt a share that is not a field element; "
-                                       "aborting", (j,))
+            raise RunAborted(f"cheating detected: node {j} dealt a share that is not a field element; aborting",
+                             (j,)) from None
         out = [(a + b) % p for a, b in zip(out, vals)]
     return out
 
 
-async def _compute(mpc: Any, job: dict[str, Any], X: ShareMatrix) -> dict[str, Any]:
+async def _compute(mpc: Any, job: PartyJob, X: ShareMatrix) -> PartyOutcome:
     import time
 
-    p = int(job["field_modulus"])
-    k = int(job["min_group_size"])
-    t = int(job["threshold"])
+    from protocol.disclosure import ReleaseLayout, plan
 
+    p, t = job.field_modulus, job.party.threshold
     clock = [time.perf_counter()]
     await mpc.start()
-    ch = Channel(mpc, job)
+    ch = _open_channel(mpc, job)
     await ch.open()
     clock.append(time.perf_counter())
     # 1. Same submission set everywhere, and a joint random seed drawn once the set is fixed.
     seed = await _agreement(ch, job)
     clock.append(time.perf_counter())
     # 2. Validation of every submission on shares (protocol.validity): seven linear openings each.
-    reasons, off, liars = await _validate(ch, X, seed, job, p)
+    reasons, off, liars = await _validate(ch, X, seed, job)
     clock.append(time.perf_counter())
     # 3. This party's shares of the totals over the valid submissions only (local, linear), and
     #    of the release vector formed from them (protocol.disclosure).
-    from protocol.disclosure import ReleaseLayout, plan
-
-    sc = _scheme(job)
+    sc = job.scheme.scheme()
     layout = ReleaseLayout(sc)
     release = layout.build(_valid_totals(X, reasons, p), p)
-    noisy = bool(job.get("dp_epsilon"))
-    if noisy:  # differential privacy: jointly dealt noise on every released figure, counts included
-        release = await _add_noise(ch, release, layout, job, p)
+    if job.dp is not None:  # differential privacy: jointly dealt noise on every released figure, counts included
+        release = await _add_noise(ch, release, layout, job)
     # 4. Disclosure rule: the counts are opened to the nodes (they are part of the released table)
     #    and decide which salary figures are released; every honest node sends 0 for the others.
     opened, in_counts = await _open_counts(ch, release[: layout.n_counts], t, p)
     signed = [v - p if v > p // 2 else v for v in opened]
     K = sc.K
-    pl = plan(signed[:K], signed[K:] if layout.has_genders else signed[:K], sc, k, noisy)
-    corrected = sorted(liars | set(in_counts))
+    pl = plan(signed[:K], signed[K:] if layout.has_genders else signed[:K], sc, job.min_group_size,
+              job.dp is not None)
     out = [v if keep else 0 for v, keep in zip(release, layout.released_mask(pl))]
     run_id = hashlib.sha256(Label.RUN_ID.value + seed).hexdigest()[:32]
     clock.append(time.perf_counter())
     await mpc.shutdown()
-    if CHEAT == "result":
-        out[0] = (out[0] + 1 + secrets.randbelow(1000)) % p  # a wrong share sent to the analyst
-    return {"pid": mpc.pid, "result_shares": [str(v) for v in out], "run_id": run_id,
-            "invalid": [[i, r] for i, r in enumerate(reasons) if r is not None],
-            "off_polynomial": [[i, list(who)] for i, who in sorted(off.items())],
-            "corrected": list(corrected),
-            "seconds": dict(zip(("connect", "agreement", "validation", "aggregation"),
-                                [round(b - a, 4) for a, b in zip(clock, clock[1:])])),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    return PartyOutcome(
+        ch.result_shares(out), run_id, [(i, r) for i, r in enumerate(reasons) if r is not None],
+        {i: list(who) for i, who in sorted(off.items())}, sorted(liars | set(in_counts)),
+        dict(zip(("connect", "agreement", "validation", "aggregation"),
+                 [round(b - a, 4) for a, b in zip(clock, clock[1:])])),
+        round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
 
 
 if __name__ == "__main__":

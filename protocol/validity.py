@@ -44,6 +44,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import IntEnum, StrEnum
 from functools import lru_cache
 
 import numpy as np
@@ -54,17 +55,52 @@ from .encoding import Record, Scheme, encode_record
 from .field import lagrange_coefficients, lagrange_consecutive
 from .labels import Label
 
-GROUPS = ("one-hot", "range", "product")
-#: the seven opened functions, in this order
-OPENINGS = ("consistency", "f", "g", "h") + GROUPS
-REASONS = {
-    "consistency": "shares do not lie on one degree-t polynomial",
-    "signed-inconsistent": "the contributor's signed shares do not lie on one degree-t polynomial (revealed)",
-    "equivocating-contributor": "the contributor signed two different sets of share commitments",
-    "proof": "validity proof does not verify",
-    "one-hot": "gender, job and salary-band part is not one-hot",
-    "range": "salary outside its band or [0, max] (bits)",
-    "product": "salary-by-cell entries do not match the salary, gender and job",
+
+class Opening(IntEnum):
+    """The seven opened linear functions of a submission, by their column in the output of
+    :func:`local_openings` (and of :func:`query`'s coefficient matrix)."""
+
+    CONSISTENCY = 0  # Y = sum_k sigma_k x_k
+    F = 1  # f(r)
+    G = 2  # g(r)
+    H = 3  # h(r)
+    ONE_HOT = 4  # random combination of the one-hot constraints
+    RANGE = 5  # ... of the range constraints
+    PRODUCT = 6  # ... of the salary-by-cell product constraints
+
+
+class Reason(StrEnum):
+    """Why a submission does not count.  The values are what the party reports and the audit
+    log keys on; :data:`REASONS` holds the text shown to people."""
+
+    CONSISTENCY = "consistency"
+    SIGNED_INCONSISTENT = "signed-inconsistent"
+    EQUIVOCATING_CONTRIBUTOR = "equivocating-contributor"
+    PROOF = "proof"
+    ONE_HOT = "one-hot"
+    RANGE = "range"
+    PRODUCT = "product"
+
+    @property
+    def text(self) -> str:
+        return REASONS[self]
+
+
+#: the constraint groups' openings and the reason each gives, in the order a failure is
+#: reported (a row failing several groups is reported for the first)
+GROUP_REASONS: dict[Opening, Reason] = {
+    Opening.ONE_HOT: Reason.ONE_HOT,
+    Opening.RANGE: Reason.RANGE,
+    Opening.PRODUCT: Reason.PRODUCT,
+}
+REASONS: dict[Reason, str] = {
+    Reason.CONSISTENCY: "shares do not lie on one degree-t polynomial",
+    Reason.SIGNED_INCONSISTENT: "the contributor's signed shares do not lie on one degree-t polynomial (revealed)",
+    Reason.EQUIVOCATING_CONTRIBUTOR: "the contributor signed two different sets of share commitments",
+    Reason.PROOF: "validity proof does not verify",
+    Reason.ONE_HOT: "gender, job and salary-band part is not one-hot",
+    Reason.RANGE: "salary outside its band or [0, max] (bits)",
+    Reason.PRODUCT: "salary-by-cell entries do not match the salary, gender and job",
 }
 
 ObjArray = npt.NDArray[np.object_]
@@ -270,42 +306,42 @@ def query(layout: Layout, ch: Challenge, p: int) -> tuple[list[list[int]], list[
     own sharing at every node).
     """
     sc, M = layout.scheme, layout.gates
-    W = [[0] * len(OPENINGS) for _ in range(layout.width)]
-    const = [0] * len(OPENINGS)
+    W = [[0] * len(Opening) for _ in range(layout.width)]
+    const = [0] * len(Opening)
     for k, s in enumerate(ch.sigma):
-        W[k][0] = s
+        W[k][Opening.CONSISTENCY] = s
     lam = lagrange_consecutive(M + 1, ch.r, p)
     u0, v0 = layout.mask_at + 1, layout.mask_at + 2
-    W[u0][1], W[v0][2] = lam[0], lam[0]
+    W[u0][Opening.F], W[v0][Opening.G] = lam[0], lam[0]
     for k, (lw, rw) in enumerate(_gate_wires(layout), start=1):
         for i, c in lw.items():
-            W[i][1] = (W[i][1] + lam[k] * c) % p
+            W[i][Opening.F] = (W[i][Opening.F] + lam[k] * c) % p
         for i, c in rw.items():
-            W[i][2] = (W[i][2] + lam[k] * c) % p
+            W[i][Opening.G] = (W[i][Opening.G] + lam[k] * c) % p
     for j, c in enumerate(lagrange_consecutive(2 * M + 1, ch.r, p)):
-        W[layout.h_at + j][3] = c
+        W[layout.h_at + j][Opening.H] = c
     h = [layout.h_at + k for k in range(M + 1)]  # h[k]: where gate k's output sits (k >= 1)
 
-    def add(i: int, o: int, c: int) -> None:
+    def add(i: int, o: Opening, c: int) -> None:
         W[i][o] = (W[i][o] + c) % p
 
     r1, r2, r3 = ch.rho_onehot, ch.rho_range, ch.rho_product
     KB, L, K = sc.K * sc.B, sc.bits, sc.K
     for i in range(KB):  # H^2 - H = 0, and sum H - 1 = 0
-        add(h[1 + i], 4, r1[i])
-        add(i, 4, r1[KB] - r1[i])
-    const[4] = -r1[KB] % p
+        add(h[1 + i], Opening.ONE_HOT, r1[i])
+        add(i, Opening.ONE_HOT, r1[KB] - r1[i])
+    const[Opening.ONE_HOT] = -r1[KB] % p
     for j in range(2 * L):  # d^2 - d = 0, and d1 + d2 - width(band) = 0
-        add(h[1 + KB + j], 5, r2[j])
-        add(sc.d1_at + j, 5, (r2[2 * L] << (j % L)) - r2[j])
+        add(h[1 + KB + j], Opening.RANGE, r2[j])
+        add(sc.d1_at + j, Opening.RANGE, (r2[2 * L] << (j % L)) - r2[j])
     for c in range(K):
         for b in range(sc.B):
-            add(c * sc.B + b, 5, -r2[2 * L] * sc.band_width(b))
+            add(c * sc.B + b, Opening.RANGE, -r2[2 * L] * sc.band_width(b))
     for c in range(K):  # P_c - s ind_c = 0, Q_c - s P_c = 0
-        add(sc.prod_at + c, 6, r3[c])
-        add(h[1 + KB + 2 * L + c], 6, -r3[c])
-        add(sc.sq_at + c, 6, r3[K + c])
-        add(h[1 + KB + 2 * L + K + c], 6, -r3[K + c])
+        add(sc.prod_at + c, Opening.PRODUCT, r3[c])
+        add(h[1 + KB + 2 * L + c], Opening.PRODUCT, -r3[c])
+        add(sc.sq_at + c, Opening.PRODUCT, r3[K + c])
+        add(h[1 + KB + 2 * L + K + c], Opening.PRODUCT, -r3[K + c])
     return W, const
 
 
@@ -316,28 +352,28 @@ def local_openings(shares: ObjArray | fastfield.U16, layout: Layout, ch: Challen
     W, const = query(layout, ch, p)
     if shares.dtype == np.object_:
         out = np.asarray(shares.dot(np.array(W, dtype=object)), dtype=object) if len(shares) else \
-            np.zeros((0, len(OPENINGS)), dtype=object)
+            np.zeros((0, len(Opening)), dtype=object)
         return (out + np.array(const, dtype=object)) % p
     limbs: fastfield.U16 = shares  # type: ignore[assignment]  # not object: limbs
     return fastfield.matmul_limbs(limbs, W, p, const)
 
 
-def decide(opened: Sequence[Sequence[int]] | fastfield.U16, p: int) -> list[str | None]:
+def decide(opened: Sequence[Sequence[int]] | fastfield.U16, p: int) -> list[Reason | None]:
     """From opened (Y, F, G, H, V...) rows (ints, or (N, 7, 8) limbs): None if valid, else the
     first failed check."""
     if isinstance(opened, np.ndarray) and opened.dtype != np.object_:
         out_arr = np.full(len(opened), None, dtype=object)
-        for k in reversed(range(len(GROUPS))):  # the first failed group wins: assign it last
-            out_arr[~fastfield.is_zero(opened[:, 4 + k])] = GROUPS[k]
-        out_arr[~(fastfield.mul(opened[:, 1], opened[:, 2]) == opened[:, 3]).all(axis=-1)] = "proof"
+        for o, reason in reversed(GROUP_REASONS.items()):  # the first failed group wins: assign it last
+            out_arr[~fastfield.is_zero(opened[:, o])] = reason
+        proved = (fastfield.mul(opened[:, Opening.F], opened[:, Opening.G]) == opened[:, Opening.H]).all(axis=-1)
+        out_arr[~proved] = Reason.PROOF
         return list(out_arr.tolist())
-    out: list[str | None] = []
+    out: list[Reason | None] = []
     for row in opened:
-        _, F, G, H = row[0], row[1], row[2], row[3]
-        if F * G % p != H % p:
-            out.append("proof")
+        if row[Opening.F] * row[Opening.G] % p != row[Opening.H] % p:
+            out.append(Reason.PROOF)
             continue
-        out.append(next((g for g, v in zip(GROUPS, row[4:]) if v % p), None))
+        out.append(next((reason for o, reason in GROUP_REASONS.items() if row[o] % p), None))
     return out
 
 
@@ -438,11 +474,11 @@ def _off_nodes(rows: list[list[int]], t: int, p: int) -> tuple[int, ...]:
 
 
 def verdicts(node_shares: Sequence[ObjArray | fastfield.U16], t: int, p: int
-             ) -> tuple[list[str | None], dict[int, tuple[int, ...]]]:
-    """Per submission None (valid) or the reason key, from every node's shares of the openings;
+             ) -> tuple[list[Reason | None], dict[int, tuple[int, ...]]]:
+    """Per submission None (valid) or the reason, from every node's shares of the openings;
     plus the nodes off the polynomial for each inconsistent row (see :func:`open_all`)."""
     values, suspects = open_all(node_shares, t, p)
     reasons = decide(values.tolist() if values.dtype == np.object_ else values, p)  # type: ignore[arg-type]
     for i in suspects:
-        reasons[i] = "consistency"
+        reasons[i] = Reason.CONSISTENCY
     return reasons, suspects

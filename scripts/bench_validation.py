@@ -28,8 +28,9 @@ import numpy as np  # noqa: E402
 
 from analyst.survey import create_survey  # noqa: E402
 from demo.cluster import free_ports, local_party_env  # noqa: E402
-from mpc_nodes.compute import MpcOutcome, run_mpc  # noqa: E402
+from mpc_nodes.compute import run_mpc  # noqa: E402
 from mpc_nodes.keys import keygen  # noqa: E402
+from mpc_nodes.party_job import PartyOutcome  # noqa: E402
 from protocol.encoding import Record, encode_record  # noqa: E402
 from protocol.manifest import Manifest  # noqa: E402
 from protocol.validity import Layout, prove_batch  # noqa: E402
@@ -81,7 +82,7 @@ def main() -> int:
         walls: list[float] = []
         phases: list[float] = []
         for rep in range(args.repeat):
-            results: dict[int, MpcOutcome | BaseException] = {}
+            results: dict[int, PartyOutcome | BaseException] = {}
 
             def party(i: int) -> None:
                 path = root / f"node{i}" / "m.bin"
@@ -98,11 +99,11 @@ def main() -> int:
             for th in threads:
                 th.join()
             wall = time.perf_counter() - t0
-            bad = [r for r in results.values() if not isinstance(r, MpcOutcome)]
+            bad = [r for r in results.values() if not isinstance(r, PartyOutcome)]
             if bad:
                 print(f"run {rep + 1} failed: {bad[0]}")
                 return 1
-            outs = [r for r in results.values() if isinstance(r, MpcOutcome)]
+            outs = [r for r in results.values() if isinstance(r, PartyOutcome)]
             invalid = {len(r.invalid) for r in outs}
             phase = max(o.seconds.get("validation", 0.0) for o in outs)  # the slowest party
             walls.append(wall)

@@ -20,8 +20,11 @@ from typing import Any
 import pytest
 
 from conftest import make_survey
-from mpc_nodes.compute import MpcOutcome, run_mpc
+from mpc_nodes.channel import Channel, RunAborted
+from mpc_nodes.channel_frame import Round
+from mpc_nodes.compute import run_mpc
 from mpc_nodes.mpc_program import Refused, SafePickle
+from mpc_nodes.party_job import PartyOutcome
 from protocol.errors import CheatingDetected, ComputeFailed
 from protocol.encoding import Record, encode_record
 from protocol.validity import Layout, encode_submission, prove
@@ -38,9 +41,9 @@ def _write_rows(path: Path, rows: list[list[int]]) -> Path:
 
 def _run_parties(node_dirs: list[Path], manifests: list[Manifest], rows: list[list[list[int]]], digests: list[str],
                  timeout: float, parties: list[int] | None = None,
-                 batch_rows: int | None = None) -> dict[int, MpcOutcome | Exception]:
+                 batch_rows: int | None = None) -> dict[int, PartyOutcome | Exception]:
     """rows[i] = party i's share vectors, one per submission (read ``batch_rows`` at a time)."""
-    results: dict[int, MpcOutcome | Exception] = {}
+    results: dict[int, PartyOutcome | Exception] = {}
 
     def one(i: int) -> None:
         try:
@@ -55,7 +58,7 @@ def _run_parties(node_dirs: list[Path], manifests: list[Manifest], rows: list[li
         th.start()
     for th in threads:
         th.join()
-    runs = {r.run_id for r in results.values() if isinstance(r, MpcOutcome)}
+    runs = {r.run_id for r in results.values() if isinstance(r, PartyOutcome)}
     assert len(runs) <= 1, f"parties of one run disagree on its id: {runs}"
     return results
 
@@ -103,8 +106,8 @@ def test_mpc_validates_counts_valid_only_and_suppresses(tmp_path: Path, n: int, 
     for i in range(n):
         rows[i].append(inconsistent[i])
     out = _run_parties(s.node_dirs, [m] * n, rows, ["ab" * 32] * n, timeout=60, batch_rows=batch_rows)
-    assert all(isinstance(v, MpcOutcome) for v in out.values()), out
-    outcomes = {i: v for i, v in out.items() if isinstance(v, MpcOutcome)}
+    assert all(isinstance(v, PartyOutcome) for v in out.values()), out
+    outcomes = {i: v for i, v in out.items() if isinstance(v, PartyOutcome)}
     expected_invalid = [(len(spec) + k, r.strip()) for k, r in enumerate(bad)] + [(len(spec) + len(bad), "consistency")]
     assert all(o.invalid == expected_invalid for o in outcomes.values())
     result = reconstruct_vector({i: o.shares for i, o in outcomes.items()}, t, m.field_modulus)
@@ -133,7 +136,7 @@ def test_mpc_releases_cells_and_gender_totals_with_secondary_suppression(tmp_pat
                                                                   for j in jobs] + [("other", "eng", 8000)])
     vectors = [encode_submission(Record(g, v, j), sc, m.field_modulus) for g, j, v in spec]
     out = _run_parties(s.node_dirs, [m] * 3, _shared_rows(m, vectors), ["ef" * 32] * 3, timeout=60)
-    outcomes = {i: v for i, v in out.items() if isinstance(v, MpcOutcome)}
+    outcomes = {i: v for i, v in out.items() if isinstance(v, PartyOutcome)}
     assert len(outcomes) == 3, out
     got = reconstruct_vector({i: o.shares for i, o in outcomes.items()}, 1, m.field_modulus)
 
@@ -174,8 +177,8 @@ def test_mpc_with_differential_privacy_adds_joint_noise_of_the_planned_scale(tmp
     again = _run_parties(s.node_dirs, [m] * 3, rows, ["12" * 32] * 3, timeout=60)
     results = []
     for out in (first, again):
-        assert all(isinstance(o, MpcOutcome) for o in out.values()), out
-        vals = reconstruct_vector({i: o.shares for i, o in out.items() if isinstance(o, MpcOutcome)}, 1,
+        assert all(isinstance(o, PartyOutcome) for o in out.values()), out
+        vals = reconstruct_vector({i: o.shares for i, o in out.items() if isinstance(o, PartyOutcome)}, 1,
                                   m.field_modulus)
         results.append([v - m.field_modulus if v > m.field_modulus // 2 else v for v in vals])
     assert results[0] == results[1]
@@ -197,9 +200,9 @@ def test_mpc_with_differential_privacy_adds_joint_noise_of_the_planned_scale(tmp
 def test_mpc_with_no_submissions(tmp_path: Path) -> None:
     s = make_survey(tmp_path, n=3, t=1, k=5)
     out = _run_parties(s.node_dirs, [s.manifest] * 3, [[], [], []], ["00" * 32] * 3, timeout=60)
-    outcomes = [v for v in out.values() if isinstance(v, MpcOutcome)]
+    outcomes = [v for v in out.values() if isinstance(v, PartyOutcome)]
     assert len(outcomes) == 3 and all(o.invalid == [] for o in outcomes)
-    shares = {i: v.shares for i, v in out.items() if isinstance(v, MpcOutcome)}
+    shares = {i: v.shares for i, v in out.items() if isinstance(v, PartyOutcome)}
     assert reconstruct_vector(shares, 1, s.manifest.field_modulus) == [0] * 12
 
 
@@ -278,24 +281,11 @@ def test_hardening_replaces_mpyc_runtime_unpickler(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-class _Caught(Exception):
-    def __init__(self, message: str, culprits: tuple[int, ...]) -> None:
-        super().__init__(message)
-        self.culprits = culprits
-
-
 def _channels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Three Channel objects of one survey with the nodes' real keys, wired in memory: each
     ``_transfer`` call returns what the test scripted (no network)."""
-    from mpc_nodes import mpc_program
-
-    def fail(code: int, message: str, culprits: tuple[int, ...] = ()) -> None:
-        raise _Caught(message, tuple(culprits))
-
-    monkeypatch.setattr(mpc_program, "_fail", fail)
     s = make_survey(tmp_path, n=3, t=1)
-    job = {"certificates": [nd.tls_cert_pem for nd in s.manifest.nodes], "survey_id": s.manifest.survey_id,
-           "manifest_hash": s.manifest.hash_hex()}
+    certificates = [nd.tls_cert_pem for nd in s.manifest.nodes]
     chans = []
     for i, d in enumerate(s.node_dirs):
         work = tmp_path / f"party{i}"
@@ -303,7 +293,7 @@ def _channels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         (work / ".config" / f"party_{i}.key").write_bytes((d / "tls.key").read_bytes())
         monkeypatch.chdir(work)
         fake = types.SimpleNamespace(parties=[None] * 3, pid=i)
-        chans.append(mpc_program.Channel(fake, job))
+        chans.append(Channel(fake, certificates, s.manifest.survey_id, s.manifest.hash_hex()))
     nonces = [c.nonce for c in chans]
     for c in chans:  # round 0 as if every nonce had arrived
         c.view = b"".join(nonces)
@@ -328,7 +318,7 @@ def _echo(frames: list[bytes], swap: dict[int, bytes] | None = None) -> bytes:
     return b"SMP2ECHO" + (1).to_bytes(4, "big") + b"".join(triple(swap.get(j, f)) for j, f in enumerate(frames))
 
 
-def _broadcast_with(chan: Any, frames: list[bytes], echoes: list[bytes]) -> _Caught:
+def _broadcast_with(chan: Any, frames: list[bytes], echoes: list[bytes]) -> RunAborted:
     """Run ``chan``'s first broadcast with scripted messages; return the detection it raised."""
     answers = iter([frames, echoes])
 
@@ -336,8 +326,8 @@ def _broadcast_with(chan: Any, frames: list[bytes], echoes: list[bytes]) -> _Cau
         return next(answers)
 
     chan._transfer = transfer
-    with pytest.raises(_Caught) as exc:
-        _run(chan.broadcast(b"payload 0"))
+    with pytest.raises(RunAborted) as exc:
+        _run(chan.broadcast(Round.AGREEMENT, b"payload 0"))
     return exc.value
 
 
@@ -348,9 +338,9 @@ def test_channel_names_a_forwarder_that_replays_an_earlier_runs_message(tmp_path
     a, b, c = _channels(tmp_path, monkeypatch)
     current = b.view
     b.view = bytes(len(current))  # node 1's view in an *earlier* run: other nonces
-    stale = b._frame(1, b"earlier payload")
+    stale = b._frame(Round.AGREEMENT, b"earlier payload")
     b.view = current
-    frames = [ch._frame(1, f"payload {i}".encode()) for i, ch in enumerate((a, b, c))]
+    frames = [ch._frame(Round.AGREEMENT, f"payload {i}".encode()) for i, ch in enumerate((a, b, c))]
     caught = _broadcast_with(a, frames, [_echo(frames), _echo(frames), _echo(frames, {1: stale})])
     assert caught.culprits == (2,) and "node 2 forwarded a message that node 1 never signed in this run" in str(caught)
 
@@ -358,7 +348,7 @@ def test_channel_names_a_forwarder_that_replays_an_earlier_runs_message(tmp_path
 def test_channel_names_an_equivocating_sender_by_its_signatures(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     a, b, c = _channels(tmp_path, monkeypatch)
-    frames = [ch._frame(1, f"payload {i}".encode()) for i, ch in enumerate((a, b, c))]
-    other = b._frame(1, b"something else")  # node 1 tells node 2 another thing, signed, this run
+    frames = [ch._frame(Round.AGREEMENT, f"payload {i}".encode()) for i, ch in enumerate((a, b, c))]
+    other = b._frame(Round.AGREEMENT, b"something else")  # node 1 tells node 2 another thing, signed, this run
     caught = _broadcast_with(a, frames, [_echo(frames), _echo(frames), _echo(frames, {1: other})])
     assert caught.culprits == (1,) and "node 1 sent different signed messages" in str(caught)

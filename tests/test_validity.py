@@ -20,10 +20,10 @@ from protocol.encoding import Record, Scheme, encode_record
 from protocol.field import DEFAULT_PRIME, lagrange_coefficients, share_vector
 from protocol.manifest import Manifest
 from protocol.validity import (
-    GROUPS,
-    OPENINGS,
+    GROUP_REASONS,
     REASONS,
     Layout,
+    Opening,
     as_matrix,
     decide,
     derive_challenge,
@@ -202,7 +202,7 @@ def test_reasons_and_kinds() -> None:
     assert REASONS["product"] == "salary-by-cell entries do not match the salary, gender and job"
     assert REASONS["proof"] == "validity proof does not verify"
     assert REASONS["consistency"] == "shares do not lie on one degree-t polynomial"
-    assert set(GROUPS) <= set(REASONS) and set(KINDS.values()) - {None} <= set(REASONS.values())
+    assert set(GROUP_REASONS.values()) <= set(REASONS) and set(KINDS.values()) - {None} <= set(REASONS.values())
     assert KINDS["two-genders"] == KINDS["not-one-hot-1000"] == REASONS["one-hot"]
     assert KINDS["salary-above-max"] == KINDS["negative-salary"] == REASONS["range"]
     assert KINDS["product-mismatch"] == REASONS["product"] and KINDS["forged-proof"] == REASONS["proof"]
@@ -345,7 +345,7 @@ def test_a_node_sending_wrong_opening_shares_is_detected_and_located_when_n_allo
     liar = n - 1
     lied = fastfield.to_ints(shares[liar])
     for row in range(len(subs)):
-        lied[row, row % len(OPENINGS)] = (lied[row, row % len(OPENINGS)] + 1 + row) % P
+        lied[row, row % len(Opening)] = (lied[row, row % len(Opening)] + 1 + row) % P
     reasons, suspects = verdicts(shares[:liar] + [fastfield.from_ints(lied)], t, P)
     assert reasons == ["consistency"] * len(subs)  # an invalid row never turns valid, a valid one is set aside
     expect = (liar,) if n >= 3 * t + 1 else ()
