@@ -18,7 +18,7 @@ from protocol import fastfield
 from protocol.encoding import Record, encode_record
 from protocol.field import share_vector_with_coefficients
 from protocol.validity import (
-    OPENINGS,
+    Opening,
     Challenge,
     Layout,
     as_matrix,
@@ -97,7 +97,7 @@ def test_openings_match_known_answers_on_both_paths(case: dict[str, Any]) -> Non
     expected = _ints(case["openings"])
     assert _openings(sub, layout, ch) == expected
     W, const = query(layout, ch, P)  # the same linear functions, applied by hand
-    assert [(sum(x * W[k][o] for k, x in enumerate(sub)) + const[o]) % P for o in range(len(OPENINGS))] == expected
+    assert [(sum(x * W[k][o] for k, x in enumerate(sub)) + const[o]) % P for o in range(len(Opening))] == expected
     limbs = local_openings(fastfield.from_ints(sub).reshape(1, layout.width, fastfield.LIMBS), layout, ch, P)
     assert fastfield.to_ints(limbs[0]).tolist() == expected
     assert expected[4:] == [0, 0, 0] and decide([expected], P) == [case["reason"]] == [None]
@@ -117,7 +117,7 @@ def test_tampered_submissions_open_to_known_answers_and_their_reason(case: dict[
     opened = _openings(sub, layout, ch)
     assert opened == _ints(neg["openings"])
     assert decide([opened], P) == [neg["reason"]]
-    assert decide(fastfield.from_ints(opened).reshape(1, len(OPENINGS), fastfield.LIMBS), P) == [neg["reason"]]
+    assert decide(fastfield.from_ints(opened).reshape(1, len(Opening), fastfield.LIMBS), P) == [neg["reason"]]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
