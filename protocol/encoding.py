@@ -1,4 +1,4 @@
-"""Record encoding: make every released statistic a sum, and validation cheap (DESIGN.md §3).
+"""Record encoding: make every released statistic a sum, and validation cheap.
 
 A survey declares genders G (``categories`` in the manifest), optional job categories J and
 optional salary bands (lower edges ``0 = e_0 < e_1 < ... < e_{B-1} <= max``; band b holds the
@@ -18,8 +18,8 @@ and the sum of squares: counts, means, standard deviations, banded medians and q
 follow from sums, with no multiplication between secrets.  The nodes check on shares that H is
 one-hot, that the d bits are bits with d1 + d2 = the chosen band's width (so e_b <= s <= hi_b,
 which also bounds s to [0, max]), and that P and Q are s and s^2 on the chosen cell
-(:mod:`protocol.validity`).  Without job categories or bands (J = 0, B = 1) this is the
-count-sum-range encoding of earlier versions plus the squares.
+(:mod:`protocol.validity`).  Without job categories or bands (J = 0, B = 1) a record is the
+gender one-hot, the salary and its square on the gender, and the range bits.
 """
 
 from __future__ import annotations

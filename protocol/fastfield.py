@@ -6,10 +6,9 @@ matrix of public coefficients (also split into 16-bit limbs) is one BLAS call: e
 of limb products is below 2^53 for up to 2^14 elements per row (2^17 limb products of < 2^32
 each), so float64 is exact.  The 15 "diagonals" (limb i of a times limb j of w lands at
 2^(16(i+j))) are then carried and folded modulo the Mersenne prime with int64 numpy operations,
-and results stay in limbs (:func:`add`, :func:`mul`, :func:`is_zero`, :func:`to_bytes`).  This
-replaced Python big-integer arithmetic, the bottleneck of validation (100,000 submissions, 3
-parties: 11.0 s with the previous Python-integer code and protocol, 4.6 s now,
-``scripts/bench_validation.py``).
+and results stay in limbs (:func:`add`, :func:`mul`, :func:`is_zero`, :func:`to_bytes`).  Why:
+Python big-integer arithmetic made validation the bottleneck of compute (100,000 submissions, 3
+parties: 11.0 s with Python integers against 4.6 s in limbs, ``scripts/bench_validation.py``).
 
 Only the prime 2^127 - 1 is supported here (the fold uses 2^128 = 2 mod p); callers with another
 prime use the plain Python path.
