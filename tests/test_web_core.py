@@ -45,7 +45,7 @@ WEB = ROOT / "web"
 NODE = shutil.which("node")
 VECTORS = ROOT / "tests" / "vectors"
 
-pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js (node, 20 or newer) is not installed: the browser "
+pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js (node, 20.19 or newer) is not installed: the browser "
                                                     "library's tests run under it")
 
 

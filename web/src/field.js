@@ -1,9 +1,13 @@
 /**
- * The prime field GF(p), p = 2^127 - 1 by default, with BigInt; Shamir sharing as MPyC does
- * it: node i (0-based) holds f(i + 1) for a random polynomial f of degree t with f(0) the
- * secret (protocol/field.py).  Elements travel as 16-byte big-endian integers below p.
- * Random coefficients are uniform below p by rejection (no modulo bias), from
+ * The prime field GF(p), p = 2^127 - 1 by default; Shamir sharing as MPyC does it: node i
+ * (0-based) holds f(i + 1) for a random polynomial f of degree t with f(0) the secret
+ * (protocol/field.py).  Elements travel as 16-byte big-endian integers below p.  Random
+ * coefficients are uniform below p by rejection (no modulo bias), from
  * ``crypto.getRandomValues`` only.
+ *
+ * Two paths: BigInt for any prime ({@link shareVector}, known-answer sharing, reconstruction),
+ * and 32-bit-word arithmetic for 2^127 - 1 on element blocks ({@link shareBlock}), which every
+ * upload uses: a batch of HR records holds millions of elements.
  */
 
 import { secureRandomBytes } from "./bytes.js";

@@ -5,10 +5,12 @@
  * UTF-8); every sealed share and certificate is bound to that hash, and a contributor submits
  * only when every node serves the same bytes ({@link checkServedManifests}).
  *
- * Validation follows manifest_from_json rule by rule, with the same messages.  Where the
- * browser cannot follow it exactly it is stricter, never laxer: the field must be 2^127 - 1,
- * the closing time a plain ISO 8601 UTC-offset time, and a node's TLS certificate is checked
- * only as PEM whose DER hashes to its fingerprint (the browser does not pin it).
+ * Validation follows manifest_from_json rule by rule, with its messages (the detail after
+ * "missing or unexpected fields" differs), with three exceptions.  Stricter: the field must be
+ * 2^127 - 1, and the closing time ``YYYY-MM-DDTHH:MM:SS`` (a fraction of a second allowed) with
+ * ``Z`` or a ``+HH:MM`` offset.  Laxer: a node's TLS certificate is checked as PEM whose DER
+ * hashes to its fingerprint, not parsed as X.509 (a browser does not pin it; every node parsed
+ * it when it imported the survey, and a manifest that all nodes serve is one they imported).
  */
 
 import { sha256 } from "@noble/hashes/sha2.js";
@@ -31,7 +33,7 @@ const MAX_EPSILON_PLACES = 6;
 /**
  * The manifest's fields, their kinds and defaults (undefined: required), as the Python
  * dataclass declares them.
- * @type {ReadonlyArray<[string, Kind, JsonValue | undefined]>}
+ * @type {ReadonlyArray<[string, Kind, JsonValue | Readonly<JsonValue[]> | undefined]>}
  */
 const FIELDS = [
   ["survey_id", "str", undefined],
@@ -44,9 +46,9 @@ const FIELDS = [
   ["salary_unit", "str", "EUR/month"],
   ["salary_max", "int", 1000000n],
   ["min_group_size", "int", 5n],
-  ["categories", "strs", ["female", "male", "other"]],
-  ["job_categories", "strs", []],
-  ["salary_bands", "ints", []],
+  ["categories", "strs", Object.freeze(["female", "male", "other"])],
+  ["job_categories", "strs", Object.freeze([])],
+  ["salary_bands", "ints", Object.freeze([])],
   ["dp_epsilon", "str", ""],
   ["field_modulus", "modulus", P127.toString()],
   ["encoding", "str", ENCODING_ID],
@@ -180,8 +182,8 @@ export function parseManifest(data) {
  * @returns {Record<string, JsonValue>}
  */
 function normalize(obj) {
-  for (const [name, kind] of /** @type {[string, Kind][]} */ ([["categories", "strs"], ["job_categories", "strs"], ["salary_bands", "ints"]])) {
-    if (name in obj && !isList(obj[name], kind === "strs" ? "string" : "bigint")) {
+  for (const [name, kind] of FIELDS) {
+    if ((kind === "strs" || kind === "ints") && name in obj && !isList(obj[name], kind === "strs" ? "string" : "bigint")) {
       throw new InvalidManifest(`manifest field ${name} must be a list of ${kind === "strs" ? "strings" : "whole numbers"}`);
     }
   }

@@ -12,7 +12,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { fromHex, toHex } from "./bytes.js";
 import { batchEnvelopeId, makeBatch, makeCertificate } from "./commitment.js";
 import { sealShareBlock, sealShares } from "./envelope.js";
-import { ELEMENT_BYTES, encodeElements, shareRows, shareVector } from "./field.js";
+import { ELEMENT_BYTES, encodeElements, shareBlock, shareRows } from "./field.js";
 import { bulkBodyToBytes, submissionUploadJson } from "./wire.js";
 
 /** @import { Manifest } from "./manifest.js" */
@@ -37,9 +37,8 @@ import { bulkBodyToBytes, submissionUploadJson } from "./wire.js";
  */
 export async function prepareSubmission(manifest, vector, options = {}) {
   if (!vector.length) throw new RangeError("a record vector has at least one entry");
-  const p = manifest.fieldModulus;
   const mh = manifest.hash();
-  const shares = shareVector(vector, manifest.n, manifest.threshold, p).map((s) => encodeElements(s, p));
+  const shares = shareBlock(encodeElements(vector), manifest.n, manifest.threshold);
   const { submissionId, certificate } = await makeCertificate(mh, shares);
   const id = fromHex(submissionId);
   const envelopes = await Promise.all(manifest.nodes.map((nd, i) => sealShares(shares[i], nd.hpkePublicKey, mh, i, id)));
