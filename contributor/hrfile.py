@@ -305,8 +305,6 @@ class Columns:
 def find_columns(table: Table, manifest: Manifest, options: ReadOptions) -> Columns:
     """The columns of every field the survey needs (raises :class:`InvalidSubmission` in one line
     naming the option to pass)."""
-    path, folded = table.path, [fold(h) for h in table.header]
-    found = ", ".join(h for h in table.header if h) or "none"
     wanted = [Field.GENDER, Field.PAY] + ([Field.CATEGORY] if manifest.job_categories else [])
     for f in (Field.CATEGORY, Field.HOURS):
         if options.header_for(f) is not None and f not in wanted:
@@ -316,6 +314,21 @@ def find_columns(table: Table, manifest: Manifest, options: ReadOptions) -> Colu
                 raise InvalidSubmission(f"--column hours=... submits pay per hour; this survey's unit is "
                                         f"{manifest.salary_unit}")
             wanted.append(f)
+    return locate_columns(table, options, wanted,
+                          f"this survey asks for a job category: {', '.join(manifest.job_categories)}")
+
+
+def has_column(table: Table, options: ReadOptions, f: Field) -> bool:
+    """Whether the file has the column of ``f`` (named by ``--column`` or by a usual header)."""
+    folded = {fold(h) for h in table.header}
+    explicit = options.header_for(f)
+    return any(fold(n) in folded for n in ([explicit] if explicit is not None else DEFAULT_HEADERS[f]))
+
+
+def locate_columns(table: Table, options: ReadOptions, wanted: Sequence[Field], why_category: str = "") -> Columns:
+    """The columns of the ``wanted`` fields (raises :class:`InvalidSubmission` naming the option)."""
+    path, folded = table.path, [fold(h) for h in table.header]
+    found = ", ".join(h for h in table.header if h) or "none"
     index: dict[Field, int] = {}
     for f in wanted:
         explicit = options.header_for(f)
@@ -325,8 +338,7 @@ def find_columns(table: Table, manifest: Manifest, options: ReadOptions) -> Colu
             if explicit is not None:
                 raise InvalidSubmission(f"{path}: no column {explicit!r} (--column {f.value}={explicit}); the headers "
                                         f"are: {found}")
-            need = (f"this survey asks for a job category: {', '.join(manifest.job_categories)}"
-                    if f is Field.CATEGORY else f"headers: {found}")
+            need = why_category if f is Field.CATEGORY and why_category else f"headers: {found}"
             raise InvalidSubmission(f"{path}: the header line has no {_SHOWN[f]} column ({need}); name it with "
                                     f"--column {f.value}=HEADER")
         index[f] = hit
@@ -379,7 +391,7 @@ class FileCheck:
         self.ranges[f] = (min(lo, value), max(hi, value))
 
 
-def _amount(cell: Cell, fmt: AmountFormat, what: str) -> Fraction:
+def amount_of(cell: Cell, fmt: AmountFormat, what: str) -> Fraction:
     """A cell's amount: a spreadsheet number exactly as its shortest decimal form, or text."""
     if isinstance(cell, float):
         if not math.isfinite(cell) or cell < 0:
@@ -388,7 +400,8 @@ def _amount(cell: Cell, fmt: AmountFormat, what: str) -> Fraction:
     return parse_amount(cell, fmt, what)
 
 
-def _text(cell: Cell) -> str:
+def text_of(cell: Cell) -> str:
+    """A cell as text (a spreadsheet's whole numbers without ".0")."""
     return cell if isinstance(cell, str) else (str(int(cell)) if cell == int(cell) else repr(cell))
 
 
@@ -409,15 +422,15 @@ class _RowReader:
 
     def record(self, cells: list[Cell]) -> Record:
         chk = self.check
-        gender = self.field(Field.GENDER, cells, lambda c: self.genders.match(_text(c)))
+        gender = self.field(Field.GENDER, cells, lambda c: self.genders.match(text_of(c)))
         job = ""
         if self.jobs is not None:
             jobs = self.jobs
-            job = self.field(Field.CATEGORY, cells, lambda c: _job(jobs, _text(c)))
-        pay = self.field(Field.PAY, cells, lambda c: _amount(c, chk.amounts, "salary"))
+            job = self.field(Field.CATEGORY, cells, lambda c: _job(jobs, text_of(c)))
+        pay = self.field(Field.PAY, cells, lambda c: amount_of(c, chk.amounts, "salary"))
         value = pay
         if Field.HOURS in self.cols.index:
-            hours = self.field(Field.HOURS, cells, lambda c: _positive(_amount(c, chk.amounts, "hours")))
+            hours = self.field(Field.HOURS, cells, lambda c: _positive(amount_of(c, chk.amounts, "hours")))
             value = pay / hours
         salary = whole_units(value)
         try:
