@@ -40,6 +40,8 @@ from .amounts import amount_format, decimal_mark
 
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods")
 DELIMITERS = (",", ";", "\t", "|")
+#: longest CSV cell read (longer ones make the file invalid CSV)
+MAX_CELL_BYTES = 1 << 24
 #: rows between two progress reports while reading
 PROGRESS_EVERY = 2000
 
@@ -187,6 +189,9 @@ def read_table(path: Path, options: ReadOptions = ReadOptions(),
         raise InvalidSubmission(f"cannot read {path}: {exc.strerror}") from None
     text, encoding = _decode(data, options.encoding, path)
     delimiter = options.delimiter or _sniff_delimiter(text)
+    # A long cell is reported as its row's problem (the parsers bound their input), not as a
+    # broken file: the csv module's own limit would stop the whole file at 128 KiB.
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_CELL_BYTES))
     rows: list[tuple[int, list[Cell]]] = []
     header: list[str] | None = None
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)

@@ -134,6 +134,8 @@ def parse_amount(text: str, fmt: AmountFormat = AmountFormat(), what: str = "sal
     raw = text.strip(_SPACES)
     if not raw:
         raise InvalidSubmission(f"{what} is missing")
+    if raw.isascii() and raw.isdigit():  # the common case, read at once
+        return Fraction(int(raw))
     cur, number = _split_currency(raw)
     if cur and cur.casefold() not in fmt._folded_marks:
         if not number or not fmt.currency_marks:
