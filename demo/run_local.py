@@ -259,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         print("[6/6] the analyst fetches, verifies and reconstructs the result\n")
         out = args.out or root / "result.json"
         report = args.report or (args.out.parent if args.out else Path.cwd()) / "report.html"
+        for path in (out, report):
+            path.parent.mkdir(parents=True, exist_ok=True)
         try:
             mpc = cluster.results(out, report, args.lang)
         except StepFailed as exc:
