@@ -88,15 +88,26 @@ Examples:
       --gender female --salary 53500 --replace
 
 \b
-  # HR: many employees at once; CSV header needs gender,salary (and job when the
-  # survey has job categories; other columns are ignored), row i uses line i of
-  # the tokens file.  Rows go in batches of
-  # --batch-size (one signed, sealed request per node per batch); every batch is
-  # written to a pending directory before the first upload.
+  # HR: many employees at once, from a CSV (any delimiter and encoding) or an
+  # .xlsx/.xls/.ods file; columns gender, salary (and job when the survey has job
+  # categories) or named with --column; row i uses line i of the tokens file.
+  # Rows go in batches of --batch-size (one signed, sealed request per node per
+  # batch); every batch is written to a pending directory before the first upload.
   salary-submit --survey manifest.json --csv staff.csv --tokens tokens.txt
 
 \b
-  # a node was down during a bulk run: finish it (same ids and bytes)
+  # check an export first (rows per gender and category, amounts, problems);
+  # nothing is sent
+  salary-submit --survey manifest.json --csv 薪資.xlsx --check \\
+      --column gender=性別 --column pay=月薪 --column category=職類
+
+\b
+  # a European export: semicolons, 4.100,50
+  salary-submit --survey manifest.json --csv gehalt.csv --tokens tokens.txt --decimal ,
+
+\b
+  # a node was down or Ctrl-C was pressed during a bulk run: finish it (same ids
+  # and bytes; rows never prepared are prepared from the same file)
   salary-submit --resume receipts/pending-<survey>-bulk-<time>/ --tokens tokens.txt
 
 \b
@@ -248,7 +259,9 @@ def _report_batch(res: BatchResult[Any], resume_hint: str, unprepared: bulkrun.U
 @click.option("--cafile", type=click.Path(exists=True, dir_okay=False),
               help="CA certificate(s) to verify an https:// --survey URL (default: system CAs).")
 @click.option("--gender", help="Your gender category, e.g. female, male, other.")
-@click.option("--salary", metavar="AMOUNT", help="Your salary: a whole number in the survey's unit.")
+@click.option("--salary", metavar="AMOUNT",
+              help="Your salary in the survey's unit, e.g. 4100, 4,100.50 or NT$45,000 (a decimal part is rounded "
+                   "half to even to whole units).")
 @click.option("--category", "--job", "job", metavar="NAME",
               help="Your job category, when the survey declares them (its manifest's job_categories).")
 @click.option("--token", metavar="TOKEN",
@@ -257,8 +270,8 @@ def _report_batch(res: BatchResult[Any], resume_hint: str, unprepared: bulkrun.U
               help="Read the participation token from the first line of this file.")
 @click.option("--replace", is_flag=True, help="Replace the earlier submission made with this token.")
 @click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False),
-              help="Submit every row of this CSV file (header with gender,salary, and job when the survey "
-                   "has job categories).")
+              help="Submit every row of this HR file: CSV (any delimiter, UTF-8/UTF-16/Windows-1252), .xlsx, .xls "
+                   "or .ods; columns gender, salary (and job when the survey has job categories) or --column.")
 @click.option("--tokens", "tokens_file", type=click.Path(exists=True, dir_okay=False),
               help="With --csv (or --resume of a batch): one token per line, line i for row i.")
 @click.option("--resume", "resume_file", type=click.Path(exists=True),

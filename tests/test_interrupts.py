@@ -46,11 +46,26 @@ def _wait_for(pred: object, proc: subprocess.Popen[str], limit: float = 120) -> 
     return False
 
 
+def _resume_refuses_a_changed_file(again: list[str], data: Path, receipts: Path) -> None:
+    """With the file edited, the resume delivers what was prepared but says how many rows were
+    never prepared and exits 1, keeping the run; with the file back, the next resume finishes."""
+    original = data.read_bytes()
+    data.write_bytes(original.replace(b"\n", b"\nX0000,female,4242,sales\n", 1))
+    res = subprocess.run([tool("salary-submit"), *again[1:]], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1, res.stderr
+    m = re.search(r"error: (\d+) row\(s\) of the run were never prepared \((.*)\), so they were not sent$",
+                  res.stderr.strip())
+    assert m and m.group(2) == f"{data.resolve()} has changed since the run began", res.stderr
+    assert f"never prepared {m.group(1)}" in res.stdout and int(m.group(1)) > 0
+    assert list(receipts.glob("pending-*/run.json"))
+    data.write_bytes(original)
+
+
 def _files(receipts: Path, pattern: str) -> int:
     return sum(1 for _ in receipts.glob(f"pending-*/{pattern}"))
 
 
-@pytest.mark.parametrize("phase", ["preparing", "uploading", "start"])
+@pytest.mark.parametrize("phase", ["preparing", "uploading", "start", "preparing, then the file changes"])
 def test_sigint_then_the_printed_command_stores_every_row_exactly_once(tmp_path: Path, phase: str) -> None:
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
@@ -67,7 +82,7 @@ def test_sigint_then_the_printed_command_stores_every_row_exactly_once(tmp_path:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
         batches = ROWS // 50
-        if phase == "preparing":  # a random number of batches prepared, none settled
+        if phase.startswith("preparing"):  # a random number of batches prepared, none settled
             k = rng.randrange(0, batches // 2)
             reached = _wait_for(lambda: _files(receipts, "batch-*.json") >= k and _files(receipts, "run.json"), proc)
         elif phase == "uploading":
@@ -91,6 +106,8 @@ def test_sigint_then_the_printed_command_stores_every_row_exactly_once(tmp_path:
             assert m, f"seed {seed}: {last}"
             again = shlex.split(m.group(1))
             assert again[0] == "salary-submit"
+            if phase.endswith("changes") and "--resume" in again:
+                _resume_refuses_a_changed_file(again, data, receipts)
             res = subprocess.run([tool("salary-submit"), *again[1:]], capture_output=True, text=True, timeout=300)
             assert res.returncode == 0, f"seed {seed}: {res.stderr}"
             assert "submitted 3000 of 3000; failed 0; pending 0" in res.stdout, res.stdout
