@@ -244,3 +244,19 @@ def test_amounts_up_to_a_billion_are_shared_and_summed_exactly(tmp_path: Path) -
         vec = reconstruct_vector(shares, m.threshold, m.field_modulus)[: sc.record_width]
         assert vec == encode_record(rec, sc)
         assert sum(vec[sc.sq_at: sc.sq_at + sc.K]) == rec.salary ** 2
+
+
+def test_hours_column_submits_pay_per_hour_only_in_an_hourly_survey(tmp_path: Path) -> None:
+    hourly = make_survey(tmp_path / "h", tokens=2, salary_max=500, salary_unit="EUR/hour")
+    f = tmp_path / "staff.csv"
+    f.write_text("gender,monthly,hours\nfemale,\"3,300.00\",160\nmale,4100,162.5\n")
+    opts = {"columns": ["pay=monthly", "hours=hours"]}
+    # 3300 / 160 = 20.625 -> 21; 4100 / 162.5 = 25.23 -> 25
+    assert _records(f, hourly, **opts) == [("female", 21, ""), ("male", 25, "")]
+    code, out, err = _check(hourly, f, "--column", "pay=monthly", "--column", "hours=hours")
+    assert code == 0, err
+    assert "hours: min 160, max 162.50" in out and "submitted: pay / hours, in EUR/hour" in out
+    monthly = make_survey(tmp_path / "m", tokens=2)
+    code, _, err = _check(monthly, f, "--column", "pay=monthly", "--column", "hours=hours")
+    assert err.strip() == ("salary-submit: error: --column hours=... submits pay per hour; this survey's unit is "
+                           "EUR/month")
