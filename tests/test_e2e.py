@@ -6,6 +6,7 @@ Every released figure is checked against the plaintext oracle computed from the 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -95,10 +96,15 @@ def test_node_and_analyst_cli_errors_are_one_line(tmp_path: Path) -> None:
         c.stop_all()
 
 
+def _demo_env() -> dict[str, str]:
+    """The demo run from a scratch directory (it writes report.html into the current one)."""
+    return dict(os.environ, PYTHONPATH=str(ROOT))
+
+
 def test_run_local_demo(tmp_path: Path) -> None:
     out = tmp_path / "result.json"
     proc = subprocess.run([sys.executable, "-m", "demo.run_local", "--employees", "150", "--nodes", "4",
-                           "--threshold", "1", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                           "--threshold", "1", "--out", str(out)], cwd=tmp_path, env=_demo_env(), capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "OK: the MPC result equals the plaintext figures" in proc.stdout
@@ -108,7 +114,7 @@ def test_run_local_demo(tmp_path: Path) -> None:
 
 def test_run_local_chaos_demo(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "demo.run_local", "--chaos", "--employees", "400", "--seed", "3"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+                          cwd=tmp_path, env=_demo_env(), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "chaos: killed node(s)" in proc.stdout and "chaos: killing node" in proc.stdout
     assert "OK: the MPC result equals the plaintext figures" in proc.stdout
@@ -116,7 +122,7 @@ def test_run_local_chaos_demo(tmp_path: Path) -> None:
 
 def test_run_local_with_malicious_contributors(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "demo.run_local", "--employees", "150", "--bad-contributors", "16",
-                           "--seed", "5"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                           "--seed", "5"], cwd=tmp_path, env=_demo_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     # 16 = 2 of each kind: 2 wrong-length refused at upload, 14 stored and caught inside the MPC;
@@ -138,7 +144,7 @@ def test_run_local_with_malicious_contributors(tmp_path: Path) -> None:
 ])
 def test_run_local_fault_injection(tmp_path: Path, cheat: str, code: int, needle: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "demo.run_local", "--model", "malicious", "--nodes", "4",
-                           "--threshold", "1", "--employees", "120", "--cheat", cheat], cwd=ROOT, capture_output=True,
+                           "--threshold", "1", "--employees", "120", "--cheat", cheat], cwd=tmp_path, env=_demo_env(), capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == code, proc.stdout + proc.stderr
     assert needle in proc.stdout
