@@ -287,9 +287,11 @@ def test_schemathesis_whole_api(node: Node, record_property: Callable[[str, obje
                 cases = st.one_of(cases, op.as_strategy(generation_mode=mode, path_parameters={"survey_id": SID}))
 
             @fuzz_settings(SCHEMATHESIS_EXAMPLES)
-            @given(case=cases, extra=headers_st)
-            def run(case: schemathesis.Case, extra: dict[str, str]) -> None:
+            @given(case=cases, extra=headers_st, real_tokens=st.booleans())
+            def run(case: schemathesis.Case, extra: dict[str, str], real_tokens: bool) -> None:
                 per_operation[op.label] += 1
+                if real_tokens:  # get past the token check, to the checks behind it
+                    _with_real_tokens(case, n.survey.tokens)
                 resp = case.call(headers=extra)
                 kind = ""
                 if resp.status_code >= 400:
@@ -316,6 +318,18 @@ def test_schemathesis_whole_api(node: Node, record_property: Callable[[str, obje
                for (label, real, _, err) in seen), seen
     assert any(real and status == 200 for (label, real, status, _) in seen if "{survey_id}" in label), seen
     assert n.store.count(SID) == 0
+
+
+def _with_real_tokens(case: schemathesis.Case, tokens: list[str]) -> None:
+    """Put the survey's participation tokens into a generated upload body (one record's
+    ``token``, a batch's ``tokens``), wherever it has them as strings."""
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    if isinstance(body.get("token"), str):
+        body["token"] = tokens[0]
+    if isinstance(body.get("tokens"), list) and all(isinstance(t, str) for t in body["tokens"]):
+        body["tokens"] = [tokens[k % len(tokens)] for k in range(len(body["tokens"]))]
 
 
 # -- 2. hypothesis: malformed envelopes through the HTTP endpoint ---------------------------------
@@ -356,7 +370,8 @@ def test_mutated_valid_envelopes(node: Node, record_property: Callable[[str, obj
 
     Only the unmodified envelope with its own id, a valid token and a boolean ``replace`` is
     accepted (stored, replaced, or 409 if the token was used without ``replace``); everything
-    else is a 4xx and changes nothing.
+    else is a 4xx and changes nothing: 403 for a well-formed upload with an unknown token,
+    whatever its envelope (the token is checked before any cryptography), 400 otherwise.
     """
     cases = 0
     accepted = 0
@@ -385,10 +400,12 @@ def test_mutated_valid_envelopes(node: Node, record_property: Callable[[str, obj
                                 "replace": replace})
         well_formed = (isinstance(replace, bool) and isinstance(token, str) and 1 <= len(token) <= MAX_TOKEN_CHARS
                        and re.fullmatch(r"[\x21-\x7e]+", token) is not None)  # printable ASCII only
-        if sent == env and sid == own_sid and well_formed:
-            if token not in valid_tokens:
-                assert assert_api_error(resp, (403,))["error"] == "InvalidToken"
-            elif token in model.stored and not replace:
+        schema_ok = well_formed and isinstance(sid, str) and re.fullmatch(r"[0-9a-f]{32}", sid) is not None
+        if schema_ok and token not in valid_tokens:  # refused before the envelope is looked at
+            assert assert_api_error(resp, (403,))["error"] == "InvalidToken"
+            assert node.store.count(SID) == before
+        elif sent == env and sid == own_sid and well_formed:
+            if token in model.stored and not replace:
                 assert assert_api_error(resp, (409,))["error"] == "TokenUsed"
             else:
                 assert resp.status_code == 200, resp.text
