@@ -44,6 +44,7 @@ with warnings.catch_warnings():
 
 from conftest import Survey, make_survey
 from mpc_nodes import keys
+from mpc_nodes.guard import GuardLimits
 from mpc_nodes.server import create_app
 from mpc_nodes.store import NodeStore
 from protocol.commitment import make_certificate
@@ -112,7 +113,9 @@ def build_node(tmp: Path, tokens: int = 5) -> Iterator[Node]:
     pub = keys.load_public(d)
     store.import_survey(json.loads((s.dir / "node-bundle.json").read_text()), pub.hpke_public_key,
                         pub.tls_cert_sha256)
-    app = create_app(d, store)
+    # No failure limit: these tests send thousands of bad requests from one client on purpose
+    # (the limit has tests of its own, tests/test_guard.py and tests/test_public_api.py).
+    app = create_app(d, store, GuardLimits.unlimited_failures())
     submit_op = schemathesis.openapi.from_asgi("/openapi.json", app)["/v1/surveys/{survey_id}/submissions"]["POST"]
     # A server exception must show up as the 500 a client would get, so it can be asserted on.
     with TestClient(app, raise_server_exceptions=False) as client:
