@@ -28,6 +28,11 @@ submits 300 uploads back to back, every tenth token sent a second time without `
 409, a failure).  Measured: how many forgeries were answered before the first 429, the
 Retry-After it was given, and that the office was never held up (no 429, every upload stored).
 
+``slowloris``: node 0 of a plain survey.  From one address 200 clients hold connections for
+``--duration`` seconds, half sending their headers a line a second, half whole headers
+(Content-Length 400,000) and then their body a byte a second; meanwhile 200 uploads from another
+address must all be stored at the first attempt (no 503), with their latency.
+
 Exit code 0 if every check holds (``--max-rss-mb`` for memory), 1 otherwise, 2 if set-up failed.
 ``--json FILE`` writes the summary.
 """
@@ -448,9 +453,93 @@ def run_rate_limit(root: Path, forger_seconds: float = 10.0, office_uploads: int
 
 
 # ------------------------------------------------------------------------------------------------
+# Scenario: slowloris
+# ------------------------------------------------------------------------------------------------
+async def _slow_connection(m: Manifest, source: str, body_phase: bool, until: float, seen: Counter[str]) -> None:
+    """One slow client: headers a line at a time, or whole headers (Content-Length: 400,000)
+    and then the body a byte a second, until ``until`` or the node answers."""
+    import asyncio
+    from urllib.parse import urlparse
+
+    url = urlparse(m.nodes[0].url)
+    try:
+        reader, writer = await asyncio.open_connection(url.hostname, url.port, local_addr=(source, 0),
+                                                       ssl=pinned_client_context(m.nodes[0].tls_cert_pem),
+                                                       server_hostname=url.hostname)
+    except OSError as exc:
+        seen[f"connect {type(exc).__name__}"] += 1
+        return
+    head = (f"POST /v1/surveys/{m.survey_id}/submissions HTTP/1.1\r\nHost: {url.hostname}\r\n"
+            "Content-Type: application/json\r\n")
+    try:
+        if body_phase:
+            writer.write((head + "Content-Length: 400000\r\n\r\n").encode())
+        else:
+            writer.write(head.encode())
+        await writer.drain()
+        answer = asyncio.ensure_future(reader.read(200))
+        while asyncio.get_running_loop().time() < until and not answer.done():
+            writer.write(b"x" if body_phase else b"X-Slow: 1\r\n")
+            await writer.drain()
+            await asyncio.wait([answer], timeout=1.0)
+        seen[(answer.result().split(b"\r\n", 1)[0].decode(errors="replace") or "closed") if answer.done()
+             else "held open"] += 1
+        answer.cancel()
+    except OSError as exc:
+        seen[type(exc).__name__] += 1
+    finally:
+        writer.close()
+
+
+def slowloris(m: Manifest, source: str, connections: int, seconds: float) -> dict[str, int]:
+    """``connections`` slow clients from ``source`` for ``seconds``, half slow in their headers,
+    half in their bodies."""
+    import asyncio
+
+    seen: Counter[str] = Counter()
+
+    async def all_of_them() -> None:
+        until = asyncio.get_running_loop().time() + seconds
+        await asyncio.gather(*(_slow_connection(m, source, k % 2 == 1, until, seen) for k in range(connections)))
+
+    asyncio.run(all_of_them())
+    return dict(seen)
+
+
+def run_slowloris(root: Path, connections: int = 200, seconds: float = 30.0, honest_uploads: int = 200,
+                  say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Slow clients from one address hold connections while contributors from another upload."""
+    cl = LocalCluster(root, tokens=honest_uploads + 10, survey_id="slowloris")
+    cl.setup()
+    m = load_manifest(cl.manifest)
+    tokens = cl.tokens_file.read_text().split()
+    bodies = [honest_single(m, 0, t)[1] for t in tokens[:honest_uploads]]
+    cl.start_node(0)
+    try:
+        out: dict[str, Any] = {}
+        t = threading.Thread(target=lambda: out.update(slow=slowloris(m, "127.0.0.40", connections, seconds)))
+        t.start()
+        time.sleep(3.0)  # let the slow connections settle in
+        res = HonestResult()
+        with client(m, 0, "127.0.0.41") as c:
+            for body in bodies:
+                honest_upload(c, f"/v1/surveys/{m.survey_id}/submissions", body, res)
+                time.sleep(seconds / 2 / honest_uploads)
+        t.join()
+    finally:
+        cl.stop_all()
+    stored = _stored_ids(cl.node_dirs[0] / "node.db", m.survey_id)
+    return {"slow_connections": connections, "seconds": seconds, "slow_outcomes": out.get("slow", {}),
+            "honest_stored": len(res.stored), "honest_failures": len(res.failed), "honest_attempts": dict(res.attempts),
+            "honest_p50_s": round(percentile(res.latencies, 0.5), 3),
+            "honest_p99_s": round(percentile(res.latencies, 0.99), 3), "honest_all_in_store": set(res.stored) <= stored}
+
+
+# ------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("scenario", nargs="?", choices=["memory", "forgeries", "ratelimit"], default="memory")
+    ap.add_argument("scenario", nargs="?", choices=["memory", "forgeries", "ratelimit", "slowloris"],
+                    default="memory")
     ap.add_argument("--attackers", type=int, default=32)
     ap.add_argument("--honest", type=int, default=4, help="honest contributor threads (memory)")
     ap.add_argument("--duration", type=float, default=30.0)
@@ -468,6 +557,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.scenario == "forgeries":
             s = run_forgeries(root)
             ok = all(s["unchanged"]) and s["rejected"] == 0 and s["accepted"] == s["honest"]
+        elif args.scenario == "slowloris":
+            s = run_slowloris(root, seconds=args.duration)
+            ok = (s["honest_failures"] == 0 and s["honest_stored"] == 200 and s["honest_all_in_store"]
+                  and s["honest_attempts"] == {"200": 200})
         else:
             s = run_rate_limit(root)
             ok = (s["office"]["answers"].get("429", 0) == 0 and s["office_all_stored"]

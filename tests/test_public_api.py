@@ -16,7 +16,8 @@ prints the figures):
 - 32 concurrent bodies of the maximum bulk size keep the node below 400 MB while honest uploads
   are served (their p99 latency is printed);
 - one address's failures are rate-limited (429 with Retry-After) while an office behind another
-  address submits hundreds a minute, unhindered.
+  address submits hundreds a minute, unhindered;
+- 200 slowloris connections from one address do not hurt honest uploads from another.
 """
 
 from __future__ import annotations
@@ -328,3 +329,15 @@ def test_failures_from_one_address_are_rate_limited_and_an_office_is_not(tmp_pat
     assert forger["answers"]["403 unknown-token"] <= 120 + 2 * 10 + 5
     assert forger["answers"]["429 too-many-failures"] > 0 and forger["retry_after_range"][0] >= 1
     assert s["forger_after_waiting"] == 403
+
+
+@pytest.mark.slow
+def test_200_slowloris_connections_do_not_hurt_honest_uploads(tmp_path: Path) -> None:
+    """What held before must keep holding now that bodies are reserved: 200 slow clients from one
+    address for 20 s (100 slow in their headers, 100 declaring 400,000-byte bodies sent a byte a
+    second) take at most that address's share of the pool (8 MiB: 20 bodies; the others are
+    answered 503), and 200 uploads from another address all go in at the first attempt."""
+    s = attack.run_slowloris(tmp_path, connections=200, seconds=20, honest_uploads=200, say=lambda _: None)
+    print(json.dumps(s, indent=2))
+    assert s["honest_attempts"] == {"200": 200} and s["honest_all_in_store"], s
+    assert s["slow_outcomes"].get("HTTP/1.1 503 Service Unavailable", 0) == 100 - 20, s
