@@ -12,7 +12,7 @@ this order:
 2. **Size**: a ``Content-Length`` above the endpoint's limit is answered 413 at once, and a body
    sent without one is cut off (413) as soon as it passes the limit.
 3. **Memory** (:class:`BodyPool`): the request bodies a process holds at once are bounded, in two
-   pools (bulk uploads; everything else), each with a share per address.  A body is admitted
+   pools (bulk uploads; everything else), each with a share one address may hold.  A body is admitted
    before it is read: a declared ``Content-Length`` is reserved whole, a body without one is
    reserved as it arrives.  What does not fit is answered 503 with ``Retry-After``.
 4. **Stalled bodies**: a body of which nothing arrives for ``body_idle_seconds`` is answered 408,
@@ -53,7 +53,8 @@ class GuardLimits:
     body_limit: int = MAX_BODY_BYTES  # bytes of one request body (413 above)
     bulk_body_limit: int = MAX_BULK_BODY_BYTES  # bytes of one bulk upload's body
     bulk_pool: int = 96 * MIB  # bytes of bulk upload bodies held at once
-    bulk_pool_per_address: int = 64 * MIB  # ... of which one client address may hold
+    bulk_pool_per_address: int = 96 * MIB  # ... of which one client address may hold (all: an HR tool uploads
+    # several large batches at once, and slow senders of bulk bodies cannot touch the other pool)
     other_pool: int = 16 * MIB  # bytes of every other request body held at once
     other_pool_per_address: int = 8 * MIB  # ... of which one client address may hold
     failure_burst: float = 120.0  # failure units an address may spend at once
