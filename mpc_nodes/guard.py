@@ -52,8 +52,8 @@ class GuardLimits:
 
     body_limit: int = MAX_BODY_BYTES  # bytes of one request body (413 above)
     bulk_body_limit: int = MAX_BULK_BODY_BYTES  # bytes of one bulk upload's body
-    bulk_pool: int = 96 * MIB  # bytes of bulk upload bodies held at once
-    bulk_pool_per_address: int = 96 * MIB  # ... of which one client address may hold (all: an HR tool uploads
+    bulk_pool: int = 80 * MIB  # bytes of bulk upload bodies held at once (two batches of 36 MB, one of 48 MiB)
+    bulk_pool_per_address: int = 80 * MIB  # ... of which one client address may hold (all: an HR tool uploads
     # several large batches at once, and slow senders of bulk bodies cannot touch the other pool)
     other_pool: int = 16 * MIB  # bytes of every other request body held at once
     other_pool_per_address: int = 8 * MIB  # ... of which one client address may hold

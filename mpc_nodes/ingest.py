@@ -249,6 +249,7 @@ def _rows_committed(batch: Batch, manifest_hash: bytes, node: int, rows: Sequenc
     """Refuse, naming the first record, unless every row is the share its record commits to for ``node``."""
     at = COMMIT_BYTES * node
     for r, row in enumerate(rows):
-        if share_commitment(manifest_hash, batch.ids[r], node, bytes(row)) != batch.commitments[r][at: at + COMMIT_BYTES]:
+        committed = batch.commitments[r][at: at + COMMIT_BYTES]
+        if share_commitment(manifest_hash, batch.ids[r], node, bytes(row)) != committed:
             raise R.SHARE_NOT_COMMITTED.exception(f"record {r} of the batch: share does not match the "
                                                   "contributor's signed commitment for this node")
