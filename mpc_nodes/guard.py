@@ -60,7 +60,7 @@ class GuardLimits:
     failure_burst: float = 120.0  # failure units an address may spend at once
     failure_refill: float = 2.0  # failure units an address gets back a second
     body_idle_seconds: float = 30.0  # a body with no byte arriving for this long is answered 408
-    addresses: int = 100_000  # client addresses whose failures are remembered (the oldest full ones go first)
+    addresses: int = 100_000  # client addresses whose failures are remembered (the one charged longest ago goes)
     busy_retry_after: int = 1  # seconds a 503 asks the client to wait
 
     def __post_init__(self) -> None:
@@ -98,6 +98,7 @@ class FailureLimiter:
     def __init__(self, burst: float, refill: float, addresses: int,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.burst, self.refill, self.addresses, self.clock = burst, refill, addresses, clock
+        self.unlimited = math.isinf(burst)
         self._buckets: dict[str, tuple[float, float]] = {}  # address -> (units left, when), oldest change first
 
     def _level(self, address: str, now: float) -> float:
@@ -106,26 +107,23 @@ class FailureLimiter:
 
     def wait(self, address: str) -> float:
         """Seconds until ``address`` has a unit again (0: it may send now)."""
+        if self.unlimited:
+            return 0.0
         level = self._level(address, self.clock())
         return 0.0 if level >= 1 else (1 - level) / self.refill
 
     def charge(self, address: str, units: float) -> None:
         """Take ``units`` from ``address`` for a failed request (it may go into debt)."""
-        if math.isinf(self.burst):
+        if self.unlimited:
             return
         now = self.clock()
         level = self._level(address, now) - units
         self._buckets.pop(address, None)
         self._buckets[address] = (level, now)
         if len(self._buckets) > self.addresses:
-            self._forget(now)
-
-    def _forget(self, now: float) -> None:
-        """Drop the addresses that have their whole allowance back (as good as unknown); if none
-        has, the one changed longest ago."""
-        full = [a for a in self._buckets if self._level(a, now) >= self.burst]
-        for a in full or [next(iter(self._buckets))]:
-            del self._buckets[a]
+            # Forget the address charged longest ago (the likeliest to have its allowance back),
+            # in constant time: scanning for full ones would cost each new address a full pass.
+            del self._buckets[next(iter(self._buckets))]
 
 
 @dataclass
@@ -240,6 +238,7 @@ class _Admitted:
         self.received = 0  # body bytes read
         self.status = 0  # of the answer sent
         self.streamed = False  # no Content-Length: reserve as the body arrives
+        self.body_done = False  # the last piece of the body arrived (no more idle timer)
 
     async def run(self, receive: Receive, send: Send) -> None:
         try:
@@ -278,6 +277,8 @@ class _Admitted:
         idle = self.guard.limits.body_idle_seconds
 
         async def limited() -> Message:
+            if self.body_done:  # e.g. waiting for the client to disconnect: not a body that stalls
+                return await receive()
             try:
                 async with asyncio.timeout(idle):
                     msg = await receive()
@@ -285,6 +286,7 @@ class _Admitted:
                 raise _deferred(Deferral.BODY_STALLED, f"no part of the request body arrived for {idle:g} s",
                                 1) from None
             if msg["type"] == "http.request":
+                self.body_done = not msg.get("more_body", False)
                 n = len(msg.get("body", b""))
                 self.received += n
                 if self.received > self.limit:

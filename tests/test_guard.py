@@ -106,15 +106,14 @@ def test_the_default_allowance_serves_an_office_and_bounds_a_forger(clock: Clock
     assert answered <= d.failure_burst + 60 * d.failure_refill
 
 
-def test_the_limiter_forgets_the_addresses_that_are_back_to_full(clock: Clock) -> None:
+def test_the_limiter_remembers_a_bounded_number_of_addresses(clock: Clock) -> None:
     limiter = FailureLimiter(burst=3, refill=1, addresses=2, clock=clock)
-    limiter.charge("old", 1)
-    clock.now += 10  # "old" is full again
+    limiter.charge("a", 3)
     limiter.charge("b", 3)
-    limiter.charge("c", 3)
-    assert set(limiter._buckets) == {"b", "c"}
-    limiter.charge("d", 3)  # nobody is full: the one changed longest ago goes
-    assert set(limiter._buckets) == {"c", "d"}
+    limiter.charge("a", 1)  # "a" is now the one charged last
+    limiter.charge("c", 3)  # over the bound: "b", charged longest ago, is forgotten
+    assert set(limiter._buckets) == {"a", "c"}
+    assert limiter.wait("b") == 0 and limiter.wait("a") > 0
 
 
 def test_addresses_are_counted_per_ipv4_address_and_per_ipv6_64() -> None:
@@ -213,3 +212,32 @@ def test_a_stalled_body_is_answered_408_and_releases_its_reservation(clock: Cloc
     assert (status, body["reason"], headers["retry-after"]) == (408, "body-stalled", "1")
     assert body["detail"] == "no part of the request body arrived for 0.2 s"
     assert all(p.used == 0 for p in guard.pools.values())
+
+
+def test_the_idle_timer_stops_once_the_body_is_complete(clock: Clock) -> None:
+    """An app may listen for the client going away once it has the body: that is no stall."""
+    async def listens_after_the_body(scope: Scope, receive: Receive, send: Send) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        try:
+            await asyncio.wait_for(receive(), 0.5)  # longer than the idle limit (0.2 s)
+        except asyncio.TimeoutError:
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    scope: Scope = {"type": "http", "method": "POST", "path": "/", "headers": [], "client": ("198.51.100.9", 1)}
+    sent: list[Message] = []
+    pieces = [{"type": "http.request", "body": b"abc", "more_body": False}]
+
+    async def receive() -> Message:
+        if pieces:
+            return pieces.pop()
+        await asyncio.sleep(3600)  # the client stays connected
+        raise AssertionError("unreachable")
+
+    async def send(msg: Message) -> None:
+        sent.append(msg)
+
+    asyncio.run(Guard(listens_after_the_body, SMALL, clock)(scope, receive, send))
+    assert sent[0]["status"] == 200
