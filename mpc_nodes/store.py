@@ -883,9 +883,10 @@ class NodeStore:
         cleared: list[str] = []
         for k in range(0, len(hashes), 500):
             chunk = list(hashes[k: k + 500])
-            cleared.extend(r[0] for r in self._db.execute(
-                f"DELETE FROM refusals WHERE survey_id=? AND token_hash IN ({','.join('?' * len(chunk))})"
-                " RETURNING submission_id", (survey_id, *chunk)))
+            where = f"survey_id=? AND token_hash IN ({','.join('?' * len(chunk))})"
+            cleared.extend(r[0] for r in self._db.execute(f"SELECT submission_id FROM refusals WHERE {where}",
+                                                          (survey_id, *chunk)))
+            self._db.execute(f"DELETE FROM refusals WHERE {where}", (survey_id, *chunk))
         return sorted(cleared)
 
     def refused_ids(self, survey_id: str) -> list[str]:
