@@ -174,10 +174,10 @@ def create(out_dir: Path, node_files: tuple[Path, ...], survey_id: str, title: s
 def status(survey_dir: Path) -> None:
     """Show every node's state and submission count."""
     try:
-        manifest, _, _ = load_analyst_secret(survey_dir)
+        manifest, _, cred = load_analyst_secret(survey_dir)
         for j, node in enumerate(manifest.nodes):
             try:
-                r = node_request(manifest, j, "GET", "status", retries=1)
+                r = node_request(manifest, j, "GET", "status", cred, retries=1)
                 if r.status_code == 200:
                     d = r.json()
                     line = f"{d['state']}, {d['submissions']} submissions"

@@ -243,7 +243,7 @@ class BulkBody:
         return b"".join(out)
 
     @staticmethod
-    def from_bytes(raw: bytes) -> BulkBody:
+    def from_bytes(raw: bytes | bytearray) -> BulkBody:
         """Parse the binary form; raises :class:`InvalidSubmission` naming what is wrong."""
         what = "bulk upload (binary)"
         if raw[:4] != _BULK_MAGIC:

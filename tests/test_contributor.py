@@ -586,10 +586,15 @@ class Cluster:
                 proc.wait()
 
     def count(self, i: int, survey_id: str) -> int:
-        ctx = pinned_client_context(self.infos[i].tls_cert_pem)
-        resp = httpx.get(f"{self.infos[i].url}/v1/surveys/{survey_id}/status", verify=ctx, timeout=10)
-        resp.raise_for_status()
-        return int(resp.json()["submissions"])
+        """Node i's submission count, read from its store (the live count of /status is for the
+        survey's nodes and analyst only)."""
+        import sqlite3
+
+        db = sqlite3.connect(f"file:{self.node_dirs[i] / 'node.db'}?mode=ro", uri=True, timeout=30)
+        try:
+            return int(db.execute("SELECT COUNT(*) FROM submissions WHERE survey_id=?", (survey_id,)).fetchone()[0])
+        finally:
+            db.close()
 
 
 @pytest.fixture(scope="module")
