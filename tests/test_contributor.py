@@ -965,3 +965,23 @@ def test_csv_batch_with_node_down_then_resume(live: Live, tmp_path: Path, batch_
     assert "submitted 10 of 10; failed 0; pending 0" in res.stdout
     assert live.counts() == [10, 10, 10]
     assert not pending.exists()
+
+
+def test_retry_after_of_a_busy_or_counting_node_is_honoured_and_bounded(survey: Survey) -> None:
+    """503 and 429 answers carry Retry-After: the client waits at least that long (never more
+    than MAX_RETRY_AFTER), and its own backoff when the header is absent or not a number."""
+    from contributor.nodes import MAX_RETRY_AFTER
+
+    m = survey.manifest
+    answers = [httpx.Response(503, headers={"retry-after": "7"}), httpx.Response(429, headers={"retry-after": "9999"}),
+               httpx.Response(503, headers={"retry-after": "soon"}), httpx.Response(503),
+               httpx.Response(200, content=m.canonical_bytes())]
+    slept: list[float] = []
+    client = NodeClient(m, 0, retry=RetryPolicy(retries=5, base_delay=0.01, max_delay=0.01),
+                        transport=httpx.MockTransport(lambda request: answers.pop(0)), sleep=slept.append)
+    try:
+        assert client.fetch_manifest() == m.canonical_bytes()
+    finally:
+        client.close()
+    assert len(slept) == 4 and slept[0] == 7.0 and slept[1] == MAX_RETRY_AFTER == 60.0
+    assert all(s <= 0.01 for s in slept[2:])
