@@ -1,15 +1,14 @@
 """Fast linear algebra over GF(2^127 - 1) for many submissions at once.
 
 Field elements travel as 16-byte big-endian strings (see :mod:`protocol.field`).  Read as
-eight big-endian 16-bit limbs, a batch of them becomes a float64 matrix, and a product with a
-matrix of public coefficients (also split into 16-bit limbs) is one BLAS call: every partial sum
-of limb products is below 2^53 for up to 2^14 elements per row (2^17 limb products of < 2^32
-each), so float64 is exact.  The 15 "diagonals" (limb i of a times limb j of w lands at
-2^(16(i+j))) are then carried and folded modulo the Mersenne prime with int64 numpy operations,
-and results stay in limbs (:func:`add`, :func:`mul`, :func:`is_zero`, :func:`to_bytes`).  This
-replaced Python big-integer arithmetic, the bottleneck of validation (100,000 submissions, 3
-parties: 11.0 s with the previous Python-integer code and protocol, 4.6 s now,
-``scripts/bench_validation.py``).
+eight big-endian 16-bit limbs, a batch of them becomes a float64 matrix with one row per
+(element row, limb), and its product with a matrix of public coefficients (also split into 16-bit
+limbs, one column per (output, limb)) is one BLAS call: every entry is a sum of K limb products
+below 2^32 each, exact in float64 for K below 2^21.  The 15 "diagonals" (limb i of a times limb j
+of w lands at 2^(16(i+j))) are then summed, carried and folded modulo the Mersenne prime with
+int64 numpy operations, and results stay in limbs (:func:`add`, :func:`sub`, :func:`mul`,
+:func:`is_zero`, :func:`to_bytes`).  This replaced Python big-integer arithmetic, the bottleneck
+of validation (``scripts/bench_validation.py``).
 
 Only the prime 2^127 - 1 is supported here (the fold uses 2^128 = 2 mod p); callers with another
 prime use the plain Python path.
@@ -27,8 +26,13 @@ import numpy.typing as npt
 MERSENNE_127 = (1 << 127) - 1
 LIMBS = 8  # 16-bit limbs per element
 _MASK16 = 0xFFFF
-#: rows per BLAS call: bounds the float64 copy of the batch (rows x K x 8 x 8 bytes)
+#: rows per BLAS call: bounds the float64 copy of the batch (rows x K x 8 x 8 bytes) ...
 BATCH_ROWS = 8192
+#: ... and so does this, for wide rows (K elements each)
+BATCH_BYTES = 64 * 1024 * 1024
+#: terms per output of :func:`matmul_limbs`: K limb products below 2^32 stay exact in float64
+#: (below 2^53) and their diagonal sums far inside int64
+MAX_TERMS = 1 << 20
 
 U16 = npt.NDArray[np.uint16]
 
@@ -62,26 +66,8 @@ def below_p(limbs: U16) -> bool:
     return not bool((limbs[cand][:, 1:] == _MASK16).all(axis=-1).any())
 
 
-def _weight_limbs(weights: Sequence[Sequence[int]], p: int) -> npt.NDArray[np.float64]:
-    """(K, O) public coefficients -> (K*8, 15*O) float64 so that X_limbs @ Wl gives, for output o,
-    the diagonal sums D[d] = sum_{a+b=d} sum_k x_{k,a} w_{k,o,b}, in big-endian limb order."""
-    K, O = len(weights), len(weights[0]) if weights else 0
-    wl = np.zeros((K, O, LIMBS), dtype=np.float64)
-    for k in range(K):
-        for o in range(O):
-            v = weights[k][o] % p
-            for b in range(LIMBS):
-                wl[k, o, b] = (v >> (16 * (LIMBS - 1 - b))) & _MASK16
-    out = np.zeros((K, LIMBS, 2 * LIMBS - 1, O), dtype=np.float64)
-    for a in range(LIMBS):
-        for b in range(LIMBS):
-            # big-endian: limb a weighs 2^(16(7-a)); the product weighs 2^(16(14-a-b))
-            out[:, a, a + b, :] += wl[:, :, b]
-    return out.reshape(K * LIMBS, (2 * LIMBS - 1) * O)
-
-
 def _reduce_le(L: npt.NDArray[np.int64]) -> U16:
-    """Little-endian 16-bit-limb sums (..., k), k <= 18, each below 2^50 -> canonical elements mod
+    """Little-endian 16-bit-limb sums (..., k), k <= 18, each below 2^58 -> canonical elements mod
     2^127 - 1 as (..., 8) big-endian limbs (native uint16, index 0 most significant)."""
     shape = L.shape[:-1]
     # Limb-major layout: every step below is one pass over contiguous memory (several times
@@ -89,7 +75,7 @@ def _reduce_le(L: npt.NDArray[np.int64]) -> U16:
     A = np.zeros((max(L.shape[-1], 8),) + shape, dtype=np.int64)
     A[: L.shape[-1]] = np.moveaxis(L, -1, 0)
     # Fold limbs 8.. down first (2^(16 i) = 2 * 2^(16 (i - 8)) mod p): two folds leave 8 limbs,
-    # each below 2^50 + 2^51 + 2^52 < 2^53, far inside int64.
+    # each below 2^58 + 2^59 + 2^60 < 2^61, inside int64.
     while len(A) > 8:
         hi = A[8:]
         A = A[:8].copy() if len(hi) <= 8 else np.concatenate([A[:8], np.zeros((len(hi) - 8,) + shape, np.int64)])
@@ -166,6 +152,21 @@ def add(A: U16, B: U16) -> U16:
     return _reduce_le(_to_le(A) + _to_le(B))
 
 
+#: p's limbs, little-endian: each is at least the same limb of any reduced element, so p - B
+#: needs no borrow
+_P_LE = np.array([_MASK16] * (LIMBS - 1) + [0x7FFF], dtype=np.int64)
+
+
+def neg_le(A: U16) -> npt.NDArray[np.int64]:
+    """-A as little-endian limbs before reduction (p - A limb by limb: non-negative, below 2^16)."""
+    return _P_LE - _to_le(A)
+
+
+def sub(A: U16, B: U16) -> U16:
+    """Element-wise A - B mod p (B broadcasts; both reduced)."""
+    return _reduce_le(_to_le(A) + neg_le(B))
+
+
 def mul(A: U16, B: U16) -> U16:
     """Element-wise A * B mod p (B broadcasts): 64 limb products per element, int64, exact."""
     return _reduce_le(mul_le(A, B))
@@ -186,7 +187,7 @@ def mul_le(A: U16, B: U16) -> npt.NDArray[np.int64]:
 
 
 def reduce_le(L: npt.NDArray[np.int64]) -> U16:
-    """Reduce little-endian limb sums (..., k <= 18), each below 2^60, to canonical limbs."""
+    """Reduce little-endian limb sums (..., k <= 18), each below 2^58, to canonical limbs."""
     return _reduce_le(L)
 
 
@@ -212,7 +213,11 @@ def is_zero(A: U16) -> npt.NDArray[np.bool_]:
 def matmul_limbs(X: U16, weights: Sequence[Sequence[int]], p: int = MERSENNE_127,
                  const: Sequence[int] | None = None) -> U16:
     """(rows, K, 8) limbs times a (K, O) matrix of public ints, plus ``const`` (O) if given ->
-    (rows, O, 8) reduced limbs."""
+    (rows, O, 8) reduced limbs.
+
+    One float64 product per batch of rows: (rows x 8 limbs a, K) times (K, O x 8 limbs b), whose
+    entry for (a, o, b) is sum_k x_{k,a} w_{k,o,b} below K * 2^32; limb pair (a, b) weighs
+    2^(16 (14 - a - b)), so the diagonals are eight shifted int64 additions."""
     if not supported(p):
         raise ValueError("fast path supports p = 2^127 - 1 only")
     rows, K, _ = X.shape
@@ -220,21 +225,24 @@ def matmul_limbs(X: U16, weights: Sequence[Sequence[int]], p: int = MERSENNE_127
     out = np.zeros((rows, O, LIMBS), dtype=np.uint16)
     if rows == 0 or O == 0:
         return out
-    if K > (1 << 17) // LIMBS:
+    if K > MAX_TERMS:
         raise ValueError("too many terms for exact float64 accumulation")
-    Wl = _weight_limbs(weights, p)
+    Wl = weight_limbs(weights, p).reshape(K, O * LIMBS)
     c_le = _to_le(from_ints(list(const), p)) if const is not None else None  # (O, 8)
-    buf = np.empty((min(rows, BATCH_ROWS), K * LIMBS), dtype=np.float64)  # reused: no page faults per batch
-    for start in range(0, rows, BATCH_ROWS):
-        part = X[start: start + BATCH_ROWS].reshape(-1, K * LIMBS)
-        block = buf[: len(part)]
-        np.copyto(block, part, casting="unsafe")
-        D = (block @ Wl).reshape(-1, 2 * LIMBS - 1, O)  # D[d] weighs 2^(16 (14 - d))
-        le = np.rint(D[:, ::-1, :]).astype(np.int64).transpose(0, 2, 1)
+    step = max(1, min(BATCH_ROWS, BATCH_BYTES // (8 * LIMBS * K)))
+    buf = np.empty((min(rows, step), LIMBS, K), dtype=np.float64)  # reused: no page faults per batch
+    for start in range(0, rows, step):
+        part = X[start: start + step]
+        r = len(part)
+        block = buf[:r]
+        np.copyto(block, part.transpose(0, 2, 1), casting="unsafe")
+        prod = np.rint(block.reshape(r * LIMBS, K) @ Wl).astype(np.int64).reshape(r, LIMBS, O, LIMBS)
+        le = np.zeros((r, O, 2 * LIMBS - 1), dtype=np.int64)
+        for a in range(LIMBS):  # limbs (a, b) land at little-endian index 14 - a - b, b = 7 .. 0
+            le[:, :, LIMBS - 1 - a: 2 * LIMBS - 1 - a] += prod[:, a, :, ::-1]
         if c_le is not None:
-            le = le.copy()
             le[..., :LIMBS] += c_le
-        out[start: start + BATCH_ROWS] = _reduce_le(le)
+        out[start: start + r] = _reduce_le(le)
     return out
 
 

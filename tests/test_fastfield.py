@@ -43,6 +43,24 @@ def test_batches_and_column_sums() -> None:
     assert column_sums(L, [1, 3], mask) == [sum(X[i][c] for i in range(N) if i % 3 == 0) % P for c in (1, 3)]
 
 
+def test_wide_rows_are_exact_and_split_by_bytes() -> None:
+    """Rows wider than the survey's widest share vector (about 49,400 elements) stay exact, and a
+    batch whose float copy would exceed BATCH_BYTES is split into several BLAS calls."""
+    import protocol.fastfield as ff
+
+    N, K = 5, 60_000
+    X = [[P - 1 - secrets.randbelow(1 << 64) for _ in range(K)] for _ in range(N)]
+    W = [[P - 1 - k, (1 << 127) - 2] for k in range(K)]
+    old, ff.BATCH_BYTES = ff.BATCH_BYTES, 2 * 8 * ff.LIMBS * K  # two rows per call
+    try:
+        got = matmul(limbs_from_bytes(_bytes(X), N, K), W)
+    finally:
+        ff.BATCH_BYTES = old
+    assert got.tolist() == [[sum(X[i][k] * W[k][o] for k in range(K)) % P for o in range(2)] for i in range(N)]
+    with pytest.raises(ValueError, match="too many terms"):
+        ff.matmul_limbs(np.zeros((1, ff.MAX_TERMS + 1, ff.LIMBS), dtype=np.uint16), [[1]] * (ff.MAX_TERMS + 1))
+
+
 def test_below_p_finds_unreduced_elements() -> None:
     ok = limbs_from_bytes(_bytes([[P - 1, 0, 5]]), 1, 3)
     assert below_p(ok)
@@ -56,7 +74,7 @@ def test_wrong_buffer_size_is_refused() -> None:
 
 
 def test_limb_add_mul_and_conversions_are_exact() -> None:
-    from protocol.fastfield import add, from_ints, is_zero, mul, to_bytes, to_ints
+    from protocol.fastfield import add, from_ints, is_zero, mul, sub, to_bytes, to_ints
 
     vals_a = [0, 1, P - 1, P - 2, 1 << 126, (1 << 127) - 2] + [secrets.randbelow(P) for _ in range(200)]
     vals_b = [P - 1, P - 1, P - 1, 2, 2, (1 << 127) - 2] + [secrets.randbelow(P) for _ in range(200)]
@@ -64,6 +82,9 @@ def test_limb_add_mul_and_conversions_are_exact() -> None:
     assert to_ints(A).tolist() == vals_a
     assert to_ints(add(A, B)).tolist() == [(a + b) % P for a, b in zip(vals_a, vals_b)]
     assert to_ints(mul(A, B)).tolist() == [a * b % P for a, b in zip(vals_a, vals_b)]
+    assert to_ints(sub(A, B)).tolist() == [(a - b) % P for a, b in zip(vals_a, vals_b)]
+    assert to_ints(sub(B, A)).tolist() == [(b - a) % P for a, b in zip(vals_a, vals_b)]
+    assert to_ints(sub(A, A)).tolist() == [0] * len(vals_a)
     assert is_zero(add(from_ints([1, 5]), from_ints([P - 1, 0]))).tolist() == [True, False]
     assert to_bytes(A) == b"".join(v.to_bytes(16, "big") for v in vals_a)
 
