@@ -35,9 +35,10 @@ import numpy.typing as npt
 
 from .errors import InvalidSubmission
 
-ENCODING_ID = "cells-bands-flp/v3"
-#: cells x bands at most this: every (cell, band) pair costs three field elements per submission
-MAX_CELL_BANDS = 4096
+ENCODING_ID = "cells-bands-rank1/v4"
+#: cells x bands at most this: every (cell, band) pair costs one field element per submission
+#: (16 bytes per node), and the validity proof is 4L + 9 elements whatever the layout
+MAX_CELL_BANDS = 16384
 #: encode_records (the fast bulk path) keeps s^2 in int64
 FAST_SALARY_LIMIT = 1 << 31
 
@@ -133,8 +134,8 @@ class Scheme:
     @property
     def vector_length(self) -> int:
         """Field elements a contributor shares: the record W, then its validity proof of
-        3 + 2W + 1 elements (see :mod:`protocol.validity`)."""
-        return 3 * self.record_width + 4
+        4L + 9 elements (see :mod:`protocol.validity`)."""
+        return self.record_width + 4 * self.bits + 9
 
 
 def parse_salary(text: str | int, salary_max: int) -> int:

@@ -141,7 +141,7 @@ def test_prove_batch_limbs_equals_prove(salary_max: int, jobs: tuple[str, ...], 
     layout = Layout(scheme)
     recs = encode_records(records, scheme)
     assert [[int(v) for v in row] for row in recs] == [encode_record(r, scheme) for r in records]
-    rand = fastfield.random_elements((len(records), 3))
+    rand = fastfield.random_elements((len(records), 6))
     X = prove_batch_limbs(recs, layout, rand)
     assert X.shape == (len(records), layout.width, fastfield.LIMBS)
     rand_ints = fastfield.to_ints(rand)
@@ -410,7 +410,7 @@ def test_block_shape_must_match_the_upload(tmp_path: Path) -> None:
     sealed = seal_share_block(bytes(16 * m.vector_length() * 2), 2, m.vector_length(), m.nodes[0].hpke_public_key,
                               m.hash(), 0, batch_envelope_id(key))
     sk = load_hpke_private(s.node_dirs[0])
-    with pytest.raises(InvalidSubmission, match="share block holds 2 x 151 entries; the upload announces 3"):
+    with pytest.raises(InvalidSubmission, match="share block holds 2 x 138 entries; the upload announces 3"):
         open_share_block(sealed, sk, m.hash(), 0, batch_envelope_id(key), 3, m.vector_length())
     with pytest.raises(DecryptionFailed, match="does not open"):
         open_share_block(sealed, sk, m.hash(), 1, batch_envelope_id(key), 2, m.vector_length())
