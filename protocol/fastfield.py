@@ -1,14 +1,14 @@
 """Fast linear algebra over GF(2^127 - 1) for many submissions at once.
 
 Field elements travel as 16-byte big-endian strings (see :mod:`protocol.field`).  Read as
-eight big-endian 16-bit limbs, a batch of them becomes a float64 matrix with one row per
-(element row, limb), and its product with a matrix of public coefficients (also split into 16-bit
-limbs, one column per (output, limb)) is one BLAS call: every entry is a sum of K limb products
-below 2^32 each, exact in float64 for K below 2^21.  The 15 "diagonals" (limb i of a times limb j
-of w lands at 2^(16(i+j))) are then summed, carried and folded modulo the Mersenne prime with
-int64 numpy operations, and results stay in limbs (:func:`add`, :func:`sub`, :func:`mul`,
-:func:`is_zero`, :func:`to_bytes`).  This replaced Python big-integer arithmetic, the bottleneck
-of validation (``scripts/bench_validation.py``).
+eight big-endian 16-bit limbs, a batch of them becomes a float64 matrix, and its product with a
+matrix of public coefficients (also split into 16-bit limbs) is one BLAS call per batch of rows
+(:func:`matmul_limbs`): every partial sum is an integer below 2^53 for rows of up to 2^17
+elements, so float64 is exact.  The 15 "diagonals" (limb i of a times limb j of w lands at
+2^(16(i+j))) are then carried and folded modulo the Mersenne prime with int64 numpy operations,
+and results stay in limbs (:func:`add`, :func:`sub`, :func:`mul`, :func:`is_zero`,
+:func:`to_bytes`).  This replaced Python big-integer arithmetic, the bottleneck of validation
+(``scripts/bench_validation.py``).
 
 Only the prime 2^127 - 1 is supported here (the fold uses 2^128 = 2 mod p); callers with another
 prime use the plain Python path.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,12 +28,12 @@ MERSENNE_127 = (1 << 127) - 1
 LIMBS = 8  # 16-bit limbs per element
 _MASK16 = 0xFFFF
 #: rows per BLAS call: bounds the float64 copy of the batch (rows x K x 8 x 8 bytes) ...
-BATCH_ROWS = 8192
+BATCH_ROWS = 65536
 #: ... and so does this, for wide rows (K elements each)
 BATCH_BYTES = 64 * 1024 * 1024
-#: terms per output of :func:`matmul_limbs`: K limb products below 2^32 stay exact in float64
-#: (below 2^53) and their diagonal sums far inside int64
-MAX_TERMS = 1 << 20
+#: terms per output of :func:`matmul_limbs`: the diagonals, sums of at most 8 K limb products
+#: below 2^32, stay exact in float64 (below 2^53)
+MAX_TERMS = 1 << 17
 
 U16 = npt.NDArray[np.uint16]
 
@@ -210,14 +211,42 @@ def is_zero(A: U16) -> npt.NDArray[np.bool_]:
     return np.asarray(~np.asarray(A).any(axis=-1), dtype=bool)
 
 
-def matmul_limbs(X: U16, weights: Sequence[Sequence[int]], p: int = MERSENNE_127,
-                 const: Sequence[int] | None = None) -> U16:
-    """(rows, K, 8) limbs times a (K, O) matrix of public ints, plus ``const`` (O) if given ->
-    (rows, O, 8) reduced limbs.
+@dataclass(frozen=True)
+class Block:
+    """Rows ``start:stop`` of a coefficient matrix, whose non-zero entries lie in ``columns``: a
+    product with a block-sparse matrix multiplies each block alone (:func:`matmul_limbs`)."""
 
-    One float64 product per batch of rows: (rows x 8 limbs a, K) times (K, O x 8 limbs b), whose
-    entry for (a, o, b) is sum_k x_{k,a} w_{k,o,b} below K * 2^32; limb pair (a, b) weighs
-    2^(16 (14 - a - b)), so the diagonals are eight shifted int64 additions."""
+    start: int
+    stop: int
+    columns: tuple[int, ...]
+
+
+def blocks_of(weights: Sequence[Sequence[int]], cuts: Sequence[int]) -> list[Block]:
+    """``weights`` cut into row blocks at ``cuts``, each keeping its non-zero columns (a block
+    without any is left out)."""
+    K, O = len(weights), len(weights[0]) if weights else 0
+    edges = [0] + sorted(c for c in set(cuts) if 0 < c < K) + [K]
+    out = []
+    for lo, hi in zip(edges, edges[1:]):
+        cols = tuple(o for o in range(O) if any(weights[k][o] for k in range(lo, hi)))
+        if cols:
+            out.append(Block(lo, hi, cols))
+    return out
+
+
+def matmul_limbs(X: U16, weights: Sequence[Sequence[int]], p: int = MERSENNE_127,
+                 const: Sequence[int] | None = None, blocks: Sequence[Block] | None = None) -> U16:
+    """(rows, K, 8) limbs times a (K, O) matrix of public ints, plus ``const`` (O) if given ->
+    (rows, O, 8) reduced limbs; with ``blocks`` (:func:`blocks_of`) only those parts of the
+    matrix are multiplied.  Per batch of rows and block, one float64 product gives the 15 limb
+    diagonals (limb a of x times limb b of w weighs 2^(16 (14 - a - b))), every value an integer
+    below 8 K 2^32 <= 2^52, so exact:
+
+    - few terms (K < :data:`WIDE`): (rows, K x 8) times the weights spread over the diagonals
+      (K x 8, 15 x O): the diagonals come straight out of the product;
+    - many terms: (rows x 8 limbs a, K) times (K, O x 8 limbs b), and the diagonals are eight
+      shifted additions: half the arithmetic, and K x O x 8 weights instead of K x 120 x O.
+    """
     if not supported(p):
         raise ValueError("fast path supports p = 2^127 - 1 only")
     rows, K, _ = X.shape
@@ -227,22 +256,102 @@ def matmul_limbs(X: U16, weights: Sequence[Sequence[int]], p: int = MERSENNE_127
         return out
     if K > MAX_TERMS:
         raise ValueError("too many terms for exact float64 accumulation")
-    Wl = weight_limbs(weights, p).reshape(K, O * LIMBS)
+    plans = [_BlockProduct(b, weights, p) for b in (blocks if blocks is not None else [Block(0, K, tuple(range(O)))])
+             ]
+    whole = len(plans) == 1 and plans[0].columns == tuple(range(O))
     c_le = _to_le(from_ints(list(const), p)) if const is not None else None  # (O, 8)
     step = max(1, min(BATCH_ROWS, BATCH_BYTES // (8 * LIMBS * K)))
-    buf = np.empty((min(rows, step), LIMBS, K), dtype=np.float64)  # reused: no page faults per batch
     for start in range(0, rows, step):
         part = X[start: start + step]
-        r = len(part)
-        block = buf[:r]
-        np.copyto(block, part.transpose(0, 2, 1), casting="unsafe")
-        prod = np.rint(block.reshape(r * LIMBS, K) @ Wl).astype(np.int64).reshape(r, LIMBS, O, LIMBS)
-        le = np.zeros((r, O, 2 * LIMBS - 1), dtype=np.int64)
-        for a in range(LIMBS):  # limbs (a, b) land at little-endian index 14 - a - b, b = 7 .. 0
-            le[:, :, LIMBS - 1 - a: 2 * LIMBS - 1 - a] += prod[:, a, :, ::-1]
+        if whole:
+            le = plans[0].diagonals(part)
+        else:
+            le = np.zeros((len(part), O, 2 * LIMBS - 1), dtype=np.int64)
+            for plan in plans:
+                le[:, plan.columns] += plan.diagonals(part)
         if c_le is not None:
             le[..., :LIMBS] += c_le
-        out[start: start + r] = _reduce_le(le)
+        out[start: start + len(part)] = _reduce_le(le)
+    return out
+
+
+#: :func:`matmul_limbs` switches to limb rows from this many terms on (measured crossover)
+WIDE = 256
+
+
+class _BlockProduct:
+    """One block of :func:`matmul_limbs`: its weights laid out for the product, and a float
+    buffer reused across batches of rows (no page faults per batch)."""
+
+    def __init__(self, block: Block, weights: Sequence[Sequence[int]], p: int) -> None:
+        self.start, self.stop, self.columns = block.start, block.stop, block.columns
+        sub = [[weights[k][o] for o in block.columns] for k in range(block.start, block.stop)]
+        self.K, self.O = block.stop - block.start, len(block.columns)
+        self.wide = self.K >= WIDE
+        self.Wl = _limb_rows_weights(sub, p) if self.wide else _diagonal_weights(sub, p)
+        self.buf = np.empty((0, LIMBS * self.K), dtype=np.float64)
+
+    def diagonals(self, part: U16) -> npt.NDArray[np.int64]:
+        """(r, O_block, 15) little-endian limb diagonals of this block's product with ``part``."""
+        r, K, O = len(part), self.K, self.O
+        if len(self.buf) < r:
+            self.buf = np.empty((r, LIMBS * K), dtype=np.float64)
+        cols = part[:, self.start: self.stop]
+        if self.wide:
+            block = self.buf[:r].reshape(r, LIMBS, K)
+            np.copyto(block, cols.transpose(0, 2, 1), casting="unsafe")
+            prod = (block.reshape(r * LIMBS, K) @ self.Wl).reshape(r, LIMBS, O, LIMBS)
+            diag = np.zeros((r, O, 2 * LIMBS - 1), dtype=np.float64)
+            for a in range(LIMBS):  # limb a (big-endian) times b lands at little-endian 14 - a - b
+                diag[:, :, LIMBS - 1 - a: 2 * LIMBS - 1 - a] += prod[:, a]
+            return diag.astype(np.int64)  # exact integers: no rounding needed
+        flat = self.buf[:r]
+        np.copyto(flat.reshape(r, K, LIMBS), cols, casting="unsafe")
+        return (flat @ self.Wl).reshape(r, 2 * LIMBS - 1, O)[:, ::-1, :].astype(np.int64).transpose(0, 2, 1)
+
+
+def _diagonal_weights(weights: Sequence[Sequence[int]], p: int) -> npt.NDArray[np.float64]:
+    """(K, O) public coefficients -> (K x 8, 15 x O) so that X_limbs @ W gives, for output o, the
+    diagonal sums D[d] = sum_{a+b=d} sum_k x_{k,a} w_{k,o,b} (big-endian limb order)."""
+    K, O = len(weights), len(weights[0]) if weights else 0
+    wl = weight_limbs(weights, p)  # (K, O, 8)
+    out = np.zeros((K, LIMBS, 2 * LIMBS - 1, O), dtype=np.float64)
+    for a in range(LIMBS):
+        for b in range(LIMBS):
+            out[:, a, a + b, :] += wl[:, :, b]
+    return out.reshape(K * LIMBS, (2 * LIMBS - 1) * O)
+
+
+def _limb_rows_weights(weights: Sequence[Sequence[int]], p: int) -> npt.NDArray[np.float64]:
+    """(K, O) public coefficients -> (K, O x 8), each output's limbs least significant first (so
+    that every diagonal of :func:`matmul_limbs` is a contiguous slice)."""
+    K, O = len(weights), len(weights[0]) if weights else 0
+    return np.ascontiguousarray(weight_limbs(weights, p)[:, :, ::-1]).reshape(K, O * LIMBS)
+
+
+def combine_small(parts: Sequence[U16], coeffs: Sequence[Sequence[int]]) -> U16:
+    """sum_i coeffs[i][o] * parts[i] for each output o: ``parts`` are n arrays of the same shape
+    (..., 8), ``coeffs`` an (n, O) matrix of small signed integers (|c| < 2^24) -> (..., O, 8)
+    reduced limbs.  Pure int64 limb arithmetic (a negative coefficient multiplies p - part), so
+    no float products: what opening degree-t sharings needs, whose Lagrange coefficients at
+    integer points are small integers."""
+    if any(abs(c) >= (1 << 24) for row in coeffs for c in row):
+        raise ValueError("combine_small takes coefficients below 2^24 in absolute value")
+    shape = np.asarray(parts[0]).shape[:-1]
+    O = len(coeffs[0]) if coeffs else 0
+    out = np.zeros(shape + (O, LIMBS), dtype=np.uint16)
+    flat = [np.asarray(x).reshape(-1, LIMBS) for x in parts]
+    view = out.reshape(-1, O, LIMBS)
+    for start in range(0, len(flat[0]) if flat else 0, BATCH_ROWS):
+        le = [_to_le(x[start: start + BATCH_ROWS]) for x in flat]
+        neg = [_P_LE - v for v in le]
+        for o in range(O):
+            acc = np.zeros_like(le[0])
+            for i, row in enumerate(coeffs):  # every limb sum stays below n 2^40
+                c = row[o]
+                if c:
+                    acc += (le[i] if c > 0 else neg[i]) * abs(c)
+            view[start: start + BATCH_ROWS, o] = _reduce_le(acc)
     return out
 
 

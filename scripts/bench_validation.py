@@ -5,7 +5,8 @@
 Each party gets its share matrix (N rows, one per submission) exactly as `mpc-node compute` hands
 it over, and runs the party program: joint seed, the validation openings, verdicts, aggregation
 of the valid rows, disclosure rule, result shares.  Reported: wall seconds from start to the last
-party's exit (median of --repeat runs) and submissions validated per second.  Setting up the
+party's exit (median of --repeat runs), submissions validated per second, and the CPU seconds of
+all parties (load from other work on the machine stretches the wall time, not the CPU).  Setting up the
 shares is not timed: the submissions repeat a pool of a few thousand proved records (every row
 shared afresh), since proving is not what is measured.  ``--layout`` is one of
 benchmarks/proof.py's survey layouts (gender-only, demo, 3x12x60).  Prints the machine.
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import secrets
 import statistics
 import sys
@@ -63,6 +65,35 @@ def write_share_files(m: Manifest, layout_name: str, N: int, bad_every: int, pat
             fh.close()
 
 
+def run_parties(root: Path, m: Manifest, paths: list[Path], rows: int
+                ) -> tuple[float, float, float, list[PartyOutcome]] | BaseException:
+    """One run of every party over its matrix file: wall seconds, the slowest party's validation
+    phase, the CPU seconds of all parties (and the processes they waited for), the outcomes."""
+    results: dict[int, PartyOutcome | BaseException] = {}
+
+    def party(i: int) -> None:
+        try:
+            results[i] = run_mpc(root / f"node{i}", m, i, paths[i], rows, "ab" * 32, 1800)
+        except BaseException as exc:  # reported by the caller
+            results[i] = exc
+
+    threads = [threading.Thread(target=party, args=(i,)) for i in range(len(paths))]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    bad = [r for r in results.values() if not isinstance(r, PartyOutcome)]
+    if bad:
+        return bad[0]
+    outs = [r for r in results.values() if isinstance(r, PartyOutcome)]
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall, max(o.seconds.get("validation", 0.0) for o in outs), cpu, outs
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--submissions", type=int, default=100_000)
@@ -91,38 +122,22 @@ def main() -> int:
               f"{args.nodes} nodes in {time.perf_counter() - t0:.1f} s (not timed below)")
         walls: list[float] = []
         phases: list[float] = []
+        cpus: list[float] = []
         for rep in range(args.repeat):
-            results: dict[int, PartyOutcome | BaseException] = {}
-
             for src, dst in zip(kept, paths):  # a run consumes its matrix file: link a fresh name each time
                 dst.unlink(missing_ok=True)
                 os.link(src, dst)
-
-            def party(i: int) -> None:
-                try:
-                    results[i] = run_mpc(root / f"node{i}", m, i, paths[i], args.submissions, "ab" * 32, 1800)
-                except BaseException as exc:  # reported below
-                    results[i] = exc
-
-            threads = [threading.Thread(target=party, args=(i,)) for i in range(args.nodes)]
-            t0 = time.perf_counter()
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join()
-            wall = time.perf_counter() - t0
-            bad = [r for r in results.values() if not isinstance(r, PartyOutcome)]
-            if bad:
-                print(f"run {rep + 1} failed: {bad[0]}")
+            run = run_parties(root, m, paths, args.submissions)
+            if isinstance(run, BaseException):
+                print(f"run {rep + 1} failed: {run}")
                 return 1
-            outs = [r for r in results.values() if isinstance(r, PartyOutcome)]
-            invalid = {len(r.invalid) for r in outs}
-            phase = max(o.seconds.get("validation", 0.0) for o in outs)  # the slowest party
+            wall, phase, cpu_s, outs = run
             walls.append(wall)
             phases.append(phase)
+            cpus.append(cpu_s)
             print(f"run {rep + 1}: {wall:.2f} s in all ({args.submissions / wall:,.0f} submissions/s), validation "
-                  f"phase {phase:.2f} s ({args.submissions / phase:,.0f}/s), invalid {invalid}, "
-                  f"phases of party 0: {outs[0].seconds}")
+                  f"phase {phase:.2f} s ({args.submissions / phase:,.0f}/s), parties' CPU {cpu_s:.1f} s, invalid "
+                  f"{ {len(r.invalid) for r in outs} }, phases of party 0: {outs[0].seconds}")
         med = statistics.median(walls)
         med_phase = statistics.median(phases)
         cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
@@ -131,11 +146,12 @@ def main() -> int:
             args.json.write_text(json.dumps({
                 "layout": args.layout, "submissions": args.submissions, "nodes": args.nodes,
                 "threshold": args.threshold, "width": m.vector_length(), "wall_s": walls, "validation_s": phases,
-                "median_wall_s": med, "median_validation_s": med_phase}) + "\n")
+                "cpu_s": cpus, "median_wall_s": med, "median_validation_s": med_phase,
+                "median_cpu_s": statistics.median(cpus)}) + "\n")
         print(f"median {med:.2f} s for {args.submissions} submissions with n={args.nodes}, t={args.threshold}: "
               f"{args.submissions / med:,.0f} submissions/s from party start to result shares; validation "
               f"phase (openings, exchange, verdicts) median {med_phase:.2f} s = {args.submissions / med_phase:,.0f} "
-              f"submissions/s (machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()})")
+              f"submissions/s; the parties' CPU median {statistics.median(cpus):.1f} s (machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()})")
     return 0
 
 

@@ -15,7 +15,7 @@ def _bytes(rows: list[list[int]]) -> bytes:
     return b"".join(v.to_bytes(16, "big") for r in rows for v in r)
 
 
-@pytest.mark.parametrize("K,O", [(1, 1), (7, 3), (151, 7)])
+@pytest.mark.parametrize("K,O", [(1, 1), (7, 3), (151, 7), (300, 5)])  # both ways of matmul_limbs
 def test_matmul_is_exact_including_extremes(K: int, O: int) -> None:
     N = 300
     X = [[secrets.randbelow(P) for _ in range(K)] for _ in range(N)]
@@ -104,3 +104,39 @@ def test_decode_matrix_is_the_one_range_check(p: int) -> None:
             decode_matrix(_bytes([[0, bad, 1]]), 1, 3, p)
     with pytest.raises(ValueError, match="wrong size"):
         decode_matrix(_bytes(rows)[:-1], 2, 3, p)
+
+
+def test_block_sparse_products_equal_the_dense_one() -> None:
+    """blocks_of keeps each row block's non-zero columns; multiplying the blocks alone (both ways
+    of matmul_limbs: a narrow and a wide block) gives the dense product, constants included."""
+    from protocol.fastfield import Block, blocks_of, from_ints, matmul_limbs, to_ints
+
+    N, K, O = 40, 300, 6
+    X = [[secrets.randbelow(P) for _ in range(K)] for _ in range(N)]
+    W = [[0] * O for _ in range(K)]
+    for k in range(K):
+        for o in ((0, 1, 2, 3, 4, 5) if k < 20 else (0, 5) if k < 30 else (0, 3)):  # rows 20..29 narrow
+            W[k][o] = P - 1 - secrets.randbelow(1 << 100)
+    blocks = blocks_of(W, [20, 30, 30, 1000])
+    assert blocks == [Block(0, 20, (0, 1, 2, 3, 4, 5)), Block(20, 30, (0, 5)), Block(30, 300, (0, 3))]
+    assert blocks_of([[0, 0], [5, 0]], [1]) == [Block(1, 2, (0,))]
+    L = from_ints(X)
+    const = [secrets.randbelow(P) for _ in range(O)]
+    want = [[(sum(X[i][k] * W[k][o] for k in range(K)) + const[o]) % P for o in range(O)] for i in range(N)]
+    assert to_ints(matmul_limbs(L, W, P, const, blocks)).tolist() == want
+    assert to_ints(matmul_limbs(L, W, P, const)).tolist() == want
+
+
+def test_small_integer_combinations_are_exact() -> None:
+    from protocol.fastfield import combine_small, from_ints, to_ints
+
+    n, N = 5, 200
+    vals = [[secrets.randbelow(P) for _ in range(N)] for _ in range(n)]
+    vals[0][:3] = [0, P - 1, (1 << 127) - 2]
+    coeffs = [[3, -1, 0], [-(1 << 23), 10, 1], [0, 0, -5], [7, 1 << 23, -1], [1, -2, 2]]
+    got = combine_small([from_ints(v) for v in vals], coeffs)
+    assert got.shape == (N, 3, 8)
+    assert to_ints(got).tolist() == [[sum(coeffs[i][o] * vals[i][r] for i in range(n)) % P for o in range(3)]
+                                     for r in range(N)]
+    with pytest.raises(ValueError, match="below 2\\^24"):
+        combine_small([from_ints([1])], [[1 << 24]])
