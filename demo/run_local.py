@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, help="seed for the synthetic data (and the chaos)")
     ap.add_argument("--bad-contributors", type=int, default=0, metavar="N",
                     help="also upload N malicious submissions of mixed kinds (not one-hot, out of range, "
-                         "product mismatch, inconsistent shares, a forged validity proof, wrong length); none may count")
+                         "product mismatch, inconsistent shares, a forged validity proof, a forged product triple, "
+                         "wrong length); none may count")
     ap.add_argument("--model", choices=["semi-honest", "malicious"], default="semi-honest",
                     help="threat model written into the manifest (default semi-honest)")
     ap.add_argument("--cheat", metavar="NODE:STEP",

@@ -35,12 +35,12 @@ import numpy.typing as npt
 from .answers import AmountFormat, Choices, parse_amount, whole_units
 from .errors import InvalidSubmission
 
-ENCODING_ID = "cells-bands-flp/v3"
-#: cells x bands at most this: every (cell, band) pair costs three field elements per submission
-MAX_CELL_BANDS = 4096
+ENCODING_ID = "cells-bands-rank1/v4"
+#: cells x bands at most this: every (cell, band) pair costs one field element per submission
+#: (16 bytes per node), and the validity proof is 4L + 9 elements whatever the layout
+MAX_CELL_BANDS = 16384
 #: salary bounds below this take the contributor's fast path: encode_records keeps s^2 in int64
-#: (exact up to 3.03e9) and protocol.validity.prove_batch_limbs takes gate inputs below 2^32, so
-#: 2^31 covers both; amounts up to 10^9 per employee are summed exactly on this path (the sums
+#: (exact up to 3.03e9); amounts up to 10^9 per employee are summed exactly on this path (the sums
 #: themselves are field elements, exact to 2^127)
 FAST_SALARY_LIMIT = 1 << 31
 
@@ -136,8 +136,8 @@ class Scheme:
     @property
     def vector_length(self) -> int:
         """Field elements a contributor shares: the record W, then its validity proof of
-        3 + 2W + 1 elements (see :mod:`protocol.validity`)."""
-        return 3 * self.record_width + 4
+        4L + 9 elements (see :mod:`protocol.validity`)."""
+        return self.record_width + 4 * self.bits + 9
 
 
 def parse_salary(text: str | int, salary_max: int, fmt: AmountFormat = AmountFormat()) -> int:

@@ -150,7 +150,9 @@ class Manifest:
         if not _HEX32.fullmatch(self.analyst_public_key):
             raise InvalidManifest("analyst public key must be 32 bytes of hex")
         if self.encoding != ENCODING_ID:
-            raise InvalidManifest(f"unsupported encoding {self.encoding!r}")
+            raise InvalidManifest(f"the survey uses record encoding {self.encoding!r}, this version reads only "
+                                  f"{ENCODING_ID!r}: finish that survey with the version that created it, or "
+                                  "create a new survey")
         if not self.categories or len(set(self.categories)) != len(self.categories):
             raise InvalidManifest("categories must be distinct and non-empty")
         if "male" not in self.categories:
@@ -174,7 +176,8 @@ class Manifest:
             raise InvalidManifest(str(exc)) from None
         if sc.K * sc.B > MAX_CELL_BANDS:
             raise InvalidManifest(f"genders x job categories x salary bands is {sc.K * sc.B}, at most "
-                                  f"{MAX_CELL_BANDS} (each costs 48 bytes per submission and node)")
+                                  f"{MAX_CELL_BANDS}: each submission would be {sc.vector_length:,} field elements "
+                                  f"({16 * sc.vector_length:,} bytes per node)")
         if self.dp_epsilon:
             from .dp import parse_epsilon
             try:

@@ -223,7 +223,7 @@ def test_prepare_submission_with_job_categories_and_bands(job_survey: Survey) ->
     rec = validate_record(m, "female", "4500", "Sales")
     prep = prepare_submission(m, rec)
     L = m.vector_length()
-    assert L == sc.vector_length == 3 * (3 * 2 * 3 + 2 * 6 + 2 * sc.bits) + 4
+    assert L == sc.vector_length == (3 * 2 * 3 + 2 * 6 + 2 * sc.bits) + 4 * sc.bits + 9
     sid = bytes.fromhex(prep.submission_id)
     shares = {i: open_shares(prep.envelopes[i], load_hpke_private(d), m.hash(), i, sid, L, m.field_modulus)
               for i, d in enumerate(job_survey.node_dirs)}

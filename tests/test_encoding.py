@@ -207,7 +207,7 @@ def bits(v: int, n: int) -> list[int]:
 
 
 def test_encoding_id() -> None:
-    assert ENCODING_ID == "cells-bands-flp/v3"
+    assert ENCODING_ID == "cells-bands-rank1/v4"
 
 
 def test_encode_record_layout() -> None:
@@ -215,8 +215,8 @@ def test_encode_record_layout() -> None:
     # max - s (max = 10^6 < 2^20, one band [0, max])
     assert (SCHEME.bits, SCHEME.aggregate_width, SCHEME.record_width) == (20, 9, 9 + 2 * 20)
     assert (SCHEME.prod_at, SCHEME.sq_at, SCHEME.d1_at, SCHEME.d2_at) == (3, 6, 9, 29)
-    # what is shared: the record, then its validity proof (m, u0, v0 and 2W + 1 values of h)
-    assert SCHEME.vector_length == 49 + 3 + 2 * 49 + 1 == 151
+    # what is shared: the record, then its validity proof (m, two triples, w0 and 2G + 1 values of h, G = 2L)
+    assert SCHEME.vector_length == 49 + 1 + 6 + 1 + 2 * 40 + 1 == 138
     assert encode_record(Record("female", 52000), SCHEME) == [1, 0, 0, 52000, 0, 0, 52000**2, 0, 0] + bits(
         52000, 20) + bits(MAX - 52000, 20)
     assert encode_record(Record("male", 48000), SCHEME)[:9] == [0, 1, 0, 0, 48000, 0, 0, 2_304_000_000, 0]
@@ -233,7 +233,7 @@ def test_encode_record_layout_with_jobs_and_bands() -> None:
     """genders (f, m), jobs (a, b), bands [0, 9], [10, 19], [20, 30]: K = 4 cells (f/a, f/b, m/a,
     m/b), B = 3, the widest band is 10 wide so L = 4 bits; 12 + 4 + 4 + 8 = 28 entries."""
     sc = Scheme.of(("f", "m"), 30, ("a", "b"), (10, 20))
-    assert (sc.K, sc.B, sc.bits, sc.record_width, sc.vector_length) == (4, 3, 4, 28, 88)
+    assert (sc.K, sc.B, sc.bits, sc.record_width, sc.vector_length) == (4, 3, 4, 28, 28 + 4 * 4 + 9)
     assert (sc.prod_at, sc.sq_at, sc.aggregate_width, sc.d1_at, sc.d2_at) == (12, 16, 20, 20, 24)
     # m/b is cell 3, 23 is in band 2: H[3 * 3 + 2]; d1 = 23 - 20 = 3, d2 = 30 - 23 = 7
     assert encode_record(Record("m", 23, "b"), sc) == (

@@ -25,7 +25,7 @@ export const Label = Object.freeze({
   // the nodes' own statements (not used by contributors; kept so the registries stay equal)
   NODE_REQUEST: "salary-mpc/v1 node request\n",
   FROZEN_SET: "salary-mpc/v2 frozen set\n",
-  VALIDATION_CHALLENGE: "salary-mpc/v3 validation challenge\x00",
+  VALIDATION_CHALLENGE: "salary-mpc/v4 validation challenge\x00",
   DP_NOISE: "salary-mpc/v3 dp noise\x00",
   DP_NOISE_SEED: "salary-mpc/v3 dp noise seed\x00",
   PARTY_MESSAGE: "salary-mpc/v2 party message\x00",

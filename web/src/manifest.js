@@ -20,10 +20,10 @@ import { P127 } from "./field.js";
 import { JsonFloat, canonicalJson, parseJson } from "./json.js";
 
 export const MANIFEST_VERSION = 1;
-export const ENCODING_ID = "cells-bands-flp/v3";
+export const ENCODING_ID = "cells-bands-rank1/v4";
 export const MODELS = Object.freeze(["semi-honest", "malicious"]);
 /** genders x job categories x salary bands at most this */
-export const MAX_CELL_BANDS = 4096;
+export const MAX_CELL_BANDS = 16384;
 const MAX_EPSILON = 100n;
 const MAX_EPSILON_PLACES = 6;
 
@@ -271,7 +271,10 @@ function validate(f) {
   if (new Set(nodes.map((nd) => nd.hpke_public_key)).size !== nodes.length) throw new InvalidManifest("two nodes share an HPKE key");
   if (new Set(nodes.map((nd) => nd.tls_cert_sha256)).size !== nodes.length) throw new InvalidManifest("two nodes share a TLS certificate");
   if (!HEX32.test(/** @type {string} */ (f.analyst_public_key))) throw new InvalidManifest("analyst public key must be 32 bytes of hex");
-  if (f.encoding !== ENCODING_ID) throw new InvalidManifest(`unsupported encoding ${pyRepr(/** @type {string} */ (f.encoding))}`);
+  if (f.encoding !== ENCODING_ID) {
+    throw new InvalidManifest(`the survey uses record encoding ${pyRepr(/** @type {string} */ (f.encoding))}, this version `
+      + `reads only ${pyRepr(ENCODING_ID)}: finish that survey with the version that created it, or create a new survey`);
+  }
   if (!categories.length || new Set(categories).size !== categories.length) throw new InvalidManifest("categories must be distinct and non-empty");
   if (!categories.includes("male")) throw new InvalidManifest("categories must include 'male' (the pay-gap reference)");
   if (categories.some((c) => !isLowerName(c))) {
@@ -284,13 +287,35 @@ function validate(f) {
   if (bands.some((b) => b <= 0n || b > salaryMax) || bands.some((b, i) => i > 0 && bands[i - 1] >= b)) {
     throw new InvalidManifest("salary bands must be strictly increasing, above 0 and at most the salary bound");
   }
-  const cellBands = categories.length * Math.max(1, jobs.length) * (bands.length + 1);
+  const cells = categories.length * Math.max(1, jobs.length);
+  const cellBands = cells * (bands.length + 1);
   if (cellBands > MAX_CELL_BANDS) {
-    throw new InvalidManifest(`genders x job categories x salary bands is ${cellBands}, at most ${MAX_CELL_BANDS} `
-      + "(each costs 48 bytes per submission and node)");
+    const width = vectorLength(cells, bands, salaryMax);
+    throw new InvalidManifest(`genders x job categories x salary bands is ${cellBands}, at most ${MAX_CELL_BANDS}: `
+      + `each submission would be ${width.toLocaleString("en-US")} field elements `
+      + `(${(16 * width).toLocaleString("en-US")} bytes per node)`);
   }
   if (f.dp_epsilon) checkEpsilon(/** @type {string} */ (f.dp_epsilon));
   parseTime(/** @type {string} */ (f.closes_at));
+}
+
+/**
+ * Field elements per submission (protocol/encoding.py's Scheme.vector_length): the record
+ * (cells x bands histogram, salary and square sums per cell, 2L offset bits) and its 4L + 9
+ * element validity proof, L the bits of the widest band.
+ * @param {number} cells
+ * @param {bigint[]} bands
+ * @param {bigint} salaryMax
+ */
+function vectorLength(cells, bands, salaryMax) {
+  const edges = [0n, ...bands];
+  let widest = 0n;
+  edges.forEach((lo, b) => {
+    const hi = b + 1 < edges.length ? edges[b + 1] - 1n : salaryMax;
+    if (hi - lo > widest) widest = hi - lo;
+  });
+  const L = Math.max(1, widest.toString(2).length - (widest === 0n ? 1 : 0));
+  return cells * edges.length + 2 * cells + 2 * L + 4 * L + 9;
 }
 
 /**

@@ -54,7 +54,7 @@ test("defaults are filled in as the Python dataclass's, and are part of the iden
   assert.deepEqual(canonical.categories, ["female", "male", "other"]);
   assert.deepEqual(canonical.job_categories, []);
   assert.equal(canonical.field_modulus, String((1n << 127n) - 1n));
-  assert.equal(canonical.encoding, "cells-bands-flp/v3");
+  assert.equal(canonical.encoding, "cells-bands-rank1/v4");
   assert.equal(canonical.version, 1);
   assert.equal(canonical.created_at, "");
   assert.equal(m.hashHex(), toHex(sha256(new TextEncoder().encode(m.canonicalText))));
@@ -77,7 +77,7 @@ test("invalid manifests are refused with the node's one-line message", () => {
     [(d) => { d.nodes[1].tls_cert_pem = "not a certificate"; }, /^node node1: the TLS certificate is not a PEM certificate$/],
     [(d) => { d.nodes[1].hpke_public_key = d.nodes[0].hpke_public_key; }, /^two nodes share an HPKE key$/],
     [(d) => { d.analyst_public_key = "00"; }, /^analyst public key must be 32 bytes of hex$/],
-    [(d) => { d.encoding = "other/v9"; }, /^unsupported encoding 'other\/v9'$/],
+    [(d) => { d.encoding = "other/v9"; }, /^the survey uses record encoding 'other\/v9', this version reads only 'cells-bands-rank1\/v4': finish that survey with the version that created it, or create a new survey$/],
     [(d) => { d.categories = ["female", "female", "male"]; }, /^categories must be distinct and non-empty$/],
     [(d) => { d.categories = ["female", "other"]; }, /^categories must include 'male'/],
     [(d) => { d.categories = ["Female", "male"]; }, /^categories must be lower-case words/],
@@ -89,7 +89,8 @@ test("invalid manifests are refused with the node's one-line message", () => {
     [(d) => { d.job_categories = ["a", "a"]; }, /^job categories must be distinct, at most 64$/],
     [(d) => { d.salary_bands = [4000, 2000]; }, /^salary bands must be strictly increasing/],
     [(d) => { d.salary_bands = [0]; }, /^salary bands must be strictly increasing/],
-    [(d) => { d.salary_bands = Array.from({ length: 500 }, (_, i) => i + 1); }, /^genders x job categories x salary bands is 4509, at most 4096/],
+    [(d) => { d.job_categories = Array.from({ length: 10 }, (_, i) => `j${i}`); d.salary_bands = Array.from({ length: 600 }, (_, i) => i + 1); },
+      /^genders x job categories x salary bands is 18030, at most 16384: each submission would be 18,219 field elements \(291,504 bytes per node\)$/],
     [(d) => { d.dp_epsilon = "abc"; }, /^dp_epsilon: epsilon must be a decimal number such as 1, 0.5 or 2.25, got 'abc'$/],
     [(d) => { d.dp_epsilon = "0"; }, /^dp_epsilon: epsilon must be greater than 0/],
     [(d) => { d.dp_epsilon = "100.5"; }, /^dp_epsilon: epsilon must be at most 100/],
