@@ -132,6 +132,27 @@ def frozen_set(store: NodeStore, tls_key: bytes, survey_id: str) -> FrozenSet:
                      sub_ids, frozen, sig, store.refused_ids(survey_id))
 
 
+def add_compact_id_routes(app: FastAPI, store: NodeStore, tls_key: bytes) -> None:
+    """The id set as the other nodes fetch it for the agreement: a summary first, then only the
+    ids that differ, in binary (mpc_nodes/agreement.py)."""
+
+    @app.get("/v1/surveys/{survey_id}/ids/summary", responses=openapi.read_errors(403, 404, 409))
+    def ids_summary(survey_id: str, request: Request) -> SetSummary:
+        """The id set's count, signed digest and bucket digests, without the ids (for peers)."""
+        _peer_or_analyst(store, survey_id, request)
+        return SetSummary.of(frozen_set(store, tls_key, survey_id))
+
+    @app.get("/v1/surveys/{survey_id}/ids/binary", responses=openapi.read_errors(400, 403, 404, 409))
+    def ids_binary(survey_id: str, request: Request, buckets: str | None = None) -> Response:
+        """The ids this node holds, 16 bytes each and sorted; only those of ``buckets`` (two hex
+        digits per bucket, an id's bucket being its first byte) when given (for peers)."""
+        _peer_or_analyst(store, survey_id, request)
+        wanted = None if buckets is None else set(decode_bucket_list(buckets))
+        ids = frozen_set(store, tls_key, survey_id).submission_ids
+        return Response(encode_ids(sid for sid in ids if wanted is None or id_bucket(sid) in wanted),
+                        media_type=IDS_CONTENT_TYPE)
+
+
 def release(store: NodeStore, survey_id: str) -> ResultShare:
     """This node's committed result share (the release is audited)."""
     rec = store.survey(survey_id)
@@ -198,21 +219,7 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         _peer_or_analyst(store, survey_id, request)
         return frozen_set(store, tls_key, survey_id)
 
-    @app.get("/v1/surveys/{survey_id}/ids/summary", responses=openapi.read_errors(403, 404, 409))
-    def ids_summary(survey_id: str, request: Request) -> SetSummary:
-        """The id set's count, signed digest and bucket digests, without the ids (for peers)."""
-        _peer_or_analyst(store, survey_id, request)
-        return SetSummary.of(frozen_set(store, tls_key, survey_id))
-
-    @app.get("/v1/surveys/{survey_id}/ids/binary", responses=openapi.read_errors(400, 403, 404, 409))
-    def ids_binary(survey_id: str, request: Request, buckets: str | None = None) -> Response:
-        """The ids this node holds, 16 bytes each and sorted; only those of ``buckets`` (two hex
-        digits per bucket, an id's bucket being its first byte) when given (for peers)."""
-        _peer_or_analyst(store, survey_id, request)
-        wanted = None if buckets is None else set(decode_bucket_list(buckets))
-        ids = frozen_set(store, tls_key, survey_id).submission_ids
-        return Response(encode_ids(sid for sid in ids if wanted is None or id_bucket(sid) in wanted),
-                        media_type=IDS_CONTENT_TYPE)
+    add_compact_id_routes(app, store, tls_key)
 
     @app.get("/v1/surveys/{survey_id}/compute", responses=openapi.read_errors(403, 404))
     def compute_state(survey_id: str, request: Request) -> ComputeState:
@@ -233,11 +240,17 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
     return app
 
 
+KEEP_ALIVE_SECONDS = 60
+
+
 def _serve_on(node_dir: Path, sock: Any, log_level: str) -> None:
     import uvicorn
 
+    # Idle connections stay open for a minute (uvicorn's default is 5 s): a peer polls again
+    # after its MPC, and over a long path each new TLS connection costs two more round trips.
     config = uvicorn.Config(create_app(node_dir), ssl_certfile=str(node_dir / keys.TLS_CERT_FILE),
-                            ssl_keyfile=str(node_dir / keys.TLS_KEY_FILE), log_level=log_level, access_log=False)
+                            ssl_keyfile=str(node_dir / keys.TLS_KEY_FILE), log_level=log_level, access_log=False,
+                            timeout_keep_alive=KEEP_ALIVE_SECONDS)
     uvicorn.Server(config).run(sockets=[sock])
 
 

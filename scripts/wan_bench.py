@@ -43,9 +43,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from demo.cluster import (  # noqa: E402
-    compare, free_ports, local_party_env, plaintext_report, read_rows, synthetic_csv, tool,
-)
+from demo.cluster import compare, free_ports, local_party_env, plaintext_report, read_rows, tool  # noqa: E402
 
 RELAY = Path(__file__).resolve().parent / "wan_relay.py"
 HTTPS_PORT, MPC_PORT = 8441, 11365  # in namespaces every node has its own ports
@@ -247,8 +245,7 @@ class Survey:
 
     def upload(self) -> float:
         data = self.root / "staff.csv"
-        third = self.size // 3
-        synthetic_csv(data, {"female": third, "male": third, "other": self.size - 2 * third}, seed=self.seed, jobs=())
+        write_staff(data, self.size, self.seed)
         t0 = time.monotonic()
         _run([*self.topo.client_prefix, tool("salary-submit"), "--survey", str(self.survey / "manifest.json"),
               "--csv", str(data), "--tokens", str(self.survey / "tokens.txt"), "--receipt-dir", str(self.root / "r")])
@@ -294,6 +291,22 @@ class Survey:
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
+
+
+def write_staff(path: Path, n: int, seed: int) -> None:
+    """n synthetic employees (45% female, 50% male, 5% other; log-normal monthly salaries)."""
+    import csv
+    import random
+
+    rng = random.Random(seed)
+    base = {"female": 3900, "male": 4400, "other": 4100}
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["employee", "gender", "salary"])
+        for i in range(n):
+            u = rng.random()
+            g = "female" if u < 0.45 else "male" if u < 0.95 else "other"
+            w.writerow([f"E{i:07d}", g, min(1_000_000, max(900, int(rng.lognormvariate(0, 0.35) * base[g])))])
 
 
 @contextmanager
@@ -362,6 +375,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", type=Path, help="write every run here")
     ap.add_argument("--markdown", type=Path, help="write the table here")
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up namespaces and processes
     why_not = "disabled (--no-netns)" if args.no_netns else netns_usable()
     use_netns = why_not is None
     print(f"network namespaces: {'yes' if use_netns else 'no: ' + str(why_not)}")
