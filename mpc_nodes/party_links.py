@@ -4,9 +4,12 @@ when each last sent anything, and waits that end when a peer falls silent or dro
 Timeouts detect stalls, not slowness: a wait fails only when a peer it waits for has sent
 nothing at all for the stall timeout (counted from the later of its last bytes and the start of
 the wait), however long the whole run takes; a large message on a slow link keeps its sender
-alive with every chunk that arrives.  A link that closes fails the waits on it at once.  Either
-way :class:`LinkFailure` names the peers, and the party reports it as a
-:class:`~mpc_nodes.party_job.PartyFault` of that kind.
+alive with every chunk that arrives, and a party that is itself waiting (for a third party's
+large message, say) sends a small heartbeat to every peer a few times per stall timeout.  So
+only a peer that is hung, gone, or busy with local work for longer than the stall timeout is
+silent.  A link that closes fails the waits on it at once.  Either way :class:`LinkFailure`
+names the peers, and the party reports it as a :class:`~mpc_nodes.party_job.PartyFault` of that
+kind.
 
 :func:`watch_links` patches MPyC's ``MessageExchanger`` (pinned to mpyc 0.11) so that arriving
 bytes and lost connections reach a :class:`Links`; the rest of the party only talks to its
@@ -40,6 +43,11 @@ class Lost:
 
 LOST = Lost()
 
+#: Heartbeats travel under labels from here up (one per beat: MPyC's link keeps an unclaimed
+#: message per label); the party's own labels count down from -2**40 and MPyC's program
+#: counters stay far below this.
+HEARTBEAT_BASE = 1 << 61
+
 
 class Links:
     """This party's links: send and receive labelled raw messages, with stall and loss detection.
@@ -54,6 +62,8 @@ class Links:
         self.heard = [time.monotonic()] * self.n  # when each peer's last bytes arrived
         self.lost: set[int] = set()
         self.closing = False  # set by shutdown: from then on a closed link is the normal end
+        self._beats = 0
+        self._beating: asyncio.Task[None] | None = None
 
     def peers(self) -> list[int]:
         return [j for j in range(self.n) if j != self.me]
@@ -133,12 +143,24 @@ class Links:
         self.heard = [time.monotonic()] * self.n
         self.require_all({j: LOST if j in self.lost or self.mpc.parties[j].protocol is None else b""
                           for j in self.peers()})
+        self._beating = asyncio.ensure_future(self._beat(max(0.01, min(15.0, self.stall / 4))))
+
+    async def _beat(self, every: float) -> None:
+        """Tell every peer this party is alive, whenever its event loop is free to (it is not
+        while the party computes locally)."""
+        while True:
+            await asyncio.sleep(every)
+            self._beats += 1
+            for j in self.peers():
+                self.send(j, HEARTBEAT_BASE + self._beats, b"")
 
     async def shutdown(self) -> None:
         """MPyC's closing barrier.  Every message of the run has arrived by then, so a peer that
         leaves or stalls now changes nothing here (the nodes' two-phase commit settles whether
         every node holds its share): the barrier is given the stall timeout, then left."""
         self.closing = True
+        if self._beating is not None:
+            self._beating.cancel()
         if self.lost:
             return
         try:
@@ -160,6 +182,8 @@ def watch_links(links: Links) -> None:
     def data_received(self: Any, data: bytes) -> None:
         orig_received(self, data)
         links.note_bytes(self.peer_pid)
+        for label in [k for k in self.buffers if isinstance(k, int) and k >= HEARTBEAT_BASE]:
+            del self.buffers[label]  # a heartbeat: its arrival was all it had to say
 
     def connection_lost(self: Any, exc: Exception | None) -> None:
         peer = self.peer_pid

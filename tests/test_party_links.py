@@ -18,7 +18,7 @@ from mpc_nodes.channel import Channel, RunAborted
 from mpc_nodes.channel_frame import Round
 from mpc_nodes.cheats import crafted_pickle
 from mpc_nodes.party_job import FaultKind, PartyConfig, PartyFault, PartyFileError
-from mpc_nodes.party_links import LOST, LinkFailure, Links, watch_links
+from mpc_nodes.party_links import HEARTBEAT_BASE, LOST, LinkFailure, Links, watch_links
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDRS = ["10.0.0.1:11365", "10.0.0.2:11365", "10.0.0.3:11365"]
@@ -125,6 +125,40 @@ def test_mpyc_connection_lost_wakes_waiting_receives_and_unregisters(monkeypatch
 
     assert asyncio.run(scenario()) is LOST
     assert parties[2].protocol is None and links.lost == {2}
+
+
+def test_a_waiting_party_sends_heartbeats_each_under_a_fresh_label() -> None:
+    """So that a peer busy receiving someone else's large message is not taken for silent."""
+    links, parties = _links(stall=0.2)
+
+    async def scenario() -> None:
+        beating = asyncio.ensure_future(links._beat(0.02))
+        await asyncio.sleep(0.15)
+        beating.cancel()
+
+    asyncio.run(scenario())
+    for j in (1, 2):
+        labels = [label for label, payload in parties[j].protocol.sent if payload == b""]
+        assert len(labels) >= 3 and len(set(labels)) == len(labels) and min(labels) > HEARTBEAT_BASE
+
+
+def test_an_arriving_heartbeat_counts_as_life_and_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    import struct
+
+    from mpyc import asyncoro
+
+    cls = asyncoro.MessageExchanger
+    for name in ("data_received", "connection_lost"):
+        monkeypatch.setattr(cls, name, getattr(cls, name))
+    links, parties = _links(stall=5)
+    watch_links(links)
+    rt = types.SimpleNamespace(pid=0, parties=parties, options=types.SimpleNamespace(no_prss=True))
+    link = cls(rt, 2)  # this party dialled node 2: the link knows its peer
+    links.heard[2] = 0.0
+    beat = struct.pack("<qI", HEARTBEAT_BASE + 7, 0)
+    real = struct.pack("<qI5s", -9, 5, b"hello")
+    link.data_received(beat + real)
+    assert links.heard[2] > 0 and link.buffers == {-9: b"hello"}
 
 
 def _channels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Channel]:
