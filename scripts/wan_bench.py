@@ -47,6 +47,7 @@ from demo.cluster import compare, free_ports, local_party_env, plaintext_report,
 
 RELAY = Path(__file__).resolve().parent / "wan_relay.py"
 HTTPS_PORT, MPC_PORT = 8441, 11365  # in namespaces every node has its own ports
+SUBMIT_TIMEOUT = 600  # seconds per network operation of salary-submit (see Survey.upload)
 
 
 @dataclass(frozen=True)
@@ -247,8 +248,12 @@ class Survey:
         data = self.root / "staff.csv"
         write_staff(data, self.size, self.seed)
         t0 = time.monotonic()
+        # --timeout: salary-submit's default (30 s per network operation) is too short for a slow
+        # uplink: its 8 concurrent batches of 1,000 records (2.4 MB each) take about 80 s to drain
+        # through 2 Mbit/s, and the answer to a batch can only come after its last byte.
         _run([*self.topo.client_prefix, tool("salary-submit"), "--survey", str(self.survey / "manifest.json"),
-              "--csv", str(data), "--tokens", str(self.survey / "tokens.txt"), "--receipt-dir", str(self.root / "r")])
+              "--csv", str(data), "--tokens", str(self.survey / "tokens.txt"), "--receipt-dir", str(self.root / "r"),
+              "--timeout", str(SUBMIT_TIMEOUT)])
         return time.monotonic() - t0
 
     def compute(self) -> float:
@@ -348,19 +353,36 @@ def run_survey(n: int, size: int, link: Link, use_netns: bool, workdir: Path, se
 
 # -- the matrix ---------------------------------------------------------------------------------
 
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+
 def markdown(runs: list[dict[str, Any]], note: str) -> str:
-    base = {(r["nodes"], r["submissions"]): r for r in runs if r["link"] == "loopback" and "error" not in r}
+    """One row per link, node count and size: the median of its runs (each run listed when
+    repeated), and its ratio to the loopback median of the same node count and size."""
+    groups: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault((r["link"], r["nodes"], r["submissions"]), []).append(r)
+    med = {key: {k: _median([r[k] for r in rs if "error" not in r]) for k in ("upload_s", "compute_s")}
+           for key, rs in groups.items() if any("error" not in r for r in rs)}
     out = [note, "", "| link | nodes | submissions | upload s | × loopback | compute s | × loopback | exact |",
            "|---|---:|---:|---:|---:|---:|---:|---|"]
-    for r in runs:
-        b = base.get((r["nodes"], r["submissions"]))
-        if "error" in r:
-            out.append(f"| {r['link']} | {r['nodes']} | {r['submissions']:,} | – | – | – | – | failed: {r['error']} |")
+    for (link, n, size), rs in groups.items():
+        ok = [r for r in rs if "error" not in r]
+        failed = [r["error"] for r in rs if "error" in r]
+        if not ok:
+            out.append(f"| {link} | {n} | {size:,} | – | – | – | – | failed: {failed[0]} |")
             continue
-        ru = f"{r['upload_s'] / b['upload_s']:.2f}" if b else "–"
-        rc = f"{r['compute_s'] / b['compute_s']:.2f}" if b else "–"
-        out.append(f"| {r['link']} | {r['nodes']} | {r['submissions']:,} | {r['upload_s']:.2f} | {ru} | "
-                   f"{r['compute_s']:.2f} | {rc} | {'yes' if r['exact'] else 'NO'} |")
+        m, b = med[(link, n, size)], med.get(("loopback", n, size))
+
+        def cell(k: str) -> str:
+            each = f" ({', '.join(f'{r[k]:.2f}' for r in ok)})" if len(ok) > 1 else ""
+            return f"{m[k]:.2f}{each} | " + (f"{m[k] / b[k]:.2f}" if b else "–")
+
+        verdict = "yes" if all(r["exact"] for r in ok) else "NO"
+        verdict += f"; {len(failed)} failed: {failed[0]}" if failed else ""
+        out.append(f"| {link} | {n} | {size:,} | {cell('upload_s')} | {cell('compute_s')} | {verdict} |")
     return "\n".join(out) + "\n"
 
 
@@ -370,6 +392,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--nodes", default="3", help="node counts, comma-separated")
     ap.add_argument("--links", default="direct,50,150,0@20,0@2",
                     help="links besides the loopback baseline: direct, RTT or RTT@RATE (ms, Mbit/s)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each link, taken in turn (medians reported)")
     ap.add_argument("--no-netns", action="store_true", help="use loopback addresses even when namespaces work")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
     ap.add_argument("--json", type=Path, help="write every run here")
@@ -384,24 +407,30 @@ def main(argv: list[str] | None = None) -> None:
     started = time.time()
     for n in [int(x) for x in args.nodes.split(",")]:
         for size in [int(x) for x in args.sizes.split(",")]:
-            for link in links:
-                try:
-                    runs.append(asdict(run_survey(n, size, link, use_netns, args.workdir)))
-                except (RunFailed, subprocess.TimeoutExpired, RuntimeError) as exc:
-                    print(f"  {link.name}, {n} nodes, {size:,}: FAILED {exc}")
-                    runs.append({"link": link.name, "nodes": n, "submissions": size, "error": str(exc)})
-                if args.json:
-                    args.json.write_text(json.dumps({"runs": runs, "machine": _machine(),
-                                                     "netns": use_netns}, indent=2))
+            for rep in range(args.repeat):
+                for link in links:
+                    runs.append(_one(n, size, link, use_netns, args.workdir, seed=1 + rep))
+                    if args.json:
+                        args.json.write_text(json.dumps({"runs": runs, "machine": _machine(), "netns": use_netns},
+                                                        indent=2))
     note = (f"`scripts/wan_bench.py` on {_machine()}, {time.strftime('%Y-%m-%d')}, {time.time() - started:.0f} s; "
             f"{'each node in its own network namespace' if use_netns else 'nodes on loopback addresses'}; "
-            "ratios to the loopback run of the same size and node count in this invocation.")
+            "ratios to the loopback run of the same size and node count in this invocation"
+            + (f"; medians of {args.repeat} runs taken in turn." if args.repeat > 1 else "."))
     table = markdown(runs, note)
     print(table)
     if args.markdown:
         args.markdown.write_text(table)
     if any("error" in r or not r.get("exact") for r in runs):
         sys.exit(1)
+
+
+def _one(n: int, size: int, link: Link, use_netns: bool, workdir: Path, seed: int) -> dict[str, Any]:
+    try:
+        return asdict(run_survey(n, size, link, use_netns, workdir, seed))
+    except (RunFailed, subprocess.TimeoutExpired, RuntimeError) as exc:
+        print(f"  {link.name}, {n} nodes, {size:,}: FAILED {exc}")
+        return {"link": link.name, "nodes": n, "submissions": size, "error": str(exc)}
 
 
 def _machine() -> str:
