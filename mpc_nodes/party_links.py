@@ -61,7 +61,6 @@ class Links:
         self.n, self.me = len(mpc.parties), mpc.pid
         self.heard = [time.monotonic()] * self.n  # when each peer's last bytes arrived
         self.lost: set[int] = set()
-        self.closing = False  # set by shutdown: from then on a closed link is the normal end
         self._beats = 0
         self._beating: asyncio.Task[None] | None = None
 
@@ -158,7 +157,6 @@ class Links:
         """MPyC's closing barrier.  Every message of the run has arrived by then, so a peer that
         leaves or stalls now changes nothing here (the nodes' two-phase commit settles whether
         every node holds its share): the barrier is given the stall timeout, then left."""
-        self.closing = True
         if self._beating is not None:
             self._beating.cancel()
         if self.lost:
