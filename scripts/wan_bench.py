@@ -168,6 +168,7 @@ class RunResult:
     results_s: float
     exact: bool
     network: str  # namespaces | loopback addresses
+    party: str = ""  # node 0's "MPC party done: ..." line (the party's phases)
 
 
 class RunFailed(Exception):
@@ -346,7 +347,8 @@ def run_survey(n: int, size: int, link: Link, use_netns: bool, workdir: Path, se
         network = "loopback" if link.kind == "loopback" else ("namespaces" if use_netns else "loopback addresses")
         say(f"  {link.name}, {n} nodes, {size:,}: compute {comp:.2f} s, results {fetch:.2f} s, "
             f"{'exact' if exact else 'WRONG'}")
-        return RunResult(link.name, n, size, round(upload, 3), round(comp, 3), round(fetch, 3), exact, network)
+        party = next((ln for ln in (root / "compute0.log").read_text().splitlines() if "MPC party done" in ln), "")
+        return RunResult(link.name, n, size, round(upload, 3), round(comp, 3), round(fetch, 3), exact, network, party)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -360,27 +362,28 @@ def _median(xs: list[float]) -> float:
 
 def markdown(runs: list[dict[str, Any]], note: str) -> str:
     """One row per link, node count and size: the median of its runs (each run listed when
-    repeated), and its ratio to the loopback median of the same node count and size."""
+    repeated) and its ratio to loopback: the median, over the repetitions, of the run's time
+    divided by the loopback run's of the same repetition (taken just before it, so both met
+    about the same load on the machine)."""
     groups: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
     for r in runs:
         groups.setdefault((r["link"], r["nodes"], r["submissions"]), []).append(r)
-    med = {key: {k: _median([r[k] for r in rs if "error" not in r]) for k in ("upload_s", "compute_s")}
-           for key, rs in groups.items() if any("error" not in r for r in rs)}
     out = [note, "", "| link | nodes | submissions | upload s | × loopback | compute s | × loopback | exact |",
            "|---|---:|---:|---:|---:|---:|---:|---|"]
     for (link, n, size), rs in groups.items():
-        ok = [r for r in rs if "error" not in r]
+        ok = [(k, r) for k, r in enumerate(rs) if "error" not in r]
         failed = [r["error"] for r in rs if "error" in r]
         if not ok:
             out.append(f"| {link} | {n} | {size:,} | – | – | – | – | failed: {failed[0]} |")
             continue
-        m, b = med[(link, n, size)], med.get(("loopback", n, size))
+        base = groups.get(("loopback", n, size), [])
 
-        def cell(k: str) -> str:
-            each = f" ({', '.join(f'{r[k]:.2f}' for r in ok)})" if len(ok) > 1 else ""
-            return f"{m[k]:.2f}{each} | " + (f"{m[k] / b[k]:.2f}" if b else "–")
+        def cell(key: str) -> str:
+            each = f" ({', '.join(f'{r[key]:.2f}' for _, r in ok)})" if len(ok) > 1 else ""
+            ratios = [r[key] / base[k][key] for k, r in ok if k < len(base) and "error" not in base[k]]
+            return f"{_median([r[key] for _, r in ok]):.2f}{each} | " + (f"{_median(ratios):.2f}" if ratios else "–")
 
-        verdict = "yes" if all(r["exact"] for r in ok) else "NO"
+        verdict = "yes" if all(r["exact"] for _, r in ok) else "NO"
         verdict += f"; {len(failed)} failed: {failed[0]}" if failed else ""
         out.append(f"| {link} | {n} | {size:,} | {cell('upload_s')} | {cell('compute_s')} | {verdict} |")
     return "\n".join(out) + "\n"
@@ -416,7 +419,8 @@ def main(argv: list[str] | None = None) -> None:
     note = (f"`scripts/wan_bench.py` on {_machine()}, {time.strftime('%Y-%m-%d')}, {time.time() - started:.0f} s; "
             f"{'each node in its own network namespace' if use_netns else 'nodes on loopback addresses'}; "
             "ratios to the loopback run of the same size and node count in this invocation"
-            + (f"; medians of {args.repeat} runs taken in turn." if args.repeat > 1 else "."))
+            + (f"; {args.repeat} runs of each, taken in turn: medians, and the median of each run's ratio to the "
+               "loopback run just before it." if args.repeat > 1 else "."))
     table = markdown(runs, note)
     print(table)
     if args.markdown:
