@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import re
 import sys
+import unicodedata
 from pathlib import Path
 from typing import NoReturn
 
@@ -15,7 +16,10 @@ from protocol.errors import SurveyError
 from protocol.manifest import MODELS, parse_time
 from protocol.wire import error_detail
 
+from protocol.answers import fold
+
 from .formats import OutputFormat, render
+from .i18n import available, resolve
 from .release import Release, parse
 from .nodes import NodeClients, each_node
 from .results import build_report, fetch_result_shares
@@ -38,6 +42,38 @@ def _closing(closes_at: str | None, closes_in: str) -> dt.datetime:
         raise SurveyError("--closes-in takes a number and a unit s, m, h or d, e.g. 14d")
     unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
     return dt.datetime.now(dt.timezone.utc) + dt.timedelta(**{unit: int(m.group(1))})
+
+
+def _job_categories(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Job categories as the organiser writes them, in any script: each one's key is its
+    NFKC-normalised lower-case form (what records hold), its label the text as written when that
+    differs (what outputs show)."""
+    keys: list[str] = []
+    labels: list[tuple[str, str]] = []
+    for raw in (j.strip() for j in text.split(",")):
+        if not raw:
+            continue
+        key = unicodedata.normalize("NFKC", raw).lower()
+        if key in keys:
+            raise SurveyError(f"--job-categories names {raw!r} twice")
+        keys.append(key)
+        if raw != key:
+            labels.append((key, raw))
+    return tuple(keys), tuple(labels)
+
+
+def _gender_labels(text: str) -> tuple[tuple[str, str], ...]:
+    """``female=女,male=男,other=其他`` as (key, label) pairs."""
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, eq, label = part.partition("=")
+        if not eq or not label.strip():
+            raise SurveyError(f"--gender-labels takes KEY=LABEL pairs separated by commas, e.g. female=女,male=男; "
+                              f"not {part!r}")
+        out.append((fold(key), label.strip()))
+    return tuple(out)
 
 
 def _bands(bands: str, band_width: int | None, salary_max: int) -> tuple[int, ...]:
@@ -87,8 +123,8 @@ def main() -> None:
 @click.option("--min-group-size", "-k", type=int, default=5, show_default=True,
               help="Groups with fewer submissions get no salary figure.")
 @click.option("--job-categories", metavar="A,B,...", default="",
-              help="Job categories (categories of workers) employees choose from; figures and pay gaps are "
-                   "reported per gender within each.")
+              help="Job categories (categories of workers) employees choose from, in any script (工程,業務); "
+                   "figures and pay gaps are reported per gender within each.")
 @click.option("--bands", metavar="E1,E2,...", default="",
               help="Salary band boundaries for medians and quartile pay bands, e.g. 2000,2500,3000.")
 @click.option("--band-width", type=click.IntRange(min=1), metavar="W",
@@ -96,10 +132,13 @@ def main() -> None:
 @click.option("--epsilon", "dp_epsilon", metavar="EPS", default="",
               help="Differential privacy: add jointly generated discrete Laplace noise with total budget EPS "
                    "(e.g. 1.0) to every released figure.")
+@click.option("--gender-labels", metavar="KEY=LABEL,...", default="",
+              help="The organiser's labels for the gender categories, e.g. female=女,male=男,other=其他: employees "
+                   "and HR files may answer with a key or its label, every output shows the label.")
 def create(out_dir: Path, node_files: tuple[Path, ...], survey_id: str, title: str, model: str,
            threshold: int | None, tokens: int, closes_at: str | None, closes_in: str, salary_max: int,
            salary_unit: str, min_group_size: int, job_categories: str, bands: str, band_width: int | None,
-           dp_epsilon: str) -> None:
+           dp_epsilon: str, gender_labels: str) -> None:
     """Create a survey: manifest, participation tokens, node bundle and the analyst's secret key.
 
     \b
@@ -111,12 +150,13 @@ def create(out_dir: Path, node_files: tuple[Path, ...], survey_id: str, title: s
     """
     try:
         edges = _bands(bands, band_width, salary_max)
-        jobs = tuple(j.strip().lower() for j in job_categories.split(",") if j.strip())
+        jobs, job_labels = _job_categories(job_categories)
         nodes = [load_node_info(f) for f in node_files]
         m = create_survey(out_dir, nodes, survey_id=survey_id, title=title, model=model, threshold=threshold,
                           tokens=tokens, closes_at=_closing(closes_at, closes_in), salary_max=salary_max,
                           salary_unit=salary_unit, min_group_size=min_group_size, job_categories=jobs,
-                          salary_bands=edges, dp_epsilon=dp_epsilon.strip())
+                          salary_bands=edges, dp_epsilon=dp_epsilon.strip(), gender_labels=_gender_labels(gender_labels),
+                          job_labels=job_labels)
     except SurveyError as exc:
         _fail(exc)
     click.echo(f"survey {m.survey_id}: n={m.n} nodes, t={m.threshold}, k={m.min_group_size}, closes {m.closes_at}")
@@ -198,11 +238,16 @@ def _check_report_path(report_file: Path | None) -> None:
         raise click.BadParameter(f"the directory {report_file.resolve().parent} does not exist", param_hint="--report")
 
 
-def _write_report(release: Release, report_file: Path) -> None:
+LANG = click.option("--lang", default="en", show_default=True, metavar="LANG",
+                    help="Language of the table and the report: " + ", ".join(available())
+                         + " (one catalog file each in analyst/locale/).")
+
+
+def _write_report(release: Release, report_file: Path, lang: str) -> None:
     from .report import write_report
 
     try:
-        written = write_report(release, report_file)
+        written = write_report(release, report_file, lang)
     except OSError as exc:
         _fail(SurveyError(f"cannot write the report {report_file}: {exc.strerror or exc}"))
     click.echo("report written to " + ", ".join(str(f) for f in written), err=True)
@@ -217,7 +262,8 @@ def _write_report(release: Release, report_file: Path) -> None:
 @click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a pay-transparency report (.html, self-contained; or .md with a .png chart "
                    "beside it).")
-def results(survey_dir: Path, fmt: str, out_file: Path | None, report_file: Path | None) -> None:
+@LANG
+def results(survey_dir: Path, fmt: str, out_file: Path | None, report_file: Path | None, lang: str) -> None:
     """Fetch the result shares from every node, verify them, reconstruct and report.
 
     Per gender, and per gender within each job category: count, mean, median, standard
@@ -226,13 +272,14 @@ def results(survey_dir: Path, fmt: str, out_file: Path | None, report_file: Path
     """
     _check_report_path(report_file)
     try:
+        lang = resolve(lang)
         manifest, sk, cred = load_analyst_secret(survey_dir)
         release = build_report(manifest, sk, fetch_result_shares(manifest, cred))
     except SurveyError as exc:
         _fail(exc)
     if report_file is not None:
-        _write_report(release, report_file)
-    text = render(release, OutputFormat(fmt))
+        _write_report(release, report_file, lang)
+    text = render(release, OutputFormat(fmt), lang)
     if out_file:
         out_file.write_text(text if text.endswith("\n") else text + "\n")
         click.echo(f"result written to {out_file}", err=True)
@@ -244,7 +291,8 @@ def results(survey_dir: Path, fmt: str, out_file: Path | None, report_file: Path
 @click.argument("result_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The report to write (.html, self-contained; or .md with a .png chart beside it).")
-def report(result_file: Path, report_file: Path) -> None:
+@LANG
+def report(result_file: Path, report_file: Path, lang: str) -> None:
     """Render the pay-transparency report of a saved result.
 
     \b
@@ -253,6 +301,7 @@ def report(result_file: Path, report_file: Path) -> None:
     """
     _check_report_path(report_file)
     try:
+        lang = resolve(lang)
         try:
             doc = json.loads(result_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -260,4 +309,4 @@ def report(result_file: Path, report_file: Path) -> None:
         release = parse(doc)
     except SurveyError as exc:
         _fail(exc)
-    _write_report(release, report_file)
+    _write_report(release, report_file, lang)

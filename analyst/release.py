@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from protocol.errors import SurveyError
 
-__all__ = ["REFERENCE_GENDER", "ThreatModel", "Submissions", "GroupNoise", "GroupFigures", "GenderBreakdown",
+__all__ = ["REFERENCE_GENDER", "Labels", "NO_LABELS", "ThreatModel", "Submissions", "GroupNoise", "GroupFigures", "GenderBreakdown",
            "CategoryFigures", "Quartiles", "Bands", "DifferentialPrivacy", "Release", "MalformedRelease", "parse"]
 
 #: Pay gaps are measured against this gender: (reference - group) / reference x 100.
@@ -136,8 +136,20 @@ class DifferentialPrivacy:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Labels:
+    """The organiser's labels: gender key -> label, job category key -> label (only those set)."""
+
+    genders: Mapping[str, str]
+    categories: Mapping[str, str]
+
+
+NO_LABELS = Labels(genders={}, categories={})
+
+
+@dataclass(frozen=True, kw_only=True)
 class Release:
-    """Everything the analyst releases about one survey."""
+    """Everything the analyst releases about one survey; figures are keyed by the manifest's
+    canonical keys, and :attr:`labels` says how to show them."""
 
     survey_id: str
     title: str
@@ -152,6 +164,15 @@ class Release:
     salary_unit: str
     warnings: tuple[str, ...] = ()
     cheating_nodes: tuple[int, ...] = ()
+    labels: Labels = NO_LABELS
+
+    def gender_label(self, key: str) -> str:
+        """How a gender is shown: the organiser's label, else its key."""
+        return self.labels.genders.get(key, key)
+
+    def category_label(self, key: str) -> str:
+        """How a job category is shown: the organiser's label, else its key."""
+        return self.labels.categories.get(key, key)
 
     def scopes(self) -> list[GenderBreakdown]:
         """All employees, then every job category, in order."""
@@ -176,6 +197,9 @@ class Release:
             "salary_unit": self.salary_unit,
             "warnings": list(self.warnings),
             "cheating_nodes": list(self.cheating_nodes),
+            # Only when the organiser set some: documents of surveys without labels stay as they were.
+            **({"labels": {"gender": dict(self.labels.genders), "category": dict(self.labels.categories)}}
+               if self.labels.genders or self.labels.categories else {}),
         }
 
 
@@ -371,6 +395,21 @@ def _differential_privacy(root: _Object) -> DifferentialPrivacy | None:
     return dp
 
 
+def _label(v: Any, path: str) -> str:
+    if not isinstance(v, str):
+        raise _malformed(path, "a string")()
+    return v
+
+
+def _labels(root: _Object) -> Labels:
+    if "labels" not in root.obj:
+        return NO_LABELS
+    o = root.object("labels")
+    labels = Labels(genders=o.mapping("gender", _label), categories=o.mapping("category", _label))
+    o.done()
+    return labels
+
+
 def _model(o: _Object) -> ThreatModel:
     v = o.text("model")
     try:
@@ -395,6 +434,6 @@ def parse(obj: Any) -> Release:
         quartiles=_quartiles(o.object("quartiles")), categories=o.items("categories", _category),
         bands=_bands(o.object("bands")), differential_privacy=_differential_privacy(o),
         min_group_size=o.integer("min_group_size"), salary_unit=o.text("salary_unit"),
-        warnings=o.items("warnings", _warning), cheating_nodes=o.items("cheating_nodes", _node))
+        warnings=o.items("warnings", _warning), cheating_nodes=o.items("cheating_nodes", _node), labels=_labels(o))
     o.done()
     return release

@@ -25,6 +25,8 @@ matplotlib is imported lazily, inside the chart code, so that importing this mod
 from __future__ import annotations
 
 import base64
+import dataclasses
+import functools
 import html
 import os
 import secrets
@@ -36,19 +38,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .release import REFERENCE_GENDER, GenderBreakdown, GroupFigures, Release
+from .i18n import N_, _, language, using
+from .release import NO_LABELS, REFERENCE_GENDER, GenderBreakdown, GroupFigures, Release
 
 __all__ = ["ReportFormat", "report_format", "render_chart", "render_markdown", "render_html", "write_report"]
 
-SUPPRESSED = "suppressed"
-NA = "n/a"
-NOT_COLLECTED = "Not collected by this survey (one salary figure per employee)."
+SUPPRESSED = N_("suppressed")
+NA = N_("n/a")
+NOT_COLLECTED = N_("Not collected by this survey (one salary figure per employee).")
 
 CHART_DPI = 110
 CHART_SIZE_ONE_PANEL = (10.0, 4.5)   # inches; the "All employees" panel only
 CHART_SIZE_TWO_PANELS = (10.0, 8.0)  # inches; plus the per-category panel
 
-QUARTILE_NAMES = ("Q1 (lowest)", "Q2", "Q3", "Q4 (highest)")
+QUARTILE_NAMES = (N_("Q1 (lowest)"), N_("Q2"), N_("Q3"), N_("Q4 (highest)"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -57,30 +60,30 @@ QUARTILE_NAMES = ("Q1 (lowest)", "Q2", "Q3", "Q4 (highest)")
 
 def fmt_money(x: float | None) -> str:
     """Salary figure: thousands separators, two decimals (``3,412.50``); None → ``n/a``."""
-    return NA if x is None else f"{x:,.2f}"
+    return _(NA) if x is None else f"{x:,.2f}"
 
 
 def fmt_gap(x: float | None) -> str:
     """Pay gap in percent: a sign and one decimal (``+12.3 %``); None → ``n/a``."""
-    return NA if x is None else f"{x:+.1f} %"
+    return _(NA) if x is None else f"{x:+.1f} %"
 
 
 def fmt_share(x: float | None) -> str:
     """A proportion 0..1 as a percentage with one decimal (``55.0 %``); None → ``n/a``."""
-    return NA if x is None else f"{100.0 * x:.1f} %"
+    return _(NA) if x is None else f"{100.0 * x:.1f} %"
 
 
 def fmt_count(x: float | None) -> str:
     """A head count with thousands separators (two decimals if fractional); None → ``n/a``."""
     if x is None:
-        return NA
+        return _(NA)
     return f"{int(x):,}" if x == int(x) else f"{x:,.2f}"
 
 
 def fmt_threshold(x: float | None) -> str:
     """A quartile threshold: no decimals when whole (``2,900``), else two."""
     if x is None:
-        return NA
+        return _(NA)
     return f"{x:,.0f}" if x == int(x) else f"{x:,.2f}"
 
 
@@ -90,12 +93,12 @@ def fmt_threshold(x: float | None) -> str:
 
 def _figure(g: GroupFigures, value: float | None, fmt: Callable[[float | None], str]) -> str:
     """One figure of a group, formatted — ``suppressed`` for a suppressed group whatever it holds."""
-    return SUPPRESSED if g.suppressed else fmt(value)
+    return _(SUPPRESSED) if g.suppressed else fmt(value)
 
 
 def _median_cell(g: GroupFigures) -> str:
     if g.suppressed:
-        return SUPPRESSED
+        return _(SUPPRESSED)
     med = fmt_money(g.median)
     if g.median is None or g.median_max_error is None:
         return med
@@ -105,28 +108,36 @@ def _median_cell(g: GroupFigures) -> str:
 def _gap_cell(g: GroupFigures, gaps: Mapping[str, float | None], reference_ok: bool) -> str:
     """A group's gap vs the male reference, from the scope's gap mapping."""
     if g.gender == REFERENCE_GENDER:
-        return "reference"
+        return _("reference")
     if g.suppressed:
-        return SUPPRESSED
+        return _(SUPPRESSED)
     if not reference_ok:
-        return NA
+        return _(NA)
     return fmt_gap(gaps.get(g.gender))
 
 
 def _share_cell(g: GroupFigures, q: int) -> str:
     if g.suppressed:
-        return SUPPRESSED
-    return NA if g.quartile_shares is None else fmt_share(g.quartile_shares[q])
+        return _(SUPPRESSED)
+    return _(NA) if g.quartile_shares is None else fmt_share(g.quartile_shares[q])
 
 
 def _title(r: Release) -> str:
-    return r.title or r.survey_id or "untitled survey"
+    return r.title or r.survey_id or _("untitled survey")
 
 
-def _scope_name(scope: GenderBreakdown, g: GroupFigures) -> str:
-    """``gender`` (all employees) or ``category/gender``."""
+def _scope_name(r: Release, scope: GenderBreakdown, g: GroupFigures) -> str:
+    """``gender`` (all employees) or ``category/gender``, as the organiser labels them."""
     category = scope.in_category()
-    return g.gender if category is None else f"{category}/{g.gender}"
+    gender = r.gender_label(g.gender)
+    return gender if category is None else f"{r.category_label(category)}/{gender}"
+
+
+def _unit(r: Release) -> str:
+    """The salary unit with its period in the current language (``TWD/month`` -> ``TWD/月``)."""
+    code, sep, period = r.salary_unit.partition("/")
+    names = {"month": N_("month"), "year": N_("year"), "hour": N_("hour"), "week": N_("week"), "day": N_("day")}
+    return f"{code}{sep}{_(names[period])}" if period in names else r.salary_unit
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,48 +178,49 @@ _Block = _Heading | _Para | _Table | _Bullets | _Chart
 def _no_reference_note(scope: GenderBreakdown) -> list[_Block]:
     if scope.reference_released():
         return []
-    return [_Para("No gap is shown: the male reference group is suppressed or absent.", small=True)]
+    return [_Para(_("No gap is shown: the male reference group is suppressed or absent."), small=True)]
 
 
 def _not_collected(heading: str) -> list[_Block]:
-    return [_Heading(2, heading), _Para(NOT_COLLECTED)]
+    return [_Heading(2, _(heading)), _Para(_(NOT_COLLECTED))]
 
 
 def _summary(r: Release) -> list[_Block]:
     return [
-        _Heading(1, f"Gender pay gap report — {_title(r)}"),
-        _Para(f"Survey {r.survey_id} · model: {r.model} · "
-              f"{fmt_count(r.submissions.accepted)} submissions counted, {fmt_count(r.submissions.rejected)} not "
-              f"counted · k = {r.min_group_size} (minimum group size) · salaries in {r.salary_unit}"),
+        _Heading(1, _("Gender pay gap report — {title}").format(title=_title(r))),
+        _Para(_("Survey {survey_id} · model: {model} · {accepted} submissions counted, {rejected} not counted · "
+                "k = {k} (minimum group size) · salaries in {unit}").format(
+            survey_id=r.survey_id, model=r.model, accepted=fmt_count(r.submissions.accepted),
+            rejected=fmt_count(r.submissions.rejected), k=r.min_group_size, unit=_unit(r))),
     ]
 
 
 def _mean_gap(r: Release) -> list[_Block]:
     """(a): count, mean, mean gap per gender."""
     scope, ref_ok = r.all_employees, r.all_employees.reference_released()
-    return [_Heading(2, "(a) The gender pay gap (mean)"),
-            _Table(["Gender", "Count", "Mean", "Mean gap vs male"],
-                   [[g.gender, _figure(g, g.count, fmt_count), _figure(g, g.mean, fmt_money),
+    return [_Heading(2, _("(a) The gender pay gap (mean)")),
+            _Table([_("Gender"), _("Count"), _("Mean"), _("Mean gap vs male")],
+                   [[r.gender_label(g.gender), _figure(g, g.count, fmt_count), _figure(g, g.mean, fmt_money),
                      _gap_cell(g, scope.pay_gap_percent, ref_ok)] for g in scope.groups]),
-            _Para(f"Gap = (male − group) / male × 100, on salaries in {r.salary_unit}: a positive gap means the "
-                  "group is paid less than men.", small=True),
+            _Para(_("Gap = (male − group) / male × 100, on salaries in {unit}: a positive gap means the group is paid "
+                    "less than men.").format(unit=_unit(r)), small=True),
             *_no_reference_note(scope)]
 
 
 def _median_gap(r: Release) -> list[_Block]:
     """(c): median (± banding error) and median gap per gender."""
     scope, ref_ok = r.all_employees, r.all_employees.reference_released()
-    return [_Heading(2, "(c) The median gender pay gap"),
-            _Table(["Gender", "Median", "Median gap vs male"],
-                   [[g.gender, _median_cell(g), _gap_cell(g, scope.median_pay_gap_percent, ref_ok)]
+    return [_Heading(2, _("(c) The median gender pay gap")),
+            _Table([_("Gender"), _("Median"), _("Median gap vs male")],
+                   [[r.gender_label(g.gender), _median_cell(g), _gap_cell(g, scope.median_pay_gap_percent, ref_ok)]
                     for g in scope.groups]),
-            _Para("Medians are computed from salary bands; ± is the worst-case error of that banding.", small=True),
+            _Para(_("Medians are computed from salary bands; ± is the worst-case error of that banding."), small=True),
             *_no_reference_note(scope)]
 
 
 def _quartile_ranges(thresholds: tuple[float, ...] | None) -> list[str]:
     if thresholds is None or len(thresholds) != 3:
-        return [NA] * 4
+        return [_(NA)] * 4
     a, b, c = (fmt_threshold(t) for t in thresholds)
     return [f"< {a}", f"{a} – {b}", f"{b} – {c}", f"≥ {c}"]
 
@@ -217,11 +229,12 @@ def _quartile_bands(r: Release) -> list[_Block]:
     """(f): per quarter, its salary range and each gender's share of its employees."""
     groups, ranges = r.all_employees.groups, _quartile_ranges(r.quartiles.thresholds)
     out: list[_Block] = [
-        _Heading(2, "(f) The proportion of female and male workers in each quartile pay band"),
-        _Table(["Quartile band", f"Salary range ({r.salary_unit})"] + [g.gender for g in groups],
-               [[QUARTILE_NAMES[q], ranges[q]] + [_share_cell(g, q) for g in groups] for q in range(4)]),
-        _Para(f"Each cell is the share of the band's employees of that gender; "
-              f"{fmt_count(r.quartiles.population)} employees ranked.", small=True)]
+        _Heading(2, _("(f) The proportion of female and male workers in each quartile pay band")),
+        _Table([_("Quartile band"), _("Salary range ({unit})").format(unit=_unit(r))]
+               + [r.gender_label(g.gender) for g in groups],
+               [[_(QUARTILE_NAMES[q]), ranges[q]] + [_share_cell(g, q) for g in groups] for q in range(4)]),
+        _Para(_("Each cell is the share of the band's employees of that gender; {population} employees "
+                "ranked.").format(population=fmt_count(r.quartiles.population)), small=True)]
     if r.quartiles.note:
         out.append(_Para(r.quartiles.note, small=True))
     return out
@@ -229,15 +242,17 @@ def _quartile_bands(r: Release) -> list[_Block]:
 
 def _by_category(r: Release) -> list[_Block]:
     """(g): every figure and both gaps per gender within each job category."""
-    out: list[_Block] = [_Heading(2, "(g) The gender pay gap by category of workers")]
+    out: list[_Block] = [_Heading(2, _("(g) The gender pay gap by category of workers"))]
     if not r.categories:
-        out.append(_Para("This survey does not declare job categories, so no gap by category of workers is "
-                         "reported."))
+        out.append(_Para(_("This survey does not declare job categories, so no gap by category of workers is "
+                           "reported.")))
     for c in r.categories:
         ref_ok = c.reference_released()
-        out.append(_Heading(3, f"Category: {c.category}"))
-        out.append(_Table(["Gender", "Count", "Mean", "Median", "Standard deviation", "Mean gap", "Median gap"],
-                          [[g.gender, _figure(g, g.count, fmt_count), _figure(g, g.mean, fmt_money), _median_cell(g),
+        out.append(_Heading(3, _("Category: {category}").format(category=r.category_label(c.category))))
+        out.append(_Table([_("Gender"), _("Count"), _("Mean"), _("Median"), _("Standard deviation"), _("Mean gap"),
+                           _("Median gap")],
+                          [[r.gender_label(g.gender), _figure(g, g.count, fmt_count), _figure(g, g.mean, fmt_money),
+                            _median_cell(g),
                             _figure(g, g.stdev, fmt_money), _gap_cell(g, c.pay_gap_percent, ref_ok),
                             _gap_cell(g, c.median_pay_gap_percent, ref_ok)] for g in c.groups]))
         out += _no_reference_note(c)
@@ -245,62 +260,62 @@ def _by_category(r: Release) -> list[_Block]:
 
 
 def _uk_metrics(r: Release) -> list[_Block]:
-    return [_Heading(2, "UK gender pay gap metrics"),
-            _Bullets(["Mean gender pay gap: see (a) above.",
-                      "Median gender pay gap: see (c) above.",
-                      "Proportion of men and women in each pay quarter: see (f) above.",
-                      "Mean and median bonus gap, proportion of men and women receiving a bonus: not collected "
-                      "by this survey (one salary figure per employee)."]),
-            _Para(f"The UK regulations use hourly pay; this survey's figures are salaries in {r.salary_unit}.",
-                  small=True)]
+    return [_Heading(2, _("UK gender pay gap metrics")),
+            _Bullets([_("Mean gender pay gap: see (a) above."),
+                      _("Median gender pay gap: see (c) above."),
+                      _("Proportion of men and women in each pay quarter: see (f) above."),
+                      _("Mean and median bonus gap, proportion of men and women receiving a bonus: not collected "
+                        "by this survey (one salary figure per employee).")]),
+            _Para(_("The UK regulations use hourly pay; this survey's figures are salaries in {unit}.").format(
+                unit=_unit(r)), small=True)]
 
 
 def _standard_deviation(r: Release) -> list[_Block]:
-    return [_Heading(2, "Standard deviation"),
-            _Table(["Gender", "Standard deviation"],
-                   [[g.gender, _figure(g, g.stdev, fmt_money)] for g in r.all_employees.groups])]
+    return [_Heading(2, _("Standard deviation")),
+            _Table([_("Gender"), _("Standard deviation")],
+                   [[r.gender_label(g.gender), _figure(g, g.stdev, fmt_money)] for g in r.all_employees.groups])]
 
 
 def _dp_blocks(r: Release) -> list[_Block]:
     dp = r.differential_privacy
     if dp is None:
         return []
-    out: list[_Block] = [_Heading(2, "Differential privacy")]
+    out: list[_Block] = [_Heading(2, _("Differential privacy"))]
     if dp.description:
         out.append(_Para(dp.description))
-    out.append(_Para(f"Privacy budget ε = {dp.epsilon}."))
+    out.append(_Para(_("Privacy budget ε = {epsilon}.").format(epsilon=dp.epsilon)))
     if dp.noise_sd:
-        out.append(_Para("Standard deviation of the noise added to each kind of figure:"))
-        out.append(_Table(["Figure", "Noise standard deviation"],
+        out.append(_Para(_("Standard deviation of the noise added to each kind of figure:")))
+        out.append(_Table([_("Figure"), _("Noise standard deviation")],
                           [[kind, fmt_money(sd)] for kind, sd in dp.noise_sd.items()]))
     # Per-group noise on the released figures (suppressed groups: nothing is released, nothing shown).
-    rows = [[_scope_name(scope, g), fmt_money(g.dp_sd.count), fmt_money(g.dp_sd.mean)]
+    rows = [[_scope_name(r, scope, g), fmt_money(g.dp_sd.count), fmt_money(g.dp_sd.mean)]
             for scope in r.scopes() for g in scope.groups if not g.suppressed and g.dp_sd is not None]
     if rows:
-        out.append(_Para("Standard deviation of the noise on each released figure, per group:"))
-        out.append(_Table(["Group", "count", "mean"], rows))
+        out.append(_Para(_("Standard deviation of the noise on each released figure, per group:")))
+        out.append(_Table([_("Group"), _("count"), _("mean")], rows))
     return out
 
 
 def _suppression(r: Release) -> list[_Block]:
     k = r.min_group_size
-    scopes = [f"{g.gender} (all employees)" if scope.in_category() is None else _scope_name(scope, g)
-              for scope in r.scopes() for g in scope.groups if g.suppressed]
+    scopes = [_("{gender} (all employees)").format(gender=r.gender_label(g.gender)) if scope.in_category() is None
+              else _scope_name(r, scope, g) for scope in r.scopes() for g in scope.groups if g.suppressed]
     if not scopes:
-        return [_Heading(2, "Suppression"),
-                _Para(f"No group is suppressed (every group has at least k = {k} submissions).")]
-    return [_Heading(2, "Suppression"),
-            _Para(f"No salary figure is released for the following groups: they have fewer than k = {k} "
-                  "submissions, or are suppressed so that a small group's figures cannot be worked out "
-                  "from the others."),
+        return [_Heading(2, _("Suppression")),
+                _Para(_("No group is suppressed (every group has at least k = {k} submissions).").format(k=k))]
+    return [_Heading(2, _("Suppression")),
+            _Para(_("No salary figure is released for the following groups: they have fewer than k = {k} "
+                    "submissions, or are suppressed so that a small group's figures cannot be worked out from the "
+                    "others.").format(k=k)),
             _Bullets(scopes)]
 
 
 def _warnings(r: Release) -> list[_Block]:
     items = list(r.warnings)
     if r.cheating_nodes:
-        items.append(f"Nodes caught cheating: {', '.join(map(str, r.cheating_nodes))}")
-    return [_Heading(2, "Warnings"), _Bullets(items)] if items else []
+        items.append(_("Nodes caught cheating: {nodes}").format(nodes=", ".join(map(str, r.cheating_nodes))))
+    return [_Heading(2, _("Warnings")), _Bullets(items)] if items else []
 
 
 def _blocks(r: Release) -> list[_Block]:
@@ -308,11 +323,11 @@ def _blocks(r: Release) -> list[_Block]:
     return [
         *_summary(r),
         *_mean_gap(r),
-        *_not_collected("(b) The gender pay gap in complementary or variable components"),
+        *_not_collected(N_("(b) The gender pay gap in complementary or variable components")),
         *_median_gap(r),
-        *_not_collected("(d) The median gender pay gap in complementary or variable components"),
-        *_not_collected("(e) The proportion of female and male workers receiving complementary or variable "
-                        "components"),
+        *_not_collected(N_("(d) The median gender pay gap in complementary or variable components")),
+        *_not_collected(N_("(e) The proportion of female and male workers receiving complementary or variable "
+                           "components")),
         *_quartile_bands(r),
         *_by_category(r),
         *_uk_metrics(r),
@@ -320,7 +335,7 @@ def _blocks(r: Release) -> list[_Block]:
         *_dp_blocks(r),
         *_suppression(r),
         *_warnings(r),
-        _Heading(2, "Chart"), _Chart(),
+        _Heading(2, _("Chart")), _Chart(),
     ]
 
 
@@ -356,9 +371,9 @@ def render_markdown(release: Release, chart_name: str | None) -> str:
             out += ["- " + _md(item) for item in blk.items]
         elif isinstance(blk, _Chart):
             if chart_name is None:
-                out.append("(no chart)")
+                out.append(_("(no chart)"))
             else:
-                out.append(f"![Mean and median salary by gender]({quote(chart_name)})")
+                out.append(f"![{_md(_('Mean and median salary by gender'))}]({quote(chart_name)})")
         out.append("")
     return "\n".join(out)
 
@@ -406,12 +421,14 @@ def render_html(release: Release, chart_png: bytes | None) -> str:
             body.append("<ul>\n" + "\n".join(f"<li>{_h(i)}</li>" for i in blk.items) + "\n</ul>")
         elif isinstance(blk, _Chart):
             if chart_png is None:
-                body.append("<p>(no chart)</p>")
+                body.append(f"<p>{_h(_('(no chart)'))}</p>")
             else:
                 data = base64.b64encode(chart_png).decode("ascii")
-                body.append(f'<img alt="Mean and median salary by gender" src="data:image/png;base64,{data}">')
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{_h('Gender pay gap report — ' + _title(release))}</title>\n<style>{_CSS}</style>\n</head>\n"
+                alt = _h(_("Mean and median salary by gender"))
+                body.append(f'<img alt="{alt}" src="data:image/png;base64,{data}">')
+    title = _("Gender pay gap report — {title}").format(title=_title(release))
+    return (f"<!DOCTYPE html>\n<html lang=\"{_h(language())}\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{_h(title)}</title>\n<style>{_CSS}</style>\n</head>\n"
             "<body>\n" + "\n".join(body) + "\n</body>\n</html>\n")
 
 
@@ -429,9 +446,9 @@ def _mpl_text(text: str) -> str:
 def _note(k: int, suppressed: list[str], missing: list[str]) -> str:
     parts = []
     if suppressed:
-        parts.append(f"suppressed (fewer than k={k}, or protecting such a group): " + "; ".join(suppressed))
+        parts.append(_("suppressed (fewer than k={k}, or protecting such a group): ").format(k=k) + "; ".join(suppressed))
     if missing:
-        parts.append("no figure: " + "; ".join(missing))
+        parts.append(_("no figure: ") + "; ".join(missing))
     return _mpl_text(textwrap.fill("   ".join(parts), width=140))
 
 
@@ -447,7 +464,7 @@ def _draw_panel(ax: Any, title: str, xlabels: Sequence[str], slots: Sequence[Seq
     from matplotlib.ticker import FuncFormatter
 
     ax.set_title(_mpl_text(title), fontsize=11, loc="left")
-    ax.set_ylabel(_mpl_text(f"salary ({unit})"))
+    ax.set_ylabel(_mpl_text(_("salary ({unit})").format(unit=unit)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
     ax.grid(axis="y", color="#ddd", linewidth=0.8)
     ax.set_axisbelow(True)
@@ -473,7 +490,7 @@ def _draw_panel(ax: Any, title: str, xlabels: Sequence[str], slots: Sequence[Seq
     else:
         ax.set_xticks([])
     if not drawn:
-        ax.text(0.5, 0.5, "no salary figure released", transform=ax.transAxes, ha="center", va="center",
+        ax.text(0.5, 0.5, _("no salary figure released"), transform=ax.transAxes, ha="center", va="center",
                 color="#777", fontsize=11)
         ax.set_yticks([])
     ax.set_xlabel(note, fontsize=8, color="#555", loc="left")
@@ -499,10 +516,10 @@ def _all_employees_panel(ax: Any, r: Release, colors: dict[str, str]) -> set[str
     """One x position per released gender, its two bars centred there; returns the genders drawn."""
     groups = r.all_employees.groups
     shown = [g for g in groups if _bars(g) != (None, None)]
-    note = _note(r.min_group_size, [g.gender for g in groups if g.suppressed],
-                 [g.gender for g in groups if not g.suppressed and _bars(g) == (None, None)])
-    _draw_panel(ax, "All employees", [g.gender for g in shown], [[g.gender] for g in shown], colors,
-                {(x, g.gender): _bars(g) for x, g in enumerate(shown)}, note, r.salary_unit)
+    note = _note(r.min_group_size, [r.gender_label(g.gender) for g in groups if g.suppressed],
+                 [r.gender_label(g.gender) for g in groups if not g.suppressed and _bars(g) == (None, None)])
+    _draw_panel(ax, _("All employees"), [r.gender_label(g.gender) for g in shown], [[g.gender] for g in shown], colors,
+                {(x, g.gender): _bars(g) for x, g in enumerate(shown)}, note, _unit(r))
     return {g.gender for g in shown}
 
 
@@ -515,39 +532,99 @@ def _category_panel(ax: Any, r: Release, colors: dict[str, str]) -> set[str]:
     for x, c in enumerate(r.categories):
         for g in c.groups:
             if g.suppressed:
-                suppressed.append(_scope_name(c, g))
+                suppressed.append(_scope_name(r, c, g))
             elif _bars(g) == (None, None):
-                missing.append(_scope_name(c, g))
+                missing.append(_scope_name(r, c, g))
             else:
                 cells[(x, g.gender)] = _bars(g)
     genders = [name for name in colors if any(gn == name for _, gn in cells)]
-    _draw_panel(ax, "By job category", [c.category for c in r.categories], [genders] * len(r.categories), colors,
-                cells, _note(r.min_group_size, suppressed, missing), r.salary_unit)
+    _draw_panel(ax, _("By job category"), [r.category_label(c.category) for c in r.categories],
+                [genders] * len(r.categories), colors, cells, _note(r.min_group_size, suppressed, missing), _unit(r))
     return set(genders)
 
 
+def _chart_texts(r: Release) -> str:
+    """Every character the chart may draw beyond the numbers: labels, title, legend, notes."""
+    return "".join([r.survey_id, _("Mean and median salary by gender — survey {survey_id}"), _("All employees"),
+                    _("By job category"), _("salary ({unit})"), _unit(r), _("mean"), _("median"),
+                    _("suppressed (fewer than k={k}, or protecting such a group): "), _("no figure: "),
+                    _("no salary figure released"), *map(r.gender_label, r.labels.genders),
+                    *map(r.category_label, (c.category for c in r.categories)),
+                    *(g.gender for g in r.all_employees.groups), *(c.category for c in r.categories)])
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_fonts() -> list[tuple[str, frozenset[int]]]:
+    """(family, code points) of every font matplotlib knows, the default first."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    default = font_manager.findfont(font_manager.FontProperties())
+    paths = [default] + sorted({f.fname for f in font_manager.fontManager.ttflist} - {default})
+    out = []
+    for path in paths:
+        try:
+            font = FT2Font(path)
+            out.append((font.family_name, frozenset(font.get_charmap())))
+        except (OSError, RuntimeError, ValueError):
+            continue
+    return out
+
+
+def _fonts_for(text: str) -> list[str] | None:
+    """Font families that together draw every character of ``text`` (the default first), or None
+    when the installed fonts cannot."""
+    needed = {ord(c) for c in text if not c.isspace()}
+    families: list[str] = []
+    for family, points in _installed_fonts():
+        if needed & points:
+            if family not in families:
+                families.append(family)
+            needed -= points
+        if not needed:
+            return families
+    return None
+
+
 def _chart_png(r: Release) -> bytes:
-    """Render the chart and return the PNG bytes (see :func:`render_chart`)."""
+    """Render the chart and return the PNG bytes (see :func:`render_chart`).  Its texts are in the
+    report's language with the organiser's labels when the installed fonts can draw them (the
+    fonts are chained, so CJK labels need a CJK font such as Noto Sans CJK); otherwise the chart
+    alone is drawn in English with the canonical keys."""
+    from matplotlib import rc_context
+
+    families = _fonts_for(_chart_texts(r))
+    if families is None:
+        with using("en"):
+            plain = dataclasses.replace(r, labels=NO_LABELS)
+            families = _fonts_for(_chart_texts(plain)) or []
+            with rc_context({"font.family": families or ["sans-serif"]}):
+                return _draw_chart(plain, _gender_colors(plain))
+    with rc_context({"font.family": families}):
+        return _draw_chart(r, _gender_colors(r))
+
+
+def _draw_chart(r: Release, colors: dict[str, str]) -> bytes:
     import io
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    colors = _gender_colors(r)
     fig = Figure(figsize=CHART_SIZE_TWO_PANELS if r.categories else CHART_SIZE_ONE_PANEL, dpi=CHART_DPI,
                  layout="constrained")
     FigureCanvasAgg(fig)  # the Agg backend, for this figure only (no pyplot, no global backend switch)
     axes = fig.subplots(2 if r.categories else 1, 1, squeeze=False)[:, 0]
-    fig.suptitle(_mpl_text(f"Mean and median salary by gender — survey {r.survey_id}"),
+    fig.suptitle(_mpl_text(_("Mean and median salary by gender — survey {survey_id}").format(survey_id=r.survey_id)),
                  fontsize=13, fontweight="bold")
     drawn = _all_employees_panel(axes[0], r, colors)
     if r.categories:
         drawn |= _category_panel(axes[1], r, colors)
 
-    handles = [Patch(facecolor=colors[n], edgecolor=colors[n], label=_mpl_text(n)) for n in colors if n in drawn]
-    handles += [Patch(facecolor="#999", edgecolor="#999", label="mean"),
-                Patch(facecolor="white", edgecolor="#999", hatch="///", label="median")]
+    handles = [Patch(facecolor=colors[n], edgecolor=colors[n], label=_mpl_text(r.gender_label(n)))
+               for n in colors if n in drawn]
+    handles += [Patch(facecolor="#999", edgecolor="#999", label=_("mean")),
+                Patch(facecolor="white", edgecolor="#999", hatch="///", label=_("median"))]
     fig.legend(handles=handles, loc="outside right upper", fontsize=9, frameon=False)
 
     buf = io.BytesIO()
@@ -609,8 +686,9 @@ def report_format(path: Path) -> ReportFormat:
         raise ValueError("report file must end in .html or .md") from None
 
 
-def write_report(release: Release, path: Path) -> list[Path]:
-    """Write the report for ``release`` at ``path``, in the format its suffix asks for (:func:`report_format`).
+def write_report(release: Release, path: Path, lang: str | None = None) -> list[Path]:
+    """Write the report for ``release`` at ``path``, in the format its suffix asks for (:func:`report_format`),
+    in language ``lang`` (:mod:`analyst.i18n`; None: the current one).
 
     * ``.html`` / ``.htm``: one self-contained HTML file, the chart embedded; returns ``[path]``.
     * ``.md`` / ``.markdown``: the Markdown report and the chart as ``<stem>.png`` in the same directory,
@@ -620,7 +698,11 @@ def write_report(release: Release, path: Path) -> list[Path]:
 
     Every file is written atomically (temporary file in the same directory, then :func:`os.replace`).
     """
-    path = Path(path)
+    with using(lang):
+        return _write_report(release, Path(path))
+
+
+def _write_report(release: Release, path: Path) -> list[Path]:
     if report_format(path) is ReportFormat.HTML:
         _atomic_write(path, render_html(release, _chart_png(release)).encode("utf-8"))
         return [path]

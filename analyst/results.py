@@ -26,7 +26,7 @@ from protocol.wire import ResultShare, b64d, error_detail, majority_outliers
 
 from .nodes import NodeClients, each_node
 from .release import (REFERENCE_GENDER, Bands, CategoryFigures, DifferentialPrivacy, GenderBreakdown, GroupFigures,
-                      GroupNoise, Quartiles, Release, Submissions, ThreatModel)
+                      GroupNoise, Labels, Quartiles, Release, Submissions, ThreatModel)
 from .statistics import (banded_median, gap_percent, mean, project_histogram, quartile_boundaries, quarter_counts,
                          quarter_fractions, signed, stdev)
 
@@ -119,7 +119,8 @@ def tabulate(manifest: Manifest, values: Sequence[int], accepted: int, rejected:
         bands=Bands(edges=tuple(sc.edges), salary_max=sc.salary_max),
         differential_privacy=None if budget is None else _differential_privacy(manifest, budget),
         min_group_size=manifest.min_group_size, salary_unit=manifest.salary_unit, warnings=tuple(notes),
-        cheating_nodes=tuple(cheating_nodes))
+        cheating_nodes=tuple(cheating_nodes),
+        labels=Labels(genders=dict(manifest.gender_labels), categories=dict(manifest.job_labels)))
 
 
 @dataclass(frozen=True)

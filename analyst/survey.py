@@ -52,6 +52,8 @@ def create_survey(
     job_categories: tuple[str, ...] = (),
     salary_bands: tuple[int, ...] = (),
     dp_epsilon: str = "",
+    gender_labels: tuple[tuple[str, str], ...] = (),
+    job_labels: tuple[tuple[str, str], ...] = (),
 ) -> Manifest:
     """Write a new survey directory (refuses to overwrite one) and return its manifest."""
     if tokens < 1:
@@ -66,7 +68,7 @@ def create_survey(
         analyst_public_key=pk.hex(), closes_at=format_time(closes_at), salary_unit=salary_unit,
         salary_max=salary_max, min_group_size=min_group_size, categories=DEFAULT_CATEGORIES,
         job_categories=job_categories, salary_bands=salary_bands, dp_epsilon=dp_epsilon,
-        created_at=format_time(now),
+        gender_labels=gender_labels, job_labels=job_labels, created_at=format_time(now),
     )
     manifest.validate()
     out_dir.mkdir(parents=True, exist_ok=True)

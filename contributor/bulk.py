@@ -9,11 +9,11 @@ one database transaction per node; the records are encoded, proved and Shamir-sh
 arithmetic (protocol.fastfield) for the whole batch at once.  Every record keeps its own id,
 token and stand-alone certificate, so the nodes treat it exactly as a single upload afterwards.
 
-Durability: every batch is prepared and written to its own pending file (in one pending
-directory per run, fsynced) before the first upload; a batch's file is deleted once every node
-acknowledged it.  After a crash or with a node down, ``salary-submit --resume DIR --tokens FILE``
-delivers what is left with the same ids and bytes (nodes answer "duplicate" to repeats).  A batch
-is all-or-nothing at a node: one bad record refuses the batch, naming the record.
+Durability: every batch is prepared and written to its own pending file (in the run's pending
+directory, fsynced) before the first upload; once every node acknowledged it (or it was refused
+for good) its pending file gives way to a small done file.  :mod:`contributor.bulkrun` runs
+whole files and resumes them.  A batch is all-or-nothing at a node: one bad record refuses the
+batch, naming the record.
 """
 
 from __future__ import annotations
@@ -22,9 +22,7 @@ import hashlib
 import json
 import os
 import re
-import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,19 +31,19 @@ from protocol import fastfield
 from protocol.commitment import MAX_BATCH, batch_envelope_id, make_batch
 from protocol.encoding import FAST_SALARY_LIMIT, Record, encode_record, encode_records
 from protocol.envelope import seal_share_block
-from protocol.errors import InvalidToken, SurveyError, TokenUsed
+from protocol.errors import SurveyError, TokenUsed
 from protocol.field import encode_elements, share_vector
 from protocol.manifest import Manifest
-from protocol.tokens import token_hash
 from protocol.validity import Layout, prove, prove_batch_limbs
-from protocol.wire import BulkAck, BulkBody, b64d, b64e, bulk_batch_limit
+from protocol.wire import BulkAck, BulkBody, b64d, b64e
 
 from .delivery import BatchResult, Delivery, NodeAnswers, send_to_nodes
-from .hrfile import CsvRow
-from .nodes import NodeClient, labelled, mark_unreachable
-from .pending import RECEIPT_FORMAT, check_no_pending, check_pending_doc, now, run_stamp
+from .nodes import NodeClient, labelled
+from .pending import RECEIPT_FORMAT, check_pending_doc, now, write_atomic
 
 PENDING_BATCH_FORMAT = "salary-submit/pending-batch/v1"
+DONE_BATCH_FORMAT = "salary-submit/done-batch/v1"
+DONE_SUFFIX = ".done"
 DEFAULT_BATCH_SIZE = 1000
 
 
@@ -187,20 +185,46 @@ def read_pending_batch(path: Path) -> tuple[Manifest, PendingBatch]:
     return manifest, PendingBatch(pb, nodes, acks, str(doc["receipt"]), path)
 
 
-def load_pending_dir(directory: Path) -> tuple[Manifest, list[PendingBatch]]:
-    """Every pending batch of one bulk run (a directory of batch files)."""
-    files = sorted(directory.glob("batch-*.json"))
-    if not files:
-        raise SurveyError(f"{directory} holds no pending batch: nothing left to deliver")
-    loaded = []
-    for f in files:
-        m, b = read_pending_batch(f)
-        b.release()  # read back batch by batch at upload time
-        loaded.append((m, b))
-    manifest = loaded[0][0]
-    if any(m.hash_hex() != manifest.hash_hex() for m, _ in loaded):
-        raise SurveyError(f"{directory} mixes batches of different surveys")
-    return manifest, [b for _, b in loaded]
+@dataclass(frozen=True)
+class SettledBatch:
+    """A batch whose upload ended (its ``batch-NNNNNN.done`` file): delivered to every node, or
+    refused for good (``reason`` says why; its ids and CSV lines are kept to report it again)."""
+
+    index: int
+    records: int
+    reason: str = ""
+    lines: tuple[int | None, ...] = ()
+    ids: tuple[str, ...] = ()
+
+
+def batch_index(path: Path) -> int:
+    """The batch number in a batch file's name (``batch-000012.json``: 12)."""
+    return int(path.name.split(".")[0].removeprefix("batch-"))
+
+
+def settle_batch(entry: PendingBatch, reason: str) -> None:
+    """Replace a batch's pending file by its small done file (atomically and durably, the done
+    file first), so that its run knows the batch's rows were sent ("" reason) or refused."""
+    pb = entry.prepared
+    doc: dict[str, Any] = {"format": DONE_BATCH_FORMAT, "records": len(pb.ids), "reason": reason}
+    if reason:
+        doc.update(ids=list(pb.ids), lines=list(pb.lines))
+    done = entry.path.with_suffix(DONE_SUFFIX)
+    write_atomic(done, json.dumps(doc) + "\n")
+    fsync_dir(done.parent)
+    entry.path.unlink(missing_ok=True)
+
+
+def read_settled(path: Path) -> SettledBatch:
+    """Parse a done file (raises :class:`SurveyError`)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("format") != DONE_BATCH_FORMAT:
+            raise ValueError("not a done file")
+        return SettledBatch(batch_index(path), int(doc["records"]), str(doc["reason"]),
+                            tuple(doc.get("lines", ())), tuple(str(i) for i in doc.get("ids", ())))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise SurveyError(f"{path} is damaged") from None
 
 
 def pending_token_hashes(receipt_dir: Path, survey_id: str) -> dict[str, Path]:
@@ -249,7 +273,7 @@ def _receipt_lines(manifest: Manifest, pb: PreparedBatch, answers: NodeAnswers[B
     return "\n".join(out) + "\n"
 
 
-class _BatchUploads(Delivery[PendingBatch, NodeAnswers[BulkAck]]):
+class BatchUploads(Delivery[PendingBatch, NodeAnswers[BulkAck]]):
     """Batch entries, each with its own pending file: a batch goes to its nodes in parallel
     (each stores it independently), its receipt is one line per record of the run's log, and
     its pending file is rewritten with the blocks still owed, or deleted, as soon as its upload
@@ -283,8 +307,10 @@ class _BatchUploads(Delivery[PendingBatch, NodeAnswers[BulkAck]]):
 
     def settle(self, entry: PendingBatch, answers: NodeAnswers[BulkAck]) -> None:
         entry.acks = dict(answers.acks)
-        if answers.complete or (answers.rejected and not answers.pending):
-            entry.path.unlink(missing_ok=True)  # done, or refused for good (reported as failed)
+        if answers.complete:
+            settle_batch(entry, "")
+        elif answers.rejected and not answers.pending:
+            settle_batch(entry, self.refusal(entry, answers))  # refused for good (reported as failed)
         else:
             entry.nodes = sorted(answers.pending)
             for i in range(self.manifest.n):
@@ -310,93 +336,8 @@ def _for_user(message: str, pb: PreparedBatch) -> str:
     return re.sub(r"record (\d+) of the batch", line, message)
 
 
-def submit_csv_bulk(manifest: Manifest, rows: Sequence[CsvRow], tokens: Sequence[str],
-                    nodes: Sequence[NodeClient], *, receipt_dir: Path, replace: bool = False,
-                    batch_size: int = DEFAULT_BATCH_SIZE, concurrency: int = 4,
-                    unreachable: Mapping[int, str] | None = None,
-                    progress: Callable[[int], None] | None = None,
-                    prepared: Callable[[int, float], None] | None = None) -> BatchResult[NodeAnswers[BulkAck]]:
-    """Submit many validated rows in batches of ``batch_size``; row k uses ``tokens[k]``.
-
-    Phase 1 prepares every batch and writes its pending file (``prepared(records, seconds)`` is
-    called at the end of it); phase 2 uploads.  Never raises for node answers: see the result.
-    """
-    if len(tokens) < len(rows):
-        raise InvalidToken(f"{len(tokens)} token(s) for {len(rows)} row(s); every row needs its own token")
-    if not 1 <= batch_size <= MAX_BATCH:
-        raise SurveyError(f"--batch-size must be between 1 and {MAX_BATCH}")
-    # A wide survey (job categories x salary bands) has long share vectors: keep each request
-    # under the nodes' body limit.
-    batch_size = min(batch_size, bulk_batch_limit(manifest.vector_length(), manifest.n))
-    receipt_dir.mkdir(parents=True, exist_ok=True)
-    hashes = [token_hash(t) for t in tokens[: len(rows)]]
-    if len(set(hashes)) != len(hashes):
-        raise InvalidToken("the tokens file repeats a token; each row needs its own token")
-    check_no_pending(receipt_dir, manifest, hashes, replace)
-    in_bulk = pending_token_hashes(receipt_dir, manifest.survey_id)
-    clash = sorted({str(in_bulk[h]) for h in hashes if h in in_bulk})
-    if clash:
-        raise SurveyError(f"{sum(h in in_bulk for h in hashes)} of these tokens have an unfinished earlier bulk "
-                          f"submission; finish it with: salary-submit --resume {Path(clash[0]).parent} --tokens FILE")
-    stamp = run_stamp()
-    receipts_path = receipt_dir / f"receipts-{manifest.survey_id}-{stamp}.jsonl"
-    pending_dir = receipt_dir / f"pending-{manifest.survey_id}-bulk-{stamp}"
-    pending_dir.mkdir()
-    started = time.perf_counter()
-    jobs: list[_Job] = [
-        (manifest, [r.record for r in rows[start: start + batch_size]], hashes[start: start + batch_size],
-         [r.line for r in rows[start: start + batch_size]], replace, str(receipts_path),
-         pending_dir / f"batch-{b:06d}.json")
-        for b, start in enumerate(range(0, len(rows), batch_size))]
-    workers = min(len(jobs), os.cpu_count() or 1, 4)
-    if workers > 1:  # sharing and sealing is CPU work: every core prepares batches
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            entries = list(pool.map(_prepare_and_save, jobs))
-    else:
-        entries = [_prepare_and_save(job) for job in jobs]
-    _fsync_dir(pending_dir)
-    if prepared is not None:
-        prepared(len(rows), time.perf_counter() - started)
-    mark_unreachable(nodes, unreachable)
-    result = _BatchUploads(manifest, nodes, dict(zip(hashes, tokens))).run(entries, concurrency, progress)
-    if not any(pending_dir.iterdir()):
-        pending_dir.rmdir()
-    result.receipts_path = receipts_path if receipts_path.exists() else None
-    return result
-
-
-_Job = tuple[Manifest, list[Record], list[str], list[int | None], bool, str, Path]
-
-
-def _prepare_and_save(job: _Job) -> PendingBatch:
-    """Prepare one batch and write its pending file (in a worker process); the sealed blocks are
-    dropped from memory once written."""
-    manifest, records, hashes, lines, replace, receipt, path = job
-    pb = prepare_batch(manifest, records, hashes, lines, replace=replace)
-    e = PendingBatch(pb, list(range(manifest.n)), {}, receipt, path)
-    e.save(manifest)
-    e.release()
-    return e
-
-
-def resume_bulk(directory: Path, tokens: Sequence[str], nodes: Sequence[NodeClient], *,
-                manifest: Manifest, entries: list[PendingBatch], concurrency: int = 4,
-                progress: Callable[[int], None] | None = None) -> BatchResult[NodeAnswers[BulkAck]]:
-    """Deliver what is left of a bulk run (same ids and bytes); ``tokens`` must include every
-    record's token (matched by SHA-256; pending files hold hashes only)."""
-    by_hash = {token_hash(t): t for t in tokens if t}
-    missing = sum(h not in by_hash for e in entries for h in e.prepared.token_hashes)
-    if missing:
-        raise InvalidToken(f"{missing} pending record(s) have no matching token; give the run's --tokens file")
-    result = _BatchUploads(manifest, nodes, by_hash).run(entries, concurrency, progress)
-    if directory.is_dir() and not any(directory.iterdir()):
-        directory.rmdir()
-    receipts = {Path(e.receipt) for e in entries}
-    result.receipts_path = next(iter(receipts)) if len(receipts) == 1 else None
-    return result
-
-
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """fsync a directory (its entries' creation, renaming and removal)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -404,5 +345,5 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-__all__ = ["DEFAULT_BATCH_SIZE", "PreparedBatch", "PendingBatch", "prepare_batch", "share_rows",
-           "submit_csv_bulk", "resume_bulk", "load_pending_dir", "read_pending_batch"]
+__all__ = ["DEFAULT_BATCH_SIZE", "PreparedBatch", "PendingBatch", "SettledBatch", "prepare_batch", "share_rows",
+           "read_pending_batch", "read_settled", "settle_batch"]

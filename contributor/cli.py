@@ -16,6 +16,7 @@ import os
 # contention (measured: 6,400 records/s prepared with the default, 9,300/s with one thread).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import shlex
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -27,9 +28,11 @@ import click
 
 from protocol.errors import InvalidToken, SurveyError
 
-from . import bulk
+from . import bulk, bulkrun
+from .amounts import amount_format, decimal_mark
 from .delivery import BatchResult
-from .hrfile import CsvInvalid, read_csv_records, read_tokens
+from .filecheck import print_check
+from .hrfile import SPREADSHEET_SUFFIXES, CsvInvalid, ReadOptions, check_file, read_csv_records, read_tokens
 from .nodes import (
     RetryPolicy,
     check_manifest_served,
@@ -43,6 +46,10 @@ from .submission import ack_summary, outcome_error, validate_record
 from .submit import resume_pending, submit_csv, submit_record
 
 PROG = "salary-submit"
+#: bad rows listed when a file is refused (``--check`` lists every one)
+MAX_PROBLEM_LINES = 20
+#: the tokens file named in the resume command printed after Ctrl-C
+_tokens_hint = "FILE"
 TOKEN_ENV = "SALARY_TOKEN"
 
 HELP = f"""Submit your salary to a privacy-preserving salary survey.
@@ -81,15 +88,26 @@ Examples:
       --gender female --salary 53500 --replace
 
 \b
-  # HR: many employees at once; CSV header needs gender,salary (and job when the
-  # survey has job categories; other columns are ignored), row i uses line i of
-  # the tokens file.  Rows go in batches of
-  # --batch-size (one signed, sealed request per node per batch); every batch is
-  # written to a pending directory before the first upload.
+  # HR: many employees at once, from a CSV (any delimiter and encoding) or an
+  # .xlsx/.xls/.ods file; columns gender, salary (and job when the survey has job
+  # categories) or named with --column; row i uses line i of the tokens file.
+  # Rows go in batches of --batch-size (one signed, sealed request per node per
+  # batch); every batch is written to a pending directory before the first upload.
   salary-submit --survey manifest.json --csv staff.csv --tokens tokens.txt
 
 \b
-  # a node was down during a bulk run: finish it (same ids and bytes)
+  # check an export first (rows per gender and category, amounts, problems);
+  # nothing is sent
+  salary-submit --survey manifest.json --csv 薪資.xlsx --check \\
+      --column gender=性別 --column pay=月薪 --column category=職類
+
+\b
+  # a European export: semicolons, 4.100,50
+  salary-submit --survey manifest.json --csv gehalt.csv --tokens tokens.txt --decimal ,
+
+\b
+  # a node was down or Ctrl-C was pressed during a bulk run: finish it (same ids
+  # and bytes; rows never prepared are prepared from the same file)
   salary-submit --resume receipts/pending-<survey>-bulk-<time>/ --tokens tokens.txt
 
 \b
@@ -109,9 +127,18 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except CsvInvalid as exc:
-        for line, problem in exc.problems:
-            click.echo(f"{PROG}: line {line}: {' '.join(problem.split())}", err=True)
+        for problem in exc.problems[:MAX_PROBLEM_LINES]:
+            click.echo(f"{PROG}: {problem}", err=True)
+        if len(exc.problems) > MAX_PROBLEM_LINES:
+            click.echo(f"{PROG}: ... and {len(exc.problems) - MAX_PROBLEM_LINES} more row(s) with problems "
+                       "(--check lists every one)", err=True)
         _fail(str(exc))
+    except bulkrun.Interrupted as exc:
+        _fail(f"interrupted; nothing is lost: finish the job with: {PROG} --resume {exc.pending_dir} "
+              f"--tokens {_tokens_hint}", 130)
+    except KeyboardInterrupt:
+        _fail("interrupted before anything was sent; run the same command again: "
+              + " ".join(shlex.quote(a) for a in [PROG, *sys.argv[1:]]), 130)
     except SurveyError as exc:
         _fail(str(exc))
     except OSError as exc:
@@ -140,6 +167,51 @@ def _missing_token() -> InvalidToken:
     return InvalidToken(f"no participation token given: set {TOKEN_ENV}, or use --token-file FILE (or --token)")
 
 
+class _Bars:
+    """One progress bar at a time on stderr, one per phase (reading, preparing, uploading): a
+    phase's bar starts when the phase does and closes the previous one."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.bar: Any = None
+        self.tty = sys.stderr.isatty()
+
+    def phase(self, label: str, total: int) -> Callable[[int], None]:
+        """The progress callback of one phase; its bar appears at its first step (only on a
+        terminal: logs get the summary lines alone)."""
+        mine: list[Any] = []
+
+        def step(n: int) -> None:
+            if not self.tty:
+                return
+            with self.lock:
+                if not mine:
+                    self._close()
+                    mine.append(click.progressbar(length=max(1, total), label=label, file=sys.stderr, show_pos=True))
+                    self.bar = mine[0]
+                if mine[0] is self.bar:
+                    self.bar.update(n)
+        return step
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.render_finish()
+            self.bar = None
+
+    def close(self) -> None:
+        with self.lock:
+            self._close()
+
+
+@contextmanager
+def _bars() -> Iterator[_Bars]:
+    bars = _Bars()
+    try:
+        yield bars
+    finally:
+        bars.close()
+
+
 @contextmanager
 def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
     """A thread-safe progress callback drawing click's progress bar on stderr."""
@@ -151,8 +223,8 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         yield step
 
 
-def _report_batch(res: BatchResult[Any], resume_hint: str) -> None:
-    """Print the batch summary; exit 1 if anything failed or is pending."""
+def _report_batch(res: BatchResult[Any], resume_hint: str, unprepared: bulkrun.Unprepared | None = None) -> None:
+    """Print the batch summary; exit 1 if anything failed, is pending or was never prepared."""
     for line, sid, reason in res.failed:
         where = f"line {line}" if line is not None else f"submission {sid}"
         click.echo(f"{PROG}: {where}: failed: {' '.join(reason.split())}", err=True)
@@ -161,17 +233,23 @@ def _report_batch(res: BatchResult[Any], resume_hint: str) -> None:
         click.echo(f"{PROG}: {where}: pending at {nodes}", err=True)
     total = res.submitted + len({sid for _, sid, _ in res.failed} | {sid for _, sid, _ in res.pending})
     summary = f"submitted {res.submitted} of {total}; failed {len(res.failed)}; pending {len(res.pending)}"
+    if unprepared is not None:
+        summary += f"; never prepared {unprepared.rows}"
     if res.receipts_path is not None:
         summary += f"; receipts in {res.receipts_path}"
     click.echo(summary)
+    never = (f"{unprepared.rows} row(s) of the run were never prepared ({unprepared.reason}), so they were not sent"
+             if unprepared is not None else "")
+    if never and not res.pending and not res.failed:
+        _fail(never)
     if res.pending and res.pending_path is not None:
         _fail(f"{len(res.pending)} submission(s) not yet delivered to every node; finish them with: "
               f"{PROG} --resume {res.pending_path} {resume_hint}"
-              + (f"; {len(res.failed)} failed (see above)" if res.failed else ""))
+              + (f"; {len(res.failed)} failed (see above)" if res.failed else "") + (f"; {never}" if never else ""))
     if res.failed:
         reasons = sorted({r for _, _, r in res.failed})
         extra = f": {reasons[0]}" if len(reasons) == 1 else " (see above)"
-        _fail(f"{len(res.failed)} of {total} submission(s) failed{extra}")
+        _fail(f"{len(res.failed)} of {total} submission(s) failed{extra}" + (f"; {never}" if never else ""))
 
 
 @click.command(name=PROG, help=HELP, context_settings={"help_option_names": ["-h", "--help"],
@@ -181,7 +259,9 @@ def _report_batch(res: BatchResult[Any], resume_hint: str) -> None:
 @click.option("--cafile", type=click.Path(exists=True, dir_okay=False),
               help="CA certificate(s) to verify an https:// --survey URL (default: system CAs).")
 @click.option("--gender", help="Your gender category, e.g. female, male, other.")
-@click.option("--salary", metavar="AMOUNT", help="Your salary: a whole number in the survey's unit.")
+@click.option("--salary", metavar="AMOUNT",
+              help="Your salary in the survey's unit, e.g. 4100, 4,100.50 or NT$45,000 (a decimal part is rounded "
+                   "half to even to whole units).")
 @click.option("--category", "--job", "job", metavar="NAME",
               help="Your job category, when the survey declares them (its manifest's job_categories).")
 @click.option("--token", metavar="TOKEN",
@@ -190,8 +270,8 @@ def _report_batch(res: BatchResult[Any], resume_hint: str) -> None:
               help="Read the participation token from the first line of this file.")
 @click.option("--replace", is_flag=True, help="Replace the earlier submission made with this token.")
 @click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False),
-              help="Submit every row of this CSV file (header with gender,salary, and job when the survey "
-                   "has job categories).")
+              help="Submit every row of this HR file: CSV (any delimiter, UTF-8/UTF-16/Windows-1252), .xlsx, .xls "
+                   "or .ods; columns gender, salary (and job when the survey has job categories) or --column.")
 @click.option("--tokens", "tokens_file", type=click.Path(exists=True, dir_okay=False),
               help="With --csv (or --resume of a batch): one token per line, line i for row i.")
 @click.option("--resume", "resume_file", type=click.Path(exists=True),
@@ -209,10 +289,25 @@ def _report_batch(res: BatchResult[Any], resume_hint: str) -> None:
               help="Network timeout per request.")
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64),
               help="Parallel uploads with --csv.")
+@click.option("--check", is_flag=True,
+              help="With --csv: validate every row and print a summary (rows per gender and category, the range of "
+                   "every amount, the rows with problems); send nothing.")
+@click.option("--column", "columns", multiple=True, metavar="FIELD=HEADER",
+              help="With --csv: the column holding FIELD (gender, category, pay or hours), by its header; repeat for "
+                   "each. Default: the columns headed gender, job or category, salary or pay.")
+@click.option("--decimal", metavar=", | . | LOCALE",
+              help="The decimal mark of amounts (',' or '.', or a locale name such as de_DE). Default: each amount "
+                   "is read the one way it can be (4.100,50 and 4,100.50 both work; 4,100 alone is ambiguous).")
+@click.option("--encoding", metavar="NAME",
+              help="With --csv: the text encoding (default: UTF-8 with or without BOM, UTF-16, else Windows-1252).")
+@click.option("--delimiter", metavar="CHAR", help="With --csv: the field separator (default: detected among , ; tab |).")
 def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender: str | None, salary: str | None,
          job: str | None, token: str | None, token_file: str | None, replace: bool, csv_file: str | None,
          tokens_file: str | None, resume_file: str | None, batch_size: int, receipt_dir: str, retries: int,
-         retry_delay: float, timeout: float, concurrency: int) -> None:
+         retry_delay: float, timeout: float, concurrency: int, check: bool, columns: tuple[str, ...],
+         decimal: str | None, encoding: str | None, delimiter: str | None) -> None:
+    global _tokens_hint
+    _tokens_hint = shlex.quote(tokens_file) if tokens_file else "FILE"
     retry = RetryPolicy(retries=retries, base_delay=retry_delay)
     rdir = Path(receipt_dir)
     if token and token_file:
@@ -220,9 +315,12 @@ def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender
 
     if resume_file:
         for name, val in (("--survey", survey), ("--gender", gender), ("--salary", salary), ("--csv", csv_file),
-                          ("--expect-hash", expect_hash), ("--category", job)):
+                          ("--expect-hash", expect_hash), ("--category", job), ("--column", columns),
+                          ("--decimal", decimal), ("--encoding", encoding), ("--delimiter", delimiter),
+                          ("--check", check)):
             if val:
-                raise click.UsageError(f"{name} cannot be used with --resume (the pending file holds the survey)")
+                raise click.UsageError(f"{name} cannot be used with --resume (the pending file holds the survey and "
+                                       "how the file was read)")
         if replace:
             raise click.UsageError("--replace cannot be used with --resume (the pending file keeps the choice)")
         with _errors():
@@ -236,20 +334,29 @@ def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender
                           ("--token-file", token_file)):
             if val:
                 raise click.UsageError(f"{name} cannot be used with --csv (each row has its own values and token)")
-        if not tokens_file:
-            raise click.UsageError("--csv needs --tokens FILE (one participation token per data row)")
         with _errors():
+            options = ReadOptions.of(columns, decimal, encoding, delimiter)
+            if check:
+                _check(survey, expect_hash, cafile, Path(csv_file), Path(tokens_file) if tokens_file else None,
+                       options, timeout)
+                return
+            if not tokens_file:
+                raise click.UsageError("--csv needs --tokens FILE (one participation token per data row)")
             _batch(survey, expect_hash, cafile, Path(csv_file), Path(tokens_file), rdir, replace, retry, timeout,
-                   concurrency, batch_size)
+                   concurrency, batch_size, options)
         return
 
+    for name, val in (("--check", check), ("--column", columns), ("--encoding", encoding),
+                      ("--delimiter", delimiter)):
+        if val:
+            raise click.UsageError(f"{name} is for --csv FILE")
     if tokens_file:
         raise click.UsageError("--tokens is for --csv (or --resume of a batch); use --token-file for one token")
     if gender is None or salary is None:
         raise click.UsageError("give --gender and --salary (or --csv FILE --tokens FILE for many employees)")
     with _errors():
         manifest = load_survey_manifest(survey, expect_hash=expect_hash, cafile=cafile, timeout=timeout)
-        record = validate_record(manifest, gender, salary, job)
+        record = validate_record(manifest, gender, salary, job, amount_format(manifest, decimal_mark(decimal)))
         tok = _single_token(token, token_file)
         if not tok:
             raise _missing_token()
@@ -267,32 +374,62 @@ def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender
             raise res.error
 
 
+def _read_rows(path: Path, manifest: Any, options: ReadOptions, bars: _Bars) -> Any:
+    """Every valid row of the file, with a reading progress bar for CSV files."""
+    total = 0
+    if path.suffix.lower() not in SPREADSHEET_SUFFIXES:
+        with open(path, "rb") as fh:
+            total = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    step = bars.phase("Reading", total) if total > 1 else None
+    rows = read_csv_records(path, manifest, options, step)
+    bars.close()
+    return rows
+
+
+def _check(survey: str, expect_hash: str | None, cafile: str | None, path: Path, tokens_path: Path | None,
+           options: ReadOptions, timeout: float) -> None:
+    """--check: validate every row, print the summary and every problem; send nothing."""
+    manifest = load_survey_manifest(survey, expect_hash=expect_hash, cafile=cafile, timeout=timeout)
+    result = check_file(path, manifest, options)
+    click.echo(print_check(result, manifest))
+    for problem in result.problems:
+        click.echo(f"{PROG}: {problem}", err=True)
+    if tokens_path is not None:
+        read_tokens(tokens_path, len(result.rows) + len(result.problems))
+    if result.problems:
+        _fail(f"{len(result.problems)} invalid row(s) in {path}; nothing was sent (--check)")
+    click.echo("nothing was sent (--check)")
+
+
 def _batch(survey: str, expect_hash: str | None, cafile: str | None, csv_path: Path, tokens_path: Path,
            rdir: Path, replace: bool, retry: RetryPolicy, timeout: float, concurrency: int,
-           batch_size: int = bulk.DEFAULT_BATCH_SIZE) -> None:
+           batch_size: int = bulk.DEFAULT_BATCH_SIZE, options: ReadOptions = ReadOptions()) -> None:
     manifest = load_survey_manifest(survey, expect_hash=expect_hash, cafile=cafile, timeout=timeout)
-    rows = read_csv_records(csv_path, manifest)
-    tokens = read_tokens(tokens_path, len(rows))
-    nodes = connect_nodes(manifest, retry=retry, timeout=timeout, max_connections=concurrency)
-    res: BatchResult[Any]
-    try:
-        unreachable = verify_nodes_agree(manifest, nodes)
-        if batch_size:
-            def said(count: int, seconds: float) -> None:
-                click.echo(f"prepared {count} record(s) in {seconds:.2f} s ({count / max(seconds, 1e-9):,.0f}/s: "
-                           "shared, committed, sealed, written to the pending directory)", err=True)
+    with _bars() as bars:
+        rows = _read_rows(csv_path, manifest, options, bars)
+        tokens = read_tokens(tokens_path, len(rows))
+        nodes = connect_nodes(manifest, retry=retry, timeout=timeout, max_connections=concurrency)
+        res: BatchResult[Any]
+        try:
+            unreachable = verify_nodes_agree(manifest, nodes)
+            if batch_size:
+                def said(count: int, seconds: float) -> None:
+                    bars.close()
+                    click.echo(f"prepared {count} record(s) in {seconds:.2f} s ({count / max(seconds, 1e-9):,.0f}/s: "
+                               "shared, committed, sealed, written to the pending directory)", err=True)
 
-            with _progress(len(rows), "Uploading") as step:
-                res = bulk.submit_csv_bulk(manifest, rows, tokens, nodes, receipt_dir=rdir, replace=replace,
-                                           batch_size=batch_size, concurrency=max(1, min(concurrency, 4)),
-                                           unreachable=unreachable, progress=step, prepared=said)
-        else:
-            with _progress(len(rows), "Submitting") as step:
+                res = bulkrun.submit_csv_bulk(
+                    manifest, rows, tokens, nodes, receipt_dir=rdir, replace=replace, batch_size=batch_size,
+                    concurrency=max(1, min(concurrency, 4)), unreachable=unreachable,
+                    source=bulkrun.Source.of(csv_path, options), progress=bars.phase("Uploading", len(rows)),
+                    prepare_progress=bars.phase("Preparing", len(rows)), prepared=said)
+            else:
                 res = submit_csv(manifest, rows, tokens, nodes, receipt_dir=rdir, replace=replace,
-                                 concurrency=concurrency, unreachable=unreachable, progress=step)
-    finally:
-        close_nodes(nodes)
-    _report_batch(res, f"--tokens {tokens_path}")
+                                 concurrency=concurrency, unreachable=unreachable,
+                                 progress=bars.phase("Submitting", len(rows)))
+        finally:
+            close_nodes(nodes)
+    _report_batch(res, f"--tokens {shlex.quote(str(tokens_path))}")
 
 
 def _resume(path: Path, token: str | None, token_file: str | None, tokens_file: str | None,
@@ -327,19 +464,24 @@ def _resume(path: Path, token: str | None, token_file: str | None, tokens_file: 
 
 def _resume_bulk(path: Path, tokens_file: str | None, retry: RetryPolicy, timeout: float,
                  concurrency: int) -> None:
-    manifest, entries = bulk.load_pending_dir(path)
+    pending = bulkrun.load_pending_dir(path)
     if not tokens_file:
         raise InvalidToken("this pending directory holds a bulk run: give its --tokens FILE")
     toks = read_tokens(Path(tokens_file))
+    manifest = pending.manifest
     nodes = connect_nodes(manifest, retry=retry, timeout=timeout, max_connections=concurrency)
     try:
-        check_manifest_served(manifest, nodes, sorted({i for e in entries for i in e.nodes}))
-        with _progress(sum(len(e.prepared.ids) for e in entries), "Resuming") as step:
-            res = bulk.resume_bulk(path, toks, nodes, manifest=manifest, entries=entries,
-                                   concurrency=max(1, min(concurrency, 4)), progress=step)
+        needed = range(manifest.n) if pending.missing() else sorted({i for e in pending.owed for i in e.nodes})
+        check_manifest_served(manifest, nodes, needed)
+        total = pending.run.rows if pending.run else sum(len(e.prepared.ids) for e in pending.owed)
+        with _bars() as bars:
+            res, unprepared = bulkrun.resume_bulk(
+                pending, toks, nodes, concurrency=max(1, min(concurrency, 4)),
+                progress=bars.phase("Uploading", total), prepare_progress=bars.phase("Preparing", total),
+                read_progress=bars.phase("Reading", total))
     finally:
         close_nodes(nodes)
-    _report_batch(res, f"--tokens {tokens_file}")
+    _report_batch(res, f"--tokens {shlex.quote(tokens_file)}", unprepared)
 
 
 @contextmanager

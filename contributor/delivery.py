@@ -167,8 +167,11 @@ class Delivery(ABC, Generic[EntryT, AnswersT]):
                 progress(len(self.rows(entry)))
             return answers
 
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+        try:
             done = list(zip(entries, pool.map(work, entries)))
+        finally:  # on Ctrl-C: the entries under way finish and settle, no other starts
+            pool.shutdown(wait=True, cancel_futures=True)
         for receipt in {e.receipt for e in entries}:
             sync_file(Path(receipt))
         result: BatchResult[AnswersT] = BatchResult()

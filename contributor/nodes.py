@@ -87,6 +87,19 @@ def _reason(exc: BaseException) -> str:
     return _clean(text, 120) or exc.__class__.__name__
 
 
+#: the longest Retry-After a client honours (a node asking for more is treated as asking this)
+MAX_RETRY_AFTER = 60.0
+
+
+def _retry_after(resp: httpx.Response) -> float:
+    """Seconds a node's Retry-After header (delta-seconds) asks us to wait, at most
+    :data:`MAX_RETRY_AFTER`; 0 when absent or not a number."""
+    try:
+        return min(MAX_RETRY_AFTER, max(0.0, float(resp.headers.get("retry-after", "0"))))
+    except ValueError:
+        return 0.0
+
+
 def _is_cert_failure(exc: BaseException) -> bool:
     seen: set[int] = set()
     cur: BaseException | None = exc
@@ -247,15 +260,18 @@ class NodeClient:
                 if resp.status_code < 500 and resp.status_code not in (408, 429):
                     return resp
                 problem = f"HTTP {resp.status_code}" + (f": {d}" if (d := _detail(resp)) else "")
+                asked = _retry_after(resp)
             except httpx.HTTPError as exc:
                 if _is_cert_failure(exc):
                     raise SurveyError(f"{self.label} presented a TLS certificate that does not match the survey"
                                       " manifest; refusing to talk to it") from None
-                problem = _reason(exc)
+                problem, asked = _reason(exc), 0.0
             delay = next(delays, None)
             if delay is None:
                 raise NodeDown(self.label, f"unreachable ({problem})")
-            self._sleep(delay)
+            # A busy node (503) or one counting our failures (429) says when to come back: sooner
+            # would only be refused again and, for 429, cost more of this address's allowance.
+            self._sleep(max(delay, asked))
 
     def _error(self, resp: httpx.Response) -> SurveyError:
         """The exception for a node's (non-2xx, non-transient) error answer."""
@@ -284,16 +300,6 @@ class NodeClient:
         if resp.status_code != 200:
             raise self._error(resp)
         return resp.content
-
-    def status(self) -> dict[str, Any]:
-        """The node's ``/status`` document for the survey."""
-        resp = self._request("GET", self._path("status"))
-        if resp.status_code != 200:
-            raise self._error(resp)
-        data = resp.json()
-        if not isinstance(data, dict):
-            raise SurveyError(f"{self.label} sent a malformed status")
-        return data
 
     def _post(self, what: str, body: Any, parse: Callable[[Any], AckT], kind: str,
               content_type: str | None = None) -> AckT:

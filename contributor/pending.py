@@ -218,3 +218,82 @@ def check_no_pending(receipt_dir: Path, manifest: Manifest, hashes: Sequence[str
         raise SurveyError(f"{what} an unfinished earlier submission; finish it with: salary-submit --resume "
                           + " / ".join(str(f) for f in files) + " (or submit with --replace to supersede it)")
     return sorted(set(found.values()))
+
+
+# ------------------------------------------------------------------------------------------------
+# The record of a bulk run: which rows of which file its pending directory covers
+
+BULK_RUN_FORMAT = "salary-submit/bulk-run/v1"
+BULK_RUN_FILE = "run.json"
+
+
+@dataclass(frozen=True)
+class BulkRun:
+    """What one bulk run covers, written to its pending directory before any batch is prepared:
+    the HR file (absolute path, SHA-256 and how it was read; "" when the rows did not come from a
+    file), its number of valid rows, a SHA-256 over the rows' token hashes in order, and how the
+    rows are cut into batches (batch b holds rows ``b * batch_size`` onwards).  A resume compares
+    it with the batch files present, so no row goes unsent without being reported."""
+
+    source: str
+    source_sha256: str
+    read_options: dict[str, Any]
+    rows: int
+    tokens_sha256: str
+    batch_size: int
+    replace: bool
+    receipt: str
+
+    @property
+    def batches(self) -> int:
+        return -(-self.rows // self.batch_size)
+
+    def batch_rows(self, b: int) -> range:
+        """Row indices (0-based, among the file's valid rows) of batch ``b``."""
+        return range(b * self.batch_size, min(self.rows, (b + 1) * self.batch_size))
+
+
+def tokens_digest(token_hashes: Sequence[str]) -> str:
+    """SHA-256 over the rows' token hashes in order (a run's tokens without holding any)."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(token_hashes).encode()).hexdigest()
+
+
+def write_bulk_run(directory: Path, manifest: Manifest, run: BulkRun) -> None:
+    """Write ``run.json`` (atomically and durably) with the survey's manifest."""
+    doc = {"format": BULK_RUN_FORMAT, "survey_id": manifest.survey_id, "manifest_hash": manifest.hash_hex(),
+           "manifest": json.loads(manifest.canonical_bytes()), "written_at": now(), **asdict(run)}
+    write_atomic(directory / BULK_RUN_FILE, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+
+
+def read_bulk_run(directory: Path) -> tuple[Manifest, BulkRun] | None:
+    """The run record of a pending directory; None when it has none (raises :class:`SurveyError`
+    when it is damaged)."""
+    path = directory / BULK_RUN_FILE
+    if not path.exists():
+        return None
+    doc, manifest = _read_pending_doc(path, BULK_RUN_FORMAT, "bulk run record")
+    try:
+        run = BulkRun(source=str(doc["source"]), source_sha256=str(doc["source_sha256"]),
+                      read_options=dict(doc["read_options"]), rows=int(doc["rows"]),
+                      tokens_sha256=str(doc["tokens_sha256"]), batch_size=int(doc["batch_size"]),
+                      replace=bool(doc["replace"]), receipt=str(doc["receipt"]))
+        if run.rows < 0 or run.batch_size < 1:
+            raise ValueError("bad sizes")
+    except (KeyError, TypeError, ValueError):
+        raise SurveyError(f"bulk run record {path} is damaged") from None
+    return manifest, run
+
+
+def unfinished_runs(receipt_dir: Path, survey_id: str, tokens_sha256: str) -> list[Path]:
+    """Pending directories of unfinished bulk runs of this survey over the same tokens."""
+    out = []
+    for path in sorted(receipt_dir.glob(f"pending-*/{BULK_RUN_FILE}")) if receipt_dir.is_dir() else []:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("survey_id") == survey_id and doc.get("tokens_sha256") == tokens_sha256:
+            out.append(path.parent)
+    return out

@@ -17,6 +17,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from protocol.answers import AmountFormat
 from protocol.commitment import make_certificate
 from protocol.encoding import Record, make_record
 from protocol.envelope import seal_shares
@@ -26,14 +27,19 @@ from protocol.manifest import Manifest
 from protocol.validity import encode_submission
 from protocol.wire import SubmissionAck
 
+from .amounts import amount_format
 from .delivery import NodeAnswers
 from .nodes import labelled, node_label
 
 
-def validate_record(manifest: Manifest, gender: str, salary: str | int, job: str | None = None) -> Record:
+def validate_record(manifest: Manifest, gender: str, salary: str | int, job: str | None = None,
+                    amounts: AmountFormat | None = None) -> Record:
     """The validated record (raises :class:`InvalidSubmission` with a user-facing message).
-    ``job`` is the job category; required exactly when the survey declares job categories."""
-    return make_record(gender, salary, manifest.scheme(), job)
+    ``job`` is the job category; required exactly when the survey declares job categories.
+    Gender and job match a key or the organiser's label; the salary is read in ``amounts``
+    (default: the survey's currency, either decimal mark)."""
+    return make_record(gender, salary, manifest.scheme(), job, gender_labels=manifest.gender_choices().labels,
+                       job_labels=manifest.job_choices().labels, amounts=amounts or amount_format(manifest))
 
 
 @dataclass(frozen=True)

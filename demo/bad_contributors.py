@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import httpx
 
 from protocol.encoding import Record, encode_record
-from protocol.envelope import seal_shares
-from protocol.commitment import make_certificate
-from protocol.field import encode_elements, share_vector
+from protocol.envelope import seal_share_block, seal_shares
+from protocol.commitment import batch_envelope_id, make_batch, make_certificate
+from protocol.field import encode_elements, lagrange_consecutive, share_vector
 from protocol.manifest import Manifest
 from protocol.tls import pinned_client_context
-from protocol.validity import Layout, Reason, prove
+from protocol.validity import Layout, Opening, Reason, all_openings, as_matrix, derive_challenge, prove
 from protocol.wire import b64e
 
 #: kind -> the reason the nodes must give (None: refused at upload, never stored)
@@ -31,6 +31,7 @@ KINDS: dict[str, str | None] = {
     "product-mismatch": Reason.PRODUCT.text,
     "inconsistent-shares": Reason.CONSISTENCY.text,
     "forged-proof": Reason.PROOF.text,
+    "forged-triple": Reason.ONE_HOT.text,
     "wrong-length": None,
 }
 
@@ -45,23 +46,40 @@ class BadSubmission:
 def bad_vector(kind: str, m: Manifest, rng: random.Random) -> list[int]:
     """The full shared vector (record and proof) of one malicious submission of this kind.
 
-    Invalid records carry a proof of their true gate outputs (what a modified program that
-    reuses our prover sends); ``forged-proof`` lies in the proof instead, claiming gate outputs
-    that make a non-one-hot record (2 in one cell, -1 in another, salary 0) pass every constraint.
+    Invalid records carry honest triples and the true squares of their bits (what a modified
+    program that reuses our prover sends).  The two forgeries lie in the proof instead, built to
+    pass every check under a challenge the forger drew itself (it cannot know the nodes' one):
+    ``forged-proof`` claims the squares of a negative salary's non-bits are the non-bits
+    themselves; ``forged-triple`` picks the one-hot product's triple to cancel the error of a
+    record that counts 2 in one cell and -1 in another.
     """
     p, sc = m.field_modulus, m.scheme()
     layout = Layout(sc)
     job = rng.choice(sc.jobs) if sc.jobs else ""
     good = encode_record(Record(rng.choice(sc.genders), rng.randrange(sc.salary_max + 1), job), sc)
-    KB, L = sc.K * sc.B, sc.bits
     v = list(good)
+    if kind in FORGERIES:
+        return forged_vector(kind, m, rng, rng.randbytes(32))
+    if kind == "wrong-length":
+        return prove(v, layout, p) + [0]
+    if kind != "inconsistent-shares":
+        _break_record(kind, v, m, rng)
+    return prove(v, layout, p)
 
-    def consistent(s: int) -> None:  # salary-by-cell entries that match the salary s
-        ind = [sum(v[c * sc.B: (c + 1) * sc.B]) for c in range(sc.K)]
-        for c in range(sc.K):
-            v[sc.prod_at + c] = s * ind[c] % p
-            v[sc.sq_at + c] = s * s * ind[c] % p
 
+def _consistent(v: list[int], m: Manifest, s: int) -> None:
+    """Salary-by-cell entries that match the salary s on the cells v's indicators count."""
+    p, sc = m.field_modulus, m.scheme()
+    ind = [sum(v[c * sc.B: (c + 1) * sc.B]) for c in range(sc.K)]
+    for c in range(sc.K):
+        v[sc.prod_at + c] = s * ind[c] % p
+        v[sc.sq_at + c] = s * s * ind[c] % p
+
+
+def _break_record(kind: str, v: list[int], m: Manifest, rng: random.Random) -> None:
+    """Make the record vector v invalid in the way ``kind`` names."""
+    p, sc = m.field_modulus, m.scheme()
+    KB, L = sc.K * sc.B, sc.bits
     if kind == "not-one-hot-1000":
         v[0] = 1000
     elif kind == "two-genders":
@@ -70,7 +88,7 @@ def bad_vector(kind: str, m: Manifest, rng: random.Random) -> list[int]:
             v[0] = v[sc.J * sc.B if sc.G > 1 else 1] = 1
         else:
             v[0] = 2
-        consistent(sum(b << j for j, b in enumerate(v[sc.d1_at: sc.d2_at])))
+        _consistent(v, m, sum(b << j for j, b in enumerate(v[sc.d1_at: sc.d2_at])))
     elif kind == "salary-above-max":
         # the top band, with an offset beyond its width: d1 + d2 cannot add up to the width
         v[0:KB] = [0] * KB
@@ -82,52 +100,86 @@ def bad_vector(kind: str, m: Manifest, rng: random.Random) -> list[int]:
         else:  # does not fit in L bits: all ones, and the rest on the lowest "bit"
             v[sc.d1_at: sc.d2_at] = [1] * L
             v[sc.d1_at] = 1 + off - top
-        consistent(sc.edges[-1] + off)
+        _consistent(v, m, sc.edges[-1] + off)
     elif kind == "negative-salary":
         # a "-1" where a bit should be: s = e_b - 1 + ..., negative in the lowest band
         v[sc.d1_at] = p - 1
-        consistent(sum(b << j for j, b in enumerate(v[sc.d1_at: sc.d2_at])) % p)
+        _consistent(v, m, sum(b << j for j, b in enumerate(v[sc.d1_at: sc.d2_at])) % p)
     elif kind == "product-mismatch":
         c = next(k for k in range(sc.K) if v[sc.prod_at + k] or any(v[k * sc.B: (k + 1) * sc.B]))
         v[sc.prod_at + c] = (v[sc.prod_at + c] + 1 + rng.randrange(10_000)) % p
-    elif kind == "forged-proof":
-        other = sc.J * sc.B if sc.G > 1 else (1 if KB > 1 else 0)
-        v[0:KB] = [0] * KB
-        if other:
-            v[0], v[other] = 2, p - 1  # counts 2 in one cell, -1 in another: sums to one
-        else:
-            v[0] = 1
-        # salary 0 in band 0 (offset 0, distance w_0): range holds, since 2 w_0 - w_0 = w_0
-        v[sc.d1_at: sc.d2_at] = [0] * L
-        v[sc.d2_at: sc.d2_at + L] = [(sc.band_width(0) >> j) & 1 for j in range(L)]
-        consistent(0)
-        full = prove(v, layout, p)
-        full[layout.h_at + 1] = 2  # claim H^2 = H for both (gate outputs h(1 + index))
-        if other:
-            full[layout.h_at + 1 + other] = p - 1
-        else:  # a survey with one cell and band: a false gate output for a valid record
-            full[layout.h_at + 1] = 2
-        return full
-    elif kind == "wrong-length":
-        return prove(v, layout, p) + [0]
-    elif kind != "inconsistent-shares":
+    else:
         raise ValueError(kind)
-    return prove(v, layout, p)
+
+
+#: the kinds whose proof is forged (rather than honest for an invalid record)
+FORGERIES = ("forged-proof", "forged-triple")
+
+
+def forged_vector(kind: str, m: Manifest, rng: random.Random, seed: bytes) -> list[int]:
+    """A forged proof of an invalid record (see :func:`bad_vector`), built to pass every check
+    under the challenge the joint seed ``seed`` would give."""
+    p, sc = m.field_modulus, m.scheme()
+    layout = Layout(sc)
+    KB, L, G = sc.K * sc.B, sc.bits, layout.gates
+    guess = derive_challenge(seed, layout, p)
+    v = [0] * sc.record_width
+    v[sc.cell(rng.randrange(sc.G), rng.randrange(sc.J)) * sc.B] = 1  # band 0 of some cell
+    if kind == "forged-triple":  # salary 0 in band 0, P and Q to match
+        v[sc.d1_at: sc.d1_at + G] = [0] * L + [(sc.band_width(0) >> j) & 1 for j in range(L)]
+        _consistent(v, m, 0)
+        at = v.index(1)
+        other = next((i for i in range(0, KB, sc.B) if i != at), None)
+        if other is not None:  # 2 in one cell, -1 in another: sum H = 1, and the range still holds
+            v[at], v[other] = 2, p - 1
+        full = prove(v, layout, p)
+        z1 = layout.one_hot_triple_at + 2
+        opened = all_openings(as_matrix([full], layout.width), layout, guess, p)[0]
+        full[z1] = (full[z1] + int(opened[Opening.ONE_HOT]) + (0 if other is not None else 1)) % p
+        return full
+    # forged-proof: salary -1 in band 0 (offset -1, distance width + 1), P and Q to match
+    width = sc.band_width(0)
+    d1 = [p - 1] + [0] * (L - 1)
+    d2 = [((width + 1) >> j) & 1 for j in range(L)] if width + 1 < (1 << L) else [2] + [1] * (L - 1)
+    v[sc.d1_at: sc.d1_at + G] = d1 + d2
+    _consistent(v, m, p - 1)
+    full = prove(v, layout, p)
+    not_bits = [k for k in range(G) if v[sc.d1_at + k] not in (0, 1)]
+    for k in not_bits:
+        full[layout.h_at + 1 + k] = v[sc.d1_at + k]  # "d^2 = d"
+    # h(G + 1) chosen so that h(r) = w(r)^2 at the forger's r
+    lam_w = lagrange_consecutive(G + 1, guess.r, p)
+    wire = [full[layout.seed_at]] + v[sc.d1_at: sc.d1_at + G]
+    w_r = sum(c * x for c, x in zip(lam_w, wire)) % p
+    lam_h = lagrange_consecutive(2 * G + 1, guess.r, p)
+    free = G + 1
+    rest = sum(c * full[layout.h_at + j] for j, c in enumerate(lam_h) if j != free) % p
+    full[layout.h_at + free] = (w_r * w_r - rest) * pow(lam_h[free], -1, p) % p
+    return full
+
+
+def _shared(kind: str, m: Manifest, rng: random.Random) -> list[list[int]]:
+    """Every node's share vector of one malicious submission of this kind."""
+    vec = bad_vector(kind, m, rng)
+    shares = share_vector(vec, m.n, m.threshold, m.field_modulus)
+    if kind == "inconsistent-shares":
+        victim = rng.randrange(m.n)
+        shares[victim][rng.randrange(len(vec))] = rng.randrange(m.field_modulus)
+    return shares
+
+
+def _clients(m: Manifest) -> list[httpx.Client]:
+    return [httpx.Client(base_url=nd.url, verify=pinned_client_context(nd.tls_cert_pem), timeout=30) for nd in m.nodes]
 
 
 def submit_bad(m: Manifest, tokens: list[str], kinds: list[str], seed: int | None = None) -> list[BadSubmission]:
     """Upload one bad submission per (token, kind) to every node; returns what each node said."""
     rng = random.Random(seed if seed is not None else secrets.randbits(64))
     out = []
-    clients = [httpx.Client(base_url=nd.url, verify=pinned_client_context(nd.tls_cert_pem), timeout=30)
-               for nd in m.nodes]
+    clients = _clients(m)
     try:
         for token, kind in zip(tokens, kinds, strict=True):
-            vec = bad_vector(kind, m, rng)
-            shares = share_vector(vec, m.n, m.threshold, m.field_modulus)
-            if kind == "inconsistent-shares":
-                victim = rng.randrange(m.n)
-                shares[victim][rng.randrange(len(vec))] = rng.randrange(m.field_modulus)
+            shares = _shared(kind, m, rng)
             # it signs what it sends (an unsigned or mismatching share is refused at upload)
             sid, cert = make_certificate(m.hash(), [encode_elements(s, m.field_modulus) for s in shares])
             statuses = []
@@ -142,6 +194,35 @@ def submit_bad(m: Manifest, tokens: list[str], kinds: list[str], seed: int | Non
         for c in clients:
             c.close()
     return out
+
+
+def submit_bad_batch(m: Manifest, tokens: list[str], kinds: list[str], seed: int | None = None
+                     ) -> list[BadSubmission]:
+    """Upload one bulk batch (``POST /batches``, as ``salary-submit --csv`` sends them) holding one
+    bad submission per (token, kind), signed and sealed like an honest batch; a batch is all or
+    nothing, so ``wrong-length`` has no place in it."""
+    if "wrong-length" in kinds:
+        raise ValueError("a batch's records all have the survey's width")
+    rng = random.Random(seed if seed is not None else secrets.randbits(64))
+    p, mh = m.field_modulus, m.hash()
+    rows = [[encode_elements(s, p) for s in _shared(kind, m, rng)] for kind in kinds]
+    batch = make_batch(mh, rows)
+    env_id = batch_envelope_id(batch.public_key)
+    statuses = []
+    clients = _clients(m)
+    try:
+        for i, (nd, client) in enumerate(zip(m.nodes, clients)):
+            block = seal_share_block(b"".join(row[i] for row in rows), len(rows), m.vector_length(),
+                                     nd.hpke_public_key, mh, i, env_id)
+            r = client.post(f"/v1/surveys/{m.survey_id}/batches",
+                            json={"batch_key": b64e(batch.public_key), "signature": b64e(batch.signature),
+                                  "tokens": tokens, "commitments": b64e(b"".join(batch.commitments)),
+                                  "envelope": b64e(block), "replace": False})
+            statuses.append(r.status_code)
+    finally:
+        for c in clients:
+            c.close()
+    return [BadSubmission(kind, sid, tuple(statuses)) for kind, sid in zip(kinds, batch.ids, strict=True)]
 
 
 def mixed_kinds(count: int) -> list[str]:

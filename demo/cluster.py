@@ -87,7 +87,10 @@ class LocalCluster:
     model: str = "semi-honest"
     job_categories: str = ""  # "a,b,c": a pay-transparency survey with categories of workers
     band_width: int | None = None  # salary bands for medians and quartile pay bands
+    bands: tuple[int, ...] = ()  # or explicit band boundaries
     epsilon: str = ""  # differential privacy budget
+    unit: str = ""  # the salary unit, e.g. TWD/month ("": the analyst's default)
+    gender_labels: str = ""  # the organiser's labels, e.g. female=女,male=男,other=其他
     servers: list[subprocess.Popen[bytes] | None] = field(default_factory=list)
     node_dirs: list[Path] = field(default_factory=list)
 
@@ -122,6 +125,12 @@ class LocalCluster:
             cmd += ["--job-categories", self.job_categories]
         if self.band_width:
             cmd += ["--band-width", str(self.band_width)]
+        if self.bands:
+            cmd += ["--bands", ",".join(map(str, self.bands))]
+        if self.unit:
+            cmd += ["--unit", self.unit]
+        if self.gender_labels:
+            cmd += ["--gender-labels", self.gender_labels]
         if self.epsilon:
             cmd += ["--epsilon", self.epsilon]
         for d in self.node_dirs:
@@ -233,14 +242,15 @@ class LocalCluster:
         procs[victim].communicate()
         return out
 
-    def results(self, out_json: Path, report: Path | None = None) -> dict[str, Any]:
+    def results(self, out_json: Path, report: Path | None = None, lang: str = "en") -> dict[str, Any]:
         run([tool("salary-analyst"), "results", "--survey", str(self.survey_dir), "--format", "json",
-             *(["--report", str(report)] if report else []),
+             *(["--report", str(report), "--lang", lang] if report else []),
              "--out", str(out_json)], quiet=True)
         return dict(json.loads(out_json.read_text()))
 
-    def table(self) -> str:
-        return run([tool("salary-analyst"), "results", "--survey", str(self.survey_dir)], quiet=True).stdout
+    def table(self, lang: str = "en") -> str:
+        return run([tool("salary-analyst"), "results", "--survey", str(self.survey_dir), "--lang", lang],
+                   quiet=True).stdout
 
 
 def closed_survey(tmp: Path, counts: dict[str, int], seed: int, jobs: Sequence[str] = ("engineering", "sales", "support"),
@@ -379,6 +389,26 @@ def plaintext_report(records: Sequence[tuple[str, int] | tuple[str, int, str]], 
         cats.append({"category": job, "groups": cg, "pay_gap_percent": _gaps(cg, "mean")})
     return {"groups": groups, "pay_gap_percent": _gaps(groups, "mean"), "accepted": len(rows), "categories": cats,
             "median_pay_gap_percent": _gaps(groups, "median")}
+
+
+def file_rows(path: Path, manifest_path: Path, read_flags: Sequence[str] = ()) -> list[tuple[str, int, str]]:
+    """(gender, salary, job) of every row of an HR file, read by the contributor's reader as
+    ``salary-submit --csv`` with ``read_flags`` (``--column``, ``--decimal``, ...) reads it: keys,
+    whole units.  Raises ``ValueError`` with the first bad rows."""
+    from contributor.hrfile import ReadOptions, check_file
+    from protocol.manifest import load_manifest
+
+    flags = list(read_flags)
+    opts: dict[str, Any] = {"columns": []}
+    for name, value in zip(flags[::2], flags[1::2]):
+        if name == "--column":
+            opts["columns"].append(value)
+        else:
+            opts[name.lstrip("-")] = value
+    check = check_file(path, load_manifest(manifest_path), ReadOptions.of(**opts))
+    if check.problems:
+        raise ValueError("; ".join(str(p) for p in check.problems[:3]))
+    return [(r.record.gender, r.record.salary, r.record.job) for r in check.rows]
 
 
 def _compare_groups(where: str, mine: list[dict[str, Any]], plain: list[dict[str, Any]], rel: float) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 import shutil
 import signal
 import sys
@@ -18,16 +19,19 @@ from types import FrameType
 from typing import Any
 
 from mpc_nodes.party_job import Cheat
+from protocol.errors import InvalidSubmission
 from protocol.manifest import load_manifest
 
+from contributor.hrfile import ReadOptions
 from demo.bad_contributors import KINDS, mixed_kinds, submit_bad
+from demo.derive import Unusable, median_misses, plan_survey
 from demo.cluster import (
     Chaos,
     LocalCluster,
     StepFailed,
     compare,
+    file_rows,
     plaintext_report,
-    read_rows,
     run,
     synthetic_csv,
     tool,
@@ -52,10 +56,50 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+@dataclass(frozen=True)
+class _Survey:
+    """The demo survey's shape: given by the options, or sized to ``--input``."""
+
+    jobs: tuple[str, ...]
+    salary_max: int
+    band_width: int | None
+    bands: tuple[int, ...] = ()
+    rows: int = 0
+
+    def describe(self) -> str:
+        return (f"{len(self.jobs)} job categories, salary bound {self.salary_max:,}, "
+                + (f"{len(self.bands) + 1} salary bands" if self.bands else f"bands of {self.band_width}"))
+
+
+def _survey_for(args: argparse.Namespace) -> _Survey:
+    """The survey's job categories, bound and bands (raises :class:`Unusable` for a file that
+    cannot be run as it is)."""
+    given = None if args.jobs is None else tuple(j.strip() for j in args.jobs.split(",") if j.strip())
+    if args.input is None:
+        return _Survey(given if given is not None else ("engineering", "sales", "support"), args.salary_max or 20_000,
+                       250 if args.band_width is None else args.band_width or None)
+    options = ReadOptions.of(args.column, args.decimal, args.encoding, args.delimiter)
+    plan = plan_survey(args.input, options, args.gender_labels, args.unit, given, args.salary_max)
+    bands = plan.bands if args.band_width is None else ()
+    return _Survey(plan.job_categories, plan.salary_max, args.band_width or None, bands, plan.rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="run_local.sh", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--input", type=Path, help="CSV with columns gender,salary (default: 1,000 synthetic employees)")
+    ap.add_argument("--input", type=Path,
+                    help="an HR file (CSV with any delimiter and encoding, .xlsx, .xls or .ods; columns gender, salary "
+                         "and optionally job): the survey is sized to it (its job categories, a salary bound, bands "
+                         "that put every median within 1%% of the plaintext one). Default: 1,000 synthetic employees")
+    ap.add_argument("--column", action="append", default=[], metavar="FIELD=HEADER",
+                    help="with --input: the column of FIELD (gender, category, pay), as salary-submit --column")
+    ap.add_argument("--gender-labels", default="", metavar="KEY=LABEL,...",
+                    help="the organiser's gender labels, e.g. female=女,male=男,other=其他 (the file may use them)")
+    ap.add_argument("--unit", default="EUR/month", help="the salary unit, e.g. TWD/month (default EUR/month)")
+    ap.add_argument("--decimal", metavar=", | . | LOCALE", help="with --input: the amounts' decimal mark")
+    ap.add_argument("--encoding", help="with --input: the file's text encoding")
+    ap.add_argument("--delimiter", help="with --input: the CSV field separator")
+    ap.add_argument("--lang", default="en", help="language of the table and the report (en, zh_TW)")
     ap.add_argument("--employees", type=int, default=1000, help="synthetic employees when no --input (default 1000)")
     ap.add_argument("--nodes", type=int, default=3, help="number of MPC nodes (default 3)")
     ap.add_argument("--threshold", type=int, help="collusion threshold t, 1 <= t < n/2 (default (n-1)//2)")
@@ -65,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, help="seed for the synthetic data (and the chaos)")
     ap.add_argument("--bad-contributors", type=int, default=0, metavar="N",
                     help="also upload N malicious submissions of mixed kinds (not one-hot, out of range, "
-                         "product mismatch, inconsistent shares, a forged validity proof, wrong length); none may count")
+                         "product mismatch, inconsistent shares, a forged validity proof, a forged product triple, "
+                         "wrong length); none may count")
     ap.add_argument("--model", choices=["semi-honest", "malicious"], default="semi-honest",
                     help="threat model written into the manifest (default semi-honest)")
     ap.add_argument("--cheat", metavar="NODE:STEP",
@@ -76,14 +121,17 @@ def main(argv: list[str] | None = None) -> int:
                          "correct result when n >= 3t+1 allows correcting it (open, result: exit 0), else by "
                          "aborting before anything is released (exit 3); 'validate' sets the affected "
                          "submissions aside and names the node (exit 3, see docs/THREAT_MODEL.md)")
-    ap.add_argument("--jobs", default="engineering,sales,support",
-                    help="job categories of the survey ('' for none; default engineering,sales,support)")
-    ap.add_argument("--band-width", type=int, default=250,
-                    help="salary band width for medians and quartile pay bands (0: no bands; default 250)")
-    ap.add_argument("--salary-max", type=int, default=20_000, help="the survey's salary upper bound (default 20000)")
+    ap.add_argument("--jobs", default=None,
+                    help="job categories of the survey ('' for none; default engineering,sales,support, or those of "
+                         "--input)")
+    ap.add_argument("--band-width", type=int, default=None,
+                    help="salary band width for medians and quartile pay bands (0: no bands; default 250, or bands "
+                         "sized to --input)")
+    ap.add_argument("--salary-max", type=int, default=None,
+                    help="the survey's salary upper bound (default 20000, or just above the largest amount of --input)")
     ap.add_argument("--epsilon", default="", help="differential privacy budget (default: none)")
     ap.add_argument("--report", type=Path, help="write the pay-transparency report here (.html or .md; default: "
-                                                "report.html in the work directory)")
+                                                "report.html beside --out, else in the current directory)")
     ap.add_argument("--chaos", action="store_true",
                     help="kill -9 and restart random nodes during ingest, and kill one node's compute mid-run; "
                          "the result must still be exact")
@@ -96,34 +144,42 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--cheat takes NODE:STEP with NODE < --nodes and STEP one of {', '.join(steps)}")
         cheat = {int(node_s): step}
     signal.signal(signal.SIGTERM, _interrupt)
-    jobs = tuple(j.strip().lower() for j in args.jobs.split(",") if j.strip())
+    read_flags = [x for c in args.column for x in ("--column", c)] + [
+        x for name in ("decimal", "encoding", "delimiter") if getattr(args, name) for x in (f"--{name}", getattr(args, name))]
+    try:
+        survey = _survey_for(args)
+    except (Unusable, InvalidSubmission) as exc:
+        print(f"run_local.sh: error: {exc}", file=sys.stderr)
+        return 2
 
     root = args.workdir or Path(tempfile.mkdtemp(prefix="salary-mpc-demo-"))
     cluster: LocalCluster | None = None
     started = time.monotonic()
     try:
-        data = root / "employees.csv"
         root.mkdir(parents=True, exist_ok=True)
+        data = root / f"employees{args.input.suffix.lower() if args.input else '.csv'}"
         if args.input:
             shutil.copyfile(args.input, data)
         else:
             n_other = max(1, args.employees // 250)  # a small group, to show suppression below k
             n_female = (args.employees - n_other) // 2
             synthetic_csv(data, {"female": n_female, "male": args.employees - n_other - n_female, "other": n_other},
-                          seed=args.seed, jobs=jobs or ("engineering", "sales", "support"), salary_max=args.salary_max)
-        try:
-            records = read_rows(data)
-        except (KeyError, ValueError) as exc:
-            records = []
-            print(f"run_local.sh: note: the oracle cannot read {args.input} ({exc}); the contributor will "
-                  "report the bad rows", file=sys.stderr)
-        rows = max(1, sum(1 for line in data.read_text().splitlines()[1:] if line.strip()))
+                          seed=args.seed, jobs=survey.jobs or ("engineering", "sales", "support"),
+                          salary_max=survey.salary_max)
+        rows = survey.rows or args.employees
         cluster = LocalCluster(root, n=args.nodes, threshold=args.threshold, min_group_size=args.min_group_size,
                                tokens=rows + args.bad_contributors, survey_id="local-demo", model=args.model,
-                               salary_max=args.salary_max, job_categories=",".join(jobs),
-                               band_width=args.band_width or None, epsilon=args.epsilon)
-        print(f"[1/6] setting up {args.nodes} nodes and the survey in {root}")
+                               salary_max=survey.salary_max, job_categories=",".join(survey.jobs),
+                               band_width=survey.band_width, bands=survey.bands, epsilon=args.epsilon,
+                               unit=args.unit, gender_labels=args.gender_labels)
+        print(f"[1/6] setting up {args.nodes} nodes and the survey in {root}"
+              + (f" (sized to {args.input}: {survey.describe()})" if args.input else ""))
         cluster.setup()
+        try:
+            records = file_rows(data, cluster.manifest, read_flags)
+        except (ValueError, InvalidSubmission) as exc:
+            raise StepFailed(f"{args.input}: {exc}") from None
+        jobs = load_manifest(cluster.manifest).job_categories
         print("[2/6] starting the nodes' HTTPS servers")
         cluster.start_all()
         print(f"[3/6] {len(records)} employees submit through salary-submit --csv"
@@ -133,22 +189,22 @@ def main(argv: list[str] | None = None) -> int:
             chaos = Chaos(cluster, seed=args.seed)
             chaos.start()
             first = run([tool("salary-submit"), "--survey", str(cluster.manifest), "--csv", str(data), "--tokens",
-                         str(cluster.tokens_file), "--receipt-dir", str(root / "receipts")], check=False)
+                         str(cluster.tokens_file), "--receipt-dir", str(root / "receipts"), *read_flags], check=False)
             chaos.stop()
             print(f"      chaos: killed node(s) {', '.join(map(str, chaos.kills)) or 'none'} during ingest")
             for attempt in range(4):
-                pending = sorted((root / "receipts").glob("pending-*.json"))
+                pending = sorted((root / "receipts").glob("pending-*"))
                 if not pending:
                     break
                 print(f"      resuming {len(pending)} pending upload file(s) (attempt {attempt + 1})")
                 for pf in pending:
                     run([tool("salary-submit"), "--resume", str(pf), "--tokens", str(cluster.tokens_file)],
                         check=False)
-            if list((root / "receipts").glob("pending-*.json")) or (first.returncode != 0 and "pending" not in
+            if list((root / "receipts").glob("pending-*")) or (first.returncode != 0 and "pending" not in
                                                                      first.stderr):
                 raise StepFailed("uploads could not be completed after the chaos")
         else:
-            cluster.submit_csv(data)
+            cluster.submit_csv(data, read_flags)
         submit_s = time.monotonic() - t0
         expected_rejected = 0
         if args.bad_contributors:
@@ -203,16 +259,18 @@ def main(argv: list[str] | None = None) -> int:
         compute_s = time.monotonic() - t0
         print("[6/6] the analyst fetches, verifies and reconstructs the result\n")
         out = args.out or root / "result.json"
-        report = args.report or root / "report.html"
+        report = args.report or (args.out.parent if args.out else Path.cwd()) / "report.html"
+        for path in (out, report):
+            path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            mpc = cluster.results(out, report)
+            mpc = cluster.results(out, report, args.lang)
         except StepFailed as exc:
             if not cheat:
                 raise
             print("\nthe analyst detected a wrong result share and released nothing:\n  "
                   + str(exc).rsplit("error: ", 1)[-1])
             return 3
-        print(cluster.table())
+        print(cluster.table(args.lang))
         print(f"pay-transparency report: {report}")
         plain = plaintext_report(records, args.min_group_size, jobs=jobs)
         print("plaintext oracle (computed in the clear from the same CSV, for this demo only):")
@@ -223,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  pay gap vs male: {json.dumps(plain['pay_gap_percent'])}; median gap: "
               f"{json.dumps(plain['median_pay_gap_percent'])}")
         problems = noisy_compare(mpc, plain) if args.epsilon else compare(mpc, plain)
+        if survey.bands and not args.epsilon:
+            problems += median_misses(mpc, plain)
         if cheat and next(iter(cheat.values())) == "result":
             if mpc.get("cheating_nodes") != list(cheat):
                 problems.append(f"the analyst did not name node {next(iter(cheat))} (named {mpc.get('cheating_nodes')})")

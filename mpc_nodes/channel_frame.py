@@ -39,11 +39,13 @@ _ECHO_HEADER = struct.Struct(">4s4sI")  # magic, "ECHO", round
 
 class Round(IntEnum):
     """The rounds of one MPC run, in the order they happen.  The value is the round number in a
-    frame and in the signed statement, so a message of one round is never taken for another's."""
+    frame and in the signed statement, so a message of one round is never taken for another's
+    (numbers are never reused or renumbered: a round added later gets the next free one)."""
 
     AGREEMENT = 1  # agreed digest, every node's signed frozen-set digest, commitment to a nonce
     COIN = 2  # the committed nonces (the joint seed)
-    VALIDATION = 3  # every party's shares of the seven openings of every submission
+    VALIDATION = 3  # every party's shares of the first round's eight openings of every submission
+    PRODUCT_CHECKS = 7  # ... and of the second round's two (once the first round's values are public)
     REVEAL = 4  # certificates, and the located nodes' shares, of rows whose odd share was located
     NOISE = 5  # private deal of the differential-privacy noise shares (not a broadcast)
     COUNTS = 6  # the shares of the released counts

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from protocol.validity import Opening
+from protocol.validity import FIRST_ROUND, SECOND_ROUND, Opening
 
 from .channel import Channel
 from .channel_frame import Round
@@ -74,14 +74,19 @@ class Pickle(CheatingChannel):
 
 
 class WrongValidationShares(CheatingChannel):
-    """``validate``: a wrong share of the consistency opening on every other submission."""
+    """``validate``: on every other submission, a wrong share of the consistency opening in the
+    first round and of the one-hot check in the second."""
+
+    TAMPERED = {Round.VALIDATION: (FIRST_ROUND, Opening.CONSISTENCY),
+                Round.PRODUCT_CHECKS: (SECOND_ROUND, Opening.ONE_HOT)}
 
     def own_payload(self, rnd: Round, payload: bytes) -> bytes:
-        if rnd is not Round.VALIDATION:
+        if rnd not in self.TAMPERED:
             return payload
-        rows = len(payload) // (16 * len(Opening))
+        columns, which = self.TAMPERED[rnd]
+        rows = len(payload) // (16 * len(columns))
         for r in range(0, rows, 2):
-            payload = self._add_to_element(payload, r * len(Opening) + Opening.CONSISTENCY, 1)
+            payload = self._add_to_element(payload, r * len(columns) + columns.index(which), 1)
         return payload
 
 

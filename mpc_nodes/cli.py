@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -19,17 +20,42 @@ NODE_DIR = click.option("--dir", "node_dir", type=click.Path(file_okay=False, pa
                         help="The node's directory (keys, database).")
 
 
-def _fail(exc: SurveyError) -> NoReturn:
+#: What a command reports as one line instead of a traceback: the project's errors, and SQLite's
+#: for a database damaged in a part that is read only after it was opened.
+ERRORS = (SurveyError, sqlite3.DatabaseError)
+
+
+def _fail(exc: Exception) -> NoReturn:
+    if isinstance(exc, sqlite3.DatabaseError):
+        exc = SurveyError(f"the node database cannot be read, it is damaged ({' '.join(str(exc).split())})")
     click.echo(f"mpc-node: error: {exc}", err=True)
     sys.exit(1)
 
 
 def _store(node_dir: Path) -> Any:
+    """The node's store, once its directory's key files were found readable."""
     from .store import NodeStore
 
     if not (node_dir / keys.PUBLIC_FILE).exists():
         raise SurveyError(f"{node_dir} is not a node directory (run 'mpc-node keygen' first)")
+    _check_key_files(node_dir)
     return NodeStore(node_dir / keys.DB_FILE)
+
+
+def _check_key_files(node_dir: Path) -> None:
+    """Raise :class:`SurveyError` naming the first of the node's key files that is missing or
+    damaged (the TLS ones are otherwise read deep inside the TLS library or a signature)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    keys.load_public(node_dir)
+    keys.load_hpke_private(node_dir)
+    for name, load in ((keys.TLS_KEY_FILE, lambda b: load_pem_private_key(b, None)),
+                       (keys.TLS_CERT_FILE, x509.load_pem_x509_certificate)):
+        try:
+            load((node_dir / name).read_bytes())
+        except (OSError, ValueError, TypeError):
+            raise SurveyError(f"cannot read the node's {name} in {node_dir} (missing or damaged)") from None
 
 
 def _one_survey(store: Any, survey_id: str | None) -> str:
@@ -85,7 +111,7 @@ def keygen(node_dir: Path, name: str, url: str, mpc_address: str) -> None:
     """
     try:
         info = keys.keygen(node_dir, name, url, mpc_address)
-    except SurveyError as exc:
+    except ERRORS as exc:
         _fail(exc)
     click.echo(f"node {info.name}: keys written to {node_dir}; send {node_dir / keys.PUBLIC_FILE} to the organiser")
     click.echo(f"  TLS certificate SHA-256: {info.tls_cert_sha256}")
@@ -104,7 +130,7 @@ def init(node_dir: Path, bundle: Path) -> None:
         except ValueError:
             raise SurveyError(f"{bundle} is not valid JSON") from None
         m = _store(node_dir).import_survey(data, pub.hpke_public_key, pub.tls_cert_sha256)
-    except SurveyError as exc:
+    except ERRORS as exc:
         _fail(exc)
     click.echo(f"survey {m.survey_id} imported (manifest {m.hash_hex()[:16]}…, closes {m.closes_at})")
 
@@ -124,7 +150,7 @@ def serve(node_dir: Path, host: str, port: int | None, workers: int) -> None:
     try:
         _store(node_dir).close()
         run_server(node_dir, host, port, workers=workers, say=click.echo)
-    except SurveyError as exc:
+    except ERRORS as exc:
         _fail(exc)
 
 
@@ -154,7 +180,7 @@ def compute(node_dir: Path, survey_id: str | None, stall_timeout: float, mpc_lis
         store.close()
         options = ComputeOptions(stall_timeout, mpc_listen, Cheat(cheat) if cheat else None)
         summary = run(node_dir, sid, options, say=lambda s: click.echo(s, err=True))
-    except SurveyError as exc:
+    except ERRORS as exc:
         _fail(exc)
     verb = "completed the commit of its result share" if summary.resumed else "computed its result share"
     click.echo(f"survey {summary.survey_id}: node {summary.node_index} {verb} over "
@@ -187,7 +213,7 @@ def status(node_dir: Path, survey_id: str | None, peers: bool, as_json: bool) ->
             for r in rows:
                 if r["state"] in (SurveyState.OPEN, SurveyState.CLOSED):
                     r.update(incomplete_submissions(node_dir, r["survey_id"]))
-    except SurveyError as exc:
+    except ERRORS as exc:
         _fail(exc)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -216,7 +242,7 @@ def purge(node_dir: Path, survey_id: str | None, yes: bool) -> None:
         if not yes:
             click.confirm(f"Delete every stored share of survey {sid}?", abort=True)
         n = store.purge(sid)
-    except SurveyError as exc:
+    except ERRORS as exc:
         _fail(exc)
     click.echo(f"survey {sid}: {n} shares deleted; the audit log is kept")
 
@@ -238,5 +264,5 @@ def audit(node_dir: Path, verify: bool) -> None:
             return
         for seq, at, sid, event, details, _prev, _h in store.audit_rows():
             click.echo(f"{seq:6d} {at} {sid or '-'} {event} {details}")
-    except SurveyError as exc:
+    except ERRORS as exc:
         _fail(exc)

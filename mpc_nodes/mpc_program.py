@@ -14,8 +14,9 @@ What it computes (docs/THREAT_MODEL.md has the why and the probabilities), one
    ``COIN`` reveals the nonces; the joint seed is their hash.  Every broadcast is signed and
    echoed (:class:`~mpc_nodes.channel.Channel`), so a party that tells two peers two different
    things is named by its own signatures, and a rushing party cannot bias the seed;
-2. validation (``VALIDATION``, and ``REVEAL`` for rows whose odd share was located): every party
-   broadcasts its shares of seven linear functions of each submission (:mod:`protocol.validity`:
+2. validation (``VALIDATION``, ``PRODUCT_CHECKS``, and ``REVEAL`` for rows whose odd share was
+   located): every party broadcasts its shares of eight linear functions of each submission, then,
+   once those are open, of two more that are linear given them (:mod:`protocol.validity`:
    consistency and the contributor's validity proof).  All are degree-t sharings: a wrong share
    makes the row inconsistent (never a wrong verdict) and is located when n >= 3t+1;
 3. its local share of the summed *valid* record vectors (no communication), turned into the
@@ -496,40 +497,65 @@ async def _validate(ch: Channel, X: ShareMatrix, seed: bytes, job: PartyJob
     """Verdict per submission (None = valid), identical at every honest party; the nodes whose
     opening shares were off the polynomial per rejected inconsistent row (located when n >= 3t+1);
     and the nodes proven to have lied (their error was corrected)."""
-    import numpy as np
+    from protocol.validity import FIRST_ROUND, Layout, Reason, derive_challenge, open_all, second_openings, verdicts
 
-    from protocol.validity import Layout, Opening, Reason, derive_challenge, local_openings, verdicts
-
-    p, N = job.field_modulus, job.rows
+    p, N, t = job.field_modulus, job.rows, job.party.threshold
     layout = Layout(job.scheme.scheme())
     challenge = derive_challenge(seed, layout, p)
-    # Streamed in batches of rows: only the (N, 7) openings are held for all rows at once.  The
-    # same pass sums the aggregate columns of every row (X.all_sums), so that the totals over the
-    # valid rows need only the invalid rows read again (see _valid_totals).
+    local = _local_openings(X, layout, challenge, p)
+    first = await _exchange(ch, Round.VALIDATION, local[:, : len(FIRST_ROUND)], p)
+    if not N:
+        return [], {}, set()
+    opened = open_all(first, t, p)  # located errors corrected: e and f are the same at every honest party
+    second = await _exchange(ch, Round.PRODUCT_CHECKS, second_openings(local, opened.values, p), p)
+    del local
+    reasons, suspects = verdicts(opened, open_all(second, t, p), p)
+    liars: set[int] = set()
+    located = {r: e for r, e in suspects.items() if e}
+    if located and job.certificate_lookup is not None:
+        liars = await _resolve(ch, X, _Openings(first, second, opened.values, layout, challenge), located, reasons,
+                               job)
+    return reasons, {r: e for r, e in suspects.items() if reasons[r] == Reason.CONSISTENCY}, liars
+
+
+def _local_openings(X: ShareMatrix, layout: Any, challenge: Any, p: int) -> Any:
+    """This party's shares of the first round's openings and of what the second needs, for every
+    row.  Streamed in batches of rows: only these (N, 14) values are held for all rows at once.
+    The same pass sums the aggregate columns of every row (X.all_sums), so that the totals over
+    the valid rows need only the invalid rows read again (see _valid_totals)."""
+    import numpy as np
+
+    from protocol.validity import local_openings
+
     parts = []
     for _, batch in X.batches():
         parts.append(local_openings(batch, layout, challenge, p))
         X.add_to_sums(batch)
-    mine: Any = np.concatenate(parts) if parts else local_openings(X.decode(b"", 0), layout, challenge, p)
-    msgs = await ch.broadcast(Round.VALIDATION, _encode(mine), size=16 * N * len(Opening))
-    shares = [_decode(m, N, len(Opening), p, j) for j, m in enumerate(msgs)]
-    if not N:
-        return [], {}, set()
-    reasons, suspects = verdicts(shares, job.party.threshold, p)
-    liars: set[int] = set()
-    located = {r: e for r, e in suspects.items() if e}
-    if located and job.certificate_lookup is not None:
-        liars = await _resolve(ch, X, _Openings(shares, layout, challenge), located, reasons, job)
-    return reasons, {r: e for r, e in suspects.items() if reasons[r] == Reason.CONSISTENCY}, liars
+    return np.concatenate(parts) if parts else local_openings(X.decode(b"", 0), layout, challenge, p)
+
+
+async def _exchange(ch: Channel, rnd: Round, mine: Any, p: int) -> list[Any]:
+    """Broadcast this party's (N, O) opening shares; every party's, range-checked."""
+    N, O = mine.shape[0], mine.shape[1]
+    msgs = await ch.broadcast(rnd, _encode(mine), size=16 * N * O)
+    return [_decode(m, N, O, p, j) for j, m in enumerate(msgs)]
 
 
 @dataclass(frozen=True)
 class _Openings:
-    """Every party's shares of the validation openings, and what they were computed with."""
+    """Every party's shares of both rounds' openings, and what they were computed with."""
 
-    shares: list[Any]  # party j's (N, 7) opening shares (ints or limbs)
+    first: list[Any]  # party j's (N, 8) shares of the first round (ints or limbs)
+    second: list[Any]  # party j's (N, 2) shares of the second round
+    public: Any  # the first round's opened values (N, 8): the second round's e and f
     layout: Any  # protocol.validity.Layout
     challenge: Any  # protocol.validity.Challenge
+
+    def row(self, j: int, r: int, p: int) -> list[int]:
+        """Party j's shares of row r's ten openings."""
+        from protocol.validity import row_values
+
+        return row_values(self.first[j], r, p) + row_values(self.second[j], r, p)
 
 
 async def _resolve(ch: Channel, X: ShareMatrix, op: _Openings, located: dict[int, tuple[int, ...]],
@@ -538,10 +564,11 @@ async def _resolve(ch: Channel, X: ShareMatrix, op: _Openings, located: dict[int
 
     Every party broadcasts its stored certificate of each such row, and each located node its
     share vector of the row.  The share must be the one the contributor committed to; the node's
-    openings are recomputed from it.  Openings that differ: the node lied (named, and the row is
-    judged on the error-corrected values).  A committed share off the others' polynomial: the
-    contributor's fault (row rejected, nobody blamed).  Revealing is safe: for an honest
-    contributor only lying nodes can be located (docs/THREAT_MODEL.md).  ``reasons`` is updated.
+    openings of both rounds are recomputed from it (the second round's with the public e and f).
+    Openings that differ: the node lied (named, and the row is judged on the error-corrected
+    values).  A committed share off the others' polynomial: the contributor's fault (row
+    rejected, nobody blamed).  Revealing is safe: for an honest contributor only lying nodes can
+    be located (docs/THREAT_MODEL.md).  ``reasons`` is updated.
     """
     assert job.certificate_lookup is not None
     rows = sorted(located)
@@ -597,7 +624,7 @@ def _judge_revealed_row(op: _Openings, r: int, revealed: list[tuple[bytes, bytes
     from protocol.commitment import unpad_certificate, verify_certificate
     from protocol.errors import CheatingDetected, InvalidSubmission
     from protocol.field import robust_reconstruct
-    from protocol.validity import Reason, decide, row_values
+    from protocol.validity import Reason, decide
 
     n, t, p = len(revealed), job.party.threshold, job.field_modulus
     mh = bytes.fromhex(job.manifest_hash)
@@ -612,7 +639,7 @@ def _judge_revealed_row(op: _Openings, r: int, revealed: list[tuple[bytes, bytes
     if len(distinct) != 1:
         return (Reason.EQUIVOCATING_CONTRIBUTOR if distinct else Reason.CONSISTENCY), liars
     cert = next(iter(certs.values()))
-    row_shares = {j: row_values(op.shares[j], r, p) for j in range(n)}
+    row_shares = {j: op.row(j, r, p) for j in range(n)}
     try:
         values, _ = robust_reconstruct(row_shares, t, p)
     except CheatingDetected:
@@ -620,28 +647,29 @@ def _judge_revealed_row(op: _Openings, r: int, revealed: list[tuple[bytes, bytes
     good = [j for j in range(n) if j not in located][: t + 1]
     contributor_fault = False
     for j in located:
-        lied, off = _check_revealed_share(op, cert, sid, j, revealed[j][1] or b"", row_shares, good, job)
+        lied, off = _check_revealed_share(op, cert, sid, (r, j), revealed[j][1] or b"", row_shares, good, job)
         if lied:
             liars.add(j)
         contributor_fault |= off
     return (Reason.SIGNED_INCONSISTENT if contributor_fault else decide([values], p)[0]), liars
 
 
-def _check_revealed_share(op: _Openings, cert: Any, sid: str, j: int, share: bytes, row_shares: dict[int, list[int]],
-                          good: list[int], job: PartyJob) -> tuple[bool, bool]:
-    """Located node j's revealed share of one row: (j lied, the contributor's committed share is
-    itself off the polynomial of the ``good`` nodes' opening shares)."""
+def _check_revealed_share(op: _Openings, cert: Any, sid: str, where: tuple[int, int], share: bytes,
+                          row_shares: dict[int, list[int]], good: list[int], job: PartyJob) -> tuple[bool, bool]:
+    """Located node j's revealed share of row r (``where`` = (r, j)): (j lied, the contributor's
+    committed share is itself off the polynomial of the ``good`` nodes' opening shares)."""
     from protocol.commitment import check_share
     from protocol.errors import InvalidSubmission
     from protocol.field import lagrange_coefficients
-    from protocol.validity import Opening, local_openings, row_values
+    from protocol.validity import Opening, all_openings, row_values
 
-    p = job.field_modulus
+    p, (r, j) = job.field_modulus, where
     try:
         check_share(cert, bytes.fromhex(job.manifest_hash), sid, j, share)
     except InvalidSubmission:
         return True, False  # not the share the contributor committed to for it
-    recomputed = local_openings(_decode(share, 1, op.layout.width, p, j), op.layout, op.challenge, p)
+    recomputed = all_openings(_decode(share, 1, op.layout.width, p, j), op.layout, op.challenge, p,
+                              op.public[r: r + 1])
     honest_open = row_values(recomputed, 0, p)
     lam = lagrange_coefficients([i + 1 for i in good], j + 1, p)
     expected = [sum(c * row_shares[i][o] for c, i in zip(lam, good)) % p for o in Opening]
@@ -745,7 +773,7 @@ async def _compute(links: Links, job: PartyJob, X: ShareMatrix) -> PartyOutcome:
     # 1. Same submission set everywhere, and a joint random seed drawn once the set is fixed.
     seed = await _agreement(ch, job)
     clock.append(time.perf_counter())
-    # 2. Validation of every submission on shares (protocol.validity): seven linear openings each.
+    # 2. Validation of every submission on shares (protocol.validity): two rounds of linear openings.
     reasons, off, liars = await _validate(ch, X, seed, job)
     clock.append(time.perf_counter())
     # 3. This party's shares of the totals over the valid submissions only (local, linear), and

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from protocol.rejection import RejectionReason
+from protocol.rejection import Deferral, RejectionReason
 from protocol.wire import BULK_CONTENT_TYPE, UploadStatus
 
 SUBMISSION_UPLOAD_SCHEMA: dict[str, Any] = {
@@ -59,22 +59,34 @@ ERROR_SCHEMA: dict[str, Any] = {
     "properties": {
         "error": {"type": "string", "description": "the kind of error: an exception class of protocol/errors.py"},
         "detail": {"type": "string", "description": "one line for a person"},
-        "reason": {"type": "string", "enum": [r.value for r in RejectionReason],
-                   "description": "the check that refused the request (protocol/rejection.py); a client may "
-                                  "branch on it"},
+        "reason": {"type": "string", "enum": [r.value for r in RejectionReason] + [d.value for d in Deferral],
+                   "description": "the check that refused the request, or why the node did not look at it "
+                                  "(protocol/rejection.py); a client may branch on it"},
     },
 }
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before sending the request again",
+                                "schema": {"type": "integer", "minimum": 1}}}
 
 _ERROR_CONTENT = {"content": {"application/json": {"schema": ERROR_SCHEMA}}}
 _READ_ERRORS: dict[int, Any] = {
     code: {"description": why, **_ERROR_CONTENT}
     for code, why in ((400, "bad request"), (403, "credential or node signature missing or wrong"),
                       (404, "unknown survey, or no result yet"), (409, "wrong survey state"))}
+#: What any endpoint may answer before looking at the request (mpc_nodes/guard.py).
+_DEFERRALS: dict[int | str, Any] = {
+    429: {"description": "too many failed requests from this address: retry after Retry-After seconds",
+          "headers": _RETRY_AFTER, **_ERROR_CONTENT}}
+#: ... and an endpoint that takes a body.
+_BODY_DEFERRALS: dict[int | str, Any] = {
+    **_DEFERRALS,
+    408: {"description": "the request body stopped arriving", **_ERROR_CONTENT},
+    503: {"description": "the node holds as many request bodies as it may: retry after Retry-After seconds",
+          "headers": _RETRY_AFTER, **_ERROR_CONTENT}}
 
 
 def read_errors(*codes: int) -> dict[int | str, Any]:
-    """The OpenAPI answers ``codes`` of a read or close endpoint."""
-    return {code: _READ_ERRORS[code] for code in codes}
+    """The OpenAPI answers ``codes`` of a read or close endpoint, and the guard's answers."""
+    return {**_DEFERRALS, **{code: _READ_ERRORS[code] for code in codes}}
 
 
 def _upload_responses(ok: str, ok_schema: dict[str, Any] | None, refused: str) -> dict[int | str, Any]:
@@ -86,7 +98,7 @@ def _upload_responses(ok: str, ok_schema: dict[str, Any] | None, refused: str) -
             403: {"description": "unknown token", **_ERROR_CONTENT},
             404: {"description": "unknown survey", **_ERROR_CONTENT},
             409: {"description": "token used, survey closed, id reused", **_ERROR_CONTENT},
-            413: {"description": "body too large", **_ERROR_CONTENT}}
+            413: {"description": "body too large", **_ERROR_CONTENT}, **_BODY_DEFERRALS}
 
 
 SUBMISSION_RESPONSES = _upload_responses("stored (or a repeat of a stored upload)", SUBMISSION_ACK_SCHEMA,

@@ -1,11 +1,14 @@
 """The node's HTTPS API (FastAPI, served by uvicorn with the node's TLS certificate).
 
-Every upload passes the checks of mpc_nodes/ingest.py, in order, and is committed to SQLite
-*before* the node answers.  A refusal is JSON ``{"error": <kind>, "detail": <one line>,
-"reason": <check>}`` with a status that tells a client whether retrying can help (4xx: no; 5xx:
-yes); ``reason`` names the check that refused (protocol/rejection.py).  This module only routes:
-each endpoint reads the request and calls the ingest checks or the store, and :func:`refusal`
-turns every refusal into its answer.
+Every request first passes mpc_nodes/guard.py (failed requests per address, size, request
+bodies held in memory); every upload then passes the checks of mpc_nodes/ingest.py, in order,
+and is committed to SQLite *before* the node answers.  A refusal is JSON ``{"error": <kind>,
+"detail": <one line>, "reason": <check>}``: a refusal of the request itself (4xx, a
+``RejectionReason``) cannot be helped by retrying; the guard's deferrals (408, 429, 503, with
+``Retry-After``) and a 5xx can (protocol/rejection.py).  This module only routes: each endpoint
+reads the request and calls the ingest checks or the store, and :func:`refusal` turns every
+refusal into its answer.  Anonymous callers get the health answer and a survey's manifest;
+everything that counts or lists submissions needs a node signature or the analyst credential.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from protocol.errors import SurveyError
 from protocol.nodeauth import HEADER, frozen_set_statement, sign_statement, verify_request
@@ -27,8 +29,6 @@ from protocol.rejection import RejectionReason, refused_as
 from protocol.wire import (
     BULK_CONTENT_TYPE,
     IDS_CONTENT_TYPE,
-    MAX_BODY_BYTES,
-    MAX_BULK_BODY_BYTES,
     ComputeState,
     FrozenSet,
     NodeStatus,
@@ -43,7 +43,8 @@ from protocol.wire import (
 )
 
 from . import keys, openapi
-from .ingest import Ingest, too_large
+from .guard import Guard, GuardLimits, answer
+from .ingest import Ingest
 from .ostools import die_with_parent
 from .store import NodeStore
 
@@ -54,51 +55,7 @@ def refusal(exc: SurveyError) -> JSONResponse:
     own class name."""
     if exc.reason is None:
         return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status_code=400)
-    wire = exc.reason.wire
-    return JSONResponse({"error": wire.name, "detail": str(exc), "reason": exc.reason.value},
-                        status_code=wire.status)
-
-
-class BodyLimit:
-    """Refuse request bodies above ``limit`` bytes (``bulk_limit`` for bulk uploads) with 413,
-    whether or not Content-Length is sent."""
-
-    def __init__(self, app: ASGIApp, limit: int, bulk_limit: int = MAX_BULK_BODY_BYTES) -> None:
-        self.app, self.base_limit, self.bulk_limit = app, limit, bulk_limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.bulk_limit if str(scope.get("path", "")).endswith("/batches") else self.base_limit
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    too_big = int(value) > limit
-                except ValueError:
-                    too_big = True
-                if too_big:
-                    await refusal(too_large(limit))(scope, receive, send)
-                    return
-        received = 0
-
-        async def limited() -> Message:
-            nonlocal received
-            msg = await receive()
-            if msg["type"] == "http.request":
-                received += len(msg.get("body", b""))
-                if received > limit:
-                    raise _TooLarge()
-            return msg
-
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await refusal(too_large(limit))(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
+    return answer(exc.reason.wire, str(exc), exc.reason.value)
 
 
 def _bearer(request: Request) -> str | None:
@@ -164,10 +121,61 @@ def release(store: NodeStore, survey_id: str) -> ResultShare:
                        res.rejected, res.agreed_digest, res.computed_at, res.run_id, list(res.caught))
 
 
-def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
-    """The API of the node in ``node_dir`` (keys from keygen, surveys from ``mpc-node init``)."""
+async def read_body(request: Request) -> bytearray:
+    """The request body in one buffer, allocated once when Content-Length is given (joining the
+    received pieces at the end would hold a large body twice)."""
+    declared = request.headers.get("content-length", "")
+    buf = bytearray(int(declared)) if declared.isdigit() else bytearray()
+    filled = 0
+    async for chunk in request.stream():
+        end = filled + len(chunk)
+        if end <= len(buf):
+            buf[filled:end] = chunk
+        else:
+            del buf[filled:]
+            buf += chunk
+        filled = end
+    del buf[filled:]
+    return buf
+
+
+def version() -> str:
+    """This program's version (what ``/v1/health`` tells anyone)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("salary-mpc")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _upload_routes(app: FastAPI, ingest: Ingest) -> None:
+    """POST .../submissions and .../batches: the body read once, the checks and the durable
+    commit in a worker thread (HPKE open and fsync block; the event loop must not)."""
+
+    @app.post("/v1/surveys/{survey_id}/submissions", responses=openapi.SUBMISSION_RESPONSES,
+              openapi_extra=openapi.SUBMISSION_BODY)
+    async def submit(survey_id: str, request: Request) -> JSONResponse:
+        """Store one node's sealed share of one record (durably, before answering)."""
+        body = await read_body(request)
+        return JSONResponse((await run_in_threadpool(ingest.check_upload, survey_id, body)).__dict__)
+
+    @app.post("/v1/surveys/{survey_id}/batches", responses=openapi.BATCH_RESPONSES, openapi_extra=openapi.BATCH_BODY)
+    async def submit_batch(survey_id: str, request: Request) -> JSONResponse:
+        """Store one node's sealed shares of a batch of records (an HR file): one certificate, one
+        sealed block, one transaction — all records or none, durably, before answering."""
+        binary = request.headers.get("content-type", "").split(";")[0].strip().lower() == BULK_CONTENT_TYPE
+        body = await read_body(request)
+        # check_batch empties the buffer once parsed: no other reference to it may stay here.
+        return JSONResponse((await run_in_threadpool(ingest.check_batch, survey_id, body, binary)).__dict__)
+
+
+def create_app(node_dir: Path, store: NodeStore | None = None, limits: GuardLimits | None = None) -> FastAPI:
+    """The API of the node in ``node_dir`` (keys from keygen, surveys from ``mpc-node init``);
+    ``limits``: the admission limits of mpc_nodes.guard (default: the production ones)."""
     store = store or NodeStore(node_dir / keys.DB_FILE)
-    store.preload_token_uses()
+    store.preload_tokens()
     ingest = Ingest(store, keys.load_hpke_private(node_dir))
     tls_key = (node_dir / keys.TLS_KEY_FILE).read_bytes()
     app = FastAPI(title="salary-mpc node", version="1", description=__doc__)
@@ -176,35 +184,27 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
     async def _refused(request: Request, exc: SurveyError) -> JSONResponse:
         return refusal(exc)
 
-    @app.get("/v1/health")
+    running = version()
+
+    @app.get("/v1/health", responses=openapi.read_errors())
     def health() -> dict[str, Any]:
-        return {"ok": True, "surveys": store.survey_ids()}
+        """Up or not, and the program's version: nothing a stranger could not know anyway."""
+        return {"ok": True, "version": running}
 
     @app.get("/v1/surveys/{survey_id}/manifest", responses=openapi.read_errors(404))
     def manifest(survey_id: str) -> Response:
         return Response(store.survey(survey_id).manifest_bytes, media_type="application/json")
 
-    @app.get("/v1/surveys/{survey_id}/status", responses=openapi.read_errors(404))
-    def status(survey_id: str) -> NodeStatus:
+    @app.get("/v1/surveys/{survey_id}/status", responses=openapi.read_errors(403, 404))
+    def status(survey_id: str, request: Request) -> NodeStatus:
+        """State and live submission count: for the survey's nodes and its analyst only (watching
+        the count move would tell a stranger when a colleague submits)."""
+        _peer_or_analyst(store, survey_id, request)
         rec = store.survey(survey_id)
         return NodeStatus(survey_id, rec.node_index, rec.manifest.hash_hex(), store.state(survey_id),
                           store.count(survey_id), rec.manifest.closes_at)
 
-    @app.post("/v1/surveys/{survey_id}/submissions", responses=openapi.SUBMISSION_RESPONSES,
-              openapi_extra=openapi.SUBMISSION_BODY)
-    async def submit(survey_id: str, request: Request) -> JSONResponse:
-        """Store one node's sealed share of one record (durably, before answering)."""
-        body = await request.body()
-        # HPKE open and the SQLite commit (fsync) block: keep them off the event loop.
-        return JSONResponse((await run_in_threadpool(ingest.check_upload, survey_id, body)).__dict__)
-
-    @app.post("/v1/surveys/{survey_id}/batches", responses=openapi.BATCH_RESPONSES, openapi_extra=openapi.BATCH_BODY)
-    async def submit_batch(survey_id: str, request: Request) -> JSONResponse:
-        """Store one node's sealed shares of a batch of records (an HR file): one certificate, one
-        sealed block, one transaction — all records or none, durably, before answering."""
-        body = await request.body()
-        binary = request.headers.get("content-type", "").split(";")[0].strip().lower() == BULK_CONTENT_TYPE
-        return JSONResponse((await run_in_threadpool(ingest.check_batch, survey_id, body, binary)).__dict__)
+    _upload_routes(app, ingest)
 
     @app.post("/v1/surveys/{survey_id}/close", responses=openapi.read_errors(403, 404))
     def close(survey_id: str, request: Request) -> dict[str, Any]:
@@ -235,8 +235,9 @@ def create_app(node_dir: Path, store: NodeStore | None = None) -> FastAPI:
         store.check_analyst(survey_id, _bearer(request))
         return release(store, survey_id)
 
-    # Wrap once, outermost: the limit applies before any parsing.
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    # Outermost (inside only Starlette's handler of unexpected errors): every limit applies
+    # before any route reads the request.
+    app.add_middleware(Guard, limits=limits)
     return app
 
 

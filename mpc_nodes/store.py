@@ -102,9 +102,26 @@ CREATE TABLE IF NOT EXISTS audit (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
--- refused and invalid submissions are looked up by event (every /ids answer lists the refused)
+-- looked up by event: a survey's invalid submissions (note_invalid) and its latest import (which
+-- tells a process that its copy of the survey's token hashes is stale)
 CREATE INDEX IF NOT EXISTS audit_by_event ON audit (survey_id, event);
+-- Uploads refused for their content that carried a valid token without a stored submission: at
+-- most one line per token (the first refusal), deleted when an upload with that token is stored.
+-- Every node lists these submission ids in /ids, so that each counts them in submissions.rejected;
+-- keyed by token, an outsider (no token) can add nothing and an insider at most one per token.
+CREATE TABLE IF NOT EXISTS refusals (
+    survey_id TEXT NOT NULL,
+    token_hash TEXT NOT NULL,
+    submission_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    refused_at TEXT NOT NULL,
+    PRIMARY KEY (survey_id, token_hash)
+);
 """
+
+#: SQLite's application id of a node database (the header's bytes 68-71: "SMPC"); a database of
+#: another program is refused instead of getting this program's tables added to it.
+APPLICATION_ID = 0x534D5043
 
 GENESIS = "0" * 64
 #: Records a process stores between two copies of the write-ahead log into the database file
@@ -161,13 +178,61 @@ def read_certificates(path: Path, survey_id: str, ids: Sequence[str]) -> list[by
         db.close()
 
 
+def _not_a_node_database(path: Path, why: object) -> SurveyError:
+    return SurveyError(f"{path} is not a node database, or it is damaged ({' '.join(str(why).split())})")
+
+
+def _existing_tables(db: sqlite3.Connection, path: Path) -> set[str]:
+    """The tables of the database at ``path``; :class:`SurveyError` if it is another program's
+    (another application id, or tables but none of a node's)."""
+    app_id = db.execute("PRAGMA application_id").fetchone()[0]
+    tables = {str(r[0]) for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if app_id not in (0, APPLICATION_ID) or (tables and "surveys" not in tables):
+        raise _not_a_node_database(path, "it holds another program's data")
+    return tables
+
+
+def _first_absent(prefixes: Any, hashes: Sequence[str]) -> int | None:
+    """The index of the first hex digest in ``hashes`` whose first 64 bits are not in the sorted
+    uint64 array ``prefixes``, or None."""
+    import numpy as np
+
+    wanted = np.array([int(h[:16], 16) for h in hashes], dtype=np.uint64)
+    if not len(prefixes):
+        return 0 if len(wanted) else None
+    at = np.minimum(np.searchsorted(prefixes, wanted), len(prefixes) - 1)
+    absent = np.flatnonzero(prefixes[at] != wanted)
+    return int(absent[0]) if len(absent) else None
+
+
 class NodeStore:
-    """Thread-safe access to one node's database (one connection, serialised by a lock)."""
+    """Thread-safe access to one node's database (one connection, serialised by a lock).
+
+    Opening a file that is not a node database (damaged, or another program's SQLite database)
+    raises :class:`SurveyError` and leaves the file as it was."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._writer_lock = -1
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        except sqlite3.Error as exc:
+            raise _not_a_node_database(path, exc) from None
+        try:
+            self._open()
+        except BaseException as exc:
+            self._db.close()
+            if self._writer_lock >= 0:
+                os.close(self._writer_lock)
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise _not_a_node_database(path, exc) from None
+            raise
+
+    def _open(self) -> None:
+        """Check, configure and (if new or older) complete the schema of the open database."""
+        path = self.path
+        tables = _existing_tables(self._db, path)
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: the commit is on disk before we acknowledge (WAL+NORMAL may lose the last commits).
         self._db.execute("PRAGMA synchronous=FULL")
@@ -189,6 +254,8 @@ class NodeStore:
         # an idle core under a bulk load).  SQLite's lock and busy timeout still guard the rest.
         self._writer_lock = os.open(str(path) + ".writer-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._db.executescript(_SCHEMA)
+        if self._db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
         cols = {r[1] for r in self._db.execute("PRAGMA table_info(submissions)")}
         if "certificate" not in cols:  # a database made before submission certificates existed
             self._db.execute("ALTER TABLE submissions ADD COLUMN certificate BLOB")
@@ -204,7 +271,12 @@ class NodeStore:
         # after their commit by _note_uses), so a rolled-back upload leaves no trace.
         self._uses: dict[str, dict[bytes, int]] = {}
         self._uses_seq = 0
+        # Each survey's token hashes, for the check that runs before any cryptography
+        # (first_unknown_token): survey id -> (generation read with it, sorted 64-bit prefixes).
+        self._token_prefixes: dict[str, tuple[int, Any]] = {}
         self._migrate_token_uses()
+        if tables and "refusals" not in tables:
+            self._uncount_untokened_refusals()
 
     def close(self) -> None:
         with self._lock, self._checkpoint_lock:
@@ -228,6 +300,17 @@ class NodeStore:
             if needed():  # another process may have done it meanwhile
                 self._db.execute("INSERT INTO token_uses (survey_id, token_hash, submission_id)"
                                  " SELECT survey_id, token_hash, submission_id FROM submissions ORDER BY rowid")
+
+    def _uncount_untokened_refusals(self) -> None:
+        """A database made before refusals were bound to a token lists its refused uploads only as
+        audit lines, which anyone could add (no token was needed): they are no longer counted in
+        submissions.rejected.  Say so once per survey in the audit log."""
+        with self._tx():
+            done = {r[0] for r in self._db.execute("SELECT survey_id FROM audit WHERE event='refusals-uncounted'")}
+            for sid, n in list(self._db.execute(
+                    "SELECT survey_id, COUNT(*) FROM audit WHERE event='refused' GROUP BY survey_id")):
+                if sid not in done:
+                    self._audit(sid, "refusals-uncounted", {"count": int(n)})
 
     def _sync_uses(self) -> None:
         """Read the token_uses lines committed since the last call (by any process).  Inside a
@@ -368,6 +451,7 @@ class NodeStore:
             self._db.executemany("INSERT OR IGNORE INTO tokens (survey_id, token_hash) VALUES (?,?)",
                                  [(manifest.survey_id, h) for h in hashes])
             self._audit(manifest.survey_id, "import", {"manifest_hash": manifest.hash_hex(), "tokens": len(hashes)})
+        self._token_prefixes.pop(manifest.survey_id, None)
         return manifest
 
     def survey_ids(self) -> list[str]:
@@ -407,6 +491,47 @@ class NodeStore:
         rec = self.survey(survey_id)
         if not credential or not hashes_equal(token_hash(credential), rec.analyst_cred_hash):
             raise RejectionReason.CREDENTIAL_REFUSED.exception("analyst credential missing or wrong")
+
+    def first_unknown_token(self, survey_id: str, hashes: Sequence[str]) -> int | None:
+        """The index of the first of ``hashes`` (hex SHA-256) that is not a token hash of the
+        survey, or None: read-only, in memory (8 bytes a token), so that a request without a
+        valid token is refused before any cryptography.  It compares the first 64 bits only: a
+        hash it lets through by chance (about 2^-64 × tokens for a guessed token) is refused by
+        the exact check inside the write transaction.  Reloaded when another import of the survey
+        happened (in any process) since it was read."""
+        gen, prefixes = self._token_prefix_index(survey_id)
+        missing = _first_absent(prefixes, hashes)
+        if missing is not None and self._import_generation(survey_id) != gen:
+            gen, prefixes = self._token_prefix_index(survey_id, reload=True)
+            missing = _first_absent(prefixes, hashes)
+        return missing
+
+    def _import_generation(self, survey_id: str) -> int:
+        """The audit line of the survey's latest import (a cheap, exact sign that tokens were added)."""
+        with self._lock:
+            row = self._db.execute("SELECT MAX(seq) FROM audit WHERE survey_id=? AND event='import'",
+                                   (survey_id,)).fetchone()
+        return int(row[0] or 0)
+
+    def _token_prefix_index(self, survey_id: str, reload: bool = False) -> tuple[int, Any]:
+        """(import generation, sorted uint64 array of the first 8 bytes of every token hash)."""
+        import numpy as np
+
+        cached = self._token_prefixes.get(survey_id)
+        if cached is not None and not reload:
+            return cached
+        with self._lock:
+            gen = self._import_generation(survey_id)
+            rows = self._db.execute("SELECT token_hash FROM tokens WHERE survey_id=?", (survey_id,)).fetchall()
+        prefixes = np.sort(np.array([int(h[:16], 16) for (h,) in rows], dtype=np.uint64))
+        self._token_prefixes[survey_id] = (gen, prefixes)
+        return gen, prefixes
+
+    def preload_tokens(self) -> None:
+        """Read every survey's token hashes (and the token log) before serving."""
+        self.preload_token_uses()
+        for sid in self.survey_ids():
+            self._token_prefix_index(sid, reload=True)
 
     def close_survey(self, survey_id: str, reason: str) -> bool:
         """Close the survey now (idempotent).  Returns True if this call closed it."""
@@ -468,6 +593,8 @@ class NodeStore:
             details: dict[str, Any] = {"submission_id": submission_id, "envelope_sha256": env_sha}
             if replaced:
                 details["replaced"] = replaced
+            if cleared := self._clear_refusals(survey_id, [th]):
+                details["refusal_cleared"] = cleared[0]
             self._audit(survey_id, "receipt", details)
         self._note_uses(survey_id, [th], seqs)
         self._stored(1)
@@ -475,7 +602,7 @@ class NodeStore:
                              UploadStatus.REPLACED if replaced else UploadStatus.STORED, stored_at, replaced)
 
     def accept_batch(self, survey_id: str, batch_id: str, ids: Sequence[str], tokens: Sequence[str],
-                     shares: Sequence[bytes], certificates: Sequence[bytes], envelope_sha256: str,
+                     shares: Sequence[bytes | memoryview], certificates: Sequence[bytes], envelope_sha256: str,
                      replace: bool) -> tuple[list[UploadStatus], str]:
         """Store a bulk upload's records (opened and checked by mpc_nodes.ingest) in one
         transaction: all or none, one fsync.  Returns (status per record, stored_at).  Checks, in
@@ -494,9 +621,7 @@ class NodeStore:
         # Which tokens the survey knows, read before taking the write lock (tokens are only ever
         # added, at import): the first unknown one is reported below, in the usual order of checks.
         with self._lock:
-            known = {row[0] for row in self._db.execute(
-                f"SELECT token_hash FROM tokens WHERE survey_id=? AND token_hash IN ({','.join('?' * len(th))})",
-                (survey_id, *th))}
+            known = self._known_hashes(survey_id, th)
         unknown = next((r for r, h in enumerate(th) if h not in known), None)
 
         with self._tx():
@@ -539,10 +664,18 @@ class NodeStore:
                                        "submission_ids": list(ids)}
             if used:
                 details["replaced"] = sorted(used.values())
+            if cleared := self._clear_refusals(survey_id, th):
+                details["refusals_cleared"] = cleared
             self._audit(survey_id, "bulk-receipt", details)
         self._note_uses(survey_id, th, seqs)
         self._stored(len(ids))
         return statuses, stored_at
+
+    def holds(self, survey_id: str, submission_id: str) -> bool:
+        """Whether a submission with this id is stored (a repeat may be answered after closing)."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM submissions WHERE survey_id=? AND submission_id=?",
+                                    (survey_id, submission_id)).fetchone() is not None
 
     def count(self, survey_id: str) -> int:
         with self._lock:
@@ -697,19 +830,70 @@ class NodeStore:
                 if sid not in seen:
                     self._audit(survey_id, "invalid", {"submission_id": sid, "reason": reason})
 
-    def note_refused(self, survey_id: str, submission_ids: Sequence[str], reason: str) -> None:
-        """Audit uploads that opened but were malformed inside (not stored): one line each, one
-        transaction (a refused bulk upload names every record of the batch)."""
+    def note_refused(self, survey_id: str, token_hashes: Sequence[str], submission_ids: Sequence[str],
+                     reason: str) -> int:
+        """Record uploads refused for their content (``token_hashes[r]`` carried by
+        ``submission_ids[r]``), so that every node counts them in submissions.rejected: only those
+        whose token is one of the survey's and has no stored submission, at most once per token
+        (a token's first refusal stands), and only while the survey is open.  One audit line for
+        each recorded.  Returns how many were recorded."""
         with self._tx():
-            for sid in submission_ids:
-                self._audit(survey_id, "refused", {"submission_id": sid, "reason": reason})
+            if self._state(survey_id, self.survey(survey_id)) != SurveyState.OPEN:
+                return 0
+            known = self._known_hashes(survey_id, token_hashes)
+            self._sync_uses()
+            used = self._used_by(survey_id, token_hashes)
+            already = self._refused_hashes(survey_id, token_hashes)
+            at = format_time(now_utc())
+            recorded = 0
+            for h, sid in zip(token_hashes, submission_ids):
+                if h in known and h not in used and h not in already:
+                    self._db.execute("INSERT INTO refusals (survey_id, token_hash, submission_id, reason, refused_at)"
+                                     " VALUES (?,?,?,?,?)", (survey_id, h, sid, reason, at))
+                    self._audit(survey_id, "refused", {"submission_id": sid, "reason": reason})
+                    already.add(h)
+                    recorded += 1
+        return recorded
+
+    def _known_hashes(self, survey_id: str, hashes: Sequence[str]) -> set[str]:
+        """Which of ``hashes`` are token hashes of the survey (exact, from the database)."""
+        found: set[str] = set()
+        for k in range(0, len(hashes), 500):
+            chunk = list(hashes[k: k + 500])
+            found.update(r[0] for r in self._db.execute(
+                f"SELECT token_hash FROM tokens WHERE survey_id=? AND token_hash IN ({','.join('?' * len(chunk))})",
+                (survey_id, *chunk)))
+        return found
+
+    def _refused_hashes(self, survey_id: str, hashes: Sequence[str]) -> set[str]:
+        """Which of ``hashes`` have a recorded refusal."""
+        found: set[str] = set()
+        for k in range(0, len(hashes), 500):
+            chunk = list(hashes[k: k + 500])
+            found.update(r[0] for r in self._db.execute(
+                f"SELECT token_hash FROM refusals WHERE survey_id=? AND token_hash IN ({','.join('?' * len(chunk))})",
+                (survey_id, *chunk)))
+        return found
+
+    def _clear_refusals(self, survey_id: str, hashes: Sequence[str]) -> list[str]:
+        """Delete the refusals of ``hashes`` (their tokens now have a stored upload, inside the
+        write transaction); returns the submission ids they named."""
+        if self._db.execute("SELECT 1 FROM refusals WHERE survey_id=? LIMIT 1", (survey_id,)).fetchone() is None:
+            return []
+        cleared: list[str] = []
+        for k in range(0, len(hashes), 500):
+            chunk = list(hashes[k: k + 500])
+            where = f"survey_id=? AND token_hash IN ({','.join('?' * len(chunk))})"
+            cleared.extend(r[0] for r in self._db.execute(f"SELECT submission_id FROM refusals WHERE {where}",
+                                                          (survey_id, *chunk)))
+            self._db.execute(f"DELETE FROM refusals WHERE {where}", (survey_id, *chunk))
+        return sorted(cleared)
 
     def refused_ids(self, survey_id: str) -> list[str]:
-        """Ids of uploads that opened but were refused as malformed (never stored), sorted."""
+        """Ids of the uploads on record as refused for their content (see :meth:`note_refused`), sorted."""
         with self._lock:
-            rows = self._db.execute("SELECT details FROM audit WHERE survey_id=? AND event='refused'",
-                                    (survey_id,)).fetchall()
-        return sorted({str(json.loads(d)["submission_id"]) for (d,) in rows})
+            return [r[0] for r in self._db.execute(
+                "SELECT submission_id FROM refusals WHERE survey_id=? ORDER BY submission_id", (survey_id,))]
 
     def note_release(self, survey_id: str) -> None:
         with self._tx():

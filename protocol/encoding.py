@@ -1,4 +1,4 @@
-"""Record encoding: make every released statistic a sum, and validation cheap (DESIGN.md §3).
+"""Record encoding: make every released statistic a sum, and validation cheap.
 
 A survey declares genders G (``categories`` in the manifest), optional job categories J and
 optional salary bands (lower edges ``0 = e_0 < e_1 < ... < e_{B-1} <= max``; band b holds the
@@ -18,27 +18,30 @@ and the sum of squares: counts, means, standard deviations, banded medians and q
 follow from sums, with no multiplication between secrets.  The nodes check on shares that H is
 one-hot, that the d bits are bits with d1 + d2 = the chosen band's width (so e_b <= s <= hi_b,
 which also bounds s to [0, max]), and that P and Q are s and s^2 on the chosen cell
-(:mod:`protocol.validity`).  Without job categories or bands (J = 0, B = 1) this is the
-count-sum-range encoding of earlier versions plus the squares.
+(:mod:`protocol.validity`).  Without job categories or bands (J = 0, B = 1) a record is the
+gender one-hot, the salary and its square on the gender, and the range bits.
 """
 
 from __future__ import annotations
 
 import bisect
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
 import numpy as np
 import numpy.typing as npt
 
+from .answers import AmountFormat, Choices, parse_amount, whole_units
 from .errors import InvalidSubmission
 
-ENCODING_ID = "cells-bands-flp/v3"
-#: cells x bands at most this: every (cell, band) pair costs three field elements per submission
-MAX_CELL_BANDS = 4096
-#: encode_records (the fast bulk path) keeps s^2 in int64
+ENCODING_ID = "cells-bands-rank1/v4"
+#: cells x bands at most this: every (cell, band) pair costs one field element per submission
+#: (16 bytes per node), and the validity proof is 4L + 9 elements whatever the layout
+MAX_CELL_BANDS = 16384
+#: salary bounds below this take the contributor's fast path: encode_records keeps s^2 in int64
+#: (exact up to 3.03e9); amounts up to 10^9 per employee are summed exactly on this path (the sums
+#: themselves are field elements, exact to 2^127)
 FAST_SALARY_LIMIT = 1 << 31
 
 
@@ -133,35 +136,23 @@ class Scheme:
     @property
     def vector_length(self) -> int:
         """Field elements a contributor shares: the record W, then its validity proof of
-        3 + 2W + 1 elements (see :mod:`protocol.validity`)."""
-        return 3 * self.record_width + 4
+        4L + 9 elements (see :mod:`protocol.validity`)."""
+        return self.record_width + 4 * self.bits + 9
 
 
-def parse_salary(text: str | int, salary_max: int) -> int:
-    """Parse a salary given by a user: a non-negative integer no larger than ``salary_max``.
+def parse_salary(text: str | int, salary_max: int, fmt: AmountFormat = AmountFormat()) -> int:
+    """A salary given by a user, in whole units of the survey, at most ``salary_max``.
 
-    Accepts ``52000`` and ``52000.0``/``"52,000"`` style thousands separators are refused on
-    purpose (ambiguous between locales).
+    Text is read by :func:`protocol.answers.parse_amount` in format ``fmt`` (digit grouping,
+    decimal mark, the survey's currency; exponents, underscores and non-ASCII digits refused; its
+    length bounded first) and a decimal part is rounded half to even to a whole unit.
     """
     if isinstance(text, bool):
         raise InvalidSubmission("salary must be a whole number")
     if isinstance(text, int):
         value = text
     else:
-        raw = text.strip()
-        if not raw:
-            raise InvalidSubmission("salary is missing")
-        try:
-            value = int(raw)
-        except ValueError:
-            # Decimal, not float: "52000.000000000001" must not round to a whole number.
-            try:
-                as_dec = Decimal(raw)
-            except InvalidOperation:
-                raise InvalidSubmission(f"salary {raw!r} is not a number") from None
-            if not as_dec.is_finite() or as_dec != as_dec.to_integral_value():
-                raise InvalidSubmission(f"salary {raw!r} is not a whole number of the survey's unit") from None
-            value = int(as_dec)
+        value = whole_units(parse_amount(text, fmt))
     if value < 0:
         raise InvalidSubmission("salary must not be negative")
     if value > salary_max:
@@ -169,32 +160,31 @@ def parse_salary(text: str | int, salary_max: int) -> int:
     return value
 
 
-def parse_gender(text: str, categories: Sequence[str]) -> str:
-    """Normalise a gender answer to one of the manifest's categories (case-insensitive)."""
-    g = text.strip().lower()
-    if g not in categories:
-        raise InvalidSubmission(f"unknown gender {text.strip()!r}; expected one of: {', '.join(categories)}")
-    return g
+def parse_gender(text: str, categories: Sequence[str], labels: Mapping[str, str] | None = None) -> str:
+    """The gender category ``text`` names, by key or by the organiser's label (compared after
+    NFKC normalisation and case folding)."""
+    return Choices.of("gender", categories, labels).match(text)
 
 
-def parse_job(text: str | None, jobs: Sequence[str]) -> str:
-    """Normalise a job-category answer (case-insensitive); "" when the survey declares none."""
+def parse_job(text: str | None, jobs: Sequence[str], labels: Mapping[str, str] | None = None) -> str:
+    """The job category ``text`` names (as :func:`parse_gender`); "" when the survey declares none."""
     raw = (text or "").strip()
     if not jobs:
         if raw:
             raise InvalidSubmission("this survey has no job categories; leave the job out")
         return ""
     if not raw:
-        raise InvalidSubmission(f"job category is missing; expected one of: {', '.join(jobs)}")
-    if raw.lower() not in jobs:
-        raise InvalidSubmission(f"unknown job category {raw!r}; expected one of: {', '.join(jobs)}")
-    return raw.lower()
+        choices = Choices.of("job category", jobs, labels)
+        raise InvalidSubmission(f"job category is missing; expected one of: {choices.expected()}")
+    return Choices.of("job category", jobs, labels).match(raw)
 
 
-def make_record(gender: str, salary: str | int, scheme: Scheme, job: str | None = None) -> Record:
+def make_record(gender: str, salary: str | int, scheme: Scheme, job: str | None = None, *,
+                gender_labels: Mapping[str, str] | None = None, job_labels: Mapping[str, str] | None = None,
+                amounts: AmountFormat = AmountFormat()) -> Record:
     """Validate user input into a :class:`Record` (raises :class:`InvalidSubmission`)."""
-    return Record(parse_gender(gender, scheme.genders), parse_salary(salary, scheme.salary_max),
-                  parse_job(job, scheme.jobs))
+    return Record(parse_gender(gender, scheme.genders, gender_labels),
+                  parse_salary(salary, scheme.salary_max, amounts), parse_job(job, scheme.jobs, job_labels))
 
 
 def _cell_of(record: Record, scheme: Scheme) -> int:

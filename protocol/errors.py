@@ -72,6 +72,12 @@ class CheatingDetected(SurveyError):
         self.culprits = culprits
 
 
+class TryLater(SurveyError):
+    """The node did not look at the request: too many request bodies in memory (HTTP 503) or too
+    many failed requests from this address (HTTP 429).  Retrying after the answer's Retry-After
+    seconds can succeed."""
+
+
 class NodeUnreachable(SurveyError):
     """A node did not answer (after retries)."""
 

@@ -1,15 +1,15 @@
 """Fast linear algebra over GF(2^127 - 1) for many submissions at once.
 
 Field elements travel as 16-byte big-endian strings (see :mod:`protocol.field`).  Read as
-eight big-endian 16-bit limbs, a batch of them becomes a float64 matrix, and a product with a
-matrix of public coefficients (also split into 16-bit limbs) is one BLAS call: every partial sum
-of limb products is below 2^53 for up to 2^14 elements per row (2^17 limb products of < 2^32
-each), so float64 is exact.  The 15 "diagonals" (limb i of a times limb j of w lands at
+eight big-endian 16-bit limbs, a batch of them becomes a float64 matrix, and its product with a
+matrix of public coefficients (also split into 16-bit limbs) is one BLAS call per batch of rows
+(:func:`matmul_limbs`): every partial sum is an integer below 2^53 for rows of up to 2^17
+elements, so float64 is exact.  The 15 "diagonals" (limb i of a times limb j of w lands at
 2^(16(i+j))) are then carried and folded modulo the Mersenne prime with int64 numpy operations,
-and results stay in limbs (:func:`add`, :func:`mul`, :func:`is_zero`, :func:`to_bytes`).  This
-replaced Python big-integer arithmetic, the bottleneck of validation (100,000 submissions, 3
-parties: 11.0 s with the previous Python-integer code and protocol, 4.6 s now,
-``scripts/bench_validation.py``).
+and results stay in limbs (:func:`add`, :func:`sub`, :func:`mul`, :func:`is_zero`,
+:func:`to_bytes`).  Why: Python big-integer arithmetic made validation the bottleneck of compute
+(100,000 submissions, 3 parties: 11.0 s with Python integers against 4.6 s in limbs,
+``scripts/bench_validation.py``, with the previous proof).
 
 Only the prime 2^127 - 1 is supported here (the fold uses 2^128 = 2 mod p); callers with another
 prime use the plain Python path.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,8 +28,13 @@ import numpy.typing as npt
 MERSENNE_127 = (1 << 127) - 1
 LIMBS = 8  # 16-bit limbs per element
 _MASK16 = 0xFFFF
-#: rows per BLAS call: bounds the float64 copy of the batch (rows x K x 8 x 8 bytes)
-BATCH_ROWS = 8192
+#: rows per BLAS call: bounds the float64 copy of the batch (rows x K x 8 x 8 bytes) ...
+BATCH_ROWS = 65536
+#: ... and so does this, for wide rows (K elements each)
+BATCH_BYTES = 64 * 1024 * 1024
+#: terms per output of :func:`matmul_limbs`: the diagonals, sums of at most 8 K limb products
+#: below 2^32, stay exact in float64 (below 2^53)
+MAX_TERMS = 1 << 17
 
 U16 = npt.NDArray[np.uint16]
 
@@ -62,26 +68,8 @@ def below_p(limbs: U16) -> bool:
     return not bool((limbs[cand][:, 1:] == _MASK16).all(axis=-1).any())
 
 
-def _weight_limbs(weights: Sequence[Sequence[int]], p: int) -> npt.NDArray[np.float64]:
-    """(K, O) public coefficients -> (K*8, 15*O) float64 so that X_limbs @ Wl gives, for output o,
-    the diagonal sums D[d] = sum_{a+b=d} sum_k x_{k,a} w_{k,o,b}, in big-endian limb order."""
-    K, O = len(weights), len(weights[0]) if weights else 0
-    wl = np.zeros((K, O, LIMBS), dtype=np.float64)
-    for k in range(K):
-        for o in range(O):
-            v = weights[k][o] % p
-            for b in range(LIMBS):
-                wl[k, o, b] = (v >> (16 * (LIMBS - 1 - b))) & _MASK16
-    out = np.zeros((K, LIMBS, 2 * LIMBS - 1, O), dtype=np.float64)
-    for a in range(LIMBS):
-        for b in range(LIMBS):
-            # big-endian: limb a weighs 2^(16(7-a)); the product weighs 2^(16(14-a-b))
-            out[:, a, a + b, :] += wl[:, :, b]
-    return out.reshape(K * LIMBS, (2 * LIMBS - 1) * O)
-
-
 def _reduce_le(L: npt.NDArray[np.int64]) -> U16:
-    """Little-endian 16-bit-limb sums (..., k), k <= 18, each below 2^50 -> canonical elements mod
+    """Little-endian 16-bit-limb sums (..., k), k <= 18, each below 2^58 -> canonical elements mod
     2^127 - 1 as (..., 8) big-endian limbs (native uint16, index 0 most significant)."""
     shape = L.shape[:-1]
     # Limb-major layout: every step below is one pass over contiguous memory (several times
@@ -89,7 +77,7 @@ def _reduce_le(L: npt.NDArray[np.int64]) -> U16:
     A = np.zeros((max(L.shape[-1], 8),) + shape, dtype=np.int64)
     A[: L.shape[-1]] = np.moveaxis(L, -1, 0)
     # Fold limbs 8.. down first (2^(16 i) = 2 * 2^(16 (i - 8)) mod p): two folds leave 8 limbs,
-    # each below 2^50 + 2^51 + 2^52 < 2^53, far inside int64.
+    # each below 2^58 + 2^59 + 2^60 < 2^61, inside int64.
     while len(A) > 8:
         hi = A[8:]
         A = A[:8].copy() if len(hi) <= 8 else np.concatenate([A[:8], np.zeros((len(hi) - 8,) + shape, np.int64)])
@@ -166,6 +154,21 @@ def add(A: U16, B: U16) -> U16:
     return _reduce_le(_to_le(A) + _to_le(B))
 
 
+#: p's limbs, little-endian: each is at least the same limb of any reduced element, so p - B
+#: needs no borrow
+_P_LE = np.array([_MASK16] * (LIMBS - 1) + [0x7FFF], dtype=np.int64)
+
+
+def neg_le(A: U16) -> npt.NDArray[np.int64]:
+    """-A as little-endian limbs before reduction (p - A limb by limb: non-negative, below 2^16)."""
+    return _P_LE - _to_le(A)
+
+
+def sub(A: U16, B: U16) -> U16:
+    """Element-wise A - B mod p (B broadcasts; both reduced)."""
+    return _reduce_le(_to_le(A) + neg_le(B))
+
+
 def mul(A: U16, B: U16) -> U16:
     """Element-wise A * B mod p (B broadcasts): 64 limb products per element, int64, exact."""
     return _reduce_le(mul_le(A, B))
@@ -186,7 +189,7 @@ def mul_le(A: U16, B: U16) -> npt.NDArray[np.int64]:
 
 
 def reduce_le(L: npt.NDArray[np.int64]) -> U16:
-    """Reduce little-endian limb sums (..., k <= 18), each below 2^60, to canonical limbs."""
+    """Reduce little-endian limb sums (..., k <= 18), each below 2^58, to canonical limbs."""
     return _reduce_le(L)
 
 
@@ -209,10 +212,42 @@ def is_zero(A: U16) -> npt.NDArray[np.bool_]:
     return np.asarray(~np.asarray(A).any(axis=-1), dtype=bool)
 
 
+@dataclass(frozen=True)
+class Block:
+    """Rows ``start:stop`` of a coefficient matrix, whose non-zero entries lie in ``columns``: a
+    product with a block-sparse matrix multiplies each block alone (:func:`matmul_limbs`)."""
+
+    start: int
+    stop: int
+    columns: tuple[int, ...]
+
+
+def blocks_of(weights: Sequence[Sequence[int]], cuts: Sequence[int]) -> list[Block]:
+    """``weights`` cut into row blocks at ``cuts``, each keeping its non-zero columns (a block
+    without any is left out)."""
+    K, O = len(weights), len(weights[0]) if weights else 0
+    edges = [0] + sorted(c for c in set(cuts) if 0 < c < K) + [K]
+    out = []
+    for lo, hi in zip(edges, edges[1:]):
+        cols = tuple(o for o in range(O) if any(weights[k][o] for k in range(lo, hi)))
+        if cols:
+            out.append(Block(lo, hi, cols))
+    return out
+
+
 def matmul_limbs(X: U16, weights: Sequence[Sequence[int]], p: int = MERSENNE_127,
-                 const: Sequence[int] | None = None) -> U16:
+                 const: Sequence[int] | None = None, blocks: Sequence[Block] | None = None) -> U16:
     """(rows, K, 8) limbs times a (K, O) matrix of public ints, plus ``const`` (O) if given ->
-    (rows, O, 8) reduced limbs."""
+    (rows, O, 8) reduced limbs; with ``blocks`` (:func:`blocks_of`) only those parts of the
+    matrix are multiplied.  Per batch of rows and block, one float64 product gives the 15 limb
+    diagonals (limb a of x times limb b of w weighs 2^(16 (14 - a - b))), every value an integer
+    below 8 K 2^32 <= 2^52, so exact:
+
+    - few terms (K < :data:`WIDE`): (rows, K x 8) times the weights spread over the diagonals
+      (K x 8, 15 x O): the diagonals come straight out of the product;
+    - many terms: (rows x 8 limbs a, K) times (K, O x 8 limbs b), and the diagonals are eight
+      shifted additions: half the arithmetic, and K x O x 8 weights instead of K x 120 x O.
+    """
     if not supported(p):
         raise ValueError("fast path supports p = 2^127 - 1 only")
     rows, K, _ = X.shape
@@ -220,21 +255,104 @@ def matmul_limbs(X: U16, weights: Sequence[Sequence[int]], p: int = MERSENNE_127
     out = np.zeros((rows, O, LIMBS), dtype=np.uint16)
     if rows == 0 or O == 0:
         return out
-    if K > (1 << 17) // LIMBS:
+    if K > MAX_TERMS:
         raise ValueError("too many terms for exact float64 accumulation")
-    Wl = _weight_limbs(weights, p)
+    plans = [_BlockProduct(b, weights, p) for b in (blocks if blocks is not None else [Block(0, K, tuple(range(O)))])
+             ]
+    whole = len(plans) == 1 and plans[0].columns == tuple(range(O))
     c_le = _to_le(from_ints(list(const), p)) if const is not None else None  # (O, 8)
-    buf = np.empty((min(rows, BATCH_ROWS), K * LIMBS), dtype=np.float64)  # reused: no page faults per batch
-    for start in range(0, rows, BATCH_ROWS):
-        part = X[start: start + BATCH_ROWS].reshape(-1, K * LIMBS)
-        block = buf[: len(part)]
-        np.copyto(block, part, casting="unsafe")
-        D = (block @ Wl).reshape(-1, 2 * LIMBS - 1, O)  # D[d] weighs 2^(16 (14 - d))
-        le = np.rint(D[:, ::-1, :]).astype(np.int64).transpose(0, 2, 1)
+    step = max(1, min(BATCH_ROWS, BATCH_BYTES // (8 * LIMBS * K)))
+    for start in range(0, rows, step):
+        part = X[start: start + step]
+        if whole:
+            le = plans[0].diagonals(part)
+        else:
+            le = np.zeros((len(part), O, 2 * LIMBS - 1), dtype=np.int64)
+            for plan in plans:
+                le[:, plan.columns] += plan.diagonals(part)
         if c_le is not None:
-            le = le.copy()
             le[..., :LIMBS] += c_le
-        out[start: start + BATCH_ROWS] = _reduce_le(le)
+        out[start: start + len(part)] = _reduce_le(le)
+    return out
+
+
+#: :func:`matmul_limbs` switches to limb rows from this many terms on (measured crossover)
+WIDE = 256
+
+
+class _BlockProduct:
+    """One block of :func:`matmul_limbs`: its weights laid out for the product, and a float
+    buffer reused across batches of rows (no page faults per batch)."""
+
+    def __init__(self, block: Block, weights: Sequence[Sequence[int]], p: int) -> None:
+        self.start, self.stop, self.columns = block.start, block.stop, block.columns
+        sub = [[weights[k][o] for o in block.columns] for k in range(block.start, block.stop)]
+        self.K, self.O = block.stop - block.start, len(block.columns)
+        self.wide = self.K >= WIDE
+        self.Wl = _limb_rows_weights(sub, p) if self.wide else _diagonal_weights(sub, p)
+        self.buf = np.empty((0, LIMBS * self.K), dtype=np.float64)
+
+    def diagonals(self, part: U16) -> npt.NDArray[np.int64]:
+        """(r, O_block, 15) little-endian limb diagonals of this block's product with ``part``."""
+        r, K, O = len(part), self.K, self.O
+        if len(self.buf) < r:
+            self.buf = np.empty((r, LIMBS * K), dtype=np.float64)
+        cols = part[:, self.start: self.stop]
+        if self.wide:
+            block = self.buf[:r].reshape(r, LIMBS, K)
+            np.copyto(block, cols.transpose(0, 2, 1), casting="unsafe")
+            prod = (block.reshape(r * LIMBS, K) @ self.Wl).reshape(r, LIMBS, O, LIMBS)
+            diag = np.zeros((r, O, 2 * LIMBS - 1), dtype=np.float64)
+            for a in range(LIMBS):  # limb a (big-endian) times b lands at little-endian 14 - a - b
+                diag[:, :, LIMBS - 1 - a: 2 * LIMBS - 1 - a] += prod[:, a]
+            return diag.astype(np.int64)  # exact integers: no rounding needed
+        flat = self.buf[:r]
+        np.copyto(flat.reshape(r, K, LIMBS), cols, casting="unsafe")
+        return (flat @ self.Wl).reshape(r, 2 * LIMBS - 1, O)[:, ::-1, :].astype(np.int64).transpose(0, 2, 1)
+
+
+def _diagonal_weights(weights: Sequence[Sequence[int]], p: int) -> npt.NDArray[np.float64]:
+    """(K, O) public coefficients -> (K x 8, 15 x O) so that X_limbs @ W gives, for output o, the
+    diagonal sums D[d] = sum_{a+b=d} sum_k x_{k,a} w_{k,o,b} (big-endian limb order)."""
+    K, O = len(weights), len(weights[0]) if weights else 0
+    wl = weight_limbs(weights, p)  # (K, O, 8)
+    out = np.zeros((K, LIMBS, 2 * LIMBS - 1, O), dtype=np.float64)
+    for a in range(LIMBS):
+        for b in range(LIMBS):
+            out[:, a, a + b, :] += wl[:, :, b]
+    return out.reshape(K * LIMBS, (2 * LIMBS - 1) * O)
+
+
+def _limb_rows_weights(weights: Sequence[Sequence[int]], p: int) -> npt.NDArray[np.float64]:
+    """(K, O) public coefficients -> (K, O x 8), each output's limbs least significant first (so
+    that every diagonal of :func:`matmul_limbs` is a contiguous slice)."""
+    K, O = len(weights), len(weights[0]) if weights else 0
+    return np.ascontiguousarray(weight_limbs(weights, p)[:, :, ::-1]).reshape(K, O * LIMBS)
+
+
+def combine_small(parts: Sequence[U16], coeffs: Sequence[Sequence[int]]) -> U16:
+    """sum_i coeffs[i][o] * parts[i] for each output o: ``parts`` are n arrays of the same shape
+    (..., 8), ``coeffs`` an (n, O) matrix of small signed integers (|c| < 2^24) -> (..., O, 8)
+    reduced limbs.  Pure int64 limb arithmetic (a negative coefficient multiplies p - part), so
+    no float products: what opening degree-t sharings needs, whose Lagrange coefficients at
+    integer points are small integers."""
+    if any(abs(c) >= (1 << 24) for row in coeffs for c in row):
+        raise ValueError("combine_small takes coefficients below 2^24 in absolute value")
+    shape = np.asarray(parts[0]).shape[:-1]
+    O = len(coeffs[0]) if coeffs else 0
+    out = np.zeros(shape + (O, LIMBS), dtype=np.uint16)
+    flat = [np.asarray(x).reshape(-1, LIMBS) for x in parts]
+    view = out.reshape(-1, O, LIMBS)
+    for start in range(0, len(flat[0]) if flat else 0, BATCH_ROWS):
+        le = [_to_le(x[start: start + BATCH_ROWS]) for x in flat]
+        neg = [_P_LE - v for v in le]
+        for o in range(O):
+            acc = np.zeros_like(le[0])
+            for i, row in enumerate(coeffs):  # every limb sum stays below n 2^40
+                c = row[o]
+                if c:
+                    acc += (le[i] if c > 0 else neg[i]) * abs(c)
+            view[start: start + BATCH_ROWS, o] = _reduce_le(acc)
     return out
 
 

@@ -33,7 +33,7 @@ class Label(bytes, Enum):
     NODE_REQUEST = b"salary-mpc/v1 node request\n"
     FROZEN_SET = b"salary-mpc/v2 frozen set\n"
     # protocol.validity: the validation challenge expanded from the joint seed
-    VALIDATION_CHALLENGE = b"salary-mpc/v3 validation challenge\x00"
+    VALIDATION_CHALLENGE = b"salary-mpc/v4 validation challenge\x00"
     # protocol.dp: a node's noise stream, and the seed a node derives from its secret key
     DP_NOISE = b"salary-mpc/v3 dp noise\x00"
     DP_NOISE_SEED = b"salary-mpc/v3 dp noise seed\x00"

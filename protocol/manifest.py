@@ -12,10 +12,12 @@ import functools
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .answers import Choices
 from .encoding import ENCODING_ID, MAX_CELL_BANDS, Scheme
 from .errors import InvalidManifest
 from .field import DEFAULT_PRIME, check_prime_params
@@ -25,6 +27,7 @@ MANIFEST_VERSION = 1
 MODELS = ("semi-honest", "malicious")
 DEFAULT_CATEGORIES = ("female", "male", "other")
 _SURVEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MAX_LABEL_CHARS = 64
 _HEX32 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -76,6 +79,11 @@ class Manifest:
     salary_bands: tuple[int, ...] = ()
     #: differential privacy budget epsilon as a decimal string; "" = no noise
     dp_epsilon: str = ""
+    #: the organiser's labels (key, label) for some gender categories, e.g. ("female", "女"):
+    #: answers match a key or its label, outputs show the label; in the JSON only when set
+    gender_labels: tuple[tuple[str, str], ...] = ()
+    #: the same for job categories
+    job_labels: tuple[tuple[str, str], ...] = ()
     field_modulus: int = DEFAULT_PRIME
     encoding: str = ENCODING_ID
     version: int = MANIFEST_VERSION
@@ -93,6 +101,27 @@ class Manifest:
     @functools.cached_property
     def _scheme(self) -> Scheme:
         return Scheme.of(self.categories, self.salary_max, self.job_categories, self.salary_bands)
+
+    def gender_choices(self) -> Choices:
+        """The gender question: keys and the organiser's labels."""
+        return self._gender_choices
+
+    def job_choices(self) -> Choices:
+        """The job-category question (no keys when the survey declares none)."""
+        return self._job_choices
+
+    @functools.cached_property
+    def _gender_choices(self) -> Choices:
+        return Choices.of("gender", self.categories, dict(self.gender_labels))
+
+    @functools.cached_property
+    def _job_choices(self) -> Choices:
+        return Choices.of("job category", self.job_categories, dict(self.job_labels))
+
+    def currency(self) -> str:
+        """The ISO 4217 code the salary unit starts with (``TWD`` of ``TWD/month``), or ""."""
+        code = self.salary_unit.split("/", 1)[0].strip()
+        return code if len(code) == 3 and code.isascii() and code.isalpha() and code.isupper() else ""
 
     def vector_length(self) -> int:
         """Field elements per encoded submission, record and proof (see protocol.encoding)."""
@@ -121,7 +150,9 @@ class Manifest:
         if not _HEX32.fullmatch(self.analyst_public_key):
             raise InvalidManifest("analyst public key must be 32 bytes of hex")
         if self.encoding != ENCODING_ID:
-            raise InvalidManifest(f"unsupported encoding {self.encoding!r}")
+            raise InvalidManifest(f"the survey uses record encoding {self.encoding!r}, this version reads only "
+                                  f"{ENCODING_ID!r}: finish that survey with the version that created it, or "
+                                  "create a new survey")
         if not self.categories or len(set(self.categories)) != len(self.categories):
             raise InvalidManifest("categories must be distinct and non-empty")
         if "male" not in self.categories:
@@ -136,6 +167,7 @@ class Manifest:
             raise InvalidManifest("job categories must be distinct, at most 64")
         if any(not isinstance(c, str) or not c or c != c.strip().lower() or "," in c for c in self.job_categories):
             raise InvalidManifest("job categories must be lower-case names without commas")
+        self._validate_labels()
         if any(not isinstance(b, int) or isinstance(b, bool) for b in self.salary_bands):
             raise InvalidManifest("salary bands must be whole numbers")
         try:
@@ -144,7 +176,8 @@ class Manifest:
             raise InvalidManifest(str(exc)) from None
         if sc.K * sc.B > MAX_CELL_BANDS:
             raise InvalidManifest(f"genders x job categories x salary bands is {sc.K * sc.B}, at most "
-                                  f"{MAX_CELL_BANDS} (each costs 48 bytes per submission and node)")
+                                  f"{MAX_CELL_BANDS}: each submission would be {sc.vector_length:,} field elements "
+                                  f"({16 * sc.vector_length:,} bytes per node)")
         if self.dp_epsilon:
             from .dp import parse_epsilon
             try:
@@ -153,8 +186,30 @@ class Manifest:
                 raise InvalidManifest(f"dp_epsilon: {exc}") from None
         parse_time(self.closes_at)
 
+    def _validate_labels(self) -> None:
+        for name, labels, keys in (("gender_labels", self.gender_labels, self.categories),
+                                   ("job_labels", self.job_labels, self.job_categories)):
+            if len({k for k, _ in labels}) != len(labels) or any(k not in keys for k, _ in labels):
+                raise InvalidManifest(f"{name} must give at most one label to each declared category")
+            for _, label in labels:
+                if (not label or label != label.strip() or len(label) > MAX_LABEL_CHARS
+                        or any(c in ",=" or unicodedata.category(c).startswith("C") for c in label)):
+                    raise InvalidManifest(f"{name}: {label!r} is not a label (1 to {MAX_LABEL_CHARS} characters, "
+                                          "no commas, '=' or control characters, no surrounding spaces)")
+        for choices in (self.gender_choices(), self.job_choices()):
+            clash = choices.collisions()
+            if clash:
+                raise InvalidManifest(f"the {choices.what} label {clash[0]!r} names two different categories "
+                                      "(labels and keys are compared after NFKC normalisation and case folding)")
+
     def to_json_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        # Emitted only when set, so that a manifest without labels keeps its canonical bytes.
+        for name in ("gender_labels", "job_labels"):
+            if getattr(self, name):
+                d[name] = dict(getattr(self, name))
+            else:
+                del d[name]
         d["nodes"] = [asdict(nd) for nd in self.nodes]
         d["categories"] = list(self.categories)
         d["job_categories"] = list(self.job_categories)
@@ -222,6 +277,8 @@ def manifest_from_json(data: bytes | str | dict[str, Any]) -> Manifest:
         kwargs["job_categories"] = tuple(obj.get("job_categories", ()))
         kwargs["salary_bands"] = tuple(obj.get("salary_bands", ()))
         kwargs["field_modulus"] = int(obj.get("field_modulus", DEFAULT_PRIME))
+        for name in ("gender_labels", "job_labels"):
+            kwargs[name] = _labels(obj, name)
         m = Manifest(**kwargs)
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidManifest(f"manifest has missing or unexpected fields ({exc.__class__.__name__}: {exc})") from None
@@ -238,6 +295,17 @@ def manifest_from_json(data: bytes | str | dict[str, Any]) -> Manifest:
                 raise InvalidManifest(f"node field {name} must be a string")
     m.validate()
     return m
+
+
+def _labels(obj: dict[str, Any], name: str) -> tuple[tuple[str, str], ...]:
+    """A manifest's label object (key -> label) as pairs; absent is none, empty is refused (it
+    would not round-trip to the same bytes)."""
+    if name not in obj:
+        return ()
+    v = obj[name]
+    if not isinstance(v, dict) or not v or any(not isinstance(k, str) or not isinstance(x, str) for k, x in v.items()):
+        raise InvalidManifest(f"manifest field {name} must be a non-empty object of strings")
+    return tuple(v.items())
 
 
 def load_manifest(path: str | Path) -> Manifest:

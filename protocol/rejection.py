@@ -3,7 +3,9 @@
 A node's error answer is ``{"error": <name>, "detail": <one line>, "reason": <RejectionReason>}``
 with the reason's HTTP status.  ``error`` is the name of an exception class of
 :mod:`protocol.errors` (clients map it back to that class); ``reason`` says which check refused
-the request, finer than the class.  A status below 500 means retrying the same request cannot help.
+the request, finer than the class.  A :class:`RejectionReason` is a verdict on the request:
+retrying the same request cannot help.  A :class:`Deferral` is not: the node did not look at the
+request, and says with ``Retry-After`` when to send it again.
 
 Exceptions carry their reason (:attr:`protocol.errors.SurveyError.reason`): a check either raises
 ``RejectionReason.X.exception(detail)``, or its caller tags what it raised with
@@ -27,6 +29,7 @@ from .errors import (
     SurveyClosed,
     SurveyError,
     TokenUsed,
+    TryLater,
     UnknownSurvey,
 )
 
@@ -100,6 +103,27 @@ WIRE: dict[RejectionReason, WireError] = {
     _R.CREDENTIAL_REFUSED: WireError(403, InvalidToken),
     _R.SURVEY_PURGED: WireError(409, SurveyClosed),
     _R.NOT_COMPUTED: WireError(404, NotComputed),
+}
+
+
+class Deferral(StrEnum):
+    """Why a node did not look at a request: each is answered with ``Retry-After`` and clears by
+    itself, so clients retry (after that many seconds) instead of reporting a refusal."""
+
+    BUSY = "node-busy"  # too many request bodies held in memory at once (the node's, or this address's share)
+    TOO_MANY_FAILURES = "too-many-failures"  # this client address's recent failed requests used its allowance
+    BODY_STALLED = "body-stalled"  # the request body stopped arriving
+
+    @property
+    def wire(self) -> WireError:
+        return DEFERRAL_WIRE[self]
+
+
+#: The one mapping of every deferral to the wire.
+DEFERRAL_WIRE: dict[Deferral, WireError] = {
+    Deferral.BUSY: WireError(503, TryLater),
+    Deferral.TOO_MANY_FAILURES: WireError(429, TryLater),
+    Deferral.BODY_STALLED: WireError(408, TryLater),
 }
 
 

@@ -5,44 +5,51 @@ A record (:mod:`protocol.encoding`, K cells, B bands, L offset bits) holds the o
 offset inside its band.  With ``s = sum e_b H[c, b] + sum 2^j d1_j`` and ``ind_c = sum_b H[c, b]``
 it is *valid* when
 
-- one-hot:  H (H - 1) = 0 for all K*B entries, and sum H = 1;
-- range:    d (d - 1) = 0 for all 2L bits, and sum 2^j d1_j + sum 2^j d2_j = sum_{c,b} width_b H[c, b]
+- one-hot:  H H^T = diag(H) (every entry a bit, no two set) and sum H = 1;
+- range:    d (d - 1) = 0 for all G = 2L bits, and sum 2^j d1_j + sum 2^j d2_j = sum_{c,b} width_b H[c, b]
             (so e_b <= s <= hi_b for the chosen band b, hence 0 <= s <= max);
 - product:  P_c = s * ind_c and Q_c = s * P_c for every cell c.
 
-These are M = K*B + 2L + 2K multiplications ("gates"): H * H, d * d, s * ind_c and s * P_c; M is
-also the record's width W.  The contributor appends a *fully linear proof* (Boneh, Boyle,
-Corrigan-Gibbs, Gilboa, Ishai, CRYPTO 2019; the construction behind Prio3) and shares the whole
-vector like the record:
+The contributor appends a short proof and shares the whole vector like the record:
 
-    [record (W)] [m] [u0] [v0] [h(0) .. h(2M)]
+    [record (W)] [m] [x1 y1 z1] [x2 y2 z2] [w0] [h(0) .. h(2G)]        width W + 4L + 9
 
-with m, u0, v0 uniformly random.  f and g are the polynomials of degree M through (0, u0),
-(k, left input of gate k) and (0, v0), (k, right input of gate k) for k = 1..M, and h = f * g is
-given by its values at 0..2M.  The gate outputs the constraints use are h(k), k = 1..M.
+m, x1, y1, x2, y2 and w0 are uniformly random, z1 = x1 y1 and z2 = x2 y2 are two Beaver
+triples, and h = w^2 is given by its values at 0..2G, where w is the polynomial of degree G
+through (0, w0) and (k, d_k) for k = 1..G (a fully linear proof of the bits' squares: Boneh,
+Boyle, Corrigan-Gibbs, Gilboa, Ishai, CRYPTO 2019).
 
-With a random point r and random coefficients drawn jointly by the nodes *after* the submission
-set is frozen, each node computes seven **linear** functions of its share vector (so every
-opened value is a degree-t sharing: detectable with n >= 2t+1 shares, correctable with n >= 3t+1):
+Every random coefficient is drawn by the nodes *after* the submission set is frozen (the joint
+seed), so a contributor cannot choose its shares to suit them.  Each group becomes one equation
+between random linear forms of the record:
 
-    Y = sum_k sigma_k x_k           consistency of all shares (m makes Y uniformly random)
-    F = f(r), G = g(r), H = h(r)    the proof: H = F G, else some h(k) is not the gate output
-    V_one-hot, V_range, V_product   random combinations of each group's constraints, with h(k)
-                                    standing for the products: zero for a valid record
+- one-hot:  (beta1 . H)(gamma1 . H) = sum_i beta1_i gamma1_i H_i, plus mu1 (sum H - 1);
+- product:  s (beta2 . ind + gamma2 . P) = beta2 . P + gamma2 . Q;
+- range:    h(r) = w(r)^2 at a random r outside 0..2G, and sum_k beta3_k (h(k) - d_k) plus
+            mu3 (the band-width relation) is 0.
 
-A valid record opens to a uniformly random (Y, F, G), H = F G and three zeros: nothing else.
-An invalid one passes with probability at most (2M + 1)/p for the proof plus (constraints)/p per
-group — below 2^-110 for p = 2^127 - 1 and M <= 20,000.
+The two products are checked with the contributor's triples.  In the first round every node
+opens eight **linear** functions of its share vector (:class:`Opening` 0..7): the consistency
+value Y = sigma . x, e1 = beta1 . H - x1, f1 = gamma1 . H - y1, e2 = s - x2,
+f2 = beta2 . ind + gamma2 . P - y2, w(r), h(r) and the range combination.  Once e and f are
+public, Z = C - e f - e y - f x - z (C the right-hand side) is linear in the shares too, and the
+second round opens Z1 and Z2 (:class:`Opening` 8, 9).  Every opened value is a degree-t sharing:
+a wrong share is detected with n >= 2t+1 shares and corrected with n >= 3t+1.
+
+A valid record opens to uniformly random Y, e1, f1, e2, f2 and w(r) (each masked by its own
+random element), h(r) = w(r)^2, and zeros: nothing else.  An invalid one passes with probability
+at most (4L + 5)/(p - 4L - 1), below 2^-119 for p = 2^127 - 1 and any salary bound the manifest
+allows, whatever its shares and triples (docs/THREAT_MODEL.md derives it).
 
 Plain numpy/Python arithmetic, shared by the node's MPC program, the contributor and the tests;
-no MPC runtime.  The node's hot path uses :mod:`protocol.fastfield` for the products.
+no MPC runtime.  The node's hot path uses :mod:`protocol.fastfield`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from functools import lru_cache
@@ -57,16 +64,41 @@ from .labels import Label
 
 
 class Opening(IntEnum):
-    """The seven opened linear functions of a submission, by their column in the output of
-    :func:`local_openings` (and of :func:`query`'s coefficient matrix)."""
+    """The opened values of a submission, by their column: the first round's eight are the
+    first columns of :func:`local_openings` (and of :func:`query`), the second round's two
+    follow them in the opened matrix :func:`decide` reads."""
 
     CONSISTENCY = 0  # Y = sum_k sigma_k x_k
-    F = 1  # f(r)
-    G = 2  # g(r)
-    H = 3  # h(r)
-    ONE_HOT = 4  # random combination of the one-hot constraints
-    RANGE = 5  # ... of the range constraints
-    PRODUCT = 6  # ... of the salary-by-cell product constraints
+    ONE_HOT_E = 1  # e1 = beta1 . H - x1
+    ONE_HOT_F = 2  # f1 = gamma1 . H - y1
+    PRODUCT_E = 3  # e2 = s - x2
+    PRODUCT_F = 4  # f2 = beta2 . ind + gamma2 . P - y2
+    WIRE = 5  # w(r)
+    SQUARE = 6  # h(r)
+    RANGE = 7  # sum_k beta3_k (h(k) - d_k) + mu3 (band-width relation)
+    ONE_HOT = 8  # Z1, second round: (beta1 . H)(gamma1 . H) against sum beta1_i gamma1_i H_i, and sum H = 1
+    PRODUCT = 9  # Z2, second round: s (beta2 . ind + gamma2 . P) against beta2 . P + gamma2 . Q
+
+
+#: the values each round opens
+FIRST_ROUND: tuple[Opening, ...] = tuple(o for o in Opening if o < Opening.ONE_HOT)
+SECOND_ROUND: tuple[Opening, ...] = (Opening.ONE_HOT, Opening.PRODUCT)
+
+
+class Held(IntEnum):
+    """The columns of :func:`local_openings` after the first round's: a node's shares of what
+    the second round needs, kept until e and f are public."""
+
+    ONE_HOT_TERMS = 8  # sum_i (beta1_i gamma1_i + mu1) H_i - mu1 - z1
+    PRODUCT_TERMS = 9  # beta2 . P + gamma2 . Q - z2
+    ONE_HOT_X = 10  # x1
+    ONE_HOT_Y = 11  # y1
+    PRODUCT_X = 12  # x2
+    PRODUCT_Y = 13  # y2
+
+
+#: columns of :func:`local_openings`
+LOCAL_COLUMNS = len(FIRST_ROUND) + len(Held)
 
 
 class Reason(StrEnum):
@@ -87,7 +119,8 @@ class Reason(StrEnum):
 
 
 #: the constraint groups' openings and the reason each gives, in the order a failure is
-#: reported (a row failing several groups is reported for the first)
+#: reported (a row failing several groups is reported for the first).  A forged triple fails
+#: the group whose product it was meant for.
 GROUP_REASONS: dict[Opening, Reason] = {
     Opening.ONE_HOT: Reason.ONE_HOT,
     Opening.RANGE: Reason.RANGE,
@@ -104,6 +137,7 @@ REASONS: dict[Reason, str] = {
 }
 
 ObjArray = npt.NDArray[np.object_]
+Matrix = ObjArray | fastfield.U16
 
 
 @dataclass(frozen=True)
@@ -123,20 +157,36 @@ class Layout:
 
     @property
     def gates(self) -> int:
-        return self.scheme.record_width
+        """G: the squares the proof's polynomial h carries, one per bit of d1 and d2."""
+        return 2 * self.scheme.bits
 
     @property
     def width(self) -> int:
-        """Field elements per submission: record, m, u0, v0 and 2M + 1 values of h."""
-        return self.record_width + 3 + 2 * self.gates + 1
+        """Field elements per submission: record, m, two triples, w0 and 2G + 1 values of h."""
+        return self.h_at + 2 * self.gates + 1
 
     @property
     def mask_at(self) -> int:
         return self.record_width
 
     @property
+    def one_hot_triple_at(self) -> int:
+        """x1, y1, z1."""
+        return self.record_width + 1
+
+    @property
+    def product_triple_at(self) -> int:
+        """x2, y2, z2."""
+        return self.record_width + 4
+
+    @property
+    def seed_at(self) -> int:
+        """w0, the wire polynomial's value at 0."""
+        return self.record_width + 7
+
+    @property
     def h_at(self) -> int:
-        return self.record_width + 3
+        return self.record_width + 8
 
 
 def salary_form(sc: Scheme) -> dict[int, int]:
@@ -146,124 +196,73 @@ def salary_form(sc: Scheme) -> dict[int, int]:
     return form
 
 
-def _gate_wires(layout: Layout) -> list[tuple[dict[int, int], dict[int, int]]]:
-    """Per gate k = 1..M: (left, right) inputs as sparse linear forms {index: coefficient}."""
-    sc = layout.scheme
-    s = salary_form(sc)
-    wires: list[tuple[dict[int, int], dict[int, int]]] = []
-    wires += [({i: 1}, {i: 1}) for i in range(sc.K * sc.B)]
-    wires += [({sc.d1_at + j: 1}, {sc.d1_at + j: 1}) for j in range(2 * sc.bits)]
-    wires += [(dict(s), {c * sc.B + b: 1 for b in range(sc.B)}) for c in range(sc.K)]
-    wires += [(dict(s), {sc.prod_at + c: 1}) for c in range(sc.K)]
-    return wires
-
-
 @lru_cache(maxsize=16)
-def _extension(M: int, p: int) -> tuple[tuple[int, ...], ...]:
-    """Rows j = M+1..2M: Lagrange coefficients over the nodes 0..M (degree-M extrapolation)."""
-    return tuple(tuple(lagrange_consecutive(M + 1, x, p)) for x in range(M + 1, 2 * M + 1))
+def _extension(G: int, p: int) -> tuple[tuple[int, ...], ...]:
+    """Rows j = G+1..2G: Lagrange coefficients over the nodes 0..G (degree-G extrapolation)."""
+    return tuple(tuple(lagrange_consecutive(G + 1, x, p)) for x in range(G + 1, 2 * G + 1))
 
 
 def prove(record: Sequence[int], layout: Layout, p: int,
-          randomness: tuple[int, int, int] | None = None) -> list[int]:
-    """The full submission vector for a record vector: record, then m, u0, v0, h(0..2M).
+          randomness: Sequence[int] | None = None) -> list[int]:
+    """The full submission vector for a record vector: record, m, x1 y1 z1, x2 y2 z2, w0,
+    h(0..2G).
 
-    ``randomness`` fixes (m, u0, v0) for known-answer tests; by default they come from
-    :mod:`secrets`.  A record that is not valid still gets a proof of its true gate outputs, so
-    the nodes reject it for the constraint it breaks.
+    ``randomness`` fixes (m, x1, y1, x2, y2, w0) for known-answer tests; by default they come
+    from :mod:`secrets`.  A record that is not valid still gets honest triples and the true
+    squares of its d entries, so the nodes reject it for the constraint it breaks.
     """
     if len(record) != layout.record_width:
         raise ValueError("record vector has the wrong length for this layout")
-    m, u0, v0 = randomness if randomness is not None else tuple(secrets.randbelow(p) for _ in range(3))
+    m, x1, y1, x2, y2, w0 = (randomness if randomness is not None else
+                             [secrets.randbelow(p) for _ in range(6)])
+    sc, G = layout.scheme, layout.gates
     rec = [v % p for v in record]
-    left = [u0] + [sum(c * rec[i] for i, c in lw.items()) % p for lw, _ in _gate_wires(layout)]
-    right = [v0] + [sum(c * rec[i] for i, c in rw.items()) % p for _, rw in _gate_wires(layout)]
-    ext = _extension(layout.gates, p)
-    f = left + [sum(c * v for c, v in zip(row, left)) % p for row in ext]
-    g = right + [sum(c * v for c, v in zip(row, right)) % p for row in ext]
-    return rec + [m % p, u0 % p, v0 % p] + [a * b % p for a, b in zip(f, g)]
-
-
-def prove_batch(records: npt.NDArray[np.int64], layout: Layout, p: int) -> ObjArray:
-    """:func:`prove` for many honest record vectors at once (rows of non-negative int64 entries,
-    as :func:`protocol.encoding.encode_record` gives), with fresh randomness per row; returns an
-    (N, width) object array.  Uses the fast path for p = 2^127 - 1 (benchmarks, bulk files)."""
-    N, W, M = len(records), layout.record_width, layout.gates
-    out = np.empty((N, layout.width), dtype=object)
-    if not N:
-        return out
-    rec = records.astype(object)
-    wires = _gate_wires(layout)
-    rand = np.array([[secrets.randbelow(p) for _ in range(3)] for _ in range(N)], dtype=object)
-    left = np.empty((N, M + 1), dtype=object)
-    right = np.empty((N, M + 1), dtype=object)
-    left[:, 0], right[:, 0] = rand[:, 1], rand[:, 2]
-    for k, (lw, rw) in enumerate(wires, start=1):
-        left[:, k] = sum((c * rec[:, i] for i, c in lw.items()), np.zeros(N, dtype=object)) % p
-        right[:, k] = sum((c * rec[:, i] for i, c in rw.items()), np.zeros(N, dtype=object)) % p
-    ext = [list(col) for col in zip(*_extension(M, p))]  # (M + 1) x M
-    if fastfield.supported(p):
-        def extend(vals: ObjArray) -> ObjArray:
-            return fastfield.matmul(fastfield.from_ints(vals, p), ext, p)
-    else:
-        def extend(vals: ObjArray) -> ObjArray:
-            return np.asarray(vals.dot(np.array(ext, dtype=object)), dtype=object) % p
-    f = np.concatenate([left, extend(left)], axis=1)
-    g = np.concatenate([right, extend(right)], axis=1)
-    out[:, :W] = rec % p
-    out[:, W: W + 3] = rand
-    out[:, W + 3:] = (f * g) % p
-    return out
+    w = [w0 % p] + rec[sc.d1_at: sc.d1_at + G]
+    w += [sum(c * v for c, v in zip(row, w)) % p for row in _extension(G, p)]
+    triples = [x1, y1, x1 * y1, x2, y2, x2 * y2]
+    return rec + [m % p] + [v % p for v in triples] + [w0 % p] + [v * v % p for v in w]
 
 
 def prove_batch_limbs(records: npt.NDArray[np.int64], layout: Layout,
                       randomness: fastfield.U16 | None = None) -> fastfield.U16:
     """:func:`prove` for many record vectors at once, entirely in limb arithmetic (p = 2^127 - 1):
     (N, width, 8) limbs.  ``records`` are non-negative int64 rows as
-    :func:`protocol.encoding.encode_record` gives; ``randomness`` (N, 3, 8) fixes (m, u0, v0) for
-    tests, else fresh from os.urandom.  The gate inputs are small integers (indicators, bits and
-    salaries below 2^31), so they are formed exactly in int64; the extension to 2M + 1 points is
-    one exact BLAS product and h = f * g a limb product."""
-    N, W, M = len(records), layout.record_width, layout.gates
+    :func:`protocol.encoding.encode_records` gives; ``randomness`` (N, 6, 8) fixes
+    (m, x1, y1, x2, y2, w0) for tests, else fresh from os.urandom.  The wire's inputs are the
+    record's bits, so its extension to 2G + 1 points is one exact small-integer BLAS product and
+    their squares are integers."""
+    N, W, G = len(records), layout.record_width, layout.gates
     if records.shape[1:] != (W,):
         raise ValueError("record vectors have the wrong length for this layout")
     if layout.scheme.salary_max >= (1 << 31):
         raise ValueError("salary bound too large for the int64 record entries (s^2)")
-    rand = fastfield.random_elements((N, 3)) if randomness is None else np.asarray(randomness, dtype=np.uint16)
-    wires = _gate_wires(layout)
-    lmat = np.zeros((W, M), dtype=np.int64)
-    rmat = np.zeros((W, M), dtype=np.int64)
-    for k, (lw, rw) in enumerate(wires):
-        for i, c in lw.items():
-            lmat[i, k] = c
-        for i, c in rw.items():
-            rmat[i, k] = c
+    rand = fastfield.random_elements((N, 6)) if randomness is None else np.asarray(randomness, dtype=np.uint16)
     rec = np.asarray(records, dtype=np.int64)
-    lsmall, rsmall = rec @ lmat, rec @ rmat  # the gate inputs: (N, M) small integers
-    e0, erest = _extension_limbs(M)
-
-    def wire(seed: fastfield.U16, small: npt.NDArray[np.int64]) -> fastfield.U16:
-        """The wire polynomial's 2M + 1 values: seed, the M inputs, and M extrapolated values
-        (seed times the first Lagrange column plus the small inputs times the rest)."""
-        if int(small.max(initial=0)) >= (1 << 32):  # a bound of more than 32 bits: general product
-            vals = np.concatenate([seed[:, None], fastfield.from_small(small)], axis=1)
-            ext = [list(col) for col in zip(*_extension(M, fastfield.MERSENNE_127))]
-            return np.concatenate([vals, fastfield.matmul_limbs(vals, ext)], axis=1)
-        # one reduction for both terms: limb sums below 2^54 + 2^35
-        extended = fastfield.reduce_le(fastfield.pad_le(fastfield.matmul_small_le(small, erest), 15)
+    bits = rec[:, layout.scheme.d1_at: layout.scheme.d1_at + G]
+    seed = rand[:, 5]
+    if int(bits.max(initial=0)) >= (1 << 31):  # not bits (an invalid record): the general products
+        vals = np.concatenate([seed[:, None], fastfield.from_small(bits)], axis=1)
+        ext = [list(col) for col in zip(*_extension(G, fastfield.MERSENNE_127))]
+        wire = np.concatenate([vals, fastfield.matmul_limbs(vals, ext)], axis=1)
+        h = fastfield.mul(wire, wire)
+    else:  # one reduction for both terms of the extension (limb sums below 2^54 + 2^35); the inputs'
+        # squares are small integers
+        e0, erest = _extension_limbs(G)
+        extended = fastfield.reduce_le(fastfield.pad_le(fastfield.matmul_small_le(bits, erest), 15)
                                        + fastfield.mul_le(seed[:, None], e0[None]))
-        return np.concatenate([seed[:, None], fastfield.from_small(small), extended], axis=1)
-
-    f, g = wire(rand[:, 1], lsmall), wire(rand[:, 2], rsmall)
-    return np.concatenate([fastfield.from_small(rec), rand, fastfield.mul(f, g)], axis=1)
+        h = np.concatenate([fastfield.mul(seed, seed)[:, None], fastfield.from_small(bits * bits),
+                            fastfield.mul(extended, extended)], axis=1)
+    z = fastfield.mul(rand[:, [1, 3]], rand[:, [2, 4]])  # z1 = x1 y1, z2 = x2 y2
+    proof = [rand[:, 0:3], z[:, 0:1], rand[:, 3:5], z[:, 1:2], rand[:, 5:6], h]
+    return np.concatenate([fastfield.from_small(rec)] + proof, axis=1)
 
 
 @lru_cache(maxsize=16)
-def _extension_limbs(M: int) -> tuple[fastfield.U16, npt.NDArray[np.float64]]:
-    """The extension's first column as limbs (M, 8), and its other M columns as float limbs."""
-    ext = _extension(M, fastfield.MERSENNE_127)  # M rows (points M+1..2M) x (M + 1) coefficients
+def _extension_limbs(G: int) -> tuple[fastfield.U16, npt.NDArray[np.float64]]:
+    """The extension's first column as limbs (G, 8), and its other G columns as float limbs."""
+    ext = _extension(G, fastfield.MERSENNE_127)  # G rows (points G+1..2G) x (G + 1) coefficients
     e0 = fastfield.from_ints([row[0] for row in ext])
-    rest = [[ext[e][k] for e in range(M)] for k in range(1, M + 1)]  # (M, M): input k -> point e
+    rest = [[ext[e][k] for e in range(G)] for k in range(1, G + 1)]  # (G, G): input k -> point e
     return e0, fastfield.weight_limbs(rest)
 
 
@@ -277,100 +276,164 @@ class Challenge:
     """The public random values of one validation run."""
 
     sigma: tuple[int, ...]  # one per vector entry (consistency)
-    r: int  # query point, outside 0..2M
-    rho_onehot: tuple[int, ...]  # K*B + 1
-    rho_range: tuple[int, ...]  # 2L + 1
-    rho_product: tuple[int, ...]  # 2K
+    r: int  # query point of the bits' proof, outside 0..2G
+    beta1: tuple[int, ...]  # K*B: the one-hot check's two linear forms ...
+    gamma1: tuple[int, ...]  # K*B
+    mu1: int  # ... and the weight of sum H = 1
+    beta2: tuple[int, ...]  # K: the product check's weights of P = s ind ...
+    gamma2: tuple[int, ...]  # K: ... and of Q = s P
+    beta3: tuple[int, ...]  # G: the range check's weights of the bits' squares ...
+    mu3: int  # ... and of the band-width relation
 
 
 def derive_challenge(seed: bytes, layout: Layout, p: int) -> Challenge:
     """Expand a jointly drawn seed into field elements (SHAKE-256, 24 bytes per element so the
-    reduction bias is below 2^-64)."""
+    reduction bias is below 2^-64), in the order of :class:`Challenge`'s fields."""
     sc = layout.scheme
-    counts = (layout.width, 1, sc.K * sc.B + 1, 2 * sc.bits + 1, 2 * sc.K)
+    KB, K, G = sc.K * sc.B, sc.K, layout.gates
+    counts = (layout.width, 1, KB, KB, 1, K, K, G, 1)
     stream = hashlib.shake_256(Label.VALIDATION_CHALLENGE.value + seed).digest(24 * sum(counts))
     vals = [int.from_bytes(stream[24 * k: 24 * (k + 1)], "big") % p for k in range(sum(counts))]
     out, at = [], 0
     for c in counts:
         out.append(tuple(vals[at: at + c]))
         at += c
-    top = 2 * layout.gates
-    r = top + 1 + out[1][0] % (p - top - 1)  # never one of the interpolation nodes 0..2M
-    return Challenge(out[0], r, out[2], out[3], out[4])
+    top = 2 * G
+    r = top + 1 + out[1][0] % (p - top - 1)  # never one of the interpolation nodes 0..2G
+    return Challenge(out[0], r, out[2], out[3], out[4][0], out[5], out[6], out[7], out[8][0])
 
 
 def query(layout: Layout, ch: Challenge, p: int) -> tuple[list[list[int]], list[int]]:
-    """The seven opened functions as a (width x 7) coefficient matrix and 7 constants.
+    """The first round's openings and the two held terms as a (width x 10) coefficient matrix
+    and 10 constants (columns :data:`FIRST_ROUND`, then :attr:`Held.ONE_HOT_TERMS` and
+    :attr:`Held.PRODUCT_TERMS`).
 
-    A node's share of opening o is ``sum_k x_k * W[k][o] + const[o]`` (a public constant is its
+    A node's share of column o is ``sum_k x_k * W[k][o] + const[o]`` (a public constant is its
     own sharing at every node).
     """
-    sc, M = layout.scheme, layout.gates
-    W = [[0] * len(Opening) for _ in range(layout.width)]
-    const = [0] * len(Opening)
-    for k, s in enumerate(ch.sigma):
-        W[k][Opening.CONSISTENCY] = s
-    lam = lagrange_consecutive(M + 1, ch.r, p)
-    u0, v0 = layout.mask_at + 1, layout.mask_at + 2
-    W[u0][Opening.F], W[v0][Opening.G] = lam[0], lam[0]
-    for k, (lw, rw) in enumerate(_gate_wires(layout), start=1):
-        for i, c in lw.items():
-            W[i][Opening.F] = (W[i][Opening.F] + lam[k] * c) % p
-        for i, c in rw.items():
-            W[i][Opening.G] = (W[i][Opening.G] + lam[k] * c) % p
-    for j, c in enumerate(lagrange_consecutive(2 * M + 1, ch.r, p)):
-        W[layout.h_at + j][Opening.H] = c
-    h = [layout.h_at + k for k in range(M + 1)]  # h[k]: where gate k's output sits (k >= 1)
+    sc = layout.scheme
+    W = [[0] * (len(FIRST_ROUND) + 2) for _ in range(layout.width)]
+    const = [0] * (len(FIRST_ROUND) + 2)
+    one_hot_terms, product_terms = Held.ONE_HOT_TERMS, Held.PRODUCT_TERMS
 
-    def add(i: int, o: Opening, c: int) -> None:
+    def add(i: int, o: int, c: int) -> None:
         W[i][o] = (W[i][o] + c) % p
 
-    r1, r2, r3 = ch.rho_onehot, ch.rho_range, ch.rho_product
-    KB, L, K = sc.K * sc.B, sc.bits, sc.K
-    for i in range(KB):  # H^2 - H = 0, and sum H - 1 = 0
-        add(h[1 + i], Opening.ONE_HOT, r1[i])
-        add(i, Opening.ONE_HOT, r1[KB] - r1[i])
-    const[Opening.ONE_HOT] = -r1[KB] % p
-    for j in range(2 * L):  # d^2 - d = 0, and d1 + d2 - width(band) = 0
-        add(h[1 + KB + j], Opening.RANGE, r2[j])
-        add(sc.d1_at + j, Opening.RANGE, (r2[2 * L] << (j % L)) - r2[j])
-    for c in range(K):
+    for k, s in enumerate(ch.sigma):
+        add(k, Opening.CONSISTENCY, s)
+    x1, y1, z1 = (layout.one_hot_triple_at + k for k in range(3))
+    x2, y2, z2 = (layout.product_triple_at + k for k in range(3))
+    for i in range(sc.K * sc.B):  # one-hot: e1, f1 and sum (beta1_i gamma1_i + mu1) H_i - mu1 - z1
+        add(i, Opening.ONE_HOT_E, ch.beta1[i])
+        add(i, Opening.ONE_HOT_F, ch.gamma1[i])
+        add(i, one_hot_terms, ch.beta1[i] * ch.gamma1[i] + ch.mu1)
+    add(x1, Opening.ONE_HOT_E, -1)
+    add(y1, Opening.ONE_HOT_F, -1)
+    add(z1, one_hot_terms, -1)
+    const[one_hot_terms] = -ch.mu1 % p
+    for i, c in salary_form(sc).items():  # product: e2 = s - x2, f2, and beta2 . P + gamma2 . Q - z2
+        add(i, Opening.PRODUCT_E, c)
+    add(x2, Opening.PRODUCT_E, -1)
+    for c in range(sc.K):
         for b in range(sc.B):
-            add(c * sc.B + b, Opening.RANGE, -r2[2 * L] * sc.band_width(b))
-    for c in range(K):  # P_c - s ind_c = 0, Q_c - s P_c = 0
-        add(sc.prod_at + c, Opening.PRODUCT, r3[c])
-        add(h[1 + KB + 2 * L + c], Opening.PRODUCT, -r3[c])
-        add(sc.sq_at + c, Opening.PRODUCT, r3[K + c])
-        add(h[1 + KB + 2 * L + K + c], Opening.PRODUCT, -r3[K + c])
+            add(c * sc.B + b, Opening.PRODUCT_F, ch.beta2[c])
+        add(sc.prod_at + c, Opening.PRODUCT_F, ch.gamma2[c])
+        add(sc.prod_at + c, product_terms, ch.beta2[c])
+        add(sc.sq_at + c, product_terms, ch.gamma2[c])
+    add(y2, Opening.PRODUCT_F, -1)
+    add(z2, product_terms, -1)
+    _range_columns(layout, ch, p, add)
     return W, const
 
 
-def local_openings(shares: ObjArray | fastfield.U16, layout: Layout, ch: Challenge, p: int
-                   ) -> ObjArray | fastfield.U16:
-    """A node's shares of the seven openings: (N, 7) Python ints from an (N, width) object matrix,
-    or (N, 7, 8) limbs from (N, width, 8) limbs (fast path, p = 2^127 - 1)."""
+def _range_columns(layout: Layout, ch: Challenge, p: int, add: Callable[[int, int, int], None]) -> None:
+    """w(r), h(r), and sum_k beta3_k (h(k) - d_k) + mu3 (sum_j 2^j d1_j + sum_j 2^j d2_j
+    - sum_{c,b} width_b H[c, b])."""
+    sc, G = layout.scheme, layout.gates
+    lam = lagrange_consecutive(G + 1, ch.r, p)
+    add(layout.seed_at, Opening.WIRE, lam[0])
+    for k in range(1, G + 1):
+        add(sc.d1_at + k - 1, Opening.WIRE, lam[k])
+    for j, c in enumerate(lagrange_consecutive(2 * G + 1, ch.r, p)):
+        add(layout.h_at + j, Opening.SQUARE, c)
+    for k in range(G):
+        add(layout.h_at + 1 + k, Opening.RANGE, ch.beta3[k])
+        add(sc.d1_at + k, Opening.RANGE, (ch.mu3 << (k % sc.bits)) - ch.beta3[k])
+    for c in range(sc.K):
+        for b in range(sc.B):
+            add(c * sc.B + b, Opening.RANGE, -ch.mu3 * sc.band_width(b))
+
+
+def local_openings(shares: Matrix, layout: Layout, ch: Challenge, p: int) -> Matrix:
+    """A node's shares of the first round's openings and of what it holds for the second:
+    (N, :data:`LOCAL_COLUMNS`) Python ints from an (N, width) object matrix, or limbs
+    (N, LOCAL_COLUMNS, 8) from (N, width, 8) limbs (fast path, p = 2^127 - 1).  Columns
+    :data:`FIRST_ROUND` are broadcast; :class:`Held` stays with the node."""
     W, const = query(layout, ch, p)
+    entries = [layout.one_hot_triple_at, layout.one_hot_triple_at + 1,
+               layout.product_triple_at, layout.product_triple_at + 1]  # x1, y1, x2, y2
     if shares.dtype == np.object_:
         out = np.asarray(shares.dot(np.array(W, dtype=object)), dtype=object) if len(shares) else \
-            np.zeros((0, len(Opening)), dtype=object)
-        return (out + np.array(const, dtype=object)) % p
+            np.zeros((0, len(W[0])), dtype=object)
+        linear = (out + np.array(const, dtype=object)) % p
+        return np.concatenate([linear, np.asarray(shares[:, entries], dtype=object) % p], axis=1)
     limbs: fastfield.U16 = shares  # type: ignore[assignment]  # not object: limbs
-    return fastfield.matmul_limbs(limbs, W, p, const)
+    # few columns touch h (Y, h(r), the range combination): multiplied apart, the product costs less
+    blocks = fastfield.blocks_of(W, [layout.h_at])
+    return np.concatenate([fastfield.matmul_limbs(limbs, W, p, const, blocks), limbs[:, entries]], axis=1)
+
+
+def second_openings(local: Matrix, first: Matrix, p: int) -> Matrix:
+    """A node's shares of Z1 and Z2 (:data:`SECOND_ROUND`): (N, 2), from its
+    :func:`local_openings` and the first round's opened values (N, 8) — Z = C - e f - e y - f x
+    - z, with C - z the held terms and e, f public."""
+    if local.dtype == np.object_:
+        out = np.zeros((len(local), 2), dtype=object)
+        for k, (terms, e, f, x, y) in enumerate(_BEAVER):
+            out[:, k] = (local[:, terms] - first[:, e] * (first[:, f] + local[:, y]) - first[:, f] * local[:, x]) % p
+        return out
+    ff = fastfield
+    held: fastfield.U16 = local  # type: ignore[assignment]  # not object: limbs
+    public: fastfield.U16 = first  # type: ignore[assignment]
+    cols = []
+    for terms, e, f, x, y in _BEAVER:
+        # e (f + y) + f x, reduced once (limb sums below 2^36), then subtracted from the terms
+        prod = ff.mul_le(public[:, e], ff.add(public[:, f], held[:, y])) + ff.mul_le(public[:, f], held[:, x])
+        cols.append(ff.sub(held[:, terms], ff.reduce_le(prod)))
+    return np.stack(cols, axis=1)
+
+
+#: per second-round opening: held terms, e, f (first-round values), and the held x, y
+_BEAVER = (
+    (Held.ONE_HOT_TERMS, Opening.ONE_HOT_E, Opening.ONE_HOT_F, Held.ONE_HOT_X, Held.ONE_HOT_Y),
+    (Held.PRODUCT_TERMS, Opening.PRODUCT_E, Opening.PRODUCT_F, Held.PRODUCT_X, Held.PRODUCT_Y),
+)
+
+
+def all_openings(shares: Matrix, layout: Layout, ch: Challenge, p: int, first: Matrix | None = None) -> Matrix:
+    """Both rounds' openings of these share vectors (N, 10), the second round's with the public
+    first-round values ``first`` (N, 8); without ``first`` the vectors are taken as unshared
+    submissions, whose own first openings are the opened values."""
+    local = local_openings(shares, layout, ch, p)
+    mine = local[:, : len(FIRST_ROUND)]
+    return np.concatenate([mine, second_openings(local, mine if first is None else first, p)], axis=1)
 
 
 def decide(opened: Sequence[Sequence[int]] | fastfield.U16, p: int) -> list[Reason | None]:
-    """From opened (Y, F, G, H, V...) rows (ints, or (N, 7, 8) limbs): None if valid, else the
-    first failed check."""
+    """From opened rows of all ten values (ints, or (N, 10, 8) limbs): None if valid, else the
+    first failed check (the bits' proof h(r) = w(r)^2, then the groups in
+    :data:`GROUP_REASONS`' order)."""
     if isinstance(opened, np.ndarray) and opened.dtype != np.object_:
         out_arr = np.full(len(opened), None, dtype=object)
         for o, reason in reversed(GROUP_REASONS.items()):  # the first failed group wins: assign it last
             out_arr[~fastfield.is_zero(opened[:, o])] = reason
-        proved = (fastfield.mul(opened[:, Opening.F], opened[:, Opening.G]) == opened[:, Opening.H]).all(axis=-1)
+        wire = opened[:, Opening.WIRE]
+        proved = (fastfield.mul(wire, wire) == opened[:, Opening.SQUARE]).all(axis=-1)
         out_arr[~proved] = Reason.PROOF
         return list(out_arr.tolist())
     out: list[Reason | None] = []
     for row in opened:
-        if row[Opening.F] * row[Opening.G] % p != row[Opening.H] % p:
+        if row[Opening.WIRE] * row[Opening.WIRE] % p != row[Opening.SQUARE] % p:
             out.append(Reason.PROOF)
             continue
         out.append(next((reason for o, reason in GROUP_REASONS.items() if row[o] % p), None))
@@ -421,64 +484,89 @@ def _check_matrix(n: int, t: int, p: int) -> list[list[int]]:
     return [[cols[j][i] for j in range(len(cols))] for i in range(n)]
 
 
-def open_all(node_shares: Sequence[ObjArray | fastfield.U16], t: int, p: int
-             ) -> tuple[ObjArray | fastfield.U16, dict[int, tuple[int, ...]]]:
-    """Open n nodes' shares of the (N, 7) openings.
+@dataclass(frozen=True)
+class Opened:
+    """One round's opened values (N, O) and, for every row whose n shares do not lie on one
+    degree-t polynomial, the nodes whose shares are off — identified only when n >= 3t+1 (error
+    correction: the row then holds the corrected values), else the empty tuple (the row holds
+    zeros)."""
 
-    Returns the values (rows that are not consistent hold zeros) and, for every row whose n
-    shares do not lie on one degree-t polynomial, the nodes whose shares are off — identified
-    only when n >= 3t+1 (error correction), else the empty tuple.  ``node_shares[i]`` is node i's
-    (N, 7) object matrix, or its (N, 7, 8) limbs for the fast path.
-    """
+    values: Matrix
+    suspects: dict[int, tuple[int, ...]]
+
+
+def open_all(node_shares: Sequence[Matrix], t: int, p: int) -> Opened:
+    """Open n nodes' shares of (N, O) values: ``node_shares[i]`` is node i's (N, O) object
+    matrix, or its (N, O, 8) limbs for the fast path."""
     n = len(node_shares)
+    values, nonzero = _interpolate_and_check(node_shares, _check_matrix(n, t, p), p)
+    bad_rows = np.nonzero(nonzero)[0] if n > t + 1 else np.zeros(0, dtype=int)
+    suspects: dict[int, tuple[int, ...]] = {}
+    for i in bad_rows.tolist():
+        corrected, suspects[i] = _correct([row_values(s, i, p) for s in node_shares], t, p)
+        values[i] = (np.array(corrected, dtype=object) if values.dtype == np.object_
+                     else fastfield.from_ints(corrected, p))
+    return Opened(values, suspects)
+
+
+def _interpolate_and_check(node_shares: Sequence[Matrix], Wc: list[list[int]], p: int
+                           ) -> tuple[Matrix, npt.NDArray[np.bool_]]:
+    """Every row's values at 0 (N, O) and whether its shares are off one degree-t polynomial (N)."""
     N, O = node_shares[0].shape[0], node_shares[0].shape[1]
-    Wc = _check_matrix(n, t, p)
     if node_shares[0].dtype == np.object_:
         stacked = np.stack([np.asarray(s, dtype=object).reshape(N * O) for s in node_shares], axis=1)
         res = np.asarray(stacked.dot(np.array(Wc, dtype=object)), dtype=object) % p if N else \
             np.zeros((0, len(Wc[0])), dtype=object)
         res = res.reshape(N, O, len(Wc[0]))
-        values = res[:, :, 0]
-        nonzero = (res[:, :, 1:] != 0).any(axis=(1, 2))
-    else:  # limbs: (N * 7, n, 8) times the check matrix, all in limb arithmetic
-        stacked = np.stack([np.asarray(s).reshape(N * O, fastfield.LIMBS) for s in node_shares], axis=1)
-        lres = fastfield.matmul_limbs(stacked, Wc, p).reshape(N, O, len(Wc[0]), fastfield.LIMBS)
-        values = lres[:, :, 0]
-        nonzero = lres[:, :, 1:].any(axis=(1, 2, 3))
-    bad_rows = np.nonzero(nonzero)[0] if n > t + 1 else np.zeros(0, dtype=int)
-    suspects: dict[int, tuple[int, ...]] = {}
-    for i in bad_rows.tolist():
-        values[i] = 0
-        suspects[i] = _off_nodes([row_values(s, i, p) for s in node_shares], t, p)
-    return values, suspects
+        return res[:, :, 0], (res[:, :, 1:] != 0).any(axis=(1, 2))
+    # the check matrix's entries are small integers (Lagrange coefficients at integer points)
+    signed = [[c if c <= p // 2 else c - p for c in row] for row in Wc]
+    flat: list[fastfield.U16] = [np.asarray(s, dtype=np.uint16).reshape(N * O, fastfield.LIMBS) for s in node_shares]
+    if all(abs(c) < (1 << 24) for row in signed for c in row):
+        combined = fastfield.combine_small(flat, signed)
+    else:
+        combined = fastfield.matmul_limbs(np.stack(flat, axis=1), Wc, p)
+    lres = combined.reshape(N, O, len(Wc[0]), fastfield.LIMBS)
+    return lres[:, :, 0], np.asarray(lres[:, :, 1:].any(axis=(1, 2, 3)), dtype=bool)
 
 
-def row_values(shares: ObjArray | fastfield.U16, i: int, p: int) -> list[int]:
+def row_values(shares: Matrix, i: int, p: int) -> list[int]:
     """Row i of a node's opening shares as Python ints (object matrix or limbs)."""
     if shares.dtype == np.object_:
         return [int(v) % p for v in shares[i]]
     return [int(v) for v in fastfield.to_ints(shares[i])]
 
 
-def _off_nodes(rows: list[list[int]], t: int, p: int) -> tuple[int, ...]:
-    """Nodes whose shares are off the polynomial, when n >= 3t+1 lets us tell; else ()."""
+def _correct(rows: list[list[int]], t: int, p: int) -> tuple[list[int], tuple[int, ...]]:
+    """The values and the nodes whose shares are off the polynomial, when n >= 3t+1 lets us tell;
+    else zeros and ()."""
     from .errors import CheatingDetected
     from .field import robust_reconstruct
 
+    zeros = [0] * len(rows[0])
     if len(rows) < 3 * t + 1:
-        return ()
+        return zeros, ()
     try:
-        return robust_reconstruct(dict(enumerate(rows)), t, p)[1]
+        return robust_reconstruct(dict(enumerate(rows)), t, p)
     except CheatingDetected:
-        return ()
+        return zeros, ()
 
 
-def verdicts(node_shares: Sequence[ObjArray | fastfield.U16], t: int, p: int
-             ) -> tuple[list[Reason | None], dict[int, tuple[int, ...]]]:
-    """Per submission None (valid) or the reason, from every node's shares of the openings;
-    plus the nodes off the polynomial for each inconsistent row (see :func:`open_all`)."""
-    values, suspects = open_all(node_shares, t, p)
+def joined(first: Matrix, second: Matrix) -> Matrix:
+    """Both rounds' (N, 8) and (N, 2) values as the (N, 10) rows :func:`decide` reads."""
+    return np.concatenate([first, second], axis=1)
+
+
+def verdicts(first: Opened, second: Opened, p: int) -> tuple[list[Reason | None], dict[int, tuple[int, ...]]]:
+    """Per submission None (valid) or the reason, from both rounds' opened values; plus the
+    nodes off the polynomial for each inconsistent row of either round (the union when both
+    rounds located them, () when either could not)."""
+    values = joined(first.values, second.values)
     reasons = decide(values.tolist() if values.dtype == np.object_ else values, p)  # type: ignore[arg-type]
+    suspects = dict(first.suspects)
+    for i, who in second.suspects.items():
+        earlier = suspects.get(i)
+        suspects[i] = who if earlier is None else (tuple(sorted(set(earlier) | set(who))) if earlier and who else ())
     for i in suspects:
         reasons[i] = Reason.CONSISTENCY
     return reasons, suspects

@@ -26,8 +26,9 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII; issued tokens are URL-safe base64
 MAX_TOKEN_CHARS = 256
 #: No legitimate single-record request comes near this (the widest survey the manifest allows,
-#: 4,096 cells x bands, needs about 270 KB); larger bodies get HTTP 413.
-MAX_BODY_BYTES = 512 * 1024
+#: 16,384 cells x bands each its own cell, needs about 1.06 MB; tests/test_wire.py checks it);
+#: larger bodies get HTTP 413.
+MAX_BODY_BYTES = 1536 * 1024
 #: A bulk upload stays below this: contributors shrink their batches for wide surveys
 #: (:func:`bulk_batch_limit`).
 MAX_BULK_BODY_BYTES = 48 * 1024 * 1024
@@ -243,7 +244,7 @@ class BulkBody:
         return b"".join(out)
 
     @staticmethod
-    def from_bytes(raw: bytes) -> BulkBody:
+    def from_bytes(raw: bytes | bytearray) -> BulkBody:
         """Parse the binary form; raises :class:`InvalidSubmission` naming what is wrong."""
         what = "bulk upload (binary)"
         if raw[:4] != _BULK_MAGIC:

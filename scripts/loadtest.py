@@ -384,14 +384,20 @@ def split(items: Sequence[str], parts: int) -> list[list[str]]:
 
 
 def status_count(cluster: LocalCluster, survey_id: str) -> int | None:
-    """Node 0's own /status count (while it is still serving), or None if it does not answer."""
+    """Node 0's own /status count (while it is still serving; asked with the analyst's
+    credential, as the live count is not public), or None if it does not answer."""
+    from analyst.survey import load_analyst_secret
+    from protocol.errors import SurveyError
+
     try:
         man = load_manifest(cluster.manifest)
+        _, _, credential = load_analyst_secret(cluster.survey_dir)
         with httpx.Client(verify=pinned_client_context(man.nodes[NODE].tls_cert_pem), timeout=30) as c:
-            r = c.get(f"{cluster.node_url(NODE)}/v1/surveys/{survey_id}/status")
+            r = c.get(f"{cluster.node_url(NODE)}/v1/surveys/{survey_id}/status",
+                      headers={"Authorization": f"Bearer {credential}"})
             r.raise_for_status()
             return int(r.json()["submissions"])
-    except (httpx.HTTPError, KeyError, ValueError, TypeError, OSError):
+    except (httpx.HTTPError, KeyError, ValueError, TypeError, OSError, SurveyError):
         return None
 
 

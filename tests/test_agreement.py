@@ -81,7 +81,16 @@ class FakePeers:
         self.queries.append(what)
         wanted = set(decode_bucket_list(what.split("buckets=")[1])) if "buckets=" in what else None
         ids = [s for s in self.held if wanted is None or id_bucket(s) in wanted]
-        return PeerResponse(200, encode_ids(ids[1:] if self.lie else ids))
+        # a liar adds an id it does not hold to an asked bucket (dropping one would be no lie when
+        # the asked buckets hold none of its ids)
+        return PeerResponse(200, encode_ids(ids + [self._made_up(wanted)] if self.lie else ids))
+
+    @staticmethod
+    def _made_up(wanted: set[int] | None) -> str:
+        while True:
+            sid = secrets.token_hex(16)
+            if wanted is None or id_bucket(sid) in wanted:
+                return sid
 
 
 def _summary(held: list[str]) -> SetSummary:

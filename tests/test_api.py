@@ -74,7 +74,7 @@ def test_store_and_status(node: tuple[Survey, TestClient, NodeStore]) -> None:
     s, c, store = node
     r = c.post(f"{BASE}/submissions", json=upload(s, s.tokens[0]))
     assert r.status_code == 200 and r.json()["status"] == "stored" and r.json()["node_index"] == 0
-    st = c.get(f"{BASE}/status").json()
+    st = c.get(f"{BASE}/status", headers={"Authorization": f"Bearer {s.credential}"}).json()
     assert (st["state"], st["submissions"], st["manifest_hash"]) == ("open", 1, s.manifest.hash_hex())
     assert c.get(f"{BASE}/manifest").content == s.manifest.canonical_bytes()
 

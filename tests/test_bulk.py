@@ -141,7 +141,7 @@ def test_prove_batch_limbs_equals_prove(salary_max: int, jobs: tuple[str, ...], 
     layout = Layout(scheme)
     recs = encode_records(records, scheme)
     assert [[int(v) for v in row] for row in recs] == [encode_record(r, scheme) for r in records]
-    rand = fastfield.random_elements((len(records), 3))
+    rand = fastfield.random_elements((len(records), 6))
     X = prove_batch_limbs(recs, layout, rand)
     assert X.shape == (len(records), layout.width, fastfield.LIMBS)
     rand_ints = fastfield.to_ints(rand)
@@ -410,7 +410,7 @@ def test_block_shape_must_match_the_upload(tmp_path: Path) -> None:
     sealed = seal_share_block(bytes(16 * m.vector_length() * 2), 2, m.vector_length(), m.nodes[0].hpke_public_key,
                               m.hash(), 0, batch_envelope_id(key))
     sk = load_hpke_private(s.node_dirs[0])
-    with pytest.raises(InvalidSubmission, match="share block holds 2 x 151 entries; the upload announces 3"):
+    with pytest.raises(InvalidSubmission, match="share block holds 2 x 138 entries; the upload announces 3"):
         open_share_block(sealed, sk, m.hash(), 0, batch_envelope_id(key), 3, m.vector_length())
     with pytest.raises(DecryptionFailed, match="does not open"):
         open_share_block(sealed, sk, m.hash(), 1, batch_envelope_id(key), 2, m.vector_length())
@@ -536,6 +536,34 @@ def test_benchmark_ratios_and_report_use_runs_of_one_invocation() -> None:
     update_markdown(md, "full", text)
     update_markdown(md, "full", text)  # regenerated in place, not appended twice
     assert md.read_text().count("<!-- BEGIN full") == 1 and md.read_text().startswith("# Benchmarks\n\nintro")
+
+
+def test_benchmark_proof_table_renders_beside_the_previous_proof(tmp_path: Path) -> None:
+    from benchmarks.__main__ import main
+    from benchmarks.proof import LAYOUTS, PREVIOUS, scheme
+
+    # the layouts are the issue's: records of 49, 754 and 2,248 entries
+    assert [scheme(name).record_width for name in LAYOUTS] == [49, 754, 2248]
+    assert [scheme(name).vector_length for name in LAYOUTS] == [138, 795, 2289]
+    runs: list[dict[str, Any]] = [
+        {"kind": "proof", "layout": name, "record_width": scheme(name).record_width,
+         "width": scheme(name).vector_length, "ratio": round(scheme(name).vector_length / scheme(name).record_width, 3),
+         "prove_per_s": rate, "batches": 3} for name, rate in zip(LAYOUTS, (50_000, 9_000, 3_100))]
+    runs.append({"kind": "proof-bulk", "layout": "demo", "records": 10_000, "prepare_s": 2.0, "prepare_per_s": 5000})
+    runs.append({"kind": "proof-validation", "layout": "demo", "records": 100_000, "width": 795, "repeats": 3,
+                 "median_wall_s": 60.0, "median_validation_s": 50.0})
+    report = {"mode": "proof", "machine": {"cores": 2, "cpu": "test"}, "command": "python -m benchmarks --proof",
+              "seconds": 1.0, "runs": runs, "ratios": {"ours_semi_over_plaintext": {},
+                                                      "malicious_over_semi_honest": {}}}
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(report))
+    md = tmp_path / "B.md"
+    assert main(["--render", str(src), "--markdown", str(md), "--plot", str(tmp_path / "p.png")]) == 0
+    text = md.read_text()
+    assert "<!-- BEGIN proof" in text and "![time" not in text and not (tmp_path / "p.png").exists()
+    assert f"| demo | 754 | 2,266 | 795 | 1.054 | {PREVIOUS['prove_per_s']['demo']:,} records/s | 9,000 records/s |" in text
+    assert "prepared at 5,000 records/s" in text and "60.0 s from the parties' start" in text
+    assert f"previous proof at 100,000: {PREVIOUS['validation_1e5_demo']['wall_s']} s" in text
 
 
 def test_benchmark_render_regenerates_markdown_and_plot_from_json(tmp_path: Path) -> None:

@@ -147,7 +147,8 @@ def test_contributor_signing_inconsistent_shares_is_not_blamed_on_a_node(tmp_pat
     """n = 4: a contributor that gives one node a bad (but signed) share is told apart from a
     lying node: the node reveals the committed share, the submission is rejected, nobody named."""
     proc = run([sys.executable, "-m", "demo.run_local", "--employees", "40", "--nodes", "4", "--threshold", "1",
-                "--bad-contributors", "8", "--seed", "2", "--model", "malicious"], check=False, quiet=True)
+                "--bad-contributors", "8", "--seed", "2", "--model", "malicious",
+                "--out", str(tmp_path / "result.json")], check=False, quiet=True)  # report.html beside it
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1  the contributor's signed shares do not lie on one degree-t polynomial (revealed)" in proc.stdout
     assert "cheating detected" not in proc.stdout + proc.stderr

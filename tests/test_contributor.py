@@ -77,8 +77,9 @@ def manifest_file(survey: Survey) -> str:
     ("gender", "salary", "message"),
     [
         ("female", "-5", "salary must not be negative"),
-        ("female", "52000.5", "salary '52000.5' is not a whole number of the survey's unit"),
-        ("female", "lots", "salary 'lots' is not a number"),
+        ("female", "4e3", "salary '4e3' is not a number: exponents are not accepted"),
+        ("female", "lots", "salary 'lots' is not a number (expected e.g. 4100, 4,100.50 or 4.100,50)"),
+        ("female", "1" * 10**6, "salary is too long (1000000 characters; an amount has at most 64)"),
         ("female", "1000001", "salary above the survey's upper bound of 1000000"),
         ("robot", "52000", "unknown gender 'robot'; expected one of: female, male, other"),
         ("female", "", "salary is missing"),
@@ -222,7 +223,7 @@ def test_prepare_submission_with_job_categories_and_bands(job_survey: Survey) ->
     rec = validate_record(m, "female", "4500", "Sales")
     prep = prepare_submission(m, rec)
     L = m.vector_length()
-    assert L == sc.vector_length == 3 * (3 * 2 * 3 + 2 * 6 + 2 * sc.bits) + 4
+    assert L == sc.vector_length == (3 * 2 * 3 + 2 * 6 + 2 * sc.bits) + 4 * sc.bits + 9
     sid = bytes.fromhex(prep.submission_id)
     shares = {i: open_shares(prep.envelopes[i], load_hpke_private(d), m.hash(), i, sid, L, m.field_modulus)
               for i, d in enumerate(job_survey.node_dirs)}
@@ -265,7 +266,7 @@ def _write_csv(path: Path, rows: list[str], header: str = "Employee,Gender,SALAR
 
 def test_csv_validation_reports_every_bad_line(survey: Survey, tmp_path: Path) -> None:
     csvf = tmp_path / "staff.csv"
-    _write_csv(csvf, ["a,female,4000,x", "b,robot,4000,x", "c,male,-1,x", "", "d,other,12.5,x", "e,male,1000,y",
+    _write_csv(csvf, ["a,female,4000,x", "b,robot,4000,x", "c,male,-1,x", "", "d,other,12e5,x", "e,male,1000,y",
                       "f,male"])
     toks = tmp_path / "tokens.txt"
     toks.write_text("\n".join(survey.tokens) + "\n")
@@ -274,9 +275,9 @@ def test_csv_validation_reports_every_bad_line(survey: Survey, tmp_path: Path) -
     assert_one_error(res, f"4 invalid row(s) in {csvf}; nothing was sent")
     lines = res.stderr.strip().splitlines()[:-1]
     assert lines == [
-        "salary-submit: line 3: unknown gender 'robot'; expected one of: female, male, other",
-        "salary-submit: line 4: salary must not be negative",
-        "salary-submit: line 6: salary '12.5' is not a whole number of the survey's unit",
+        "salary-submit: line 3, column Gender: unknown gender 'robot'; expected one of: female, male, other",
+        "salary-submit: line 4, column SALARY: salary must not be negative",
+        "salary-submit: line 6, column SALARY: salary '12e5' is not a number: exponents are not accepted",
         "salary-submit: line 8: has 2 fields, expected at least 3",
     ]
     assert not (tmp_path / "r").exists()
@@ -295,8 +296,9 @@ def test_csv_header_and_token_checks(survey: Survey, tmp_path: Path) -> None:
     assert_one_error(run_cli(args), f"{toks}: tokens 1 and 3 are the same; each row needs its own token")
     for t in survey.tokens[:3]:
         assert t not in run_cli(args).stderr
-    _write_csv(csvf, ["female,4000"], header="gender,pay")
-    assert_one_error(run_cli(args), f"{csvf}: the header line has no salary column (expected at least gender,salary)")
+    _write_csv(csvf, ["female,4000"], header="gender,amount")
+    assert_one_error(run_cli(args), f"{csvf}: the header line has no salary column (headers: gender, amount); name it "
+                                    "with --column pay=HEADER")
     assert not (tmp_path / "r").exists()
 
 
@@ -323,10 +325,10 @@ def test_csv_job_column_errors_are_reported_per_line(job_survey: Survey, tmp_pat
                    "--receipt-dir", str(tmp_path / "r")])
     assert_one_error(res, f"4 invalid row(s) in {csvf}; nothing was sent")
     assert res.stderr.strip().splitlines()[:-1] == [
-        "salary-submit: line 3: unknown job category 'hr'; expected one of: engineering, sales",
-        "salary-submit: line 4: job category is missing; expected one of: engineering, sales",
+        "salary-submit: line 3, column job: unknown job category 'hr'; expected one of: engineering, sales",
+        "salary-submit: line 4, column job: job category is missing; expected one of: engineering, sales",
         "salary-submit: line 5: has 4 fields, expected at least 5",
-        "salary-submit: line 7: unknown gender 'robot'; expected one of: female, male, other",
+        "salary-submit: line 7, column Gender: unknown gender 'robot'; expected one of: female, male, other",
     ]
     assert not (tmp_path / "r").exists()
 
@@ -340,12 +342,12 @@ def test_csv_without_a_job_column_is_refused_when_the_survey_asks_for_one(job_su
     res = run_cli(["--survey", manifest_file(job_survey), "--csv", str(csvf), "--tokens", str(toks),
                    "--receipt-dir", str(tmp_path / "r")])
     assert_one_error(res, f"{csvf}: the header line has no job column (this survey asks for a job category: "
-                          "engineering, sales)")
+                          "engineering, sales); name it with --column category=HEADER")
     assert not (tmp_path / "r").exists()
     with pytest.raises(InvalidSubmission) as exc:
         read_csv_records(csvf, job_survey.manifest)
     assert str(exc.value) == (f"{csvf}: the header line has no job column (this survey asks for a job category: "
-                              "engineering, sales)")
+                              "engineering, sales); name it with --column category=HEADER")
 
 
 def test_csv_job_column_is_ignored_when_the_survey_has_no_job_categories(survey: Survey, tmp_path: Path) -> None:
@@ -584,10 +586,15 @@ class Cluster:
                 proc.wait()
 
     def count(self, i: int, survey_id: str) -> int:
-        ctx = pinned_client_context(self.infos[i].tls_cert_pem)
-        resp = httpx.get(f"{self.infos[i].url}/v1/surveys/{survey_id}/status", verify=ctx, timeout=10)
-        resp.raise_for_status()
-        return int(resp.json()["submissions"])
+        """Node i's submission count, read from its store (the live count of /status is for the
+        survey's nodes and analyst only)."""
+        import sqlite3
+
+        db = sqlite3.connect(f"file:{self.node_dirs[i] / 'node.db'}?mode=ro", uri=True, timeout=30)
+        try:
+            return int(db.execute("SELECT COUNT(*) FROM submissions WHERE survey_id=?", (survey_id,)).fetchone()[0])
+        finally:
+            db.close()
 
 
 @pytest.fixture(scope="module")
@@ -958,3 +965,23 @@ def test_csv_batch_with_node_down_then_resume(live: Live, tmp_path: Path, batch_
     assert "submitted 10 of 10; failed 0; pending 0" in res.stdout
     assert live.counts() == [10, 10, 10]
     assert not pending.exists()
+
+
+def test_retry_after_of_a_busy_or_counting_node_is_honoured_and_bounded(survey: Survey) -> None:
+    """503 and 429 answers carry Retry-After: the client waits at least that long (never more
+    than MAX_RETRY_AFTER), and its own backoff when the header is absent or not a number."""
+    from contributor.nodes import MAX_RETRY_AFTER
+
+    m = survey.manifest
+    answers = [httpx.Response(503, headers={"retry-after": "7"}), httpx.Response(429, headers={"retry-after": "9999"}),
+               httpx.Response(503, headers={"retry-after": "soon"}), httpx.Response(503),
+               httpx.Response(200, content=m.canonical_bytes())]
+    slept: list[float] = []
+    client = NodeClient(m, 0, retry=RetryPolicy(retries=5, base_delay=0.01, max_delay=0.01),
+                        transport=httpx.MockTransport(lambda request: answers.pop(0)), sleep=slept.append)
+    try:
+        assert client.fetch_manifest() == m.canonical_bytes()
+    finally:
+        client.close()
+    assert len(slept) == 4 and slept[0] == 7.0 and slept[1] == MAX_RETRY_AFTER == 60.0
+    assert all(s <= 0.01 for s in slept[2:])

@@ -6,13 +6,15 @@ Every released figure is checked against the plaintext oracle computed from the 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from demo.cluster import LocalCluster, closed_survey, compare, plaintext_report, read_records, run, synthetic_csv, tool
+from demo.cluster import (LocalCluster, closed_survey, compare, plaintext_report, read_records, read_rows, run,
+                          synthetic_csv, tool)
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,10 +97,15 @@ def test_node_and_analyst_cli_errors_are_one_line(tmp_path: Path) -> None:
         c.stop_all()
 
 
+def _demo_env() -> dict[str, str]:
+    """The demo run from a scratch directory (it writes report.html into the current one)."""
+    return dict(os.environ, PYTHONPATH=str(ROOT))
+
+
 def test_run_local_demo(tmp_path: Path) -> None:
     out = tmp_path / "result.json"
     proc = subprocess.run([sys.executable, "-m", "demo.run_local", "--employees", "150", "--nodes", "4",
-                           "--threshold", "1", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                           "--threshold", "1", "--out", str(out)], cwd=tmp_path, env=_demo_env(), capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "OK: the MPC result equals the plaintext figures" in proc.stdout
@@ -108,23 +115,59 @@ def test_run_local_demo(tmp_path: Path) -> None:
 
 def test_run_local_chaos_demo(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "demo.run_local", "--chaos", "--employees", "400", "--seed", "3"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+                          cwd=tmp_path, env=_demo_env(), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "chaos: killed node(s)" in proc.stdout and "chaos: killing node" in proc.stdout
     assert "OK: the MPC result equals the plaintext figures" in proc.stdout
 
 
+def test_every_invalid_kind_in_a_bulk_upload_is_caught(tmp_path: Path) -> None:
+    """A modified HR tool sends one batch (POST /batches) holding a submission of every invalid
+    kind that fits a batch, beside honest rows uploaded by salary-submit --csv: every node stores
+    the batch, the MPC rejects each of its records for its reason, and the result is the honest
+    rows' figures."""
+    from demo.bad_contributors import KINDS, submit_bad_batch
+    from protocol.manifest import manifest_from_json
+
+    kinds = [k for k, why in KINDS.items() if why is not None]
+    data = tmp_path / "staff.csv"
+    jobs = ("eng", "ops")
+    synthetic_csv(data, {"female": 7, "male": 6, "other": 1}, seed=4, jobs=jobs, salary_max=20_000)
+    records = read_rows(data)
+    c = LocalCluster(tmp_path / "run", tokens=len(records) + len(kinds), salary_max=20_000,
+                     job_categories=",".join(jobs), band_width=2500)
+    c.setup()
+    try:
+        c.start_all()
+        c.submit_csv(data)
+        m = manifest_from_json(c.manifest.read_text())
+        bad = submit_bad_batch(m, c.tokens_file.read_text().split()[len(records):], kinds, seed=11)
+        assert [b.statuses for b in bad] == [(200, 200, 200)] * len(kinds)
+        c.close()
+        for res in c.compute(timeout=120):
+            assert res.returncode == 0, res.stderr
+        out = c.results(tmp_path / "r.json")
+        assert (out["submissions"]["accepted"], out["submissions"]["rejected"]) == (len(records), len(kinds))
+        assert compare(out, plaintext_report(records, 5, jobs=jobs)) == []
+        audit = run([tool("mpc-node"), "audit", "--dir", str(c.node_dirs[0])], quiet=True).stdout
+        found = [json.loads(line.split(None, 4)[4]) for line in audit.splitlines() if " invalid " in line]
+        assert {f["submission_id"]: f["reason"] for f in found} == {b.submission_id: KINDS[b.kind] for b in bad}
+    finally:
+        c.stop_all()
+
+
 def test_run_local_with_malicious_contributors(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "demo.run_local", "--employees", "150", "--bad-contributors", "16",
-                           "--seed", "5"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "demo.run_local", "--employees", "150", "--bad-contributors", "18",
+                           "--seed", "5"], cwd=tmp_path, env=_demo_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    # 16 = 2 of each kind: 2 wrong-length refused at upload, 14 stored and caught inside the MPC;
-    # all 16 are in submissions.rejected
-    assert "16 malicious submissions: 2 refused at upload (wrong length), 14 stored" in out
-    assert "150 submissions counted, 16 not counted" in out
-    width = 3 * (3 * 3 * 80 + 2 * 9 + 2 * 8) + 4  # the demo's survey: 3 x 3 cells, 80 bands of 250
-    for line in ("4  gender, job and salary-band part is not one-hot", "4  salary outside its band or [0, max] (bits)",
+    # 18 = 2 of each kind: 2 wrong-length refused at upload, 16 stored and caught inside the MPC;
+    # all 18 are in submissions.rejected
+    assert "18 malicious submissions: 2 refused at upload (wrong length), 16 stored" in out
+    assert "150 submissions counted, 18 not counted" in out
+    width = (3 * 3 * 80 + 2 * 9 + 2 * 8) + 4 * 8 + 9  # the demo's survey: 3 x 3 cells, 80 bands of 250, L = 8
+    # one-hot: 2 with an entry of 1000, 2 with two genders, 2 with a forged triple
+    for line in ("6  gender, job and salary-band part is not one-hot", "4  salary outside its band or [0, max] (bits)",
                  "2  salary-by-cell entries do not match the salary, gender and job",
                  "2  shares do not lie on one degree-t polynomial", "2  validity proof does not verify",
                  f"2  share vector has {width + 1} entries"):
@@ -138,7 +181,7 @@ def test_run_local_with_malicious_contributors(tmp_path: Path) -> None:
 ])
 def test_run_local_fault_injection(tmp_path: Path, cheat: str, code: int, needle: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "demo.run_local", "--model", "malicious", "--nodes", "4",
-                           "--threshold", "1", "--employees", "120", "--cheat", cheat], cwd=ROOT, capture_output=True,
+                           "--threshold", "1", "--employees", "120", "--cheat", cheat], cwd=tmp_path, env=_demo_env(), capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == code, proc.stdout + proc.stderr
     assert needle in proc.stdout

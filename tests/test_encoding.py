@@ -34,7 +34,12 @@ SCHEME = Scheme.of(CATS, MAX)
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("52000", 52000), (" 52000 ", 52000), ("52000.0", 52000), ("0", 0), ("1000000", 1_000_000),
-     (52000, 52000), (0, 0), ("+7", 7), ("1000000.00", 1_000_000)],
+     (52000, 52000), (0, 0), ("+7", 7), ("1000000.00", 1_000_000),
+     # a decimal part is rounded half to even to the survey's whole units
+     ("52000.5", 52000), ("52001.5", 52002), ("0.1", 0), ("12.5", 12), ("4.100,50", 4100), ("4.101,50", 4102),
+     # digit grouping that reads one way only
+     ("52 000", 52000), ("1.000.000", 1_000_000), ("9,999.0", 9999),
+     ("4,100.50", 4100), ("4 100,5", 4100), ("4'100", 4100), ("1\u00a0000", 1000)],
 )
 def test_parse_salary_accepts(text: str | int, expected: int) -> None:
     assert parse_salary(text, MAX) == expected
@@ -45,17 +50,23 @@ def test_parse_salary_accepts(text: str | int, expected: int) -> None:
     [
         ("-1", "salary must not be negative"),
         (-1, "salary must not be negative"),
-        ("52000.5", "salary '52000.5' is not a whole number of the survey's unit"),
-        ("0.1", "salary '0.1' is not a whole number of the survey's unit"),
         ("1000001", "salary above the survey's upper bound of 1000000"),
         (1_000_001, "salary above the survey's upper bound of 1000000"),
-        ("1e7", "salary above the survey's upper bound of 1000000"),
+        ("1000000.5000001", "salary above the survey's upper bound of 1000000"),
+        ("1e7", "salary '1e7' is not a number: exponents are not accepted"),
+        ("4e3", "salary '4e3' is not a number: exponents are not accepted"),
+        ("4_000", "salary '4_000' is not a number: '_' is not a digit separator"),
+        ("\u0664\u0660\u0660\u0660", "salary '\u0664\u0660\u0660\u0660' is not a number: only the digits 0-9 are accepted"),
+        ("４０００", "salary '４０００' is not a number: only the digits 0-9 are accepted"),
         ("", "salary is missing"),
         ("   ", "salary is missing"),
-        ("abc", "salary 'abc' is not a number"),
-        ("52,000", "salary '52,000' is not a number"),
-        ("52 000", "salary '52 000' is not a number"),
-        ("€52000", "salary '€52000' is not a number"),
+        ("abc", "salary 'abc' is not a number (expected e.g. 4100, 4,100.50 or 4.100,50)"),
+        ("52,000", "salary '52,000' is ambiguous (52000 with a decimal point, 52 with a decimal comma): give "
+                   "--decimal . or --decimal ,"),
+        ("41,00,000", "salary '41,00,000' is not a number (expected e.g. 4100, 4,100.50 or 4.100,50)"),
+        ("1,000.000,5", "salary '1,000.000,5' is not a number (expected e.g. 4100, 4,100.50 or 4.100,50)"),
+        ("€52000", "salary '€52000' is not a number (expected e.g. 4100, 4,100.50 or 4.100,50)"),
+        ("1" * 65, "salary is too long (65 characters; an amount has at most 64)"),
         (True, "salary must be a whole number"),
         (False, "salary must be a whole number"),
     ],
@@ -72,9 +83,12 @@ def test_parse_salary_bound_is_inclusive_and_per_survey() -> None:
         parse_salary("11", 10)
 
 
-def test_parse_salary_refuses_fraction_lost_in_float_rounding() -> None:
-    with pytest.raises(InvalidSubmission, match="not a whole number"):
-        parse_salary("52000.000000000001", MAX)
+def test_parse_salary_rounds_exactly_half_to_even() -> None:
+    """Decimal, never float: a fraction just above or below one half decides the rounding."""
+    assert parse_salary("52000.000000000001", MAX) == 52000
+    assert parse_salary("52000.500000000001", MAX) == 52001
+    assert parse_salary("52000.499999999999", MAX) == 52000
+    assert parse_salary("52000.5", MAX) == 52000 and parse_salary("52001.5", MAX) == 52002
 
 
 # ---------------------------------------------------------------------------------- gender
@@ -193,7 +207,7 @@ def bits(v: int, n: int) -> list[int]:
 
 
 def test_encoding_id() -> None:
-    assert ENCODING_ID == "cells-bands-flp/v3"
+    assert ENCODING_ID == "cells-bands-rank1/v4"
 
 
 def test_encode_record_layout() -> None:
@@ -201,8 +215,8 @@ def test_encode_record_layout() -> None:
     # max - s (max = 10^6 < 2^20, one band [0, max])
     assert (SCHEME.bits, SCHEME.aggregate_width, SCHEME.record_width) == (20, 9, 9 + 2 * 20)
     assert (SCHEME.prod_at, SCHEME.sq_at, SCHEME.d1_at, SCHEME.d2_at) == (3, 6, 9, 29)
-    # what is shared: the record, then its validity proof (m, u0, v0 and 2W + 1 values of h)
-    assert SCHEME.vector_length == 49 + 3 + 2 * 49 + 1 == 151
+    # what is shared: the record, then its validity proof (m, two triples, w0 and 2G + 1 values of h, G = 2L)
+    assert SCHEME.vector_length == 49 + 1 + 6 + 1 + 2 * 40 + 1 == 138
     assert encode_record(Record("female", 52000), SCHEME) == [1, 0, 0, 52000, 0, 0, 52000**2, 0, 0] + bits(
         52000, 20) + bits(MAX - 52000, 20)
     assert encode_record(Record("male", 48000), SCHEME)[:9] == [0, 1, 0, 0, 48000, 0, 0, 2_304_000_000, 0]
@@ -219,7 +233,7 @@ def test_encode_record_layout_with_jobs_and_bands() -> None:
     """genders (f, m), jobs (a, b), bands [0, 9], [10, 19], [20, 30]: K = 4 cells (f/a, f/b, m/a,
     m/b), B = 3, the widest band is 10 wide so L = 4 bits; 12 + 4 + 4 + 8 = 28 entries."""
     sc = Scheme.of(("f", "m"), 30, ("a", "b"), (10, 20))
-    assert (sc.K, sc.B, sc.bits, sc.record_width, sc.vector_length) == (4, 3, 4, 28, 88)
+    assert (sc.K, sc.B, sc.bits, sc.record_width, sc.vector_length) == (4, 3, 4, 28, 28 + 4 * 4 + 9)
     assert (sc.prod_at, sc.sq_at, sc.aggregate_width, sc.d1_at, sc.d2_at) == (12, 16, 20, 20, 24)
     # m/b is cell 3, 23 is in band 2: H[3 * 3 + 2]; d1 = 23 - 20 = 3, d2 = 30 - 23 = 7
     assert encode_record(Record("m", 23, "b"), sc) == (

@@ -2,12 +2,16 @@
 
 1. schemathesis drives every operation of the node's published OpenAPI schema (in-process,
    over ASGI), with schema-conforming and, where there is a body, schema-violating data; the
-   survey id is sometimes the real one so requests get past the survey lookup, and some
-   requests carry the analyst credential or a (forged) node signature header.
+   survey id is sometimes the real one so requests get past the survey lookup, some uploads
+   carry the survey's real tokens so they get past the token check, and some requests carry the
+   analyst credential or a (forged) node signature header.
 2. hypothesis fuzzes the submission endpoint with well-formed JSON around malformed envelopes
    (random bytes, bit flips, truncations and extensions of a real envelope, validly sealed but
-   malformed plaintexts, wrong ids, tokens and flags) and with garbage bodies, and fuzzes
-   ``open_shares`` and ``SubmissionUpload.parse`` directly.
+   malformed plaintexts, wrong ids, tokens and flags) and with garbage bodies; uploads and
+   batches that would open and be malformed inside, with tokens that are not the survey's
+   (issue 18: refused before any cryptography, nothing observable changes); the credential of
+   the reads that are not public; and fuzzes ``open_shares`` and ``SubmissionUpload.parse``
+   directly.
 
 Every test prints (``pytest -s``) and records (``record_property``, e.g. in the JUnit XML) how
 many cases it ran.  The bugs it found are pinned by regression tests at the end.
@@ -15,6 +19,7 @@ many cases it ran.  The bugs it found are pinned by regression tests at the end.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -44,6 +49,7 @@ with warnings.catch_warnings():
 
 from conftest import Survey, make_survey
 from mpc_nodes import keys
+from mpc_nodes.guard import GuardLimits
 from mpc_nodes.server import create_app
 from mpc_nodes.store import NodeStore
 from protocol.commitment import make_certificate
@@ -52,7 +58,7 @@ from protocol.envelope import SUITE, open_shares, public_key_from_hex, seal_shar
 from protocol.errors import DecryptionFailed, InvalidSubmission
 from protocol.field import ELEMENT_BYTES, encode_elements, share_vector
 from protocol.validity import encode_submission
-from protocol.wire import MAX_BODY_BYTES, MAX_TOKEN_CHARS, SubmissionUpload, b64e
+from protocol.wire import BULK_CONTENT_TYPE, MAX_BODY_BYTES, MAX_TOKEN_CHARS, BulkBody, SubmissionUpload, b64e
 
 #: About 35 s in all (the schemathesis run alone takes ~17 s): above the budget of the fast suite.
 pytestmark = pytest.mark.slow
@@ -112,7 +118,9 @@ def build_node(tmp: Path, tokens: int = 5) -> Iterator[Node]:
     pub = keys.load_public(d)
     store.import_survey(json.loads((s.dir / "node-bundle.json").read_text()), pub.hpke_public_key,
                         pub.tls_cert_sha256)
-    app = create_app(d, store)
+    # No failure limit: these tests send thousands of bad requests from one client on purpose
+    # (the limit has tests of its own, tests/test_guard.py and tests/test_public_api.py).
+    app = create_app(d, store, GuardLimits.unlimited_failures())
     submit_op = schemathesis.openapi.from_asgi("/openapi.json", app)["/v1/surveys/{survey_id}/submissions"]["POST"]
     # A server exception must show up as the 500 a client would get, so it can be asserted on.
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -287,9 +295,11 @@ def test_schemathesis_whole_api(node: Node, record_property: Callable[[str, obje
                 cases = st.one_of(cases, op.as_strategy(generation_mode=mode, path_parameters={"survey_id": SID}))
 
             @fuzz_settings(SCHEMATHESIS_EXAMPLES)
-            @given(case=cases, extra=headers_st)
-            def run(case: schemathesis.Case, extra: dict[str, str]) -> None:
+            @given(case=cases, extra=headers_st, real_tokens=st.booleans())
+            def run(case: schemathesis.Case, extra: dict[str, str], real_tokens: bool) -> None:
                 per_operation[op.label] += 1
+                if real_tokens:  # get past the token check, to the checks behind it
+                    _with_real_tokens(case, n.survey.tokens)
                 resp = case.call(headers=extra)
                 kind = ""
                 if resp.status_code >= 400:
@@ -316,6 +326,18 @@ def test_schemathesis_whole_api(node: Node, record_property: Callable[[str, obje
                for (label, real, _, err) in seen), seen
     assert any(real and status == 200 for (label, real, status, _) in seen if "{survey_id}" in label), seen
     assert n.store.count(SID) == 0
+
+
+def _with_real_tokens(case: schemathesis.Case, tokens: list[str]) -> None:
+    """Put the survey's participation tokens into a generated upload body (one record's
+    ``token``, a batch's ``tokens``), wherever it has them as strings."""
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    if isinstance(body.get("token"), str):
+        body["token"] = tokens[0]
+    if isinstance(body.get("tokens"), list) and all(isinstance(t, str) for t in body["tokens"]):
+        body["tokens"] = [tokens[k % len(tokens)] for k in range(len(body["tokens"]))]
 
 
 # -- 2. hypothesis: malformed envelopes through the HTTP endpoint ---------------------------------
@@ -356,7 +378,8 @@ def test_mutated_valid_envelopes(node: Node, record_property: Callable[[str, obj
 
     Only the unmodified envelope with its own id, a valid token and a boolean ``replace`` is
     accepted (stored, replaced, or 409 if the token was used without ``replace``); everything
-    else is a 4xx and changes nothing.
+    else is a 4xx and changes nothing: 403 for a well-formed upload with an unknown token,
+    whatever its envelope (the token is checked before any cryptography), 400 otherwise.
     """
     cases = 0
     accepted = 0
@@ -385,10 +408,12 @@ def test_mutated_valid_envelopes(node: Node, record_property: Callable[[str, obj
                                 "replace": replace})
         well_formed = (isinstance(replace, bool) and isinstance(token, str) and 1 <= len(token) <= MAX_TOKEN_CHARS
                        and re.fullmatch(r"[\x21-\x7e]+", token) is not None)  # printable ASCII only
-        if sent == env and sid == own_sid and well_formed:
-            if token not in valid_tokens:
-                assert assert_api_error(resp, (403,))["error"] == "InvalidToken"
-            elif token in model.stored and not replace:
+        schema_ok = well_formed and isinstance(sid, str) and re.fullmatch(r"[0-9a-f]{32}", sid) is not None
+        if schema_ok and token not in valid_tokens:  # refused before the envelope is looked at
+            assert assert_api_error(resp, (403,))["error"] == "InvalidToken"
+            assert node.store.count(SID) == before
+        elif sent == env and sid == own_sid and well_formed:
+            if token in model.stored and not replace:
                 assert assert_api_error(resp, (409,))["error"] == "TokenUsed"
             else:
                 assert resp.status_code == 200, resp.text
@@ -482,6 +507,107 @@ def test_garbage_bodies_are_refused(node: Node, record_property: Callable[[str, 
 
     run()
     report(record_property, "garbage_bodies", cases)
+
+
+def _observable(n: Node) -> tuple[Any, ...]:
+    """Everything a node shows or keeps about uploads: stored ids, refused ids, count, audit log."""
+    st_ = n.store
+    return (st_.submission_ids(SID), st_.refused_ids(SID), st_.count(SID), st_.audit_rows())
+
+
+def _near_tokens(tokens: list[str]) -> st.SearchStrategy[str]:
+    """Made-up tokens, and real ones with a character changed, added or taken away."""
+    real = st.sampled_from(tokens)
+    return st.one_of(
+        st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=MAX_TOKEN_CHARS),
+        st.tuples(real, st.integers(0, 42), st.sampled_from("AZaz09-_")).map(
+            lambda t: t[0][: t[1]] + t[2] + t[0][t[1] + 1:]).filter(lambda t: t not in tokens),
+        real.map(lambda t: t + "x"), real.map(lambda t: t[:-1]))
+
+
+def test_tokenless_uploads_change_nothing(node: Node, record_property: Callable[[str, object], None],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 18: uploads that would open and be malformed inside (a share not matching its
+    commitment, single or batch, well signed by the sender's key, envelope mutated or not) with
+    a token that is not the survey's: 403, no cryptography done, nothing observable changed."""
+    import mpc_nodes.ingest as ingest_mod
+    sys_path_scripts()
+    import public_api_attack as attack
+
+    cases = 0
+    m = node.survey.manifest
+    crypto: list[str] = []
+    for name in ("verify_batch", "verify_certificate", "open_share_block", "open_share_elements"):
+        monkeypatch.setattr(ingest_mod, name, lambda *a, _n=name, **k: crypto.append(_n))
+    single = json.loads(attack.forged_single(m, 0, "placeholder"))
+    batch = BulkBody.from_bytes(attack.forged_batch(m, 0, ["placeholder"], 8))
+    before = _observable(node)
+
+    @fuzz_settings(300)
+    @given(tokens=st.lists(_near_tokens(node.survey.tokens), min_size=1, max_size=8, unique=True),
+           as_batch=st.booleans(), mutation=envelope_mutations(node.envelope_len), replace=st.booleans())
+    def run(tokens: list[str], as_batch: bool, mutation: tuple[Any, ...], replace: bool) -> None:
+        nonlocal cases
+        cases += 1
+        if as_batch:
+            k = len(tokens)
+            body = BulkBody(batch.batch_key, batch.signature, tuple(tokens), batch.commitments[: k * 32 * m.n],
+                            apply_mutation(batch.envelope, mutation, batch.envelope), replace).to_bytes()
+            resp = node.client.post(f"/v1/surveys/{SID}/batches", content=body,
+                                    headers={"content-type": BULK_CONTENT_TYPE})
+        else:
+            env = apply_mutation(base64.b64decode(single["envelope"]), mutation, b"\x00" * 32)
+            resp = post_json(node, {**single, "token": tokens[0], "envelope": b64e(env), "replace": replace})
+        assert assert_api_error(resp, (403,))["reason"] == "unknown-token"
+        assert crypto == []
+        assert _observable(node) == before
+
+    run()
+    report(record_property, "tokenless_uploads", cases)
+
+
+def test_only_the_credential_or_a_node_signature_reads_the_live_count(
+        node: Node, record_property: Callable[[str, object], None]) -> None:
+    """Anonymous reads: /status, /ids, /compute and /result answer 403 to every Authorization
+    value but the analyst's credential (near misses included), and health says only ok and the
+    version."""
+    cases = 0
+    cred = node.survey.credential
+    assert set(node.client.get("/v1/health").json()) == {"ok", "version"}
+    near = st.one_of(
+        st.text(max_size=60), st.sampled_from(node.survey.tokens),
+        st.tuples(st.integers(0, len(cred) - 1), st.sampled_from("AZaz09-_")).map(
+            lambda t: cred[: t[0]] + t[1] + cred[t[0] + 1:]).filter(lambda c: c != cred),
+        st.just(cred + "x"), st.just(cred[:-1]), st.just(cred.upper()))
+
+    @fuzz_settings(200)
+    @given(value=near, scheme=st.sampled_from(["Bearer ", "bearer ", "Basic ", ""]),
+           what=st.sampled_from(["status", "ids", "compute", "result"]))
+    def run(value: str, scheme: str, what: str) -> None:
+        nonlocal cases
+        cases += 1
+        header = (scheme + value).encode("utf-8", "surrogatepass")
+        if b"\r" in header or b"\n" in header or header != header.strip() or not header:
+            return
+        try:
+            resp = node.client.get(f"/v1/surveys/{SID}/{what}", headers={"Authorization": header.decode("latin-1")})
+        except (UnicodeEncodeError, ValueError):
+            return
+        assert assert_api_error(resp, (403,))["reason"] == "credential-refused"
+
+    run()
+    ok = node.client.get(f"/v1/surveys/{SID}/status", headers={"Authorization": f"Bearer {cred}"})
+    assert ok.status_code == 200 and ok.json()["submissions"] == 0
+    report(record_property, "anonymous_reads", cases)
+
+
+def sys_path_scripts() -> None:
+    """Make scripts/ importable (public_api_attack builds the issue's forged uploads)."""
+    import sys
+
+    path = str(Path(__file__).resolve().parent.parent / "scripts")
+    if path not in sys.path:
+        sys.path.insert(0, path)
 
 
 def peer_paths(n: Node) -> list[str]:

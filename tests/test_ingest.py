@@ -304,7 +304,7 @@ def test_share_malformed(node: Node) -> None:
     longer = good_upload(node, node.survey.tokens[0], width=node.width + 1)
     refused(R.SHARE_MALFORMED, f"share vector has {node.width + 1} entries, the survey expects {node.width}",
             submit, node, longer)
-    ok = good_upload(node, node.survey.tokens[0])
+    ok = good_upload(node, node.survey.tokens[1])  # another token: a token's first refusal stays on record
     refused(R.SHARE_MALFORMED, "sealed payload has the wrong format", submit, node,
             {**ok, "envelope": b64e(seal_plaintext(node, ok["submission_id"], b"XXXX"))})
     short = b"SSH1" + struct.pack(">H", node.width) + bytes(16 * node.width - 1)
@@ -325,7 +325,7 @@ def test_unreduced_element(node: Node) -> None:
             {**ok, "envelope": b64e(seal_plaintext(node, ok["submission_id"], plaintext))})
     assert node.store.refused_ids(SID) == [ok["submission_id"]]
     block = bytes(16 * node.width) + (2**128 - 1).to_bytes(16, "big") + bytes(16 * (node.width - 1))
-    bb = good_batch(node, node.survey.tokens[:2], block=block)
+    bb = good_batch(node, node.survey.tokens[1:3], block=block)
     refused(R.UNREDUCED_ELEMENT, "share block holds a value that is not a reduced field element",
             submit_batch, node, bb)
     assert node.store.refused_ids(SID) == sorted([ok["submission_id"], *batch_ids(bb)])
@@ -343,7 +343,7 @@ def test_share_not_committed(node: Node) -> None:
     sid, cert = certify(node, committed)
     refused(R.SHARE_NOT_COMMITTED, "share does not match the contributor's signed commitment for this node",
             submit, node, upload(sid, node.survey.tokens[0], seal(node, sid, shares[0]), cert))
-    bb = good_batch(node, node.survey.tokens[:3])
+    bb = good_batch(node, node.survey.tokens[1:4])
     # node 0's block holds record 2's share with its lowest bit flipped: still a reduced element
     m = node.survey.manifest
     block = bytearray(open_share_block(bb.envelope, node.ingest.hpke_key, m.hash(), 0,

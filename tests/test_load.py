@@ -1,6 +1,6 @@
 """Reliability under load: 20 concurrent contributors for 60 s against one real node server.
 
-Runs ``scripts/loadtest.py`` with the issue's parameters as a subprocess and checks correctness
+Runs ``scripts/loadtest.py`` (20 contributors for 60 s; a short bulk run) as a subprocess and checks correctness
 only — no error, no loss, the node's count equals the acknowledgements.  Throughput and latency
 figures are printed by the script (and belong in the benchmark), never asserted here.
 """

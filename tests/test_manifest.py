@@ -92,7 +92,8 @@ def _other_value(v: Any) -> Any:
 @pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(Manifest) if f.name != "nodes"])
 def test_hash_changes_when_any_field_changes(name: str) -> None:
     m = manifest_from_json(base())
-    changed = dataclasses.replace(m, **{name: _other_value(getattr(m, name))})
+    value = (("male", "M"),) if name.endswith("_labels") else _other_value(getattr(m, name))  # (key, label) pairs
+    changed = dataclasses.replace(m, **{name: value})
     assert changed.canonical_bytes() != m.canonical_bytes()
     assert changed.hash() != m.hash()
 
@@ -126,7 +127,7 @@ def test_closing_time_helpers() -> None:
 def test_base_vector_is_valid() -> None:
     m = manifest_from_json(base())
     assert m.n == 3 and m.threshold == 1 and m.categories == ("female", "male", "other")
-    assert m.encoding == ENCODING_ID == "cells-bands-flp/v3"
+    assert m.encoding == ENCODING_ID == "cells-bands-rank1/v4"
     assert m.job_categories == ("engineering", "sales", "support") and m.salary_bands == (2000, 4000, 8000)
     assert m.dp_epsilon == "1.5"
 
@@ -139,10 +140,10 @@ def test_scheme_and_vector_length() -> None:
     assert (sc.K, sc.B, sc.edges) == (9, 4, (0, 2000, 4000, 8000))
     # 36 (cell, band) indicators, 9 salary sums, 9 squares, 2 x 20 offset bits (the top band is 992,000 wide)
     assert sc.record_width == 36 + 18 + 40 == 94
-    assert m.vector_length() == 3 * 94 + 4 == sc.vector_length
+    assert m.vector_length() == 94 + 4 * 20 + 9 == sc.vector_length
     plain = manifest_from_json(_with(job_categories=[], salary_bands=[], dp_epsilon=""))
     assert plain.scheme() == Scheme.of(("female", "male", "other"), 1_000_000)
-    assert plain.vector_length() == 3 * (3 + 6 + 40) + 4
+    assert plain.vector_length() == (3 + 6 + 40) + 4 * 20 + 9
 
 
 def test_new_fields_default_when_absent() -> None:
@@ -296,8 +297,10 @@ def test_other_field_rules() -> None:
     assert rejected(_with(survey_id="a" * 65)).startswith("survey id must be 1-64 characters")
     assert manifest_from_json(_with(survey_id="a" * 64)).survey_id == "a" * 64
     assert rejected(_with(model="paranoid")) == "model must be one of semi-honest, malicious"
-    assert rejected(_with(encoding="count-sum/v2")) == "unsupported encoding 'count-sum/v2'"
-    assert rejected(_with(encoding="count-sum-range-flp/v2")) == "unsupported encoding 'count-sum-range-flp/v2'"
+    for old in ("count-sum/v2", "count-sum-range-flp/v2", "cells-bands-flp/v3"):
+        assert rejected(_with(encoding=old)) == (
+            f"the survey uses record encoding '{old}', this version reads only 'cells-bands-rank1/v4': finish that "
+            "survey with the version that created it, or create a new survey")
     assert rejected(_with(salary_max=0)) == "salary upper bound must be between 1 and 10^12"
     assert rejected(_with(salary_max=10**12)) == "salary upper bound must be between 1 and 10^12"
     assert rejected(_with(field_modulus=str(1 << 130))) == "field modulus must be an odd prime below 2^128"
@@ -367,20 +370,25 @@ def test_job_categories_may_be_many_words_and_up_to_64() -> None:
     assert m.job_categories == tuple(jobs) and m.scheme().K == 3 * 64
 
 
-def test_cells_times_bands_at_most_4096() -> None:
-    # only male, no jobs: one cell; 4095 boundaries make 4096 bands (allowed), 4096 make 4097
-    ok = manifest_from_json(_with(categories=["male"], job_categories=[], salary_bands=list(range(1, 4096))))
-    assert ok.scheme().K * ok.scheme().B == 4096
-    assert rejected(_with(categories=["male"], job_categories=[], salary_bands=list(range(1, 4097)))) == (
-        "genders x job categories x salary bands is 4097, at most 4096 (each costs 48 bytes per submission and node)")
-    # 3 genders x 64 job categories = 192 cells, times 22 bands
+def test_cells_times_bands_at_most_16384_and_the_error_states_the_cost() -> None:
+    # only male, no jobs: one cell; 16383 boundaries make 16384 bands (allowed), 16384 make 16385
+    ok = manifest_from_json(_with(categories=["male"], job_categories=[], salary_bands=list(range(1, 16384))))
+    assert ok.scheme().K * ok.scheme().B == 16384
+    # 16385 indicators, one salary sum and square, 2 x 20 bits; the proof 4 x 20 + 9
+    width = 16385 + 2 + 40 + 80 + 9
+    assert rejected(_with(categories=["male"], job_categories=[], salary_bands=list(range(1, 16385)))) == (
+        f"genders x job categories x salary bands is 16385, at most 16384: each submission would be {width:,} "
+        f"field elements ({16 * width:,} bytes per node)")
+    # 3 genders x 64 job categories = 192 cells, times 86 bands
     jobs = [f"job{k}" for k in range(64)]
-    assert rejected(_with(job_categories=jobs, salary_bands=[1000 * k for k in range(1, 22)])) == (
-        "genders x job categories x salary bands is 4224, at most 4096 (each costs 48 bytes per submission and node)")
-    # 2 genders x 64 job categories x 32 bands = 4096: allowed
+    width = 192 * 86 + 2 * 192 + 40 + 89
+    assert rejected(_with(job_categories=jobs, salary_bands=[1000 * k for k in range(1, 86)])) == (
+        f"genders x job categories x salary bands is 16512, at most 16384: each submission would be {width:,} "
+        f"field elements ({16 * width:,} bytes per node)")
+    # 2 genders x 64 job categories x 128 bands = 16384: allowed
     m = manifest_from_json(_with(categories=["female", "male"], job_categories=jobs,
-                                 salary_bands=[1000 * k for k in range(1, 32)]))
-    assert m.scheme().K * m.scheme().B == 4096
+                                 salary_bands=[1000 * k for k in range(1, 128)]))
+    assert m.scheme().K * m.scheme().B == 16384
 
 
 @pytest.mark.parametrize(("eps", "message"), [

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import os
 import pickle
+import random
 import subprocess
 import sys
 import threading
@@ -123,6 +124,30 @@ def test_mpc_validates_counts_valid_only_and_suppresses(tmp_path: Path, n: int, 
     assert all(o.corrected == [] for o in outcomes.values())
     # the inconsistent row is reported; its odd share is located only when n >= 3t+1 (not with 3 or 5 nodes)
     assert all(o.off_polynomial == {len(spec) + len(bad): []} for o in outcomes.values())
+
+
+@pytest.mark.parametrize("n,t", [(3, 1), (4, 1)])
+def test_every_invalid_kind_of_the_demo_is_caught_by_the_parties(tmp_path: Path, n: int, t: int) -> None:
+    """Every kind of demo/bad_contributors.py that reaches the MPC (the forgeries included), shared
+    as a modified contributor would, beside honest rows: the parties reject each for its reason."""
+    from demo.bad_contributors import KINDS, bad_vector
+    from protocol.validity import REASONS
+
+    s = make_survey(tmp_path, n=n, t=t, k=1, salary_max=20_000, job_categories=("eng", "ops"),
+                    salary_bands=(5000, 10_000))
+    m = s.manifest
+    rng = random.Random(n)
+    kinds = [k for k, why in KINDS.items() if why is not None and k != "inconsistent-shares"]
+    vectors = [bad_vector(k, m, rng) for k in kinds]
+    vectors += [encode_submission(Record("female", 7000 + i, "ops"), m.scheme(), m.field_modulus) for i in range(3)]
+    rows = _shared_rows(m, vectors)
+    out = _run_parties(s.node_dirs, [m] * n, rows, ["cd" * 32] * n, timeout=60)
+    outcomes = [v for v in out.values() if isinstance(v, PartyOutcome)]
+    assert len(outcomes) == n, out
+    by_text = {text: reason.value for reason, text in REASONS.items()}
+    want = [(i, by_text[KINDS[k]]) for i, k in enumerate(kinds)]
+    assert all(o.invalid == want for o in outcomes)
+    assert "forged-proof" in kinds and "forged-triple" in kinds
 
 
 def test_mpc_releases_cells_and_gender_totals_with_secondary_suppression(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from mpc_nodes.party_job import (
     SchemeSpec,
     SetStatement,
 )
-from protocol.validity import Opening, Reason
+from protocol.validity import FIRST_ROUND, SECOND_ROUND, Opening, Reason
 
 ROOT = Path(__file__).resolve().parent.parent
 P = (1 << 127) - 1
@@ -137,22 +137,29 @@ def _elements(payload: bytes) -> list[int]:
 
 def test_each_cheat_deviates_only_where_it_says(channels: dict[Cheat | None, Channel]) -> None:
     rows = 3
-    openings = [(P - 1 if k == 0 else k) for k in range(rows * len(Opening))]
+    openings = [(P - 1 if k == 0 else k) for k in range(rows * len(FIRST_ROUND))]
     validation = b"".join(v.to_bytes(16, "big") for v in openings)
+    checks = [k + 100 for k in range(rows * len(SECOND_ROUND))]
+    product_checks = b"".join(v.to_bytes(16, "big") for v in checks)
     counts = b"".join(v.to_bytes(16, "big") for v in (10, 20))
     agreement = bytes(range(64)) + bytes(3 * 113)
     honest = channels[None]
-    for rnd, payload in ((Round.AGREEMENT, agreement), (Round.VALIDATION, validation), (Round.COUNTS, counts)):
+    for rnd, payload in ((Round.AGREEMENT, agreement), (Round.VALIDATION, validation),
+                         (Round.PRODUCT_CHECKS, product_checks), (Round.COUNTS, counts)):
         for cheat, ch in channels.items():
             said = ch.own_payload(rnd, payload)
             deviates = (cheat, rnd) in {(Cheat.AGREE, Round.AGREEMENT), (Cheat.VALIDATE, Round.VALIDATION),
-                                        (Cheat.OPEN, Round.COUNTS)}
+                                        (Cheat.VALIDATE, Round.PRODUCT_CHECKS), (Cheat.OPEN, Round.COUNTS)}
             assert (said != payload) == deviates, (cheat, rnd)
             assert len(said) == len(payload)
     lied = _elements(channels[Cheat.VALIDATE].own_payload(Round.VALIDATION, validation))
     changed = [k for k, (a, b) in enumerate(zip(lied, openings)) if a != b]
-    assert changed == [r * len(Opening) + Opening.CONSISTENCY for r in (0, 2)]  # every other row's Y...
+    assert changed == [r * len(FIRST_ROUND) + Opening.CONSISTENCY for r in (0, 2)]  # every other row's Y...
     assert lied[0] == 0  # ...plus one, reduced mod p
+    lied = _elements(channels[Cheat.VALIDATE].own_payload(Round.PRODUCT_CHECKS, product_checks))
+    changed = [k for k, (a, b) in enumerate(zip(lied, checks)) if a != b]
+    assert changed == [r * len(SECOND_ROUND) + SECOND_ROUND.index(Opening.ONE_HOT) for r in (0, 2)]  # ... and Z1
+    assert [lied[k] - checks[k] for k in changed] == [1, 1]
     assert channels[Cheat.AGREE].own_payload(Round.AGREEMENT, agreement)[32:] == agreement[32:]
     assert _elements(channels[Cheat.OPEN].own_payload(Round.COUNTS, counts))[1:] == [20]
     shares = [5, 6, 7]

@@ -557,6 +557,154 @@ def test_a_database_made_before_the_token_log_is_migrated(survey: Survey) -> Non
         s.close()
 
 
+# ------------------------------------------------------------------------------------- refusals
+def _refuse(store: NodeStore, token: str, sid: str, reason: str = "bad share") -> int:
+    return store.note_refused(SID, [token_hash(token)], [sid], reason)
+
+
+def _audit_events(store: NodeStore, event: str) -> list[dict[str, Any]]:
+    return [json.loads(r[4]) for r in store.audit_rows() if r[3] == event]
+
+
+def test_a_refusal_needs_a_valid_token_and_counts_once_per_token(store: NodeStore, survey: Survey) -> None:
+    first, second = new_submission_id(), new_submission_id()
+    assert _refuse(store, "no-such-token", first) == 0  # no token, no trace
+    assert store.refused_ids(SID) == [] and _audit_events(store, "refused") == []
+    assert _refuse(store, survey.tokens[0], first) == 1
+    assert _refuse(store, survey.tokens[0], second) == 0  # the token's first refusal stands
+    assert _refuse(store, survey.tokens[0], first) == 0
+    assert store.refused_ids(SID) == [first]
+    assert _audit_events(store, "refused") == [{"submission_id": first, "reason": "bad share"}]
+    # a batch: one line per valid, unrefused token, none for the others
+    ids = [new_submission_id() for _ in range(4)]
+    hashes = [token_hash(t) for t in (survey.tokens[0], survey.tokens[1], "nope", survey.tokens[2])]
+    assert store.note_refused(SID, hashes, ids, "batch refused") == 2
+    assert store.refused_ids(SID) == sorted([first, ids[1], ids[3]])
+
+
+def test_a_stored_upload_clears_its_tokens_refusal_and_a_used_token_records_none(store: NodeStore,
+                                                                               survey: Survey) -> None:
+    refused, good, later = new_submission_id(), new_submission_id(), new_submission_id()
+    _refuse(store, survey.tokens[0], refused)
+    store.accept(SID, good, survey.tokens[0], envelope(1), False)
+    assert store.refused_ids(SID) == []
+    receipt = _audit_events(store, "receipt")[-1]
+    assert receipt["submission_id"] == good and receipt["refusal_cleared"] == refused
+    assert _refuse(store, survey.tokens[0], later) == 0  # the token has a stored submission
+    ids = [new_submission_id(), new_submission_id()]
+    _refuse(store, survey.tokens[1], ids[0])
+    store.accept_batch(SID, "b1", ids, [survey.tokens[1], survey.tokens[2]], [b"s"] * 2, [b"c"] * 2, "00" * 32, False)
+    assert store.refused_ids(SID) == []
+    assert _audit_events(store, "bulk-receipt")[-1]["refusals_cleared"] == [ids[0]]
+    assert store.verify_audit() == len(store.audit_rows())
+
+
+def test_a_failed_store_keeps_the_refusal(store: NodeStore, survey: Survey) -> None:
+    refused = new_submission_id()
+    _refuse(store, survey.tokens[0], refused)
+    store.accept(SID, new_submission_id(), survey.tokens[1], envelope(1), False)
+    with pytest.raises(DuplicateSubmission):  # rolled back: the refusal stays on record
+        store.accept(SID, store.submission_ids(SID)[0], survey.tokens[0], envelope(2), False)
+    assert store.refused_ids(SID) == [refused]
+
+
+def test_no_refusal_is_recorded_once_the_survey_is_closed(store: NodeStore, survey: Survey) -> None:
+    close_survey(store)
+    assert _refuse(store, survey.tokens[0], new_submission_id()) == 0
+    assert store.refused_ids(SID) == []
+
+
+def test_refusals_recorded_before_tokens_mattered_are_no_longer_counted(survey: Survey) -> None:
+    """A database of an earlier release kept refusals only as audit lines, which anyone could
+    add: after the upgrade they are not counted, and the audit log says so once per survey."""
+    s = open_store(survey)
+    s.note_event(SID, "refused", {"submission_id": new_submission_id(), "reason": "old"})
+    s.note_event(SID, "refused", {"submission_id": new_submission_id(), "reason": "old"})
+    s.close()
+    raw = sqlite3.connect(survey.node_dirs[0] / "node.db")
+    raw.execute("DROP TABLE refusals")  # as a database of an earlier release has it
+    raw.execute("PRAGMA application_id=0")
+    raw.commit()
+    raw.close()
+    s = NodeStore(survey.node_dirs[0] / "node.db")
+    try:
+        assert s.refused_ids(SID) == []
+        assert _audit_events(s, "refusals-uncounted") == [{"count": 2}]
+        assert s.verify_audit() == len(s.audit_rows())
+        s = reopen(s)
+        assert len(_audit_events(s, "refusals-uncounted")) == 1
+        assert _refuse(s, survey.tokens[0], new_submission_id()) == 1  # the new table works
+    finally:
+        s.close()
+
+
+# ---------------------------------------------------------------------------- token look-up
+def test_tokens_are_known_before_any_transaction(store: NodeStore, survey: Survey) -> None:
+    hashes = [token_hash(t) for t in survey.tokens[:3]]
+    assert store.first_unknown_token(SID, hashes) is None
+    assert store.first_unknown_token(SID, [*hashes, token_hash("nope"), token_hash("nope2")]) == 3
+    assert store.first_unknown_token(SID, [token_hash("nope")]) == 0
+    # it compares 64-bit prefixes (the transaction's check is exact)
+    assert store.first_unknown_token(SID, [hashes[0][:16] + "0" * 48]) is None
+
+
+def test_tokens_imported_by_another_process_are_seen(survey: Survey, tmp_path: Path) -> None:
+    from analyst.survey import create_survey
+
+    serving = open_store(survey)
+    other = NodeStore(serving.path)
+    try:
+        assert serving.first_unknown_token(SID, [token_hash(survey.tokens[0])]) is None  # index loaded
+        infos = [load_public(d) for d in survey.node_dirs]
+        create_survey(tmp_path / "second", infos, survey_id="second", threshold=1, tokens=2)
+        other.import_survey(json.loads((tmp_path / "second" / "node-bundle.json").read_text()),
+                            infos[0].hpke_public_key, infos[0].tls_cert_sha256)
+        token = (tmp_path / "second" / "tokens.txt").read_text().split()[0]
+        assert serving.first_unknown_token("second", [token_hash(token)]) is None
+        # more tokens for a survey already loaded: a second import with a longer list
+        bundle = bundle_of(survey)
+        bundle["token_hashes"] = [*bundle["token_hashes"], token_hash("added-later")]
+        other.import_survey(bundle, infos[0].hpke_public_key, infos[0].tls_cert_sha256)
+        assert serving.first_unknown_token(SID, [token_hash("added-later")]) is None
+        assert serving.first_unknown_token(SID, [token_hash("never-added")]) == 0
+    finally:
+        other.close()
+        serving.close()
+
+
+# ------------------------------------------------------------------- damaged or foreign files
+def test_a_file_that_is_not_a_node_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(os.urandom(8192))
+    foreign = tmp_path / "foreign.db"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE invoices (id INTEGER, amount INTEGER)")
+    con.commit()
+    con.close()
+    stamped = tmp_path / "stamped.db"  # another program's empty database, marked as its own
+    con = sqlite3.connect(stamped)
+    con.execute("PRAGMA application_id=1234")
+    con.close()
+    for path, why in ((garbage, "file is not a database"), (foreign, "it holds another program's data"),
+                      (stamped, "it holds another program's data")):
+        before = path.read_bytes()
+        with pytest.raises(SurveyError) as info:
+            NodeStore(path)
+        assert str(info.value) == f"{path} is not a node database, or it is damaged ({why})"
+        assert path.read_bytes() == before
+        assert not Path(str(path) + ".writer-lock").exists()
+    with pytest.raises(SurveyError, match="is not a node database, or it is damaged"):
+        NodeStore(tmp_path / "no-such-dir" / "node.db")
+
+
+def test_a_new_node_database_carries_the_application_id(store: NodeStore) -> None:
+    con = sqlite3.connect(store.path)
+    try:
+        assert con.execute("PRAGMA application_id").fetchone()[0] == store_mod.APPLICATION_ID
+    finally:
+        con.close()
+
+
 def test_the_log_is_copied_into_the_database_file_every_checkpoint_records(
         store: NodeStore, survey: Survey, monkeypatch: pytest.MonkeyPatch) -> None:
     # No checkpoint inside COMMIT (it held the write lock for seconds under bulk load): the

@@ -32,6 +32,7 @@ from mpc_nodes.channel_frame import (
 from protocol.encoding import MAX_CELL_BANDS, Scheme
 from protocol.errors import InvalidSubmission, SurveyError
 from protocol.wire import (
+    MAX_BODY_BYTES,
     MAX_BULK_BODY_BYTES,
     MAX_TOKEN_CHARS,
     BulkAck,
@@ -196,6 +197,27 @@ def test_bulk_batch_limit_keeps_a_full_batch_under_the_body_bound() -> None:
         assert json_body_bytes(vector_length, n, 2 * k) > MAX_BULK_BODY_BYTES
     assert bulk_batch_limit(151, 3) == 12082
     assert bulk_batch_limit(10**9, 3) == 1  # one record per request however wide
+
+
+def test_the_widest_survey_fits_the_envelope_count_and_the_single_upload_bound() -> None:
+    """The widest survey a manifest allows (every one of MAX_CELL_BANDS cells x bands its own cell,
+    a 40-bit salary bound): its share vector fits the envelope's u16 element count, and one record's
+    upload with the longest token and a certificate for 64 nodes stays under MAX_BODY_BYTES."""
+    from protocol.commitment import make_certificate
+    from protocol.envelope import generate_keypair, open_share_elements, private_key_from_bytes, seal_shares
+
+    widest = Scheme.of([f"g{i}" for i in range(MAX_CELL_BANDS)], 10**12 - 1)
+    assert widest.bits == 40 and widest.vector_length == 3 * MAX_CELL_BANDS + 6 * 40 + 9 < 2**16
+    sk, pk = generate_keypair()
+    mh, sid = hashlib.sha256(b"widest").digest(), bytes(16)
+    values = [(1 << 127) - 2] * widest.vector_length
+    sealed = seal_shares(values, pk.hex(), mh, 0, sid, (1 << 127) - 1)
+    element_bytes = b"".join(v.to_bytes(16, "big") for v in values)
+    assert open_share_elements(sealed, private_key_from_bytes(sk), mh, 0, sid, widest.vector_length) == element_bytes
+    sid_hex, cert = make_certificate(mh, [element_bytes] * 64)
+    body = json.dumps({"submission_id": sid_hex, "token": "t" * MAX_TOKEN_CHARS, "envelope": b64e(sealed),
+                       "certificate": b64e(cert), "replace": False}).encode()
+    assert len(body) <= MAX_BODY_BYTES
 
 
 # ========================================================================= acknowledgements

@@ -172,7 +172,7 @@ def manifest() -> None:
         "min_group_size": 5, "categories": ["female", "male", "other"],
         "job_categories": ["engineering", "sales", "support"], "salary_bands": [2000, 4000, 8000],
         "dp_epsilon": "1.5",
-        "field_modulus": str((1 << 127) - 1), "encoding": "cells-bands-flp/v3", "version": 1,
+        "field_modulus": str((1 << 127) - 1), "encoding": "cells-bands-rank1/v4", "version": 1,
         "created_at": "2026-11-22T00:00:00Z",
     }
     # The canonical form, written out here independently of protocol/manifest.py.
@@ -189,7 +189,9 @@ def manifest() -> None:
             "Updated on 2026-11-22 for encoding cells-bands-flp/v3 (new manifest fields job_categories, "
             "salary_bands, dp_epsilon): the generator re-run, keeping the earlier file's certificates, so only "
             "the encoding and these three fields changed; canonical bytes and SHA-256 recomputed by the "
-            "generator with json and hashlib."
+            "generator with json and hashlib. Updated on 2026-12-04 for encoding cells-bands-rank1/v4: only the "
+            "encoding field changed (in the manifest and in the canonical bytes, edited by hand); SHA-256 "
+            "recomputed with hashlib."
         ),
         "manifest": m,
         "canonical": canonical,
@@ -236,12 +238,16 @@ def certificate() -> None:
 # ------------------------------------------------------------------ validity proofs (protocol.validity)
 
 P127 = (1 << 127) - 1
-VALIDATION_CHALLENGE = b"salary-mpc/v3 validation challenge\x00"
+VALIDATION_CHALLENGE = b"salary-mpc/v4 validation challenge\x00"
+#: the previous protocol revision's label: a challenge derived with it is a wrong derivation
+OLD_VALIDATION_CHALLENGE = b"salary-mpc/v3 validation challenge\x00"
+OPENING_NAMES = ["Y", "e1", "f1", "e2", "f2", "w(r)", "h(r)", "Z_range", "Z1", "Z2"]
 
 
 class _Layout:
     """The record layout of protocol/encoding.py's module docstring, rebuilt here: K = G x max(1, J)
-    cells (gender-major), B bands; H[c, b] (K*B), P[c] (K), Q[c] (K), d1 (L bits), d2 (L bits)."""
+    cells (gender-major), B bands; H[c, b] (K*B), P[c] (K), Q[c] (K), d1 (L bits), d2 (L bits); then
+    the proof of protocol/validity.py's module docstring: m, x1 y1 z1, x2 y2 z2, w0, h(0..2G), G = 2L."""
 
     def __init__(self, genders: list[str], jobs: list[str], bands: list[int], salary_max: int) -> None:
         self.genders, self.jobs, self.bands, self.salary_max = genders, jobs, bands, salary_max
@@ -251,18 +257,19 @@ class _Layout:
         self.B = len(self.edges)
         self.widths = [(self.edges[b + 1] - 1 if b + 1 < self.B else salary_max) - self.edges[b] for b in range(self.B)]
         self.L = max(1, max(self.widths).bit_length())
+        self.G = 2 * self.L
         self.KB = self.K * self.B
         self.P_at, self.Q_at = self.KB, self.KB + self.K
         self.d1_at = self.KB + 2 * self.K
         self.d2_at = self.d1_at + self.L
-        self.M = self.d2_at + self.L  # gates = record width
-        self.width = self.M + 3 + 2 * self.M + 1
-        self.h_at = self.M + 3
+        self.W = self.d2_at + self.L  # record width
+        self.x1_at, self.x2_at, self.w0_at, self.h_at = self.W + 1, self.W + 4, self.W + 7, self.W + 8
+        self.width = self.h_at + 2 * self.G + 1
 
     def record(self, gender: str, job: str, salary: int) -> list[int]:
         c = self.genders.index(gender) * self.J + (self.jobs.index(job) if self.jobs else 0)
         b = max(k for k, e in enumerate(self.edges) if e <= salary)
-        vec = [0] * self.M
+        vec = [0] * self.W
         vec[c * self.B + b], vec[self.P_at + c], vec[self.Q_at + c] = 1, salary, salary * salary
         off, dist = salary - self.edges[b], self.edges[b] + self.widths[b] - salary
         for j in range(self.L):
@@ -274,6 +281,9 @@ class _Layout:
         return (sum(self.edges[i % self.B] * x[i] for i in range(self.KB))
                 + sum(x[self.d1_at + j] << j for j in range(self.L))) % P127
 
+    def ind(self, x: list[int]) -> list[int]:
+        return [sum(x[c * self.B: (c + 1) * self.B]) % P127 for c in range(self.K)]
+
     def widths_chosen(self, x: list[int]) -> int:
         """sum_{c,b} width_b H[c, b]: the chosen band's width, for a one-hot H."""
         return sum(self.widths[i % self.B] * x[i] for i in range(self.KB)) % P127
@@ -282,24 +292,16 @@ class _Layout:
         """sum_j 2^j d1_j + sum_j 2^j d2_j."""
         return sum(x[self.d1_at + j] << (j % self.L) for j in range(2 * self.L)) % P127
 
-    def gate_inputs(self, x: list[int]) -> list[tuple[int, int]]:
-        """Gates 1..M in the docstring's order: H * H, d * d, s * ind_c, s * P_c."""
-        s = self.salary(x)
-        ind = [sum(x[c * self.B: (c + 1) * self.B]) % P127 for c in range(self.K)]
-        return ([(x[i], x[i]) for i in range(self.KB)]
-                + [(x[self.d1_at + j], x[self.d1_at + j]) for j in range(2 * self.L)]
-                + [(s, ind[c]) for c in range(self.K)]
-                + [(s, x[self.P_at + c]) for c in range(self.K)])
+    def bits(self, x: list[int]) -> list[int]:
+        return x[self.d1_at: self.d1_at + self.G]
 
     def failed_groups(self, x: list[int]) -> list[str]:
         """The constraint groups the (unshared) record x breaks, checked in the clear."""
-        p, H, d = P127, x[: self.KB], x[self.d1_at: self.d2_at + self.L]
-        s = self.salary(x)
-        ind = [sum(H[c * self.B: (c + 1) * self.B]) % p for c in range(self.K)]
+        p, H, d, s = P127, x[: self.KB], self.bits(x), self.salary(x)
         one_hot = all(v in (0, 1) for v in H) and sum(H) % p == 1
         in_range = all(v in (0, 1) for v in d) and self.offset_bits(x) == self.widths_chosen(x)
-        product = all(x[self.P_at + c] == s * ind[c] % p and x[self.Q_at + c] == s * x[self.P_at + c] % p
-                      for c in range(self.K))
+        product = all(x[self.P_at + c] == s * i % p and x[self.Q_at + c] == s * x[self.P_at + c] % p
+                      for c, i in enumerate(self.ind(x)))
         return [g for g, ok in (("one-hot", one_hot), ("range", in_range), ("product", product)) if not ok]
 
 
@@ -316,176 +318,246 @@ def _interpolate(ys: list[int], x: int, p: int) -> int:
     return total % p
 
 
-def _prove(lay: _Layout, x: list[int], m: int, u0: int, v0: int) -> list[int]:
-    """record, m, u0, v0, h(0..2M) with h = f g; f, g through (0, u0 | v0) and (k, gate k's inputs)."""
+def _prove(lay: _Layout, x: list[int], rand: dict[str, int]) -> list[int]:
+    """record, m, x1 y1 x1*y1, x2 y2 x2*y2, w0, h(0..2G) with h = w^2 and w the polynomial of
+    degree G through (0, w0) and (k, d_k), k = 1..G (d = d1 d2)."""
     x = [v % P127 for v in x]
-    gates = lay.gate_inputs(x)
-    left, right = [u0] + [a for a, _ in gates], [v0] + [b for _, b in gates]
-    f = left + [_interpolate(left, k, P127) for k in range(lay.M + 1, 2 * lay.M + 1)]
-    g = right + [_interpolate(right, k, P127) for k in range(lay.M + 1, 2 * lay.M + 1)]
-    return x + [m, u0, v0] + [a * b % P127 for a, b in zip(f, g)]
+    w = [rand["w0"]] + lay.bits(x)
+    w += [_interpolate(w, k, P127) for k in range(lay.G + 1, 2 * lay.G + 1)]
+    x1, y1, x2, y2 = rand["x1"], rand["y1"], rand["x2"], rand["y2"]
+    return x + [rand["m"], x1, y1, x1 * y1 % P127, x2, y2, x2 * y2 % P127, rand["w0"]] + [v * v % P127 for v in w]
 
 
-def _challenge(lay: _Layout, seed: bytes) -> dict[str, Any]:
+def _challenge(lay: _Layout, seed: bytes, label: bytes = VALIDATION_CHALLENGE) -> dict[str, Any]:
     """SHAKE-256(label || seed), 24 big-endian bytes per element reduced mod p, in the order sigma
-    (one per vector entry), r, rho one-hot (K*B + 1), rho range (2L + 1), rho product (2K); r is
-    mapped to 2M + 1 + (element mod (p - 2M - 1)), never an interpolation node."""
-    counts = [lay.width, 1, lay.KB + 1, 2 * lay.L + 1, 2 * lay.K]
-    stream = hashlib.shake_256(VALIDATION_CHALLENGE + seed).digest(24 * sum(counts))
+    (one per vector entry), r, beta1 (K*B), gamma1 (K*B), mu1, beta2 (K), gamma2 (K), beta3 (G),
+    mu3; r is mapped to 2G + 1 + (element mod (p - 2G - 1)), never an interpolation node."""
+    names = ["sigma", "r", "beta1", "gamma1", "mu1", "beta2", "gamma2", "beta3", "mu3"]
+    counts = [lay.width, 1, lay.KB, lay.KB, 1, lay.K, lay.K, lay.G, 1]
+    stream = hashlib.shake_256(label + seed).digest(24 * sum(counts))
     vals = [int.from_bytes(stream[24 * k: 24 * k + 24], "big") % P127 for k in range(sum(counts))]
-    parts, at = [], 0
-    for c in counts:
-        parts.append(vals[at: at + c])
+    out: dict[str, Any] = {}
+    at = 0
+    for name, c in zip(names, counts):
+        out[name] = vals[at: at + c] if name not in ("r", "mu1", "mu3") else vals[at]
         at += c
-    top = 2 * lay.M
-    return {"sigma": parts[0], "r": top + 1 + parts[1][0] % (P127 - top - 1),
-            "rho_onehot": parts[2], "rho_range": parts[3], "rho_product": parts[4]}
+    out["r"] = 2 * lay.G + 1 + out["r"] % (P127 - 2 * lay.G - 1)
+    return out
 
 
 def _openings(lay: _Layout, v: list[int], ch: dict[str, Any]) -> list[int]:
-    """Y, F, G, H and the three group combinations of the submission vector v, each from its
-    definition: h(k) below is the submitted value, standing for gate k's product."""
-    p, r, M, KB, L, K = P127, ch["r"], lay.M, lay.KB, lay.L, lay.K
-    x, u0, v0, h = v[: M], v[M + 1], v[M + 2], v[lay.h_at:]
-    gates = lay.gate_inputs(x)
-    Y = sum(s * e for s, e in zip(ch["sigma"], v)) % p
-    F = _interpolate([u0] + [a for a, _ in gates], r, p)
-    G = _interpolate([v0] + [b for _, b in gates], r, p)
-    Hr = _interpolate(h, r, p)
-    r1, r2, r3 = ch["rho_onehot"], ch["rho_range"], ch["rho_product"]
-    # one-hot: H_i^2 - H_i = 0 (rho_i) and sum H - 1 = 0 (rho_KB)
-    v1 = sum(r1[i] * (h[1 + i] - x[i]) for i in range(KB)) + r1[KB] * (sum(x[:KB]) - 1)
-    # range: d_j^2 - d_j = 0 (rho_j) and sum 2^j d1_j + sum 2^j d2_j - sum width_b H[c, b] = 0 (rho_2L)
-    d = x[lay.d1_at: lay.d1_at + 2 * L]
-    v2 = (sum(r2[j] * (h[1 + KB + j] - d[j]) for j in range(2 * L))
-          + r2[2 * L] * (lay.offset_bits(x) - lay.widths_chosen(x)))
-    # product: P_c - s ind_c = 0 (rho_c) and Q_c - s P_c = 0 (rho_K+c)
-    ind_at, sq_at = 1 + KB + 2 * L, 1 + KB + 2 * L + K  # where the gates s ind_c and s P_c sit in h
-    v3 = sum(r3[c] * (x[lay.P_at + c] - h[ind_at + c]) + r3[K + c] * (x[lay.Q_at + c] - h[sq_at + c]) for c in range(K))
-    return [Y, F, G, Hr, v1 % p, v2 % p, v3 % p]
+    """The ten opened values of the unshared submission v, each from its definition (the second
+    round's in the Beaver form the nodes use, checked against the product it stands for)."""
+    p, r = P127, ch["r"]
+    x, H, d = v[: lay.W], v[: lay.KB], lay.bits(v)
+    x1, y1, z1 = v[lay.x1_at: lay.x1_at + 3]
+    x2, y2, z2 = v[lay.x2_at: lay.x2_at + 3]
+    h = v[lay.h_at:]
+    b1, g1, b2, g2, b3 = ch["beta1"], ch["gamma1"], ch["beta2"], ch["gamma2"], ch["beta3"]
+    s, ind = lay.salary(x), lay.ind(x)
+    P, Q = x[lay.P_at: lay.P_at + lay.K], x[lay.Q_at: lay.Q_at + lay.K]
+    Y = sum(a * b for a, b in zip(ch["sigma"], v)) % p
+    bH, gH = sum(a * b for a, b in zip(b1, H)) % p, sum(a * b for a, b in zip(g1, H)) % p
+    e1, f1 = (bH - x1) % p, (gH - y1) % p
+    rhs2 = (sum(a * b for a, b in zip(b2, ind)) + sum(a * b for a, b in zip(g2, P))) % p
+    e2, f2 = (s - x2) % p, (rhs2 - y2) % p
+    w_r = _interpolate([v[lay.w0_at]] + d, r, p)
+    h_r = _interpolate(h, r, p)
+    z_range = (sum(b3[k] * (h[1 + k] - d[k]) for k in range(lay.G))
+               + ch["mu3"] * (lay.offset_bits(x) - lay.widths_chosen(x))) % p
+    c1 = (sum(a * b * c for a, b, c in zip(b1, g1, H)) + ch["mu1"] * (sum(H) - 1)) % p
+    c2 = (sum(a * b for a, b in zip(b2, P)) + sum(a * b for a, b in zip(g2, Q))) % p
+    z1_open = (c1 - z1 - e1 * f1 - e1 * y1 - f1 * x1) % p
+    z2_open = (c2 - z2 - e2 * f2 - e2 * y2 - f2 * x2) % p
+    # the algebra: Z = C - (left form)(right form) - (z - x y)
+    assert z1_open == (c1 - bH * gH - (z1 - x1 * y1)) % p
+    assert z2_open == (c2 - s * rhs2 - (z2 - x2 * y2)) % p
+    return [Y, e1, f1, e2, f2, w_r, h_r, z_range, z1_open, z2_open]
 
 
 def _reason(opened: list[int]) -> str | None:
-    """The verdict: "proof" unless H = F G, else the first group whose combination is not 0."""
-    if opened[1] * opened[2] % P127 != opened[3]:
+    """The verdict: "proof" unless h(r) = w(r)^2, else the first of Z1, Z_range, Z2 that is not 0."""
+    if opened[5] * opened[5] % P127 != opened[6]:
         return "proof"
-    return next((g for g, val in zip(("one-hot", "range", "product"), opened[4:]) if val), None)
+    return next((g for g, val in zip(("one-hot", "range", "product"), (opened[8], opened[7], opened[9])) if val), None)
 
 
-def _invalid(lay: _Layout, H: dict[int, int], d1: int, d2: int, cells: dict[int, int] | None = None,
-             q_off: int = 0) -> list[int]:
-    """A record vector with the given H entries and d1/d2 values (mod p, spread over the bits:
-    a value outside 0..2^L - 1 sits in bit 0 alone), and P, Q consistent with its salary on the
-    cells it indicates (or on ``cells``: c -> indicator), Q shifted by ``q_off`` on those cells."""
-    x = [0] * lay.M
+def _invalid(lay: _Layout, H: dict[int, int], d1: int | list[int], d2: int | list[int],
+             cells: dict[int, int] | None = None, q_off: int = 0) -> list[int]:
+    """A record vector with the given H entries and d1/d2 (an integer spread over the bits, or the
+    L entries themselves), and P, Q consistent with its salary on the cells it indicates (or on
+    ``cells``: c -> indicator), Q shifted by ``q_off`` on those cells."""
+    x = [0] * lay.W
     for i, val in H.items():
         x[i] = val % P127
     for at, val in ((lay.d1_at, d1), (lay.d2_at, d2)):
-        if 0 <= val < (1 << lay.L):
-            for j in range(lay.L):
-                x[at + j] = (val >> j) & 1
-        else:
-            x[at] = val % P127
+        entries = val if isinstance(val, list) else [(val >> j) & 1 for j in range(lay.L)]
+        x[at: at + lay.L] = [e % P127 for e in entries]
     s = lay.salary(x)
-    ind = cells if cells is not None else {c: sum(x[c * lay.B: (c + 1) * lay.B]) for c in range(lay.K)}
+    ind = cells if cells is not None else dict(enumerate(lay.ind(x)))
     for c, k in ind.items():
         x[lay.P_at + c] = s * k % P127
         x[lay.Q_at + c] = (s * s * k + (q_off if k else 0)) % P127
     return x
 
 
-def _validity_case(name: str, lay: _Layout, record: tuple[str, str, int], rand: list[int], seed: bytes,
-                   negatives: list[tuple[str, list[int], str]], flip: int) -> dict[str, Any]:
+def _forge_triple(lay: _Layout, sub: list[int], ch: dict[str, Any]) -> list[int]:
+    """The submission with z1 chosen so that Z1 = 0 under the challenge ch."""
+    out = list(sub)
+    out[lay.x1_at + 2] = (out[lay.x1_at + 2] + _openings(lay, sub, ch)[8]) % P127
+    return out
+
+
+def _forge_bits(lay: _Layout, sub: list[int], ch: dict[str, Any]) -> list[int]:
+    """The submission with h(k) = d_k wherever d_k is not a bit ("d^2 = d"), and h(G + 1) solved
+    for h(r) = w(r)^2 at ch's r: every check passes under ch."""
+    out, d, p = list(sub), lay.bits(sub), P127
+    for k, dk in enumerate(d):
+        if dk not in (0, 1):
+            out[lay.h_at + 1 + k] = dk
+    r, free = ch["r"], lay.G + 1
+    w_r = _interpolate([sub[lay.w0_at]] + d, r, p)
+    out[lay.h_at + free] = 0
+    unit = [0] * (2 * lay.G + 1)
+    unit[free] = 1
+    out[lay.h_at + free] = (w_r * w_r - _interpolate(out[lay.h_at:], r, p)) * pow(_interpolate(unit, r, p), -1, p) % p
+    return out
+
+
+def _dec(v: Any) -> Any:
+    """Field elements as decimal strings (indices stay numbers)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    if isinstance(v, list):
+        return [_dec(e) for e in v]
+    if isinstance(v, dict):
+        return {k: (e if k == "tampered_index" else _dec(e)) for k, e in v.items()}
+    return v
+
+
+def _forgeries(lay: _Layout, rand: dict[str, int], seed: bytes, ch: dict[str, Any], triple_record: list[int],
+               bits_record: list[int]) -> list[dict[str, Any]]:
+    """A forged triple tuned to the challenge of a wrong derivation (the previous revision's label,
+    the same seed), and a forged bits proof tuned to a challenge from a seed the prover chose: each
+    passes under the challenge it was built for and fails under the nodes' one."""
+    out = []
+    wrong = _challenge(lay, seed, OLD_VALIDATION_CHALLENGE)
+    own_seed = hashlib.sha256(b"salary-mpc test vector: a seed the prover chose itself").digest()
+    own = _challenge(lay, own_seed)
+    for name, record, forge, against, what, reason in (
+            ("forged triple, tuned to a wrong derivation", triple_record, _forge_triple, wrong,
+             {"derivation": "label 'salary-mpc/v3 validation challenge\\x00', same seed"}, "one-hot"),
+            ("forged bits proof, tuned to the prover's own seed", bits_record, _forge_bits, own,
+             {"derivation": "the right label, the prover's seed", "seed": own_seed.hex()}, "proof")):
+        assert lay.failed_groups(record)
+        forged = forge(lay, _prove(lay, record, rand), against)
+        passes = _openings(lay, forged, against)
+        assert _reason(passes) is None
+        opened = _openings(lay, forged, ch)
+        assert _reason(opened) == reason
+        out.append({"name": name, "record_vector": record, "submission": forged, "openings": opened,
+                    "reason": reason, "forged_against": {**what, "challenge": against, "openings": passes}})
+    return out
+def _validity_case(name: str, lay: _Layout, record: tuple[str, str, int], rand: dict[str, int], seed: bytes,
+                   negatives: list[tuple[str, list[int], str]], flip: int,
+                   forge_records: tuple[list[int], list[int]]) -> dict[str, Any]:
     x = lay.record(*record)
     assert lay.failed_groups(x) == []
-    sub = _prove(lay, x, *rand)
-    gates = lay.gate_inputs(x)
-    assert sub[lay.h_at + 1: lay.h_at + lay.M + 1] == [a * b % P127 for a, b in gates]  # h(k): gate k's output
+    sub = _prove(lay, x, rand)
+    assert sub[lay.h_at + 1: lay.h_at + lay.G + 1] == lay.bits(x)  # h(k) = d_k^2 = d_k
     ch = _challenge(lay, seed)
     opened = _openings(lay, sub, ch)
-    assert opened[4:] == [0, 0, 0] and _reason(opened) is None
+    assert opened[7:] == [0, 0, 0] and _reason(opened) is None
     neg = []
-    tampered = list(sub)
-    tampered[lay.h_at + flip] = (tampered[lay.h_at + flip] + 1) % P127
-    t_open = _openings(lay, tampered, ch)
-    assert _reason(t_open) == "proof"
-    neg.append({"name": f"h({flip}) plus 1", "tampered_index": lay.h_at + flip, "submission": tampered,
-                "openings": t_open, "reason": "proof"})
+    for what, at, delta, reason in (("h(%d) plus 1" % flip, lay.h_at + flip, 1, "proof"),
+                                    ("z1 plus 1: a triple with z != x y", lay.x1_at + 2, 1, "one-hot"),
+                                    ("z2 minus 1: a triple with z != x y", lay.x2_at + 2, -1, "product")):
+        tampered = list(sub)
+        tampered[at] = (tampered[at] + delta) % P127
+        t_open = _openings(lay, tampered, ch)
+        assert _reason(t_open) == reason
+        neg.append({"name": what, "tampered_index": at, "submission": tampered, "openings": t_open, "reason": reason})
     for nname, xv, group in negatives:
         assert lay.failed_groups(xv) == [group], (nname, lay.failed_groups(xv))
-        nsub = _prove(lay, xv, *rand)
+        nsub = _prove(lay, xv, rand)
         n_open = _openings(lay, nsub, ch)
-        assert n_open[1] * n_open[2] % P127 == n_open[3] and _reason(n_open) == group
+        assert n_open[5] * n_open[5] % P127 == n_open[6] and _reason(n_open) == group
         neg.append({"name": nname, "record_vector": xv, "submission": nsub, "openings": n_open, "reason": group})
-
-    def dec(v: Any) -> Any:
-        if isinstance(v, int) and not isinstance(v, bool):
-            return str(v)
-        if isinstance(v, list):
-            return [dec(e) for e in v]
-        if isinstance(v, dict):
-            return {k: (e if k == "tampered_index" else dec(e)) for k, e in v.items()}
-        return v
-
+    neg += _forgeries(lay, rand, seed, ch, *forge_records)
     return {
         "name": name, "genders": lay.genders, "jobs": lay.jobs, "salary_bands": lay.bands,
         "salary_max": lay.salary_max,
         "record": {"gender": record[0], "job": record[1], "salary": record[2]},
-        "record_vector": dec(x), "randomness": dec(dict(zip(("m", "u0", "v0"), rand))),
-        "submission": dec(sub), "seed": seed.hex(), "challenge": dec(ch), "openings": dec(opened),
-        "reason": None, "negatives": [dec(n) for n in neg],
+        "record_vector": _dec(x), "randomness": _dec(rand), "submission": _dec(sub), "seed": seed.hex(),
+        "challenge": _dec(ch), "openings": _dec(opened), "reason": None, "negatives": [_dec(n) for n in neg],
     }
 
 
 def validity() -> None:
     rng = random.Random(20261204)
-    a = _Layout(["female", "male", "other"], [], [], 15)  # K = 3, B = 1, L = 4: M = 17
-    b = _Layout(["female", "male", "other"], ["engineering", "sales"], [6, 12], 20)  # K = 6, B = 3, L = 4: M = 38
+    a = _Layout(["female", "male", "other"], [], [], 15)  # K = 3, B = 1, L = 4: W = 17, width 42
+    b = _Layout(["female", "male", "other"], ["engineering", "sales"], [6, 12], 20)  # K = 6, B = 3, L = 4: W = 38
     seed_a = hashlib.sha256(b"salary-mpc test vector: validation seed, layout A").digest()
     seed_b = hashlib.sha256(b"salary-mpc test vector: validation seed, layout B").digest()
+    names = ["m", "x1", "y1", "x2", "y2", "w0"]
+    minus_one = [P127 - 1] + [0] * 3  # a "-1" in the lowest bit
     cases = [
         _validity_case("3 genders, no jobs, one band, salary_max 15", a, ("male", "", 11),
-                       [rng.randrange(P127) for _ in range(3)], seed_a, [
+                       {k: rng.randrange(P127) for k in names}, seed_a, [
                            # two genders at once (each counted with salary 15): sum H = 2
                            ("one-hot: two genders", _invalid(a, {0: 1, 1: 1}, 15, 15), "one-hot"),
                            # d1 + d2 = 16, one more than the band's width 15: salary 15 + 1 claimed within [0, 15]
                            ("range: offset plus distance exceeds the band", _invalid(a, {1: 1}, 15, 1), "range"),
                            ("product: Q is not s^2", _invalid(a, {2: 1}, 9, 6, q_off=1), "product"),
-                       ], flip=a.M + 1),
+                       ], flip=a.G + 1, forge_records=(
+                           # 2 on female, -1 on male, salary 0: sum H = 1, range and products hold
+                           _invalid(a, {0: 2, 1: -1}, 0, 15),
+                           # salary -1 in [0, 15]: d1 = -1 (a non-bit), d2 = 16 = 15 + 1 (with a 2 in the lowest bit)
+                           _invalid(a, {1: 1}, minus_one, [2, 1, 1, 1]))),
         _validity_case("3 genders x 2 jobs x 3 bands, salary_max 20", b, ("other", "sales", 9),
-                       [rng.randrange(P127) for _ in range(3)], seed_b, [
+                       {k: rng.randrange(P127) for k in names}, seed_b, [
                            # +1 on cells 0 and 5, -1 on cell 3 (all band 2): sum H = 1, salary moved between cells
                            ("one-hot: a -1 indicator", _invalid(b, {0 * 3 + 2: 1, 5 * 3 + 2: 1, 3 * 3 + 2: -1}, 3, 5),
                             "one-hot"),
                            # band 2 (12..20, width 8): d1 = 15 and d2 = -7 in a non-bit: salary 27 above the bound
-                           ("range: salary above the bound, d2 not a bit", _invalid(b, {1 * 3 + 2: 1}, 15, -7),
+                           ("range: salary above the bound, d2 not a bit", _invalid(b, {1 * 3 + 2: 1}, 15, [-7, 0, 0, 0]),
                             "range"),
                            # H says cell 5 band 1; P and Q put the salary on cell 0
                            ("product: salary on another cell", _invalid(b, {5 * 3 + 1: 1}, 2, 3, cells={0: 1}),
                             "product"),
-                       ], flip=1),
+                       ], flip=1, forge_records=(
+                           # 2 on cell 4, -1 on cell 1 (band 1, width 5: offset 1, distance 4)
+                           _invalid(b, {4 * 3 + 1: 2, 1 * 3 + 1: -1}, 1, 4),
+                           # salary 5 in band 1 (6..11): offset -1, distance 6 = 5 + 1
+                           _invalid(b, {2 * 3 + 1: 1}, minus_one, 6))),
     ]
     out = {
         "provenance": (
             "Generated once by tests/vectors/generate_vectors.py (validity) on 2026-12-04, independently of "
             "protocol/validity.py and protocol/encoding.py (neither is imported): the record layout is rebuilt from "
-            "protocol/encoding.py's module docstring, the gates (H*H, d*d, s*ind_c, s*P_c, in that order) and the "
-            "proof from protocol/validity.py's module docstring: f, g of degree M through (0, u0 | v0) and (k, left | "
-            "right input of gate k), h = f g given at 0..2M, every extrapolation and every evaluation at r by "
-            "Lagrange's formula term by term with modular inverses. The challenge is SHAKE-256 of the label "
-            "'salary-mpc/v3 validation challenge\\x00' and the seed, 24 big-endian bytes per element mod p; the "
-            "element order (sigma, r, rho one-hot, rho range, rho product), the mapping of r to 2M + 1 + (element "
-            "mod (p - 2M - 1)) and the assignment of each rho to a constraint with its sign, where h(gate) is the "
-            "submitted h at that gate's index k (V_one-hot = sum_i rho_i (h(H_i H_i) - H_i) + rho_KB (sum H - 1); "
-            "V_range = sum_j rho_j (h(d_j d_j) - d_j) + rho_2L (sum_j 2^(j mod L) d_j - sum width_b H[c, b]) over "
-            "the 2L bits d = d1 d2; V_product = sum_c rho_c (P_c - h(s ind_c)) + rho_(K+c) (Q_c - h(s P_c))) are "
-            "not in the docstrings and were read from protocol/validity.py (derive_challenge, query), then written "
-            "here from their definitions. m, u0, v0 come from random.Random(20261204); seeds are SHA-256 of fixed "
-            "labels; p = 2^127 - 1. 'openings' are (Y, F, G, H, V_one-hot, V_range, V_product) of the unshared "
-            "submission vector, i.e. the opened values. Negatives: one submission with one h value increased by 1 "
-            "(reason 'proof'), and per constraint group a record vector that breaks that group only (checked in "
-            "the clear by the generator), proved honestly with the same m, u0, v0. The generator asserts h(k) = "
-            "gate k's output, H = F G for every honest proof, and that each verdict is the intended one. Field "
+            "protocol/encoding.py's module docstring; the proof and the checks from protocol/validity.py's module "
+            "docstring: the submission is record, m, x1 y1 z1 = x1 y1, x2 y2 z2 = x2 y2, w0, h(0..2G) with G = 2L, "
+            "w of degree G through (0, w0) and (k, d_k) for the bits d = d1 d2, h = w^2; every extrapolation and "
+            "every evaluation at r by Lagrange's formula term by term with modular inverses. The challenge is "
+            "SHAKE-256 of the label 'salary-mpc/v4 validation challenge\\x00' and the seed, 24 big-endian bytes "
+            "per element mod p. Not in the docstrings, read from protocol/validity.py (derive_challenge, query) and "
+            "then written here from their definitions: the element order (sigma, r, beta1, gamma1, mu1, beta2, "
+            "gamma2, beta3, mu3), r mapped to 2G + 1 + (element mod (p - 2G - 1)), and the openings: Y = sigma . v; "
+            "e1 = beta1 . H - x1; f1 = gamma1 . H - y1; e2 = s - x2; f2 = beta2 . ind + gamma2 . P - y2; w(r); h(r); "
+            "Z_range = sum_k beta3_k (h(k) - d_k) + mu3 (sum_j 2^(j mod L) d_j - sum width_b H[c, b]); "
+            "Z1 = sum_i beta1_i gamma1_i H_i + mu1 (sum H - 1) - z1 - e1 f1 - e1 y1 - f1 x1; "
+            "Z2 = beta2 . P + gamma2 . Q - z2 - e2 f2 - e2 y2 - f2 x2 (the generator asserts that each Z equals "
+            "C - (left form)(right form) - (z - x y)). 'openings' are these ten values of the unshared submission, "
+            "i.e. the opened values; the verdict is 'proof' unless h(r) = w(r)^2, else the first of Z1 (one-hot), "
+            "Z_range (range), Z2 (product) that is not 0. m, x1, y1, x2, y2, w0 come from "
+            "random.Random(20261204); seeds are SHA-256 of fixed labels; p = 2^127 - 1. Negatives: one h value "
+            "plus 1 (proof), z1 plus 1 (one-hot) and z2 minus 1 (product) on the honest submission; per "
+            "constraint group a record vector that breaks that group only (checked in the clear by the "
+            "generator), proved honestly with the same randomness; a record that counts 2 in one cell and -1 in "
+            "another with z1 chosen so that Z1 = 0 under the challenge of a wrong derivation (the previous "
+            "revision's label, the same seed); and a salary of -1 (non-bits in d) whose h claims d_k^2 = d_k with "
+            "h(G + 1) solved so that h(r) = w(r)^2 under the challenge of a seed the prover chose itself. Each "
+            "forgery records the challenge it was built for and its openings there (every check passes). Field "
             "elements are decimal strings."
         ),
         "field_modulus": str(P127),

@@ -1,0 +1,384 @@
+"""The browser library (web/src) against the Python protocol: its own Node test suite (the same
+known-answer files as the Python tests), its type check, and cross-language tests run here with
+the real Python code on the other side: labels, canonical JSON and manifest identity on tricky
+input, uploads the JavaScript prepares accepted by real nodes' ingest checks (and their shares
+reconstructing the Python-encoded records), and Python-made certificates, batches and envelopes
+verified and opened by the JavaScript.
+
+The JavaScript runs under Node (``web/test/interop.js``: JSON in, JSON out); its packages come
+from ``web/package-lock.json`` (``npm ci --prefix web``, which ./run_tests.sh runs).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import dataclasses
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from conftest import Survey, make_survey
+from mpc_nodes.ingest import Ingest
+from mpc_nodes.keys import load_hpke_private, load_public
+from mpc_nodes.store import NodeStore
+from protocol.commitment import batch_envelope_id, make_batch, make_certificate, verify_certificate
+from protocol.encoding import Record
+from protocol.envelope import open_share_block, open_shares, private_bytes, seal_share_block, seal_shares
+from protocol.errors import InvalidManifest, SurveyError
+from protocol.field import decode_elements, encode_elements, reconstruct_vector, share_vector
+from protocol.labels import Label
+from protocol.manifest import manifest_from_json
+from protocol.validity import encode_submission
+from protocol.wire import BulkBody
+
+ROOT = Path(__file__).resolve().parent.parent
+WEB = ROOT / "web"
+NODE = shutil.which("node")
+VECTORS = ROOT / "tests" / "vectors"
+
+pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js (node, 20.19 or newer) is not installed: the browser "
+                                                    "library's tests run under it")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _web_packages() -> None:
+    version = node("--version").stdout.strip()
+    if tuple(int(x) for x in version.lstrip("v").split(".")[:2]) < (20, 19):
+        pytest.fail(f"the browser library needs Node.js 20.19 or newer (@noble/curves), this is {version}")
+    if not (WEB / "node_modules" / "@hpke" / "core").is_dir():
+        pytest.fail("web/node_modules is missing: run `npm ci --prefix web` (./run_tests.sh does)")
+
+
+def node(*args: str, stdin: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    assert NODE is not None
+    return subprocess.run([NODE, *args], input=stdin, cwd=WEB, capture_output=True, text=True, timeout=timeout)
+
+
+def interop(command: str, payload: Any = None) -> Any:
+    out = node("test/interop.js", command, stdin=json.dumps(payload))
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+# -- the library's own suite and type check ---------------------------------------------------------
+
+def test_the_node_suite_passes_on_the_shared_vector_files() -> None:
+    files = sorted(str(p.relative_to(WEB)) for p in (WEB / "test").glob("*.test.js"))
+    assert {"test/field.test.js", "test/manifest.test.js", "test/envelope.test.js", "test/commitment.test.js",
+            "test/wire.test.js", "test/bundle.test.js", "test/submission.test.js"} <= set(files)
+    out = node("--test", *files)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    passed = int(re.search(r"^# pass (\d+)$", out.stdout, re.M).group(1))  # type: ignore[union-attr]
+    assert re.search(r"^# fail 0$", out.stdout, re.M) and passed >= 40, out.stdout[-2000:]
+
+
+def test_the_library_type_checks() -> None:
+    out = node("node_modules/typescript/bin/tsc", "-p", "tsconfig.json")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+# -- labels, canonical JSON, manifests ----------------------------------------------------------------
+
+def test_labels_are_byte_identical_to_the_python_registry() -> None:
+    assert interop("labels") == {m.name: m.value.hex() for m in Label}
+
+
+TRICKY_STRINGS = [
+    "".join(map(chr, range(128))),  # every ASCII character, control characters included
+    "Gehaltsumfrage Zürich – 2026", "naïve café", "日本語の調査", "😀 emoji", "e\u0301 combining",
+    "quote \" backslash \\ slash / tab \t newline \n return \r", "\u2028\u2029 line separators", "\ufeffBOM",
+    "\x7f DEL \x80 \x9f C1", "</script><!--", "\u00a0\u3000 spaces", "\U0010ffff last code point",
+]
+
+
+def test_canonical_json_is_python_json_dumps_on_tricky_values() -> None:
+    values: list[Any] = [{s: s} for s in TRICKY_STRINGS] + [
+        {"\U0001f600": 1, "\uff5e": 2, "Z": 3, "a": 4, "": 5, "é": 6},  # code-point order, not UTF-16 order
+        [0, -1, 2**127 - 1, -(2**200), True, False, None, [], {}, [[[]]]],
+        {"nested": {"b": [1, {"d": 1, "c": 2}], "a": "x"}},
+    ]
+    # Transported as ASCII JSON so that the JavaScript parser, not the test, decodes every escape.
+    texts = [json.dumps(v, ensure_ascii=True) for v in values]
+    got = interop("canonical", {"texts": texts})
+    for v, g in zip(values, got, strict=True):
+        want = json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert g == {"text": want, "utf8": want.encode().hex()}, want
+
+
+def test_json_parser_accepts_and_refuses_what_python_does() -> None:
+    texts = ["1.0", "5e0", "NaN", "-Infinity", "01", "-0", "[1,]", "{\"a\":1,\"a\":2}", " \t\n\r{}\r\n", "\"\\ud800\"",
+             "\"\\udc00\\ud800\"", "\"\\ud83d\\ude00\"", "\"a\x01\"", "\"\x7f\"", "\"\\x41\"", "\"\\u12G4\"", "[1] 2", "\ufeff{}",
+             "1" + "0" * 4299, "1" + "0" * 4300, "{\"__proto__\": 1}", "[1e400]", "\"\\/\"", "\u00a01", "tru", ""]
+    got = interop("canonical", {"texts": texts})
+    for text, g in zip(texts, got, strict=True):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            assert g == {"error": "syntax"}, text
+            continue
+        if _has_float(value):
+            assert g == {"error": "float"}, text
+            continue
+        want = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert g["text"] == want, text
+        try:
+            assert g == {"text": want, "utf8": want.encode().hex()}, text
+        except UnicodeEncodeError:  # an unpaired surrogate: no UTF-8 form on either side
+            assert g == {"text": want, "error": "surrogate"}, text
+
+
+def _has_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, (list, dict)):
+        return any(_has_float(v) for v in (value.values() if isinstance(value, dict) else value))
+    return False
+
+
+def _vector_manifest() -> dict[str, Any]:
+    return copy.deepcopy(json.loads((VECTORS / "manifest.json").read_text(encoding="utf-8"))["manifest"])
+
+
+def _manifest_variants() -> list[str]:
+    """Manifests as text: valid ones with tricky but legal values, and invalid ones."""
+    out: list[str] = []
+    for title in TRICKY_STRINGS:
+        d = _vector_manifest()
+        d["title"], d["salary_unit"], d["created_at"] = title, title[::-1], title
+        out += [json.dumps(d, ensure_ascii=False), json.dumps(d, ensure_ascii=True, indent=2)]
+    d = _vector_manifest()
+    d.update(categories=["female", "male", "divers", "ñ-binary"], job_categories=["forschung & entwicklung", "vente"],
+             salary_bands=[1, 999_999, 1_000_000], dp_epsilon=" 1e-3 ", field_modulus=2**127 - 1)
+    out.append(json.dumps(d))
+    bare = _vector_manifest()
+    for k in ("salary_unit", "min_group_size", "categories", "job_categories", "salary_bands", "dp_epsilon",
+              "field_modulus", "encoding", "version", "created_at", "salary_max"):
+        del bare[k]
+    out.append(json.dumps(bare))
+    mutations: list[tuple[str, Any]] = [
+        ("version", 2), ("survey_id", "a b"), ("model", "honest"), ("threshold", 2), ("threshold", 1.0),
+        ("threshold", True), ("title", None), ("categories", ["Female", "male"]), ("categories", ["female", "other"]),
+        ("categories", [" male"]), ("categories", ["male", "female\u2003"]), ("job_categories", ["a,b"]),
+        ("salary_bands", [5, 5]), ("salary_bands", [2_000_000]), ("salary_max", 10**12), ("min_group_size", 0),
+        ("dp_epsilon", "0.0000001"), ("dp_epsilon", "101"), ("dp_epsilon", "x"), ("closes_at", "2026-12-31"),
+        ("closes_at", "2026-13-01T00:00:00Z"), ("encoding", "v9"), ("field_modulus", str(2**61 - 1)),
+        ("analyst_public_key", "zz"), ("surprise", 1),
+    ]
+    for key, value in mutations:
+        d = _vector_manifest()
+        d[key] = value
+        out.append(json.dumps(d))
+    for key, value in [("url", "http://x"), ("mpc_address", "x:0"), ("hpke_public_key", "00"), ("tls_cert_sha256", "0" * 64)]:
+        d = _vector_manifest()
+        d["nodes"][1][key] = value
+        out.append(json.dumps(d))
+    d = _vector_manifest()
+    d["nodes"] = d["nodes"][:2]
+    out += [json.dumps(d), "[]", "{", json.dumps(_vector_manifest()).replace('"title": "', '"title": "\\ud800')]
+    return out
+
+
+def test_manifest_identity_and_refusals_agree_with_python() -> None:
+    texts = _manifest_variants()
+    got = interop("manifests", {"manifests": texts})
+    accepted = 0
+    for text, g in zip(texts, got, strict=True):
+        try:
+            m = manifest_from_json(text)
+            canonical = m.canonical_bytes()
+        except (InvalidManifest, UnicodeEncodeError):
+            assert "error" in g, f"JavaScript accepts a manifest Python refuses: {text[:200]}"
+            continue
+        if m.field_modulus != 2**127 - 1:  # the one rule where the page is deliberately stricter
+            assert g == {"error": "this page supports surveys over the field 2^127 - 1 only"}
+            continue
+        assert g == {"sha256": hashlib.sha256(canonical).hexdigest(), "canonical": canonical.hex()}, text[:200]
+        accepted += 1
+    assert accepted == 2 * len(TRICKY_STRINGS) + 2
+
+
+def test_the_javascript_refuses_with_the_python_message() -> None:
+    """Where both refuse, the one-line reason is the same (same rules, same order)."""
+    texts = _manifest_variants()
+    got = interop("manifests", {"manifests": texts})
+    same = 0
+    for text, g in zip(texts, got, strict=True):
+        try:
+            manifest_from_json(text)
+        except InvalidManifest as exc:
+            prefix = "manifest has missing or unexpected fields"
+            if str(exc).startswith(prefix):  # the detail after it names a Python exception
+                assert g["error"].startswith(prefix), text[:200]
+            else:
+                assert g == {"error": str(exc)}, text[:200]
+            same += 1
+    assert same == len(texts) - (2 * len(TRICKY_STRINGS) + 2) - 2  # all but the accepted, 2^61 - 1 and the surrogate
+
+
+# -- uploads made in JavaScript, checked by real nodes --------------------------------------------------
+
+@dataclasses.dataclass
+class Cluster:
+    survey: Survey
+    ingests: list[Ingest]
+    stores: list[NodeStore]
+    keys: list[bytes]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    s = make_survey(tmp_path, tokens=12, job_categories=("engineering", "sales"), salary_bands=(3000, 6000),
+                    salary_max=20_000)
+    bundle = json.loads((s.dir / "node-bundle.json").read_text())
+    stores, ingests, keys = [], [], []
+    for d in s.node_dirs:
+        store = NodeStore(d / "node.db")
+        pub = load_public(d)
+        store.import_survey(bundle, pub.hpke_public_key, pub.tls_cert_sha256)
+        stores.append(store)
+        ingests.append(Ingest(store, load_hpke_private(d)))
+        keys.append(private_bytes(load_hpke_private(d)))
+    yield Cluster(s, ingests, stores, keys)
+    for store in stores:
+        store.close()
+
+
+RECORDS = [Record("female", 4200, "engineering"), Record("male", 2999, "sales"), Record("other", 20_000, "sales"),
+           Record("female", 0, "sales"), Record("male", 6000, "engineering")]
+
+
+def _opened(c: Cluster, i: int, sealed: bytes, sid: str) -> list[int]:
+    m = c.survey.manifest
+    return open_shares(sealed, load_hpke_private(c.survey.node_dirs[i]), m.hash(), i, bytes.fromhex(sid),
+                       m.vector_length(), m.field_modulus)
+
+
+def test_uploads_prepared_in_javascript_are_accepted_by_python_nodes(cluster: Cluster) -> None:
+    c, m = cluster, cluster.survey.manifest
+    vectors = [encode_submission(r, m.scheme(), m.field_modulus) for r in RECORDS]
+    assert all(len(v) == m.vector_length() for v in vectors)
+    tokens = c.survey.tokens
+    out = interop("prepare", {"manifest": m.canonical_bytes().decode(), "vectors": [[str(x) for x in v] for v in vectors[:2]],
+                              "tokens": tokens[:2], "batch_vectors": [[str(x) for x in v] for v in vectors],
+                              "batch_tokens": tokens[2:7]})
+    # one request per record and node: every node stores it, and a repeat is answered "duplicate"
+    for r, single in enumerate(out["singles"]):
+        shares = {}
+        for i, ingest in enumerate(c.ingests):
+            body = single["bodies"][i].encode()
+            ack = ingest.check_upload(m.survey_id, body)
+            sealed = base64.b64decode(json.loads(body)["envelope"])
+            assert (ack.status, ack.submission_id, ack.node_index) == ("stored", single["submission_id"], i)
+            assert ack.envelope_sha256 == hashlib.sha256(sealed).hexdigest()
+            assert ingest.check_upload(m.survey_id, body).status == "duplicate"
+            shares[i] = _opened(c, i, sealed, single["submission_id"])
+        assert reconstruct_vector(shares, m.threshold, m.field_modulus) == vectors[r]
+    # a batch: the binary form at nodes 0 and 1, the JSON form at node 2, one transaction each
+    batch = out["batch"]
+    for i, ingest in enumerate(c.ingests):
+        binary = base64.b64decode(batch["binary"][i])
+        bulk_ack = (ingest.check_batch(m.survey_id, binary, True) if i < 2
+                    else ingest.check_batch(m.survey_id, batch["json"][i].encode(), False))
+        assert bulk_ack.statuses == ["stored"] * len(vectors) and bulk_ack.submission_ids == batch["ids"]
+        assert bulk_ack.envelope_sha256 == hashlib.sha256(BulkBody.from_bytes(binary).envelope).hexdigest()
+    for store in c.stores:
+        assert store.count(m.survey_id) == 2 + len(vectors)
+    _check_batch_shares(c, batch, vectors)
+
+
+def _check_batch_shares(c: Cluster, batch: dict[str, Any], vectors: list[list[int]]) -> None:
+    """Every batch record reconstructs to its Python-encoded vector from the nodes' opened blocks."""
+    m = c.survey.manifest
+    width = m.vector_length()
+    per_node = {}
+    for i in range(m.n):
+        body = BulkBody.from_bytes(base64.b64decode(batch["binary"][i]))
+        block = open_share_block(body.envelope, load_hpke_private(c.survey.node_dirs[i]), m.hash(), i,
+                                 batch_envelope_id(body.batch_key), len(vectors), width)
+        per_node[i] = decode_elements(block, len(vectors) * width, m.field_modulus)
+    for r, vec in enumerate(vectors):
+        shares = {i: per_node[i][r * width: (r + 1) * width] for i in per_node}
+        assert reconstruct_vector(shares, m.threshold, m.field_modulus) == vec
+
+
+def test_a_javascript_upload_sealed_for_one_node_is_refused_by_another(cluster: Cluster) -> None:
+    c, m = cluster, cluster.survey.manifest
+    vec = encode_submission(RECORDS[0], m.scheme(), m.field_modulus)
+    out = interop("prepare", {"manifest": m.canonical_bytes().decode(), "vectors": [[str(x) for x in vec]],
+                              "tokens": [c.survey.tokens[0]], "batch_vectors": [[str(x) for x in vec]],
+                              "batch_tokens": [c.survey.tokens[1]]})
+    with pytest.raises(SurveyError, match="does not open"):
+        c.ingests[1].check_upload(m.survey_id, out["singles"][0]["bodies"][0].encode())
+    with pytest.raises(SurveyError, match="does not open"):
+        c.ingests[0].check_batch(m.survey_id, base64.b64decode(out["batch"]["binary"][2]), True)
+
+
+# -- values made in Python, checked in JavaScript ---------------------------------------------------------
+
+def test_python_certificates_batches_and_envelopes_verify_and_open_in_javascript(cluster: Cluster) -> None:
+    c, m = cluster, cluster.survey.manifest
+    mh, p, n, width = m.hash(), m.field_modulus, m.n, m.vector_length()
+    vectors = [encode_submission(r, m.scheme(), p) for r in RECORDS[:3]]
+    shared = [share_vector(v, n, m.threshold, p) for v in vectors]
+    share_bytes = [[encode_elements(s, p) for s in rec] for rec in shared]
+    sk_raw = hashlib.sha256(b"test_web_core: one-time key").digest()
+    sk = Ed25519PrivateKey.from_private_bytes(sk_raw)
+    sid, cert = make_certificate(mh, share_bytes[0], sk)
+    batch = make_batch(mh, share_bytes, sk)
+    env_id = batch_envelope_id(batch.public_key)
+    sealed = [seal_shares(shared[0][i], nd.hpke_public_key, mh, i, bytes.fromhex(sid), p) for i, nd in enumerate(m.nodes)]
+    blocks = [b"".join(share_bytes[r][i] for r in range(3)) for i in range(n)]
+    sealed_blocks = [seal_share_block(blocks[i], 3, width, nd.hpke_public_key, mh, i, env_id)
+                     for i, nd in enumerate(m.nodes)]
+    tampered = bytearray(cert)
+    tampered[100] ^= 1
+    common = {"mh": mh.hex(), "n": n}
+    checks: list[dict[str, Any]] = [
+        {"kind": "certificate", "cert": cert.hex(), "sid": sid, **common},
+        {"kind": "make_certificate", "shares": [b.hex() for b in share_bytes[0]], "sk": sk_raw.hex(), **common},
+        {"kind": "batch", "key": batch.public_key.hex(), "signature": batch.signature.hex(),
+         "commitments": b"".join(batch.commitments).hex(), "k": 3, **common},
+        {"kind": "make_batch", "rows": [[b.hex() for b in row] for row in share_bytes], "sk": sk_raw.hex(), **common},
+        *({"kind": "certificate", "cert": batch.certificate(r).hex(), "sid": batch.ids[r], **common} for r in range(3)),
+        *({"kind": "open", "sealed": sealed[i].hex(), "sk": c.keys[i].hex(), "node": i, "sid": sid, "count": width,
+           **common} for i in range(n)),
+        *({"kind": "open_block", "sealed": sealed_blocks[i].hex(), "sk": c.keys[i].hex(), "node": i,
+           "envelope_id": env_id.hex(), "rows": 3, "width": width, **common} for i in range(n)),
+        # refusals, each with the message the node gives
+        {"kind": "certificate", "cert": bytes(tampered).hex(), "sid": sid, **common},
+        {"kind": "certificate", "cert": cert.hex(), "sid": batch.ids[0], **common},
+        {"kind": "certificate", "cert": batch.certificate(1).hex(), "sid": batch.ids[2], **common},
+        {"kind": "open", "sealed": sealed[0].hex(), "sk": c.keys[1].hex(), "node": 0, "sid": sid, "count": width, **common},
+    ]
+    got = interop("checks", {"checks": checks})
+    commitments = [cert[96 + 32 * j: 128 + 32 * j].hex() for j in range(n)]
+    assert got[0] == {"commitments": commitments}
+    assert got[1] == {"sid": sid, "cert": cert.hex()}  # Ed25519 is deterministic: the same bytes
+    certificates = [batch.certificate(r).hex() for r in range(3)]
+    assert got[2] == {"ids": list(batch.ids), "certificates": certificates}
+    assert got[3] == {"key": batch.public_key.hex(), "signature": batch.signature.hex(),
+                      "commitments": b"".join(batch.commitments).hex(), "ids": list(batch.ids), "certificates": certificates}
+    for r in range(3):
+        assert got[4 + r] == {"commitments": [batch.commitments[r][32 * j: 32 * (j + 1)].hex() for j in range(n)]}
+    assert got[7: 7 + n] == [b.hex() for b in share_bytes[0]]
+    assert got[7 + n: 7 + 2 * n] == [b.hex() for b in blocks]
+    refusals = got[7 + 2 * n:]
+
+    def python_says(cert_bytes: bytes, sub_id: str) -> str:
+        with pytest.raises(SurveyError) as info:
+            verify_certificate(cert_bytes, sub_id, n, mh)
+        return str(info.value)
+
+    assert refusals[0] == {"error": python_says(bytes(tampered), sid)}
+    assert refusals[1] == {"error": python_says(cert, batch.ids[0])}
+    assert refusals[2] == {"error": python_says(batch.certificate(1), batch.ids[2])}
+    assert refusals[3] == {"error": "sealed data does not open: tampered, or sealed for another survey, node or submission"}

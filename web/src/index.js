@@ -1,0 +1,18 @@
+/**
+ * The browser-side salary-mpc contributor protocol, byte-compatible with the Python
+ * contributor (protocol/): field and Shamir sharing, the manifest's canonical identity, HPKE
+ * envelopes, certificates and batch certificates, the wire forms, and the labels.  The bundle
+ * (``npm run build``) is built from this module.
+ */
+
+export * from "./bytes.js";
+export * from "./commitment.js";
+export * from "./envelope.js";
+export * from "./errors.js";
+export * from "./field.js";
+export * from "./json.js";
+export * from "./labels.js";
+export * from "./manifest.js";
+export * from "./submission.js";
+export * from "./tokens.js";
+export * from "./wire.js";

@@ -1,0 +1,165 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  ELEMENT_BYTES, P127, decodeElements, encodeElements, inverse, randomBlock, randomElements, reconstruct, shareBlock, shareRows,
+  shareVector, shareVectorWithCoefficients,
+} from "../src/field.js";
+import { vector } from "./vectors.js";
+
+const SHAMIR = vector("shamir");
+
+test("shamir.json: deterministic sharing gives the known shares for every case", () => {
+  assert.equal(SHAMIR.cases.length, 4);
+  for (const c of SHAMIR.cases) {
+    const p = BigInt(c.p);
+    const secrets = c.secrets.map(BigInt);
+    const coeffs = c.coefficients.map((/** @type {string[]} */ cs) => cs.map(BigInt));
+    const shares = shareVectorWithCoefficients(secrets, coeffs, c.n, p);
+    assert.deepEqual(shares, c.shares.map((/** @type {string[]} */ row) => row.map(BigInt)), c.name);
+  }
+});
+
+test("shamir.json: every t+1 subset of the known shares reconstructs the secrets; a wrong share is caught", () => {
+  for (const c of SHAMIR.cases) {
+    const p = BigInt(c.p);
+    const shares = c.shares.map((/** @type {string[]} */ row) => row.map(BigInt));
+    const secrets = c.secrets.map(BigInt);
+    for (const subset of subsets(c.n, c.t + 1)) {
+      assert.deepEqual(reconstruct(new Map(subset.map((i) => [i, shares[i]])), c.t, p), secrets, `${c.name} ${subset}`);
+    }
+    const all = new Map(shares.map((/** @type {bigint[]} */ s, /** @type {number} */ i) => [i, s]));
+    assert.deepEqual(reconstruct(all, c.t, p), secrets);
+    const bad = new Map(all);
+    bad.set(c.n - 1, shares[c.n - 1].map((/** @type {bigint} */ v, /** @type {number} */ j) => (j === 3 ? (v + 1n) % p : v)));
+    assert.throws(() => reconstruct(bad, c.t, p), /do not lie on one degree/);
+  }
+});
+
+test("random sharing: node i holds f(i+1), reconstructs, and fresh coefficients differ each time", () => {
+  const secrets = [0n, 1n, P127 - 1n, 52000n];
+  const a = shareVector(secrets, 5, 2);
+  const b = shareVector(secrets, 5, 2);
+  assert.deepEqual(reconstruct(new Map(a.map((s, i) => [i, s])), 2), secrets);
+  assert.deepEqual(reconstruct(new Map([[0, a[0]], [2, a[2]], [4, a[4]]]), 2), secrets);
+  assert.notDeepEqual(a, b);
+  assert.throws(() => shareVector(secrets, 3, 2), /2t < n/);
+  assert.throws(() => shareVector([P127], 3, 1), /not a reduced field element/);
+});
+
+test("element encoding: 16 bytes big-endian, below p only", () => {
+  const values = [0n, 1n, P127 - 1n, 0x0123456789abcdef0123456789abcdefn % P127];
+  const bytes = encodeElements(values);
+  assert.equal(bytes.length, 4 * ELEMENT_BYTES);
+  assert.equal(Buffer.from(bytes.subarray(16, 32)).toString("hex"), "00000000000000000000000000000001");
+  assert.equal(Buffer.from(bytes.subarray(32, 48)).toString("hex"), "7ffffffffffffffffffffffffffffffe");
+  assert.deepEqual(decodeElements(bytes, 4), values);
+  assert.throws(() => encodeElements([P127]), /not a reduced/);
+  assert.throws(() => encodeElements([-1n]), /not a reduced/);
+  const p = new Uint8Array(16).fill(0xff);
+  p[0] = 0x7f;
+  assert.throws(() => decodeElements(p, 1), /not a reduced/);
+  assert.throws(() => decodeElements(bytes, 3), /expected 3 field elements, got 64 bytes/);
+  assert.deepEqual(decodeElements(bytes.subarray(16, 32), 1), [1n]);
+});
+
+test("random elements: rejection below p (p itself and values above are drawn again, never reduced)", () => {
+  // a source that first offers p = 2^127 - 1 with the top bit set (masked to p: rejected), then 5
+  const pBytes = new Uint8Array(16).fill(0xff);
+  const five = new Uint8Array(16);
+  five[15] = 5;
+  const offers = [pBytes, five];
+  const drawn = randomElements(1, P127, (n) => {
+    assert.equal(n, 16);
+    return /** @type {Uint8Array} */ (offers.shift()).slice();
+  });
+  assert.deepEqual(drawn, [5n]);
+  assert.equal(offers.length, 0);
+  // a small prime: 13 (4 bits, from one 64-bit word); candidates 13, 14, 15 are rejected, not reduced mod 13
+  const seq = [0xfd, 0x0f, 0xae, 0x0c];
+  const word = (/** @type {number} */ low) => Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, low);
+  assert.deepEqual(randomElements(1, 13n, (n) => {
+    assert.equal(n, 8);
+    return word(/** @type {number} */ (seq.shift()));
+  }), [12n]);
+  assert.equal(seq.length, 0);
+  const many = randomElements(2000, 13n);
+  assert.ok(many.every((v) => v >= 0n && v < 13n));
+  assert.equal(new Set(many).size, 13);
+  const big = randomElements(64);
+  assert.ok(big.every((v) => v >= 0n && v < P127));
+  assert.ok(big.some((v) => v >= 1n << 126n), "the top bit of 127 is used");
+});
+
+test("shamir.json: the word-arithmetic bulk path (shareBlock) gives the known shares when fed their coefficients", () => {
+  for (const c of SHAMIR.cases.filter((/** @type {any} */ c) => BigInt(c.p) === P127)) {
+    const coeffs = encodeElements(c.coefficients.flat().map(BigInt));
+    const blocks = shareBlock(encodeElements(c.secrets.map(BigInt)), c.n, c.t, replay(coeffs));
+    assert.deepEqual(blocks.map((b) => decodeElements(b, c.secrets.length)), c.shares.map((/** @type {string[]} */ r) => r.map(BigInt)), c.name);
+  }
+});
+
+test("shareBlock agrees with the BigInt path on values near p and on many random polynomials", () => {
+  const edge = [0n, 1n, 2n, P127 - 1n, P127 - 2n, (1n << 126n), (1n << 96n) - 1n, (1n << 64n), 0xffffffffn];
+  const secrets = [...edge, ...randomElements(200)];
+  for (const [n, t] of [[3, 1], [5, 2], [7, 3], [31, 15]]) {
+    const coeffs = [...edge.flatMap((e) => Array(t).fill(e)), ...randomElements(200 * t)];
+    const blocks = shareBlock(encodeElements(secrets), n, t, replay(encodeElements(coeffs)));
+    const expected = shareVectorWithCoefficients(secrets, secrets.map((_, j) => coeffs.slice(j * t, (j + 1) * t)), n);
+    blocks.forEach((b, i) => assert.deepEqual(decodeElements(b, secrets.length), expected[i], `n=${n} t=${t} node ${i}`));
+  }
+  assert.throws(() => shareBlock(encodeElements([P127 - 1n]).map((x, k) => (k === 15 ? 0xff : x)), 3, 1), /not a reduced/);
+  assert.throws(() => shareBlock(new Uint8Array(15), 3, 1), /wrong size/);
+});
+
+test("randomBlock draws exactly what randomElements draws from the same bytes (p itself rejected)", () => {
+  const bytes = new Uint8Array(16 * 6).map((_, k) => (k * 53 + 11) & 255);
+  bytes.fill(0xff, 16, 32); // the second candidate is p once its top bit is cleared: drawn again
+  const more = new Uint8Array(16).fill(3);
+  const source = () => replay(new Uint8Array([...bytes, ...more]));
+  const words = randomBlock(6, source());
+  assert.deepEqual(decodeElements(words, 6), randomElements(6, P127, source()));
+  assert.ok(!decodeElements(words, 6).includes(P127));
+});
+
+test("shareRows: records row-major, each row a sharing of its record", () => {
+  const rows = [[1n, 2n], [3n, P127 - 1n]];
+  const blocks = shareRows(rows, 5, 2);
+  rows.forEach((row, r) => {
+    const shares = new Map(blocks.map((b, i) => [i, decodeElements(b.subarray(32 * r, 32 * (r + 1)), 2)]));
+    assert.deepEqual(reconstruct(shares, 2), row);
+  });
+  assert.throws(() => shareRows([[P127]], 3, 1), /not a reduced/);
+  assert.throws(() => shareRows([[1n], [1n, 2n]], 3, 1), /different widths/);
+});
+
+test("inverse mod p", () => {
+  assert.equal((inverse(52000n) * 52000n) % P127, 1n);
+  assert.throws(() => inverse(0n), /no inverse/);
+});
+
+/**
+ * @param {number} n
+ * @param {number} k
+ * @returns {number[][]}
+ */
+function subsets(n, k) {
+  if (k === 0) return [[]];
+  const out = [];
+  for (let first = 0; first <= n - k; first++) {
+    for (const rest of subsets(n - first - 1, k - 1)) out.push([first, ...rest.map((x) => x + first + 1)]);
+  }
+  return out;
+}
+
+/**
+ * A random source that hands out the given bytes in order (and fails past their end).
+ * @param {Uint8Array} bytes
+ */
+function replay(bytes) {
+  let at = 0;
+  return (/** @type {number} */ count) => {
+    assert.ok(at + count <= bytes.length, "drew more than was planned");
+    at += count;
+    return bytes.slice(at - count, at);
+  };
+}
