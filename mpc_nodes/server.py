@@ -99,7 +99,7 @@ def add_compact_id_routes(app: FastAPI, store: NodeStore, tls_key: bytes) -> Non
         _peer_or_analyst(store, survey_id, request)
         return SetSummary.of(frozen_set(store, tls_key, survey_id))
 
-    @app.get("/v1/surveys/{survey_id}/ids/binary", responses=openapi.read_errors(400, 403, 404, 409))
+    @app.get("/v1/surveys/{survey_id}/ids/binary", responses=openapi.ids_binary_responses())
     def ids_binary(survey_id: str, request: Request, buckets: str | None = None) -> Response:
         """The ids this node holds, 16 bytes each and sorted; only those of ``buckets`` (two hex
         digits per bucket, an id's bucket being its first byte) when given (for peers)."""
