@@ -249,9 +249,10 @@ class Survey:
         data = self.root / "staff.csv"
         write_staff(data, self.size, self.seed)
         t0 = time.monotonic()
-        # --timeout: salary-submit's default (30 s per network operation) is too short for a slow
-        # uplink: its 8 concurrent batches of 1,000 records (2.4 MB each) take about 80 s to drain
-        # through 2 Mbit/s, and the answer to a batch can only come after its last byte.
+        # --timeout: salary-submit's default (30 s without progress per network operation) is too
+        # short at 2 Mbit/s through the relay: 8 concurrent batches of 1,000 records (2.4 MB each)
+        # per node take about 80 s to drain, and the answer to a batch comes only after its last
+        # byte, which waits meanwhile in the relay's socket buffers.
         _run([*self.topo.client_prefix, tool("salary-submit"), "--survey", str(self.survey / "manifest.json"),
               "--csv", str(data), "--tokens", str(self.survey / "tokens.txt"), "--receipt-dir", str(self.root / "r"),
               "--timeout", str(SUBMIT_TIMEOUT)])
