@@ -376,10 +376,18 @@ function checkEpsilon(text) {
 const EDGE_TRIM = /^[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
 
 /**
+ * ``s`` without the whitespace Python's str.strip() removes at either end.
+ * @param {string} s
+ */
+export function pyStrip(s) {
+  return s.replace(EDGE_TRIM, "");
+}
+
+/**
  * A string as Python's repr() shows simple text (for messages only).
  * @param {string} s
  */
-function pyRepr(s) {
+export function pyRepr(s) {
   const escaped = s.replaceAll("\\", "\\\\");
   return s.includes("'") && !s.includes('"') ? `"${escaped}"` : `'${escaped.replaceAll("'", "\\'")}'`;
 }
