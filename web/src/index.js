@@ -14,6 +14,7 @@ export * from "./field.js";
 export * from "./json.js";
 export * from "./labels.js";
 export * from "./manifest.js";
+export * from "./proof.js";
 export * from "./record.js";
 export * from "./submission.js";
 export * from "./tokens.js";
