@@ -121,13 +121,23 @@ function bitLength(v) {
 
 /**
  * ``text`` as answers are compared with keys and labels: NFKC-normalised, case-folded,
- * stripped (protocol/answers.py's fold).  JavaScript has no full case folding: upper-casing
- * then lower-casing gives it for the letters whose folding is not their lower case (ß -> ss,
- * final sigma -> sigma).
+ * stripped (protocol/answers.py's fold).  JavaScript has no case folding: each character
+ * upper-cased then lower-cased is its folding (ß -> ss, final sigma -> sigma), but for
+ * Cherokee, which folds to its capitals, and the two letters in {@link FOLD_EXCEPTIONS}.
  * @param {string} text
  */
 export function fold(text) {
-  return pyStrip(text.normalize("NFKC").toUpperCase().toLowerCase());
+  return pyStrip(Array.from(text.normalize("NFKC"), foldChar).join(""));
+}
+
+/** Characters whose folding is not their upper case lower-cased. */
+const FOLD_EXCEPTIONS = new Map([["\u0131", "\u0131"], ["\u1e9e", "ss"]]); // dotless i, capital sharp s
+
+/** @param {string} c one code point */
+function foldChar(c) {
+  const code = /** @type {number} */ (c.codePointAt(0));
+  if ((code >= 0x13a0 && code <= 0x13ff) || (code >= 0xab70 && code <= 0xabbf)) return c.toUpperCase(); // Cherokee
+  return FOLD_EXCEPTIONS.get(c) ?? c.toUpperCase().toLowerCase();
 }
 
 /**

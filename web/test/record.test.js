@@ -58,6 +58,8 @@ test("answers match keys and labels after NFKC normalisation and case folding", 
   assert.equal(fold("Straße"), "strasse");
   assert.equal(fold("ΣΊΣΥΦΟΣ"), fold("σίσυφος"));
   assert.equal(fold("ﬁ\u00a0"), "fi");
+  // where folding is not upper case lower-cased: dotless i, capital sharp s, Cherokee (to its capitals)
+  assert.deepEqual(["\u0131", "\u1e9e", "\uab70\u13a0"].map(fold), ["\u0131", "ss", "\u13a0\u13a0"]);
 });
 
 /**
