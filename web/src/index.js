@@ -6,6 +6,7 @@
  * module.
  */
 
+export * from "./amounts.js";
 export * from "./bytes.js";
 export * from "./commitment.js";
 export * from "./envelope.js";
@@ -17,5 +18,6 @@ export * from "./manifest.js";
 export * from "./proof.js";
 export * from "./record.js";
 export * from "./submission.js";
+export * from "./text.js";
 export * from "./tokens.js";
 export * from "./wire.js";

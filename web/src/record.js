@@ -15,15 +15,15 @@
  * (s^2 exceeds 2^53 for bounds above about 9.5e7).
  */
 
+import { parseAmount, wholeUnits } from "./amounts.js";
 import { InvalidSubmission } from "./errors.js";
-import { pyRepr, pyStrip } from "./manifest.js";
+import { casefold, pyRepr, pyStrip } from "./text.js";
 
+/** @import { AmountFormat } from "./amounts.js" */
 /** @import { Manifest } from "./manifest.js" */
 
 /** Longest gender or job-category answer read (protocol/answers.py's MAX_CHOICE_CHARS). */
 export const MAX_CHOICE_CHARS = 200;
-/** Longest salary text read (protocol/answers.py's MAX_AMOUNT_CHARS). */
-export const MAX_AMOUNT_CHARS = 64;
 
 /**
  * One employee's answer, checked against the survey (``job`` is "" when the survey declares no
@@ -121,23 +121,11 @@ function bitLength(v) {
 
 /**
  * ``text`` as answers are compared with keys and labels: NFKC-normalised, case-folded,
- * stripped (protocol/answers.py's fold).  JavaScript has no case folding: each character
- * upper-cased then lower-cased is its folding (ß -> ss, final sigma -> sigma), but for
- * Cherokee, which folds to its capitals, and the two letters in {@link FOLD_EXCEPTIONS}.
+ * stripped (protocol/answers.py's fold).
  * @param {string} text
  */
 export function fold(text) {
-  return pyStrip(Array.from(text.normalize("NFKC"), foldChar).join(""));
-}
-
-/** Characters whose folding is not their upper case lower-cased. */
-const FOLD_EXCEPTIONS = new Map([["\u0131", "\u0131"], ["\u1e9e", "ss"]]); // dotless i, capital sharp s
-
-/** @param {string} c one code point */
-function foldChar(c) {
-  const code = /** @type {number} */ (c.codePointAt(0));
-  if ((code >= 0x13a0 && code <= 0x13ff) || (code >= 0xab70 && code <= 0xabbf)) return c.toUpperCase(); // Cherokee
-  return FOLD_EXCEPTIONS.get(c) ?? c.toUpperCase().toLowerCase();
+  return pyStrip(casefold(text.normalize("NFKC")));
 }
 
 /**
@@ -185,35 +173,22 @@ export class Choices {
 
 /**
  * A salary given on a form, in whole units of the survey, at most ``salaryMax``: an integer, or
- * text of ASCII digits (spaces around it allowed).  Grouped or decimal amounts are not read
- * here.
+ * text read by {@link parseAmount} in format ``fmt`` with a decimal part rounded half to even
+ * (protocol/encoding.py's parse_salary).
  * @param {string | number | bigint} value
  * @param {bigint} salaryMax
+ * @param {AmountFormat} [fmt]
  * @returns {bigint}
  */
-export function parseSalary(value, salaryMax) {
+export function parseSalary(value, salaryMax, fmt = {}) {
   let s;
   if (typeof value === "bigint") s = value;
   else if (typeof value === "number" && Number.isSafeInteger(value)) s = BigInt(value);
-  else if (typeof value === "string") s = salaryText(value);
+  else if (typeof value === "string") s = wholeUnits(parseAmount(value, fmt));
   else throw new InvalidSubmission("salary must be a whole number");
   if (s < 0n) throw new InvalidSubmission("salary must not be negative");
   if (s > salaryMax) throw new InvalidSubmission(`salary above the survey's upper bound of ${salaryMax}`);
   return s;
-}
-
-/** @param {string} text */
-function salaryText(text) {
-  const chars = [...text].length;
-  if (chars > MAX_AMOUNT_CHARS) {
-    throw new InvalidSubmission(`salary is too long (${chars} characters; an amount has at most ${MAX_AMOUNT_CHARS})`);
-  }
-  const raw = text.replace(/^[ \t\u00a0\u202f\u2009]+|[ \t\u00a0\u202f\u2009]+$/g, "");
-  if (!raw) throw new InvalidSubmission("salary is missing");
-  if (!/^[+-]?[0-9]+$/.test(raw)) throw new InvalidSubmission(`salary ${pyRepr(raw)} is not a whole number (digits 0-9 only)`);
-  const value = BigInt(raw.replace(/^[+-]/, ""));
-  if (raw.startsWith("-") && value) throw new InvalidSubmission("salary must not be negative");
-  return value;
 }
 
 /**
@@ -241,14 +216,15 @@ export function parseJob(text, jobs, labels = {}) {
  * @param {string | number | bigint} salary
  * @param {Scheme} scheme
  * @param {string | null} [job]
- * @param {{genderLabels?: Readonly<Record<string, string>>, jobLabels?: Readonly<Record<string, string>>}} [labels]
+ * @param {{genderLabels?: Readonly<Record<string, string>>, jobLabels?: Readonly<Record<string, string>>,
+ *   amounts?: AmountFormat}} [options] the organiser's labels, how the salary is written
  * @returns {EmployeeRecord}
  */
-export function makeRecord(gender, salary, scheme, job = null, labels = {}) {
+export function makeRecord(gender, salary, scheme, job = null, options = {}) {
   return Object.freeze({
-    gender: new Choices("gender", scheme.genders, labels.genderLabels).match(gender),
-    salary: parseSalary(salary, scheme.salaryMax),
-    job: parseJob(job, scheme.jobs, labels.jobLabels),
+    gender: new Choices("gender", scheme.genders, options.genderLabels).match(gender),
+    salary: parseSalary(salary, scheme.salaryMax, options.amounts),
+    job: parseJob(job, scheme.jobs, options.jobLabels),
   });
 }
 

@@ -89,8 +89,8 @@ test("what a form can get wrong is refused with the Python message", () => {
   const noJobs = Scheme.of(["female", "male"], 100);
   refuses(() => makeRecord("male", 5, noJobs, "sales"), "this survey has no job categories; leave the job out");
   assert.equal(makeRecord("male", "-0", noJobs).salary, 0n);
-  // beyond Python's rules (grouped or decimal amounts are not read here): refused, never misread
-  refuses(() => makeRecord("male", "4,100", noJobs), "salary '4,100' is not a whole number (digits 0-9 only)");
+  refuses(() => makeRecord("male", "4,100", Scheme.of(["male"], 5000)),
+    "salary '4,100' is ambiguous (4100 with a decimal point, 4.1 with a decimal comma): give --decimal . or --decimal ,");
   refuses(() => makeRecord("male", 4.5, noJobs), "salary must be a whole number");
 });
 
