@@ -1,7 +1,9 @@
 """The browser library (web/src) against the Python protocol: its own Node test suite (the same
 known-answer files as the Python tests), its type check, and cross-language tests run here with
-the real Python code on the other side: labels, canonical JSON and manifest identity on tricky
-input, uploads the JavaScript prepares accepted by real nodes' ingest checks (and their shares
+the real Python code on the other side: labels, canonical JSON and manifest identity on tricky input,
+submission vectors (record and validity proof) and refusals of a form's answers on random layouts,
+amounts read and refused as Python reads them, answers folded and quoted as Python folds and quotes
+them, uploads the JavaScript prepares accepted by real nodes' ingest checks (and their shares
 reconstructing the Python-encoded records), and Python-made certificates, batches and envelopes
 verified and opened by the JavaScript.
 
@@ -16,9 +18,12 @@ import copy
 import dataclasses
 import hashlib
 import json
+import random
 import re
 import shutil
 import subprocess
+import unicodedata
+from fractions import Fraction
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,13 +36,15 @@ from mpc_nodes.ingest import Ingest
 from mpc_nodes.keys import load_hpke_private, load_public
 from mpc_nodes.store import NodeStore
 from protocol.commitment import batch_envelope_id, make_batch, make_certificate, verify_certificate
-from protocol.encoding import Record
+from protocol.answers import AmountFormat, DecimalMark, fold, parse_amount
+from protocol.encoding import Record, Scheme, encode_record, make_record
 from protocol.envelope import open_share_block, open_shares, private_bytes, seal_share_block, seal_shares
-from protocol.errors import InvalidManifest, SurveyError
+from protocol.errors import InvalidManifest, InvalidSubmission, SurveyError
 from protocol.field import decode_elements, encode_elements, reconstruct_vector, share_vector
 from protocol.labels import Label
 from protocol.manifest import manifest_from_json
-from protocol.validity import encode_submission
+from protocol.validity import (Layout, all_openings, as_matrix, decide, derive_challenge, encode_submission, plain_reason,
+                               prove)
 from protocol.wire import BulkBody
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,7 +81,8 @@ def interop(command: str, payload: Any = None) -> Any:
 def test_the_node_suite_passes_on_the_shared_vector_files() -> None:
     files = sorted(str(p.relative_to(WEB)) for p in (WEB / "test").glob("*.test.js"))
     assert {"test/field.test.js", "test/manifest.test.js", "test/envelope.test.js", "test/commitment.test.js",
-            "test/wire.test.js", "test/bundle.test.js", "test/submission.test.js"} <= set(files)
+            "test/wire.test.js", "test/bundle.test.js", "test/submission.test.js", "test/record.test.js",
+            "test/proof.test.js", "test/amounts.test.js"} <= set(files)
     out = node("--test", *files)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     passed = int(re.search(r"^# pass (\d+)$", out.stdout, re.M).group(1))  # type: ignore[union-attr]
@@ -222,6 +230,151 @@ def test_the_javascript_refuses_with_the_python_message() -> None:
                 assert g == {"error": str(exc)}, text[:200]
             same += 1
     assert same == len(texts) - (2 * len(TRICKY_STRINGS) + 2) - 2  # all but the accepted, 2^61 - 1 and the surrogate
+
+
+# -- records and their validity proofs -----------------------------------------------------------------
+
+P127 = (1 << 127) - 1
+GENDER_KEYS = ("female", "male", "other", "nonbinary")
+JOB_KEYS = ("engineering", "sales", "hr", "legal", "operations")
+
+
+def _random_case(rng: random.Random) -> dict[str, Any]:
+    """A random layout and a form's answers for it: mostly valid, spelled by key or label in any case,
+    sometimes naming an unknown gender or job, leaving the job out or giving one, a salary out of
+    range, or one written with digit groups, a decimal part or a currency."""
+    genders = rng.sample(GENDER_KEYS, rng.randint(1, len(GENDER_KEYS)))
+    jobs = rng.sample(JOB_KEYS, rng.choice([0, 0, 1, 2, len(JOB_KEYS)]))
+    salary_max = rng.choice([1, 15, 20, 1000, 99_999, (1 << 31) - 1, 10**12 - 1])
+    bands = sorted(rng.sample(range(1, salary_max + 1), rng.randint(0, min(4, salary_max))))
+    gender_labels = {genders[0]: rng.choice(["Frau", "女", "Straße"])} if rng.random() < 0.3 else {}
+    gender = rng.choice(genders)
+    answer = gender_labels.get(gender, gender)
+    job: str | None = rng.choice(jobs) if jobs else ""
+    salary: int | str = rng.choice([0, salary_max, rng.randint(0, salary_max), *bands, *(b - 1 for b in bands)])
+    fault = rng.randrange(8)
+    if fault == 0:
+        answer = rng.choice(["robot", "it's", " "])
+    elif fault == 1:
+        job = "marketing" if jobs or rng.random() < 0.5 else "sales"
+    elif fault == 2:
+        job = None
+    elif fault == 3:
+        salary = rng.choice([salary_max + 1, -1, 10**13])
+    elif fault == 4:
+        salary = f"  {salary} "
+    elif fault == 5:
+        answer = rng.choice([answer.upper(), f" {answer.title()}\u00a0"])
+    elif fault == 6:
+        salary = rng.choice([f"{salary:,}", f"{salary:,}.50", f"{salary}.5", f"EUR {salary}"])
+    return {"genders": genders, "jobs": jobs, "bands": bands, "salary_max": str(salary_max), "gender": answer, "job": job,
+            "salary": salary, "gender_labels": gender_labels, "job_labels": {},
+            "randomness": [str(rng.randrange(P127)) for _ in range(6)]}
+
+
+def _python_submission(case: dict[str, Any]) -> list[str] | dict[str, str]:
+    scheme = Scheme.of(case["genders"], int(case["salary_max"]), case["jobs"], case["bands"])
+    try:
+        record = make_record(case["gender"], case["salary"], scheme, case["job"], gender_labels=case["gender_labels"])
+    except InvalidSubmission as exc:
+        return {"error": str(exc)}
+    vec = prove(encode_record(record, scheme), Layout(scheme), P127, [int(x) for x in case["randomness"]])
+    return [str(v) for v in vec]
+
+
+def test_javascript_submission_vectors_are_pythons_on_random_layouts_and_answers() -> None:
+    """The same answers and proof randomness give the same submission vector (or the same refusal)."""
+    rng = random.Random(20261205)
+    cases = [_random_case(rng) for _ in range(160)]
+    got = interop("submissions", {"cases": cases})
+    want = [_python_submission(c) for c in cases]
+    for case, g, w in zip(cases, got, want, strict=True):
+        assert g == w, case
+    refused = sum(isinstance(w, dict) for w in want)
+    assert 25 <= refused <= 100  # both outcomes are exercised
+    assert {w["error"].split(" ")[0] for w in want if isinstance(w, dict)} >= {"unknown", "salary", "job", "this"}
+
+
+def test_a_javascript_submission_with_fresh_randomness_passes_pythons_validity_checks() -> None:
+    """End to end: the JavaScript's vector (its own random proof values) is a valid record by the
+    plaintext oracle and passes every check the nodes run, under a challenge it did not see."""
+    scheme = Scheme.of(["female", "male", "other"], 20_000, ["engineering", "sales"], [3000, 6000])
+    layout = Layout(scheme)
+    cases = [{"genders": list(scheme.genders), "jobs": list(scheme.jobs), "bands": [3000, 6000], "salary_max": "20000",
+              "gender": r.gender, "job": r.job, "salary": r.salary, "gender_labels": {}, "job_labels": {}} for r in RECORDS]
+    got = interop("submissions", {"cases": cases})
+    for r, g in zip(RECORDS, got, strict=True):
+        vec = [int(x) for x in g]
+        assert len(vec) == layout.width == scheme.vector_length
+        assert vec[: layout.record_width] == encode_record(r, scheme)
+        assert plain_reason(vec[: layout.record_width], layout) is None
+        challenge = derive_challenge(hashlib.sha256(b"test_web_core: validity " + str(r).encode()).digest(), layout, P127)
+        opened = all_openings(as_matrix([vec], layout.width), layout, challenge, P127)
+        assert decide(opened.tolist(), P127) == [None]
+        tampered = list(vec)
+        tampered[layout.h_at + 1] = (tampered[layout.h_at + 1] + 1) % P127
+        assert decide(all_openings(as_matrix([tampered], layout.width), layout, challenge, P127).tolist(), P127) != [None]
+
+
+FOLD_TEXTS = ["Female", "STRASSE", "Straße", "ΣΊΣΥΦΟΣ", "σίσυφος", "ﬁ", "Ｍａｌｅ", "\u00a0other\t", "女", "İstanbul",
+              "ǅemal", "Ⅻ", "ÅNGSTRÖM", "e\u0301", "\u212a"]
+
+
+def test_answers_fold_and_messages_quote_as_python_does() -> None:
+    """Tricky words, and every character Python's Unicode version assigns (private use aside):
+    folded, quoted by repr() and classified by isdigit() alike.  Characters assigned later may
+    fold in a newer Node and not here."""
+    assigned = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) not in ("Cn", "Cs", "Co")]
+    texts = FOLD_TEXTS + assigned
+    got = interop("text", {"texts": texts})
+    want = [{"fold": fold(t), "repr": repr(t), "isdigit": t.isdigit()} for t in texts]
+    assert [(t, g, w) for t, g, w in zip(texts, got, want, strict=True) if g != w] == []
+    assert len(assigned) > 140_000
+
+
+AMOUNT_PIECES = ["1", "4", "0", "100", "000", "52", "1234", ",", ".", ",", ".", "'", " ", "\u00a0", "+", "-", "e", "E3", "_",
+                 "\u20ac", "$", "NT$", "TWD", "twd", "\u0664", "\u00b2", "x", "12", "50", "5"]
+
+
+def _amount_texts(rng: random.Random) -> list[str]:
+    """Amounts as people write them (grouped, with a decimal part, a currency, a sign) and
+    random runs of the characters amounts are made of."""
+    out = []
+    for _ in range(1500):
+        whole = str(rng.choice([0, 7, 52, 999, 4100, 52_000, 1_234_567, rng.randrange(10**9)]))
+        sep = rng.choice(["", ",", ".", "'", " ", "\u00a0", "\u202f"])
+        groups = [whole[max(0, k - 3): k] for k in range(len(whole), 0, -3)][::-1] if sep else [whole]
+        text = sep.join(groups) + rng.choice(["", "", ".5", ",50", ".50", ",5", ".123", ",123", "."])
+        text = rng.choice(["", "", "+", "-", "NT$ ", "\u20ac", "$"]) + text + rng.choice(["", "", " TWD", "twd", " \u20ac"])
+        out.append(rng.choice(["", " ", "\t"]) + text + rng.choice(["", " "]))
+        out.append("".join(rng.choice(AMOUNT_PIECES) for _ in range(rng.randint(1, 7))))
+    return out + ["", " ", "9" * 64, "9" * 65, "4,100", "1.234", "4e3", "4_100", "\u0664\u0661", "abc", "-0", "-5"]
+
+
+def test_amounts_are_read_and_refused_as_python_reads_them() -> None:
+    rng = random.Random(20261205)
+    marks = frozenset({"TWD", "NT$", "$"})
+    formats = [(None, frozenset(), ""), (DecimalMark.POINT, frozenset(), ""), (DecimalMark.COMMA, marks, "TWD"),
+               (None, marks, "TWD")]
+    cases: list[dict[str, Any]] = []
+    want: list[Fraction | dict[str, str]] = []
+    for text in _amount_texts(rng):
+        decimal, currency_marks, currency = rng.choice(formats)
+        what = rng.choice(["salary", "hours"])
+        cases.append({"text": text, "decimal": decimal.value if decimal else None, "marks": sorted(currency_marks),
+                      "currency": currency, "what": what})
+        try:
+            value = parse_amount(text, AmountFormat(decimal, currency_marks, currency), what)
+            want.append(value)
+        except InvalidSubmission as exc:
+            want.append({"error": str(exc)})
+    got = interop("amounts", {"cases": cases})
+    for case, g, w in zip(cases, got, want, strict=True):
+        assert (Fraction(int(g[0]), int(g[1])) if isinstance(g, list) else g) == w, case
+    read = sum(isinstance(w, Fraction) for w in want)
+    assert 300 <= read <= len(want) - 300  # both outcomes are exercised
+    messages = {w["error"].split(" ", 2)[-1][:12] for w in want if isinstance(w, dict)}
+    assert len(messages) > 10
 
 
 # -- uploads made in JavaScript, checked by real nodes --------------------------------------------------

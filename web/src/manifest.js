@@ -18,6 +18,7 @@ import { fromBase64, toHex, utf8 } from "./bytes.js";
 import { InvalidManifest, NodeUnreachable } from "./errors.js";
 import { P127 } from "./field.js";
 import { JsonFloat, canonicalJson, parseJson } from "./json.js";
+import { pyRepr, pyStrip } from "./text.js";
 
 export const MANIFEST_VERSION = 1;
 export const ENCODING_ID = "cells-bands-rank1/v4";
@@ -353,7 +354,7 @@ function validateNode(nd) {
  * @param {string} text
  */
 function checkEpsilon(text) {
-  const m = /^([+-]?)([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?$/.exec(text.replace(EDGE_TRIM, ""));
+  const m = /^([+-]?)([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?$/.exec(pyStrip(text));
   const bad = (/** @type {string} */ why) => new InvalidManifest(`dp_epsilon: ${why}, got ${pyRepr(text)}`);
   if (!m) throw bad("epsilon must be a decimal number such as 1, 0.5 or 2.25");
   const [whole, frac = ""] = m[2].split(".");
@@ -370,18 +371,6 @@ function checkEpsilon(text) {
     throw bad(`epsilon must be at most ${MAX_EPSILON} (larger values protect nobody)`);
   }
   if (-exponent > BigInt(MAX_EPSILON_PLACES)) throw bad(`epsilon may have at most ${MAX_EPSILON_PLACES} decimal places`);
-}
-
-/** Python's str.strip() set, for the one place the manifest allows surrounding whitespace. */
-const EDGE_TRIM = /^[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
-
-/**
- * A string as Python's repr() shows simple text (for messages only).
- * @param {string} s
- */
-function pyRepr(s) {
-  const escaped = s.replaceAll("\\", "\\\\");
-  return s.includes("'") && !s.includes('"') ? `"${escaped}"` : `'${escaped.replaceAll("'", "\\'")}'`;
 }
 
 const TIME = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,6}))?(Z|([+-])([0-9]{2}):([0-9]{2}))?)?$/;

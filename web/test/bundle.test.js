@@ -27,7 +27,7 @@ test("the bundle makes no network request of its own and names no host", () => {
   assert.deepEqual([...new Set([...code.matchAll(/import\(("[^"]*")\)/g)].map((m) => m[1]))], ['"crypto"']);
 });
 
-test("the bundle works: manifest identity, seal and open, certificate known answer", async () => {
+test("the bundle works: manifest identity, seal and open, certificate and submission vector known answers", async () => {
   const dir = mkdtempSync(join(tmpdir(), "salary-mpc-bundle-"));
   try {
     writeFileSync(join(dir, "bundle.mjs"), code);
@@ -41,6 +41,11 @@ test("the bundle works: manifest identity, seal and open, certificate known answ
     const sealed = await lib.sealShares(shares[0], h.node_public_key, lib.fromHex(h.manifest_hash), 0, lib.fromHex(h.submission_id));
     const opened = await lib.openShares(sealed, lib.fromHex(h.node_private_key), lib.fromHex(h.manifest_hash), 0, lib.fromHex(h.submission_id), 3);
     assert.deepEqual(opened, shares[0]);
+    const v = vector("validity").cases[1];
+    const scheme = lib.Scheme.of(v.genders, v.salary_max, v.jobs, v.salary_bands);
+    const record = lib.makeRecord(v.record.gender, v.record.salary, scheme, v.record.job);
+    const randomness = ["m", "x1", "y1", "x2", "y2", "w0"].map((k) => BigInt(v.randomness[k]));
+    assert.deepEqual(lib.encodeSubmission(record, scheme, lib.P127, randomness), v.submission.map(BigInt));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

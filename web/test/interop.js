@@ -7,15 +7,22 @@
  *   node test/interop.js manifests   {manifests}        -> per text {sha256, canonical} or {error}
  *   node test/interop.js prepare     {manifest, vectors, tokens, batch_vectors, batch_tokens}
  *   node test/interop.js checks      {checks}           -> per check its result or {error}
+ *   node test/interop.js submissions {cases}            -> per case its submission vector or {error}
+ *   node test/interop.js text        {texts}            -> per text its fold, Python repr and isdigit
+ *   node test/interop.js amounts     {cases}            -> per case [numerator, denominator] or {error}
  */
 
 import { readFileSync } from "node:fs";
+import { parseAmount } from "../src/amounts.js";
 import { fromHex, toBase64, toHex, utf8 } from "../src/bytes.js";
 import { makeBatch, makeCertificate, verifyBatch, verifyCertificate } from "../src/commitment.js";
 import { openShareBlock, openShares } from "../src/envelope.js";
 import { JsonFloat, canonicalJson, parseJson } from "../src/json.js";
 import { Label, labelBytes } from "../src/labels.js";
 import { parseManifest } from "../src/manifest.js";
+import { encodeSubmission } from "../src/proof.js";
+import { Scheme, fold, makeRecord } from "../src/record.js";
+import { isDigit, pyRepr } from "../src/text.js";
 import { batchBody, prepareBatch, prepareSubmission, submissionBody } from "../src/submission.js";
 import { bulkBodyFromBytes, bulkUploadJson } from "../src/wire.js";
 
@@ -74,6 +81,27 @@ const COMMANDS = {
     };
   },
 
+  submissions: ({ cases }) => cases.map((/** @type {any} */ c) => {
+    try {
+      return submission(c);
+    } catch (e) {
+      return message(e);
+    }
+  }),
+
+  text: ({ texts }) => texts.map((/** @type {string} */ t) => ({
+    fold: fold(t), repr: pyRepr(t), isdigit: t !== "" && Array.from(t).every(isDigit),
+  })),
+
+  amounts: ({ cases }) => cases.map((/** @type {any} */ c) => {
+    try {
+      const a = parseAmount(c.text, { decimal: c.decimal, currencyMarks: c.marks, currency: c.currency }, c.what);
+      return [String(a.numerator), String(a.denominator)];
+    } catch (e) {
+      return message(e);
+    }
+  }),
+
   checks: async ({ checks }) => {
     const out = [];
     for (const c of checks) {
@@ -86,6 +114,20 @@ const COMMANDS = {
     return out;
   },
 };
+
+/**
+ * A case: the layout (genders, jobs, bands, salary_max), the answers (gender, job, salary as
+ * text or integer) and the proof's six random elements, or none for fresh ones.
+ * @param {any} c
+ */
+function submission(c) {
+  const scheme = Scheme.of(c.genders, BigInt(c.salary_max), c.jobs, c.bands.map(BigInt));
+  const salary = typeof c.salary === "number" ? BigInt(c.salary) : c.salary;
+  const record = makeRecord(c.gender, salary, scheme, c.job, { genderLabels: c.gender_labels, jobLabels: c.job_labels,
+    amounts: { decimal: c.decimal ?? null } });
+  const randomness = c.randomness ? c.randomness.map(BigInt) : undefined;
+  return encodeSubmission(record, scheme, undefined, randomness).map(String);
+}
 
 /** @type {Record<string, (c: any) => unknown>} */
 const CHECKS = {
