@@ -458,13 +458,13 @@ async def _validate(ch: Channel, X: ShareMatrix, seed: bytes, job: PartyJob
     """Verdict per submission (None = valid), identical at every honest party; the nodes whose
     opening shares were off the polynomial per rejected inconsistent row (located when n >= 3t+1);
     and the nodes proven to have lied (their error was corrected)."""
-    from protocol.validity import FIRST_ROUND, Layout, Reason, derive_challenge, open_all, second_openings, verdicts
+    from protocol.validity import Layout, Reason, derive_challenge, open_all, second_openings, verdicts
 
     p, N, t = job.field_modulus, job.rows, job.party.threshold
     layout = Layout(job.scheme.scheme())
     challenge = derive_challenge(seed, layout, p)
     local = _local_openings(X, layout, challenge, p)
-    first = await _exchange(ch, Round.VALIDATION, local[:, : len(FIRST_ROUND)], p)
+    first = await _exchange(ch, Round.VALIDATION, local[:, : layout.columns.first], p)
     if not N:
         return [], {}, set()
     opened = open_all(first, t, p)  # located errors corrected: e and f are the same at every honest party
