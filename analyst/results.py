@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import httpx
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from protocol.disclosure import KINDS, Figures, Plan, ReleaseLayout, plan
-from protocol.dp import Budget, parse_epsilon, plan_budget
+from protocol.disclosure import KINDS, Figures, Plan, ReleaseLayout
+from protocol.dp import Budget, parse_epsilon
 from protocol.encoding import Scheme
 from protocol.envelope import open_result
 from protocol.errors import CheatingDetected, InconsistentShares, NodeUnreachable, SurveyError
@@ -158,7 +158,7 @@ def _open_release(manifest: Manifest, values: Sequence[int], accepted: int) -> _
     except ValueError as exc:
         raise InconsistentShares(str(exc)) from None
     noisy = bool(manifest.dp_epsilon)
-    pl = plan(cell_counts, gender_counts, sc, manifest.min_group_size, noisy)
+    pl = layout.plan_of(values[: layout.n_counts], manifest.min_group_size, noisy)
     if any(v != 0 for v, keep in zip(values, layout.released_mask(pl)) if not keep):
         raise InconsistentShares("a suppressed group came with a salary figure; the nodes did not apply the "
                                  "disclosure rule")
@@ -175,8 +175,7 @@ def _budget(manifest: Manifest) -> Budget | None:
     """The survey's differential-privacy budget, None without differential privacy."""
     if not manifest.dp_epsilon:
         return None
-    sc = manifest.scheme()
-    return plan_budget(parse_epsilon(manifest.dp_epsilon), sc.salary_max, 2 if ReleaseLayout(sc).has_genders else 1)
+    return ReleaseLayout(manifest.scheme()).budget(parse_epsilon(manifest.dp_epsilon))
 
 
 def _differential_privacy(manifest: Manifest, budget: Budget) -> DifferentialPrivacy:

@@ -698,12 +698,12 @@ async def _add_noise(ch: Channel, release: list[int], layout: Any, job: PartyJob
     release epsilon-DP, whatever t colluding parties know.  A dishonest party can shift its own
     draw (bias a figure) or deal shares off the polynomial (the analyst's reconstruction then
     fails); it learns nothing."""
-    from protocol.dp import NoiseSource, parse_epsilon, plan_budget
+    from protocol.dp import NoiseSource, parse_epsilon
     from protocol.field import decode_elements, share_vector
 
     assert job.dp is not None
     p = job.field_modulus
-    budget = plan_budget(parse_epsilon(job.dp.epsilon), job.scheme.salary_max, 2 if layout.has_genders else 1)
+    budget = layout.budget(parse_epsilon(job.dp.epsilon))
     source = NoiseSource(job.dp.seed)
     noise = [source.laplace(budget.scale(kind)) % p for kind in layout.kinds()]
     dealt = share_vector(noise, ch.n, job.party.threshold, p)
@@ -723,7 +723,7 @@ async def _add_noise(ch: Channel, release: list[int], layout: Any, job: PartyJob
 async def _compute(mpc: Any, job: PartyJob, X: ShareMatrix) -> PartyOutcome:
     import time
 
-    from protocol.disclosure import ReleaseLayout, plan
+    from protocol.disclosure import ReleaseLayout
 
     p, t = job.field_modulus, job.party.threshold
     clock = [time.perf_counter()]
@@ -748,9 +748,7 @@ async def _compute(mpc: Any, job: PartyJob, X: ShareMatrix) -> PartyOutcome:
     #    and decide which salary figures are released; every honest node sends 0 for the others.
     opened, in_counts = await _open_counts(ch, release[: layout.n_counts], t, p)
     signed = [v - p if v > p // 2 else v for v in opened]
-    K = sc.K
-    pl = plan(signed[:K], signed[K:] if layout.has_genders else signed[:K], sc, job.min_group_size,
-              job.dp is not None)
+    pl = layout.plan_of(signed, job.min_group_size, job.dp is not None)
     out = [v if keep else 0 for v, keep in zip(release, layout.released_mask(pl))]
     run_id = hashlib.sha256(Label.RUN_ID.value + seed).hexdigest()[:32]
     clock.append(time.perf_counter())

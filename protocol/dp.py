@@ -307,6 +307,11 @@ class Budget:
     epsilon: Fraction
     salary_max: int
     families: int
+    #: a complete survey: banded values per record (each adds a sum, a sum of squares and a band
+    #: histogram per family; ``salary_max`` is then the largest value bound) and whether variable
+    #: pay's recipient counts are released (one more count per family)
+    values: int = 1
+    recipients: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.epsilon, bool) or not isinstance(self.epsilon, (int, Fraction)):
@@ -322,8 +327,9 @@ class Budget:
 
     @property
     def queries(self) -> int:
-        """Number of released queries the budget is split over: ``4 * families``."""
-        return len(KINDS) * self.families
+        """Number of released queries the budget is split over: ``4 * families`` for one value,
+        3 more per family for each further value and 1 more for recipient counts."""
+        return (len(KINDS) + 3 * (self.values - 1) + (1 if self.recipients else 0)) * self.families
 
     @property
     def per_query_epsilon(self) -> Fraction:
@@ -360,17 +366,19 @@ class Budget:
                 f"(exact sampler of Canonne, Kamath and Steinke, cryptographic randomness). "
                 f"Neighbouring data sets differ by adding or removing one employee. "
                 f"The guarantee is pure epsilon-DP with epsilon = {_fmt(self.epsilon)} and delta = 0. "
-                f"The budget is split equally over {self.queries} queries ({len(KINDS)} kinds x "
-                f"{self.families} {'family' if self.families == 1 else 'families'}: {fam}), "
+                f"The budget is split equally over {self.queries} queries ({self.queries // self.families} per "
+                f"family x {self.families} {'family' if self.families == 1 else 'families'}: {fam}), "
                 f"epsilon {_fmt(self.per_query_epsilon)} each: {scales}. "
                 f"Each node adds its own such noise, so the released noise standard deviation is "
                 f"sqrt(number of nodes) times the sd given here.")
 
 
-def plan_budget(epsilon: Fraction, salary_max: int, families: int) -> Budget:
+def plan_budget(epsilon: Fraction, salary_max: int, families: int, values: int = 1, recipients: bool = False
+                ) -> Budget:
     """The :class:`Budget` for a total ``epsilon`` (> 0), salaries in ``[0, salary_max]`` and
-    ``families`` (1 = per-gender only, 2 = also per job category).  ValueError on bad input."""
-    return Budget(epsilon=epsilon, salary_max=salary_max, families=families)
+    ``families`` (1 = per-gender only, 2 = also per job category); a complete survey's ``values``
+    and ``recipients`` as :class:`Budget` has them.  ValueError on bad input."""
+    return Budget(epsilon=epsilon, salary_max=salary_max, families=families, values=values, recipients=recipients)
 
 
 def parse_epsilon(text: str) -> Fraction:
