@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import random
 import secrets
+import types
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from demo.bad_contributors import COMPLETE_KINDS, KINDS, bad_vector, break_complete, good_record
 from protocol import fastfield
 from protocol.encoding import (
     HOURLY_SCALE,
@@ -26,6 +28,7 @@ from protocol.encoding import (
 from protocol.errors import InvalidSubmission
 from protocol.field import DEFAULT_PRIME, share_vector
 from protocol.validity import (
+    REASONS,
     Columns,
     Layout,
     Reason,
@@ -173,104 +176,34 @@ def test_fast_and_plain_openings_agree() -> None:
 
 # ------------------------------------------------------------------------- invalid records
 
-def _bits(vec: list[int], at: int, L: int, x: int) -> None:
-    for j in range(L):
-        vec[at + j] = (x >> j) & 1
+REASON_OF = {text: reason for reason, text in REASONS.items()}
 
 
-def _set_value(vec: list[int], sc: Scheme, kind: ValueKind, x: int, band: int | None = None) -> None:
-    """Rewrite one value of a valid record vector (its cell kept) to ``x``, in ``band`` (its own
-    band by default); the bits of its offsets follow x, so the band relation fails when x lies
-    outside the band."""
-    v = next(v for v in sc.values if v.kind == kind)
-    H = vec[v.hist_at: v.hist_at + sc.K * v.B]
-    c = H.index(1) // v.B
-    b = v.banding.band_of(min(x, v.banding.top)) if band is None else band
-    vec[v.hist_at: v.hist_at + sc.K * v.B] = [0] * (sc.K * v.B)
-    vec[v.hist_at + c * v.B + b] = 1
-    vec[v.prod_at + c], vec[v.sq_at + c] = x, x * x
-    off, dist = x - v.banding.edges[b], v.banding.band_hi(b) - x
-    mask = (1 << v.bits) - 1
-    _bits(vec, v.d1_at, v.bits, off & mask)
-    _bits(vec, v.d2_at, v.bits, dist & mask)
-
-
-def _variable_in_band_zero(vec: list[int], sc: Scheme) -> None:
-    """Variable pay 700 claimed in band 0 ("receives none"): indicator 0, value > 0."""
-    _set_value(vec, sc, ValueKind.VARIABLE, 700, band=0)
-
-
-def _cells_disagree(vec: list[int], sc: Scheme) -> None:
-    """The variable-pay block on another cell than the pay level's (all of it consistent)."""
-    v = sc.values[1]
-    H = vec[v.hist_at: v.hist_at + sc.K * v.B]
-    at = H.index(1)
-    c, b = divmod(at, v.B)
-    other = (c + 1) % sc.K
-    vec[v.hist_at + at], vec[v.hist_at + other * v.B + b] = 0, 1
-    vec[v.prod_at + other], vec[v.prod_at + c] = vec[v.prod_at + c], 0
-    vec[v.sq_at + other], vec[v.sq_at + c] = vec[v.sq_at + c], 0
-
-
-def _hours_zero(vec: list[int], sc: Scheme) -> None:
-    """Hours 0: h = 1 + R + slack cannot be 0, so the record claims the least, h = 1 (R = slack =
-    0), against an hourly level computed for other hours."""
-    _bits(vec, sc.remainder_at, sc.hours_bits, 0)
-    _bits(vec, sc.slack_at, sc.hours_bits, 0)
-
-
-def _hourly_off(vec: list[int], sc: Scheme) -> None:
-    """An hourly level one band up from the true one (all of Y consistent with itself)."""
-    y = next(v for v in sc.values if v.kind == ValueKind.HOURLY)
-    cur = vec[y.prod_at: y.prod_at + sc.K]
-    x = max(cur) + 1 if max(cur) < y.banding.top else max(cur) - 1
-    _set_value(vec, sc, ValueKind.HOURLY, x)
-
-
-def _variable_over_bound(vec: list[int], sc: Scheme) -> None:
-    v = sc.values[1]
-    _set_value(vec, sc, ValueKind.VARIABLE, v.banding.top + 3, band=v.B - 1)
-
-
-def _level_over_bound(vec: list[int], sc: Scheme) -> None:
-    _set_value(vec, sc, ValueKind.LEVEL, sc.salary_max + 1, band=sc.B - 1)
-
-
-def _basic_negative(vec: list[int], sc: Scheme) -> None:
-    """Variable pay above the pay level (basic pay negative): the bits of T - V cannot hold it."""
-    T = sc.values[0]
-    t = max(vec[T.prod_at: T.prod_at + sc.K])
-    _set_value(vec, sc, ValueKind.VARIABLE, min(t + 5, sc.values[1].banding.top))
-
-
-KINDS = {
-    "variable-in-band-zero": (_variable_in_band_zero, Reason.RANGE),
-    "cells-disagree": (_cells_disagree, Reason.CELLS),
-    "hours-zero": (_hours_zero, Reason.HOURLY),
-    "hourly-off": (_hourly_off, Reason.HOURLY),
-    "variable-over-bound": (_variable_over_bound, Reason.RANGE),
-    "level-over-bound": (_level_over_bound, Reason.RANGE),
-    "basic-negative": (_basic_negative, Reason.RANGE),
-}
-
-
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind", sorted(COMPLETE_KINDS))
 @pytest.mark.parametrize("fast", [True, False])
 def test_each_new_invalid_kind_is_rejected_with_its_reason(kind: str, fast: bool) -> None:
+    """Every kind of demo/bad_contributors.py's COMPLETE_KINDS: the oracle and the nodes give its
+    reason; valid records beside them pass."""
     sc, layout = FULL, Layout(FULL)
     rng = random.Random(kind)
-    tamper, reason = KINDS[kind]
+    reason = REASON_OF[COMPLETE_KINDS[kind]]
     bad = []
     for _ in range(4):
-        rec = record(sc, rng)
-        if kind == "basic-negative":
-            rec = Record(rec.gender, 100, rec.job, 900, rec.hours)
-        vec = encode_record(rec, sc)
-        tamper(vec, sc)
+        vec = encode_record(good_record(sc, rng), sc)
+        break_complete(kind, vec, sc)
         assert plain_reason(vec, layout) == reason.value
         bad.append(prove(vec, layout, P))
     good = [prove(encode_record(record(sc, rng), sc), layout, P) for _ in range(2)]
     assert simulate(bad + good, sc, fast=fast) == [reason] * 4 + [None] * 2
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k not in ("wrong-length", "inconsistent-shares")])
+def test_one_figure_kinds_are_caught_in_a_complete_survey(kind: str) -> None:
+    m = types.SimpleNamespace(field_modulus=P, scheme=lambda: FULL)
+    rng = random.Random(kind)
+    vecs = [bad_vector(kind, m, rng) for _ in range(3)]  # type: ignore[arg-type]
+    got = simulate(vecs, FULL)
+    assert all(r is not None for r in got) and {REASONS[r] for r in got if r} == {KINDS[kind]}
 
 
 def test_forged_hourly_triple_is_caught() -> None:
@@ -278,7 +211,7 @@ def test_forged_hourly_triple_is_caught() -> None:
     the random weight rho keeps it from cancelling."""
     sc, layout = FULL, Layout(FULL)
     vec = encode_record(record(sc, random.Random(9)), sc)
-    _hourly_off(vec, sc)
+    break_complete("hourly-mismatch", vec, sc)
     full = prove(vec, layout, P)
     at = layout.triple_at(sc.triples - 1) + 2
     full[at] = (full[at] + 1) % P
