@@ -194,6 +194,8 @@ def _open_release(manifest: Manifest, values: Sequence[int], accepted: int) -> _
     if not noisy:
         if any(c < 0 or c > accepted for c in cell_counts):
             raise InconsistentShares("a reconstructed count exceeds the number of submissions")
+        if any(not 0 <= f.recipients <= f.count for figs in split.cells.values() for f in figs):
+            raise InconsistentShares("a reconstructed count of variable-pay recipients exceeds its group's count")
         if sum(cell_counts) != accepted:
             warnings.append(f"group counts add up to {sum(cell_counts)}, not to the {accepted} accepted submissions")
     return _Opened(split, pl, warnings)

@@ -41,6 +41,17 @@ random element), h(r) = w(r)^2, and zeros: nothing else.  An invalid one passes 
 at most (4L + 5)/(p - 4L - 1), below 2^-119 for p = 2^127 - 1 and any salary bound the manifest
 allows, whatever its shares and triples (docs/THREAT_MODEL.md derives it).
 
+A complete survey's record (several banded values on one cell: pay level T, variable pay V,
+hourly pay Y; docs/COMPLETE_SURVEY.md) is checked the same way, group by group: a one-hot and a
+product check per value, each with its own triple and coefficients; a linear cell-agreement
+opening (the values' indicators on the same cell, reason ``cells``); the hourly relation
+rho (S T - R) = Y (rho h) with one more triple (reason ``hourly``); every bit in the one FLP and
+every linear relation among bits (each value's band width, basic pay T - V) in the range
+combination.  :class:`Columns` places the openings for any number of checks; with one value
+they are :class:`Opening` and :class:`Held`, and the challenge stream is v4's, so a one-figure
+survey's submissions, challenge and openings are unchanged.  The escape probability becomes
+(2G + 3V + 3)/(p - 2G - 1) for V values, below 2^-117 for every survey the manifest allows.
+
 Plain numpy/Python arithmetic, shared by the node's MPC program, the contributor and the tests;
 no MPC runtime.  The node's hot path uses :mod:`protocol.fastfield`.
 """

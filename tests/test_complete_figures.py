@@ -170,3 +170,19 @@ def test_one_figure_release_documents_keep_their_keys() -> None:
     doc = rel.to_json()
     assert "art10_flags" not in doc and "components" not in doc["groups"][0]
     assert "component_gap_percent" not in doc and rel.art10_flags is None
+
+
+def test_a_recipient_count_above_its_group_is_refused() -> None:
+    import pytest
+
+    from protocol.errors import InconsistentShares
+
+    m = manifest(2, hours=False)
+    sc = m.scheme()
+    layout = ReleaseLayout(sc)
+    recs = [Record(g, 100, j, 5) for g in ("female", "male") for j in JOBS for _ in range(3)]
+    totals = [sum(col) for col in zip(*(encode_record(r, sc)[: sc.aggregate_width] for r in recs))]
+    vec = layout.build(totals, m.field_modulus)
+    vec[layout.n_groups] += 1  # the first cell's recipients: 4 of 3
+    with pytest.raises(InconsistentShares, match="recipients exceeds its group's count"):
+        tabulate(m, vec, accepted=len(recs), rejected=0)
