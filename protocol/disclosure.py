@@ -149,8 +149,9 @@ class ReleaseLayout:
         """The kind of every entry, in order (for noise calibration)."""
         out = ["count"] * self.n_counts
         for n in self._group_sizes():
-            for v in self.scheme.values:
-                out += ["sum"] * n + ["sum_of_squares"] * n + ["band_counts"] * (n * v.B)
+            for i, v in enumerate(self.scheme.values):
+                tag = f":{i}" if i else ""  # a further value's sums: its own sensitivity (protocol.dp)
+                out += [f"sum{tag}"] * n + [f"sum_of_squares{tag}"] * n + ["band_counts"] * (n * v.B)
         return out
 
     def build(self, totals: Sequence[int], p: int) -> list[int]:
@@ -196,11 +197,11 @@ class ReleaseLayout:
 
     def budget(self, epsilon: Fraction) -> Budget:
         """The differential-privacy budget over every released figure: one family per group
-        level, every value's kinds, recipient counts; sums calibrated to the largest value bound
-        (a conservative sensitivity for the smaller ones)."""
+        level, every value's kinds (each value's sums calibrated to its own bound), recipient
+        counts."""
         sc = self.scheme
-        top = max(v.banding.top for v in sc.values)
-        return plan_budget(epsilon, top, 2 if self.has_genders else 1, len(sc.values), self.has_recipients)
+        return plan_budget(epsilon, sc.salary_max, 2 if self.has_genders else 1,
+                           tuple(v.banding.top for v in sc.values[1:]), self.has_recipients)
 
     def plan_of(self, counts: Sequence[int], k: int, noisy: bool = False) -> Plan:
         """The disclosure plan from the opened (signed) counts: the first :attr:`n_counts`

@@ -186,3 +186,33 @@ def test_a_recipient_count_above_its_group_is_refused() -> None:
     vec[layout.n_groups] += 1  # the first cell's recipients: 4 of 3
     with pytest.raises(InconsistentShares, match="recipients exceeds its group's count"):
         tabulate(m, vec, accepted=len(recs), rejected=0)
+
+
+def test_differential_privacy_covers_every_released_figure() -> None:
+    """The budget is split over every query a complete survey releases (4 kinds of the pay level,
+    3 per further value, the recipient counts; per family), each value's sums calibrated to its
+    own bound; a noisy release tabulates (figures from noisy sums and histograms)."""
+    from protocol.dp import parse_epsilon
+
+    d = copy.deepcopy(VEC["manifest"])
+    d.update(dict(components=["basic", "variable", "hours"], pay_period="monthly", salary_max=300,
+                  salary_bands=[100, 200], job_categories=list(JOBS), min_group_size=3, variable_max=100,
+                  hours_max=10, hourly_max=3_000_000, hourly_bands=[500_000], dp_epsilon="2"))
+    m = manifest_from_json(d)
+    layout = ReleaseLayout(m.scheme())
+    budget = layout.budget(parse_epsilon("2"))
+    assert budget.queries == 2 * (4 + 3 + 3 + 1) and budget.salary_max == 300
+    assert [budget.sensitivity(k) for k in ("sum", "sum:1", "sum:2", "sum_of_squares:2", "count")] == \
+        [300, 100, 3_000_000, 3_000_000 ** 2, 1]
+    assert set(layout.kinds()) == {"count", "sum", "sum_of_squares", "band_counts", "sum:1", "sum_of_squares:1",
+                                   "sum:2", "sum_of_squares:2"}
+    rng = random.Random(4)
+    recs = records(rng, 60, True, 0.5)
+    sc = m.scheme()
+    totals = [sum(col) for col in zip(*(encode_record(r, sc)[: sc.aggregate_width] for r in recs))]
+    vec = [v + rng.randint(-2, 2) for v in layout.build(totals, m.field_modulus)]
+    pl = layout.plan_of(vec[: layout.n_counts], 3, noisy=True)
+    vec = [v if keep else 0 for v, keep in zip(vec, layout.released_mask(pl))]
+    rel = tabulate(m, vec, accepted=len(recs), rejected=0)
+    assert rel.differential_privacy is not None and "22 queries" in rel.differential_privacy.description
+    assert parse(json.loads(json.dumps(rel.to_json()))) == rel

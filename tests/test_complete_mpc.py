@@ -54,3 +54,28 @@ def test_complete_survey_on_real_parties(tmp_path: Path) -> None:
     assert pl.cells[sc.cell(0, 0)] and not pl.variable_cells[sc.cell(0, 0)] and not pl.variable_genders[0]
     assert pl.variable_cells[sc.cell(1, 0)] and pl.variable_cells[sc.cell(1, 1)] and pl.variable_genders[1]
     assert got == [v if keep else 0 for v, keep in zip(full, layout.released_mask(pl))]
+
+
+def test_complete_survey_with_differential_privacy_on_real_parties(tmp_path: Path) -> None:
+    """Every entry of the release vector, recipient counts and the further values' sums included,
+    carries the parties' joint noise; each value's noise is drawn at its own scale."""
+    s = make_survey(tmp_path, n=3, t=1, k=2, salary_max=2_000, job_categories=("eng",), salary_bands=(1000,),
+                    components=("basic", "variable", "hours"), pay_period="monthly", variable_max=500,
+                    hours_max=200, hourly_max=100_000, dp_epsilon="1")
+    m = s.manifest
+    sc = m.scheme()
+    records = [Record(g, 900 + 10 * i, "eng", 50 * (i % 2), 16_000) for g in ("female", "male") for i in range(6)]
+    vectors = [encode_submission(r, sc, m.field_modulus) for r in records]
+    out = _run_parties(s.node_dirs, [m] * 3, _shared_rows(m, vectors), ["d1" * 32] * 3, timeout=90)
+    outcomes = {i: v for i, v in out.items() if isinstance(v, PartyOutcome)}
+    assert len(outcomes) == 3, out
+    got = reconstruct_vector({i: o.shares for i, o in outcomes.items()}, 1, m.field_modulus)
+    layout = ReleaseLayout(sc)
+    totals = [sum(col) for col in zip(*(encode_record(r, sc)[: sc.aggregate_width] for r in records))]
+    exact = layout.build(totals, m.field_modulus)
+    p = m.field_modulus
+    noise = [((g - e) % p + p // 2) % p - p // 2 for g, e in zip(got, exact)]
+    assert len(got) == layout.length and sum(1 for x in noise if x) > len(noise) // 2
+    # recipient counts (after the cell counts) are noised like counts: a few units, not a pay bound
+    n = layout.n_groups
+    assert all(abs(x) < 500 for x in noise[n: 2 * n])
