@@ -23,7 +23,8 @@ from protocol.answers import fold
 from .formats import OutputFormat, render
 from .i18n import available, resolve
 from .release import Release, parse
-from .results import build_report, fetch_result_shares, node_request
+from .nodes import NodeClients, each_node
+from .results import build_report, fetch_result_shares
 from .survey import BUNDLE_FILE, MANIFEST_FILE, TOKENS_FILE, create_survey, load_analyst_secret, load_node_info
 
 SURVEY_DIR = click.option("--survey", "survey_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -218,45 +219,55 @@ def create(out_dir: Path, node_files: tuple[Path, ...], survey_id: str, title: s
 @main.command()
 @SURVEY_DIR
 def status(survey_dir: Path) -> None:
-    """Show every node's state and submission count."""
+    """Show every node's state and submission count (the nodes are asked at once)."""
     try:
         manifest, _, cred = load_analyst_secret(survey_dir)
-        for j, node in enumerate(manifest.nodes):
-            try:
-                r = node_request(manifest, j, "GET", "status", cred, retries=1)
-                if r.status_code == 200:
-                    d = r.json()
-                    line = f"{d['state']}, {d['submissions']} submissions"
-                else:
-                    line = error_detail(r)
-            except SurveyError as exc:
-                line = str(exc)
-            click.echo(f"node {j} ({node.name}, {node.url}): {line}")
+        with NodeClients(manifest, cred) as nodes:
+            lines = each_node(manifest, lambda j: _status_line(nodes, j))
     except SurveyError as exc:
         _fail(exc)
+    for j, (node, line) in enumerate(zip(manifest.nodes, lines)):
+        click.echo(f"node {j} ({node.name}, {node.url}): {line}")
+
+
+def _status_line(nodes: NodeClients, j: int) -> str:
+    try:
+        r = nodes.request(j, "GET", "status", retries=1)
+    except SurveyError as exc:
+        return str(exc)
+    if r.status_code != 200:
+        return error_detail(r)
+    d = r.json()
+    return f"{d['state']}, {d['submissions']} submissions"
 
 
 @main.command()
 @SURVEY_DIR
 def close(survey_dir: Path) -> None:
-    """Close the survey at every node now (no more submissions)."""
+    """Close the survey at every node now (no more submissions; the nodes are asked at once)."""
     try:
         manifest, _, cred = load_analyst_secret(survey_dir)
-        failed = []
-        for j, node in enumerate(manifest.nodes):
-            try:
-                r = node_request(manifest, j, "POST", "close", cred)
-                if r.status_code == 200:
-                    d = r.json()
-                    click.echo(f"node {j} ({node.name}): closed with {d['submissions']} submissions")
-                    continue
-                failed.append(f"node {j}: {error_detail(r)}")
-            except SurveyError as exc:
-                failed.append(str(exc))
+        with NodeClients(manifest, cred) as nodes:
+            answers = each_node(manifest, lambda j: _close_at(nodes, j))
+        for j, (closed, why) in enumerate(answers):
+            if closed is not None:
+                click.echo(f"node {j} ({manifest.nodes[j].name}): closed with {closed} submissions")
+        failed = [why for _, why in answers if why]
         if failed:
             raise SurveyError("not every node closed: " + "; ".join(failed))
     except SurveyError as exc:
         _fail(exc)
+
+
+def _close_at(nodes: NodeClients, j: int) -> tuple[int | None, str]:
+    """(submissions held, "") once node j is closed, or (None, why not)."""
+    try:
+        r = nodes.request(j, "POST", "close")
+    except SurveyError as exc:
+        return None, str(exc)
+    if r.status_code == 200:
+        return int(r.json()["submissions"]), ""
+    return None, f"node {j}: {error_detail(r)}"
 
 
 def _check_report_path(report_file: Path | None) -> None:

@@ -14,53 +14,40 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from protocol.disclosure import KINDS, Figures, Plan, ReleaseLayout, Split
 from protocol.dp import Budget, parse_epsilon
 from protocol.encoding import Banding, Scheme, ValueKind
 from protocol.envelope import open_result
-from protocol.errors import CheatingDetected, InconsistentShares, NodeUnreachable, SurveyError
+from protocol.errors import CheatingDetected, InconsistentShares, SurveyError
 from protocol.field import robust_reconstruct
 from protocol.manifest import Manifest
-from protocol.tls import pinned_client_context
 from protocol.wire import ResultShare, b64d, error_detail, majority_outliers
 
 from .components import HOURLY_UNIT, art10_flags, component_figures, component_gaps
+from .nodes import NodeClients, each_node
 from .release import (REFERENCE_GENDER, Bands, CategoryFigures, DifferentialPrivacy, GenderBreakdown, GroupFigures,
                       GroupNoise, Labels, Quartiles, Release, Submissions, ThreatModel)
 from .statistics import (banded_median, gap_percent, mean, project_histogram, quartile_boundaries, quarter_counts,
                          quarter_fractions, signed, stdev)
 
 
-def node_request(manifest: Manifest, j: int, method: str, path: str, credential: str | None = None,
-                 timeout: float = 15.0, retries: int = 3) -> httpx.Response:
-    """One HTTPS request to node j (pinned to its certificate), retrying connection failures."""
-    node = manifest.nodes[j]
-    headers = {"Authorization": f"Bearer {credential}"} if credential else {}
-    last: Exception | None = None
-    for _ in range(retries):
-        try:
-            return httpx.request(method, f"{node.url}/v1/surveys/{manifest.survey_id}/{path}", headers=headers,
-                                 verify=pinned_client_context(node.tls_cert_pem), timeout=timeout)
-        except httpx.HTTPError as exc:
-            last = exc
-    raise NodeUnreachable(f"node {j} ({node.name}) at {node.url} is unreachable ({last.__class__.__name__})")
-
-
 def fetch_result_shares(manifest: Manifest, credential: str) -> list[ResultShare]:
-    """Every node's sealed result share, in node order."""
-    out = []
-    for j in range(manifest.n):
-        r = node_request(manifest, j, "GET", "result", credential)
-        if r.status_code != 200:
-            raise SurveyError(f"node {j} ({manifest.nodes[j].name}) has no result for you: {error_detail(r)}")
-        rs = ResultShare.parse(r.json())
-        if rs.node_index != j or rs.survey_id != manifest.survey_id or rs.manifest_hash != manifest.hash_hex():
-            raise InconsistentShares(f"node {j} sent a result share for another node or survey")
-        out.append(rs)
-    return out
+    """Every node's sealed result share, in node order (the nodes are asked at once)."""
+    with NodeClients(manifest, credential) as nodes:
+        return each_node(manifest, lambda j: _result_share(nodes, j))
+
+
+def _result_share(nodes: NodeClients, j: int) -> ResultShare:
+    manifest = nodes.manifest
+    r = nodes.request(j, "GET", "result")
+    if r.status_code != 200:
+        raise SurveyError(f"node {j} ({manifest.nodes[j].name}) has no result for you: {error_detail(r)}")
+    rs = ResultShare.parse(r.json())
+    if rs.node_index != j or rs.survey_id != manifest.survey_id or rs.manifest_hash != manifest.hash_hex():
+        raise InconsistentShares(f"node {j} sent a result share for another node or survey")
+    return rs
 
 
 def build_report(manifest: Manifest, analyst_key: X25519PrivateKey, shares: list[ResultShare]) -> Release:

@@ -299,7 +299,7 @@ def _report_batch(res: BatchResult[Any], resume_hint: str, unprepared: bulkrun.U
 @click.option("--retry-delay", default=0.5, show_default=True, type=click.FloatRange(0, 60), metavar="SECONDS",
               help="First backoff delay; doubles on each retry.")
 @click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, 600), metavar="SECONDS",
-              help="Network timeout per request.")
+              help="Seconds a request may make no progress (a stall), and wait for its answer.")
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64),
               help="Parallel uploads with --csv.")
 @click.option("--check", is_flag=True,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -221,16 +222,14 @@ class NodeClient:
         #: Set (to a short reason) once the node stayed unreachable through a full retry cycle; later
         #: uploads in the same run skip it and leave their envelope pending.
         self.down: str | None = None
-        kwargs: dict[str, Any] = {}
-        if transport is not None:
-            kwargs["transport"] = transport
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        verify = pinned_client_context(self.node.tls_cert_pem)
         self._client = httpx.Client(
             base_url=self.node.url,
-            verify=pinned_client_context(self.node.tls_cert_pem),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             follow_redirects=False,
-            **kwargs,
+            transport=transport or httpx.HTTPTransport(verify=verify, limits=limits, socket_options=[
+                (socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)]),
         )
 
     def close(self) -> None:
@@ -253,8 +252,9 @@ class NodeClient:
         while True:
             try:
                 if isinstance(body, bytes):
-                    resp = self._client.request(method, path, content=body,
-                                                headers={"content-type": content_type or "application/octet-stream"})
+                    resp = self._client.request(method, path, content=_pieces(body), headers={
+                        "content-type": content_type or "application/octet-stream",
+                        "content-length": str(len(body))})
                 else:
                     resp = self._client.request(method, path, json=body)
                 if resp.status_code < 500 and resp.status_code not in (408, 429):
@@ -333,6 +333,23 @@ class NodeClient:
                 or ack.envelope_sha256 != envelope_sha256 or tuple(ack.submission_ids) != tuple(ids)):
             raise SurveyError(f"{self.label} acknowledged something other than what was sent")
         return ack
+
+
+#: A request body goes out in pieces of this size: the client's write timeout then bounds the
+#: wait for each piece (a stall), not the whole body, which over a slow uplink (an HR file's
+#: batches of several MB at 2 Mbit/s) takes longer than any sensible timeout.
+UPLOAD_PIECE = 64 * 1024
+#: The kernel's send buffer per connection.  After the last piece the client waits for the
+#: answer, which comes only once the node has read what is still buffered: with the kernel's
+#: default of up to 4 MB, and 8 batches sharing a 2 Mbit/s uplink, that took longer than the
+#: timeout.  256 KB drains in 8 s there and still allows 1.7 MB/s per connection at 150 ms.
+SEND_BUFFER = 256 * 1024
+
+
+def _pieces(body: bytes) -> Iterator[bytes]:
+    view = memoryview(body)
+    for k in range(0, len(body), UPLOAD_PIECE):
+        yield bytes(view[k: k + UPLOAD_PIECE])
 
 
 def connect_nodes(manifest: Manifest, *, retry: RetryPolicy | None = None, timeout: float = 30.0,

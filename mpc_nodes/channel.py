@@ -9,7 +9,9 @@ signature) triples it received, so all honest parties either hold the same paylo
 party, or abort with a *proof* naming the party that signed two different fresh payloads.  A
 message that is malformed, unsigned, stale or not plain data names its sender (links are pinned
 to the manifest's certificates, so the sender is known).  The byte layout is in
-:mod:`mpc_nodes.channel_frame`.
+:mod:`mpc_nodes.channel_frame`.  A peer that falls silent or whose link closes ends the round
+with :class:`~mpc_nodes.party_links.LinkFailure` naming it, but only after every message that
+did arrive has been checked: a deviation that made honest peers leave is still named as such.
 
 What this party itself says goes through three seams, :meth:`Channel.own_payload`,
 :meth:`Channel.outgoing` and :meth:`Channel.result_shares`; :mod:`mpc_nodes.cheats` overrides
@@ -18,7 +20,6 @@ them to show that the others catch a deviating node.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 from collections.abc import Sequence
@@ -41,6 +42,7 @@ from .channel_frame import (
     parse_frame,
     statement,
 )
+from .party_links import LOST, Links
 
 EXIT_PEER_IDENTITY = 3
 EXIT_DISAGREEMENT = 4
@@ -66,10 +68,10 @@ def _not_plain_data(j: int) -> RunAborted:
 class Channel:
     """This party's links to the others: signed, echoed broadcasts and private deals."""
 
-    def __init__(self, mpc: Any, certificates: Sequence[str], survey_id: str, manifest_hash: str) -> None:
+    def __init__(self, links: Links, certificates: Sequence[str], survey_id: str, manifest_hash: str) -> None:
         from protocol.nodeauth import statement_verifier
 
-        self.mpc, self.n, self.me = mpc, len(mpc.parties), mpc.pid
+        self.links, self.n, self.me = links, links.n, links.me
         self.key = Path(f".config/party_{self.me}.key").read_bytes()
         self.pubs = [statement_verifier(pem) for pem in certificates]
         self.context = channel_context(survey_id, manifest_hash)
@@ -99,8 +101,9 @@ class Channel:
         """Round 0: every party sends a fresh 16-byte nonce to every other (raw, unsigned)."""
         got = await self._transfer(self.nonce)
         for j, v in enumerate(got):
-            if not isinstance(v, (bytes, bytearray)) or len(v) != NONCE_BYTES:
+            if v is not LOST and (not isinstance(v, (bytes, bytearray)) or len(v) != NONCE_BYTES):
                 raise RunAborted(f"cheating detected: node {j} sent a malformed run nonce; aborting", (j,))
+        self._require_all(got)
         self.view = b"".join(bytes(v) for v in got)
 
     async def broadcast(self, rnd: Round, payload: bytes, size: int | None = None) -> list[bytes]:
@@ -111,11 +114,15 @@ class Channel:
         self._start(rnd)
         frame, to_some = self.outgoing(rnd, self.own_payload(rnd, payload))
         received = await self._transfer(frame, to_some)
-        frames = [self._accept(j, msg, rnd, size) for j, msg in enumerate(received)]
+        accepted = [None if msg is LOST else self._accept(j, msg, rnd, size) for j, msg in enumerate(received)]
+        self._require_all(received)
+        frames = [f for f in accepted if f is not None]
         records = [EchoRecord(hashlib.sha256(f.payload).digest(), f.view, f.signature) for f in frames]
         echoes = await self._transfer(encode_echo(rnd, records))  # what did everyone else receive?
         for k, msg in enumerate(echoes):
-            self._check_echo(k, msg, rnd, records)
+            if msg is not LOST:
+                self._check_echo(k, msg, rnd, records)
+        self._require_all(echoes)
         return [f.payload for f in frames]
 
     async def deal(self, rnd: Round, per_party: list[bytes], size: int) -> list[bytes]:
@@ -127,6 +134,8 @@ class Channel:
         got = await self._transfer(msgs[self.me], {j: m for j, m in enumerate(msgs) if j != self.me})
         out: list[bytes] = []
         for j, msg in enumerate(got):
+            if msg is LOST:
+                continue
             if isinstance(msg, (bytes, bytearray)) and looks_pickled(msg):
                 raise _not_plain_data(j)
             try:
@@ -135,6 +144,7 @@ class Channel:
                 out.append(parse_deal(bytes(msg), size))
             except FrameError:
                 raise RunAborted(f"cheating detected: node {j} dealt a malformed share; aborting", (j,)) from None
+        self._require_all(got)
         return out
 
     def _start(self, rnd: Round) -> None:
@@ -207,17 +217,15 @@ class Channel:
 
         Our messages carry their own labels (negative, so they never meet MPyC's own program
         counters); every party makes the same sequence of calls.  ``alt``: peers that get
-        another message than ``msg`` (a deal's per-recipient shares).
+        another message than ``msg`` (a deal's per-recipient shares).  A peer whose link closed
+        yields :data:`~mpc_nodes.party_links.LOST` (see :meth:`_require_all`); one that sends
+        nothing for the stall timeout raises :class:`~mpc_nodes.party_links.LinkFailure`.
         """
         self.label -= 1
-        for peer in range(self.n):
-            if peer != self.me:
-                self.mpc.parties[peer].protocol.send(self.label, alt[peer] if alt and peer in alt else msg)
-        out: list[Any] = []
-        for peer in range(self.n):
-            if peer == self.me:
-                out.append(msg)
-                continue
-            got = self.mpc.parties[peer].protocol.receive(self.label)
-            out.append(await got if isinstance(got, asyncio.Future) else got)
-        return out
+        got = await self.links.exchange(self.label, {peer: alt[peer] if alt and peer in alt else msg
+                                                     for peer in self.links.peers()})
+        return [msg if j == self.me else got[j] for j in range(self.n)]
+
+    def _require_all(self, received: list[Any]) -> None:
+        """After the messages that arrived were checked: fail naming the peers whose link closed."""
+        self.links.require_all(dict(enumerate(received)))

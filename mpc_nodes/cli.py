@@ -70,19 +70,33 @@ def _one_survey(store: Any, survey_id: str | None) -> str:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), envvar="MPC_NODE_CONFIG",
+              help="The node's configuration file (TOML: dir, [serve], [compute]); flags given here win over it. "
+                   "Also from MPC_NODE_CONFIG.")
+@click.pass_context
+def main(ctx: click.Context, config_file: Path | None) -> None:
     """Run one MPC node of a salary survey.
 
     \b
     Typical life of a node:
-      mpc-node keygen  --dir node0 --name node0 --url https://127.0.0.1:8441 --mpc-address 127.0.0.1:11365
+      mpc-node keygen  --dir node0 --name node0 --url https://node0.example.org:8441 \\
+                       --mpc-address node0.example.org:11365
       (send node0/node.json to the organiser; receive node-bundle.json)
       mpc-node init    --dir node0 --bundle node-bundle.json
-      mpc-node serve   --dir node0                 # HTTPS ingest, until the survey closes
+      mpc-node serve   --dir node0                 # HTTPS ingest where the URL says, until the survey closes
       mpc-node compute --dir node0                 # after closing, on every node at about the same time
       mpc-node status  --dir node0
       mpc-node purge   --dir node0                 # after the analyst fetched the result
+    With a configuration file (docs/DEPLOYMENT.md), e.g. dir = "node0":
+      mpc-node --config node.toml serve
     """
+    if config_file is not None:
+        from .config import NodeConfig
+
+        try:
+            ctx.default_map = NodeConfig.load(config_file).defaults()
+        except SurveyError as exc:
+            _fail(exc)
 
 
 @main.command()
@@ -123,18 +137,19 @@ def init(node_dir: Path, bundle: Path) -> None:
 
 @main.command()
 @NODE_DIR
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", help="Address to listen on (default: the host of this node's URL; e.g. 0.0.0.0 or a "
+                              "private address behind a reverse proxy or NAT).")
 @click.option("--port", type=int, help="Port (default: the one in this node's URL).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Server processes sharing the port; use the number of cores for heavy bulk uploads "
                    "(each acknowledgement still follows its own durable commit).")
 def serve(node_dir: Path, host: str, port: int | None, workers: int) -> None:
-    """Serve the HTTPS ingest API until interrupted."""
+    """Serve the HTTPS API until interrupted; prints where it listens and the surveys it serves."""
     from .server import run_server
 
     try:
         _store(node_dir).close()
-        run_server(node_dir, host, port, workers=workers)
+        run_server(node_dir, host, port, workers=workers, say=click.echo)
     except ERRORS as exc:
         _fail(exc)
 
@@ -142,24 +157,29 @@ def serve(node_dir: Path, host: str, port: int | None, workers: int) -> None:
 @main.command()
 @NODE_DIR
 @click.option("--survey", "survey_id", help="Survey id (needed only when the node holds several).")
-@click.option("--timeout", type=float, default=60.0, show_default=True,
-              help="Seconds to wait for the other nodes (agreement, and again for the MPC) before failing.")
+@click.option("--stall-timeout", "--timeout", "stall_timeout", type=click.FloatRange(min=0, min_open=True),
+              default=120.0, show_default=True,
+              help="Seconds another node may stay away or send nothing before compute fails naming it; the whole "
+                   "run may take longer.")
+@click.option("--mpc-listen", help="Address the MPC port listens on (default: the host of this node's MPC "
+                                   "address; e.g. 0.0.0.0 or a private address behind NAT).")
 @click.option("--cheat", type=click.Choice([c.value for c in Cheat]), hidden=True,
               help="TESTING ONLY: make this node deviate at one step, to show the others catch it.")
-def compute(node_dir: Path, survey_id: str | None, timeout: float, cheat: str | None) -> None:
+def compute(node_dir: Path, survey_id: str | None, stall_timeout: float, mpc_listen: str | None,
+            cheat: str | None) -> None:
     """Agree on the submission set with the other nodes and run the MPC (after closing).
 
-    Start it on every node; each waits up to --timeout for the others.  The result stays sealed
-    to the analyst; this node never sees it.
+    Start it on every node; each waits for the others, and fails only when one stays away or
+    silent for --stall-timeout.  The result stays sealed to the analyst; this node never sees it.
     """
-    from .compute import compute as run
+    from .compute import ComputeOptions, compute as run
 
     try:
         store = _store(node_dir)
         sid = _one_survey(store, survey_id)
         store.close()
-        summary = run(node_dir, sid, timeout, say=lambda s: click.echo(s, err=True),
-                      cheat=Cheat(cheat) if cheat else None)
+        options = ComputeOptions(stall_timeout, mpc_listen, Cheat(cheat) if cheat else None)
+        summary = run(node_dir, sid, options, say=lambda s: click.echo(s, err=True))
     except ERRORS as exc:
         _fail(exc)
     verb = "completed the commit of its result share" if summary.resumed else "computed its result share"
@@ -179,7 +199,7 @@ def status(node_dir: Path, survey_id: str | None, peers: bool, as_json: bool) ->
     A submission counts only if every node holds it; "incomplete" are those held here but not
     (yet) at some other node — the contributor's 'salary-submit --resume' completes them.
     """
-    from .compute import incomplete_submissions
+    from .agreement import incomplete_submissions
 
     try:
         store = _store(node_dir)

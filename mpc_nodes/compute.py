@@ -2,21 +2,23 @@
 
 Steps (every node runs the same code path on the same shapes):
 
-1. **Agreement.** The survey must be closed here.  The node fetches every peer's frozen id set
-   over HTTPS pinned to the peer's certificate, with a request signed by its own TLS key, retrying
-   until the peer is closed too or the timeout passes.  Everyone computes the same intersection
+1. **Agreement** (:mod:`mpc_nodes.agreement`).  The survey must be closed here.  The node asks
+   every peer at once for its frozen set, over HTTPS pinned to the peer's certificate, with a
+   request signed by its own TLS key, retrying until the peer is closed too or the stall timeout
+   passes; ids travel only where the sets differ.  Everyone computes the same intersection
    (counted) and union; ``rejected`` counts the submissions held by some node but not all, plus
    the uploads every node refused as malformed (e.g. a vector of the wrong length).
    The set is frozen in the store; a rerun must find the same set.
 2. **Local shares.** Each agreed submission's share (kept opened since upload; a row kept only
    as its sealed envelope is opened with the node's key) is written to the party's share bucket
    files, reading the node's table once in its physical order.
-3. **MPC.** :mod:`mpc_nodes.mpc_program` runs as a subprocess under a supervisor with a timeout
-   (and dies with its parent), given a :class:`~mpc_nodes.party_job.PartyJob`: it validates
-   every submission on shares, aggregates the valid rows, applies the disclosure rule and yields
-   this node's result share and a public run id (a :class:`~mpc_nodes.party_job.PartyOutcome`).
-   A missing, dead or stalled peer makes compute fail with a clear message instead of hanging;
-   a deviation the parties detect makes it fail with :class:`CheatingDetected` naming the node.
+3. **MPC.** :mod:`mpc_nodes.mpc_program` runs as a subprocess (it dies with its parent), given a
+   :class:`~mpc_nodes.party_job.PartyJob`: it validates every submission on shares, aggregates
+   the valid rows, applies the disclosure rule and yields this node's result share and a public
+   run id (a :class:`~mpc_nodes.party_job.PartyOutcome`).  There is no limit on how long it
+   takes: a peer that does not join, sends nothing for the stall timeout or drops its link makes
+   compute fail with a one-line message naming it (:mod:`mpc_nodes.party_links`); a deviation
+   the parties detect makes it fail with :class:`CheatingDetected` naming the node.
 4. **Two-phase commit.** The node stores its share of the result, sealed to the analyst, as
    *prepared*, then waits until every peer reports the same run prepared (or committed), and only
    then *commits* it: only committed shares are served.  A crash anywhere before that leaves no
@@ -28,8 +30,6 @@ Steps (every node runs the same code path on the same shapes):
 from __future__ import annotations
 
 import hashlib
-import http.client
-import json
 import os
 import shutil
 import subprocess
@@ -39,41 +39,23 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 from protocol.envelope import open_share_elements, seal_result
 from protocol.errors import CheatingDetected, ComputeFailed, SurveyClosed, SurveyError
 from protocol.labels import Label
 from protocol.manifest import Manifest
-from protocol.nodeauth import (
-    HEADER,
-    frozen_set_statement,
-    sign_request,
-    sign_statement,
-    statement_verifier,
-    verify_statement,
-)
-from protocol.tls import pinned_client_context
 from protocol.validity import Reason
-from protocol.wire import (
-    ResultState,
-    SurveyState,
-    ComputeState,
-    FrozenSet,
-    b64d,
-    b64e,
-    error_detail,
-    set_digest,
-)
+from protocol.wire import ComputeState, ResultState, SurveyState
 
 from . import keys
+from .agreement import agree
 from .ostools import die_with_parent, drop_from_page_cache
 from .party_job import (
     BucketFiles,
     CertificateLookup,
     Cheat,
     DpSpec,
+    FaultKind,
     MatrixFile,
     PartyConfig,
     PartyFault,
@@ -84,9 +66,13 @@ from .party_job import (
     SetStatement,
     ShareFiles,
 )
+from .peers import Peers, PeerUnreachable, each_peer
 from .store import NodeStore
 
-DEFAULT_TIMEOUT = 60.0
+#: Seconds a peer may send nothing (or stay away) before compute fails naming it: long enough
+#: for a wide-area network and for a peer's silent local work (it reads and checks its shares,
+#: about half a minute per million submissions on a small machine).
+DEFAULT_STALL_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -99,131 +85,6 @@ class ComputeSummary:
     run_id: str
     seconds: float
     resumed: bool = False  # True when a rerun only completed the commit of an earlier run
-
-
-@dataclass(frozen=True)
-class PeerResponse:
-    """A peer's answer: status and body (what :func:`protocol.wire.error_detail` reads)."""
-
-    status_code: int
-    content: bytes
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", "replace")
-
-    def json(self) -> Any:
-        return json.loads(self.content)
-
-
-class PeerUnreachable(Exception):
-    """No answer from a peer (refused, reset, timed out, TLS failure)."""
-
-
-class Peers:
-    """Signed, pinned HTTPS requests from this node to the other nodes of one survey.
-
-    The standard library's client, not httpx: ``mpc-node compute`` makes a handful of GETs, and
-    importing httpx costs about a tenth of a second per node, a tenth of the whole computation
-    over a thousand submissions (see BENCHMARKS.md).
-    """
-
-    def __init__(self, node_dir: Path, manifest: Manifest, me: int) -> None:
-        self.manifest, self.me = manifest, me
-        self._key = (node_dir / keys.TLS_KEY_FILE).read_bytes()
-        self._contexts = [pinned_client_context(nd.tls_cert_pem) for nd in manifest.nodes]
-        # One keep-alive connection per peer: the commit phase polls the peers every few tens
-        # of milliseconds, and a TLS handshake per poll would dominate.
-        self._conns: list[http.client.HTTPSConnection | None] = [None] * manifest.n
-
-    def close(self) -> None:
-        for c in self._conns:
-            if c is not None:
-                c.close()
-        self._conns = [None] * self.manifest.n
-
-    def get(self, j: int, what: str, timeout: float = 10.0) -> PeerResponse:
-        """GET this survey's ``what`` from node j; raises :class:`PeerUnreachable` without an answer.
-
-        A kept-alive connection that the peer closed meanwhile is retried once on a new one
-        (the GETs are idempotent)."""
-        path = f"/v1/surveys/{self.manifest.survey_id}/{what}"
-        header = sign_request(self._key, self.me, "GET", path, self.manifest)
-        for attempt in (0, 1):
-            conn = self._conns[j]
-            fresh = conn is None
-            if conn is None:
-                u = urlsplit(self.manifest.nodes[j].url)
-                conn = http.client.HTTPSConnection(u.hostname or "", u.port, timeout=timeout,
-                                                   context=self._contexts[j])
-                self._conns[j] = conn
-            conn.timeout = timeout
-            if conn.sock is not None:
-                conn.sock.settimeout(timeout)
-            try:
-                conn.request("GET", path, headers={HEADER: header})
-                resp = conn.getresponse()
-                body = resp.read()
-                if resp.will_close:
-                    conn.close()
-                    self._conns[j] = None
-                return PeerResponse(resp.status, body)
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                self._conns[j] = None
-                if fresh or attempt == 1:
-                    raise PeerUnreachable(exc.__class__.__name__) from None
-        raise AssertionError("unreachable")
-
-    def label(self, j: int) -> str:
-        nd = self.manifest.nodes[j]
-        return f"node {j} ({nd.name}, {nd.url})"
-
-
-def fetch_ids(peers: Peers, j: int) -> FrozenSet:
-    """Node j's current id set (one attempt; raises SurveyError on any problem)."""
-    try:
-        r = peers.get(j, "ids")
-    except PeerUnreachable as exc:
-        raise SurveyError(f"{peers.label(j)} is unreachable ({exc})") from None
-    if r.status_code != 200:
-        raise SurveyError(f"{peers.label(j)}: {error_detail(r)}")
-    try:
-        fs = FrozenSet.parse(r.json())
-    except ValueError:
-        raise SurveyError(f"{peers.label(j)} answered with something that is not JSON") from None
-    if fs.node_index != j or fs.manifest_hash != peers.manifest.hash_hex():
-        raise ComputeFailed(f"{peers.label(j)} answered for another node or manifest")
-    if fs.frozen:
-        m = peers.manifest
-        try:
-            verify_statement(statement_verifier(m.nodes[j].tls_cert_pem),
-                             frozen_set_statement(m.survey_id, m.hash_hex(), j, fs.digest),
-                             b64d(fs.signature, "frozen set signature"))
-        except SurveyError:
-            raise ComputeFailed(f"{peers.label(j)} sent a frozen set without a valid signature") from None
-    return fs
-
-
-def fetch_frozen(peers: Peers, j: int, deadline: float, say: Callable[[str], None]) -> FrozenSet:
-    """Node j's *frozen* id set, retrying (peer not closed yet, or not up) until ``deadline``."""
-    announced = False
-    while True:
-        try:
-            fs = fetch_ids(peers, j)
-            if fs.frozen:
-                return fs
-            last = "its survey is still open"
-        except ComputeFailed:
-            raise
-        except SurveyError as exc:
-            last = str(exc)
-        if time.monotonic() >= deadline:
-            raise ComputeFailed(f"{peers.label(j)} did not provide its frozen submission set in time: {last}")
-        if not announced:
-            say(f"waiting for {peers.label(j)}: {last}")
-            announced = True
-        time.sleep(0.5)
 
 
 def fetch_compute_state(peers: Peers, j: int) -> ComputeState | None:
@@ -341,15 +202,6 @@ def remove_stale_work(parent: Path) -> list[Path]:
     return removed
 
 
-def set_statements(node_dir: Path, manifest: Manifest, me: int, digests: dict[int, str],
-                   signatures: dict[int, str]) -> list[SetStatement]:
-    """Every node's signed frozen-set digest, as this node saw them (its own signed here)."""
-    own = sign_statement((node_dir / keys.TLS_KEY_FILE).read_bytes(),
-                         frozen_set_statement(manifest.survey_id, manifest.hash_hex(), me, digests[me]))
-    return [SetStatement(bytes.fromhex(digests[j]), own if j == me else b64d(signatures[j], "frozen set signature"))
-            for j in range(manifest.n)]
-
-
 def dp_noise_seed(node_dir: Path, manifest: Manifest) -> bytes:
     """This node's secret seed for its differential-privacy noise in one survey: a hash of its
     HPKE private key (kept secret, never shared) and the manifest hash.  Deterministic on purpose:
@@ -366,10 +218,13 @@ class PartyProcess:
     ``mpc-node compute`` starts the party at once and lets it import while the node agrees on the
     submission set with its peers and writes its share matrix.  The party then waits for "go" on
     its standard input (EOF: it exits without doing anything).  :meth:`run` hands it the job and
-    supervises it with the timeout.  Use as a context manager: leaving kills a party still waiting.
+    waits for it, however long it takes: the party itself fails when a peer stalls
+    (``stall_timeout``).  ``listen_host``: the address its MPC port binds (None: the host of this
+    node's ``mpc_address``).  Use as a context manager: leaving kills a party still waiting.
     """
 
-    def __init__(self, node_dir: Path, manifest: Manifest, pid: int) -> None:
+    def __init__(self, node_dir: Path, manifest: Manifest, pid: int, stall_timeout: float = DEFAULT_STALL_TIMEOUT,
+                 listen_host: str | None = None) -> None:
         self.manifest, self.pid, self.node_dir = manifest, pid, node_dir
         # Inside the node directory, not the system's temporary directory: the party's copy of
         # the TLS key and the share files get the node directory's protection, and a compute
@@ -382,7 +237,7 @@ class PartyProcess:
         _write_tls_config(self.work, node_dir, manifest, pid)
         self.config = PartyConfig(manifest.n, pid, manifest.threshold,
                                   tuple(nd.mpc_address for nd in manifest.nodes),
-                                  tuple(nd.tls_cert_sha256 for nd in manifest.nodes))
+                                  tuple(nd.tls_cert_sha256 for nd in manifest.nodes), listen_host, stall_timeout)
         (self.work / "party.json").write_text(self.config.to_json())
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
@@ -404,7 +259,7 @@ class PartyProcess:
             self.proc.communicate()
         self._tmp.cleanup()
 
-    def run(self, shares: Path | ShareBuckets, rows: int, agreed_digest: str, timeout: float,
+    def run(self, shares: Path | ShareBuckets, rows: int, agreed_digest: str,
             cheat: Cheat | None = None, statements: Sequence[SetStatement] = (),
             store_path: Path | None = None, batch_rows: int | None = None) -> PartyOutcome:
         """Run the MPC over this node's shares of ``rows`` submissions: a matrix file in row order
@@ -412,8 +267,8 @@ class PartyProcess:
         (:func:`write_share_buckets`, with :attr:`work` as their directory); see :func:`run_mpc`."""
         job = self.job(shares, rows, agreed_digest, cheat, statements, store_path, batch_rows)
         (self.work / "job.json").write_text(job.to_json())
-        err = self._supervise(timeout)
-        return self._outcome(err)
+        _, err = self.proc.communicate(input="go\n")
+        return self._outcome(err or "")
 
     def job(self, shares: Path | ShareBuckets, rows: int, agreed_digest: str, cheat: Cheat | None,
             statements: Sequence[SetStatement], store_path: Path | None, batch_rows: int | None) -> PartyJob:
@@ -435,27 +290,15 @@ class PartyProcess:
             m.vector_length(), bytes.fromhex(agreed_digest), tuple(statements), lookup,
             DpSpec(m.dp_epsilon, dp_noise_seed(self.node_dir, m)) if m.dp_epsilon else None, batch_rows, cheat)
 
-    def _supervise(self, timeout: float) -> str:
-        """Say "go" and wait for the party to end (its standard error), at most ``timeout`` seconds."""
-        try:
-            _, err = self.proc.communicate(input="go\n", timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.communicate()
-            others = ", ".join(f"node {j} ({nd.mpc_address})" for j, nd in enumerate(self.manifest.nodes)
-                               if j != self.pid)
-            raise ComputeFailed(f"the MPC did not complete within {timeout:g} s: a peer is missing or stalled "
-                                f"(peers: {others}); nothing was released. Start 'mpc-node compute' on every "
-                                "node, then rerun.") from None
-        return err or ""
-
     def _outcome(self, err: str) -> PartyOutcome:
         """What the party wrote: its outcome, or the deviation it caught, or why it failed."""
         code, fault, out = self.proc.returncode, self.work / "fault.json", self.work / "out.json"
         try:
             if code != 0 and fault.exists():
                 f = PartyFault.parse(fault.read_text())
-                raise CheatingDetected(f.message, culprits=f.culprits)
+                if f.kind == FaultKind.DEVIATION:
+                    raise CheatingDetected(f.message, culprits=f.culprits)
+                raise ComputeFailed(self._link_failure(f))
             if code == 0 and out.exists():
                 return PartyOutcome.parse(out.read_text())
         except PartyFileError as exc:
@@ -466,9 +309,25 @@ class PartyProcess:
             why = f"a peer dropped out of the MPC ({why}); nothing was released. Rerun on every node."
         raise ComputeFailed(f"the MPC failed: {why}")
 
+    def _link_failure(self, f: PartyFault) -> str:
+        """One line for a party that ended because of its peers (or could not start)."""
+        if f.kind == FaultKind.SETUP:
+            return f"the MPC could not start: {f.message}"
+        who = ", ".join(f"node {j} ({self.manifest.nodes[j].name}, {self.manifest.nodes[j].mpc_address})"
+                        for j in f.peers) or "a peer"
+        stall, rerun = self.config.stall_timeout, "nothing was released. Rerun 'mpc-node compute' on every node."
+        if f.kind == FaultKind.NOT_JOINED:
+            return (f"the MPC could not start: {who} did not join within {stall:g} s; nothing was released. Start "
+                    "'mpc-node compute' on every node (each node's MPC port must be reachable from the "
+                    "lower-numbered nodes), then rerun.")
+        if f.kind == FaultKind.SILENT:
+            return f"the MPC stalled: {who} sent nothing for {stall:g} s; {rerun}"
+        return (f"the MPC stopped: {who} closed its MPC link (its compute ended, or the network dropped the "
+                f"connection); {rerun}")
+
 
 def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: int, agreed_digest: str,
-            timeout: float, cheat: Cheat | None = None, statements: Sequence[SetStatement] = (),
+            stall_timeout: float, cheat: Cheat | None = None, statements: Sequence[SetStatement] = (),
             batch_rows: int | None = None) -> PartyOutcome:
     """Run the MPyC party subprocess over a share matrix file in row order (``rows`` submissions).
 
@@ -476,10 +335,11 @@ def run_mpc(node_dir: Path, manifest: Manifest, pid: int, matrix: Path, rows: in
     a few rows span several batches).
 
     ``statements``: every node's signed frozen-set digest as this node fetched them (see
-    :func:`set_statements`); the parties compare them to catch a node that equivocated.
+    :func:`mpc_nodes.agreement.set_statements`); the parties compare them to catch a node that
+    equivocated.
     """
-    with PartyProcess(node_dir, manifest, pid) as party:
-        return party.run(matrix, rows, agreed_digest, timeout, cheat, statements, batch_rows=batch_rows)
+    with PartyProcess(node_dir, manifest, pid, stall_timeout) as party:
+        return party.run(matrix, rows, agreed_digest, cheat, statements, batch_rows=batch_rows)
 
 
 def _check_computable(store: NodeStore, survey_id: str, m: Manifest) -> None:
@@ -501,51 +361,11 @@ def _resume_commit(store: NodeStore, peers: Peers, survey_id: str) -> str | None
     state, prepared = store.result_state(survey_id)
     if state != ResultState.PREPARED or prepared is None:
         return None
-    for j in range(peers.manifest.n):
-        cs = fetch_compute_state(peers, j) if j != peers.me else None
-        if cs is not None and cs.state == ResultState.COMMITTED and cs.run_id == prepared:
-            store.commit_result(survey_id, prepared)
-            return prepared
+    states = each_peer(peers, lambda j: fetch_compute_state(peers, j))
+    if any(cs is not None and cs.state == ResultState.COMMITTED and cs.run_id == prepared for cs in states.values()):
+        store.commit_result(survey_id, prepared)
+        return prepared
     return None
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """Step 1's outcome: the submissions every node holds, frozen in the store."""
-
-    ids: list[str]  # in agreed (sorted) order: row k of the MPC is ids[k]
-    digest: str
-    rejected: int  # held by some node but not all, or refused as malformed
-    statements: list[SetStatement]  # every node's signed frozen-set digest, as seen here
-
-
-def agree(store: NodeStore, peers: Peers, node_dir: Path, survey_id: str, deadline: float,
-          say: Callable[[str], None]) -> Agreement:
-    """Step 1: fetch every peer's frozen id set, agree on the intersection and freeze it."""
-    m, me = peers.manifest, peers.me
-    own = store.submission_ids(survey_id)
-    sets = {me: set(own)}
-    say(f"node {me}: {len(own)} submissions stored; fetching the other nodes' frozen sets")
-    sigs: dict[int, str] = {}
-    refused = set(store.refused_ids(survey_id))  # malformed uploads: they count as rejected
-    for j in range(m.n):
-        if j != me:
-            fs = fetch_frozen(peers, j, deadline, say)
-            sets[j], sigs[j] = set(fs.submission_ids), fs.signature
-            refused |= set(fs.refused_ids)
-    statements = set_statements(node_dir, m, me, {j: set_digest(v) for j, v in sets.items()}, sigs)
-    agreed = sorted(set.intersection(*sets.values()))
-    union = set.union(*sets.values())
-    rejected = len(union) - len(agreed)
-    if rejected:
-        say(f"{rejected} submission(s) are not held by every node and will not count")
-    refused -= union  # refused by some node but stored by another: already counted above
-    if refused:
-        say(f"{len(refused)} upload(s) were refused as malformed and do not count")
-        rejected += len(refused)
-    digest = store.record_agreement(survey_id, agreed)
-    say(f"agreed on {len(agreed)} submissions (digest {digest[:16]}…); reading local shares")
-    return Agreement(agreed, digest, rejected, statements)
 
 
 def _reason_text(reason: Reason, off: list[int] | None) -> str:
@@ -580,21 +400,16 @@ def note_outcome(store: NodeStore, peers: Peers, survey_id: str, agreed: list[st
 def _commit_when_all_prepared(store: NodeStore, peers: Peers, survey_id: str, run_id: str, deadline: float,
                               say: Callable[[str], None]) -> None:
     """Phase two: commit once every peer holds a share of ``run_id`` (prepared or committed)."""
-    m = peers.manifest
-    waiting = [j for j in range(m.n) if j != peers.me]
+    waiting = peers.others()
     announced: set[int] = set()
     pause = 0.02
     while waiting:
-        still = []
-        for j in waiting:
-            cs = fetch_compute_state(peers, j)
-            if cs is not None and cs.run_id == run_id and cs.state in (ResultState.PREPARED, ResultState.COMMITTED):
-                continue
-            still.append(j)
-            if j not in announced:
-                say(f"waiting for {peers.label(j)} to hold its share of this run")
-                announced.add(j)
-        waiting = still
+        states = each_peer(peers, lambda j: fetch_compute_state(peers, j), only=waiting)
+        waiting = [j for j, cs in states.items()
+                   if cs is None or cs.run_id != run_id or cs.state not in (ResultState.PREPARED, ResultState.COMMITTED)]
+        for j in set(waiting) - announced:
+            say(f"waiting for {peers.label(j)} to hold its share of this run")
+            announced.add(j)
         if not waiting:
             break
         if time.monotonic() >= deadline:
@@ -606,17 +421,26 @@ def _commit_when_all_prepared(store: NodeStore, peers: Peers, survey_id: str, ru
 
 
 def two_phase_commit(store: NodeStore, peers: Peers, survey_id: str, outcome: PartyOutcome, accepted: int,
-                     rejected: int, digest: str, timeout: float, say: Callable[[str], None]) -> None:
+                     rejected: int, digest: str, stall_timeout: float, say: Callable[[str], None]) -> None:
     """Step 4: store this node's result share sealed to the analyst as prepared, and commit it
-    once every peer holds a share of the same run."""
+    once every peer holds a share of the same run (waiting at most ``stall_timeout`` for them)."""
     m = peers.manifest
     sealed = seal_result(outcome.shares, m.analyst_public_key, m.hash(), peers.me, m.field_modulus)
     store.store_result(survey_id, sealed, accepted, rejected, digest, outcome.run_id, outcome.corrected)
-    _commit_when_all_prepared(store, peers, survey_id, outcome.run_id, time.monotonic() + timeout, say)
+    _commit_when_all_prepared(store, peers, survey_id, outcome.run_id, time.monotonic() + stall_timeout, say)
 
 
-def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
-            say: Callable[[str], None] = lambda s: None, cheat: Cheat | None = None) -> ComputeSummary:
+@dataclass(frozen=True)
+class ComputeOptions:
+    """How this node runs compute (``mpc-node compute`` flags, or the node's configuration file)."""
+
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT  # seconds a peer may stay away or silent
+    mpc_listen: str | None = None  # the address the MPC port binds (None: the host of this node's mpc_address)
+    cheat: Cheat | None = None  # TESTING ONLY: deviate at one step
+
+
+def compute(node_dir: Path, survey_id: str, options: ComputeOptions = ComputeOptions(),
+            say: Callable[[str], None] = lambda s: None) -> ComputeSummary:
     """Run the whole compute step for this node; raises SurveyError subclasses with clear messages."""
     started = time.monotonic()
     store = NodeStore(node_dir / keys.DB_FILE)
@@ -634,18 +458,17 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
             say(f"completed the commit of run {resumed[:12]}… (a peer had committed it)")
             return ComputeSummary(survey_id, me, res.accepted, res.rejected, res.agreed_digest, resumed,
                                   time.monotonic() - started, resumed=True)
-        deadline = time.monotonic() + timeout
-        party = PartyProcess(node_dir, m, me)  # imports while this node agrees with its peers
-        agreement = agree(store, peers, node_dir, survey_id, deadline, say)
+        stall = options.stall_timeout
+        party = PartyProcess(node_dir, m, me, stall, options.mpc_listen)  # imports while this node agrees
+        agreement = agree(store, peers, node_dir, survey_id, time.monotonic() + stall, say)
         buckets = write_share_buckets(store, node_dir, survey_id, agreement.ids, party.work,
                                       progress=lambda c: say(f"  {c}/{len(agreement.ids)} shares read"))
         say("joining the MPC with the other nodes (validation, then aggregation)")
-        # A fresh budget for the MPC itself: peers join after their own (variable) preparation.
-        outcome = party.run(buckets, len(agreement.ids), agreement.digest, timeout, cheat, agreement.statements,
+        outcome = party.run(buckets, len(agreement.ids), agreement.digest, options.cheat, agreement.statements,
                             store.path)
         accepted = note_outcome(store, peers, survey_id, agreement.ids, outcome, say)
         rejected = agreement.rejected + len(outcome.invalid)
-        two_phase_commit(store, peers, survey_id, outcome, accepted, rejected, agreement.digest, timeout, say)
+        two_phase_commit(store, peers, survey_id, outcome, accepted, rejected, agreement.digest, stall, say)
         return ComputeSummary(survey_id, me, accepted, rejected, agreement.digest, outcome.run_id,
                               time.monotonic() - started)
     finally:
@@ -654,35 +477,6 @@ def compute(node_dir: Path, survey_id: str, timeout: float = DEFAULT_TIMEOUT,
         if peers is not None:
             peers.close()
         store.close()
-
-
-def incomplete_submissions(node_dir: Path, survey_id: str) -> dict[str, Any]:
-    """For ``mpc-node status``: which of this node's submissions some peer does not hold (yet).
-
-    A submission counts only if every node holds it; these are the ones that would not.
-    """
-    store = NodeStore(node_dir / keys.DB_FILE)
-    try:
-        rec = store.survey(survey_id)
-        own = set(store.submission_ids(survey_id))
-    finally:
-        store.close()
-    peers = Peers(node_dir, rec.manifest, rec.node_index)
-    missing: dict[int, int] = {}
-    unreachable: dict[int, str] = {}
-    try:
-        for j in range(rec.manifest.n):
-            if j == rec.node_index:
-                continue
-            try:
-                theirs = set(fetch_ids(peers, j).submission_ids)
-            except SurveyError as exc:
-                unreachable[j] = str(exc)
-                continue
-            missing[j] = len(own - theirs)
-    finally:
-        peers.close()
-    return {"missing_at": missing, "unreachable": unreachable}
 
 
 def scheme_spec(m: Manifest) -> SchemeSpec:

@@ -35,6 +35,10 @@ The computation is linear apart from the proof checks, so no MPyC multiplication
 Hardening around MPyC (pinned to mpyc 0.11):
 - peers are authenticated by the SHA-256 of their TLS certificate from the manifest, on top of
   MPyC's mutual TLS (whose hostname check cannot bind party ids to our self-signed certs);
+- the party's MPC port listens on one address (:meth:`PartyConfig.bind_host`: the host of its
+  ``--mpc-address``, or the node's ``mpc_listen``), not on every interface as MPyC's does;
+- every wait for a peer ends when the peer falls silent for the stall timeout or its link closes
+  (:mod:`mpc_nodes.party_links`), naming it, instead of hanging or failing inside MPyC;
 - nothing a peer sends reaches :mod:`pickle`: this program exchanges raw bytes over MPyC's links
   (:meth:`Channel._transfer`, not ``mpc.transfer``) and decodes them strictly, and ``pickle``
   inside ``mpyc.runtime`` is replaced by :class:`SafePickle`, which parses MPyC's one remaining
@@ -58,13 +62,16 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from mpc_nodes.channel import EXIT_DISAGREEMENT, EXIT_PEER_IDENTITY, EXIT_UNSAFE_MESSAGE, Channel, RunAborted
 from mpc_nodes.channel_frame import MAX_SIGNATURE, Round
-from mpc_nodes.party_job import BucketFiles, PartyConfig, PartyFault, PartyFileError, PartyJob, PartyOutcome
+from mpc_nodes.party_job import (BucketFiles, FaultKind, PartyConfig, PartyFault, PartyFileError, PartyJob,
+                                  PartyOutcome)
+from mpc_nodes.party_links import LinkFailure, Links, watch_links
 from protocol.labels import Label
 
 if TYPE_CHECKING:
     from protocol.validity import Reason
 
 EXIT_BAD_SETUP = 2
+EXIT_LINK = 6  # a peer did not join, fell silent or dropped its link
 
 
 @dataclass(frozen=True)
@@ -105,11 +112,19 @@ def _fail(code: int, message: str, culprits: tuple[int, ...] = ()) -> NoReturn:
     os._exit(code)
 
 
-def _install_hardening(fingerprints: list[str] | tuple[str, ...]) -> None:
+def _fail_link(exc: LinkFailure) -> NoReturn:
+    """Abort this party because of its links (fault.json names the peers and how they failed)."""
+    Path(_FAULT_FILE).write_text(PartyFault(exc.message, (), exc.kind, exc.peers).to_json())
+    print(f"mpc-node compute: {exc.message}", file=sys.stderr, flush=True)
+    os._exit(EXIT_BAD_SETUP if exc.kind == FaultKind.SETUP else EXIT_LINK)
+
+
+def _install_hardening(fingerprints: list[str] | tuple[str, ...], loop: Any, bind_host: str) -> None:
     from mpyc import asyncoro
     import mpyc.runtime as rt_module
 
     rt_module.pickle = SafePickle
+    _listen_only_on(loop, bind_host)
 
     original_create = ssl.create_default_context
 
@@ -149,18 +164,40 @@ def _install_hardening(fingerprints: list[str] | tuple[str, ...]) -> None:
     cls.data_received = data_received
 
 
-def _start_mpyc(config: PartyConfig) -> Any:
-    """MPyC's runtime, configured from ``config`` (through ``sys.argv``, which it parses on import)."""
+def _listen_only_on(loop: Any, host: str) -> None:
+    """MPyC's runtime starts its server with ``loop.create_server(factory, port=...)``, which
+    listens on every interface: give it ``host``.  A port that cannot be bound ends the party
+    with a one-line reason."""
+    original = loop.create_server
+
+    async def create_server(factory: Any, host_: Any = None, port: Any = None, **kw: Any) -> Any:
+        where = host if host_ is None else host_
+        try:
+            return await original(factory, where, port, **kw)
+        except OSError as exc:
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise LinkFailure(FaultKind.SETUP, (), f"cannot listen for the other nodes on {where}:{port}: {why} "
+                                                   "(set the node's MPC listen address, e.g. 'mpc-node compute "
+                                                   "--mpc-listen 0.0.0.0' behind NAT)") from None
+
+    loop.create_server = create_server
+
+
+def _start_mpyc(config: PartyConfig) -> Links:
+    """MPyC's runtime, configured from ``config`` (through ``sys.argv``, which it parses on
+    import), hardened, behind the party's :class:`~mpc_nodes.party_links.Links`."""
     mpyc_argv = [sys.argv[0], "-I", str(config.pid), "-T", str(config.threshold), "--ssl", "--no-log"]
     for addr in config.parties:
         mpyc_argv += ["-P", addr]
     sys.argv = mpyc_argv
     from mpyc.runtime import mpc  # parses sys.argv: must come after it is set
 
-    _install_hardening(config.fingerprints)
+    _install_hardening(config.fingerprints, mpc._loop, config.bind_host())
     if len(mpc.parties) != config.n or mpc.threshold != config.threshold or mpc.pid != config.pid:
         _fail(EXIT_BAD_SETUP, "MPyC did not accept the party configuration")
-    return mpc
+    links = Links(mpc, config.parties, config.stall_timeout)
+    watch_links(links)
+    return links
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -178,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
             PartyJob.parse(job_path.read_text()).party
     except PartyFileError as exc:
         _fail(EXIT_BAD_SETUP, str(exc))
-    mpc = _start_mpyc(config)
+    links = _start_mpyc(config)
     if wait:
         for module in ("protocol.fastfield", "protocol.nodeauth", "protocol.validity"):
             importlib.import_module(module)  # warm imports while the node prepares
@@ -192,9 +229,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail(EXIT_BAD_SETUP, "the job does not match the party configuration")
     X = _share_matrix(job, job_path.parent)
     try:
-        outcome = mpc.run(_compute(mpc, job, X))
+        outcome = links.mpc.run(_compute(links, job, X))
     except RunAborted as exc:
         _fail(exc.code, exc.message, exc.culprits)
+    except LinkFailure as exc:
+        _fail_link(exc)
     tmp = out_path.with_suffix(".tmp")
     tmp.write_text(outcome.to_json())
     tmp.replace(out_path)
@@ -347,10 +386,10 @@ class ShareMatrix:
             del values
 
 
-def _open_channel(mpc: Any, job: PartyJob) -> Channel:
+def _open_channel(links: Links, job: PartyJob) -> Channel:
     """The party's channel: the honest one, unless the job tells this node to deviate (tests and
     the demo only).  The one place a deviation is chosen."""
-    args = (mpc, job.certificates, job.survey_id, job.manifest_hash)
+    args = (links, job.certificates, job.survey_id, job.manifest_hash)
     if job.cheat is None:
         return Channel(*args)
     from mpc_nodes.cheats import cheating_channel
@@ -720,15 +759,15 @@ async def _add_noise(ch: Channel, release: list[int], layout: Any, job: PartyJob
     return out
 
 
-async def _compute(mpc: Any, job: PartyJob, X: ShareMatrix) -> PartyOutcome:
+async def _compute(links: Links, job: PartyJob, X: ShareMatrix) -> PartyOutcome:
     import time
 
     from protocol.disclosure import ReleaseLayout
 
     p, t = job.field_modulus, job.party.threshold
     clock = [time.perf_counter()]
-    await mpc.start()
-    ch = _open_channel(mpc, job)
+    await links.start()
+    ch = _open_channel(links, job)
     await ch.open()
     clock.append(time.perf_counter())
     # 1. Same submission set everywhere, and a joint random seed drawn once the set is fixed.
@@ -752,7 +791,7 @@ async def _compute(mpc: Any, job: PartyJob, X: ShareMatrix) -> PartyOutcome:
     out = [v if keep else 0 for v, keep in zip(release, layout.released_mask(pl))]
     run_id = hashlib.sha256(Label.RUN_ID.value + seed).hexdigest()[:32]
     clock.append(time.perf_counter())
-    await mpc.shutdown()
+    await links.shutdown()
     return PartyOutcome(
         ch.result_shares(out), run_id, [(i, r) for i, r in enumerate(reasons) if r is not None],
         {i: list(who) for i, who in sorted(off.items())}, sorted(liars | set(in_counts)),

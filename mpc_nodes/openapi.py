@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from protocol.rejection import Deferral, RejectionReason
-from protocol.wire import BULK_CONTENT_TYPE, UploadStatus
+from protocol.wire import BULK_CONTENT_TYPE, IDS_CONTENT_TYPE, UploadStatus
 
 SUBMISSION_UPLOAD_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -87,6 +87,13 @@ _BODY_DEFERRALS: dict[int | str, Any] = {
 def read_errors(*codes: int) -> dict[int | str, Any]:
     """The OpenAPI answers ``codes`` of a read or close endpoint, and the guard's answers."""
     return {**_DEFERRALS, **{code: _READ_ERRORS[code] for code in codes}}
+
+
+def ids_binary_responses() -> dict[int | str, Any]:
+    """The OpenAPI answers of ``/ids/binary``: sorted 16-byte ids, or a read error."""
+    return {200: {"description": "the ids, 16 bytes each, sorted (protocol.wire.encode_ids)",
+                  "content": {IDS_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
+            **read_errors(400, 403, 404, 409)}
 
 
 def _upload_responses(ok: str, ok_schema: dict[str, Any] | None, refused: str) -> dict[int | str, Any]:

@@ -116,21 +116,35 @@ class PartyConfig:
     threshold: int
     parties: tuple[str, ...]  # host:port of every party's MPC link
     fingerprints: tuple[str, ...]  # SHA-256 (hex) of every party's TLS certificate
+    listen_host: str | None = None  # the address its MPC port binds (None: the host of its own address)
+    stall_timeout: float = 120.0  # seconds a peer may send nothing before the run fails naming it
 
     def to_obj(self) -> dict[str, Any]:
         return {"n": self.n, "pid": self.pid, "threshold": self.threshold, "parties": list(self.parties),
-                "fingerprints": list(self.fingerprints)}
+                "fingerprints": list(self.fingerprints), "listen_host": self.listen_host,
+                "stall_timeout": self.stall_timeout}
 
     def to_json(self) -> str:
         return json.dumps(self.to_obj())
+
+    def bind_host(self) -> str:
+        """The address this party's MPC server listens on: :attr:`listen_host`, or the host part of
+        its own address (``[...]`` stripped from an IPv6 literal)."""
+        if self.listen_host is not None:
+            return self.listen_host
+        host = self.parties[self.pid].rsplit(":", 1)[0]
+        return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
     @staticmethod
     def from_obj(obj: Any, what: str = "party configuration") -> PartyConfig:
         d = _object(obj, what)
         cfg = PartyConfig(_field(d, "n", int, what), _field(d, "pid", int, what), _field(d, "threshold", int, what),
-                          _items(d, "parties", str, what), _items(d, "fingerprints", str, what))
+                          _items(d, "parties", str, what), _items(d, "fingerprints", str, what),
+                          _optional(d, "listen_host", str, what), _number(d, "stall_timeout", what))
         if not (0 <= cfg.pid < cfg.n and len(cfg.parties) == len(cfg.fingerprints) == cfg.n and cfg.threshold >= 0):
             raise PartyFileError(f"{what}: pid, threshold and the lists of parties and fingerprints do not fit n")
+        if not cfg.stall_timeout > 0:
+            raise PartyFileError(f"{what}: field 'stall_timeout' must be positive")
         return cfg
 
     @staticmethod
@@ -363,18 +377,35 @@ class PartyOutcome:
                             _number(d, "peak_rss_mb", what))
 
 
+class FaultKind(StrEnum):
+    """Why a party ended without a result (:class:`PartyFault`)."""
+
+    DEVIATION = "deviation"  # a peer deviated from the protocol (``culprits``: those proven to have)
+    NOT_JOINED = "not-joined"  # peers did not connect within the stall timeout
+    SILENT = "silent"  # peers sent nothing for the stall timeout in the middle of the run
+    LINK_LOST = "link-lost"  # peers' links closed in the middle of the run
+    SETUP = "setup"  # this party could not start (e.g. its MPC port could not be bound)
+
+
 @dataclass(frozen=True)
 class PartyFault:
-    """A deviation the party detected (it then exits without a result)."""
+    """Why the party exits without a result: a deviation it detected, or peers it lost."""
 
     message: str  # one line, for the operator
     culprits: tuple[int, ...]  # the nodes proven to have deviated (empty if they cannot be told)
+    kind: FaultKind = FaultKind.DEVIATION
+    peers: tuple[int, ...] = ()  # the peers that did not join, fell silent or dropped their links
 
     def to_json(self) -> str:
-        return json.dumps({"message": self.message, "culprits": list(self.culprits)})
+        return json.dumps({"message": self.message, "culprits": list(self.culprits), "kind": self.kind.value,
+                           "peers": list(self.peers)})
 
     @staticmethod
     def parse(text: str | bytes) -> PartyFault:
         what = "party fault"
         d = _load(text, what)
-        return PartyFault(_field(d, "message", str, what), _items(d, "culprits", int, what))
+        kind = _field(d, "kind", str, what)
+        if kind not in {k.value for k in FaultKind}:
+            raise PartyFileError(f"{what}: field 'kind' names no fault: {kind!r}")
+        return PartyFault(_field(d, "message", str, what), _items(d, "culprits", int, what), FaultKind(kind),
+                          _items(d, "peers", int, what))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,17 @@ from protocol.nodeauth import HEADER, frozen_set_statement, sign_statement, veri
 from protocol.rejection import RejectionReason, refused_as
 from protocol.wire import (
     BULK_CONTENT_TYPE,
+    IDS_CONTENT_TYPE,
     ComputeState,
     FrozenSet,
     NodeStatus,
     ResultShare,
+    SetSummary,
     SurveyState,
     b64e,
+    decode_bucket_list,
+    encode_ids,
+    id_bucket,
     set_digest,
 )
 
@@ -81,6 +87,27 @@ def frozen_set(store: NodeStore, tls_key: bytes, survey_id: str) -> FrozenSet:
         sig = b64e(sign_statement(tls_key, stmt))
     return FrozenSet(survey_id, rec.node_index, rec.manifest.hash_hex(), len(sub_ids), digest,
                      sub_ids, frozen, sig, store.refused_ids(survey_id))
+
+
+def add_compact_id_routes(app: FastAPI, store: NodeStore, tls_key: bytes) -> None:
+    """The id set as the other nodes fetch it for the agreement: a summary first, then only the
+    ids that differ, in binary (mpc_nodes/agreement.py)."""
+
+    @app.get("/v1/surveys/{survey_id}/ids/summary", responses=openapi.read_errors(403, 404, 409))
+    def ids_summary(survey_id: str, request: Request) -> SetSummary:
+        """The id set's count, signed digest and bucket digests, without the ids (for peers)."""
+        _peer_or_analyst(store, survey_id, request)
+        return SetSummary.of(frozen_set(store, tls_key, survey_id))
+
+    @app.get("/v1/surveys/{survey_id}/ids/binary", responses=openapi.ids_binary_responses())
+    def ids_binary(survey_id: str, request: Request, buckets: str | None = None) -> Response:
+        """The ids this node holds, 16 bytes each and sorted; only those of ``buckets`` (two hex
+        digits per bucket, an id's bucket being its first byte) when given (for peers)."""
+        _peer_or_analyst(store, survey_id, request)
+        wanted = None if buckets is None else set(decode_bucket_list(buckets))
+        ids = frozen_set(store, tls_key, survey_id).submission_ids
+        return Response(encode_ids(sid for sid in ids if wanted is None or id_bucket(sid) in wanted),
+                        media_type=IDS_CONTENT_TYPE)
 
 
 def release(store: NodeStore, survey_id: str) -> ResultShare:
@@ -192,6 +219,8 @@ def create_app(node_dir: Path, store: NodeStore | None = None, limits: GuardLimi
         _peer_or_analyst(store, survey_id, request)
         return frozen_set(store, tls_key, survey_id)
 
+    add_compact_id_routes(app, store, tls_key)
+
     @app.get("/v1/surveys/{survey_id}/compute", responses=openapi.read_errors(403, 404))
     def compute_state(survey_id: str, request: Request) -> ComputeState:
         """Where this node is in the two-phase commit of the result (for peers)."""
@@ -212,11 +241,17 @@ def create_app(node_dir: Path, store: NodeStore | None = None, limits: GuardLimi
     return app
 
 
+KEEP_ALIVE_SECONDS = 60
+
+
 def _serve_on(node_dir: Path, sock: Any, log_level: str) -> None:
     import uvicorn
 
+    # Idle connections stay open for a minute (uvicorn's default is 5 s): a peer polls again
+    # after its MPC, and over a long path each new TLS connection costs two more round trips.
     config = uvicorn.Config(create_app(node_dir), ssl_certfile=str(node_dir / keys.TLS_CERT_FILE),
-                            ssl_keyfile=str(node_dir / keys.TLS_KEY_FILE), log_level=log_level, access_log=False)
+                            ssl_keyfile=str(node_dir / keys.TLS_KEY_FILE), log_level=log_level, access_log=False,
+                            timeout_keep_alive=KEEP_ALIVE_SECONDS)
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -226,18 +261,62 @@ def listen_socket(host: str, port: int) -> Any:
     number 0).  Without it an answer written in two pieces (headers, body) waited for the
     client's delayed acknowledgement: 40 ms on every upload, which capped a node near 330
     single uploads/s.  Raises :class:`SurveyError` if the address cannot be bound."""
+    import errno
     import socket
 
     try:
         listening = socket.create_server((host, port), backlog=2048)
     except OSError as exc:
-        raise SurveyError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        hint = (" (an address of another machine, e.g. behind a proxy or NAT: pass --host with this machine's "
+                "address, or 0.0.0.0)" if exc.errno == errno.EADDRNOTAVAIL else "")
+        raise SurveyError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
     return socket.socket(listening.family, listening.type, socket.IPPROTO_TCP, fileno=listening.detach())
 
 
-def run_server(node_dir: Path, host: str = "127.0.0.1", port: int | None = None, log_level: str = "warning",
-               workers: int = 1) -> None:
+def listen_address(node_dir: Path, host: str | None = None, port: int | None = None) -> tuple[str, int]:
+    """Where ``serve`` listens: ``host`` and ``port``, each defaulting to the node's own URL's
+    (so that a node reachable at https://10.0.0.5:8441 listens there, not on 127.0.0.1).
+    Raises :class:`SurveyError` when the URL leaves one undetermined."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(keys.load_public(node_dir).url)
+    if port is None:
+        port = url.port
+        if port is None:
+            raise SurveyError("this node's URL has no port; pass --port")
+    if host is None:
+        host = url.hostname
+        if not host:
+            raise SurveyError("this node's URL has no host; pass --host")
+    return host, port
+
+
+def startup_lines(node_dir: Path, host: str, port: int, workers: int) -> list[str]:
+    """What ``serve`` prints once it listens: where, and every survey it serves with its state."""
+    pub = keys.load_public(node_dir)
+    shown = f"[{host}]" if ":" in host else host
+    lines = [f"mpc-node serve: {pub.name} listening on https://{shown}:{port} ({workers} worker"
+             f"{'s' if workers != 1 else ''}); its URL in the manifest: {pub.url}"]
+    store = NodeStore(node_dir / keys.DB_FILE)
+    try:
+        sids = store.survey_ids()
+        for sid in sids:
+            rec = store.survey(sid)
+            lines.append(f"  survey {sid}: node {rec.node_index} of {rec.manifest.n}, {store.state(sid)}, "
+                         f"{store.count(sid)} submissions, closes {rec.manifest.closes_at}")
+    finally:
+        store.close()
+    if not sids:
+        lines.append("  no survey imported yet ('mpc-node init --bundle node-bundle.json')")
+    return lines
+
+
+def run_server(node_dir: Path, host: str | None = None, port: int | None = None, log_level: str = "warning",
+               workers: int = 1, say: Callable[[str], None] | None = None) -> None:
     """Serve the node's API over HTTPS with the node's certificate (blocks).
+
+    ``host`` and ``port`` default to those of the node's URL (:func:`listen_address`); once the
+    socket listens, ``say`` gets :func:`startup_lines`.
 
     ``workers`` processes accept connections from one listening socket, each with its own
     database connection: an upload's work (TLS, parsing, HPKE, signature and commitment checks)
@@ -248,15 +327,13 @@ def run_server(node_dir: Path, host: str = "127.0.0.1", port: int | None = None,
     import os
     import signal
 
-    if port is None:
-        from urllib.parse import urlparse
-
-        port = urlparse(keys.load_public(node_dir).url).port
-        if port is None:
-            raise SurveyError("this node's URL has no port; pass --port")
+    host, port = listen_address(node_dir, host, port)
     if workers < 1:
         raise SurveyError("--workers must be at least 1")
     sock = listen_socket(host, port)
+    if say is not None:
+        for line in startup_lines(node_dir, host, port, workers):
+            say(line)
     children: list[int] = []
     try:
         for _ in range(workers - 1):
@@ -292,12 +369,12 @@ def run_server(node_dir: Path, host: str = "127.0.0.1", port: int | None = None,
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Serve a node's HTTPS ingest API (prefer 'mpc-node serve').")
     ap.add_argument("--dir", required=True, type=Path)
-    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--host", help="address to listen on (default: the host of the node's URL)")
     ap.add_argument("--port", type=int)
     ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args(argv)
     try:
-        run_server(args.dir, args.host, args.port, workers=args.workers)
+        run_server(args.dir, args.host, args.port, workers=args.workers, say=lambda s: print(s, flush=True))
     except SurveyError as exc:
         print(f"mpc-node: error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -985,3 +985,54 @@ def test_retry_after_of_a_busy_or_counting_node_is_honoured_and_bounded(survey: 
         client.close()
     assert len(slept) == 4 and slept[0] == 7.0 and slept[1] == MAX_RETRY_AFTER == 60.0
     assert all(s <= 0.01 for s in slept[2:])
+
+
+@pytest.mark.slow
+def test_a_large_body_over_a_slow_link_is_not_cut_by_the_timeout(survey: Survey) -> None:
+    """The client's timeout bounds a stall, not a whole upload: a 16 MB body that a node reads at
+    about 4 MB/s arrives whole (with its Content-Length, not chunked) although the timeout is
+    0.5 s. Sent as one write, what the kernel's buffers cannot hold would take 3 s to leave; with
+    the kernel's default send buffer, the answer would come a second after the last write."""
+    import socket
+    import ssl
+    import threading
+
+    m, body = survey.manifest, os.urandom(16 << 20)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(survey.node_dirs[0] / "tls.crt", survey.node_dirs[0] / "tls.key")
+    port = int(m.nodes[0].url.rsplit(":", 1)[1])
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)  # the link, not the kernel, sets the pace
+    listener.bind(("127.0.0.1", port))
+    listener.listen(1)
+    seen: dict[str, Any] = {}
+
+    def slow_node() -> None:
+        with ctx.wrap_socket(listener.accept()[0], server_side=True) as conn:
+            raw = b""
+            while b"\r\n\r\n" not in raw:
+                raw += conn.recv(4096)
+            head, got = raw.split(b"\r\n\r\n", 1)
+            seen["head"] = head.decode().lower()
+            received = len(got)
+            while received < len(body):
+                tick = received + 64 * 1024  # 64 KB every 16 ms: about 4 MB/s
+                while received < min(tick, len(body)):
+                    received += len(conn.recv(tick - received))  # one TLS record (16 KB) at most
+                time.sleep(0.016)
+            seen["received"] = received
+            answer = json.dumps({"received": received}).encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                         + f"Content-Length: {len(answer)}\r\n\r\n".encode() + answer)
+
+    server = threading.Thread(target=slow_node, daemon=True)
+    server.start()
+    client = NodeClient(m, 0, retry=RetryPolicy(retries=0), timeout=0.5)
+    try:
+        resp = client._request("POST", client._path("batches"), body, "application/octet-stream")
+    finally:
+        client.close()
+        server.join(10)
+        listener.close()
+    assert resp.status_code == 200 and resp.json() == {"received": len(body)} and seen["received"] == len(body)
+    assert f"content-length: {len(body)}" in seen["head"] and "transfer-encoding" not in seen["head"]

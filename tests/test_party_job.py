@@ -16,6 +16,7 @@ from conftest import make_survey
 from mpc_nodes.channel import Channel
 from mpc_nodes.channel_frame import Round, parse_frame
 from mpc_nodes.cheats import CHEATING_CHANNELS, CheatingChannel
+from mpc_nodes.party_links import Links
 from mpc_nodes.party_job import (
     BucketFiles,
     CertificateLookup,
@@ -120,7 +121,8 @@ def channels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[Cheat | No
     (tmp_path / ".config").mkdir()
     (tmp_path / ".config" / "party_0.key").write_bytes((s.node_dirs[0] / "tls.key").read_bytes())
     monkeypatch.chdir(tmp_path)
-    args = (types.SimpleNamespace(parties=[None] * 3, pid=0), [nd.tls_cert_pem for nd in s.manifest.nodes],
+    links = Links(types.SimpleNamespace(parties=[None] * 3, pid=0), ["127.0.0.1:1"] * 3, 120.0)
+    args = (links, [nd.tls_cert_pem for nd in s.manifest.nodes],
             s.manifest.survey_id, s.manifest.hash_hex())
     out: dict[Cheat | None, Channel] = {None: Channel(*args)}
     out.update({c: cls(*args, p=P) for c, cls in CHEATING_CHANNELS.items()})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -103,9 +104,10 @@ def test_node_fault_during_compute_releases_nothing_and_rerun_gives_the_result(t
         for res in results:
             assert res.returncode == 1
             last = res.stderr.strip().splitlines()[-1]
-            assert last.startswith("mpc-node: error: the MPC did not complete within 6 s: a peer is missing or "
-                                   "stalled"), res.stderr
-            assert "nothing was released" in last
+            # the faulty node is named, whether it never joined, fell silent or dropped its link
+            assert re.match(r"mpc-node: error: the MPC (could not start|stalled|stopped): node 2 \(node2, ", last), \
+                res.stderr
+            assert "nothing was released" in last and "Traceback" not in res.stderr
         assert elapsed < 6 * 3 + 10, "the survivors must give up within a bounded time"
         half = run([tool("salary-analyst"), "results", "--survey", str(c.survey_dir)], check=False, quiet=True)
         assert half.returncode == 1 and "no result yet" in half.stderr
