@@ -7,11 +7,13 @@ import json
 import re
 import sys
 import unicodedata
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
+from protocol.encoding import PayPeriod
 from protocol.errors import SurveyError
 from protocol.manifest import MODELS, parse_time
 from protocol.wire import error_detail
@@ -87,6 +89,34 @@ def _bands(bands: str, band_width: int | None, salary_max: int) -> tuple[int, ..
         raise SurveyError("--bands takes whole numbers separated by commas, e.g. 2000,2500,3000") from None
 
 
+def _hundredths(text: str, option: str) -> int:
+    """An amount per hour in hundredths of the unit (``12.5`` -> 1250)."""
+    try:
+        value = Decimal(text.strip()) * 100
+    except InvalidOperation:
+        raise SurveyError(f"{option} takes an amount such as 150 or 0.50, not {text!r}") from None
+    if value != value.to_integral_value() or value <= 0:
+        raise SurveyError(f"{option} takes a positive amount with at most two decimals, not {text!r}")
+    return int(value)
+
+
+def _complete(components: str, pay_period: str | None, variable_max: int, variable_band_width: int | None,
+              hours_max: int, hourly_max: str, hourly_band_width: str) -> dict[str, Any]:
+    """The manifest's fields of a complete survey from ``create``'s options (none without
+    --components)."""
+    parts = tuple(c.strip() for c in components.split(",") if c.strip())
+    if not parts:
+        if pay_period or variable_max or hours_max or hourly_max or variable_band_width or hourly_band_width:
+            raise SurveyError("--pay-period, --variable-... and --hours-/--hourly-... need --components")
+        return {}
+    top = _hundredths(hourly_max, "--hourly-max") if hourly_max else 0
+    width = _hundredths(hourly_band_width, "--hourly-band-width") if hourly_band_width else 0
+    return dict(components=parts, pay_period=pay_period or "", variable_max=variable_max,
+                variable_bands=tuple(range(variable_band_width, variable_max, variable_band_width))
+                if variable_band_width and variable_max else (),
+                hours_max=hours_max, hourly_max=top, hourly_bands=tuple(range(width, top, width)) if width else ())
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Create a salary survey, close it, and fetch the aggregate result.
@@ -135,10 +165,24 @@ def main() -> None:
 @click.option("--gender-labels", metavar="KEY=LABEL,...", default="",
               help="The organiser's labels for the gender categories, e.g. female=女,male=男,other=其他: employees "
                    "and HR files may answer with a key or its label, every output shows the label.")
+@click.option("--components", metavar="basic[,variable][,hours]", default="",
+              help="A complete survey: what each employee gives besides basic pay (variable pay, hours paid); "
+                   "--salary-max and the bands then apply to the pay level, basic + variable.")
+@click.option("--pay-period", type=click.Choice([p.value for p in PayPeriod]),
+              help="With --components: the period the pay figures cover.")
+@click.option("--variable-max", type=int, default=0, help="With variable pay: its upper bound per period.")
+@click.option("--variable-band-width", type=click.IntRange(min=2), metavar="W",
+              help="With variable pay: equal bands of width W above the band of no variable pay.")
+@click.option("--hours-max", type=int, default=0, help="With hours: the most hours paid per period.")
+@click.option("--hourly-max", metavar="AMOUNT", default="",
+              help="With hours: the upper bound of hourly pay, in the salary unit per hour (e.g. 150).")
+@click.option("--hourly-band-width", metavar="AMOUNT", default="",
+              help="With hours: equal hourly pay bands of this width per hour (e.g. 0.50).")
 def create(out_dir: Path, node_files: tuple[Path, ...], survey_id: str, title: str, model: str,
            threshold: int | None, tokens: int, closes_at: str | None, closes_in: str, salary_max: int,
            salary_unit: str, min_group_size: int, job_categories: str, bands: str, band_width: int | None,
-           dp_epsilon: str, gender_labels: str) -> None:
+           dp_epsilon: str, gender_labels: str, components: str, pay_period: str | None, variable_max: int,
+           variable_band_width: int | None, hours_max: int, hourly_max: str, hourly_band_width: str) -> None:
     """Create a survey: manifest, participation tokens, node bundle and the analyst's secret key.
 
     \b
@@ -156,7 +200,9 @@ def create(out_dir: Path, node_files: tuple[Path, ...], survey_id: str, title: s
                           tokens=tokens, closes_at=_closing(closes_at, closes_in), salary_max=salary_max,
                           salary_unit=salary_unit, min_group_size=min_group_size, job_categories=jobs,
                           salary_bands=edges, dp_epsilon=dp_epsilon.strip(), gender_labels=_gender_labels(gender_labels),
-                          job_labels=job_labels)
+                          job_labels=job_labels,
+                          **_complete(components, pay_period, variable_max, variable_band_width, hours_max,
+                                      hourly_max, hourly_band_width))
     except SurveyError as exc:
         _fail(exc)
     click.echo(f"survey {m.survey_id}: n={m.n} nodes, t={m.threshold}, k={m.min_group_size}, closes {m.closes_at}")

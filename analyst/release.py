@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from protocol.errors import SurveyError
 
 __all__ = ["REFERENCE_GENDER", "Labels", "NO_LABELS", "ThreatModel", "Submissions", "GroupNoise", "GroupFigures", "GenderBreakdown",
+           "Component", "ComponentFigures", "ComponentGaps", "Art10Flag",
            "CategoryFigures", "Quartiles", "Bands", "DifferentialPrivacy", "Release", "MalformedRelease", "parse"]
 
 #: Pay gaps are measured against this gender: (reference - group) / reference x 100.
@@ -59,6 +60,26 @@ class GroupNoise:
     mean: float
 
 
+class Component(StrEnum):
+    """A pay component of a complete survey's figures: the pay level per period (``total`` =
+    basic + variable), its basic and variable parts, and the hourly pay level."""
+
+    BASIC = "basic"
+    VARIABLE = "variable"  # over the recipients of variable pay
+    TOTAL = "total"
+    HOURLY = "hourly"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentFigures:
+    """One component's mean and banded median (with its worst-case banding error); None where
+    undefined or not derivable (basic pay has no bands, so no median)."""
+
+    mean: float | None = None
+    median: float | None = None
+    median_max_error: float | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class GroupFigures:
     """One gender, over all employees or within a job category.
@@ -77,6 +98,32 @@ class GroupFigures:
     stdev: float | None = None  # sample standard deviation
     quartile_shares: tuple[float, ...] | None = None  # Q1..Q4: the group's share of each quarter's employees
     dp_sd: GroupNoise | None = None
+    #: a complete survey's components (a key per component collected; absent for one-figure surveys)
+    components: Mapping[Component, ComponentFigures] | None = None
+    #: a complete survey with variable pay: the share of the group receiving any
+    variable_recipients_share: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentGaps:
+    """One component's gaps against the reference gender, keyed by gender, in percent."""
+
+    mean: Mapping[str, float | None]
+    median: Mapping[str, float | None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Art10Flag:
+    """A category of workers whose mean gap in one component is 5% or more (Directive 2023/970
+    Art. 10: a joint pay assessment is due unless the gap is justified by objective,
+    gender-neutral criteria), with the counts behind it."""
+
+    category: str
+    component: Component
+    gender: str
+    gap_percent: float
+    count: int  # the gender's employees in the category
+    reference_count: int  # the reference gender's
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +136,8 @@ class GenderBreakdown:
     groups: tuple[GroupFigures, ...]
     pay_gap_percent: Mapping[str, float | None]
     median_pay_gap_percent: Mapping[str, float | None]
+    #: a complete survey: per component collected, every non-reference gender's mean and median gap
+    component_gaps: Mapping[Component, ComponentGaps] | None = None
 
     def reference_released(self) -> bool:
         """Whether the reference group is present and released (gaps mean something only then)."""
@@ -165,6 +214,8 @@ class Release:
     warnings: tuple[str, ...] = ()
     cheating_nodes: tuple[int, ...] = ()
     labels: Labels = NO_LABELS
+    #: a complete survey's Art. 10 flags (None, and absent from the JSON, for one-figure surveys)
+    art10_flags: tuple[Art10Flag, ...] | None = None
 
     def gender_label(self, key: str) -> str:
         """How a gender is shown: the organiser's label, else its key."""
@@ -200,6 +251,7 @@ class Release:
             # Only when the organiser set some: documents of surveys without labels stay as they were.
             **({"labels": {"gender": dict(self.labels.genders), "category": dict(self.labels.categories)}}
                if self.labels.genders or self.labels.categories else {}),
+            **({"art10_flags": [_flag_json(f) for f in self.art10_flags]} if self.art10_flags is not None else {}),
         }
 
 
@@ -208,14 +260,28 @@ def _list(values: tuple[float, ...] | None) -> list[float] | None:
 
 
 def _group_json(g: GroupFigures) -> dict[str, Any]:
-    return {"gender": g.gender, "count": g.count, "mean": g.mean, "suppressed": g.suppressed, "median": g.median,
-            "median_max_error": g.median_max_error, "stdev": g.stdev, "quartile_shares": _list(g.quartile_shares),
-            "dp_sd": None if g.dp_sd is None else {"count": g.dp_sd.count, "mean": g.dp_sd.mean}}
+    out = {"gender": g.gender, "count": g.count, "mean": g.mean, "suppressed": g.suppressed, "median": g.median,
+           "median_max_error": g.median_max_error, "stdev": g.stdev, "quartile_shares": _list(g.quartile_shares),
+           "dp_sd": None if g.dp_sd is None else {"count": g.dp_sd.count, "mean": g.dp_sd.mean}}
+    if g.components is not None:
+        out["components"] = {c.value: {"mean": f.mean, "median": f.median, "median_max_error": f.median_max_error}
+                             for c, f in g.components.items()}
+        out["variable_recipients_share"] = g.variable_recipients_share
+    return out
 
 
 def _breakdown_json(b: GenderBreakdown) -> dict[str, Any]:
-    return {"groups": [_group_json(g) for g in b.groups], "pay_gap_percent": dict(b.pay_gap_percent),
-            "median_pay_gap_percent": dict(b.median_pay_gap_percent)}
+    out = {"groups": [_group_json(g) for g in b.groups], "pay_gap_percent": dict(b.pay_gap_percent),
+           "median_pay_gap_percent": dict(b.median_pay_gap_percent)}
+    if b.component_gaps is not None:
+        out["component_gap_percent"] = {c.value: {"mean": dict(g.mean), "median": dict(g.median)}
+                                        for c, g in b.component_gaps.items()}
+    return out
+
+
+def _flag_json(f: Art10Flag) -> dict[str, Any]:
+    return {"category": f.category, "component": f.component.value, "gender": f.gender,
+            "gap_percent": f.gap_percent, "count": f.count, "reference_count": f.reference_count}
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,23 +418,68 @@ def _group(obj: Any, path: str) -> GroupFigures:
         n = o.object("dp_sd")
         dp_sd = GroupNoise(count=n.number("count"), mean=n.number("mean"))
         n.done()
+    complete = "components" in o.obj
     g = GroupFigures(gender=o.text("gender"), count=o.integer("count"), suppressed=o.flag("suppressed"),
                      mean=o.optional_number("mean"), median=o.optional_number("median"),
                      median_max_error=o.optional_number("median_max_error"), stdev=o.optional_number("stdev"),
-                     quartile_shares=o.numbers("quartile_shares", 4), dp_sd=dp_sd)
+                     quartile_shares=o.numbers("quartile_shares", 4), dp_sd=dp_sd,
+                     components=_components(o) if complete else None,
+                     variable_recipients_share=o.optional_number("variable_recipients_share") if complete else None)
     o.done()
     return g
 
 
-def _breakdown_fields(o: _Object) -> tuple[tuple[GroupFigures, ...], dict[str, float | None], dict[str, float | None]]:
-    return o.items("groups", _group), o.mapping("pay_gap_percent", _gap), o.mapping("median_pay_gap_percent", _gap)
+def _component(text: str, fail: Callable[[], MalformedRelease]) -> Component:
+    try:
+        return Component(text)
+    except ValueError:
+        raise fail() from None
+
+
+def _components(o: _Object) -> dict[Component, ComponentFigures]:
+    out = {}
+    for key, obj in o.mapping("components", lambda v, path: v).items():
+        c = _Object(obj, o.where("components") + "." + key)
+        out[_component(key, lambda: o.fail("components", "keys among " + ", ".join(x.value for x in Component)))] = \
+            ComponentFigures(mean=c.optional_number("mean"), median=c.optional_number("median"),
+                             median_max_error=c.optional_number("median_max_error"))
+        c.done()
+    return out
+
+
+def _component_gaps(o: _Object) -> dict[Component, ComponentGaps] | None:
+    if "component_gap_percent" not in o.obj:
+        return None
+    out = {}
+    for key, obj in o.mapping("component_gap_percent", lambda v, path: v).items():
+        c = _Object(obj, o.where("component_gap_percent") + "." + key)
+        out[_component(key, lambda: o.fail("component_gap_percent", "keys among components"))] = \
+            ComponentGaps(mean=c.mapping("mean", _gap), median=c.mapping("median", _gap))
+        c.done()
+    return out
+
+
+def _flag(obj: Any, path: str) -> Art10Flag:
+    o = _Object(obj, path)
+    f = Art10Flag(category=o.text("category"),
+                  component=_component(o.text("component"), lambda: o.fail("component", "a component")),
+                  gender=o.text("gender"), gap_percent=o.number("gap_percent"), count=o.integer("count"),
+                  reference_count=o.integer("reference_count"))
+    o.done()
+    return f
+
+
+def _breakdown_fields(o: _Object) -> tuple[tuple[GroupFigures, ...], dict[str, float | None], dict[str, float | None],
+                                           dict[Component, ComponentGaps] | None]:
+    return (o.items("groups", _group), o.mapping("pay_gap_percent", _gap), o.mapping("median_pay_gap_percent", _gap),
+            _component_gaps(o))
 
 
 def _category(obj: Any, path: str) -> CategoryFigures:
     o = _Object(obj, path)
-    groups, gaps, median_gaps = _breakdown_fields(o)
+    groups, gaps, median_gaps, component_gaps = _breakdown_fields(o)
     c = CategoryFigures(category=o.text("category"), groups=groups, pay_gap_percent=gaps,
-                        median_pay_gap_percent=median_gaps)
+                        median_pay_gap_percent=median_gaps, component_gaps=component_gaps)
     o.done()
     return c
 
@@ -427,13 +538,15 @@ def parse(obj: Any) -> Release:
     subs = o.object("submissions")
     submissions = Submissions(accepted=subs.integer("accepted"), rejected=subs.integer("rejected"))
     subs.done()
-    groups, gaps, median_gaps = _breakdown_fields(o)
+    groups, gaps, median_gaps, component_gaps = _breakdown_fields(o)
     release = Release(
         survey_id=o.text("survey_id"), title=o.text("title"), model=_model(o), submissions=submissions,
-        all_employees=GenderBreakdown(groups=groups, pay_gap_percent=gaps, median_pay_gap_percent=median_gaps),
+        all_employees=GenderBreakdown(groups=groups, pay_gap_percent=gaps, median_pay_gap_percent=median_gaps,
+                                      component_gaps=component_gaps),
         quartiles=_quartiles(o.object("quartiles")), categories=o.items("categories", _category),
         bands=_bands(o.object("bands")), differential_privacy=_differential_privacy(o),
         min_group_size=o.integer("min_group_size"), salary_unit=o.text("salary_unit"),
-        warnings=o.items("warnings", _warning), cheating_nodes=o.items("cheating_nodes", _node), labels=_labels(o))
+        warnings=o.items("warnings", _warning), cheating_nodes=o.items("cheating_nodes", _node), labels=_labels(o),
+        art10_flags=o.items("art10_flags", _flag) if "art10_flags" in o.obj else None)
     o.done()
     return release

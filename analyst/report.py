@@ -39,7 +39,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .i18n import N_, _, language, using
-from .release import NO_LABELS, REFERENCE_GENDER, GenderBreakdown, GroupFigures, Release
+from .release import NO_LABELS, REFERENCE_GENDER, Component, ComponentFigures, GenderBreakdown, GroupFigures, Release
 
 __all__ = ["ReportFormat", "report_format", "render_chart", "render_markdown", "render_html", "write_report"]
 
@@ -318,19 +318,132 @@ def _warnings(r: Release) -> list[_Block]:
     return [_Heading(2, _("Warnings")), _Bullets(items)] if items else []
 
 
+# --------------------------------------------------------------------------------------------
+# A complete survey (basic and variable pay, hours): every Art. 9(1) item with its figures
+
+COMPONENT_NAMES = {Component.TOTAL: N_("Pay level"), Component.BASIC: N_("Basic pay"),
+                   Component.VARIABLE: N_("Variable pay (recipients)"), Component.HOURLY: N_("Hourly pay")}
+
+
+def _complete(r: Release) -> bool:
+    return r.art10_flags is not None
+
+
+def _component_cell(g: GroupFigures, c: Component, median: bool = False) -> str:
+    """A group's mean (or median ± banding error) of one component; n/a where not released."""
+    if g.suppressed:
+        return _(SUPPRESSED)
+    f = (g.components or {}).get(c) or ComponentFigures()
+    if not median:
+        return fmt_money(f.mean)
+    if f.median is None or f.median_max_error is None:
+        return fmt_money(f.median)
+    return f"{fmt_money(f.median)} ± {fmt_money(f.median_max_error)}"
+
+
+def _component_gap_cell(g: GroupFigures, scope: GenderBreakdown, c: Component, median: bool = False) -> str:
+    gaps = (scope.component_gaps or {}).get(c)
+    return _gap_cell(g, {} if gaps is None else (gaps.median if median else gaps.mean), scope.reference_released())
+
+
+def _component_table(r: Release, scope: GenderBreakdown, c: Component, median: bool = False) -> _Table:
+    what = _("Median") if median else _("Mean")
+    gap = _("Median gap vs male") if median else _("Mean gap vs male")
+    return _Table([_("Gender"), f"{_(COMPONENT_NAMES[c])}: {what}", gap],
+                  [[r.gender_label(g.gender), _component_cell(g, c, median), _component_gap_cell(g, scope, c, median)]
+                   for g in scope.groups])
+
+
+def _hourly_blocks(r: Release, median: bool) -> list[_Block]:
+    """The hourly pay level's table for (a) or (c), when the survey collects hours."""
+    scope = r.all_employees
+    if not any(Component.HOURLY in (g.components or {}) for g in scope.groups):
+        return []
+    return [_Para(_("Hourly pay level (per hour):")), _component_table(r, scope, Component.HOURLY, median)]
+
+
+def _variable_gap(r: Release, median: bool) -> list[_Block]:
+    """(b) or (d): variable pay over its recipients, and its gap."""
+    heading = (N_("(d) The median gender pay gap in complementary or variable components") if median
+               else N_("(b) The gender pay gap in complementary or variable components"))
+    scope = r.all_employees
+    return [_Heading(2, _(heading)), _component_table(r, scope, Component.VARIABLE, median),
+            _Para(_("Over the workers who receive complementary or variable pay; a figure over fewer than k recipients "
+                    "is not released (n/a)."), small=True), *_no_reference_note(scope)]
+
+
+def _variable_share(r: Release) -> list[_Block]:
+    """(e): the share of each gender receiving variable pay."""
+    return [_Heading(2, _("(e) The proportion of female and male workers receiving complementary or variable "
+                          "components")),
+            _Table([_("Gender"), _("Share receiving")],
+                   [[r.gender_label(g.gender), _figure(g, g.variable_recipients_share, fmt_share)]
+                    for g in r.all_employees.groups])]
+
+
+def _by_component(r: Release) -> list[_Block]:
+    """(g), broken down by basic pay and by variable pay, per category."""
+    out: list[_Block] = []
+    for c in r.categories:
+        out.append(_Heading(3, _("Category {category}: basic and variable pay").format(
+            category=r.category_label(c.category))))
+        out.append(_Table([_("Gender"), _(COMPONENT_NAMES[Component.BASIC]), _("Mean gap vs male"),
+                           _(COMPONENT_NAMES[Component.VARIABLE]), _("Mean gap vs male")],
+                          [[r.gender_label(g.gender), _component_cell(g, Component.BASIC),
+                            _component_gap_cell(g, c, Component.BASIC), _component_cell(g, Component.VARIABLE),
+                            _component_gap_cell(g, c, Component.VARIABLE)] for g in c.groups]))
+    return out
+
+
+def _art10(r: Release) -> list[_Block]:
+    """Art. 10: the categories with a mean gap of 5% or more, or that there is none."""
+    out: list[_Block] = [_Heading(2, _("Art. 10: joint pay assessment"))]
+    flags = r.art10_flags or ()
+    if not flags:
+        out.append(_Para(_("No category of workers shows a mean gap of at least 5 percent in any component.")))
+        return out
+    out.append(_Table([_("Category"), _("Component"), _("Gender"), _("Mean gap vs male"), _("Count"),
+                       _("Count (male)")],
+                      [[r.category_label(f.category), _(COMPONENT_NAMES[f.component]), r.gender_label(f.gender),
+                        fmt_gap(f.gap_percent), fmt_count(f.count), fmt_count(f.reference_count)] for f in flags]))
+    out.append(_Para(_("A joint pay assessment is due for these categories unless the gap is justified by objective, "
+                       "gender-neutral criteria.")))
+    return out
+
+
+def _uk_metrics_complete(r: Release) -> list[_Block]:
+    hourly = any(Component.HOURLY in (g.components or {}) for g in r.all_employees.groups)
+    return [_Heading(2, _("UK gender pay gap metrics")),
+            _Bullets([_("Mean and median hourly pay gap: see the hourly tables of (a) and (c) above.") if hourly
+                      else _("Mean and median pay gap: see (a) and (c) above (this survey does not collect hours)."),
+                      _("Mean and median bonus gap: see (b) and (d) above (variable pay counts as bonus)."),
+                      _("Proportion of men and women receiving a bonus: see (e) above."),
+                      _("Proportion of men and women in each pay quarter: see (f) above.")])]
+
+
 def _blocks(r: Release) -> list[_Block]:
-    """The report's content along Art. 9(1) (a)..(g), then the UK metrics and the release's notes."""
+    """The report's content along Art. 9(1) (a)..(g), then the UK metrics and the release's notes;
+    a complete survey fills (b), (d) and (e), adds hourly pay to (a) and (c), basic and variable
+    pay to (g), and the Art. 10 flags."""
+    complete = _complete(r)
     return [
         *_summary(r),
         *_mean_gap(r),
-        *_not_collected(N_("(b) The gender pay gap in complementary or variable components")),
+        *(_hourly_blocks(r, False) if complete else []),
+        *(_variable_gap(r, False) if complete else
+          _not_collected(N_("(b) The gender pay gap in complementary or variable components"))),
         *_median_gap(r),
-        *_not_collected(N_("(d) The median gender pay gap in complementary or variable components")),
-        *_not_collected(N_("(e) The proportion of female and male workers receiving complementary or variable "
-                           "components")),
+        *(_hourly_blocks(r, True) if complete else []),
+        *(_variable_gap(r, True) if complete else
+          _not_collected(N_("(d) The median gender pay gap in complementary or variable components"))),
+        *(_variable_share(r) if complete else
+          _not_collected(N_("(e) The proportion of female and male workers receiving complementary or variable "
+                            "components"))),
         *_quartile_bands(r),
         *_by_category(r),
-        *_uk_metrics(r),
+        *(_by_component(r) if complete else []),
+        *(_art10(r) if complete else []),
+        *(_uk_metrics_complete(r) if complete else _uk_metrics(r)),
         *_standard_deviation(r),
         *_dp_blocks(r),
         *_suppression(r),

@@ -9,21 +9,23 @@ that breaks the disclosure rule.  :func:`tabulate` turns the reconstructed vecto
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from protocol.disclosure import KINDS, Figures, Plan, ReleaseLayout, plan
-from protocol.dp import Budget, parse_epsilon, plan_budget
-from protocol.encoding import Scheme
+from protocol.disclosure import KINDS, Figures, Plan, ReleaseLayout, Split
+from protocol.dp import Budget, parse_epsilon
+from protocol.encoding import Banding, Scheme, ValueKind
 from protocol.envelope import open_result
 from protocol.errors import CheatingDetected, InconsistentShares, SurveyError
 from protocol.field import robust_reconstruct
 from protocol.manifest import Manifest
 from protocol.wire import ResultShare, b64d, error_detail, majority_outliers
 
+from .components import HOURLY_UNIT, art10_flags, component_figures, component_gaps
 from .nodes import NodeClients, each_node
 from .release import (REFERENCE_GENDER, Bands, CategoryFigures, DifferentialPrivacy, GenderBreakdown, GroupFigures,
                       GroupNoise, Labels, Quartiles, Release, Submissions, ThreatModel)
@@ -98,15 +100,21 @@ def tabulate(manifest: Manifest, values: Sequence[int], accepted: int, rejected:
     budget = _budget(manifest)
     if budget is not None:
         notes.append(DP_WARNING)
-    pl = opened.plan
-    figurer = _Figurer(sc, budget, manifest.n, [f for f, keep in zip(opened.genders, pl.genders) if keep])
-    overall = figurer.groups(sc.genders, opened.genders, pl.genders)
+    pl, split = opened.plan, opened.split
+    # quartile pay bands rank by the hourly pay level when the survey collects hours
+    rank = ValueKind.HOURLY if sc.hourly is not None else ValueKind.LEVEL
+    figurer = _Figurer(sc, budget, manifest.n, [f for f, keep in zip(split.genders[rank], pl.genders) if keep],
+                       sc.value(rank).banding)  # type: ignore[union-attr]  # the level is always present
+    overall = _scope(figurer, sc, {k: v for k, v in split.genders.items()}, pl.genders, pl.variable_genders, rank)
     categories = []
     for j, job in enumerate(sc.jobs):
         idx = [sc.cell(g, j) for g in range(sc.G)]
-        groups = figurer.groups(sc.genders, [opened.cells[c] for c in idx], [pl.cells[c] for c in idx])
+        cells = {k: [v[c] for c in idx] for k, v in split.cells.items()}
+        groups = _scope(figurer, sc, cells, [pl.cells[c] for c in idx],
+                        [pl.variable_cells[c] for c in idx] if pl.variable_cells else [], rank)
         categories.append(CategoryFigures(category=job, groups=groups, pay_gap_percent=_gaps(groups, _mean),
-                                          median_pay_gap_percent=_gaps(groups, _median)))
+                                          median_pay_gap_percent=_gaps(groups, _median),
+                                          component_gaps=component_gaps(groups) if sc.complete else None))
     if pl.secondary:
         notes.append("suppressed to protect smaller groups (their figures could otherwise be derived): "
                      + ", ".join(f"{sc.jobs[c % sc.J]}/{sc.genders[c // sc.J]}" for c in pl.secondary))
@@ -114,21 +122,40 @@ def tabulate(manifest: Manifest, values: Sequence[int], accepted: int, rejected:
         survey_id=manifest.survey_id, title=manifest.title, model=ThreatModel(manifest.model),
         submissions=Submissions(accepted=accepted, rejected=rejected),
         all_employees=GenderBreakdown(groups=overall, pay_gap_percent=_gaps(overall, _mean),
-                                      median_pay_gap_percent=_gaps(overall, _median)),
+                                      median_pay_gap_percent=_gaps(overall, _median),
+                                      component_gaps=component_gaps(overall) if sc.complete else None),
         quartiles=figurer.quartiles(), categories=tuple(categories),
         bands=Bands(edges=tuple(sc.edges), salary_max=sc.salary_max),
         differential_privacy=None if budget is None else _differential_privacy(manifest, budget),
         min_group_size=manifest.min_group_size, salary_unit=manifest.salary_unit, warnings=tuple(notes),
         cheating_nodes=tuple(cheating_nodes),
-        labels=Labels(genders=dict(manifest.gender_labels), categories=dict(manifest.job_labels)))
+        labels=Labels(genders=dict(manifest.gender_labels), categories=dict(manifest.job_labels)),
+        art10_flags=art10_flags(categories) if sc.complete else None)
+
+
+def _scope(figurer: _Figurer, sc: Scheme, figs: dict[ValueKind, list[Figures]], released: Sequence[bool],
+           variable_released: Sequence[bool], rank: ValueKind) -> tuple[GroupFigures, ...]:
+    """One scope's groups (all employees, or one job category): the pay level's figures as for a
+    one-figure survey, quartile shares by the ``rank`` value, and a complete survey's components."""
+    groups = figurer.groups(sc.genders, figs[ValueKind.LEVEL], released, figs[rank])
+    if not sc.complete:
+        return groups
+    out = []
+    for g, group in enumerate(groups):
+        if group.suppressed:
+            out.append(group)
+            continue
+        comps, share = component_figures(sc, {k: v[g] for k, v in figs.items()},
+                                         bool(variable_released) and variable_released[g])
+        out.append(dataclasses.replace(group, components=comps, variable_recipients_share=share))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
 class _Opened:
     """A reconstructed release vector split into its figures, with the plan its counts give."""
 
-    cells: list[Figures]
-    genders: list[Figures]
+    split: Split
     plan: Plan
     warnings: list[str]
 
@@ -141,11 +168,12 @@ def _open_release(manifest: Manifest, values: Sequence[int], accepted: int) -> _
     sc = manifest.scheme()
     layout = ReleaseLayout(sc)
     try:
-        cell_counts, gender_counts, cells, genders = layout.split(values)
+        split = layout.split_values(values)
     except ValueError as exc:
         raise InconsistentShares(str(exc)) from None
+    cell_counts = split.cell_counts
     noisy = bool(manifest.dp_epsilon)
-    pl = plan(cell_counts, gender_counts, sc, manifest.min_group_size, noisy)
+    pl = layout.plan_of(values[: layout.n_counts], manifest.min_group_size, noisy)
     if any(v != 0 for v, keep in zip(values, layout.released_mask(pl)) if not keep):
         raise InconsistentShares("a suppressed group came with a salary figure; the nodes did not apply the "
                                  "disclosure rule")
@@ -153,17 +181,18 @@ def _open_release(manifest: Manifest, values: Sequence[int], accepted: int) -> _
     if not noisy:
         if any(c < 0 or c > accepted for c in cell_counts):
             raise InconsistentShares("a reconstructed count exceeds the number of submissions")
+        if any(not 0 <= f.recipients <= f.count for figs in split.cells.values() for f in figs):
+            raise InconsistentShares("a reconstructed count of variable-pay recipients exceeds its group's count")
         if sum(cell_counts) != accepted:
             warnings.append(f"group counts add up to {sum(cell_counts)}, not to the {accepted} accepted submissions")
-    return _Opened(cells, genders, pl, warnings)
+    return _Opened(split, pl, warnings)
 
 
 def _budget(manifest: Manifest) -> Budget | None:
     """The survey's differential-privacy budget, None without differential privacy."""
     if not manifest.dp_epsilon:
         return None
-    sc = manifest.scheme()
-    return plan_budget(parse_epsilon(manifest.dp_epsilon), sc.salary_max, 2 if ReleaseLayout(sc).has_genders else 1)
+    return ReleaseLayout(manifest.scheme()).budget(parse_epsilon(manifest.dp_epsilon))
 
 
 def _differential_privacy(manifest: Manifest, budget: Budget) -> DifferentialPrivacy:
@@ -179,12 +208,15 @@ class _Figurer:
     no privacy cost).  Quarters are cut by rank over the employees of the released genders only
     (``shown``), so that a suppressed gender cannot be recovered as "everyone minus the others"."""
 
-    def __init__(self, sc: Scheme, budget: Budget | None, n_nodes: int, shown: Sequence[Figures]) -> None:
-        self.sc, self.budget, self.n_nodes = sc, budget, n_nodes
+    def __init__(self, sc: Scheme, budget: Budget | None, n_nodes: int, shown: Sequence[Figures],
+                 ranking: Banding) -> None:
+        """``shown`` and ``ranking``: the released genders' figures and the bands of the value
+        quarters are cut by (the pay level, or the hourly pay level)."""
+        self.sc, self.budget, self.n_nodes, self.ranking = sc, budget, n_nodes, ranking
         self.banded = sc.B > 1
         self._hists: dict[Figures, tuple[float, ...]] = {}
-        self.total_bands = [sum(col) for col in zip(*map(self.hist, shown))] if shown else [0.0] * sc.B
-        self.fractions = quarter_fractions(self.total_bands) if self.banded else None
+        self.total_bands = [sum(col) for col in zip(*map(self.hist, shown))] if shown else [0.0] * ranking.B
+        self.fractions = quarter_fractions(self.total_bands) if ranking.B > 1 else None
 
     def hist(self, f: Figures) -> tuple[float, ...]:
         if f not in self._hists:
@@ -192,13 +224,14 @@ class _Figurer:
                                    else map(float, f.bands))
         return self._hists[f]
 
-    def groups(self, genders: Sequence[str], figures: Sequence[Figures],
-               released: Sequence[bool]) -> tuple[GroupFigures, ...]:
-        """One scope's groups; quartile shares are shares among the released groups of the scope."""
-        peers = [f for f, keep in zip(figures, released) if keep]
-        return tuple(self.group(name, f, keep, peers) for name, f, keep in zip(genders, figures, released))
+    def groups(self, genders: Sequence[str], figures: Sequence[Figures], released: Sequence[bool],
+               ranked: Sequence[Figures]) -> tuple[GroupFigures, ...]:
+        """One scope's groups; quartile shares (from ``ranked``, the figures of the value quarters
+        are cut by) are shares among the released groups of the scope."""
+        peers = [f for f, keep in zip(ranked, released) if keep]
+        return tuple(self.group(name, f, keep, peers, r) for name, f, keep, r in zip(genders, figures, released, ranked))
 
-    def group(self, gender: str, f: Figures, released: bool, peers: Sequence[Figures]) -> GroupFigures:
+    def group(self, gender: str, f: Figures, released: bool, peers: Sequence[Figures], ranked: Figures) -> GroupFigures:
         if not released:
             return GroupFigures(gender=gender, count=f.count, suppressed=True)
         avg = mean(f.total, f.count)
@@ -206,7 +239,7 @@ class _Figurer:
         return GroupFigures(gender=gender, count=f.count, suppressed=False, mean=avg,
                             median=None if med is None else round(med[0], 2),
                             median_max_error=None if med is None else float(med[1]),
-                            stdev=stdev(f.total, f.squares, f.count), quartile_shares=self._shares(f, peers),
+                            stdev=stdev(f.total, f.squares, f.count), quartile_shares=self._shares(ranked, peers),
                             dp_sd=self._noise(f, avg))
 
     def _shares(self, f: Figures, peers: Sequence[Figures]) -> tuple[float, ...] | None:
@@ -227,13 +260,15 @@ class _Figurer:
 
     def quartiles(self) -> Quartiles:
         population = sum(self.total_bands)
-        if not self.banded:
+        if self.fractions is None:
             return Quartiles(thresholds=None, population=population,
                              note="not available: the survey declares no salary bands")
-        th = quartile_boundaries(self.total_bands, self.sc.edges, self.sc.salary_max)
+        hourly = self.ranking is self.sc.hourly
+        th = quartile_boundaries(self.total_bands, self.ranking.edges, self.ranking.top)
+        by = "hourly pay level (per hour)" if hourly else "salary"
         return Quartiles(
-            thresholds=None if th is None else tuple(th), population=population,
-            note=("quarters of equal size by salary rank over the employees of the released genders "
+            thresholds=None if th is None else tuple(x / HOURLY_UNIT if hourly else x for x in th), population=population,
+            note=(f"quarters of equal size by {by} rank over the employees of the released genders "
                   f"({population}); employees of a band that a cut goes through are shared between the two "
                   "quarters in proportion, so shares are exact only where bands are one salary value wide"))
 

@@ -54,8 +54,16 @@ def create_survey(
     dp_epsilon: str = "",
     gender_labels: tuple[tuple[str, str], ...] = (),
     job_labels: tuple[tuple[str, str], ...] = (),
+    components: tuple[str, ...] = (),
+    pay_period: str = "",
+    variable_max: int = 0,
+    variable_bands: tuple[int, ...] = (),
+    hours_max: int = 0,
+    hourly_max: int = 0,
+    hourly_bands: tuple[int, ...] = (),
 ) -> Manifest:
-    """Write a new survey directory (refuses to overwrite one) and return its manifest."""
+    """Write a new survey directory (refuses to overwrite one) and return its manifest.  The
+    arguments from ``components`` on make a complete survey (docs/COMPLETE_SURVEY.md)."""
     if tokens < 1:
         raise SurveyError("issue at least one participation token")
     if threshold is None:
@@ -68,7 +76,9 @@ def create_survey(
         analyst_public_key=pk.hex(), closes_at=format_time(closes_at), salary_unit=salary_unit,
         salary_max=salary_max, min_group_size=min_group_size, categories=DEFAULT_CATEGORIES,
         job_categories=job_categories, salary_bands=salary_bands, dp_epsilon=dp_epsilon,
-        gender_labels=gender_labels, job_labels=job_labels, created_at=format_time(now),
+        gender_labels=gender_labels, job_labels=job_labels, components=components, pay_period=pay_period,
+        variable_max=variable_max, variable_bands=variable_bands, hours_max=hours_max, hourly_max=hourly_max,
+        hourly_bands=hourly_bands, created_at=format_time(now),
     )
     manifest.validate()
     out_dir.mkdir(parents=True, exist_ok=True)

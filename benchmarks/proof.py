@@ -63,6 +63,14 @@ PREVIOUS: dict[str, Any] = {
 }
 
 
+#: complete surveys (basic and variable pay, hours; docs/COMPLETE_SURVEY.md), measured by the
+#: ``prove`` subcommand only: name -> (job categories, salary max and band width, variable pay max
+#: and band width, hours max, hourly pay max and band width in hundredths)
+COMPLETE_LAYOUTS: dict[str, tuple[tuple[str, ...], tuple[int, int], tuple[int, int], int, tuple[int, int]]] = {
+    "3x12-complete": (tuple(f"job{j:02d}" for j in range(12)), (15_000, 250), (5_000, 250), 300, (20_000, 100)),
+}
+
+
 def bands(salary_max: int, width: int) -> tuple[int, ...]:
     """Band boundaries above 0 of ``width`` each (the analyst's ``--band-width``)."""
     return tuple(range(width, salary_max, width)) if width else ()
@@ -71,6 +79,11 @@ def bands(salary_max: int, width: int) -> tuple[int, ...]:
 def scheme(name: str) -> Any:
     from protocol.encoding import Scheme
 
+    if name in COMPLETE_LAYOUTS:
+        jobs, (top, width), (vtop, vwidth), hours, (ytop, ywidth) = COMPLETE_LAYOUTS[name]
+        return Scheme.of(GENDERS, top, jobs, bands(top, width), variable_max=vtop,
+                         variable_bands=bands(vtop, vwidth), hours_max=hours, hourly_max=ytop,
+                         hourly_bands=bands(ytop, ywidth))
     jobs, salary_max, width = LAYOUTS[name]
     return Scheme.of(GENDERS, salary_max, jobs, bands(salary_max, width))
 
@@ -83,6 +96,10 @@ def sample_records(name: str, count: int, seed: int = 1) -> Any:
 
     sc = scheme(name)
     rng = random.Random(seed)
+    if sc.complete:
+        from demo.bad_contributors import good_record
+
+        return encode_records([good_record(sc, rng) for _ in range(count)], sc)
     recs = [Record(rng.choice(sc.genders), rng.randrange(sc.salary_max + 1), rng.choice(sc.jobs) if sc.jobs else "")
             for _ in range(count)]
     return encode_records(recs, sc)
@@ -236,7 +253,7 @@ def main(argv: list[str]) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="what", required=True)
     pr = sub.add_parser("prove", help="one layout's prove rate in this process (JSON on stdout)")
-    pr.add_argument("layout", choices=sorted(LAYOUTS))
+    pr.add_argument("layout", choices=sorted(LAYOUTS) + sorted(COMPLETE_LAYOUTS))
     pr.add_argument("--seconds", type=float, default=5.0)
     args = ap.parse_args(argv)
     print(json.dumps(prove_rate(args.layout, args.seconds)))

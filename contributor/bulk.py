@@ -29,7 +29,7 @@ from typing import Any
 
 from protocol import fastfield
 from protocol.commitment import MAX_BATCH, batch_envelope_id, make_batch
-from protocol.encoding import FAST_SALARY_LIMIT, Record, encode_record, encode_records
+from protocol.encoding import Record, encode_record, encode_records, fast_encodable
 from protocol.envelope import seal_share_block
 from protocol.errors import SurveyError, TokenUsed
 from protocol.field import encode_elements, share_vector
@@ -73,7 +73,7 @@ def share_rows(manifest: Manifest, records: Sequence[Record]) -> list[bytes]:
     p, n, t = manifest.field_modulus, manifest.n, manifest.threshold
     scheme = manifest.scheme()
     layout = Layout(scheme)
-    if fastfield.supported(p) and scheme.salary_max < FAST_SALARY_LIMIT:
+    if fastfield.supported(p) and fast_encodable(scheme):
         X = prove_batch_limbs(encode_records(records, scheme), layout)
         return [fastfield.to_bytes(s) for s in fastfield.shamir_shares(X, n, t)]
     blocks = [bytearray() for _ in range(n)]  # any other prime or bound: Python integers, one by one

@@ -78,6 +78,11 @@ Examples:
   salary-submit --survey manifest.json --gender male --salary 4800 --category engineering
 
 \b
+  # a survey of basic and variable pay and hours (its manifest's components)
+  salary-submit --survey manifest.json --gender female --basic 52000 --variable 3100 \\
+      --hours 1720 --category engineering
+
+\b
   # check the manifest's fingerprint as published by the organiser
   salary-submit --survey https://survey.example.org/manifest.json \\
       --expect-hash 3b5f...e9 --token-file token.txt --gender male --salary 4800
@@ -262,6 +267,14 @@ def _report_batch(res: BatchResult[Any], resume_hint: str, unprepared: bulkrun.U
 @click.option("--salary", metavar="AMOUNT",
               help="Your salary in the survey's unit, e.g. 4100, 4,100.50 or NT$45,000 (a decimal part is rounded "
                    "half to even to whole units).")
+@click.option("--basic", metavar="AMOUNT",
+              help="Your basic pay for the survey's pay period (a survey collecting basic and variable pay; "
+                   "--salary means the same).")
+@click.option("--variable", metavar="AMOUNT",
+              help="Your variable or complementary pay (bonuses, commissions, allowances) for the period; 0 if none.")
+@click.option("--hours", metavar="HOURS",
+              help="The hours you were paid for in the period, e.g. 1720 or 86.5 (a survey collecting hours); "
+                   "your hourly pay is computed on this machine.")
 @click.option("--category", "--job", "job", metavar="NAME",
               help="Your job category, when the survey declares them (its manifest's job_categories).")
 @click.option("--token", metavar="TOKEN",
@@ -293,8 +306,9 @@ def _report_batch(res: BatchResult[Any], resume_hint: str, unprepared: bulkrun.U
               help="With --csv: validate every row and print a summary (rows per gender and category, the range of "
                    "every amount, the rows with problems); send nothing.")
 @click.option("--column", "columns", multiple=True, metavar="FIELD=HEADER",
-              help="With --csv: the column holding FIELD (gender, category, pay or hours), by its header; repeat for "
-                   "each. Default: the columns headed gender, job or category, salary or pay.")
+              help="With --csv: the column holding FIELD (gender, category, pay, basic, variable or hours), by its "
+                   "header; repeat for each. Default: the columns headed gender, job or category, salary or pay (or "
+                   "basic), variable, hours.")
 @click.option("--decimal", metavar=", | . | LOCALE",
               help="The decimal mark of amounts (',' or '.', or a locale name such as de_DE). Default: each amount "
                    "is read the one way it can be (4.100,50 and 4,100.50 both work; 4,100 alone is ambiguous).")
@@ -302,7 +316,7 @@ def _report_batch(res: BatchResult[Any], resume_hint: str, unprepared: bulkrun.U
               help="With --csv: the text encoding (default: UTF-8 with or without BOM, UTF-16, else Windows-1252).")
 @click.option("--delimiter", metavar="CHAR", help="With --csv: the field separator (default: detected among , ; tab |).")
 def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender: str | None, salary: str | None,
-         job: str | None, token: str | None, token_file: str | None, replace: bool, csv_file: str | None,
+         basic: str | None, variable: str | None, hours: str | None, job: str | None, token: str | None, token_file: str | None, replace: bool, csv_file: str | None,
          tokens_file: str | None, resume_file: str | None, batch_size: int, receipt_dir: str, retries: int,
          retry_delay: float, timeout: float, concurrency: int, check: bool, columns: tuple[str, ...],
          decimal: str | None, encoding: str | None, delimiter: str | None) -> None:
@@ -312,9 +326,13 @@ def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender
     rdir = Path(receipt_dir)
     if token and token_file:
         raise click.UsageError("give the token either with --token or with --token-file, not both")
+    if basic is not None and salary is not None:
+        raise click.UsageError("give your basic pay either with --basic or with --salary, not both")
+    salary = basic if basic is not None else salary
 
     if resume_file:
-        for name, val in (("--survey", survey), ("--gender", gender), ("--salary", salary), ("--csv", csv_file),
+        for name, val in (("--survey", survey), ("--gender", gender), ("--salary", salary), ("--variable", variable),
+                          ("--hours", hours), ("--csv", csv_file),
                           ("--expect-hash", expect_hash), ("--category", job), ("--column", columns),
                           ("--decimal", decimal), ("--encoding", encoding), ("--delimiter", delimiter),
                           ("--check", check)):
@@ -330,8 +348,8 @@ def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender
     if not survey:
         raise click.UsageError("Missing option '--survey' (the survey manifest file or URL).")
     if csv_file:
-        for name, val in (("--gender", gender), ("--salary", salary), ("--category", job), ("--token", token),
-                          ("--token-file", token_file)):
+        for name, val in (("--gender", gender), ("--salary", salary), ("--variable", variable), ("--hours", hours),
+                          ("--category", job), ("--token", token), ("--token-file", token_file)):
             if val:
                 raise click.UsageError(f"{name} cannot be used with --csv (each row has its own values and token)")
         with _errors():
@@ -356,7 +374,8 @@ def main(survey: str | None, expect_hash: str | None, cafile: str | None, gender
         raise click.UsageError("give --gender and --salary (or --csv FILE --tokens FILE for many employees)")
     with _errors():
         manifest = load_survey_manifest(survey, expect_hash=expect_hash, cafile=cafile, timeout=timeout)
-        record = validate_record(manifest, gender, salary, job, amount_format(manifest, decimal_mark(decimal)))
+        record = validate_record(manifest, gender, salary, job, amount_format(manifest, decimal_mark(decimal)),
+                                 variable, hours)
         tok = _single_token(token, token_file)
         if not tok:
             raise _missing_token()

@@ -43,12 +43,14 @@ def print_check(check: FileCheck, manifest: Manifest) -> str:
                 if check.amounts.decimal is not None else "")]
     lines.append("valid rows per job category and gender:" if manifest.job_categories else "valid rows per gender:")
     lines += _counts(check, manifest)
-    for f in (Field.PAY, Field.HOURS):
+    complete = manifest.scheme().complete
+    for f in (Field.PAY, Field.VARIABLE, Field.HOURS):
         if f in check.ranges:
             lo, hi = check.ranges[f]
-            unit = f" ({manifest.salary_unit})" if f is Field.PAY and Field.HOURS not in check.ranges else ""
+            unit = f" ({manifest.salary_unit})" if f is not Field.HOURS and (complete or Field.HOURS not in check.ranges) \
+                else ""
             lines.append(f"{f.value}{unit}: min {_amount(lo)}, max {_amount(hi)}")
-    if Field.HOURS in check.ranges:
+    if Field.HOURS in check.ranges and not complete:
         lines.append(f"submitted: pay / hours, in {manifest.salary_unit}")
     if check.rounded:
         lines.append(f"{check.rounded:,} amount(s) with a decimal part, rounded half to even to whole units")

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol.answers import AmountFormat, Choices, DecimalMark, fold, parse_amount, reveals, whole_units
-from protocol.encoding import Record, parse_salary
+from protocol.encoding import HOURS_SCALE, Component, Record, check_bounds, parse_salary
 from protocol.errors import InvalidSubmission, InvalidToken
 from protocol.manifest import Manifest
 from protocol.wire import MAX_TOKEN_CHARS
@@ -51,18 +51,25 @@ class Field(StrEnum):
 
     GENDER = "gender"
     CATEGORY = "category"  # the job category
-    PAY = "pay"  # the amount submitted as the salary
-    HOURS = "hours"  # hours paid: pay / hours is submitted (surveys of hourly pay)
+    PAY = "pay"  # the amount submitted as the salary (a complete survey's basic pay)
+    HOURS = "hours"  # hours paid: pay / hours is submitted (surveys of hourly pay); a complete survey's hours
+    VARIABLE = "variable"  # a complete survey's variable (complementary) pay
 
 
 #: the names ``--column NAME=HEADER`` takes for each field
 FIELD_NAMES: Mapping[str, Field] = {"gender": Field.GENDER, "category": Field.CATEGORY, "job": Field.CATEGORY,
-                                    "pay": Field.PAY, "salary": Field.PAY, "hours": Field.HOURS}
+                                    "pay": Field.PAY, "salary": Field.PAY, "basic": Field.PAY, "hours": Field.HOURS,
+                                    "variable": Field.VARIABLE}
 #: headers recognised without ``--column`` (hours only when mapped: it changes what is submitted)
 DEFAULT_HEADERS: Mapping[Field, tuple[str, ...]] = {Field.GENDER: ("gender",), Field.CATEGORY: ("job", "category"),
-                                                    Field.PAY: ("salary", "pay"), Field.HOURS: ()}
+                                                    Field.PAY: ("salary", "pay"), Field.HOURS: (),
+                                                    Field.VARIABLE: ("variable",)}
+#: a complete survey's headers (basic pay, variable pay and hours are separate answers there)
+COMPLETE_HEADERS: Mapping[Field, tuple[str, ...]] = {**DEFAULT_HEADERS, Field.PAY: ("basic", "salary", "pay"),
+                                                     Field.HOURS: ("hours",)}
 #: how messages name each field's column when it is missing
-_SHOWN = {Field.GENDER: "gender", Field.CATEGORY: "job", Field.PAY: "salary", Field.HOURS: "hours"}
+_SHOWN = {Field.GENDER: "gender", Field.CATEGORY: "job", Field.PAY: "salary", Field.HOURS: "hours",
+          Field.VARIABLE: "variable"}
 
 
 class CsvInvalid(InvalidSubmission):
@@ -311,6 +318,15 @@ def find_columns(table: Table, manifest: Manifest, options: ReadOptions) -> Colu
     """The columns of every field the survey needs (raises :class:`InvalidSubmission` in one line
     naming the option to pass)."""
     wanted = [Field.GENDER, Field.PAY] + ([Field.CATEGORY] if manifest.job_categories else [])
+    why = f"this survey asks for a job category: {', '.join(manifest.job_categories)}"
+    if manifest.scheme().complete:
+        wanted += [f for f, c in ((Field.VARIABLE, Component.VARIABLE), (Field.HOURS, Component.HOURS))
+                   if c in manifest.components]
+        if options.header_for(Field.CATEGORY) is not None and Field.CATEGORY not in wanted:
+            raise InvalidSubmission("--column category=...: this survey has no job categories")
+        return locate_columns(table, options, wanted, why, COMPLETE_HEADERS)
+    if options.header_for(Field.VARIABLE) is not None:
+        raise InvalidSubmission("--column variable=...: this survey does not collect variable pay")
     for f in (Field.CATEGORY, Field.HOURS):
         if options.header_for(f) is not None and f not in wanted:
             if f is Field.CATEGORY:
@@ -319,8 +335,7 @@ def find_columns(table: Table, manifest: Manifest, options: ReadOptions) -> Colu
                 raise InvalidSubmission(f"--column hours=... submits pay per hour; this survey's unit is "
                                         f"{manifest.salary_unit}")
             wanted.append(f)
-    return locate_columns(table, options, wanted,
-                          f"this survey asks for a job category: {', '.join(manifest.job_categories)}")
+    return locate_columns(table, options, wanted, why)
 
 
 def has_column(table: Table, options: ReadOptions, f: Field) -> bool:
@@ -330,14 +345,16 @@ def has_column(table: Table, options: ReadOptions, f: Field) -> bool:
     return any(fold(n) in folded for n in ([explicit] if explicit is not None else DEFAULT_HEADERS[f]))
 
 
-def locate_columns(table: Table, options: ReadOptions, wanted: Sequence[Field], why_category: str = "") -> Columns:
-    """The columns of the ``wanted`` fields (raises :class:`InvalidSubmission` naming the option)."""
+def locate_columns(table: Table, options: ReadOptions, wanted: Sequence[Field], why_category: str = "",
+                   defaults: Mapping[Field, tuple[str, ...]] = DEFAULT_HEADERS) -> Columns:
+    """The columns of the ``wanted`` fields, by ``--column`` or else by the ``defaults`` headers
+    (raises :class:`InvalidSubmission` naming the option)."""
     path, folded = table.path, [fold(h) for h in table.header]
     found = ", ".join(h for h in table.header if h) or "none"
     index: dict[Field, int] = {}
     for f in wanted:
         explicit = options.header_for(f)
-        names = [explicit] if explicit is not None else list(DEFAULT_HEADERS[f])
+        names = [explicit] if explicit is not None else list(defaults[f])
         hit = next((folded.index(fold(n)) for n in names if fold(n) in folded), None)
         if hit is None:
             if explicit is not None:
@@ -356,7 +373,7 @@ def infer_decimal(table: Table, columns: Columns) -> DecimalMark | None:
     """The decimal mark the file's unambiguous amounts use (``4.100,50``: comma; ``4,100.50``:
     point), or None when none tells; raises :class:`InvalidSubmission` when they disagree."""
     seen: dict[DecimalMark, tuple[int, str]] = {}
-    for f in (Field.PAY, Field.HOURS):
+    for f in (Field.PAY, Field.HOURS, Field.VARIABLE):
         i = columns.index.get(f)
         if i is None:
             continue
@@ -418,6 +435,7 @@ class _RowReader:
         self.genders: Choices = manifest.gender_choices()
         self.jobs: Choices | None = manifest.job_choices() if manifest.job_categories else None
         self.salary_max = manifest.salary_max
+        self.scheme = manifest.scheme()
 
     def field(self, f: Field, cells: list[Cell], read: Callable[[Cell], Any]) -> Any:
         try:
@@ -432,6 +450,8 @@ class _RowReader:
         if self.jobs is not None:
             jobs = self.jobs
             job = self.field(Field.CATEGORY, cells, lambda c: _job(jobs, text_of(c)))
+        if self.scheme.complete:
+            return self._complete(cells, gender, job)
         pay = self.field(Field.PAY, cells, lambda c: amount_of(c, chk.amounts, "salary"))
         value = pay
         if Field.HOURS in self.cols.index:
@@ -447,6 +467,34 @@ class _RowReader:
             chk.note(Field.HOURS, hours)
         chk.rounded += value != salary
         return Record(gender, salary, job)
+
+    def _complete(self, cells: list[Cell], gender: str, job: str) -> Record:
+        """A complete survey's row: basic pay, and variable pay and hours when collected; the
+        hourly level is the encoder's (basic + variable) / hours."""
+        chk = self.check
+        amounts: dict[Field, Fraction] = {}
+        for f in (Field.PAY, Field.VARIABLE, Field.HOURS):
+            if f in self.cols.index:
+                what = _SHOWN_COMPLETE[f]
+                amounts[f] = self.field(f, cells, lambda c: amount_of(c, chk.amounts, what))
+        for f, x in amounts.items():
+            chk.note(f, x)
+        basic, variable = whole_units(amounts[Field.PAY]), whole_units(amounts.get(Field.VARIABLE, Fraction(0)))
+        chk.rounded += (basic != amounts[Field.PAY]) + (variable != amounts.get(Field.VARIABLE, Fraction(0)))
+        hours = round(amounts[Field.HOURS] * HOURS_SCALE) if Field.HOURS in amounts else 0
+        rec = Record(gender, basic, job, variable, hours)
+        try:
+            check_bounds(rec, self.scheme)
+        except InvalidSubmission as exc:
+            text = str(exc)
+            f = Field.HOURS if text.startswith(("hours", "hourly")) else \
+                Field.VARIABLE if text.startswith("variable") else Field.PAY
+            raise _Bad(self.cols.header.get(f, self.cols.header[Field.PAY]), text) from None
+        return rec
+
+
+#: how a complete survey's messages name each amount
+_SHOWN_COMPLETE = {Field.PAY: "basic pay", Field.VARIABLE: "variable pay", Field.HOURS: "hours"}
 
 
 class _Bad(Exception):

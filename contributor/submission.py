@@ -33,13 +33,16 @@ from .nodes import labelled, node_label
 
 
 def validate_record(manifest: Manifest, gender: str, salary: str | int, job: str | None = None,
-                    amounts: AmountFormat | None = None) -> Record:
+                    amounts: AmountFormat | None = None, variable: str | None = None,
+                    hours: str | None = None) -> Record:
     """The validated record (raises :class:`InvalidSubmission` with a user-facing message).
     ``job`` is the job category; required exactly when the survey declares job categories.
-    Gender and job match a key or the organiser's label; the salary is read in ``amounts``
-    (default: the survey's currency, either decimal mark)."""
+    Gender and job match a key or the organiser's label; the salary (a complete survey's basic
+    pay), variable pay and hours are read in ``amounts`` (default: the survey's currency, either
+    decimal mark); variable pay and hours exactly when the survey collects them."""
     return make_record(gender, salary, manifest.scheme(), job, gender_labels=manifest.gender_choices().labels,
-                       job_labels=manifest.job_choices().labels, amounts=amounts or amount_format(manifest))
+                       job_labels=manifest.job_choices().labels, amounts=amounts or amount_format(manifest),
+                       variable=variable, hours=hours)
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 import httpx
 
-from protocol.encoding import Record, encode_record
+from protocol.encoding import HOURLY_SCALE, Record, Scheme, ValueBlock, ValueKind, encode_record
 from protocol.envelope import seal_share_block, seal_shares
 from protocol.commitment import batch_envelope_id, make_batch, make_certificate
 from protocol.field import encode_elements, lagrange_consecutive, share_vector
 from protocol.manifest import Manifest
 from protocol.tls import pinned_client_context
-from protocol.validity import Layout, Opening, Reason, all_openings, as_matrix, derive_challenge, prove
+from protocol.validity import Layout, Reason, all_openings, as_matrix, derive_challenge, prove
 from protocol.wire import b64e
 
 #: kind -> the reason the nodes must give (None: refused at upload, never stored)
@@ -33,6 +33,15 @@ KINDS: dict[str, str | None] = {
     "forged-proof": Reason.PROOF.text,
     "forged-triple": Reason.ONE_HOT.text,
     "wrong-length": None,
+}
+#: the further kinds of a complete survey (variable pay, hours): kind -> the nodes' reason
+COMPLETE_KINDS: dict[str, str] = {
+    "variable-in-band-zero": Reason.RANGE.text,  # variable pay > 0 where the indicator says none
+    "variable-above-max": Reason.RANGE.text,
+    "basic-negative": Reason.RANGE.text,  # variable pay above the pay level
+    "cells-disagree": Reason.CELLS.text,  # variable pay on another gender or job than the pay level
+    "hours-zero": Reason.HOURLY.text,  # the least hours the record can state (h = 1) against its hourly pay
+    "hourly-mismatch": Reason.HOURLY.text,  # hourly pay not (basic + variable) / hours
 }
 
 
@@ -55,9 +64,10 @@ def bad_vector(kind: str, m: Manifest, rng: random.Random) -> list[int]:
     """
     p, sc = m.field_modulus, m.scheme()
     layout = Layout(sc)
-    job = rng.choice(sc.jobs) if sc.jobs else ""
-    good = encode_record(Record(rng.choice(sc.genders), rng.randrange(sc.salary_max + 1), job), sc)
-    v = list(good)
+    v = encode_record(good_record(sc, rng), sc)
+    if kind in COMPLETE_KINDS:
+        break_complete(kind, v, sc)
+        return prove(v, layout, p)
     if kind in FORGERIES:
         return forged_vector(kind, m, rng, rng.randbytes(32))
     if kind == "wrong-length":
@@ -65,6 +75,83 @@ def bad_vector(kind: str, m: Manifest, rng: random.Random) -> list[int]:
     if kind != "inconsistent-shares":
         _break_record(kind, v, m, rng)
     return prove(v, layout, p)
+
+
+def good_record(sc: Scheme, rng: random.Random) -> Record:
+    """A random valid record of the scheme (variable pay for about half, hours when collected)."""
+    job = rng.choice(sc.jobs) if sc.jobs else ""
+    top = sc.variable.top if sc.variable is not None else 0
+    variable = rng.randint(1, min(top, sc.salary_max)) if top and rng.random() < 0.5 else 0
+    level = rng.randint(variable, sc.salary_max)
+    hours = 0
+    if sc.hourly is not None:  # enough hours for the hourly level to stay within its bound
+        least = -(-level * HOURLY_SCALE // sc.hourly.top)
+        hours = rng.randint(max(1, least), max(least, sc.hours_max * 100))
+    return Record(rng.choice(sc.genders), level - variable, job, variable, hours)
+
+
+def break_complete(kind: str, v: list[int], sc: Scheme) -> None:
+    """Make a complete survey's valid record vector v invalid in the way ``kind`` names (one of
+    :data:`COMPLETE_KINDS`), every other part left consistent."""
+    if kind == "variable-in-band-zero":
+        _set_value(v, sc, ValueKind.VARIABLE, 700, band=0)
+    elif kind == "variable-above-max":
+        var = _value_block(sc, ValueKind.VARIABLE)
+        _set_value(v, sc, ValueKind.VARIABLE, var.banding.top + 3, band=var.B - 1)
+    elif kind == "basic-negative":
+        level = max(v[sc.prod_at: sc.prod_at + sc.K])
+        top = _value_block(sc, ValueKind.VARIABLE).banding.top
+        _set_value(v, sc, ValueKind.VARIABLE, min(level + 5, top) if level < top else top)
+        if level >= top:  # no variable pay can exceed the level: lower the level instead
+            _set_value(v, sc, ValueKind.LEVEL, top - 1)
+    elif kind == "cells-disagree":
+        _move_cell(v, sc, _value_block(sc, ValueKind.VARIABLE if sc.variable is not None else ValueKind.HOURLY))
+    elif kind == "hours-zero":
+        v[sc.remainder_at: sc.slack_at + sc.hours_bits] = [0] * (2 * sc.hours_bits)
+    elif kind == "hourly-mismatch":
+        y = _value_block(sc, ValueKind.HOURLY)
+        x = max(v[y.prod_at: y.prod_at + sc.K])
+        _set_value(v, sc, ValueKind.HOURLY, x + 1 if x < y.banding.top else x - 1)
+    else:
+        raise ValueError(kind)
+
+
+def _value_block(sc: Scheme, kind: ValueKind) -> ValueBlock:
+    v = sc.value(kind)
+    if v is None:
+        raise ValueError(f"this survey does not collect {kind.value}")
+    return v
+
+
+def _set_value(vec: list[int], sc: Scheme, kind: ValueKind, x: int, band: int | None = None) -> None:
+    """Rewrite one value of a valid record vector (its cell kept) to ``x``, in ``band`` (its own
+    band by default), P, Q and the offset bits following x (cut to L bits when x lies outside the
+    band, so that the band relation fails)."""
+    v = _value_block(sc, kind)
+    H = vec[v.hist_at: v.hist_at + sc.K * v.B]
+    c = H.index(1) // v.B
+    b = v.banding.band_of(min(x, v.banding.top)) if band is None else band
+    vec[v.hist_at: v.hist_at + sc.K * v.B] = [0] * (sc.K * v.B)
+    vec[v.hist_at + c * v.B + b] = 1
+    vec[v.prod_at + c], vec[v.sq_at + c] = x, x * x
+    mask = (1 << v.bits) - 1
+    for at, val in ((v.d1_at, x - v.banding.edges[b]), (v.d2_at, v.banding.band_hi(b) - x)):
+        vec[at: at + v.bits] = [((val & mask) >> j) & 1 for j in range(v.bits)]
+    if sc.basic_bits and kind != ValueKind.HOURLY:  # keep basic = T - V's bits (when it is not negative)
+        level = max(vec[sc.prod_at: sc.prod_at + sc.K])
+        var = vec[_value_block(sc, ValueKind.VARIABLE).prod_at + c]
+        vec[sc.basic_bits_at: sc.basic_bits_at + sc.basic_bits] = [((level - var) >> j) & 1 if level >= var else 0
+                                                                   for j in range(sc.basic_bits)]
+
+
+def _move_cell(vec: list[int], sc: Scheme, v: ValueBlock) -> None:
+    """Value v's block moved to the next cell, all of it consistent."""
+    at = vec[v.hist_at: v.hist_at + sc.K * v.B].index(1)
+    c, b = divmod(at, v.B)
+    other = (c + 1) % sc.K
+    vec[v.hist_at + at], vec[v.hist_at + other * v.B + b] = 0, 1
+    for base in (v.prod_at, v.sq_at):
+        vec[base + other], vec[base + c] = vec[base + c], 0
 
 
 def _consistent(v: list[int], m: Manifest, s: int) -> None:
@@ -90,9 +177,10 @@ def _break_record(kind: str, v: list[int], m: Manifest, rng: random.Random) -> N
             v[0] = 2
         _consistent(v, m, sum(b << j for j, b in enumerate(v[sc.d1_at: sc.d2_at])))
     elif kind == "salary-above-max":
-        # the top band, with an offset beyond its width: d1 + d2 cannot add up to the width
+        # the top band of its cell, with an offset beyond its width: d1 + d2 cannot add up to the width
+        c = v[0:KB].index(1) // sc.B
         v[0:KB] = [0] * KB
-        v[sc.B - 1] = 1
+        v[c * sc.B + sc.B - 1] = 1
         off = sc.band_width(sc.B - 1) + 1 + rng.randrange(1000)
         top = (1 << L) - 1
         if off <= top:
@@ -126,7 +214,7 @@ def forged_vector(kind: str, m: Manifest, rng: random.Random, seed: bytes) -> li
     v = [0] * sc.record_width
     v[sc.cell(rng.randrange(sc.G), rng.randrange(sc.J)) * sc.B] = 1  # band 0 of some cell
     if kind == "forged-triple":  # salary 0 in band 0, P and Q to match
-        v[sc.d1_at: sc.d1_at + G] = [0] * L + [(sc.band_width(0) >> j) & 1 for j in range(L)]
+        v[sc.d1_at: sc.d1_at + 2 * L] = [0] * L + [(sc.band_width(0) >> j) & 1 for j in range(L)]
         _consistent(v, m, 0)
         at = v.index(1)
         other = next((i for i in range(0, KB, sc.B) if i != at), None)
@@ -135,13 +223,13 @@ def forged_vector(kind: str, m: Manifest, rng: random.Random, seed: bytes) -> li
         full = prove(v, layout, p)
         z1 = layout.one_hot_triple_at + 2
         opened = all_openings(as_matrix([full], layout.width), layout, guess, p)[0]
-        full[z1] = (full[z1] + int(opened[Opening.ONE_HOT]) + (0 if other is not None else 1)) % p
+        full[z1] = (full[z1] + int(opened[layout.columns.z(0)]) + (0 if other is not None else 1)) % p
         return full
     # forged-proof: salary -1 in band 0 (offset -1, distance width + 1), P and Q to match
     width = sc.band_width(0)
     d1 = [p - 1] + [0] * (L - 1)
     d2 = [((width + 1) >> j) & 1 for j in range(L)] if width + 1 < (1 << L) else [2] + [1] * (L - 1)
-    v[sc.d1_at: sc.d1_at + G] = d1 + d2
+    v[sc.d1_at: sc.d1_at + 2 * L] = d1 + d2
     _consistent(v, m, p - 1)
     full = prove(v, layout, p)
     not_bits = [k for k in range(G) if v[sc.d1_at + k] not in (0, 1)]

@@ -91,6 +91,7 @@ class LocalCluster:
     epsilon: str = ""  # differential privacy budget
     unit: str = ""  # the salary unit, e.g. TWD/month ("": the analyst's default)
     gender_labels: str = ""  # the organiser's labels, e.g. female=女,male=男,other=其他
+    create_args: tuple[str, ...] = ()  # further ``salary-analyst create`` options (e.g. a complete survey's)
     servers: list[subprocess.Popen[bytes] | None] = field(default_factory=list)
     node_dirs: list[Path] = field(default_factory=list)
 
@@ -133,6 +134,7 @@ class LocalCluster:
             cmd += ["--gender-labels", self.gender_labels]
         if self.epsilon:
             cmd += ["--epsilon", self.epsilon]
+        cmd += list(self.create_args)
         for d in self.node_dirs:
             cmd += ["--node", str(d / "node.json")]
         run(cmd, quiet=True)

@@ -286,7 +286,7 @@ class PartyProcess:
                   if store_path is not None and (self.work / IDS_FILE).exists() else None)
         return PartyJob(
             self.config, m.survey_id, m.hash_hex(), tuple(nd.tls_cert_pem for nd in m.nodes), m.field_modulus,
-            m.min_group_size, SchemeSpec(m.categories, m.job_categories, m.salary_bands, m.salary_max), files, rows,
+            m.min_group_size, scheme_spec(m), files, rows,
             m.vector_length(), bytes.fromhex(agreed_digest), tuple(statements), lookup,
             DpSpec(m.dp_epsilon, dp_noise_seed(self.node_dir, m)) if m.dp_epsilon else None, batch_rows, cheat)
 
@@ -477,3 +477,11 @@ def compute(node_dir: Path, survey_id: str, options: ComputeOptions = ComputeOpt
         if peers is not None:
             peers.close()
         store.close()
+
+
+def scheme_spec(m: Manifest) -> SchemeSpec:
+    """The manifest's record scheme as the party job carries it."""
+    sc = m.scheme()
+    return SchemeSpec(m.categories, m.job_categories, m.salary_bands, m.salary_max,
+                      sc.variable.top if sc.variable is not None else 0, m.variable_bands if sc.variable else (),
+                      sc.hours_max, m.hourly_max if sc.hours_max else 0, m.hourly_bands if sc.hours_max else ())

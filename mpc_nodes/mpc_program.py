@@ -497,13 +497,13 @@ async def _validate(ch: Channel, X: ShareMatrix, seed: bytes, job: PartyJob
     """Verdict per submission (None = valid), identical at every honest party; the nodes whose
     opening shares were off the polynomial per rejected inconsistent row (located when n >= 3t+1);
     and the nodes proven to have lied (their error was corrected)."""
-    from protocol.validity import FIRST_ROUND, Layout, Reason, derive_challenge, open_all, second_openings, verdicts
+    from protocol.validity import Layout, Reason, derive_challenge, open_all, second_openings, verdicts
 
     p, N, t = job.field_modulus, job.rows, job.party.threshold
     layout = Layout(job.scheme.scheme())
     challenge = derive_challenge(seed, layout, p)
     local = _local_openings(X, layout, challenge, p)
-    first = await _exchange(ch, Round.VALIDATION, local[:, : len(FIRST_ROUND)], p)
+    first = await _exchange(ch, Round.VALIDATION, local[:, : layout.columns.first], p)
     if not N:
         return [], {}, set()
     opened = open_all(first, t, p)  # located errors corrected: e and f are the same at every honest party
@@ -737,12 +737,12 @@ async def _add_noise(ch: Channel, release: list[int], layout: Any, job: PartyJob
     release epsilon-DP, whatever t colluding parties know.  A dishonest party can shift its own
     draw (bias a figure) or deal shares off the polynomial (the analyst's reconstruction then
     fails); it learns nothing."""
-    from protocol.dp import NoiseSource, parse_epsilon, plan_budget
+    from protocol.dp import NoiseSource, parse_epsilon
     from protocol.field import decode_elements, share_vector
 
     assert job.dp is not None
     p = job.field_modulus
-    budget = plan_budget(parse_epsilon(job.dp.epsilon), job.scheme.salary_max, 2 if layout.has_genders else 1)
+    budget = layout.budget(parse_epsilon(job.dp.epsilon))
     source = NoiseSource(job.dp.seed)
     noise = [source.laplace(budget.scale(kind)) % p for kind in layout.kinds()]
     dealt = share_vector(noise, ch.n, job.party.threshold, p)
@@ -762,7 +762,7 @@ async def _add_noise(ch: Channel, release: list[int], layout: Any, job: PartyJob
 async def _compute(links: Links, job: PartyJob, X: ShareMatrix) -> PartyOutcome:
     import time
 
-    from protocol.disclosure import ReleaseLayout, plan
+    from protocol.disclosure import ReleaseLayout
 
     p, t = job.field_modulus, job.party.threshold
     clock = [time.perf_counter()]
@@ -787,9 +787,7 @@ async def _compute(links: Links, job: PartyJob, X: ShareMatrix) -> PartyOutcome:
     #    and decide which salary figures are released; every honest node sends 0 for the others.
     opened, in_counts = await _open_counts(ch, release[: layout.n_counts], t, p)
     signed = [v - p if v > p // 2 else v for v in opened]
-    K = sc.K
-    pl = plan(signed[:K], signed[K:] if layout.has_genders else signed[:K], sc, job.min_group_size,
-              job.dp is not None)
+    pl = layout.plan_of(signed, job.min_group_size, job.dp is not None)
     out = [v if keep else 0 for v, keep in zip(release, layout.released_mask(pl))]
     run_id = hashlib.sha256(Label.RUN_ID.value + seed).hexdigest()[:32]
     clock.append(time.perf_counter())

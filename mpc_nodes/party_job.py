@@ -156,27 +156,48 @@ class PartyConfig:
 
 @dataclass(frozen=True)
 class SchemeSpec:
-    """The survey's record scheme (:class:`protocol.encoding.Scheme`), as the manifest gives it."""
+    """The survey's record scheme (:class:`protocol.encoding.Scheme`), as the manifest gives it;
+    the last five fields only for a complete survey (0 and () otherwise, and then absent from the
+    JSON)."""
 
     genders: tuple[str, ...]
     jobs: tuple[str, ...]
     bands: tuple[int, ...]
     salary_max: int
+    variable_max: int = 0
+    variable_bands: tuple[int, ...] = ()
+    hours_max: int = 0
+    hourly_max: int = 0
+    hourly_bands: tuple[int, ...] = ()
 
     def scheme(self) -> Scheme:
         from protocol.encoding import Scheme
 
-        return Scheme.of(self.genders, self.salary_max, self.jobs, self.bands)
+        return Scheme.of(self.genders, self.salary_max, self.jobs, self.bands, variable_max=self.variable_max,
+                         variable_bands=self.variable_bands, hours_max=self.hours_max, hourly_max=self.hourly_max,
+                         hourly_bands=self.hourly_bands)
 
     def to_obj(self) -> dict[str, Any]:
-        return {"genders": list(self.genders), "jobs": list(self.jobs), "bands": list(self.bands),
-                "salary_max": self.salary_max}
+        out: dict[str, Any] = {"genders": list(self.genders), "jobs": list(self.jobs), "bands": list(self.bands),
+                               "salary_max": self.salary_max}
+        for name in _COMPLETE_FIELDS:
+            value = getattr(self, name)
+            if value:
+                out[name] = list(value) if isinstance(value, tuple) else value
+        return out
 
     @staticmethod
     def from_obj(obj: Any, what: str = "job scheme") -> SchemeSpec:
         d = _object(obj, what)
+        more: dict[str, Any] = {}
+        for name in _COMPLETE_FIELDS:
+            if name in d:
+                more[name] = _items(d, name, int, what) if name.endswith("bands") else _field(d, name, int, what)
         return SchemeSpec(_items(d, "genders", str, what), _items(d, "jobs", str, what), _items(d, "bands", int, what),
-                          _field(d, "salary_max", int, what))
+                          _field(d, "salary_max", int, what), **more)
+
+
+_COMPLETE_FIELDS = ("variable_max", "variable_bands", "hours_max", "hourly_max", "hourly_bands")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,10 @@ add/remove one employee's record.  Every released kind is a vector over *disjoin
 gender, or per gender x job category, and per salary band), and one employee lies in exactly one
 cell, so the L1 sensitivity of a whole vector is that of a single cell: 1 for counts and band
 histograms, ``salary_max`` for salary sums and ``salary_max^2`` for sums of squares (salaries
-are proven to lie in ``[0, salary_max]`` by :mod:`protocol.validity`).
+are proven to lie in ``[0, salary_max]`` by :mod:`protocol.validity`).  A complete survey's
+further values (variable pay, hourly pay) add their own sums and sums of squares (kinds ``sum:i``
+and ``sum_of_squares:i``, sensitivity from that value's bound) and histograms, and variable pay's
+recipient counts one more count, per family.
 
 **Distributed use** is described in :data:`NODE_NOISE_NOTE`.
 
@@ -307,6 +310,12 @@ class Budget:
     epsilon: Fraction
     salary_max: int
     families: int
+    #: a complete survey: the bounds of its further values (variable pay, hourly pay), each adding
+    #: a sum (``sum:i``), a sum of squares (``sum_of_squares:i``) and a band histogram per family,
+    #: i = 1, 2, ...; and whether variable pay's recipient counts are released (one more count per
+    #: family)
+    value_bounds: tuple[int, ...] = ()
+    recipients: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.epsilon, bool) or not isinstance(self.epsilon, (int, Fraction)):
@@ -322,8 +331,9 @@ class Budget:
 
     @property
     def queries(self) -> int:
-        """Number of released queries the budget is split over: ``4 * families``."""
-        return len(KINDS) * self.families
+        """Number of released queries the budget is split over: ``4 * families`` for one value,
+        3 more per family for each further value and 1 more for recipient counts."""
+        return (len(KINDS) + 3 * len(self.value_bounds) + (1 if self.recipients else 0)) * self.families
 
     @property
     def per_query_epsilon(self) -> Fraction:
@@ -331,8 +341,14 @@ class Budget:
         return self.epsilon / self.queries
 
     def sensitivity(self, kind: str) -> int:
-        """L1 sensitivity of ``kind`` (one of :data:`KINDS`; ValueError otherwise)."""
-        return _sensitivity(kind, self.salary_max)
+        """L1 sensitivity of ``kind`` (one of :data:`KINDS`, or ``sum:i`` / ``sum_of_squares:i``
+        of further value i; ValueError otherwise)."""
+        base, _, index = kind.partition(":")
+        if not index:
+            return _sensitivity(kind, self.salary_max)
+        if base not in ("sum", "sum_of_squares") or not index.isdigit() or not 1 <= int(index) <= len(self.value_bounds):
+            raise ValueError(f"unknown query kind {kind!r}")
+        return _sensitivity(base, self.value_bounds[int(index) - 1])
 
     def scale(self, kind: str) -> Fraction:
         """Exact discrete Laplace scale of ``kind``: ``sensitivity / per_query_epsilon``."""
@@ -360,17 +376,20 @@ class Budget:
                 f"(exact sampler of Canonne, Kamath and Steinke, cryptographic randomness). "
                 f"Neighbouring data sets differ by adding or removing one employee. "
                 f"The guarantee is pure epsilon-DP with epsilon = {_fmt(self.epsilon)} and delta = 0. "
-                f"The budget is split equally over {self.queries} queries ({len(KINDS)} kinds x "
-                f"{self.families} {'family' if self.families == 1 else 'families'}: {fam}), "
+                f"The budget is split equally over {self.queries} queries ({self.queries // self.families} per "
+                f"family x {self.families} {'family' if self.families == 1 else 'families'}: {fam}), "
                 f"epsilon {_fmt(self.per_query_epsilon)} each: {scales}. "
                 f"Each node adds its own such noise, so the released noise standard deviation is "
                 f"sqrt(number of nodes) times the sd given here.")
 
 
-def plan_budget(epsilon: Fraction, salary_max: int, families: int) -> Budget:
+def plan_budget(epsilon: Fraction, salary_max: int, families: int, value_bounds: tuple[int, ...] = (),
+                recipients: bool = False) -> Budget:
     """The :class:`Budget` for a total ``epsilon`` (> 0), salaries in ``[0, salary_max]`` and
-    ``families`` (1 = per-gender only, 2 = also per job category).  ValueError on bad input."""
-    return Budget(epsilon=epsilon, salary_max=salary_max, families=families)
+    ``families`` (1 = per-gender only, 2 = also per job category); a complete survey's
+    ``value_bounds`` and ``recipients`` as :class:`Budget` has them.  ValueError on bad input."""
+    return Budget(epsilon=epsilon, salary_max=salary_max, families=families, value_bounds=value_bounds,
+                  recipients=recipients)
 
 
 def parse_epsilon(text: str) -> Fraction:

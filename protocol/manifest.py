@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from .answers import Choices
-from .encoding import ENCODING_ID, MAX_CELL_BANDS, Scheme
+from .encoding import ENCODING_ID, MAX_CELL_BANDS, MAX_HOURS, Component, PayPeriod, Scheme
 from .errors import InvalidManifest
 from .field import DEFAULT_PRIME, check_prime_params
 from .tls import cert_fingerprint
 
 MANIFEST_VERSION = 1
+#: the complete survey's fields, in the JSON only when set
+_WHEN_SET = ("components", "pay_period", "variable_max", "variable_bands", "hours_max", "hourly_max", "hourly_bands")
 MODELS = ("semi-honest", "malicious")
 DEFAULT_CATEGORIES = ("female", "male", "other")
 _SURVEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -84,6 +86,16 @@ class Manifest:
     gender_labels: tuple[tuple[str, str], ...] = ()
     #: the same for job categories
     job_labels: tuple[tuple[str, str], ...] = ()
+    #: a complete survey (docs/COMPLETE_SURVEY.md): what it collects besides basic pay
+    #: (``Component`` values, "basic" first), the pay period, and the bounds and bands of variable
+    #: pay, hours and hourly pay (hundredths of the unit); every one is in the JSON only when set
+    components: tuple[str, ...] = ()
+    pay_period: str = ""
+    variable_max: int = 0
+    variable_bands: tuple[int, ...] = ()
+    hours_max: int = 0
+    hourly_max: int = 0
+    hourly_bands: tuple[int, ...] = ()
     field_modulus: int = DEFAULT_PRIME
     encoding: str = ENCODING_ID
     version: int = MANIFEST_VERSION
@@ -100,7 +112,11 @@ class Manifest:
 
     @functools.cached_property
     def _scheme(self) -> Scheme:
-        return Scheme.of(self.categories, self.salary_max, self.job_categories, self.salary_bands)
+        return Scheme.of(self.categories, self.salary_max, self.job_categories, self.salary_bands,
+                         variable_max=self.variable_max if Component.VARIABLE in self.components else 0,
+                         variable_bands=self.variable_bands,
+                         hours_max=self.hours_max if Component.HOURS in self.components else 0,
+                         hourly_max=self.hourly_max, hourly_bands=self.hourly_bands)
 
     def gender_choices(self) -> Choices:
         """The gender question: keys and the organiser's labels."""
@@ -170,12 +186,14 @@ class Manifest:
         self._validate_labels()
         if any(not isinstance(b, int) or isinstance(b, bool) for b in self.salary_bands):
             raise InvalidManifest("salary bands must be whole numbers")
+        self._validate_components()
         try:
             sc = self.scheme()
         except ValueError as exc:
             raise InvalidManifest(str(exc)) from None
-        if sc.K * sc.B > MAX_CELL_BANDS:
-            raise InvalidManifest(f"genders x job categories x salary bands is {sc.K * sc.B}, at most "
+        if sc.cell_bands > MAX_CELL_BANDS:
+            what = "salary bands" if not sc.complete else "the bands of every value"
+            raise InvalidManifest(f"genders x job categories x {what} is {sc.cell_bands}, at most "
                                   f"{MAX_CELL_BANDS}: each submission would be {sc.vector_length:,} field elements "
                                   f"({16 * sc.vector_length:,} bytes per node)")
         if self.dp_epsilon:
@@ -185,6 +203,29 @@ class Manifest:
             except ValueError as exc:
                 raise InvalidManifest(f"dp_epsilon: {exc}") from None
         parse_time(self.closes_at)
+
+    def _validate_components(self) -> None:
+        """A complete survey's fields: present only with the component they describe."""
+        names = [c.value for c in Component]
+        if self.components and (self.components[0] != Component.BASIC or len(set(self.components)) != len(self.components)
+                                or any(c not in names for c in self.components)
+                                or list(self.components) != sorted(self.components, key=names.index)):
+            raise InvalidManifest("components must be 'basic' followed by any of 'variable', 'hours', in that order")
+        has = set(self.components)
+        if self.components and self.pay_period not in [p.value for p in PayPeriod]:
+            raise InvalidManifest("pay_period must be 'annual' or 'monthly' in a survey with components")
+        if not self.components and self.pay_period:
+            raise InvalidManifest("pay_period needs components (e.g. [\"basic\", \"variable\"])")
+        if (Component.VARIABLE in has) != (self.variable_max > 0) or (not self.variable_max and self.variable_bands):
+            raise InvalidManifest("variable_max (above 0) and variable_bands go with the component 'variable', "
+                                  "and only with it")
+        if (Component.HOURS in has) != (self.hours_max > 0) or (not self.hours_max and (self.hourly_max or self.hourly_bands)):
+            raise InvalidManifest("hours_max, hourly_max and hourly_bands go with the component 'hours', and only with it")
+        if self.hours_max and not (0 < self.hours_max <= MAX_HOURS and 0 < self.hourly_max < 10**12):
+            raise InvalidManifest(f"hours_max must be 1 to {MAX_HOURS} hours and hourly_max (hundredths of the unit per "
+                                  "hour) between 1 and 10^12")
+        if self.variable_max >= 10**12 or self.variable_max > self.salary_max:
+            raise InvalidManifest("variable_max must be at most the salary bound (the pay level includes variable pay)")
 
     def _validate_labels(self) -> None:
         for name, labels, keys in (("gender_labels", self.gender_labels, self.categories),
@@ -204,7 +245,13 @@ class Manifest:
 
     def to_json_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        # Emitted only when set, so that a manifest without labels keeps its canonical bytes.
+        # Emitted only when set, so that a manifest without labels or components keeps its
+        # canonical bytes.
+        for name in _WHEN_SET:
+            if not getattr(self, name):
+                del d[name]
+            elif isinstance(getattr(self, name), tuple):
+                d[name] = list(getattr(self, name))
         for name in ("gender_labels", "job_labels"):
             if getattr(self, name):
                 d[name] = dict(getattr(self, name))
@@ -265,7 +312,8 @@ def manifest_from_json(data: bytes | str | dict[str, Any]) -> Manifest:
     if not isinstance(obj, dict):
         raise InvalidManifest("manifest must be a JSON object")
     try:
-        for name, kind in (("categories", str), ("job_categories", str), ("salary_bands", int)):
+        for name, kind in (("categories", str), ("job_categories", str), ("salary_bands", int), ("components", str),
+                           ("variable_bands", int), ("hourly_bands", int)):
             if name in obj and (not isinstance(obj[name], list)
                                 or any(not isinstance(v, kind) or isinstance(v, bool) for v in obj[name])):
                 raise InvalidManifest(f"manifest field {name} must be a list of "
@@ -276,17 +324,20 @@ def manifest_from_json(data: bytes | str | dict[str, Any]) -> Manifest:
         kwargs["categories"] = tuple(obj.get("categories", DEFAULT_CATEGORIES))
         kwargs["job_categories"] = tuple(obj.get("job_categories", ()))
         kwargs["salary_bands"] = tuple(obj.get("salary_bands", ()))
+        for name in ("components", "variable_bands", "hourly_bands"):
+            if name in obj:
+                kwargs[name] = tuple(obj[name])
         kwargs["field_modulus"] = int(obj.get("field_modulus", DEFAULT_PRIME))
         for name in ("gender_labels", "job_labels"):
             kwargs[name] = _labels(obj, name)
         m = Manifest(**kwargs)
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidManifest(f"manifest has missing or unexpected fields ({exc.__class__.__name__}: {exc})") from None
-    for name in ("threshold", "salary_max", "min_group_size", "version"):
+    for name in ("threshold", "salary_max", "min_group_size", "version", "variable_max", "hours_max", "hourly_max"):
         if not isinstance(getattr(m, name), int) or isinstance(getattr(m, name), bool):
             raise InvalidManifest(f"manifest field {name} must be an integer")
     for name in ("survey_id", "title", "model", "analyst_public_key", "closes_at", "salary_unit", "encoding",
-                 "created_at", "dp_epsilon"):
+                 "created_at", "dp_epsilon", "pay_period"):
         if not isinstance(getattr(m, name), str):
             raise InvalidManifest(f"manifest field {name} must be a string")
     for nd in m.nodes:

@@ -11,7 +11,6 @@ import numpy as np
 
 from protocol import fastfield
 from protocol.validity import (
-    FIRST_ROUND,
     Challenge,
     Layout,
     Opened,
@@ -43,7 +42,7 @@ def rounds(vectors_shares: Sequence[Sequence[Sequence[int]]], layout: Layout, ch
     n = len(vectors_shares[0])
     local = [local_openings(node_matrix([sub[i] for sub in vectors_shares], layout.width, p, fast), layout, ch, p)
              for i in range(n)]
-    sent = [loc[:, : len(FIRST_ROUND)] for loc in local]
+    sent = [loc[:, : layout.columns.first] for loc in local]
     if lie is not None:
         sent = [lie(1, i, s) for i, s in enumerate(sent)]
     first = open_all(sent, t, p)

@@ -115,3 +115,82 @@ def test_released_mask_zeroes_exactly_the_suppressed_groups_figures() -> None:
     assert mask[at: at + K] == [True, True, False, False, True, True]  # sums per cell
     assert mask[at + 2 * K: at + 2 * K + K * B] == [k for k in (True, True, False, False, True, True) for _ in range(B)]
     assert all(mask[at + K * (2 + B):])  # every gender total is released
+
+
+# ------------------------------------------------------------------------ complete surveys
+
+def _complete(jobs: tuple[str, ...] = ("a", "b", "c", "d"), hours: bool = True) -> Scheme:
+    return Scheme.of(GENDERS, 10_000, jobs, (5_000,), variable_max=4_000, variable_bands=(1_000,),
+                     hours_max=200 if hours else 0, hourly_max=1_000_000 if hours else 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 12)), min_size=12, max_size=12), st.integers(1, 8))
+def test_no_suppressed_variable_figure_can_be_derived_from_what_is_released(cells: list[tuple[int, int]],
+                                                                            k: int) -> None:
+    """The rule again on the recipients: a released variable-pay figure covers k recipients, its
+    group's pay level is released too, and a gender's released total minus its released cells is
+    no recipient, or at least k of them in at least two cells; T's plan is the one-figure rule."""
+    sc = _complete()
+    counts = [n for n, _ in cells]
+    recipients = [min(r, n) for n, r in cells]
+    genders = [sum(counts[g * 4: g * 4 + 4]) for g in range(3)]
+    g_recipients = [sum(recipients[g * 4: g * 4 + 4]) for g in range(3)]
+    layout = ReleaseLayout(sc)
+    pl = layout.plan_of(counts + genders + recipients + g_recipients, k)
+    assert (pl.cells, pl.genders) == (plan(counts, genders, sc, k).cells, plan(counts, genders, sc, k).genders)
+    for c, keep in enumerate(pl.variable_cells):
+        if keep:
+            assert recipients[c] >= k and pl.cells[c]
+    for g in range(3):
+        hidden = [c for c in range(g * 4, g * 4 + 4) if not pl.variable_cells[c] and recipients[c]]
+        safe = not hidden or (len(hidden) >= 2 and sum(recipients[c] for c in hidden) >= k)
+        # released exactly when its group and k recipients allow it and its cells' suppression is safe
+        assert pl.variable_genders[g] == (pl.genders[g] and g_recipients[g] >= k and safe)
+        if not pl.genders[g] or g_recipients[g] < k:
+            assert not any(pl.variable_cells[g * 4: g * 4 + 4])
+    # the mask: a variable figure is released exactly under the variable plan, every other as T's
+    mask = layout.released_mask(pl)
+    at = layout.n_counts
+    for v in sc.values:
+        flags = pl.variable_cells if v.kind.value == "variable" else pl.cells
+        assert mask[at: at + sc.K] == list(flags) and mask[at + 2 * sc.K: at + (2 + v.B) * sc.K] == \
+            [f for f in flags for _ in range(v.B)]
+        at += sc.K * (2 + v.B)
+
+
+def test_a_variable_mean_over_two_recipients_is_suppressed_in_a_large_group() -> None:
+    sc = _complete(jobs=(), hours=False)
+    layout = ReleaseLayout(sc)
+    pl = layout.plan_of([50, 50, 50] + [2, 30, 30], k=5)
+    assert pl.cells == (True, True, True) and pl.variable_cells == (False, True, True)
+
+
+@pytest.mark.parametrize("jobs, hours", [((), False), (("a", "b"), True), (("x",), True)])
+def test_complete_release_vector_matches_a_plaintext_oracle(jobs: tuple[str, ...], hours: bool) -> None:
+    sc = _complete(jobs, hours)
+    rng = random.Random(11)
+    recs = []
+    for _ in range(300):
+        variable = 0 if rng.random() < 0.4 else rng.randint(1, 4_000)
+        recs.append(Record(rng.choice(GENDERS), rng.randint(0, 10_000 - variable), rng.choice(jobs) if jobs else "",
+                           variable, rng.randint(10_000, 20_000) if hours else 0))
+    totals = [sum(col) for col in zip(*(encode_record(r, sc)[: sc.aggregate_width] for r in recs))]
+    layout = ReleaseLayout(sc)
+    vec = layout.build(totals, P)
+    assert len(vec) == layout.length == len(layout.kinds()) == len(layout.released_mask(layout.plan_of(
+        vec[: layout.n_counts], 5)))
+    parts = layout.split_values(vec)
+    value = {"level": lambda r: r.level, "variable": lambda r: r.variable, "hourly": lambda r: r.hourly}
+    for g, gender in enumerate(GENDERS):
+        for j in range(sc.J):
+            groups = [([r for r in recs if r.gender == gender], parts.genders)]
+            groups.append(([r for r in groups[0][0] if not jobs or r.job == jobs[j]],
+                           {k: [f[sc.cell(g, j)]] * (g + 1) for k, f in parts.cells.items()}))
+            for mine, figs in groups:
+                for v in sc.values:
+                    f, x = figs[v.kind][g], value[v.kind.value]
+                    assert (f.count, f.total, f.squares) == (len(mine), sum(x(r) for r in mine),
+                                                             sum(x(r) ** 2 for r in mine))
+                    assert list(f.bands) == [sum(1 for r in mine if v.banding.band_of(x(r)) == b) for b in range(v.B)]
+                    assert f.recipients == sum(1 for r in mine if r.variable > 0)

@@ -1,6 +1,6 @@
 """One-off generator of the known-answer vector files in this directory (NOT run by the tests).
 
-    cd /work/main && PYTHONPATH=. python tests/vectors/generate_vectors.py shamir|hpke|manifest|certificate|validity|bulk_body
+    cd /work/main && PYTHONPATH=. python tests/vectors/generate_vectors.py shamir|hpke|manifest|certificate|validity|validity_complete|bulk_body
 
 Each JSON file records its provenance.  Do not regenerate casually: the point of a known-answer
 file is that it stays fixed while the code changes.  (``hpke`` and ``manifest`` output differ on
@@ -431,7 +431,7 @@ def _dec(v: Any) -> Any:
     if isinstance(v, list):
         return [_dec(e) for e in v]
     if isinstance(v, dict):
-        return {k: (e if k == "tampered_index" else _dec(e)) for k, e in v.items()}
+        return {k: (e if k in ("tampered_index", "added") else _dec(e)) for k, e in v.items()}
     return v
 
 
@@ -637,6 +637,254 @@ def bulk_body() -> None:
     (HERE / "bulk_body.json").write_text(json.dumps(out, indent=1) + "\n")
 
 
+# ------------------------------------------------------------ a complete survey's validity proof
+
+HOURLY_S = 10_000  # hourly pay = floor(T * S / h), T whole units, h hundredths of an hour
+
+
+class _Complete:
+    """docs/COMPLETE_SURVEY.md's record, rebuilt here: values T (pay level), V (variable pay,
+    band 0 = {0}), Y (hourly pay), each H (K x B), P (K), Q (K) in that order; then per value d1,
+    d2 (L each); u (bits of T - V, bit length of the salary bound); R, S (bits of T*S mod h and of
+    h - 1 - R, L_h = bit length of 100 x hours_max).  Proof: m, seven triples (one-hot and product
+    per value, the hourly relation), w0, h(0..2G)."""
+
+    def __init__(self, genders: list[str], jobs: list[str], t: tuple[int, list[int]], v: tuple[int, list[int]],
+                 hours_max: int, y: tuple[int, list[int]]) -> None:
+        self.genders, self.jobs, self.hours_max = genders, jobs, hours_max
+        self.J = max(1, len(jobs))
+        self.K = len(genders) * self.J
+        self.vals = []
+        at = 0
+        for name, (top, bands) in (("T", t), ("V", (v[0], [1] + v[1])), ("Y", y)):
+            edges = [0] + bands
+            widths = [(edges[b + 1] - 1 if b + 1 < len(edges) else top) - edges[b] for b in range(len(edges))]
+            B = len(edges)
+            self.vals.append({"name": name, "top": top, "edges": edges, "widths": widths, "B": B,
+                              "L": max(1, max(widths).bit_length()), "H": at, "P": at + self.K * B,
+                              "Q": at + self.K * B + self.K})
+            at += self.K * B + 2 * self.K
+        for val in self.vals:
+            val["d1"], val["d2"] = at, at + val["L"]
+            at += 2 * val["L"]
+        self.Lu, self.Lh = t[0].bit_length(), (100 * hours_max).bit_length()
+        self.u_at, self.R_at, self.S_at = at, at + self.Lu, at + self.Lu + self.Lh
+        self.W = self.S_at + self.Lh
+        self.bits_at = self.vals[0]["d1"]
+        self.G = self.W - self.bits_at
+        self.x_at = [self.W + 1 + 3 * k for k in range(7)]
+        self.w0_at = self.W + 22
+        self.h_at = self.W + 23
+        self.width = self.h_at + 2 * self.G + 1
+
+    def record(self, gender: str, job: str, basic: int, variable: int, hours: int) -> list[int]:
+        c = self.genders.index(gender) * self.J + (self.jobs.index(job) if self.jobs else 0)
+        T = basic + variable
+        Y = T * HOURLY_S // hours
+        vec = [0] * self.W
+        for val, x in zip(self.vals, (T, variable, Y)):
+            b = max(k for k, e in enumerate(val["edges"]) if e <= x)
+            vec[val["H"] + c * val["B"] + b], vec[val["P"] + c], vec[val["Q"] + c] = 1, x, x * x
+            self._bits(vec, val["d1"], val["L"], x - val["edges"][b])
+            self._bits(vec, val["d2"], val["L"], val["edges"][b] + val["widths"][b] - x)
+        R = T * HOURLY_S % hours
+        self._bits(vec, self.u_at, self.Lu, basic)
+        self._bits(vec, self.R_at, self.Lh, R)
+        self._bits(vec, self.S_at, self.Lh, hours - 1 - R)
+        return vec
+
+    @staticmethod
+    def _bits(vec: list[int], at: int, L: int, x: int) -> None:
+        for j in range(L):
+            vec[at + j] = (x >> j) & 1
+
+    def H(self, x: list[int], i: int) -> list[int]:
+        val = self.vals[i]
+        return x[val["H"]: val["H"] + self.K * val["B"]]
+
+    def ind(self, x: list[int], i: int) -> list[int]:
+        B = self.vals[i]["B"]
+        return [sum(self.H(x, i)[c * B: (c + 1) * B]) % P127 for c in range(self.K)]
+
+    def number(self, x: list[int], at: int, L: int) -> int:
+        return sum(x[at + j] << j for j in range(L)) % P127
+
+    def value(self, x: list[int], i: int) -> int:
+        """sum_{c,b} e_b H[c, b] + sum_j 2^j d1_j."""
+        val = self.vals[i]
+        return (sum(val["edges"][k % val["B"]] * h for k, h in enumerate(self.H(x, i)))
+                + self.number(x, val["d1"], val["L"])) % P127
+
+    def band_relation(self, x: list[int], i: int) -> int:
+        """sum 2^j d1 + sum 2^j d2 - sum width_b H[c, b]."""
+        val = self.vals[i]
+        return (self.number(x, val["d1"], val["L"]) + self.number(x, val["d2"], val["L"])
+                - sum(val["widths"][k % val["B"]] * h for k, h in enumerate(self.H(x, i)))) % P127
+
+
+def _prove_complete(lay: _Complete, x: list[int], rand: list[int]) -> list[int]:
+    """record, m, (x, y, x y) for each of the seven triples, w0, h(0..2G) = w^2."""
+    x = [v % P127 for v in x]
+    w = [rand[-1]] + x[lay.bits_at: lay.W]
+    w += [_interpolate(w, k, P127) for k in range(lay.G + 1, 2 * lay.G + 1)]
+    triples = [v for k in range(7) for v in (rand[1 + 2 * k], rand[2 + 2 * k], rand[1 + 2 * k] * rand[2 + 2 * k] % P127)]
+    return x + [rand[0]] + triples + [rand[-1]] + [v * v % P127 for v in w]
+
+
+def _challenge_complete(lay: _Complete, seed: bytes) -> dict[str, Any]:
+    """v4's order (sigma, r, beta1, gamma1, mu1, beta2, gamma2 of T, beta3 over all G bits, mu3 of
+    T), then per further value (V, Y) beta1, gamma1, mu1, beta2, gamma2, mu3, then alpha (K per
+    further value), mu_basic, rho."""
+    K, T = lay.K, lay.vals[0]
+    names = [("sigma", lay.width), ("r", 1), ("beta1_T", K * T["B"]), ("gamma1_T", K * T["B"]), ("mu1_T", 1),
+             ("beta2_T", K), ("gamma2_T", K), ("beta3", lay.G), ("mu3_T", 1)]
+    for val in lay.vals[1:]:
+        n = val["name"]
+        names += [(f"beta1_{n}", K * val["B"]), (f"gamma1_{n}", K * val["B"]), (f"mu1_{n}", 1), (f"beta2_{n}", K),
+                  (f"gamma2_{n}", K), (f"mu3_{n}", 1)]
+    names += [("alpha", 2 * K), ("mu_basic", 1), ("rho", 1)]
+    total = sum(c for _, c in names)
+    stream = hashlib.shake_256(VALIDATION_CHALLENGE + seed).digest(24 * total)
+    vals = [int.from_bytes(stream[24 * k: 24 * k + 24], "big") % P127 for k in range(total)]
+    out: dict[str, Any] = {}
+    at = 0
+    for name, c in names:
+        out[name] = vals[at] if name == "r" or name.startswith(("mu", "rho")) else vals[at: at + c]
+        at += c
+    out["r"] = 2 * lay.G + 1 + out["r"] % (P127 - 2 * lay.G - 1)
+    return out
+
+
+def _openings_complete(lay: _Complete, v: list[int], ch: dict[str, Any]) -> list[int]:
+    """First round: Y, e and f of T's one-hot and product checks, w(r), h(r), Z_range, e and f of
+    V's and Y's checks and of the hourly relation, the cell agreement; second round: Z of each of
+    the seven checks, from its definition C - z - e f - e y - f x (asserted equal to
+    C - (left form)(right form) - (z - x y))."""
+    p, x = P127, v[: lay.W]
+    dot = lambda a, b: sum(i * j for i, j in zip(a, b)) % p  # noqa: E731
+    trip = [v[at: at + 3] for at in lay.x_at]
+    checks = []  # (C, left form, right form) per check
+    for i, val in enumerate(lay.vals):
+        n = val["name"]
+        H, P_, Q_ = lay.H(x, i), x[val["P"]: val["P"] + lay.K], x[val["Q"]: val["Q"] + lay.K]
+        b1, g1 = ch[f"beta1_{n}"], ch[f"gamma1_{n}"]
+        checks.append(((sum(a * b * h for a, b, h in zip(b1, g1, H)) + ch[f"mu1_{n}"] * (sum(H) - 1)) % p,
+                       dot(b1, H), dot(g1, H)))
+        b2, g2 = ch[f"beta2_{n}"], ch[f"gamma2_{n}"]
+        checks.append(((dot(b2, P_) + dot(g2, Q_)) % p, lay.value(x, i), (dot(b2, lay.ind(x, i)) + dot(g2, P_)) % p))
+    R, S = lay.number(x, lay.R_at, lay.Lh), lay.number(x, lay.S_at, lay.Lh)
+    rho = ch["rho"]
+    checks.append((rho * (HOURLY_S * lay.value(x, 0) - R) % p, lay.value(x, 2), rho * (1 + R + S) % p))
+    ef = [((left - t[0]) % p, (right - t[1]) % p) for (_, left, right), t in zip(checks, trip)]
+    Z = []
+    for (C, left, right), (e, f), (xx, yy, zz) in zip(checks, ef, trip):
+        z = (C - zz - e * f - e * yy - f * xx) % p
+        assert z == (C - left * right - (zz - xx * yy)) % p
+        Z.append(z)
+    d = x[lay.bits_at: lay.W]
+    h = v[lay.h_at:]
+    z_range = sum(ch["beta3"][k] * (h[1 + k] - d[k]) for k in range(lay.G))
+    z_range += sum(ch[f"mu3_{val['name']}"] * lay.band_relation(x, i) for i, val in enumerate(lay.vals))
+    z_range += ch["mu_basic"] * (lay.value(x, 0) - lay.value(x, 1) - lay.number(x, lay.u_at, lay.Lu))
+    cells = sum(ch["alpha"][(i - 1) * lay.K + c] * (lay.ind(x, i)[c] - lay.ind(x, 0)[c])
+                for i in (1, 2) for c in range(lay.K)) % p
+    first = [dot(ch["sigma"], v), *ef[0], *ef[1], _interpolate([v[lay.w0_at]] + d, ch["r"], p),
+             _interpolate(h, ch["r"], p), z_range % p] + [e for pair in ef[2:] for e in pair] + [cells]
+    return first + Z
+
+
+def _reason_complete(opened: list[int]) -> str | None:
+    """proof unless h(r) = w(r)^2; else the first non-zero of the one-hot checks (T, V, Y), the cell
+    agreement, Z_range, the product checks (T, V, Y), the hourly relation."""
+    if opened[5] * opened[5] % P127 != opened[6]:
+        return "proof"
+    F = 19  # first-round columns
+    order = [(F + 0, "one-hot"), (F + 2, "one-hot"), (F + 4, "one-hot"), (F - 1, "cells"), (7, "range"),
+             (F + 1, "product"), (F + 3, "product"), (F + 5, "product"), (F + 6, "hourly")]
+    return next((why for at, why in order if opened[at]), None)
+
+
+def validity_complete() -> None:
+    rng = random.Random(20261205)
+    # K = 2 cells; T to 7 in bands [0, 3] [4, 7]; V to 3 in {0} {1} [2, 3]; hours to 1; Y to 70,000 (hundredths)
+    lay = _Complete(["female", "male"], [], (7, [4]), (3, [2]), 1, (70_000, [500]))
+    seed = hashlib.sha256(b"salary-mpc test vector: validation seed, complete survey").digest()
+    rand = [rng.randrange(P127) for _ in range(16)]
+    record = ("male", "", 5, 1, 70)  # basic 5, variable 1, 0.70 hours: level 6, hourly 857 (hundredths), R = 10
+    x = lay.record(*record)
+    sub = _prove_complete(lay, x, rand)
+    ch = _challenge_complete(lay, seed)
+    opened = _openings_complete(lay, sub, ch)
+    assert _reason_complete(opened) is None
+    negs = []
+
+    def negative(name: str, xv: list[int], reason: str, tamper: tuple[int, int] | None = None) -> None:
+        nsub = _prove_complete(lay, xv, rand)
+        if tamper is not None:
+            nsub[tamper[0]] = (nsub[tamper[0]] + tamper[1]) % P127
+        n_open = _openings_complete(lay, nsub, ch)
+        assert _reason_complete(n_open) == reason, (name, _reason_complete(n_open))
+        negs.append({"name": name, "record_vector": xv, "submission": nsub, "openings": n_open, "reason": reason,
+                     **({"tampered_index": tamper[0], "added": tamper[1]} if tamper is not None else {})})
+
+    T, V, Y = lay.vals
+    c = 1  # male
+    # variable pay 1 claimed in band 0 ({0}): V's indicator says none, its offset bit says 1
+    bad = list(x)
+    bad[V["H"] + c * V["B"] + 1], bad[V["H"] + c * V["B"]] = 0, 1
+    negative("range: variable pay 1 in band 0 (no variable pay)", bad, "range")
+    # V's whole block (H, P, Q) on the female cell, T's and Y's on the male one
+    bad = list(x)
+    for k in range(V["B"]):
+        bad[V["H"] + k], bad[V["H"] + V["B"] + k] = bad[V["H"] + V["B"] + k], bad[V["H"] + k]
+    for at in (V["P"], V["Q"]):
+        bad[at], bad[at + 1] = bad[at + 1], bad[at]
+    negative("cells: variable pay on another cell", bad, "cells")
+    # hourly pay 858 instead of 857 (all of Y consistent with itself; same band)
+    bad = lay.record(*record)
+    bad[Y["P"] + c], bad[Y["Q"] + c] = 858, 858 * 858
+    lay._bits(bad, Y["d1"], Y["L"], 858 - 500)
+    lay._bits(bad, Y["d2"], Y["L"], 70_000 - 858)
+    negative("hourly: hourly pay one hundredth above floor(T S / h)", bad, "hourly")
+    # hours at their least (R = h - 1 - R = 0, so h = 1) against the hourly level of 0.70 hours
+    bad = list(x)
+    bad[lay.R_at: lay.W] = [0] * (2 * lay.Lh)
+    negative("hourly: hours 0.01 (R and h - 1 - R zero) with the hourly level of 0.70 hours", bad, "hourly")
+    # basic pay negative: u claims T - V = 6 - 1 = 4
+    bad = list(x)
+    lay._bits(bad, lay.u_at, lay.Lu, 4)
+    negative("range: the bits of basic pay do not give T - V", bad, "range")
+    for k, what, reason in ((2, "V's one-hot triple", "one-hot"), (3, "V's product triple", "product"),
+                            (6, "the hourly relation's triple", "hourly")):
+        negative(f"z plus 1 in {what}: a triple with z != x y", list(x), reason, (lay.x_at[k] + 2, 1))
+    out = {
+        "provenance": (
+            "Generated once by tests/vectors/generate_vectors.py (validity_complete) on 2026-12-05, independently "
+            "of protocol/validity.py and protocol/encoding.py (neither is imported): the record layout, the proof "
+            "and every check are rebuilt from docs/COMPLETE_SURVEY.md (values T, V, Y with H, P, Q each; their "
+            "offset bits; the bits u of T - V and R, h - 1 - R of the hourly relation Y h = S T - R with S = 10,000; "
+            "seven Beaver triples; one FLP over every bit). Read from protocol/validity.py and written here from "
+            "their definitions: the challenge order (v4's, then per further value beta1, gamma1, mu1, beta2, "
+            "gamma2, mu3, then alpha, mu_basic, rho; SHAKE-256 of 'salary-mpc/v4 validation challenge\\x00' and "
+            "the seed, 24 bytes per element mod p) and the column order of the openings (first round: Y, e f of "
+            "T's one-hot and product checks, w(r), h(r), Z_range, e f of V's and Y's checks and of the hourly "
+            "relation, the cell agreement; second round: Z of the seven checks). Randomness from "
+            "random.Random(20261205); the seed is SHA-256 of a fixed label; p = 2^127 - 1. Negatives: per new "
+            "group a record vector breaking it (checked by the generator's own verdict), proved honestly with the "
+            "same randomness, and z plus 1 in three of the new triples. Field elements are decimal strings."
+        ),
+        "field_modulus": str(P127),
+        "survey": {"genders": lay.genders, "jobs": lay.jobs, "salary_max": 7, "salary_bands": [4], "variable_max": 3,
+                   "variable_bands": [2], "hours_max": 1, "hourly_max": 70_000, "hourly_bands": [500]},
+        "record": {"gender": record[0], "job": record[1], "basic": record[2], "variable": record[3],
+                   "hours": record[4]},
+        "record_vector": _dec(x), "randomness": _dec(rand), "submission": _dec(sub), "seed": seed.hex(),
+        "challenge": _dec(ch), "openings": _dec(opened), "reason": None,
+        "negatives": [_dec(n) for n in negs],
+    }
+    (HERE / "validity_complete.json").write_text(_dump(out))
+
+
 if __name__ == "__main__":
     {"shamir": shamir, "hpke": hpke, "manifest": manifest, "certificate": certificate,
-     "validity": validity, "bulk_body": bulk_body}[sys.argv[1]]()
+     "validity": validity, "validity_complete": validity_complete, "bulk_body": bulk_body}[sys.argv[1]]()
