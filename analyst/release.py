@@ -49,6 +49,9 @@ class Submissions:
 
     accepted: int
     rejected: int
+    #: of the rejected, set aside because their validation shares were off the polynomial and the
+    #: culprit (contributor or node) could not be told: a lying node can drop submissions this way
+    set_aside: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,7 +188,9 @@ class Release:
             "survey_id": self.survey_id,
             "title": self.title,
             "model": self.model.value,
-            "submissions": {"accepted": self.submissions.accepted, "rejected": self.submissions.rejected},
+            # set_aside only when any were: documents of releases without any stay as they were
+            "submissions": {"accepted": self.submissions.accepted, "rejected": self.submissions.rejected,
+                            **({"set_aside": self.submissions.set_aside} if self.submissions.set_aside else {})},
             **_breakdown_json(self.all_employees),
             "quartiles": {"thresholds": _list(self.quartiles.thresholds), "population": self.quartiles.population,
                           "note": self.quartiles.note},
@@ -425,7 +430,8 @@ def parse(obj: Any) -> Release:
     :class:`MalformedRelease` naming the first bad field."""
     o = _Object(obj, "")
     subs = o.object("submissions")
-    submissions = Submissions(accepted=subs.integer("accepted"), rejected=subs.integer("rejected"))
+    submissions = Submissions(accepted=subs.integer("accepted"), rejected=subs.integer("rejected"),
+                              set_aside=subs.integer("set_aside") if "set_aside" in subs.obj else 0)
     subs.done()
     groups, gaps, median_gaps = _breakdown_fields(o)
     release = Release(

@@ -192,7 +192,17 @@ def _summary(r: Release) -> list[_Block]:
                 "k = {k} (minimum group size) · salaries in {unit}").format(
             survey_id=r.survey_id, model=r.model, accepted=fmt_count(r.submissions.accepted),
             rejected=fmt_count(r.submissions.rejected), k=r.min_group_size, unit=_unit(r))),
+        *_set_aside(r),
     ]
+
+
+def _set_aside(r: Release) -> list[_Block]:
+    """At the top: submissions set aside because their validation shares were off the polynomial."""
+    if not r.submissions.set_aside:
+        return []
+    return [_Para(_("Warning: {count} submissions were set aside and are not counted: their validation shares were "
+                    "off the polynomial, so either their contributors sent inconsistent shares or a node lied (see "
+                    "the warnings below).").format(count=fmt_count(r.submissions.set_aside)))]
 
 
 def _mean_gap(r: Release) -> list[_Block]:

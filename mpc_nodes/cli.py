@@ -185,6 +185,9 @@ def compute(node_dir: Path, survey_id: str | None, stall_timeout: float, mpc_lis
     verb = "completed the commit of its result share" if summary.resumed else "computed its result share"
     click.echo(f"survey {summary.survey_id}: node {summary.node_index} {verb} over "
                f"{summary.accepted} submissions ({summary.rejected} not counted) in {summary.seconds:.2f} s")
+    if summary.set_aside:
+        click.echo(f"{summary.set_aside} of the submissions not counted were set aside: their validation shares "
+                   "were off the polynomial (see above); the analyst's result says so")
 
 
 @main.command()

@@ -85,6 +85,7 @@ class ComputeSummary:
     run_id: str
     seconds: float
     resumed: bool = False  # True when a rerun only completed the commit of an earlier run
+    set_aside: int = 0  # of the rejected: validation shares off the polynomial, culprit not located
 
 
 def fetch_compute_state(peers: Peers, j: int) -> ComputeState | None:
@@ -375,6 +376,20 @@ def _reason_text(reason: Reason, off: list[int] | None) -> str:
     return text
 
 
+def set_aside_message(outcome: PartyOutcome, peers: Peers) -> str:
+    """What compute says about the submissions set aside because their validation shares were
+    off the polynomial: how many, where, and what it means."""
+    who = sorted({j for v in outcome.off_polynomial.values() for j in v})
+    n, t = peers.manifest.n, peers.manifest.threshold
+    where = (f" at {', '.join(peers.label(j) for j in who)} (that node cheated, or those contributors sent it bad "
+             "shares)" if who else "")
+    meaning = ("; they are set aside and do not count, and the analyst is told. Either their contributors sent "
+               "inconsistent shares, or a node lied in the validation openings")
+    if n < 3 * t + 1:
+        meaning += f", which {n} nodes cannot tell apart (n < 3t+1 = {3 * t + 1}): if many are set aside, suspect a node"
+    return f"{len(outcome.off_polynomial)} submission(s) had validation shares off the polynomial{where}{meaning}"
+
+
 def note_outcome(store: NodeStore, peers: Peers, survey_id: str, agreed: list[str], outcome: PartyOutcome,
                  say: Callable[[str], None]) -> int:
     """Report and audit what the MPC found (cheaters corrected, rows off the polynomial, invalid
@@ -386,10 +401,7 @@ def note_outcome(store: NodeStore, peers: Peers, survey_id: str, agreed: list[st
             + " sent wrong shares; the honest nodes' shares determined the result")
         store.note_event(survey_id, "cheating", {"corrected_nodes": outcome.corrected})
     if outcome.off_polynomial:
-        who = sorted({j for v in outcome.off_polynomial.values() for j in v})
-        say(f"{len(outcome.off_polynomial)} submission(s) had validation shares off the polynomial"
-            + (f" at {', '.join(peers.label(j) for j in who)} (that node cheated, or those contributors "
-               "sent it bad shares)" if who else ""))
+        say(set_aside_message(outcome, peers))
     if outcome.invalid:
         say(f"{len(outcome.invalid)} submission(s) failed validation and do not count")
         store.note_invalid(survey_id, [(agreed[i], _reason_text(r, outcome.off_polynomial.get(i)))
@@ -426,7 +438,8 @@ def two_phase_commit(store: NodeStore, peers: Peers, survey_id: str, outcome: Pa
     once every peer holds a share of the same run (waiting at most ``stall_timeout`` for them)."""
     m = peers.manifest
     sealed = seal_result(outcome.shares, m.analyst_public_key, m.hash(), peers.me, m.field_modulus)
-    store.store_result(survey_id, sealed, accepted, rejected, digest, outcome.run_id, outcome.corrected)
+    store.store_result(survey_id, sealed, accepted, rejected, digest, outcome.run_id, outcome.corrected,
+                       len(outcome.off_polynomial))
     _commit_when_all_prepared(store, peers, survey_id, outcome.run_id, time.monotonic() + stall_timeout, say)
 
 
@@ -457,7 +470,7 @@ def compute(node_dir: Path, survey_id: str, options: ComputeOptions = ComputeOpt
             assert res is not None
             say(f"completed the commit of run {resumed[:12]}… (a peer had committed it)")
             return ComputeSummary(survey_id, me, res.accepted, res.rejected, res.agreed_digest, resumed,
-                                  time.monotonic() - started, resumed=True)
+                                  time.monotonic() - started, resumed=True, set_aside=res.set_aside)
         stall = options.stall_timeout
         party = PartyProcess(node_dir, m, me, stall, options.mpc_listen)  # imports while this node agrees
         agreement = agree(store, peers, node_dir, survey_id, time.monotonic() + stall, say)
@@ -470,7 +483,7 @@ def compute(node_dir: Path, survey_id: str, options: ComputeOptions = ComputeOpt
         rejected = agreement.rejected + len(outcome.invalid)
         two_phase_commit(store, peers, survey_id, outcome, accepted, rejected, agreement.digest, stall, say)
         return ComputeSummary(survey_id, me, accepted, rejected, agreement.digest, outcome.run_id,
-                              time.monotonic() - started)
+                              time.monotonic() - started, set_aside=len(outcome.off_polynomial))
     finally:
         if party is not None:
             party.close()

@@ -118,7 +118,8 @@ def release(store: NodeStore, survey_id: str) -> ResultShare:
         raise RejectionReason.NOT_COMPUTED.exception("no result yet: the nodes have not finished 'mpc-node compute'")
     store.note_release(survey_id)
     return ResultShare(survey_id, rec.node_index, rec.manifest.hash_hex(), b64e(res.sealed), res.accepted,
-                       res.rejected, res.agreed_digest, res.computed_at, res.run_id, list(res.caught))
+                       res.rejected, res.agreed_digest, res.computed_at, res.run_id, list(res.caught),
+                       res.set_aside)
 
 
 async def read_body(request: Request) -> bytearray:

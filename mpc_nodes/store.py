@@ -91,7 +91,8 @@ CREATE TABLE IF NOT EXISTS results (
     computed_at TEXT NOT NULL,
     run_id TEXT NOT NULL,
     committed INTEGER NOT NULL DEFAULT 0,
-    caught TEXT NOT NULL DEFAULT '[]'
+    caught TEXT NOT NULL DEFAULT '[]',
+    set_aside INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -154,6 +155,7 @@ class StoredResult:
     computed_at: str
     run_id: str
     caught: tuple[int, ...]  # nodes this node saw send wrong shares (errors corrected)
+    set_aside: int = 0  # submissions set aside: validation shares off the polynomial, culprit not located
 
 
 def _audit_hash(prev: str, at: str, survey_id: str | None, event: str, details: str) -> str:
@@ -261,8 +263,11 @@ class NodeStore:
             self._db.execute("ALTER TABLE submissions ADD COLUMN certificate BLOB")
         if "share" not in cols:  # before shares were kept opened (compute opens their envelopes)
             self._db.execute("ALTER TABLE submissions ADD COLUMN share BLOB")
-        if "caught" not in {r[1] for r in self._db.execute("PRAGMA table_info(results)")}:
+        result_cols = {r[1] for r in self._db.execute("PRAGMA table_info(results)")}
+        if "caught" not in result_cols:
             self._db.execute("ALTER TABLE results ADD COLUMN caught TEXT NOT NULL DEFAULT '[]'")
+        if "set_aside" not in result_cols:
+            self._db.execute("ALTER TABLE results ADD COLUMN set_aside INTEGER NOT NULL DEFAULT 0")
         # Parsed manifests by survey id: a manifest never changes once imported, and validating
         # one (certificates, primality of p) on every request would dominate ingest cost.
         self._manifests: dict[str, tuple[bytes, Manifest]] = {}
@@ -763,9 +768,10 @@ class NodeStore:
         return digest
 
     def store_result(self, survey_id: str, sealed: bytes, accepted: int, rejected: int, agreed_digest: str,
-                     run_id: str, caught: Sequence[int] = ()) -> None:
+                     run_id: str, caught: Sequence[int] = (), set_aside: int = 0) -> None:
         """Keep this node's sealed result share of MPC run ``run_id`` as *prepared* (not served);
-        ``caught``: nodes this node saw send wrong shares whose errors were corrected.
+        ``caught``: nodes this node saw send wrong shares whose errors were corrected; ``set_aside``:
+        submissions not counted because their validation shares were off the polynomial.
 
         A prepared share of an earlier, unfinished run is replaced; a committed one never is.
         """
@@ -776,12 +782,12 @@ class NodeStore:
             self._db.execute("DELETE FROM results WHERE survey_id=?", (survey_id,))
             self._db.execute(
                 "INSERT INTO results (survey_id, sealed, accepted, rejected, agreed_digest, computed_at, run_id,"
-                " committed, caught) VALUES (?,?,?,?,?,?,?,0,?)",
+                " committed, caught, set_aside) VALUES (?,?,?,?,?,?,?,0,?,?)",
                 (survey_id, sealed, accepted, rejected, agreed_digest, format_time(now_utc()), run_id,
-                 json.dumps(sorted(caught))),
+                 json.dumps(sorted(caught)), set_aside),
             )
             self._audit(survey_id, "compute", {"accepted": accepted, "rejected": rejected, "digest": agreed_digest,
-                                               "run_id": run_id})
+                                               "run_id": run_id, **({"set_aside": set_aside} if set_aside else {})})
 
     def commit_result(self, survey_id: str, run_id: str) -> None:
         """Serve the prepared share of ``run_id`` from now on (every node prepared that run)."""
@@ -806,12 +812,12 @@ class NodeStore:
         """The committed result share, if any."""
         with self._lock:
             row = self._db.execute(
-                "SELECT sealed, accepted, rejected, agreed_digest, computed_at, run_id, caught FROM results"
+                "SELECT sealed, accepted, rejected, agreed_digest, computed_at, run_id, caught, set_aside FROM results"
                 " WHERE survey_id=? AND committed=1", (survey_id,)).fetchone()
         if row is None:
             return None
         return StoredResult(bytes(row[0]), int(row[1]), int(row[2]), str(row[3]), str(row[4]), str(row[5]),
-                            tuple(int(x) for x in json.loads(row[6])))
+                            tuple(int(x) for x in json.loads(row[6])), int(row[7]))
 
     def note_event(self, survey_id: str, event: str, details: dict[str, Any]) -> None:
         """Append one event (no share, no token) to the audit log."""

@@ -514,11 +514,13 @@ class ResultShare:
     computed_at: str
     run_id: str = ""  # the MPC run that produced the share; equal at every node
     caught: list[int] = field(default_factory=list)  # nodes this node caught sending wrong shares (corrected)
+    set_aside: int = 0  # submissions not counted: validation shares off the polynomial, culprit not located
 
     @staticmethod
     def parse(obj: Any) -> ResultShare:
         rs = _from_dict(ResultShare, obj, "node sent a malformed result share")
-        if not isinstance(rs.node_index, int) or not isinstance(rs.accepted, int) or not isinstance(rs.rejected, int):
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                   for v in (rs.node_index, rs.accepted, rs.rejected, rs.set_aside)):
             raise SurveyError("node sent a malformed result share")
         if not isinstance(rs.caught, list) or not all(isinstance(c, int) and not isinstance(c, bool)
                                                        for c in rs.caught):
