@@ -166,8 +166,8 @@ def build_report(manifest: Manifest, analyst_key: X25519PrivateKey,
                         "others; corrected by error-correcting reconstruction (n >= 3t+1)")
     caught = _caught(manifest, [present[j] for j in opened])
     if caught:
-        warnings.append("node(s) " + ", ".join(map(str, caught)) + " were caught by the other nodes sending wrong "
-                        "shares during the computation; corrected (n >= 3t+1)")
+        warnings.append("node(s) " + ", ".join(map(str, caught)) + " were caught by the other nodes deviating "
+                        "during the computation; their wrong shares were corrected or they were left out of the run")
     return tabulate(manifest, [signed(v, p) for v in values], accepted, rejected, warnings,
                     cheating_nodes=sorted(set(culprits) | set(caught) | erased.named), set_aside=set_aside)
 

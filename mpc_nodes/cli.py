@@ -169,8 +169,10 @@ def compute(node_dir: Path, survey_id: str | None, stall_timeout: float, mpc_lis
             cheat: str | None) -> None:
     """Agree on the submission set with the other nodes and run the MPC (after closing).
 
-    Start it on every node; each waits for the others, and fails only when one stays away or
-    silent for --stall-timeout.  The result stays sealed to the analyst; this node never sees it.
+    Start it on every node; each waits for the others.  A node that stays away or silent for
+    --stall-timeout, or that the others catch deviating, is left out and the others rerun without
+    it when there are enough nodes (at most n - 2t - 1 left out: one of 4); otherwise compute fails
+    naming it.  The result stays sealed to the analyst; this node never sees it.
     """
     from .compute import ComputeOptions, compute as run
 
@@ -185,6 +187,10 @@ def compute(node_dir: Path, survey_id: str | None, stall_timeout: float, mpc_lis
     verb = "completed the commit of its result share" if summary.resumed else "computed its result share"
     click.echo(f"survey {summary.survey_id}: node {summary.node_index} {verb} over "
                f"{summary.accepted} submissions ({summary.rejected} not counted) in {summary.seconds:.2f} s")
+    if summary.excluded:
+        click.echo(f"the result was computed without node(s) {', '.join(map(str, summary.excluded))}"
+                   + (f"; named for a deviation: node(s) {', '.join(map(str, summary.named))}" if summary.named
+                      else ""))
     if summary.set_aside:
         click.echo(f"{summary.set_aside} of the submissions not counted were set aside: their validation shares "
                    "were off the polynomial (see above); the analyst's result says so")

@@ -48,7 +48,7 @@ from protocol.validity import Reason
 from protocol.wire import ComputeState, ResultState, SurveyState
 
 from . import keys
-from .agreement import agree
+from .agreement import Agreement, agree
 from .ostools import die_with_parent, drop_from_page_cache
 from .party_job import (
     BucketFiles,
@@ -86,6 +86,8 @@ class ComputeSummary:
     seconds: float
     resumed: bool = False  # True when a rerun only completed the commit of an earlier run
     set_aside: int = 0  # of the rejected: validation shares off the polynomial, culprit not located
+    excluded: tuple[int, ...] = ()  # nodes left out of the run that produced the result
+    named: tuple[int, ...] = ()  # of those, the ones named for a deviation
 
 
 def fetch_compute_state(peers: Peers, j: int) -> ComputeState | None:
@@ -212,6 +214,14 @@ def dp_noise_seed(node_dir: Path, manifest: Manifest) -> bytes:
     return hashlib.sha256(Label.DP_NOISE_SEED.value + sk + manifest.hash()).digest()
 
 
+class PeersLost(ComputeFailed):
+    """The MPC ended because ``peers`` did not join, fell silent or dropped their links."""
+
+    def __init__(self, message: str, peers: Sequence[int]) -> None:
+        super().__init__(message)
+        self.peers = tuple(peers)
+
+
 class PartyProcess:
     """The MPyC party subprocess of this node, started *before* the job is known.
 
@@ -225,7 +235,7 @@ class PartyProcess:
     """
 
     def __init__(self, node_dir: Path, manifest: Manifest, pid: int, stall_timeout: float = DEFAULT_STALL_TIMEOUT,
-                 listen_host: str | None = None) -> None:
+                 listen_host: str | None = None, excluded: Sequence[int] = ()) -> None:
         self.manifest, self.pid, self.node_dir = manifest, pid, node_dir
         # Inside the node directory, not the system's temporary directory: the party's copy of
         # the TLS key and the share files get the node directory's protection, and a compute
@@ -238,7 +248,8 @@ class PartyProcess:
         _write_tls_config(self.work, node_dir, manifest, pid)
         self.config = PartyConfig(manifest.n, pid, manifest.threshold,
                                   tuple(nd.mpc_address for nd in manifest.nodes),
-                                  tuple(nd.tls_cert_sha256 for nd in manifest.nodes), listen_host, stall_timeout)
+                                  tuple(nd.tls_cert_sha256 for nd in manifest.nodes), listen_host, stall_timeout,
+                                  tuple(sorted(excluded)))
         (self.work / "party.json").write_text(self.config.to_json())
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
@@ -299,7 +310,7 @@ class PartyProcess:
                 f = PartyFault.parse(fault.read_text())
                 if f.kind == FaultKind.DEVIATION:
                     raise CheatingDetected(f.message, culprits=f.culprits)
-                raise ComputeFailed(self._link_failure(f))
+                raise PeersLost(self._link_failure(f), f.peers if f.kind != FaultKind.SETUP else ())
             if code == 0 and out.exists():
                 return PartyOutcome.parse(out.read_text())
         except PartyFileError as exc:
@@ -410,9 +421,10 @@ def note_outcome(store: NodeStore, peers: Peers, survey_id: str, agreed: list[st
 
 
 def _commit_when_all_prepared(store: NodeStore, peers: Peers, survey_id: str, run_id: str, deadline: float,
-                              say: Callable[[str], None]) -> None:
-    """Phase two: commit once every peer holds a share of ``run_id`` (prepared or committed)."""
-    waiting = peers.others()
+                              say: Callable[[str], None], excluded: Sequence[int] = ()) -> None:
+    """Phase two: commit once every peer of the run (not ``excluded`` from it) holds a share of
+    ``run_id`` (prepared or committed)."""
+    waiting = [j for j in peers.others() if j not in excluded]
     announced: set[int] = set()
     pause = 0.02
     while waiting:
@@ -432,15 +444,75 @@ def _commit_when_all_prepared(store: NodeStore, peers: Peers, survey_id: str, ru
     store.commit_result(survey_id, run_id)
 
 
-def two_phase_commit(store: NodeStore, peers: Peers, survey_id: str, outcome: PartyOutcome, accepted: int,
+def two_phase_commit(store: NodeStore, peers: Peers, survey_id: str, run: MpcRun, accepted: int,
                      rejected: int, digest: str, stall_timeout: float, say: Callable[[str], None]) -> None:
     """Step 4: store this node's result share sealed to the analyst as prepared, and commit it
-    once every peer holds a share of the same run (waiting at most ``stall_timeout`` for them)."""
-    m = peers.manifest
+    once every peer of the run holds a share of it (waiting at most ``stall_timeout`` for them)."""
+    m, outcome = peers.manifest, run.outcome
     sealed = seal_result(outcome.shares, m.analyst_public_key, m.hash(), peers.me, m.field_modulus)
-    store.store_result(survey_id, sealed, accepted, rejected, digest, outcome.run_id, outcome.corrected,
-                       len(outcome.off_polynomial))
-    _commit_when_all_prepared(store, peers, survey_id, outcome.run_id, time.monotonic() + stall_timeout, say)
+    store.store_result(survey_id, sealed, accepted, rejected, digest, outcome.run_id,
+                       sorted(set(outcome.corrected) | set(run.named)), len(outcome.off_polynomial))
+    _commit_when_all_prepared(store, peers, survey_id, outcome.run_id, time.monotonic() + stall_timeout, say,
+                              run.excluded)
+
+
+@dataclass(frozen=True)
+class MpcRun:
+    """The MPC run that produced this node's result share, and the parties left out of it."""
+
+    outcome: PartyOutcome
+    excluded: tuple[int, ...] = ()  # parties left out (named for a deviation, or lost)
+    named: tuple[int, ...] = ()  # of those, the ones named for a deviation
+
+
+def exclusion(m: Manifest, me: int, excluded: Sequence[int], newly: Sequence[int]) -> tuple[int, ...] | None:
+    """The parties to leave out of a rerun once ``newly`` were named or lost, or None if the nodes
+    cannot go on without them: this node is among them, nobody new is named, or more than
+    n - 2t - 1 parties would be left out (the parties present must keep n - t - 1 >= s + e, a
+    check of every opening even if t of them lie)."""
+    nxt = tuple(sorted(set(excluded) | set(newly)))
+    if not newly or me in newly or set(newly) <= set(excluded) or len(nxt) > m.n - 2 * m.threshold - 1:
+        return None
+    return nxt
+
+
+def run_excluding(store: NodeStore, peers: Peers, node_dir: Path, survey_id: str, agreement: Agreement,
+                  parties: list[PartyProcess], options: ComputeOptions, say: Callable[[str], None]) -> MpcRun:
+    """Step 3, with the rerun: when the parties name a node for a deviation, or a node does not
+    join, falls silent or drops out, and :func:`exclusion` allows it, run the MPC again over the
+    same frozen set without that node, at once (the other nodes do the same).  ``parties``: the
+    started party process; every process started here is appended (the caller closes them)."""
+    m, me = peers.manifest, peers.me
+    excluded: tuple[int, ...] = agreement.down
+    named: tuple[int, ...] = ()
+    for attempt in range(m.n):
+        party = parties[-1]
+        buckets = write_share_buckets(store, node_dir, survey_id, agreement.ids, party.work,
+                                      progress=lambda c: say(f"  {c}/{len(agreement.ids)} shares read"))
+        without = " without " + ", ".join(peers.label(j) for j in excluded) if excluded else ""
+        say(f"rerunning the MPC{without}" if attempt else
+            f"joining the MPC with the other nodes{without} (validation, then aggregation)")
+        try:
+            outcome = party.run(buckets, len(agreement.ids), agreement.digest, options.cheat, agreement.statements,
+                                store.path)
+            return MpcRun(outcome, excluded, named)
+        except (CheatingDetected, PeersLost) as exc:
+            deviation = isinstance(exc, CheatingDetected)
+            newly = tuple(exc.culprits if isinstance(exc, CheatingDetected) else exc.peers)
+            nxt = exclusion(m, me, excluded, newly)
+            if nxt is None:
+                raise
+            say(f"{exc}")
+            say(f"excluding {', '.join(peers.label(j) for j in newly)} ("
+                + ("named for a deviation" if deviation else "lost") + f"): {m.n - len(nxt)} of {m.n} nodes go on "
+                f"over the same frozen set; its shares are erasures (2s + e <= n - t - 1)")
+            store.note_event(survey_id, "excluded", {"nodes": list(newly), "deviation": deviation,
+                                                     "reason": str(exc)})
+            excluded = nxt
+            named = tuple(sorted(set(named) | (set(newly) if deviation else set())))
+            party.close()
+            parties.append(PartyProcess(node_dir, m, me, options.stall_timeout, options.mpc_listen, excluded))
+    raise ComputeFailed("the MPC could not complete")  # unreachable: each rerun leaves out one more node
 
 
 @dataclass(frozen=True)
@@ -458,7 +530,7 @@ def compute(node_dir: Path, survey_id: str, options: ComputeOptions = ComputeOpt
     started = time.monotonic()
     store = NodeStore(node_dir / keys.DB_FILE)
     peers: Peers | None = None
-    party: PartyProcess | None = None
+    parties: list[PartyProcess] = []
     try:
         rec = store.survey(survey_id)
         m, me = rec.manifest, rec.node_index
@@ -472,20 +544,22 @@ def compute(node_dir: Path, survey_id: str, options: ComputeOptions = ComputeOpt
             return ComputeSummary(survey_id, me, res.accepted, res.rejected, res.agreed_digest, resumed,
                                   time.monotonic() - started, resumed=True, set_aside=res.set_aside)
         stall = options.stall_timeout
-        party = PartyProcess(node_dir, m, me, stall, options.mpc_listen)  # imports while this node agrees
-        agreement = agree(store, peers, node_dir, survey_id, time.monotonic() + stall, say)
-        buckets = write_share_buckets(store, node_dir, survey_id, agreement.ids, party.work,
-                                      progress=lambda c: say(f"  {c}/{len(agreement.ids)} shares read"))
-        say("joining the MPC with the other nodes (validation, then aggregation)")
-        outcome = party.run(buckets, len(agreement.ids), agreement.digest, options.cheat, agreement.statements,
-                            store.path)
+        parties.append(PartyProcess(node_dir, m, me, stall, options.mpc_listen))  # imports while this node agrees
+        agreement = agree(store, peers, node_dir, survey_id, time.monotonic() + stall, say,
+                          may_lose=max(0, m.n - 2 * m.threshold - 1))
+        if agreement.down:  # the party was started for every node: start it again without those
+            parties[-1].close()
+            parties.append(PartyProcess(node_dir, m, me, stall, options.mpc_listen, agreement.down))
+        run = run_excluding(store, peers, node_dir, survey_id, agreement, parties, options, say)
+        outcome = run.outcome
         accepted = note_outcome(store, peers, survey_id, agreement.ids, outcome, say)
         rejected = agreement.rejected + len(outcome.invalid)
-        two_phase_commit(store, peers, survey_id, outcome, accepted, rejected, agreement.digest, stall, say)
+        two_phase_commit(store, peers, survey_id, run, accepted, rejected, agreement.digest, stall, say)
         return ComputeSummary(survey_id, me, accepted, rejected, agreement.digest, outcome.run_id,
-                              time.monotonic() - started, set_aside=len(outcome.off_polynomial))
+                              time.monotonic() - started, set_aside=len(outcome.off_polynomial),
+                              excluded=run.excluded, named=run.named)
     finally:
-        if party is not None:
+        for party in parties:
             party.close()
         if peers is not None:
             peers.close()

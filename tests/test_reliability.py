@@ -215,3 +215,38 @@ def test_closing_time_release_purge_and_audit(tmp_path: Path) -> None:
         assert bad.returncode == 1 and "has been altered" in bad.stderr
     finally:
         c.stop_all()
+
+
+def test_with_2t_plus_2_nodes_compute_goes_on_without_a_node_that_is_down(tmp_path: Path) -> None:
+    """n = 4, t = 1: node 2's server is down at compute time. The others wait for it for the stall
+    timeout, agree on what the three of them hold, compute without it and release; the analyst
+    reconstructs from the three shares present (an erasure) and says which one is missing."""
+    c, records = closed_survey(tmp_path, {"female": 7, "male": 6, "other": 2}, seed=4, n=4, threshold=1,
+                               model="malicious")
+    try:
+        c.stop_node(2)
+        for res in c.compute(timeout=3, nodes=[0, 1, 3]):
+            assert res.returncode == 0, res.stderr
+            assert ("node 2 (node2, " in res.stderr and "did not provide its frozen submission set in time"
+                    in res.stderr and "; going on without it" in res.stderr), res.stderr
+            assert res.stdout.strip().splitlines()[-1] == "the result was computed without node(s) 2"
+        out = c.results(tmp_path / "r.json")
+        assert compare(out, plaintext_report(records, 5)) == []
+        assert out["cheating_nodes"] == []  # down is not cheating
+        assert re.match(r"node 2's result share was left out \(node 2 \(node2\) at https://127\.0\.0\.1:\d+ is "
+                        r"unreachable \(\w+\)\); the result was reconstructed from the other 3 shares, which agree$",
+                        out["warnings"][0]), out["warnings"]
+    finally:
+        c.stop_all()
+
+
+def test_with_3_nodes_compute_does_not_go_on_without_one(tmp_path: Path) -> None:
+    c, _ = closed_survey(tmp_path, {"female": 7, "male": 6, "other": 2}, seed=3, n=3, threshold=1)
+    try:
+        c.stop_node(2)
+        for res in c.compute(timeout=2, nodes=[0, 1]):
+            assert res.returncode == 1
+            assert re.search(r"mpc-node: error: node 2 \(node2, https://127\.0\.0\.1:\d+\) did not provide its frozen "
+                             r"submission set in time: ", res.stderr), res.stderr
+    finally:
+        c.stop_all()
