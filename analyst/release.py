@@ -150,6 +150,16 @@ NO_LABELS = Labels(genders={}, categories={})
 
 
 @dataclass(frozen=True, kw_only=True)
+class AuditHead:
+    """A node's audit-log head, signed by it when it computed the result (checked): line ``seq``
+    has hash ``head``.  Its peers keep it; ``mpc-node audit --verify`` checks the log against them."""
+
+    node: int
+    seq: int
+    head: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Release:
     """Everything the analyst releases about one survey; figures are keyed by the manifest's
     canonical keys, and :attr:`labels` says how to show them."""
@@ -168,6 +178,7 @@ class Release:
     warnings: tuple[str, ...] = ()
     cheating_nodes: tuple[int, ...] = ()
     labels: Labels = NO_LABELS
+    audit_heads: tuple[AuditHead, ...] = ()
 
     def gender_label(self, key: str) -> str:
         """How a gender is shown: the organiser's label, else its key."""
@@ -205,6 +216,9 @@ class Release:
             # Only when the organiser set some: documents of surveys without labels stay as they were.
             **({"labels": {"gender": dict(self.labels.genders), "category": dict(self.labels.categories)}}
                if self.labels.genders or self.labels.categories else {}),
+            # Only when the nodes signed their audit-log heads: earlier documents stay as they were.
+            **({"audit_heads": [{"node": a.node, "seq": a.seq, "head": a.head} for a in self.audit_heads]}
+               if self.audit_heads else {}),
         }
 
 
@@ -343,6 +357,16 @@ def _node(v: Any, path: str) -> int:
     return _integer(v, _malformed(path, "an integer"))
 
 
+def _audit_head(v: Any, path: str) -> AuditHead:
+    o = _Object(v, path)
+    head = o.text("head")
+    if len(head) != 64 or any(c not in "0123456789abcdef" for c in head):
+        raise o.fail("head", "64 hexadecimal digits")
+    a = AuditHead(node=o.integer("node"), seq=o.integer("seq"), head=head)
+    o.done()
+    return a
+
+
 def _warning(v: Any, path: str) -> str:
     if not isinstance(v, str):
         raise _malformed(path, "a string")()
@@ -440,6 +464,7 @@ def parse(obj: Any) -> Release:
         quartiles=_quartiles(o.object("quartiles")), categories=o.items("categories", _category),
         bands=_bands(o.object("bands")), differential_privacy=_differential_privacy(o),
         min_group_size=o.integer("min_group_size"), salary_unit=o.text("salary_unit"),
-        warnings=o.items("warnings", _warning), cheating_nodes=o.items("cheating_nodes", _node), labels=_labels(o))
+        warnings=o.items("warnings", _warning), cheating_nodes=o.items("cheating_nodes", _node), labels=_labels(o),
+        audit_heads=o.items("audit_heads", _audit_head) if "audit_heads" in o.obj else ())
     o.done()
     return release

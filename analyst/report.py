@@ -346,7 +346,20 @@ def _blocks(r: Release) -> list[_Block]:
         *_suppression(r),
         *_warnings(r),
         _Heading(2, _("Chart")), _Chart(),
+        *_audit_heads(r),
     ]
+
+
+def _audit_heads(r: Release) -> list[_Block]:
+    """The nodes' signed audit-log heads, as recorded with this result."""
+    if not r.audit_heads:
+        return []
+    return [_Heading(2, _("Audit log heads")),
+            _Para(_("Each node signed the head of its audit log when it computed this result; the other nodes keep "
+                    "it, and 'mpc-node audit --verify' on that node checks its log against them (a log cut short or "
+                    "rewritten is detected)."), small=True),
+            _Bullets([_("node {node}: line {seq}, hash {head}").format(node=a.node, seq=a.seq, head=a.head)
+                      for a in r.audit_heads])]
 
 
 # --------------------------------------------------------------------------------------------

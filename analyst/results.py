@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -25,10 +25,11 @@ from protocol.envelope import open_result
 from protocol.errors import CheatingDetected, DecryptionFailed, InconsistentShares, SurveyError
 from protocol.field import robust_reconstruct
 from protocol.manifest import Manifest
+from protocol.nodeauth import verify_audit_anchor
 from protocol.wire import ResultShare, b64d, error_detail, majority_outliers
 
 from .nodes import NodeClients, each_node
-from .release import (REFERENCE_GENDER, Bands, CategoryFigures, DifferentialPrivacy, GenderBreakdown, GroupFigures,
+from .release import (REFERENCE_GENDER, AuditHead, Bands, CategoryFigures, DifferentialPrivacy, GenderBreakdown, GroupFigures,
                       GroupNoise, Labels, Quartiles, Release, Submissions, ThreatModel)
 from .statistics import (banded_median, gap_percent, mean, project_histogram, quartile_boundaries, quarter_counts,
                          quarter_fractions, signed, stdev)
@@ -151,6 +152,8 @@ def build_report(manifest: Manifest, analyst_key: X25519PrivateKey,
     erased.check_budget(n, t)
     _check_metadata(manifest, present, erased)
     erased.check_budget(n, t)
+    heads = _check_audit_heads(manifest, present, erased)
+    erased.check_budget(n, t)
     opened = _open_shares(manifest, analyst_key, present, erased)
     erased.check_budget(n, t)
     values, culprits = robust_reconstruct(opened, t, p)
@@ -168,8 +171,27 @@ def build_report(manifest: Manifest, analyst_key: X25519PrivateKey,
     if caught:
         warnings.append("node(s) " + ", ".join(map(str, caught)) + " were caught by the other nodes deviating "
                         "during the computation; their wrong shares were corrected or they were left out of the run")
-    return tabulate(manifest, [signed(v, p) for v in values], accepted, rejected, warnings,
-                    cheating_nodes=sorted(set(culprits) | set(caught) | erased.named), set_aside=set_aside)
+    release = tabulate(manifest, [signed(v, p) for v in values], accepted, rejected, warnings,
+                       cheating_nodes=sorted(set(culprits) | set(caught) | erased.named), set_aside=set_aside)
+    return replace(release, audit_heads=tuple(heads[j] for j in sorted(heads) if j in opened))
+
+
+def _check_audit_heads(manifest: Manifest, shares: dict[int, ResultShare], erased: _Erasures) -> dict[int, AuditHead]:
+    """Each share's signed audit-log head, checked against its node's certificate: a head that
+    does not verify makes the share a bad one (erased, node named)."""
+    heads = {}
+    for j, rs in shares.items():
+        if j in erased.errors or rs.anchor is None:
+            continue
+        try:
+            if rs.anchor.node_index != j:
+                raise SurveyError(f"node {j} sent another node's audit head")
+            verify_audit_anchor(manifest, rs.anchor)
+        except SurveyError as exc:
+            erased.add(j, exc, True)
+            continue
+        heads[j] = AuditHead(node=j, seq=rs.anchor.seq, head=rs.anchor.head)
+    return heads
 
 
 def _caught(manifest: Manifest, shares: Sequence[ResultShare]) -> list[int]:

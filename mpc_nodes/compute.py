@@ -49,6 +49,7 @@ from protocol.wire import ComputeState, ResultState, SurveyState
 
 from . import keys
 from .agreement import Agreement, agree
+from .anchors import head_signer, keep_peer_anchors
 from .ostools import die_with_parent, drop_from_page_cache
 from .party_job import (
     BucketFiles,
@@ -431,6 +432,9 @@ def _commit_when_all_prepared(store: NodeStore, peers: Peers, survey_id: str, ru
         states = each_peer(peers, lambda j: fetch_compute_state(peers, j), only=waiting)
         waiting = [j for j, cs in states.items()
                    if cs is None or cs.run_id != run_id or cs.state not in (ResultState.PREPARED, ResultState.COMMITTED)]
+        unsigned = keep_peer_anchors(store, peers.manifest, {j: cs for j, cs in states.items() if j not in waiting})
+        for j in unsigned:
+            say(f"{peers.label(j)} holds its share of this run but sent no valid signed audit-log head")
         for j in set(waiting) - announced:
             say(f"waiting for {peers.label(j)} to hold its share of this run")
             announced.add(j)
@@ -444,14 +448,17 @@ def _commit_when_all_prepared(store: NodeStore, peers: Peers, survey_id: str, ru
     store.commit_result(survey_id, run_id)
 
 
-def two_phase_commit(store: NodeStore, peers: Peers, survey_id: str, run: MpcRun, accepted: int,
+def two_phase_commit(store: NodeStore, peers: Peers, node_dir: Path, run: MpcRun, accepted: int,
                      rejected: int, digest: str, stall_timeout: float, say: Callable[[str], None]) -> None:
-    """Step 4: store this node's result share sealed to the analyst as prepared, and commit it
-    once every peer of the run holds a share of it (waiting at most ``stall_timeout`` for them)."""
+    """Step 4: store this node's result share sealed to the analyst as prepared, with its signed
+    audit-log head, and commit it once every peer of the run holds a share of it (waiting at most
+    ``stall_timeout`` for them), keeping the peers' signed heads."""
+    survey_id = peers.manifest.survey_id
     m, outcome = peers.manifest, run.outcome
     sealed = seal_result(outcome.shares, m.analyst_public_key, m.hash(), peers.me, m.field_modulus)
     store.store_result(survey_id, sealed, accepted, rejected, digest, outcome.run_id,
-                       sorted(set(outcome.corrected) | set(run.named)), len(outcome.off_polynomial))
+                       sorted(set(outcome.corrected) | set(run.named)), len(outcome.off_polynomial),
+                       head_signer(node_dir, m, peers.me))
     _commit_when_all_prepared(store, peers, survey_id, outcome.run_id, time.monotonic() + stall_timeout, say,
                               run.excluded)
 
@@ -554,7 +561,7 @@ def compute(node_dir: Path, survey_id: str, options: ComputeOptions = ComputeOpt
         outcome = run.outcome
         accepted = note_outcome(store, peers, survey_id, agreement.ids, outcome, say)
         rejected = agreement.rejected + len(outcome.invalid)
-        two_phase_commit(store, peers, survey_id, run, accepted, rejected, agreement.digest, stall, say)
+        two_phase_commit(store, peers, node_dir, run, accepted, rejected, agreement.digest, stall, say)
         return ComputeSummary(survey_id, me, accepted, rejected, agreement.digest, outcome.run_id,
                               time.monotonic() - started, set_aside=len(outcome.off_polynomial),
                               excluded=run.excluded, named=run.named)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -282,3 +283,27 @@ def test_results_exits_3_when_submissions_were_set_aside_in_the_malicious_model(
             assert res.stderr.strip().splitlines()[-1] == ("salary-analyst: warning: 2 submission(s) set aside "
                                                            "(validation shares off the polynomial); exit status 3")
         assert '"set_aside": 2' in res.stdout
+
+
+# -- the nodes' signed audit-log heads travel with the result --
+
+def test_signed_audit_heads_are_checked_recorded_and_reported(tmp_path: Path) -> None:
+    from analyst.release import AuditHead, parse
+    from analyst.report import render_markdown
+    from mpc_nodes.anchors import head_signer
+
+    s = make_survey(tmp_path, n=4, t=1, k=5)
+    heads = [head_signer(s.node_dirs[j], s.manifest, j)(10 + j, f"{j:x}" * 64) for j in range(4)]
+    shares = [_replace(rs, anchor=heads[j]) for j, rs in enumerate(_shares(s, V, accepted=16))]
+    r = _report(s, shares)
+    assert r.audit_heads == tuple(AuditHead(node=j, seq=10 + j, head=f"{j:x}" * 64) for j in range(4))
+    assert r.to_json()["audit_heads"][1] == {"node": 1, "seq": 11, "head": "1" * 64}
+    assert parse(r.to_json()) == r
+    md = render_markdown(r, None)
+    assert "## Audit log heads" in md and f"node 3: line 13, hash {'3' * 64}" in md
+    # a head node 2 did not sign makes its share a bad one: left out, named, the result released
+    forged = _replace(shares[2], anchor=dataclasses.replace(heads[2], seq=99))
+    bad = _report(s, [*shares[:2], forged, shares[3]])
+    assert bad.cheating_nodes == (2,) and [a.node for a in bad.audit_heads] == [0, 1, 3]
+    assert bad.warnings[0].startswith("node 2's result share was left out (node 2's audit head is not signed by it)")
+    assert [g.mean for g in bad.all_employees.groups] == [4100.0, 4500.0, None]
