@@ -179,6 +179,7 @@ class Release:
     cheating_nodes: tuple[int, ...] = ()
     labels: Labels = NO_LABELS
     audit_heads: tuple[AuditHead, ...] = ()
+    left_out_nodes: tuple[int, ...] = ()  # lost (down, crashed, silent) and left out of the computation
 
     def gender_label(self, key: str) -> str:
         """How a gender is shown: the organiser's label, else its key."""
@@ -219,6 +220,7 @@ class Release:
             # Only when the nodes signed their audit-log heads: earlier documents stay as they were.
             **({"audit_heads": [{"node": a.node, "seq": a.seq, "head": a.head} for a in self.audit_heads]}
                if self.audit_heads else {}),
+            **({"left_out_nodes": list(self.left_out_nodes)} if self.left_out_nodes else {}),
         }
 
 
@@ -465,6 +467,7 @@ def parse(obj: Any) -> Release:
         bands=_bands(o.object("bands")), differential_privacy=_differential_privacy(o),
         min_group_size=o.integer("min_group_size"), salary_unit=o.text("salary_unit"),
         warnings=o.items("warnings", _warning), cheating_nodes=o.items("cheating_nodes", _node), labels=_labels(o),
-        audit_heads=o.items("audit_heads", _audit_head) if "audit_heads" in o.obj else ())
+        audit_heads=o.items("audit_heads", _audit_head) if "audit_heads" in o.obj else (),
+        left_out_nodes=o.items("left_out_nodes", _node) if "left_out_nodes" in o.obj else ())
     o.done()
     return release

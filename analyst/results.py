@@ -167,13 +167,18 @@ def build_report(manifest: Manifest, analyst_key: X25519PrivateKey,
     if culprits:
         warnings.append("node(s) " + ", ".join(map(str, culprits)) + " sent a result share inconsistent with the "
                         "others; corrected by error-correcting reconstruction (n >= 3t+1)")
-    caught = _caught(manifest, [present[j] for j in opened])
+    caught = _voted(manifest, [present[j].caught for j in opened])
+    left_out = _voted(manifest, [present[j].left_out for j in opened])
+    if left_out:
+        warnings.append("node(s) " + ", ".join(map(str, left_out)) + " were lost (down, crashed or silent past the "
+                        "stall timeout) and left out of the computation by the other nodes")
     if caught:
         warnings.append("node(s) " + ", ".join(map(str, caught)) + " were caught by the other nodes deviating "
                         "during the computation; their wrong shares were corrected or they were left out of the run")
     release = tabulate(manifest, [signed(v, p) for v in values], accepted, rejected, warnings,
                        cheating_nodes=sorted(set(culprits) | set(caught) | erased.named), set_aside=set_aside)
-    return replace(release, audit_heads=tuple(heads[j] for j in sorted(heads) if j in opened))
+    return replace(release, audit_heads=tuple(heads[j] for j in sorted(heads) if j in opened),
+                   left_out_nodes=tuple(left_out))
 
 
 def _check_audit_heads(manifest: Manifest, shares: dict[int, ResultShare], erased: _Erasures) -> dict[int, AuditHead]:
@@ -194,12 +199,12 @@ def _check_audit_heads(manifest: Manifest, shares: dict[int, ResultShare], erase
     return heads
 
 
-def _caught(manifest: Manifest, shares: Sequence[ResultShare]) -> list[int]:
-    """Nodes caught by the other nodes during the computation: believed when at least t+1 nodes
-    report it (so at least one honest node saw it; t liars cannot frame anyone)."""
+def _voted(manifest: Manifest, said: Sequence[Sequence[int]]) -> list[int]:
+    """Nodes the other nodes report (caught deviating, or left out): believed when at least t+1
+    nodes report it (so at least one honest node saw it; t liars cannot frame anyone)."""
     reports: dict[int, int] = {}
-    for rs in shares:
-        for node in set(rs.caught):
+    for nodes in said:
+        for node in set(nodes):
             if 0 <= node < manifest.n:
                 reports[node] = reports.get(node, 0) + 1
     return sorted(node for node, votes in reports.items() if votes >= manifest.threshold + 1)

@@ -458,7 +458,7 @@ def two_phase_commit(store: NodeStore, peers: Peers, node_dir: Path, run: MpcRun
     sealed = seal_result(outcome.shares, m.analyst_public_key, m.hash(), peers.me, m.field_modulus)
     store.store_result(survey_id, sealed, accepted, rejected, digest, outcome.run_id,
                        sorted(set(outcome.corrected) | set(run.named)), len(outcome.off_polynomial),
-                       head_signer(node_dir, m, peers.me))
+                       head_signer(node_dir, m, peers.me), [j for j in run.excluded if j not in run.named])
     _commit_when_all_prepared(store, peers, survey_id, outcome.run_id, time.monotonic() + stall_timeout, say,
                               run.excluded)
 

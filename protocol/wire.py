@@ -543,6 +543,7 @@ class ResultShare:
     caught: list[int] = field(default_factory=list)  # nodes this node caught sending wrong shares (corrected)
     set_aside: int = 0  # submissions not counted: validation shares off the polynomial, culprit not located
     anchor: AuditAnchor | None = None  # the node's signed audit-log head, taken when it computed
+    left_out: list[int] = field(default_factory=list)  # nodes this node's run went on without (lost)
 
     @staticmethod
     def parse(obj: Any) -> ResultShare:
@@ -552,7 +553,7 @@ class ResultShare:
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
                    for v in (rs.node_index, rs.accepted, rs.rejected, rs.set_aside)):
             raise SurveyError("node sent a malformed result share")
-        if not isinstance(rs.caught, list) or not all(isinstance(c, int) and not isinstance(c, bool)
-                                                       for c in rs.caught):
+        if not all(isinstance(v, list) and all(isinstance(c, int) and not isinstance(c, bool) for c in v)
+                   for v in (rs.caught, rs.left_out)):
             raise SurveyError("node sent a malformed result share")
         return rs

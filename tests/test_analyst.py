@@ -307,3 +307,17 @@ def test_signed_audit_heads_are_checked_recorded_and_reported(tmp_path: Path) ->
     assert bad.cheating_nodes == (2,) and [a.node for a in bad.audit_heads] == [0, 1, 3]
     assert bad.warnings[0].startswith("node 2's result share was left out (node 2's audit head is not signed by it)")
     assert [g.mean for g in bad.all_employees.groups] == [4100.0, 4500.0, None]
+
+
+def test_nodes_left_out_are_believed_on_t_plus_1_reports(tmp_path: Path) -> None:
+    from analyst.release import parse
+
+    s = make_survey(tmp_path, n=4, t=1, k=5)
+    shares = _shares(s, V, accepted=16)
+    r = _report(s, [_replace(rs, left_out=[3] if j != 3 else []) for j, rs in enumerate(shares)])
+    assert r.left_out_nodes == (3,) and r.cheating_nodes == ()
+    assert ("node(s) 3 were lost (down, crashed or silent past the stall timeout) and left out of the computation by "
+            "the other nodes") in r.warnings
+    assert r.to_json()["left_out_nodes"] == [3] and parse(r.to_json()) == r
+    alone = _report(s, [_replace(rs, left_out=[0] if j == 3 else []) for j, rs in enumerate(shares)])
+    assert alone.left_out_nodes == () and "left_out_nodes" not in alone.to_json()

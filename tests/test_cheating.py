@@ -96,6 +96,10 @@ def test_with_3t_plus_1_the_deviating_node_is_left_out_and_the_others_deliver(tm
         assert compare(out, plaintext_report(records, 5)) == []
         assert out["submissions"] == {"accepted": len(records), "rejected": 0}  # nothing set aside
         assert out["cheating_nodes"] == ([] if lost else [CHEATER])
+        assert out.get("left_out_nodes") == ([CHEATER] if lost else None)
+        if lost:
+            assert (f"node(s) {CHEATER} were lost (down, crashed or silent past the stall timeout) and left out of the "
+                    "computation by the other nodes") in out["warnings"]
         assert out["warnings"][0].startswith("node 2's result share was left out (node 2 (node2) has no result for "
                                              "you: no result yet")
         report = (tmp_path / "report.md").read_text()

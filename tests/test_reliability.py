@@ -261,7 +261,7 @@ def test_with_2t_plus_2_nodes_compute_goes_on_without_a_node_that_is_down(tmp_pa
             assert res.stdout.strip().splitlines()[-1] == "the result was computed without node(s) 2"
         out = c.results(tmp_path / "r.json")
         assert compare(out, plaintext_report(records, 5)) == []
-        assert out["cheating_nodes"] == []  # down is not cheating
+        assert out["cheating_nodes"] == [] and out["left_out_nodes"] == [2]  # down is not cheating
         assert re.match(r"node 2's result share was left out \(node 2 \(node2\) at https://127\.0\.0\.1:\d+ is "
                         r"unreachable \(\w+\)\); the result was reconstructed from the other 3 shares, which agree$",
                         out["warnings"][0]), out["warnings"]
