@@ -22,13 +22,18 @@ from protocol.answers import fold
 
 from .formats import OutputFormat, render
 from .i18n import available, resolve
-from .release import Release, parse
+from .release import Release, ThreatModel, parse
 from .nodes import NodeClients, each_node
 from .results import build_report, fetch_result_shares
 from .survey import BUNDLE_FILE, MANIFEST_FILE, TOKENS_FILE, create_survey, load_analyst_secret, load_node_info
 
 SURVEY_DIR = click.option("--survey", "survey_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
                           help="The survey directory written by 'salary-analyst create'.")
+
+
+#: ``salary-analyst results`` exit status when, in the malicious model, submissions were set aside
+#: because their validation shares were off the polynomial (the result is written all the same).
+EXIT_SET_ASIDE = 3
 
 
 def _fail(exc: SurveyError) -> NoReturn:
@@ -315,6 +320,10 @@ def results(survey_dir: Path, fmt: str, out_file: Path | None, report_file: Path
     Per gender, and per gender within each job category: count, mean, median, standard
     deviation, quartile pay bands and pay gaps versus male.  Groups with fewer than k
     submissions, and groups whose figures would let someone derive them, get no salary figure.
+
+    Exit status 0 when released; 1 when nothing is; 3 (malicious model) when the result was
+    released and written but some submissions were set aside because their validation shares were
+    off the polynomial (a lying node can drop submissions that way when n < 3t+1).
     """
     _check_report_path(report_file)
     try:
@@ -331,6 +340,10 @@ def results(survey_dir: Path, fmt: str, out_file: Path | None, report_file: Path
         click.echo(f"result written to {out_file}", err=True)
     else:
         click.echo(text)
+    if release.submissions.set_aside and release.model == ThreatModel.MALICIOUS:
+        click.echo(f"salary-analyst: warning: {release.submissions.set_aside} submission(s) set aside (validation "
+                   f"shares off the polynomial); exit status {EXIT_SET_ASIDE}", err=True)
+        sys.exit(EXIT_SET_ASIDE)
 
 
 @main.command()

@@ -82,6 +82,9 @@ def format_table(release: Release) -> str:
                "k={k} suppressed").format(survey_id=release.survey_id, model=release.model,
                                           accepted=release.submissions.accepted,
                                           rejected=release.submissions.rejected, k=release.min_group_size)]
+    if release.submissions.set_aside:
+        lines.append(_("{count} submissions set aside and not counted: their validation shares were off the "
+                       "polynomial (see the warnings)").format(count=release.submissions.set_aside))
     lines += _table(release, overall.groups, overall.pay_gap_percent, overall.median_pay_gap_percent)
     lines += _quartile_lines(release)
     for c in release.categories:

@@ -50,6 +50,9 @@ class Submissions:
 
     accepted: int
     rejected: int
+    #: of the rejected, set aside because their validation shares were off the polynomial and the
+    #: culprit (contributor or node) could not be told: a lying node can drop submissions this way
+    set_aside: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,6 +199,16 @@ NO_LABELS = Labels(genders={}, categories={})
 
 
 @dataclass(frozen=True, kw_only=True)
+class AuditHead:
+    """A node's audit-log head, signed by it when it computed the result (checked): line ``seq``
+    has hash ``head``.  Its peers keep it; ``mpc-node audit --verify`` checks the log against them."""
+
+    node: int
+    seq: int
+    head: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Release:
     """Everything the analyst releases about one survey; figures are keyed by the manifest's
     canonical keys, and :attr:`labels` says how to show them."""
@@ -216,6 +229,8 @@ class Release:
     labels: Labels = NO_LABELS
     #: a complete survey's Art. 10 flags (None, and absent from the JSON, for one-figure surveys)
     art10_flags: tuple[Art10Flag, ...] | None = None
+    audit_heads: tuple[AuditHead, ...] = ()
+    left_out_nodes: tuple[int, ...] = ()  # lost (down, crashed, silent) and left out of the computation
 
     def gender_label(self, key: str) -> str:
         """How a gender is shown: the organiser's label, else its key."""
@@ -236,7 +251,9 @@ class Release:
             "survey_id": self.survey_id,
             "title": self.title,
             "model": self.model.value,
-            "submissions": {"accepted": self.submissions.accepted, "rejected": self.submissions.rejected},
+            # set_aside only when any were: documents of releases without any stay as they were
+            "submissions": {"accepted": self.submissions.accepted, "rejected": self.submissions.rejected,
+                            **({"set_aside": self.submissions.set_aside} if self.submissions.set_aside else {})},
             **_breakdown_json(self.all_employees),
             "quartiles": {"thresholds": _list(self.quartiles.thresholds), "population": self.quartiles.population,
                           "note": self.quartiles.note},
@@ -252,6 +269,10 @@ class Release:
             **({"labels": {"gender": dict(self.labels.genders), "category": dict(self.labels.categories)}}
                if self.labels.genders or self.labels.categories else {}),
             **({"art10_flags": [_flag_json(f) for f in self.art10_flags]} if self.art10_flags is not None else {}),
+            # Only when the nodes signed their audit-log heads: earlier documents stay as they were.
+            **({"audit_heads": [{"node": a.node, "seq": a.seq, "head": a.head} for a in self.audit_heads]}
+               if self.audit_heads else {}),
+            **({"left_out_nodes": list(self.left_out_nodes)} if self.left_out_nodes else {}),
         }
 
 
@@ -404,6 +425,16 @@ def _node(v: Any, path: str) -> int:
     return _integer(v, _malformed(path, "an integer"))
 
 
+def _audit_head(v: Any, path: str) -> AuditHead:
+    o = _Object(v, path)
+    head = o.text("head")
+    if len(head) != 64 or any(c not in "0123456789abcdef" for c in head):
+        raise o.fail("head", "64 hexadecimal digits")
+    a = AuditHead(node=o.integer("node"), seq=o.integer("seq"), head=head)
+    o.done()
+    return a
+
+
 def _warning(v: Any, path: str) -> str:
     if not isinstance(v, str):
         raise _malformed(path, "a string")()
@@ -536,7 +567,8 @@ def parse(obj: Any) -> Release:
     :class:`MalformedRelease` naming the first bad field."""
     o = _Object(obj, "")
     subs = o.object("submissions")
-    submissions = Submissions(accepted=subs.integer("accepted"), rejected=subs.integer("rejected"))
+    submissions = Submissions(accepted=subs.integer("accepted"), rejected=subs.integer("rejected"),
+                              set_aside=subs.integer("set_aside") if "set_aside" in subs.obj else 0)
     subs.done()
     groups, gaps, median_gaps, component_gaps = _breakdown_fields(o)
     release = Release(
@@ -547,6 +579,8 @@ def parse(obj: Any) -> Release:
         bands=_bands(o.object("bands")), differential_privacy=_differential_privacy(o),
         min_group_size=o.integer("min_group_size"), salary_unit=o.text("salary_unit"),
         warnings=o.items("warnings", _warning), cheating_nodes=o.items("cheating_nodes", _node), labels=_labels(o),
-        art10_flags=o.items("art10_flags", _flag) if "art10_flags" in o.obj else None)
+        art10_flags=o.items("art10_flags", _flag) if "art10_flags" in o.obj else None,
+        audit_heads=o.items("audit_heads", _audit_head) if "audit_heads" in o.obj else (),
+        left_out_nodes=o.items("left_out_nodes", _node) if "left_out_nodes" in o.obj else ())
     o.done()
     return release

@@ -192,7 +192,17 @@ def _summary(r: Release) -> list[_Block]:
                 "k = {k} (minimum group size) · salaries in {unit}").format(
             survey_id=r.survey_id, model=r.model, accepted=fmt_count(r.submissions.accepted),
             rejected=fmt_count(r.submissions.rejected), k=r.min_group_size, unit=_unit(r))),
+        *_set_aside(r),
     ]
+
+
+def _set_aside(r: Release) -> list[_Block]:
+    """At the top: submissions set aside because their validation shares were off the polynomial."""
+    if not r.submissions.set_aside:
+        return []
+    return [_Para(_("Warning: {count} submissions were set aside and are not counted: their validation shares were "
+                    "off the polynomial, so either their contributors sent inconsistent shares or a node lied (see "
+                    "the warnings below).").format(count=fmt_count(r.submissions.set_aside)))]
 
 
 def _mean_gap(r: Release) -> list[_Block]:
@@ -449,7 +459,20 @@ def _blocks(r: Release) -> list[_Block]:
         *_suppression(r),
         *_warnings(r),
         _Heading(2, _("Chart")), _Chart(),
+        *_audit_heads(r),
     ]
+
+
+def _audit_heads(r: Release) -> list[_Block]:
+    """The nodes' signed audit-log heads, as recorded with this result."""
+    if not r.audit_heads:
+        return []
+    return [_Heading(2, _("Audit log heads")),
+            _Para(_("Each node signed the head of its audit log when it computed this result; the other nodes keep "
+                    "it, and 'mpc-node audit --verify' on that node checks its log against them (a log cut short or "
+                    "rewritten is detected)."), small=True),
+            _Bullets([_("node {node}: line {seq}, hash {head}").format(node=a.node, seq=a.seq, head=a.head)
+                      for a in r.audit_heads])]
 
 
 # --------------------------------------------------------------------------------------------

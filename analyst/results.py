@@ -1,9 +1,11 @@
 """Fetching, verifying and reconstructing the release (the analyst's side).
 
-Contract: :func:`build_report` raises rather than release a figure it cannot vouch for — result
-shares that do not open, nodes that disagree on the counted set, shares that do not lie on one
-degree-t polynomial (naming the inconsistent node when one node explains it), or a release vector
-that breaks the disclosure rule.  :func:`tabulate` turns the reconstructed vector into a
+Contract: :func:`build_report` raises rather than release a figure it cannot vouch for.  Every
+result share is one point: a missing share, one that does not open, one for another node or
+survey and one whose metadata disagrees with a majority are erasures, a share off the others'
+polynomial an error; the release goes ahead when the decoding budget 2s + e <= n - t - 1 allows
+with a check left, naming the nodes that sent bad shares, and a release vector that breaks the
+disclosure rule is refused.  :func:`tabulate` turns the reconstructed vector into a
 :class:`~analyst.release.Release`.
 """
 
@@ -12,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field, replace
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -20,67 +23,203 @@ from protocol.disclosure import KINDS, Figures, Plan, ReleaseLayout, Split
 from protocol.dp import Budget, parse_epsilon
 from protocol.encoding import Banding, Scheme, ValueKind
 from protocol.envelope import open_result
-from protocol.errors import CheatingDetected, InconsistentShares, SurveyError
+from protocol.errors import CheatingDetected, DecryptionFailed, InconsistentShares, SurveyError
 from protocol.field import robust_reconstruct
 from protocol.manifest import Manifest
+from protocol.nodeauth import verify_audit_anchor
 from protocol.wire import ResultShare, b64d, error_detail, majority_outliers
 
 from .components import HOURLY_UNIT, art10_flags, component_figures, component_gaps
 from .nodes import NodeClients, each_node
-from .release import (REFERENCE_GENDER, Bands, CategoryFigures, DifferentialPrivacy, GenderBreakdown, GroupFigures,
+from .release import (REFERENCE_GENDER, AuditHead, Bands, CategoryFigures, DifferentialPrivacy, GenderBreakdown, GroupFigures,
                       GroupNoise, Labels, Quartiles, Release, Submissions, ThreatModel)
 from .statistics import (banded_median, gap_percent, mean, project_histogram, quartile_boundaries, quarter_counts,
                          quarter_fractions, signed, stdev)
 
 
-def fetch_result_shares(manifest: Manifest, credential: str) -> list[ResultShare]:
-    """Every node's sealed result share, in node order (the nodes are asked at once)."""
+@dataclass(frozen=True)
+class MissingShare:
+    """A node that gave no usable result share: ``why`` is one line; ``bad`` when the node answered
+    with something that is not a result share (it is then named), not when it is merely
+    unreachable or has no result."""
+
+    node: int
+    why: str
+    bad: bool = False
+
+
+def fetch_result_shares(manifest: Manifest, credential: str) -> list[ResultShare | MissingShare]:
+    """Every node's sealed result share, in node order (the nodes are asked at once); a node that
+    gives none is a :class:`MissingShare`, which :func:`build_report` may treat as an erasure."""
     with NodeClients(manifest, credential) as nodes:
         return each_node(manifest, lambda j: _result_share(nodes, j))
 
 
-def _result_share(nodes: NodeClients, j: int) -> ResultShare:
+def _result_share(nodes: NodeClients, j: int) -> ResultShare | MissingShare:
     manifest = nodes.manifest
-    r = nodes.request(j, "GET", "result")
+    try:
+        r = nodes.request(j, "GET", "result")
+    except SurveyError as exc:
+        return MissingShare(j, str(exc))
     if r.status_code != 200:
-        raise SurveyError(f"node {j} ({manifest.nodes[j].name}) has no result for you: {error_detail(r)}")
-    rs = ResultShare.parse(r.json())
-    if rs.node_index != j or rs.survey_id != manifest.survey_id or rs.manifest_hash != manifest.hash_hex():
-        raise InconsistentShares(f"node {j} sent a result share for another node or survey")
-    return rs
+        return MissingShare(j, f"node {j} ({manifest.nodes[j].name}) has no result for you: {error_detail(r)}")
+    try:
+        return ResultShare.parse(r.json())
+    except (ValueError, SurveyError):
+        return MissingShare(j, f"node {j} ({manifest.nodes[j].name}) sent a malformed result share", bad=True)
 
 
-def build_report(manifest: Manifest, analyst_key: X25519PrivateKey, shares: list[ResultShare]) -> Release:
-    """Open, cross-check and reconstruct the result shares into the released table."""
-    p, t = manifest.field_modulus, manifest.threshold
-    meta = [(rs.accepted, rs.rejected, rs.agreed_digest, rs.run_id) for rs in shares]
-    if len(set(meta)) != 1:
-        odd = majority_outliers(meta)
-        if odd and len(odd) <= t:
-            raise CheatingDetected(f"node(s) {', '.join(map(str, odd))} disagree with the others on the counted "
-                                   "submission set or the MPC run; nothing is released", culprits=odd)
+@dataclass
+class _Erasures:
+    """Result shares left out of the reconstruction, in the order they were found: per node, the
+    error that would stop the release if the decoding budget did not allow leaving it out, and
+    whether the node is to be named (it sent a bad share rather than none)."""
+
+    errors: dict[int, SurveyError] = field(default_factory=dict)
+    named: set[int] = field(default_factory=set)
+
+    def add(self, node: int, error: SurveyError, named: bool) -> None:
+        self.errors.setdefault(node, error)
+        if named:
+            self.named.add(node)
+
+    def check_budget(self, n: int, t: int) -> None:
+        """Leave the erased shares out only if 2s + e <= n - t - 1 can still hold for s = 0 and at
+        least one check is left (n - e >= t + 2); else raise the first error found."""
+        e = len(self.errors)
+        if e and (e > n - t - 1 or n - e < t + 2):
+            raise next(iter(self.errors.values()))
+
+
+def _metadata(rs: ResultShare) -> tuple[int, int, str, str, int]:
+    return rs.accepted, rs.rejected, rs.agreed_digest, rs.run_id, rs.set_aside
+
+
+def _check_metadata(manifest: Manifest, shares: dict[int, ResultShare], erased: _Erasures) -> None:
+    """Shares for another node or survey, and shares whose counts, digest, run or set-aside count
+    disagree with a majority of the others, are erased (and their nodes named)."""
+    for j, rs in shares.items():
+        if rs.node_index != j or rs.survey_id != manifest.survey_id or rs.manifest_hash != manifest.hash_hex():
+            erased.add(j, InconsistentShares(f"node {j} sent a result share for another node or survey"), True)
+    present = [j for j in shares if j not in erased.errors]
+    meta = [_metadata(shares[j]) for j in present]
+    if len(set(meta)) <= 1:
+        return
+    odd = tuple(present[k] for k in majority_outliers(meta))
+    if not odd or len(odd) > manifest.threshold:
         raise InconsistentShares("the nodes disagree on the counted submission set or the MPC run")
-    opened = {rs.node_index: open_result(b64d(rs.sealed_result, "result"), analyst_key, manifest.hash(),
-                                         rs.node_index, p) for rs in shares}
+    exc = CheatingDetected(f"node(s) {', '.join(map(str, odd))} disagree with the others on the counted "
+                           "submission set or the MPC run; nothing is released", culprits=odd)
+    for j in odd:
+        erased.add(j, exc, True)
+
+
+def _open_shares(manifest: Manifest, analyst_key: X25519PrivateKey, shares: dict[int, ResultShare],
+                 erased: _Erasures) -> dict[int, list[int]]:
+    """The opened result shares that are not erased; a share that does not open is erased."""
+    opened = {}
+    for j, rs in shares.items():
+        if j in erased.errors:
+            continue
+        try:
+            opened[j] = open_result(b64d(rs.sealed_result, "result"), analyst_key, manifest.hash(), j,
+                                    manifest.field_modulus)
+        except DecryptionFailed as exc:
+            erased.add(j, exc, True)
+    if len({len(v) for v in opened.values()}) > 1:  # a share of another length: not one of this release's
+        lengths = Counter(len(v) for v in opened.values())
+        usual = lengths.most_common(1)[0][0]
+        for j in [j for j, v in opened.items() if len(v) != usual]:
+            erased.add(j, InconsistentShares("result shares have different lengths"), True)
+            del opened[j]
+    return opened
+
+
+def build_report(manifest: Manifest, analyst_key: X25519PrivateKey,
+                 shares: Sequence[ResultShare | MissingShare]) -> Release:
+    """Open, cross-check and reconstruct the result shares into the released table.
+
+    Every share is one of n points: a missing one, one that does not open, is for another node or
+    survey, or whose metadata disagrees with a majority is an erasure (e); one that opens off the
+    polynomial is an error (s).  The release goes ahead when 2s + e <= n - t - 1 with a check
+    left, naming every node whose share was bad; otherwise the first problem is raised."""
+    p, t, n = manifest.field_modulus, manifest.threshold, manifest.n
+    erased = _Erasures()
+    present: dict[int, ResultShare] = {}
+    for j, item in enumerate(shares):  # in node order: slot j holds what node j answered
+        if isinstance(item, MissingShare):
+            erased.add(j, SurveyError(item.why), item.bad)
+        else:
+            present[j] = item
+    erased.check_budget(n, t)
+    _check_metadata(manifest, present, erased)
+    erased.check_budget(n, t)
+    heads = _check_audit_heads(manifest, present, erased)
+    erased.check_budget(n, t)
+    opened = _open_shares(manifest, analyst_key, present, erased)
+    erased.check_budget(n, t)
     values, culprits = robust_reconstruct(opened, t, p)
-    accepted, rejected, _, _ = meta[0]
+    accepted, rejected, _, _, set_aside = _metadata(present[next(iter(opened))])
     warnings = []
+    if set_aside:
+        warnings.append(set_aside_warning(set_aside, manifest))
+    for j, exc in erased.errors.items():
+        warnings.append(f"node {j}'s result share was left out ({exc}); the result was reconstructed from the other "
+                        f"{len(opened)} shares, which agree")
     if culprits:
         warnings.append("node(s) " + ", ".join(map(str, culprits)) + " sent a result share inconsistent with the "
                         "others; corrected by error-correcting reconstruction (n >= 3t+1)")
-    # Nodes caught by the other nodes during the computation: believed when at least t+1 nodes
-    # report it (so at least one honest node saw it; t liars cannot frame anyone).
+    caught = _voted(manifest, [present[j].caught for j in opened])
+    left_out = _voted(manifest, [present[j].left_out for j in opened])
+    if left_out:
+        warnings.append("node(s) " + ", ".join(map(str, left_out)) + " were lost (down, crashed or silent past the "
+                        "stall timeout) and left out of the computation by the other nodes")
+    if caught:
+        warnings.append("node(s) " + ", ".join(map(str, caught)) + " were caught by the other nodes deviating "
+                        "during the computation; their wrong shares were corrected or they were left out of the run")
+    release = tabulate(manifest, [signed(v, p) for v in values], accepted, rejected, warnings,
+                       cheating_nodes=sorted(set(culprits) | set(caught) | erased.named), set_aside=set_aside)
+    return replace(release, audit_heads=tuple(heads[j] for j in sorted(heads) if j in opened),
+                   left_out_nodes=tuple(left_out))
+
+
+def _check_audit_heads(manifest: Manifest, shares: dict[int, ResultShare], erased: _Erasures) -> dict[int, AuditHead]:
+    """Each share's signed audit-log head, checked against its node's certificate: a head that
+    does not verify makes the share a bad one (erased, node named)."""
+    heads = {}
+    for j, rs in shares.items():
+        if j in erased.errors or rs.anchor is None:
+            continue
+        try:
+            if rs.anchor.node_index != j:
+                raise SurveyError(f"node {j} sent another node's audit head")
+            verify_audit_anchor(manifest, rs.anchor)
+        except SurveyError as exc:
+            erased.add(j, exc, True)
+            continue
+        heads[j] = AuditHead(node=j, seq=rs.anchor.seq, head=rs.anchor.head)
+    return heads
+
+
+def _voted(manifest: Manifest, said: Sequence[Sequence[int]]) -> list[int]:
+    """Nodes the other nodes report (caught deviating, or left out): believed when at least t+1
+    nodes report it (so at least one honest node saw it; t liars cannot frame anyone)."""
     reports: dict[int, int] = {}
-    for rs in shares:
-        for node in set(rs.caught):
+    for nodes in said:
+        for node in set(nodes):
             if 0 <= node < manifest.n:
                 reports[node] = reports.get(node, 0) + 1
-    caught = sorted(node for node, votes in reports.items() if votes >= t + 1)
-    if caught:
-        warnings.append("node(s) " + ", ".join(map(str, caught)) + " were caught by the other nodes sending wrong "
-                        "shares during the computation; corrected (n >= 3t+1)")
-    return tabulate(manifest, [signed(v, p) for v in values], accepted, rejected, warnings,
-                    cheating_nodes=sorted(set(culprits) | set(caught)))
+    return sorted(node for node, votes in reports.items() if votes >= manifest.threshold + 1)
+
+
+def set_aside_warning(set_aside: int, manifest: Manifest) -> str:
+    """The warning a release with set-aside submissions carries first."""
+    return (f"{set_aside} submission(s) were set aside and are not counted: their validation shares were off the "
+            "polynomial, so either their contributors sent inconsistent shares or a node lied; with "
+            f"{manifest.n} nodes (n < 3t+1 = {3 * manifest.threshold + 1}) the culprit cannot be told"
+            if manifest.n < 3 * manifest.threshold + 1 else
+            f"{set_aside} submission(s) were set aside and are not counted: their validation shares were off the "
+            "polynomial and the odd share could not be located")
 
 
 DP_WARNING = ("differential privacy: every figure carries noise (standard deviations above); medians and quartile "
@@ -89,7 +228,7 @@ DP_WARNING = ("differential privacy: every figure carries noise (standard deviat
 
 
 def tabulate(manifest: Manifest, values: Sequence[int], accepted: int, rejected: int, warnings: Sequence[str] = (),
-             cheating_nodes: Sequence[int] = ()) -> Release:
+             cheating_nodes: Sequence[int] = (), set_aside: int = 0) -> Release:
     """The release from the reconstructed release vector (signed integers, protocol.disclosure).
 
     Raises :class:`InconsistentShares` when the vector breaks the disclosure rule recomputed from
@@ -120,7 +259,7 @@ def tabulate(manifest: Manifest, values: Sequence[int], accepted: int, rejected:
                      + ", ".join(f"{sc.jobs[c % sc.J]}/{sc.genders[c // sc.J]}" for c in pl.secondary))
     return Release(
         survey_id=manifest.survey_id, title=manifest.title, model=ThreatModel(manifest.model),
-        submissions=Submissions(accepted=accepted, rejected=rejected),
+        submissions=Submissions(accepted=accepted, rejected=rejected, set_aside=set_aside),
         all_employees=GenderBreakdown(groups=overall, pay_gap_percent=_gaps(overall, _mean),
                                       median_pay_gap_percent=_gaps(overall, _median),
                                       component_gaps=component_gaps(overall) if sc.complete else None),

@@ -26,6 +26,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+#: ``salary-analyst results``: released and written, but submissions were set aside (malicious model)
+EXIT_SET_ASIDE = 3
+
 BIN = Path(sys.executable).parent
 
 
@@ -245,14 +248,18 @@ class LocalCluster:
         return out
 
     def results(self, out_json: Path, report: Path | None = None, lang: str = "en") -> dict[str, Any]:
-        run([tool("salary-analyst"), "results", "--survey", str(self.survey_dir), "--format", "json",
-             *(["--report", str(report), "--lang", lang] if report else []),
-             "--out", str(out_json)], quiet=True)
+        """The analyst's result document (also when it exits 3: released, with submissions set aside)."""
+        proc = run([tool("salary-analyst"), "results", "--survey", str(self.survey_dir), "--format", "json",
+                    *(["--report", str(report), "--lang", lang] if report else []),
+                    "--out", str(out_json)], quiet=True, check=False)
+        if proc.returncode not in (0, EXIT_SET_ASIDE):
+            last = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+            raise StepFailed(f"salary-analyst results: {last}")
         return dict(json.loads(out_json.read_text()))
 
     def table(self, lang: str = "en") -> str:
         return run([tool("salary-analyst"), "results", "--survey", str(self.survey_dir), "--lang", lang],
-                   quiet=True).stdout
+                   quiet=True, check=False).stdout
 
 
 def closed_survey(tmp: Path, counts: dict[str, int], seed: int, jobs: Sequence[str] = ("engineering", "sales", "support"),

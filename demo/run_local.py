@@ -38,6 +38,10 @@ from demo.cluster import (
 )
 
 
+#: --cheat steps after which the honest nodes leave the deviating node out and rerun (n >= 3t+1, or a
+#: lost node with n >= 2t+2)
+EXCLUDED_STEPS = ("agree", "equivocate", "garbage", "pickle", "crash", "stall")
+
 def noisy_compare(mpc: dict[str, Any], plain: dict[str, Any]) -> list[str]:
     """With differential privacy: every released mean within six of its stated noise standard
     deviations of the oracle (a wider miss has probability below 10^-3 per figure)."""
@@ -239,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         for i, res in enumerate(cluster.compute(cheat=cheat)):
             if i not in cheat:
                 reported += [ln.strip() for ln in res.stderr.splitlines()
-                             if "cheating detected and corrected" in ln or "off the polynomial" in ln]
+                             if "cheating detected and corrected" in ln or "off the polynomial" in ln
+                             or ln.startswith("excluding node")]
             if res.returncode != 0:
                 last = (res.stderr.strip().splitlines() or ["?"])[-1]
                 if "cheating detected" in last and i not in cheat:
@@ -299,6 +304,14 @@ def main(argv: list[str] | None = None) -> int:
         if step in ("validate", "open"):
             if not any(f"cheating detected and corrected: node {step_node} " in ln for ln in reported):
                 problems.append(f"the honest nodes did not name node {step_node}")
+        if step in EXCLUDED_STEPS:
+            if not any(ln.startswith(f"excluding node {step_node} ") for ln in reported):
+                problems.append(f"the honest nodes did not exclude node {step_node}")
+            elif step in ("crash", "stall") or mpc.get("cheating_nodes") == [step_node]:
+                print(f"the honest nodes left node {step_node} out and released the result without it"
+                      + ("" if step in ("crash", "stall") else f"; the analyst named node(s) {mpc['cheating_nodes']}"))
+            else:
+                problems.append(f"the analyst did not name node {step_node} (named {mpc.get('cheating_nodes')})")
         if mpc["submissions"]["rejected"] != expected_rejected:
             problems.append(f"rejected {mpc['submissions']['rejected']} != {expected_rejected} malicious submissions")
         if args.bad_contributors:

@@ -78,6 +78,10 @@ def fetch_summary(peers: Peers, j: int) -> SetSummary:
     return ss
 
 
+class PeerDown(ComputeFailed):
+    """A peer that did not provide its frozen set before the deadline (down, or not closed)."""
+
+
 def fetch_frozen(peers: Peers, j: int, deadline: float, say: Callable[[str], None]) -> SetSummary:
     """Node j's *frozen* set summary, retrying (peer not closed yet, or not up) until ``deadline``."""
     announced = False
@@ -92,7 +96,7 @@ def fetch_frozen(peers: Peers, j: int, deadline: float, say: Callable[[str], Non
         except SurveyError as exc:
             last = str(exc)
         if time.monotonic() >= deadline:
-            raise ComputeFailed(f"{peers.label(j)} did not provide its frozen submission set in time: {last}")
+            raise PeerDown(f"{peers.label(j)} did not provide its frozen submission set in time: {last}")
         if not announced:
             say(f"waiting for {peers.label(j)}: {last}")
             announced = True
@@ -140,7 +144,7 @@ def set_statements(node_dir: Path, peers: Peers, digests: dict[int, str],
     own = sign_statement((node_dir / keys.TLS_KEY_FILE).read_bytes(),
                          frozen_set_statement(m.survey_id, m.hash_hex(), me, digests[me]))
     return [SetStatement(bytes.fromhex(digests[j]), own if j == me else b64d(signatures[j], "frozen set signature"))
-            for j in range(m.n)]
+            if j in digests else SetStatement(bytes(32), b"") for j in range(m.n)]
 
 
 @dataclass(frozen=True)
@@ -150,16 +154,24 @@ class Agreement:
     ids: list[str]  # in agreed (sorted) order: row k of the MPC is ids[k]
     digest: str
     rejected: int  # held by some node but not all, or refused as malformed
-    statements: list[SetStatement]  # every node's signed frozen-set digest, as seen here
+    statements: list[SetStatement]  # every node's signed frozen-set digest, as seen here (empty for a node down)
+    down: tuple[int, ...] = ()  # peers that gave no frozen set in time: left out, their sets not intersected
 
 
 def agree(store: NodeStore, peers: Peers, node_dir: Path, survey_id: str, deadline: float,
-          say: Callable[[str], None]) -> Agreement:
+          say: Callable[[str], None], may_lose: int = 0) -> Agreement:
     """Fetch every peer's frozen set (at once; ids only where they differ), agree on the
-    intersection and freeze it."""
+    intersection and freeze it.  Up to ``may_lose`` peers that give no frozen set before
+    ``deadline`` are left out (a submission then counts when every other node holds it)."""
     own = IdSet.of(store.submission_ids(survey_id))
     say(f"node {peers.me}: {len(own.ids)} submissions stored; asking the other nodes for their frozen sets")
-    summaries = each_peer(peers, lambda j: fetch_frozen(peers, j, deadline, say))
+    answers = each_peer(peers, lambda j: _frozen_or_down(peers, j, deadline, say))
+    lost = {j: a for j, a in answers.items() if isinstance(a, PeerDown)}
+    if len(lost) > may_lose:
+        raise next(iter(lost.values()))
+    for exc in lost.values():
+        say(f"{exc}; going on without it")
+    summaries = {j: a for j, a in answers.items() if isinstance(a, SetSummary)}
     differ = [j for j, ss in summaries.items() if ss.digest != own.digest]
     if differ:
         say("the sets of " + ", ".join(peers.label(j) for j in differ) + " differ from this node's: "
@@ -180,7 +192,14 @@ def agree(store: NodeStore, peers: Peers, node_dir: Path, survey_id: str, deadli
         rejected += len(refused)
     digest = store.record_agreement(survey_id, agreed)
     say(f"agreed on {len(agreed)} submissions (digest {digest[:16]}…); reading local shares")
-    return Agreement(agreed, digest, rejected, statements)
+    return Agreement(agreed, digest, rejected, statements, tuple(sorted(lost)))
+
+
+def _frozen_or_down(peers: Peers, j: int, deadline: float, say: Callable[[str], None]) -> SetSummary | PeerDown:
+    try:
+        return fetch_frozen(peers, j, deadline, say)
+    except PeerDown as exc:
+        return exc
 
 
 def incomplete_submissions(node_dir: Path, survey_id: str) -> dict[str, Any]:

@@ -72,6 +72,7 @@ class Channel:
         from protocol.nodeauth import statement_verifier
 
         self.links, self.n, self.me = links, links.n, links.me
+        self.absent = links.excluded  # parties left out of this run: they send nothing, their slots are empty
         self.key = Path(f".config/party_{self.me}.key").read_bytes()
         self.pubs = [statement_verifier(pem) for pem in certificates]
         self.context = channel_context(survey_id, manifest_hash)
@@ -104,10 +105,11 @@ class Channel:
             if v is not LOST and (not isinstance(v, (bytes, bytearray)) or len(v) != NONCE_BYTES):
                 raise RunAborted(f"cheating detected: node {j} sent a malformed run nonce; aborting", (j,))
         self._require_all(got)
-        self.view = b"".join(bytes(v) for v in got)
+        self.view = b"".join(bytes(NONCE_BYTES) if j in self.absent else bytes(v) for j, v in enumerate(got))
 
     async def broadcast(self, rnd: Round, payload: bytes, size: int | None = None) -> list[bytes]:
-        """Send ``payload`` to every party; return every party's payload (ours at our index).
+        """Send ``payload`` to every party; return every party's payload (ours at our index, and
+        empty bytes for a party left out of this run).
 
         ``size``: the exact payload length every party must send (None: any length).
         """
@@ -116,14 +118,15 @@ class Channel:
         received = await self._transfer(frame, to_some)
         accepted = [None if msg is LOST else self._accept(j, msg, rnd, size) for j, msg in enumerate(received)]
         self._require_all(received)
-        frames = [f for f in accepted if f is not None]
-        records = [EchoRecord(hashlib.sha256(f.payload).digest(), f.view, f.signature) for f in frames]
+        absent = EchoRecord(bytes(32), bytes(NONCE_BYTES * self.n), b"")
+        records = [absent if f is None else EchoRecord(hashlib.sha256(f.payload).digest(), f.view, f.signature)
+                   for f in accepted]
         echoes = await self._transfer(encode_echo(rnd, records))  # what did everyone else receive?
         for k, msg in enumerate(echoes):
             if msg is not LOST:
                 self._check_echo(k, msg, rnd, records)
         self._require_all(echoes)
-        return [f.payload for f in frames]
+        return [b"" if f is None else f.payload for f in accepted]
 
     async def deal(self, rnd: Round, per_party: list[bytes], size: int) -> list[bytes]:
         """Private exchange: party j receives ``per_party[j]`` from us (a Shamir share meant for
@@ -180,6 +183,8 @@ class Channel:
         except FrameError:
             raise RunAborted(f"cheating detected: node {k} sent a malformed echo; aborting", (k,)) from None
         for j, (echo, mine) in enumerate(zip(theirs, records)):
+            if j in self.absent:
+                continue
             if not self._fresh(echo.view) or not self._verify(j, rnd, echo.view, echo.digest, echo.signature):
                 raise RunAborted(f"cheating detected: node {k} forwarded a message that node {j} never signed in "
                                  "this run; aborting", (k,))
@@ -224,8 +229,9 @@ class Channel:
         self.label -= 1
         got = await self.links.exchange(self.label, {peer: alt[peer] if alt and peer in alt else msg
                                                      for peer in self.links.peers()})
-        return [msg if j == self.me else got[j] for j in range(self.n)]
+        return [msg if j == self.me else LOST if j in self.absent else got[j] for j in range(self.n)]
 
     def _require_all(self, received: list[Any]) -> None:
-        """After the messages that arrived were checked: fail naming the peers whose link closed."""
-        self.links.require_all(dict(enumerate(received)))
+        """After the messages that arrived were checked: fail naming the peers whose link closed
+        (a party left out of this run sends nothing, as expected)."""
+        self.links.require_all({j: m for j, m in enumerate(received) if j not in self.absent})

@@ -9,8 +9,10 @@ trace of them.  The party picks one only when its job names a cheat (``mpc_progr
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 import secrets
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -104,6 +106,26 @@ class WrongResultShare(CheatingChannel):
         return [(shares[0] + 1 + secrets.randbelow(1000)) % self.p, *shares[1:]]
 
 
+class Crash(CheatingChannel):
+    """``crash``: the party dies as the validation round starts (its links close at once)."""
+
+    def own_payload(self, rnd: Round, payload: bytes) -> bytes:
+        if rnd is Round.VALIDATION:
+            os._exit(9)
+        return payload
+
+
+class Stall(CheatingChannel):
+    """``stall``: the party hangs as the validation round starts, sending nothing (not even a
+    heartbeat) for two stall timeouts, then dies."""
+
+    def own_payload(self, rnd: Round, payload: bytes) -> bytes:
+        if rnd is Round.VALIDATION:
+            time.sleep(2 * self.links.stall)
+            os._exit(9)
+        return payload
+
+
 CHEATING_CHANNELS: dict[Cheat, type[CheatingChannel]] = {
     Cheat.AGREE: AnotherSubmissionSet,
     Cheat.EQUIVOCATE: Equivocation,
@@ -112,6 +134,8 @@ CHEATING_CHANNELS: dict[Cheat, type[CheatingChannel]] = {
     Cheat.VALIDATE: WrongValidationShares,
     Cheat.OPEN: WrongCountShare,
     Cheat.RESULT: WrongResultShare,
+    Cheat.CRASH: Crash,
+    Cheat.STALL: Stall,
 }
 
 

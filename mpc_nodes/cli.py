@@ -169,8 +169,10 @@ def compute(node_dir: Path, survey_id: str | None, stall_timeout: float, mpc_lis
             cheat: str | None) -> None:
     """Agree on the submission set with the other nodes and run the MPC (after closing).
 
-    Start it on every node; each waits for the others, and fails only when one stays away or
-    silent for --stall-timeout.  The result stays sealed to the analyst; this node never sees it.
+    Start it on every node; each waits for the others.  A node that stays away or silent for
+    --stall-timeout, or that the others catch deviating, is left out and the others rerun without
+    it when there are enough nodes (at most n - 2t - 1 left out: one of 4); otherwise compute fails
+    naming it.  The result stays sealed to the analyst; this node never sees it.
     """
     from .compute import ComputeOptions, compute as run
 
@@ -185,6 +187,13 @@ def compute(node_dir: Path, survey_id: str | None, stall_timeout: float, mpc_lis
     verb = "completed the commit of its result share" if summary.resumed else "computed its result share"
     click.echo(f"survey {summary.survey_id}: node {summary.node_index} {verb} over "
                f"{summary.accepted} submissions ({summary.rejected} not counted) in {summary.seconds:.2f} s")
+    if summary.excluded:
+        click.echo(f"the result was computed without node(s) {', '.join(map(str, summary.excluded))}"
+                   + (f"; named for a deviation: node(s) {', '.join(map(str, summary.named))}" if summary.named
+                      else ""))
+    if summary.set_aside:
+        click.echo(f"{summary.set_aside} of the submissions not counted were set aside: their validation shares "
+                   "were off the polynomial (see above); the analyst's result says so")
 
 
 @main.command()
@@ -247,9 +256,30 @@ def purge(node_dir: Path, survey_id: str | None, yes: bool) -> None:
     click.echo(f"survey {sid}: {n} shares deleted; the audit log is kept")
 
 
+def _check_anchors(node_dir: Path, store: Any) -> list[str]:
+    """This node's log against the signed heads of it that its peers kept, per computed survey."""
+    from .anchors import check_against_peers
+    from .compute import fetch_compute_state
+    from .peers import Peers
+
+    lines = []
+    for sid in store.survey_ids():
+        if not store.anchors(sid):
+            continue  # not computed here: no head was signed
+        rec = store.survey(sid)
+        peers = Peers(node_dir, rec.manifest, rec.node_index)
+        try:
+            lines += [f"survey {sid}: checked against {said}" for said in
+                      check_against_peers(store, peers, fetch_compute_state)]
+        finally:
+            peers.close()
+    return lines
+
+
 @main.command()
 @NODE_DIR
-@click.option("--verify", is_flag=True, help="Check the hash chain and report the first altered line.")
+@click.option("--verify", is_flag=True, help="Check the hash chain, and the log against the signed heads of it the "
+                                            "other nodes kept when a survey was computed; report the first problem.")
 def audit(node_dir: Path, verify: bool) -> None:
     """Print the node's audit log (never a share or a token)."""
     try:
@@ -258,9 +288,11 @@ def audit(node_dir: Path, verify: bool) -> None:
             n = store.verify_audit()
             rows = store.audit_rows()
             head = rows[-1][6] if rows else "-"
+            for line in _check_anchors(node_dir, store):
+                click.echo(line)
             click.echo(f"audit log intact: {n} lines, hash chain verified; head {head}")
-            click.echo("(record the head hash elsewhere: a later --verify that does not reach it means lines "
-                       "were removed from the end)")
+            click.echo("(the other nodes keep the head this node signed when it computed each survey; lines after "
+                       "the last one are protected only by recording the head above elsewhere)")
             return
         for seq, at, sid, event, details, _prev, _h in store.audit_rows():
             click.echo(f"{seq:6d} {at} {sid or '-'} {event} {details}")

@@ -48,7 +48,8 @@ from protocol.validity import Reason
 from protocol.wire import ComputeState, ResultState, SurveyState
 
 from . import keys
-from .agreement import agree
+from .agreement import Agreement, agree
+from .anchors import head_signer, keep_peer_anchors
 from .ostools import die_with_parent, drop_from_page_cache
 from .party_job import (
     BucketFiles,
@@ -85,6 +86,9 @@ class ComputeSummary:
     run_id: str
     seconds: float
     resumed: bool = False  # True when a rerun only completed the commit of an earlier run
+    set_aside: int = 0  # of the rejected: validation shares off the polynomial, culprit not located
+    excluded: tuple[int, ...] = ()  # nodes left out of the run that produced the result
+    named: tuple[int, ...] = ()  # of those, the ones named for a deviation
 
 
 def fetch_compute_state(peers: Peers, j: int) -> ComputeState | None:
@@ -211,6 +215,14 @@ def dp_noise_seed(node_dir: Path, manifest: Manifest) -> bytes:
     return hashlib.sha256(Label.DP_NOISE_SEED.value + sk + manifest.hash()).digest()
 
 
+class PeersLost(ComputeFailed):
+    """The MPC ended because ``peers`` did not join, fell silent or dropped their links."""
+
+    def __init__(self, message: str, peers: Sequence[int]) -> None:
+        super().__init__(message)
+        self.peers = tuple(peers)
+
+
 class PartyProcess:
     """The MPyC party subprocess of this node, started *before* the job is known.
 
@@ -224,7 +236,7 @@ class PartyProcess:
     """
 
     def __init__(self, node_dir: Path, manifest: Manifest, pid: int, stall_timeout: float = DEFAULT_STALL_TIMEOUT,
-                 listen_host: str | None = None) -> None:
+                 listen_host: str | None = None, excluded: Sequence[int] = ()) -> None:
         self.manifest, self.pid, self.node_dir = manifest, pid, node_dir
         # Inside the node directory, not the system's temporary directory: the party's copy of
         # the TLS key and the share files get the node directory's protection, and a compute
@@ -237,7 +249,8 @@ class PartyProcess:
         _write_tls_config(self.work, node_dir, manifest, pid)
         self.config = PartyConfig(manifest.n, pid, manifest.threshold,
                                   tuple(nd.mpc_address for nd in manifest.nodes),
-                                  tuple(nd.tls_cert_sha256 for nd in manifest.nodes), listen_host, stall_timeout)
+                                  tuple(nd.tls_cert_sha256 for nd in manifest.nodes), listen_host, stall_timeout,
+                                  tuple(sorted(excluded)))
         (self.work / "party.json").write_text(self.config.to_json())
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
@@ -298,7 +311,7 @@ class PartyProcess:
                 f = PartyFault.parse(fault.read_text())
                 if f.kind == FaultKind.DEVIATION:
                     raise CheatingDetected(f.message, culprits=f.culprits)
-                raise ComputeFailed(self._link_failure(f))
+                raise PeersLost(self._link_failure(f), f.peers if f.kind != FaultKind.SETUP else ())
             if code == 0 and out.exists():
                 return PartyOutcome.parse(out.read_text())
         except PartyFileError as exc:
@@ -375,6 +388,20 @@ def _reason_text(reason: Reason, off: list[int] | None) -> str:
     return text
 
 
+def set_aside_message(outcome: PartyOutcome, peers: Peers) -> str:
+    """What compute says about the submissions set aside because their validation shares were
+    off the polynomial: how many, where, and what it means."""
+    who = sorted({j for v in outcome.off_polynomial.values() for j in v})
+    n, t = peers.manifest.n, peers.manifest.threshold
+    where = (f" at {', '.join(peers.label(j) for j in who)} (that node cheated, or those contributors sent it bad "
+             "shares)" if who else "")
+    meaning = ("; they are set aside and do not count, and the analyst is told. Either their contributors sent "
+               "inconsistent shares, or a node lied in the validation openings")
+    if n < 3 * t + 1:
+        meaning += f", which {n} nodes cannot tell apart (n < 3t+1 = {3 * t + 1}): if many are set aside, suspect a node"
+    return f"{len(outcome.off_polynomial)} submission(s) had validation shares off the polynomial{where}{meaning}"
+
+
 def note_outcome(store: NodeStore, peers: Peers, survey_id: str, agreed: list[str], outcome: PartyOutcome,
                  say: Callable[[str], None]) -> int:
     """Report and audit what the MPC found (cheaters corrected, rows off the polynomial, invalid
@@ -386,10 +413,7 @@ def note_outcome(store: NodeStore, peers: Peers, survey_id: str, agreed: list[st
             + " sent wrong shares; the honest nodes' shares determined the result")
         store.note_event(survey_id, "cheating", {"corrected_nodes": outcome.corrected})
     if outcome.off_polynomial:
-        who = sorted({j for v in outcome.off_polynomial.values() for j in v})
-        say(f"{len(outcome.off_polynomial)} submission(s) had validation shares off the polynomial"
-            + (f" at {', '.join(peers.label(j) for j in who)} (that node cheated, or those contributors "
-               "sent it bad shares)" if who else ""))
+        say(set_aside_message(outcome, peers))
     if outcome.invalid:
         say(f"{len(outcome.invalid)} submission(s) failed validation and do not count")
         store.note_invalid(survey_id, [(agreed[i], _reason_text(r, outcome.off_polynomial.get(i)))
@@ -398,15 +422,19 @@ def note_outcome(store: NodeStore, peers: Peers, survey_id: str, agreed: list[st
 
 
 def _commit_when_all_prepared(store: NodeStore, peers: Peers, survey_id: str, run_id: str, deadline: float,
-                              say: Callable[[str], None]) -> None:
-    """Phase two: commit once every peer holds a share of ``run_id`` (prepared or committed)."""
-    waiting = peers.others()
+                              say: Callable[[str], None], excluded: Sequence[int] = ()) -> None:
+    """Phase two: commit once every peer of the run (not ``excluded`` from it) holds a share of
+    ``run_id`` (prepared or committed)."""
+    waiting = [j for j in peers.others() if j not in excluded]
     announced: set[int] = set()
     pause = 0.02
     while waiting:
         states = each_peer(peers, lambda j: fetch_compute_state(peers, j), only=waiting)
         waiting = [j for j, cs in states.items()
                    if cs is None or cs.run_id != run_id or cs.state not in (ResultState.PREPARED, ResultState.COMMITTED)]
+        unsigned = keep_peer_anchors(store, peers.manifest, {j: cs for j, cs in states.items() if j not in waiting})
+        for j in unsigned:
+            say(f"{peers.label(j)} holds its share of this run but sent no valid signed audit-log head")
         for j in set(waiting) - announced:
             say(f"waiting for {peers.label(j)} to hold its share of this run")
             announced.add(j)
@@ -420,14 +448,78 @@ def _commit_when_all_prepared(store: NodeStore, peers: Peers, survey_id: str, ru
     store.commit_result(survey_id, run_id)
 
 
-def two_phase_commit(store: NodeStore, peers: Peers, survey_id: str, outcome: PartyOutcome, accepted: int,
+def two_phase_commit(store: NodeStore, peers: Peers, node_dir: Path, run: MpcRun, accepted: int,
                      rejected: int, digest: str, stall_timeout: float, say: Callable[[str], None]) -> None:
-    """Step 4: store this node's result share sealed to the analyst as prepared, and commit it
-    once every peer holds a share of the same run (waiting at most ``stall_timeout`` for them)."""
-    m = peers.manifest
+    """Step 4: store this node's result share sealed to the analyst as prepared, with its signed
+    audit-log head, and commit it once every peer of the run holds a share of it (waiting at most
+    ``stall_timeout`` for them), keeping the peers' signed heads."""
+    survey_id = peers.manifest.survey_id
+    m, outcome = peers.manifest, run.outcome
     sealed = seal_result(outcome.shares, m.analyst_public_key, m.hash(), peers.me, m.field_modulus)
-    store.store_result(survey_id, sealed, accepted, rejected, digest, outcome.run_id, outcome.corrected)
-    _commit_when_all_prepared(store, peers, survey_id, outcome.run_id, time.monotonic() + stall_timeout, say)
+    store.store_result(survey_id, sealed, accepted, rejected, digest, outcome.run_id,
+                       sorted(set(outcome.corrected) | set(run.named)), len(outcome.off_polynomial),
+                       head_signer(node_dir, m, peers.me), [j for j in run.excluded if j not in run.named])
+    _commit_when_all_prepared(store, peers, survey_id, outcome.run_id, time.monotonic() + stall_timeout, say,
+                              run.excluded)
+
+
+@dataclass(frozen=True)
+class MpcRun:
+    """The MPC run that produced this node's result share, and the parties left out of it."""
+
+    outcome: PartyOutcome
+    excluded: tuple[int, ...] = ()  # parties left out (named for a deviation, or lost)
+    named: tuple[int, ...] = ()  # of those, the ones named for a deviation
+
+
+def exclusion(m: Manifest, me: int, excluded: Sequence[int], newly: Sequence[int]) -> tuple[int, ...] | None:
+    """The parties to leave out of a rerun once ``newly`` were named or lost, or None if the nodes
+    cannot go on without them: this node is among them, nobody new is named, or more than
+    n - 2t - 1 parties would be left out (the parties present must keep n - t - 1 >= s + e, a
+    check of every opening even if t of them lie)."""
+    nxt = tuple(sorted(set(excluded) | set(newly)))
+    if not newly or me in newly or set(newly) <= set(excluded) or len(nxt) > m.n - 2 * m.threshold - 1:
+        return None
+    return nxt
+
+
+def run_excluding(store: NodeStore, peers: Peers, node_dir: Path, survey_id: str, agreement: Agreement,
+                  parties: list[PartyProcess], options: ComputeOptions, say: Callable[[str], None]) -> MpcRun:
+    """Step 3, with the rerun: when the parties name a node for a deviation, or a node does not
+    join, falls silent or drops out, and :func:`exclusion` allows it, run the MPC again over the
+    same frozen set without that node, at once (the other nodes do the same).  ``parties``: the
+    started party process; every process started here is appended (the caller closes them)."""
+    m, me = peers.manifest, peers.me
+    excluded: tuple[int, ...] = agreement.down
+    named: tuple[int, ...] = ()
+    for attempt in range(m.n):
+        party = parties[-1]
+        buckets = write_share_buckets(store, node_dir, survey_id, agreement.ids, party.work,
+                                      progress=lambda c: say(f"  {c}/{len(agreement.ids)} shares read"))
+        without = " without " + ", ".join(peers.label(j) for j in excluded) if excluded else ""
+        say(f"rerunning the MPC{without}" if attempt else
+            f"joining the MPC with the other nodes{without} (validation, then aggregation)")
+        try:
+            outcome = party.run(buckets, len(agreement.ids), agreement.digest, options.cheat, agreement.statements,
+                                store.path)
+            return MpcRun(outcome, excluded, named)
+        except (CheatingDetected, PeersLost) as exc:
+            deviation = isinstance(exc, CheatingDetected)
+            newly = tuple(exc.culprits if isinstance(exc, CheatingDetected) else exc.peers)
+            nxt = exclusion(m, me, excluded, newly)
+            if nxt is None:
+                raise
+            say(f"{exc}")
+            say(f"excluding {', '.join(peers.label(j) for j in newly)} ("
+                + ("named for a deviation" if deviation else "lost") + f"): {m.n - len(nxt)} of {m.n} nodes go on "
+                f"over the same frozen set; its shares are erasures (2s + e <= n - t - 1)")
+            store.note_event(survey_id, "excluded", {"nodes": list(newly), "deviation": deviation,
+                                                     "reason": str(exc)})
+            excluded = nxt
+            named = tuple(sorted(set(named) | (set(newly) if deviation else set())))
+            party.close()
+            parties.append(PartyProcess(node_dir, m, me, options.stall_timeout, options.mpc_listen, excluded))
+    raise ComputeFailed("the MPC could not complete")  # unreachable: each rerun leaves out one more node
 
 
 @dataclass(frozen=True)
@@ -445,7 +537,7 @@ def compute(node_dir: Path, survey_id: str, options: ComputeOptions = ComputeOpt
     started = time.monotonic()
     store = NodeStore(node_dir / keys.DB_FILE)
     peers: Peers | None = None
-    party: PartyProcess | None = None
+    parties: list[PartyProcess] = []
     try:
         rec = store.survey(survey_id)
         m, me = rec.manifest, rec.node_index
@@ -457,22 +549,24 @@ def compute(node_dir: Path, survey_id: str, options: ComputeOptions = ComputeOpt
             assert res is not None
             say(f"completed the commit of run {resumed[:12]}… (a peer had committed it)")
             return ComputeSummary(survey_id, me, res.accepted, res.rejected, res.agreed_digest, resumed,
-                                  time.monotonic() - started, resumed=True)
+                                  time.monotonic() - started, resumed=True, set_aside=res.set_aside)
         stall = options.stall_timeout
-        party = PartyProcess(node_dir, m, me, stall, options.mpc_listen)  # imports while this node agrees
-        agreement = agree(store, peers, node_dir, survey_id, time.monotonic() + stall, say)
-        buckets = write_share_buckets(store, node_dir, survey_id, agreement.ids, party.work,
-                                      progress=lambda c: say(f"  {c}/{len(agreement.ids)} shares read"))
-        say("joining the MPC with the other nodes (validation, then aggregation)")
-        outcome = party.run(buckets, len(agreement.ids), agreement.digest, options.cheat, agreement.statements,
-                            store.path)
+        parties.append(PartyProcess(node_dir, m, me, stall, options.mpc_listen))  # imports while this node agrees
+        agreement = agree(store, peers, node_dir, survey_id, time.monotonic() + stall, say,
+                          may_lose=max(0, m.n - 2 * m.threshold - 1))
+        if agreement.down:  # the party was started for every node: start it again without those
+            parties[-1].close()
+            parties.append(PartyProcess(node_dir, m, me, stall, options.mpc_listen, agreement.down))
+        run = run_excluding(store, peers, node_dir, survey_id, agreement, parties, options, say)
+        outcome = run.outcome
         accepted = note_outcome(store, peers, survey_id, agreement.ids, outcome, say)
         rejected = agreement.rejected + len(outcome.invalid)
-        two_phase_commit(store, peers, survey_id, outcome, accepted, rejected, agreement.digest, stall, say)
+        two_phase_commit(store, peers, node_dir, run, accepted, rejected, agreement.digest, stall, say)
         return ComputeSummary(survey_id, me, accepted, rejected, agreement.digest, outcome.run_id,
-                              time.monotonic() - started)
+                              time.monotonic() - started, set_aside=len(outcome.off_polynomial),
+                              excluded=run.excluded, named=run.named)
     finally:
-        if party is not None:
+        for party in parties:
             party.close()
         if peers is not None:
             peers.close()

@@ -195,7 +195,7 @@ def _start_mpyc(config: PartyConfig) -> Links:
     _install_hardening(config.fingerprints, mpc._loop, config.bind_host())
     if len(mpc.parties) != config.n or mpc.threshold != config.threshold or mpc.pid != config.pid:
         _fail(EXIT_BAD_SETUP, "MPyC did not accept the party configuration")
-    links = Links(mpc, config.parties, config.stall_timeout)
+    links = Links(mpc, config.parties, config.stall_timeout, config.excluded)
     watch_links(links)
     return links
 
@@ -420,7 +420,11 @@ def _check_set_statements(ch: Channel, job: PartyJob, msgs: list[bytes]) -> None
 
     seen: dict[int, bytes] = {}
     for k, msg in enumerate(msgs):
+        if k in ch.absent:
+            continue
         for j in range(ch.n):
+            if j in ch.absent:  # left out of this run (a node that was down gave no signed set)
+                continue
             at = 64 + _STATEMENT_BYTES * j
             d, slen = msg[at: at + 32], msg[at + 32]
             try:
@@ -436,17 +440,27 @@ def _check_set_statements(ch: Channel, job: PartyJob, msgs: list[bytes]) -> None
                                  "nodes (both signed by it); aborting before any result", (j,), EXIT_DISAGREEMENT)
 
 
-def _check_digests(digests: list[bytes], n: int, t: int) -> None:
-    """Every party entered the same submission set."""
-    if len(set(digests)) == 1:
+def _check_digests(digests: dict[int, bytes], n: int, t: int) -> None:
+    """Every party of this run (``digests``: by party) entered the same submission set."""
+    if len(set(digests.values())) == 1:
         return
     # Honest nodes that saw the same signed sets compute the same intersection: with at least
     # n - t honest nodes, a digest held by fewer than n - t nodes is not an honest one.
-    top = max(digests, key=digests.count)
-    odd = [j for j, d in enumerate(digests) if d != top] if digests.count(top) >= n - t else []
+    held = list(digests.values())
+    top = max(held, key=held.count)
+    odd = [j for j, d in digests.items() if d != top] if held.count(top) >= n - t - (n - len(digests)) else []
     who = (f"cheating detected: node(s) {', '.join(map(str, odd))} entered another submission set than the "
            "others" if odd else "the nodes computed over different submission sets")
     raise RunAborted(f"{who}; aborting before any result", odd, EXIT_DISAGREEMENT)
+
+
+def _run_digest(job: PartyJob) -> bytes:
+    """What the parties compare in the agreement round: the agreed set's digest, bound to the
+    parties left out of this run, so that honest parties that do not leave out the same ones
+    abort instead of computing apart."""
+    if not job.party.excluded:
+        return job.agreed_digest
+    return hashlib.sha256(b"run without parties " + bytes(sorted(job.party.excluded)) + job.agreed_digest).digest()
 
 
 async def _agreement(ch: Channel, job: PartyJob) -> bytes:
@@ -456,15 +470,15 @@ async def _agreement(ch: Channel, job: PartyJob) -> bytes:
     n = ch.n
     nonce = secrets.token_bytes(32)
     commit = hashlib.sha256(Label.COIN.value + nonce).digest()
-    msgs = await ch.broadcast(Round.AGREEMENT, job.agreed_digest + commit + _statements_payload(job, n),
+    msgs = await ch.broadcast(Round.AGREEMENT, _run_digest(job) + commit + _statements_payload(job, n),
                               size=64 + _STATEMENT_BYTES * n)
     if job.set_statements:
         _check_set_statements(ch, job, msgs)
-    _check_digests([msg[:32] for msg in msgs], n, job.party.threshold)
+    _check_digests({j: msg[:32] for j, msg in enumerate(msgs) if j not in ch.absent}, n, job.party.threshold)
     commits = [msg[32:64] for msg in msgs]
     reveals = await ch.broadcast(Round.COIN, nonce, size=32)
     for j, (c, r) in enumerate(zip(commits, reveals)):
-        if hashlib.sha256(Label.COIN.value + r).digest() != c:
+        if j not in ch.absent and hashlib.sha256(Label.COIN.value + r).digest() != c:
             raise RunAborted(f"cheating detected: node {j} revealed a nonce that does not match its commitment; "
                              "aborting", (j,))
     return hashlib.sha256(b"".join(reveals) + job.agreed_digest).digest()
@@ -503,11 +517,11 @@ async def _validate(ch: Channel, X: ShareMatrix, seed: bytes, job: PartyJob
     layout = Layout(job.scheme.scheme())
     challenge = derive_challenge(seed, layout, p)
     local = _local_openings(X, layout, challenge, p)
-    first = await _exchange(ch, Round.VALIDATION, local[:, : layout.columns.first], p)
+    first = await _exchange(ch, Round.VALIDATION, local[:, : layout.columns.first], p, t)
     if not N:
         return [], {}, set()
     opened = open_all(first, t, p)  # located errors corrected: e and f are the same at every honest party
-    second = await _exchange(ch, Round.PRODUCT_CHECKS, second_openings(local, opened.values, p), p)
+    second = await _exchange(ch, Round.PRODUCT_CHECKS, second_openings(local, opened.values, p), p, t)
     del local
     reasons, suspects = verdicts(opened, open_all(second, t, p), p)
     liars: set[int] = set()
@@ -534,11 +548,40 @@ def _local_openings(X: ShareMatrix, layout: Any, challenge: Any, p: int) -> Any:
     return np.concatenate(parts) if parts else local_openings(X.decode(b"", 0), layout, challenge, p)
 
 
-async def _exchange(ch: Channel, rnd: Round, mine: Any, p: int) -> list[Any]:
-    """Broadcast this party's (N, O) opening shares; every party's, range-checked."""
+async def _exchange(ch: Channel, rnd: Round, mine: Any, p: int, t: int) -> list[Any]:
+    """Broadcast this party's (N, O) opening shares; every party's, range-checked (see
+    :func:`_fill_absent` for a party left out of this run)."""
     N, O = mine.shape[0], mine.shape[1]
     msgs = await ch.broadcast(rnd, _encode(mine), size=16 * N * O)
-    return [_decode(m, N, O, p, j) for j, m in enumerate(msgs)]
+    got = {j: _decode(m, N, O, p, j) for j, m in enumerate(msgs) if j not in ch.absent}
+    return _fill_absent(got, ch.n, t, p)
+
+
+def _fill_absent(got: dict[int, Any], n: int, t: int, p: int) -> list[Any]:
+    """Every party's shares, those of a party left out of this run interpolated from the first
+    t + 1 parties present (so the openings are checked on the shares present: an erasure)."""
+    import numpy as np
+
+    from protocol import fastfield
+    from protocol.field import lagrange_coefficients
+
+    if len(got) == n:
+        return [got[j] for j in range(n)]
+    base = sorted(got)[: t + 1]
+    out = []
+    for j in range(n):
+        if j in got:
+            out.append(got[j])
+            continue
+        lam = lagrange_coefficients([i + 1 for i in base], j + 1, p)
+        if got[base[0]].dtype == np.object_:
+            out.append(sum((c * got[i] for c, i in zip(lam, base)), np.zeros_like(got[base[0]])) % p)
+        else:
+            acc = fastfield.scale(got[base[0]], lam[0])
+            for c, i in zip(lam[1:], base[1:]):
+                acc = fastfield.add(acc, fastfield.scale(got[i], c))
+            out.append(acc)
+    return out
 
 
 @dataclass(frozen=True)
@@ -582,6 +625,8 @@ async def _resolve(ch: Channel, X: ShareMatrix, op: _Openings, located: dict[int
     revealed = await _reveal(ch, X, job, rows, located, sids)
     liars: set[int] = set()
     for k, r in enumerate(rows):
+        if ch.absent & set(located[r]):  # the odd share is one interpolated for an absent party: no one to ask
+            continue
         reasons[r], caught = _judge_revealed_row(op, r, [revealed[j][k] for j in range(ch.n)], sids[k], located[r],
                                                  job)
         liars |= caught
@@ -604,6 +649,9 @@ async def _reveal(ch: Channel, X: ShareMatrix, job: PartyJob, rows: list[int], l
     msgs = await ch.broadcast(Round.REVEAL, payload)
     per_node: list[list[tuple[bytes, bytes | None]]] = []
     for j, msg in enumerate(msgs):
+        if j in ch.absent:  # left out of this run: revealed nothing
+            per_node.append([(b"", None) for _ in rows])
+            continue
         if len(msg) != sum(L + (16 * W if j in located[r] else 0) for r in rows):
             raise RunAborted(f"cheating detected: node {j} sent a malformed reveal message; aborting", (j,))
         at, items = 0, []
@@ -631,6 +679,8 @@ def _judge_revealed_row(op: _Openings, r: int, revealed: list[tuple[bytes, bytes
     liars: set[int] = set()
     certs = {}
     for j, (cert_b, _) in enumerate(revealed):
+        if j in job.party.excluded:
+            continue
         try:
             certs[j] = verify_certificate(unpad_certificate(cert_b, n), sid, n, mh)
         except InvalidSubmission:
@@ -719,7 +769,7 @@ async def _open_counts(ch: Channel, counts: list[int], t: int, p: int) -> tuple[
 
     msgs = await ch.broadcast(Round.COUNTS, _encode(np.array(counts, dtype=object)), size=16 * len(counts))
     shares = {j: [int.from_bytes(m[16 * k: 16 * (k + 1)], "big") for k in range(len(counts))]
-              for j, m in enumerate(msgs)}
+              for j, m in enumerate(msgs) if j not in ch.absent}  # a party left out: an erasure
     try:
         return robust_reconstruct(shares, t, p)
     except CheatingDetected as exc:

@@ -41,6 +41,8 @@ class Cheat(StrEnum):
     VALIDATE = "validate"  # wrong shares in the validation openings
     OPEN = "open"  # a wrong share when the counts are opened
     RESULT = "result"  # a wrong result share to the analyst
+    CRASH = "crash"  # its party dies when the validation round starts
+    STALL = "stall"  # its party hangs when the validation round starts (for two stall timeouts, then dies)
 
 
 # -- strict field readers: each raises PartyFileError("<what>: field 'x' ...") --
@@ -118,11 +120,12 @@ class PartyConfig:
     fingerprints: tuple[str, ...]  # SHA-256 (hex) of every party's TLS certificate
     listen_host: str | None = None  # the address its MPC port binds (None: the host of its own address)
     stall_timeout: float = 120.0  # seconds a peer may send nothing before the run fails naming it
+    excluded: tuple[int, ...] = ()  # parties left out of this run (named for a deviation, or lost): erasures
 
     def to_obj(self) -> dict[str, Any]:
         return {"n": self.n, "pid": self.pid, "threshold": self.threshold, "parties": list(self.parties),
                 "fingerprints": list(self.fingerprints), "listen_host": self.listen_host,
-                "stall_timeout": self.stall_timeout}
+                "stall_timeout": self.stall_timeout, "excluded": list(self.excluded)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_obj())
@@ -140,9 +143,12 @@ class PartyConfig:
         d = _object(obj, what)
         cfg = PartyConfig(_field(d, "n", int, what), _field(d, "pid", int, what), _field(d, "threshold", int, what),
                           _items(d, "parties", str, what), _items(d, "fingerprints", str, what),
-                          _optional(d, "listen_host", str, what), _number(d, "stall_timeout", what))
+                          _optional(d, "listen_host", str, what), _number(d, "stall_timeout", what),
+                          _items(d, "excluded", int, what) if "excluded" in d else ())
         if not (0 <= cfg.pid < cfg.n and len(cfg.parties) == len(cfg.fingerprints) == cfg.n and cfg.threshold >= 0):
             raise PartyFileError(f"{what}: pid, threshold and the lists of parties and fingerprints do not fit n")
+        if not all(0 <= j < cfg.n and j != cfg.pid for j in cfg.excluded) or len(set(cfg.excluded)) != len(cfg.excluded):
+            raise PartyFileError(f"{what}: field 'excluded' must list other parties, each once")
         if not cfg.stall_timeout > 0:
             raise PartyFileError(f"{what}: field 'stall_timeout' must be positive")
         return cfg

@@ -50,15 +50,24 @@ LOST = Lost()
 HEARTBEAT_BASE = 1 << 61
 
 
+class _Excluded:
+    """Stands for the link to a party left out of this run, so that MPyC counts every link made."""
+
+    def __repr__(self) -> str:
+        return "EXCLUDED"
+
+
 class Links:
     """This party's links: send and receive labelled raw messages, with stall and loss detection.
 
     ``mpc``: MPyC's runtime (its ``parties[j].protocol`` is the link to peer j, None once closed);
     ``addresses``: every party's host:port, for messages; ``stall``: seconds of silence that end
-    a wait."""
+    a wait; ``excluded``: parties left out of this run (never dialled, sent to or waited for:
+    :meth:`peers` leaves them out)."""
 
-    def __init__(self, mpc: Any, addresses: Sequence[str], stall: float) -> None:
+    def __init__(self, mpc: Any, addresses: Sequence[str], stall: float, excluded: Sequence[int] = ()) -> None:
         self.mpc, self.addresses, self.stall = mpc, tuple(addresses), stall
+        self.excluded = frozenset(excluded)
         self.n, self.me = len(mpc.parties), mpc.pid
         self.heard = [time.monotonic()] * self.n  # when each peer's last bytes arrived
         self.lost: set[int] = set()
@@ -66,7 +75,8 @@ class Links:
         self._beating: asyncio.Task[None] | None = None
 
     def peers(self) -> list[int]:
-        return [j for j in range(self.n) if j != self.me]
+        """The parties this one exchanges messages with in this run."""
+        return [j for j in range(self.n) if j != self.me and j not in self.excluded]
 
     def who(self, peers: Sequence[int]) -> str:
         return ", ".join(f"node {j} ({self.addresses[j]})" for j in sorted(peers))
@@ -156,7 +166,8 @@ class Links:
 
         mpc, loop = self.mpc, asyncio.get_running_loop()
         for peer in mpc.parties:
-            peer.protocol = loop.create_future() if peer.pid == mpc.pid else None
+            peer.protocol = (loop.create_future() if peer.pid == mpc.pid
+                             else _Excluded() if peer.pid in self.excluded else None)
 
         def context(purpose: ssl.Purpose) -> ssl.SSLContext:
             ctx = ssl.create_default_context(purpose)
@@ -179,7 +190,7 @@ class Links:
         if mpc.pid:
             server = await loop.create_server(lambda: asyncoro.MessageExchanger(mpc), port=mpc.parties[mpc.pid].port,
                                               ssl=context(ssl.Purpose.CLIENT_AUTH))
-        await asyncio.gather(*(dial(peer) for peer in mpc.parties[mpc.pid + 1:]))
+        await asyncio.gather(*(dial(peer) for peer in mpc.parties[mpc.pid + 1:] if peer.pid not in self.excluded))
         await mpc.parties[mpc.pid].protocol
         if server is not None:
             server.close()
@@ -200,11 +211,23 @@ class Links:
         every node holds its share): the barrier is given the stall timeout, then left."""
         if self._beating is not None:
             self._beating.cancel()
+        if self.excluded:
+            await self._farewell()
+            return
         if self.lost:
             return
         try:
             await asyncio.wait_for(self.mpc.shutdown(), self.stall)
         except (asyncio.TimeoutError, AttributeError):  # AttributeError: a link MPyC already dropped
+            pass
+
+
+    async def _farewell(self) -> None:
+        """The closing barrier of a run without every party (MPyC's waits for all of them): every
+        peer says it is done, or closes its link; one that stalls is left behind."""
+        try:
+            await self.exchange(HEARTBEAT_BASE - 1, {j: b"" for j in self.peers()})
+        except LinkFailure:
             pass
 
 

@@ -118,7 +118,8 @@ def release(store: NodeStore, survey_id: str) -> ResultShare:
         raise RejectionReason.NOT_COMPUTED.exception("no result yet: the nodes have not finished 'mpc-node compute'")
     store.note_release(survey_id)
     return ResultShare(survey_id, rec.node_index, rec.manifest.hash_hex(), b64e(res.sealed), res.accepted,
-                       res.rejected, res.agreed_digest, res.computed_at, res.run_id, list(res.caught))
+                       res.rejected, res.agreed_digest, res.computed_at, res.run_id, list(res.caught),
+                       res.set_aside, res.anchor, list(res.left_out))
 
 
 async def read_body(request: Request) -> bytearray:
@@ -227,7 +228,7 @@ def create_app(node_dir: Path, store: NodeStore | None = None, limits: GuardLimi
         _peer_or_analyst(store, survey_id, request)
         rec = store.survey(survey_id)
         state, run_id = store.result_state(survey_id)
-        return ComputeState(survey_id, rec.node_index, state, run_id)
+        return ComputeState(survey_id, rec.node_index, state, run_id, store.anchors(survey_id))
 
     @app.get("/v1/surveys/{survey_id}/result", responses=openapi.read_errors(403, 404))
     def result(survey_id: str, request: Request) -> Any:

@@ -18,7 +18,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ from protocol.manifest import Manifest, format_time, manifest_from_json
 from protocol.rejection import RejectionReason
 from protocol.tokens import hashes_equal, token_hash
 from protocol.wire import (
+    AuditAnchor,
     ResultState,
     SurveyState,
     UploadStatus,
@@ -91,7 +92,9 @@ CREATE TABLE IF NOT EXISTS results (
     computed_at TEXT NOT NULL,
     run_id TEXT NOT NULL,
     committed INTEGER NOT NULL DEFAULT 0,
-    caught TEXT NOT NULL DEFAULT '[]'
+    caught TEXT NOT NULL DEFAULT '[]',
+    set_aside INTEGER NOT NULL DEFAULT 0,
+    left_out TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -105,6 +108,16 @@ CREATE TABLE IF NOT EXISTS audit (
 -- looked up by event: a survey's invalid submissions (note_invalid) and its latest import (which
 -- tells a process that its copy of the survey's token hashes is stale)
 CREATE INDEX IF NOT EXISTS audit_by_event ON audit (survey_id, event);
+-- Signed audit-log heads taken when a survey is computed: this node's own and those its peers
+-- sent (protocol.wire.AuditAnchor); a node's log is checked against what its peers kept.
+CREATE TABLE IF NOT EXISTS audit_anchors (
+    survey_id TEXT NOT NULL,
+    node INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    head TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    PRIMARY KEY (survey_id, node, seq)
+);
 -- Uploads refused for their content that carried a valid token without a stored submission: at
 -- most one line per token (the first refusal), deleted when an upload with that token is stored.
 -- Every node lists these submission ids in /ids, so that each counts them in submissions.rejected;
@@ -154,6 +167,9 @@ class StoredResult:
     computed_at: str
     run_id: str
     caught: tuple[int, ...]  # nodes this node saw send wrong shares (errors corrected)
+    set_aside: int = 0  # submissions set aside: validation shares off the polynomial, culprit not located
+    anchor: AuditAnchor | None = None  # this node's signed audit-log head, taken when it prepared the result
+    left_out: tuple[int, ...] = ()  # nodes lost (down, crashed, silent) and left out of the run
 
 
 def _audit_hash(prev: str, at: str, survey_id: str | None, event: str, details: str) -> str:
@@ -261,8 +277,13 @@ class NodeStore:
             self._db.execute("ALTER TABLE submissions ADD COLUMN certificate BLOB")
         if "share" not in cols:  # before shares were kept opened (compute opens their envelopes)
             self._db.execute("ALTER TABLE submissions ADD COLUMN share BLOB")
-        if "caught" not in {r[1] for r in self._db.execute("PRAGMA table_info(results)")}:
+        result_cols = {r[1] for r in self._db.execute("PRAGMA table_info(results)")}
+        if "caught" not in result_cols:
             self._db.execute("ALTER TABLE results ADD COLUMN caught TEXT NOT NULL DEFAULT '[]'")
+        if "set_aside" not in result_cols:
+            self._db.execute("ALTER TABLE results ADD COLUMN set_aside INTEGER NOT NULL DEFAULT 0")
+        if "left_out" not in result_cols:
+            self._db.execute("ALTER TABLE results ADD COLUMN left_out TEXT NOT NULL DEFAULT '[]'")
         # Parsed manifests by survey id: a manifest never changes once imported, and validating
         # one (certificates, primality of p) on every request would dominate ingest cost.
         self._manifests: dict[str, tuple[bytes, Manifest]] = {}
@@ -763,9 +784,14 @@ class NodeStore:
         return digest
 
     def store_result(self, survey_id: str, sealed: bytes, accepted: int, rejected: int, agreed_digest: str,
-                     run_id: str, caught: Sequence[int] = ()) -> None:
+                     run_id: str, caught: Sequence[int] = (), set_aside: int = 0,
+                     sign_head: Callable[[int, str], AuditAnchor] | None = None, left_out: Sequence[int] = ()) -> None:
         """Keep this node's sealed result share of MPC run ``run_id`` as *prepared* (not served);
-        ``caught``: nodes this node saw send wrong shares whose errors were corrected.
+        ``caught``: nodes this node saw send wrong shares whose errors were corrected; ``set_aside``:
+        submissions not counted because their validation shares were off the polynomial;
+        ``sign_head(seq, head)``: this node's signature of its audit-log head once the compute line
+        is written, kept in the same transaction (so a prepared share always has its anchor);
+        ``left_out``: nodes lost (down, crashed, silent) and left out of the run.
 
         A prepared share of an earlier, unfinished run is replaced; a committed one never is.
         """
@@ -776,12 +802,15 @@ class NodeStore:
             self._db.execute("DELETE FROM results WHERE survey_id=?", (survey_id,))
             self._db.execute(
                 "INSERT INTO results (survey_id, sealed, accepted, rejected, agreed_digest, computed_at, run_id,"
-                " committed, caught) VALUES (?,?,?,?,?,?,?,0,?)",
+                " committed, caught, set_aside, left_out) VALUES (?,?,?,?,?,?,?,0,?,?,?)",
                 (survey_id, sealed, accepted, rejected, agreed_digest, format_time(now_utc()), run_id,
-                 json.dumps(sorted(caught))),
+                 json.dumps(sorted(caught)), set_aside, json.dumps(sorted(left_out))),
             )
             self._audit(survey_id, "compute", {"accepted": accepted, "rejected": rejected, "digest": agreed_digest,
-                                               "run_id": run_id})
+                                               "run_id": run_id, **({"set_aside": set_aside} if set_aside else {})})
+            if sign_head is not None:
+                seq, head = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+                self._keep_anchor(survey_id, sign_head(int(seq), str(head)))
 
     def commit_result(self, survey_id: str, run_id: str) -> None:
         """Serve the prepared share of ``run_id`` from now on (every node prepared that run)."""
@@ -806,12 +835,49 @@ class NodeStore:
         """The committed result share, if any."""
         with self._lock:
             row = self._db.execute(
-                "SELECT sealed, accepted, rejected, agreed_digest, computed_at, run_id, caught FROM results"
+                "SELECT sealed, accepted, rejected, agreed_digest, computed_at, run_id, caught, set_aside, left_out"
+                " FROM results"
                 " WHERE survey_id=? AND committed=1", (survey_id,)).fetchone()
         if row is None:
             return None
+        own = [a for a in self.anchors(survey_id) if a.node_index == self.survey(survey_id).node_index]
         return StoredResult(bytes(row[0]), int(row[1]), int(row[2]), str(row[3]), str(row[4]), str(row[5]),
-                            tuple(int(x) for x in json.loads(row[6])))
+                            tuple(int(x) for x in json.loads(row[6])), int(row[7]), own[-1] if own else None,
+                            tuple(int(x) for x in json.loads(row[8])))
+
+    # -- audit anchors --------------------------------------------------------------------------
+    def _keep_anchor(self, survey_id: str, a: AuditAnchor) -> None:
+        self._db.execute("INSERT OR REPLACE INTO audit_anchors (survey_id, node, seq, head, signature) VALUES "
+                         "(?,?,?,?,?)", (survey_id, a.node_index, a.seq, a.head, a.signature))
+
+    def keep_anchor(self, survey_id: str, a: AuditAnchor) -> None:
+        """Keep a peer's signed audit-log head (checked by the caller), and say so in the log."""
+        with self._tx():
+            known = self._db.execute("SELECT 1 FROM audit_anchors WHERE survey_id=? AND node=? AND seq=? AND head=?",
+                                     (survey_id, a.node_index, a.seq, a.head)).fetchone()
+            if known is None:
+                self._keep_anchor(survey_id, a)
+                self._audit(survey_id, "peer-audit-head", {"node": a.node_index, "seq": a.seq, "head": a.head})
+
+    def anchors(self, survey_id: str) -> list[AuditAnchor]:
+        """Every signed audit-log head kept for the survey, by node then line."""
+        with self._lock:
+            rows = self._db.execute("SELECT node, seq, head, signature FROM audit_anchors WHERE survey_id=? "
+                                    "ORDER BY node, seq", (survey_id,)).fetchall()
+        return [AuditAnchor(int(j), int(seq), str(head), str(sig)) for j, seq, head, sig in rows]
+
+    def check_anchor(self, seq: int, head: str, who: str) -> None:
+        """This node's log must hold line ``seq`` with hash ``head`` (as ``who`` recorded it) on an
+        intact chain; raises SurveyError naming what was done to it otherwise."""
+        self.verify_audit()
+        rows = self.audit_rows()
+        if not rows or rows[-1][0] < seq:
+            raise SurveyError(f"audit log ends at line {rows[-1][0] if rows else 0}, but {who} recorded its line {seq}: "
+                              "lines were removed from the end")
+        at = next((r for r in rows if r[0] == seq), None)
+        if at is None or at[6] != head:
+            raise SurveyError(f"audit log line {seq} is not the one {who} recorded (hash {head[:16]}…): the log was "
+                              "rewritten")
 
     def note_event(self, survey_id: str, event: str, details: dict[str, Any]) -> None:
         """Append one event (no share, no token) to the audit log."""

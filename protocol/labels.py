@@ -32,6 +32,7 @@ class Label(bytes, Enum):
     # protocol.nodeauth: signed node requests and signed frozen sets (text statements)
     NODE_REQUEST = b"salary-mpc/v1 node request\n"
     FROZEN_SET = b"salary-mpc/v2 frozen set\n"
+    AUDIT_HEAD = b"salary-mpc/v1 audit head\n"
     # protocol.validity: the validation challenge expanded from the joint seed
     VALIDATION_CHALLENGE = b"salary-mpc/v4 validation challenge\x00"
     # protocol.dp: a node's noise stream, and the seed a node derives from its secret key

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from .errors import InvalidToken
 from .labels import Label
 from .manifest import Manifest
+from .wire import AuditAnchor
 
 HEADER = "X-Salary-Node"
 MAX_SKEW = 300
@@ -90,6 +91,28 @@ def verify_statement(pub: ec.EllipticCurvePublicKey, message: bytes, signature: 
         pub.verify(signature, message, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
         raise InvalidToken("statement signature does not verify") from None
+
+
+def audit_head_statement(survey_id: str, manifest_hash_hex: str, node_index: int, seq: int, head_hex: str) -> bytes:
+    """What a node signs about its audit log when it computes a survey: line ``seq`` has hash
+    ``head_hex`` (its peers keep the signed head, so a log cut short or rewritten is detected)."""
+    return Label.AUDIT_HEAD.value + f"{survey_id} {manifest_hash_hex} {node_index} {seq} {head_hex}".encode()
+
+
+def verify_audit_anchor(manifest: Manifest, a: AuditAnchor) -> None:
+    """Raise SurveyError unless node ``a.node_index`` signed this head of its audit log for
+    ``manifest``'s survey (:func:`audit_head_statement`)."""
+    from .errors import SurveyError
+
+    if not 0 <= a.node_index < manifest.n:
+        raise SurveyError(f"an audit head names node {a.node_index}, which is not in the survey")
+    try:
+        sig = base64.b64decode(a.signature, validate=True)
+        verify_statement(statement_verifier(manifest.nodes[a.node_index].tls_cert_pem),
+                         audit_head_statement(manifest.survey_id, manifest.hash_hex(), a.node_index, a.seq, a.head),
+                         sig)
+    except (binascii.Error, ValueError, InvalidToken):
+        raise SurveyError(f"node {a.node_index}'s audit head is not signed by it") from None
 
 
 def frozen_set_statement(survey_id: str, manifest_hash_hex: str, node_index: int, digest_hex: str) -> bytes:

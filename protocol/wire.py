@@ -15,7 +15,7 @@ import re
 import struct
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -480,6 +480,32 @@ class SetSummary:
 
 
 @dataclass(frozen=True)
+class AuditAnchor:
+    """A node's signed audit-log head: line ``seq`` of node ``node_index``'s log has hash ``head``
+    (``signature``: base64 of its signature of :func:`protocol.nodeauth.audit_head_statement`)."""
+
+    node_index: int
+    seq: int
+    head: str
+    signature: str
+
+    @staticmethod
+    def parse(obj: Any) -> AuditAnchor:
+        a = _from_dict(AuditAnchor, obj, "malformed audit head")
+        if not (isinstance(a.node_index, int) and isinstance(a.seq, int) and a.seq > 0
+                and isinstance(a.head, str) and re.fullmatch(r"[0-9a-f]{64}", a.head)
+                and isinstance(a.signature, str)):
+            raise SurveyError("malformed audit head")
+        return a
+
+
+def _anchors(items: Any) -> list[AuditAnchor]:
+    if not isinstance(items, list):
+        raise SurveyError("malformed audit head")
+    return [AuditAnchor.parse(a) for a in items]
+
+
+@dataclass(frozen=True)
 class ComputeState:
     """GET /v1/surveys/{survey_id}/compute — where a node is in the two-phase result commit.
 
@@ -491,13 +517,14 @@ class ComputeState:
     node_index: int
     state: str  # a ResultState
     run_id: str | None = None
+    anchors: list[AuditAnchor] = field(default_factory=list)  # signed audit heads it keeps: its own and its peers'
 
     @staticmethod
     def parse(obj: Any) -> ComputeState:
         cs = _from_dict(ComputeState, obj, "peer sent a malformed compute state")
         if cs.state not in set(ResultState):
             raise SurveyError("peer sent a malformed compute state")
-        return cs
+        return ComputeState(cs.survey_id, cs.node_index, cs.state, cs.run_id, _anchors(cs.anchors))
 
 
 @dataclass(frozen=True)
@@ -514,13 +541,19 @@ class ResultShare:
     computed_at: str
     run_id: str = ""  # the MPC run that produced the share; equal at every node
     caught: list[int] = field(default_factory=list)  # nodes this node caught sending wrong shares (corrected)
+    set_aside: int = 0  # submissions not counted: validation shares off the polynomial, culprit not located
+    anchor: AuditAnchor | None = None  # the node's signed audit-log head, taken when it computed
+    left_out: list[int] = field(default_factory=list)  # nodes this node's run went on without (lost)
 
     @staticmethod
     def parse(obj: Any) -> ResultShare:
         rs = _from_dict(ResultShare, obj, "node sent a malformed result share")
-        if not isinstance(rs.node_index, int) or not isinstance(rs.accepted, int) or not isinstance(rs.rejected, int):
+        if rs.anchor is not None:
+            rs = replace(rs, anchor=AuditAnchor.parse(rs.anchor))
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                   for v in (rs.node_index, rs.accepted, rs.rejected, rs.set_aside)):
             raise SurveyError("node sent a malformed result share")
-        if not isinstance(rs.caught, list) or not all(isinstance(c, int) and not isinstance(c, bool)
-                                                       for c in rs.caught):
+        if not all(isinstance(v, list) and all(isinstance(c, int) and not isinstance(c, bool) for c in v)
+                   for v in (rs.caught, rs.left_out)):
             raise SurveyError("node sent a malformed result share")
         return rs

@@ -41,10 +41,11 @@ ABORTING_STEPS = [
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_deviation_inside_the_mpc_is_caught_and_named(tmp_path: Path, model: str) -> None:
-    """Each step in turn on one closed survey: an aborted run releases nothing, so the next
-    compute starts over on the same frozen submission set."""
-    c, _ = _survey(tmp_path, 4, 1, model)
+def test_deviation_inside_the_mpc_is_caught_and_named_with_2t_plus_1(tmp_path: Path, model: str) -> None:
+    """n = 3: nobody can be left out (two parties would be left, with no check). Each step in turn
+    on one closed survey: an aborted run releases nothing, so the next compute starts over on the
+    same frozen submission set."""
+    c, _ = _survey(tmp_path, 3, 1, model)
     try:
         for step, needle in ABORTING_STEPS:
             results = c.compute(timeout=20, cheat={CHEATER: step})
@@ -60,6 +61,72 @@ def test_deviation_inside_the_mpc_is_caught_and_named(tmp_path: Path, model: str
             for d in c.node_dirs:
                 assert (d / WORK_DIR).is_dir() and not (d / WORK_DIR / "PWNED-by-peer-pickle").exists()
             assert not (Path(tempfile.gettempdir()) / "PWNED-by-peer-pickle").exists()
+    finally:
+        c.stop_all()
+
+
+EXCLUDED = [
+    ("agree", "malicious"), ("equivocate", "malicious"), ("garbage", "malicious"), ("pickle", "malicious"),
+    ("crash", "malicious"), ("stall", "malicious"), ("agree", "semi-honest"), ("crash", "semi-honest"),
+]
+
+
+@pytest.mark.parametrize(("step", "model"), EXCLUDED)
+def test_with_3t_plus_1_the_deviating_node_is_left_out_and_the_others_deliver(tmp_path: Path, step: str,
+                                                                             model: str) -> None:
+    """n = 4, t = 1: the honest nodes exclude the node they named (or lost), rerun over the same
+    frozen set without it, and release the exact result; the culprit is named to the operators
+    and to the analyst."""
+    c, records = _survey(tmp_path, 4, 1, model)
+    lost = step in ("crash", "stall")
+    try:
+        results = c.compute(timeout=4 if step == "stall" else 20, cheat={CHEATER: step})
+        for i, res in enumerate(results):
+            if i == CHEATER:
+                assert res.returncode != 0
+                continue
+            assert res.returncode == 0, (step, res.stderr)
+            assert ("excluding node 2 (node2, " in res.stderr
+                    and f"({'lost' if lost else 'named for a deviation'}): 3 of 4 nodes go on over the same frozen "
+                    "set; its shares are erasures (2s + e <= n - t - 1)" in res.stderr), res.stderr
+            assert "rerunning the MPC without node 2 (node2, " in res.stderr
+            assert res.stdout.strip().splitlines()[-1] == ("the result was computed without node(s) 2"
+                                                           + ("" if lost else "; named for a deviation: node(s) 2"))
+        out = c.results(tmp_path / "r.json", tmp_path / "report.md")
+        assert compare(out, plaintext_report(records, 5)) == []
+        assert out["submissions"] == {"accepted": len(records), "rejected": 0}  # nothing set aside
+        assert out["cheating_nodes"] == ([] if lost else [CHEATER])
+        assert out.get("left_out_nodes") == ([CHEATER] if lost else None)
+        if lost:
+            assert (f"node(s) {CHEATER} were lost (down, crashed or silent past the stall timeout) and left out of the "
+                    "computation by the other nodes") in out["warnings"]
+        assert out["warnings"][0].startswith("node 2's result share was left out (node 2 (node2) has no result for "
+                                             "you: no result yet")
+        report = (tmp_path / "report.md").read_text()
+        assert "node 2's result share was left out" in report
+        if not lost:
+            assert "Nodes caught cheating: 2" in report
+        audit = run([tool("mpc-node"), "audit", "--dir", str(c.node_dirs[0])], quiet=True).stdout
+        assert f' excluded {{"deviation":{"false" if lost else "true"},"nodes":[2],"reason":' in audit
+    finally:
+        c.stop_all()
+
+
+def test_with_5_nodes_a_crash_and_a_liar_at_once_still_deliver(tmp_path: Path) -> None:
+    """n = 5, t = 1: a crashed node (an erasure) and a node sending a wrong count share and a
+    wrong result share (an error): 2s + e = 3 <= n - t - 1 = 3, the right result, the liar named."""
+    c, records = _survey(tmp_path, 5, 1, "malicious")
+    try:
+        results = c.compute(timeout=20, cheat={1: "crash", 3: "open"})
+        for i, res in enumerate(results):
+            if i != 1:
+                assert res.returncode == 0, res.stderr
+                assert "excluding node 1 (node1, " in res.stderr and "(lost): 4 of 5 nodes go on" in res.stderr
+                assert "cheating detected and corrected: node 3 (node3, " in res.stderr
+        out = c.results(tmp_path / "r.json")
+        assert compare(out, plaintext_report(records, 5)) == []
+        assert out["cheating_nodes"] == [3]
+        assert out["warnings"][0].startswith("node 1's result share was left out")
     finally:
         c.stop_all()
 
@@ -134,9 +201,21 @@ def test_wrong_validation_shares_with_2t_plus_1_set_rows_aside(tmp_path: Path) -
         for i, res in enumerate(results):
             assert res.returncode == 0, res.stderr
             if i != CHEATER:
-                assert f"{lied} submission(s) had validation shares off the polynomial" in res.stderr, res.stderr
-        out = c.results(tmp_path / "r.json")
-        assert (out["submissions"]["accepted"], out["submissions"]["rejected"]) == (len(records) - lied, lied)
+                assert (f"{lied} submission(s) had validation shares off the polynomial; they are set aside and do "
+                        "not count, and the analyst is told. Either their contributors sent inconsistent shares, or "
+                        "a node lied in the validation openings, which 3 nodes cannot tell apart (n < 3t+1 = 4): if "
+                        "many are set aside, suspect a node") in res.stderr, res.stderr
+                assert (f"{lied} of the submissions not counted were set aside: their validation shares were off "
+                        "the polynomial (see above); the analyst's result says so") in res.stdout
+        # the analyst is told too: a field, a warning first, and a distinct exit status
+        got = run([tool("salary-analyst"), "results", "--survey", str(c.survey_dir), "--format", "json", "--out",
+                   str(tmp_path / "r.json")], check=False, quiet=True)
+        assert got.returncode == 3, got.stderr
+        assert got.stderr.strip().splitlines()[-1] == (f"salary-analyst: warning: {lied} submission(s) set aside "
+                                                       "(validation shares off the polynomial); exit status 3")
+        out = json.loads((tmp_path / "r.json").read_text())
+        assert out["submissions"] == {"accepted": len(records) - lied, "rejected": lied, "set_aside": lied}
+        assert out["warnings"][0].startswith(f"{lied} submission(s) were set aside and are not counted")
         audit = run([tool("mpc-node"), "audit", "--dir", str(c.node_dirs[0])], quiet=True).stdout
         assert audit.count("shares do not lie on one degree-t polynomial") == lied
     finally:

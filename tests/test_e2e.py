@@ -177,7 +177,8 @@ def test_run_local_with_malicious_contributors(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("cheat,code,needle", [
     ("1:result", 0, "the analyst named node(s) [1] for a wrong result share and corrected it"),
-    ("3:pickle", 3, "node 0: cheating detected: node 3 sent a message that is not plain data"),
+    ("3:pickle", 0, "the honest nodes left node 3 out and released the result without it; the analyst named node(s) "
+                    "[3]"),
 ])
 def test_run_local_fault_injection(tmp_path: Path, cheat: str, code: int, needle: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "demo.run_local", "--model", "malicious", "--nodes", "4",

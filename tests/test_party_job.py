@@ -47,6 +47,8 @@ OUTCOME = PartyOutcome([1, P - 1, 0], "c0ffee", [(3, Reason.ONE_HOT), (7, Reason
 
 def test_every_party_file_round_trips() -> None:
     assert PartyConfig.parse(CONFIG.to_json()) == CONFIG
+    without_2 = dataclasses.replace(CONFIG, excluded=(2,))
+    assert PartyConfig.parse(without_2.to_json()) == without_2
     assert PartyJob.parse(JOB.to_json()) == JOB
     plain = dataclasses.replace(JOB, shares=MatrixFile("shares.bin"), set_statements=(), certificate_lookup=None,
                                 dp=None, batch_rows=None, cheat=None)
@@ -74,6 +76,12 @@ def _job_with(**changes: Any) -> str:
     (_job_with(certificates=["PEM", 1]), "party job: field 'certificates' must be a list of str"),
     (_job_with(party={**CONFIG.to_obj(), "pid": 3}),
      "party job party: pid, threshold and the lists of parties and fingerprints do not fit n"),
+    (_job_with(party={**CONFIG.to_obj(), "excluded": [1]}),
+     "party job party: field 'excluded' must list other parties, each once"),
+    (_job_with(party={**CONFIG.to_obj(), "excluded": [2, 2]}),
+     "party job party: field 'excluded' must list other parties, each once"),
+    (_job_with(party={**CONFIG.to_obj(), "excluded": [3]}),
+     "party job party: field 'excluded' must list other parties, each once"),
     (_job_with(set_statements=[{"digest": "00" * 32, "signature": "not base64!"}]),
      "party job set statement: field 'signature' is not base64"),
 ])
@@ -147,6 +155,8 @@ def test_each_cheat_deviates_only_where_it_says(channels: dict[Cheat | None, Cha
     for rnd, payload in ((Round.AGREEMENT, agreement), (Round.VALIDATION, validation),
                          (Round.PRODUCT_CHECKS, product_checks), (Round.COUNTS, counts)):
         for cheat, ch in channels.items():
+            if cheat in (Cheat.CRASH, Cheat.STALL):  # they end the party: test_crash_and_stall_end_the_party
+                continue
             said = ch.own_payload(rnd, payload)
             deviates = (cheat, rnd) in {(Cheat.AGREE, Round.AGREEMENT), (Cheat.VALIDATE, Round.VALIDATION),
                                         (Cheat.VALIDATE, Round.PRODUCT_CHECKS), (Cheat.OPEN, Round.COUNTS)}
@@ -165,6 +175,30 @@ def test_each_cheat_deviates_only_where_it_says(channels: dict[Cheat | None, Cha
     shares = [5, 6, 7]
     assert honest.result_shares(shares) == shares
     assert channels[Cheat.RESULT].result_shares(shares)[1:] == [6, 7] != channels[Cheat.RESULT].result_shares(shares)
+
+
+class _Died(Exception):
+    pass
+
+
+def test_crash_and_stall_end_the_party_when_validation_starts(channels: dict[Cheat | None, Channel],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import time
+
+    slept: list[float] = []
+
+    def die(code: int) -> None:
+        raise _Died(code)
+
+    monkeypatch.setattr(os, "_exit", die)
+    monkeypatch.setattr(time, "sleep", slept.append)
+    for cheat in (Cheat.CRASH, Cheat.STALL):
+        ch = channels[cheat]
+        assert ch.own_payload(Round.AGREEMENT, b"x") == b"x" and ch.own_payload(Round.COIN, b"y") == b"y"
+        with pytest.raises(_Died):
+            ch.own_payload(Round.VALIDATION, b"z")
+    assert slept == [240.0]  # the stall: two stall timeouts without a word, then it dies
 
 
 def test_cheats_that_change_what_is_sent(channels: dict[Cheat | None, Channel]) -> None:

@@ -246,3 +246,33 @@ def test_party_fault_kinds_round_trip_and_unknown_kinds_are_refused() -> None:
         assert PartyFault.parse(fault.to_json()) == fault
     with pytest.raises(PartyFileError, match="field 'kind' names no fault: 'bored'"):
         PartyFault.parse('{"message": "m", "culprits": [], "kind": "bored", "peers": []}')
+
+
+def test_a_party_left_out_of_the_run_is_neither_sent_to_nor_waited_for() -> None:
+    parties = [types.SimpleNamespace(pid=j, protocol=None if j == 0 else FakeLink()) for j in range(3)]
+    links = Links(types.SimpleNamespace(parties=parties, pid=0), ADDRS, 0.3, excluded=(2,))
+    assert links.peers() == [1]
+
+    async def go() -> dict[int, Any]:
+        parties[1].protocol.arrive(-5, b"from 1")
+        return await links.exchange(-5, {1: b"to 1"})
+
+    assert asyncio.run(go()) == {1: b"from 1"}  # no wait for node 2, which never speaks
+    assert parties[1].protocol.sent == [(-5, b"to 1")] and parties[2].protocol.sent == []
+
+
+def test_how_many_nodes_compute_may_leave_out() -> None:
+    """At most n - 2t - 1 parties in all, never this node, and only for someone newly named."""
+    from mpc_nodes.compute import exclusion
+
+    def m(n: int, t: int) -> Any:
+        return types.SimpleNamespace(n=n, threshold=t)
+
+    assert exclusion(m(3, 1), 0, (), (2,)) is None  # n = 3: two parties would be left, with no check
+    assert exclusion(m(4, 1), 0, (), (2,)) == (2,)
+    assert exclusion(m(4, 1), 0, (2,), (3,)) is None  # a second one: no check left
+    assert exclusion(m(4, 1), 2, (), (2,)) is None  # a node that is named itself stops
+    assert exclusion(m(4, 1), 0, (2,), (2,)) is None  # named again in the rerun: nothing new to try
+    assert exclusion(m(5, 1), 0, (1,), (3,)) == (1, 3)
+    assert exclusion(m(5, 1), 0, (), ()) is None
+    assert exclusion(m(7, 2), 0, (), (4, 5, 6)) is None and exclusion(m(7, 2), 0, (), (5, 6)) == (5, 6)

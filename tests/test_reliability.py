@@ -206,6 +206,8 @@ def test_closing_time_release_purge_and_audit(tmp_path: Path) -> None:
             assert "token" not in audit.lower().replace("tokens", "")  # counts only, never a token
             ok = run([tool("mpc-node"), "audit", "--dir", str(d), "--verify"], quiet=True)
             assert "hash chain verified" in ok.stdout
+            checked = [ln for ln in ok.stdout.splitlines() if ln.startswith(f"survey {SID}: checked against node ")]
+            assert len(checked) == 2 and all(re.search(r": line \d+ matches$", ln) for ln in checked), ok.stdout
         # an edited line is detected
         db = sqlite3.connect(c.node_dirs[0] / "node.db")
         db.execute("UPDATE audit SET details='{\"shares_deleted\":0}' WHERE event='purge'")
@@ -213,5 +215,67 @@ def test_closing_time_release_purge_and_audit(tmp_path: Path) -> None:
         db.close()
         bad = run([tool("mpc-node"), "audit", "--dir", str(c.node_dirs[0]), "--verify"], check=False, quiet=True)
         assert bad.returncode == 1 and "has been altered" in bad.stderr
+        # a receipt line deleted and the chain recomputed, or the last lines dropped: the chain alone
+        # verifies, the heads the other nodes kept do not
+        _rewrite_audit(c.node_dirs[1] / "node.db", "DELETE FROM audit WHERE seq=(SELECT MIN(seq) FROM audit "
+                                                   "WHERE event='receipt' OR event='bulk-receipt')")
+        _rewrite_audit(c.node_dirs[2] / "node.db", "DELETE FROM audit WHERE seq>=(SELECT MAX(seq) FROM audit "
+                                                   "WHERE event='compute')")
+        for node, why in ((1, r"is not the one node 0 \(node0, .*\) recorded \(hash [0-9a-f]{16}…\): the log was "
+                              r"rewritten$"),
+                          (2, r"but node 0 \(node0, .*\) recorded its line \d+: lines were removed from the end$")):
+            bad = run([tool("mpc-node"), "audit", "--dir", str(c.node_dirs[node]), "--verify"], check=False, quiet=True)
+            assert bad.returncode == 1 and re.search(r"mpc-node: error: audit log .*" + why, bad.stderr), bad.stderr
+    finally:
+        c.stop_all()
+
+
+def _rewrite_audit(db_path: Path, sql: str) -> None:
+    """What someone controlling the node can do to its log: edit it and recompute the hash chain."""
+    from mpc_nodes.store import GENESIS, _audit_hash
+
+    db = sqlite3.connect(db_path)
+    db.execute(sql)
+    prev = GENESIS
+    for seq, at, sid, event, details in db.execute("SELECT seq, at, survey_id, event, details FROM audit "
+                                                   "ORDER BY seq").fetchall():
+        h = _audit_hash(prev, at, sid, event, details)
+        db.execute("UPDATE audit SET prev_hash=?, hash=? WHERE seq=?", (prev, h, seq))
+        prev = h
+    db.commit()
+    db.close()
+
+
+def test_with_2t_plus_2_nodes_compute_goes_on_without_a_node_that_is_down(tmp_path: Path) -> None:
+    """n = 4, t = 1: node 2's server is down at compute time. The others wait for it for the stall
+    timeout, agree on what the three of them hold, compute without it and release; the analyst
+    reconstructs from the three shares present (an erasure) and says which one is missing."""
+    c, records = closed_survey(tmp_path, {"female": 7, "male": 6, "other": 2}, seed=4, n=4, threshold=1,
+                               model="malicious")
+    try:
+        c.stop_node(2)
+        for res in c.compute(timeout=3, nodes=[0, 1, 3]):
+            assert res.returncode == 0, res.stderr
+            assert ("node 2 (node2, " in res.stderr and "did not provide its frozen submission set in time"
+                    in res.stderr and "; going on without it" in res.stderr), res.stderr
+            assert res.stdout.strip().splitlines()[-1] == "the result was computed without node(s) 2"
+        out = c.results(tmp_path / "r.json")
+        assert compare(out, plaintext_report(records, 5)) == []
+        assert out["cheating_nodes"] == [] and out["left_out_nodes"] == [2]  # down is not cheating
+        assert re.match(r"node 2's result share was left out \(node 2 \(node2\) at https://127\.0\.0\.1:\d+ is "
+                        r"unreachable \(\w+\)\); the result was reconstructed from the other 3 shares, which agree$",
+                        out["warnings"][0]), out["warnings"]
+    finally:
+        c.stop_all()
+
+
+def test_with_3_nodes_compute_does_not_go_on_without_one(tmp_path: Path) -> None:
+    c, _ = closed_survey(tmp_path, {"female": 7, "male": 6, "other": 2}, seed=3, n=3, threshold=1)
+    try:
+        c.stop_node(2)
+        for res in c.compute(timeout=2, nodes=[0, 1]):
+            assert res.returncode == 1
+            assert re.search(r"mpc-node: error: node 2 \(node2, https://127\.0\.0\.1:\d+\) did not provide its frozen "
+                             r"submission set in time: ", res.stderr), res.stderr
     finally:
         c.stop_all()

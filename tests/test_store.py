@@ -786,3 +786,72 @@ def test_nodestore_close_closes_the_database(survey: Survey) -> None:
     s.close()
     with pytest.raises(sqlite3.ProgrammingError):
         s.count(SID)
+
+
+# -------------------------------------------------------------------------------- anchored audit logs
+
+def _rechain(path: Path) -> None:
+    """What someone controlling the node can do: recompute every hash of the chain after an edit."""
+    db = sqlite3.connect(path)
+    prev = "0" * 64
+    for seq, at, sid, event, details in db.execute("SELECT seq, at, survey_id, event, details FROM audit ORDER BY seq"
+                                                   ).fetchall():
+        h = _audit_hash(prev, at, sid, event, details)
+        db.execute("UPDATE audit SET prev_hash=?, hash=? WHERE seq=?", (prev, h, seq))
+        prev = h
+    db.commit()
+    db.close()
+
+
+def _computed(store: NodeStore, survey: Survey) -> Any:
+    """The busy store with its result prepared and its audit head signed; the signed head."""
+    from mpc_nodes.anchors import head_signer, verify_anchor
+
+    _busy_store(store, survey)
+    store.store_result(SID, b"sealed", 4, 0, "d" * 64, "run", (), 0, head_signer(survey.node_dirs[0], survey.manifest, 0))
+    (anchor,) = store.anchors(SID)
+    verify_anchor(survey.manifest, anchor)  # signed with node 0's key, over its survey
+    assert (anchor.seq, anchor.head) == store.audit_rows()[-1][:1] + store.audit_rows()[-1][6:]
+    return anchor
+
+
+def test_a_signed_head_is_kept_with_the_result_and_checks_an_intact_log(store: NodeStore, survey: Survey) -> None:
+    anchor = _computed(store, survey)
+    store.commit_result(SID, "run")
+    res = store.result(SID)
+    assert res is not None and res.anchor == anchor
+    store.note_event(SID, "later", {})  # lines after the head do not matter to it
+    store.check_anchor(anchor.seq, anchor.head, "node 1")
+
+
+def test_a_deleted_receipt_line_with_a_recomputed_chain_is_detected_by_the_head(store: NodeStore,
+                                                                               survey: Survey) -> None:
+    anchor = _computed(store, survey)
+    _edit(store.path, "DELETE FROM audit WHERE seq=(SELECT MIN(seq) FROM audit WHERE event='receipt')", ())
+    _rechain(store.path)
+    assert store.verify_audit() == anchor.seq - 1  # the chain alone says nothing
+    with pytest.raises(SurveyError, match=f"^audit log line {anchor.seq} is not the one node 1 recorded "
+                                          f"\\(hash {anchor.head[:16]}…\\): the log was rewritten$"):
+        store.check_anchor(anchor.seq, anchor.head, "node 1")
+
+
+def test_dropped_last_lines_are_detected_by_the_head(store: NodeStore, survey: Survey) -> None:
+    anchor = _computed(store, survey)
+    _edit(store.path, "DELETE FROM audit WHERE seq>=?", (anchor.seq - 1,))
+    store.verify_audit()  # still a valid chain
+    with pytest.raises(SurveyError, match=f"^audit log ends at line {anchor.seq - 2}, but node 1 recorded its line "
+                                          f"{anchor.seq}: lines were removed from the end$"):
+        store.check_anchor(anchor.seq, anchor.head, "node 1")
+
+
+def test_a_head_signed_by_another_node_or_for_another_line_does_not_verify(store: NodeStore, survey: Survey) -> None:
+    from mpc_nodes.anchors import head_signer, verify_anchor
+
+    anchor = _computed(store, survey)
+    with pytest.raises(SurveyError, match="^node 1's audit head is not signed by it$"):
+        verify_anchor(survey.manifest, dataclasses.replace(anchor, node_index=1))
+    with pytest.raises(SurveyError, match="^node 0's audit head is not signed by it$"):
+        verify_anchor(survey.manifest, dataclasses.replace(anchor, seq=anchor.seq + 1))
+    other = head_signer(survey.node_dirs[1], survey.manifest, 0)(anchor.seq, anchor.head)  # node 1's key
+    with pytest.raises(SurveyError, match="^node 0's audit head is not signed by it$"):
+        verify_anchor(survey.manifest, other)
