@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -38,15 +39,25 @@ def tool(name: str) -> str:
     return str(cand) if cand.exists() else (shutil.which(name) or name)
 
 
+#: Ports are drawn below Linux's ephemeral range (32768-60999 by default): a port the kernel
+#: handed out for bind(0) can be taken as the source port of any outgoing connection before the
+#: node binds it, which made a node fail to start now and then while other tests ran.
+PORT_RANGE = (20000, 32768)
+
+
 def free_ports(count: int) -> list[int]:
-    socks, ports = [], []
-    for _ in range(count):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
+    """``count`` distinct ports on 127.0.0.1 that were free a moment ago."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = secrets.randbelow(PORT_RANGE[1] - PORT_RANGE[0]) + PORT_RANGE[0]
+        if port in ports:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
     return ports
 
 
