@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 
 from protocol.errors import SurveyError
 
+from .filing import Filing, LegalBasis
+
 __all__ = ["REFERENCE_GENDER", "Labels", "NO_LABELS", "ThreatModel", "Submissions", "GroupNoise", "GroupFigures", "GenderBreakdown",
            "Component", "ComponentFigures", "ComponentGaps", "Art10Flag",
            "CategoryFigures", "Quartiles", "Bands", "DifferentialPrivacy", "Release", "MalformedRelease", "parse"]
@@ -216,6 +218,8 @@ class Release:
     labels: Labels = NO_LABELS
     #: a complete survey's Art. 10 flags (None, and absent from the JSON, for one-figure surveys)
     art10_flags: tuple[Art10Flag, ...] | None = None
+    #: what filing the report needs (organisation, period, date, manifest hash, legal basis, method)
+    filing: Filing | None = None
 
     def gender_label(self, key: str) -> str:
         """How a gender is shown: the organiser's label, else its key."""
@@ -252,6 +256,7 @@ class Release:
             **({"labels": {"gender": dict(self.labels.genders), "category": dict(self.labels.categories)}}
                if self.labels.genders or self.labels.categories else {}),
             **({"art10_flags": [_flag_json(f) for f in self.art10_flags]} if self.art10_flags is not None else {}),
+            **({"filing": _filing_json(self.filing)} if self.filing is not None else {}),
         }
 
 
@@ -282,6 +287,13 @@ def _breakdown_json(b: GenderBreakdown) -> dict[str, Any]:
 def _flag_json(f: Art10Flag) -> dict[str, Any]:
     return {"category": f.category, "component": f.component.value, "gender": f.gender,
             "gap_percent": f.gap_percent, "count": f.count, "reference_count": f.reference_count}
+
+
+def _filing_json(f: Filing) -> dict[str, Any]:
+    return {"organisation": f.organisation, "reporting_period": f.reporting_period, "released_on": f.released_on,
+            "manifest_hash": f.manifest_hash,
+            "legal_basis": [{"table": b.table, "directive": b.directive, "uk": b.uk} for b in f.legal_basis],
+            "method_notes": list(f.method_notes)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -521,6 +533,24 @@ def _labels(root: _Object) -> Labels:
     return labels
 
 
+def _legal_basis(obj: Any, path: str) -> LegalBasis:
+    o = _Object(obj, path)
+    b = LegalBasis(table=o.text("table"), directive=o.text("directive"), uk=o.text("uk"))
+    o.done()
+    return b
+
+
+def _filing(root: _Object) -> Filing | None:
+    if "filing" not in root.obj:
+        return None
+    o = root.object("filing")
+    f = Filing(organisation=o.text("organisation"), reporting_period=o.text("reporting_period"),
+               released_on=o.text("released_on"), manifest_hash=o.text("manifest_hash"),
+               legal_basis=o.items("legal_basis", _legal_basis), method_notes=o.items("method_notes", _warning))
+    o.done()
+    return f
+
+
 def _model(o: _Object) -> ThreatModel:
     v = o.text("model")
     try:
@@ -547,6 +577,6 @@ def parse(obj: Any) -> Release:
         bands=_bands(o.object("bands")), differential_privacy=_differential_privacy(o),
         min_group_size=o.integer("min_group_size"), salary_unit=o.text("salary_unit"),
         warnings=o.items("warnings", _warning), cheating_nodes=o.items("cheating_nodes", _node), labels=_labels(o),
-        art10_flags=o.items("art10_flags", _flag) if "art10_flags" in o.obj else None)
+        art10_flags=o.items("art10_flags", _flag) if "art10_flags" in o.obj else None, filing=_filing(o))
     o.done()
     return release
