@@ -68,6 +68,7 @@ class Component(StrEnum):
 
     BASIC = "basic"
     VARIABLE = "variable"  # over the recipients of variable pay
+    VARIABLE_ALL = "variable_all"  # over all workers, zeros included (Art. 9(1)(b) read literally)
     TOTAL = "total"
     HOURLY = "hourly"
 

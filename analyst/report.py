@@ -323,7 +323,8 @@ def _warnings(r: Release) -> list[_Block]:
 # A complete survey (basic and variable pay, hours): every Art. 9(1) item with its figures
 
 COMPONENT_NAMES = {Component.TOTAL: N_("Pay level"), Component.BASIC: N_("Basic pay"),
-                   Component.VARIABLE: N_("Variable pay (recipients)"), Component.HOURLY: N_("Hourly pay")}
+                   Component.VARIABLE: N_("Variable pay (recipients)"), Component.HOURLY: N_("Hourly pay"),
+                   Component.VARIABLE_ALL: N_("Variable pay (all workers)")}
 
 
 def _complete(r: Release) -> bool:
@@ -370,7 +371,17 @@ def _variable_gap(r: Release, median: bool) -> list[_Block]:
     scope = r.all_employees
     return [_Heading(2, _(heading)), _component_table(r, scope, Component.VARIABLE, median),
             _Para(_("Over the workers who receive complementary or variable pay; a figure over fewer than k recipients "
-                    "is not released (n/a)."), small=True), *_no_reference_note(scope)]
+                    "is not released (n/a)."), small=True), *_variable_all(r, median), *_no_reference_note(scope)]
+
+
+def _variable_all(r: Release, median: bool) -> list[_Block]:
+    """(b): the mean of variable pay over all workers, zeros included, beside the recipients'."""
+    scope = r.all_employees
+    if median or not any(Component.VARIABLE_ALL in (g.components or {}) for g in scope.groups):
+        return []
+    return [_component_table(r, scope, Component.VARIABLE_ALL),
+            _Para(_("Over all workers, those without complementary or variable pay counted as 0 (the Directive's "
+                    "wording read literally)."), small=True)]
 
 
 def _variable_share(r: Release) -> list[_Block]:
