@@ -93,7 +93,7 @@ def _survey_for(args: argparse.Namespace) -> _Survey:
     options = ReadOptions.of(args.column, args.decimal, args.encoding, args.delimiter)
     plan = plan_survey(args.input, options, args.gender_labels, args.unit, given, args.salary_max)
     bands = plan.bands if args.band_width is None else ()
-    return _Survey(plan.job_categories, plan.salary_max, args.band_width or None, bands, plan.rows)
+    return _Survey(plan.job_categories, plan.salary_max, args.band_width or None, bands, plan.rows, plan.complete)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--input", type=Path,
                     help="an HR file (CSV with any delimiter and encoding, .xlsx, .xls or .ods; columns gender, salary "
-                         "and optionally job): the survey is sized to it (its job categories, a salary bound, bands "
+                         "(or basic) and optionally job, variable and hours: with variable or hours a complete survey): the survey is sized to it (its job categories, a salary bound, bands "
                          "that put every median within 1%% of the plaintext one). Default: 1,000 synthetic employees")
     ap.add_argument("--column", action="append", default=[], metavar="FIELD=HEADER",
                     help="with --input: the column of FIELD (gender, category, pay), as salary-submit --column")
