@@ -18,8 +18,9 @@ __all__ = ["LegalBasis", "Filing", "LEGAL_BASIS", "legal_basis", "method_notes",
 
 #: the Directive, for people
 DIRECTIVE = "Directive (EU) 2023/970"
-#: the UK regulations, for people
-UK_REGULATIONS = "SI 2017/353"
+#: the UK regulations, for people: the Equality Act 2010 (Gender Pay Gap Information) Regulations
+#: 2017 bind private employers (public authorities report the same figures under SI 2017/353)
+UK_REGULATIONS = "SI 2017/172"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,18 +47,18 @@ class Filing:
     method_notes: tuple[str, ...]
 
 
-#: (report table, Directive 2023/970 provision, SI 2017/353 provision) in the report's order; the
-#: UK provisions are reg. 2(1)(a)..(f), whose calculations regs. 8 to 12 set out
+#: (report table, Directive 2023/970 provision, SI 2017/172 provision) in the report's order; the
+#: UK provisions are reg. 2(1)(a)..(f), whose calculations regs. 8 to 13 set out
 LEGAL_BASIS = (
     (N_("(a) The gender pay gap (mean)"), "Art. 9(1)(a)", "reg. 2(1)(a), reg. 8"),
     (N_("(b) The gender pay gap in complementary or variable components"), "Art. 9(1)(b)", "reg. 2(1)(c), reg. 10"),
     (N_("(c) The median gender pay gap"), "Art. 9(1)(c)", "reg. 2(1)(b), reg. 9"),
     (N_("(d) The median gender pay gap in complementary or variable components"), "Art. 9(1)(d)",
-     "reg. 2(1)(d), reg. 10"),
+     "reg. 2(1)(d), reg. 11"),
     (N_("(e) The proportion of female and male workers receiving complementary or variable components"),
-     "Art. 9(1)(e)", "reg. 2(1)(e), reg. 11"),
+     "Art. 9(1)(e)", "reg. 2(1)(e), reg. 12"),
     (N_("(f) The proportion of female and male workers in each quartile pay band"), "Art. 9(1)(f)",
-     "reg. 2(1)(f), reg. 12"),
+     "reg. 2(1)(f), reg. 13"),
     (N_("(g) The gender pay gap by category of workers"), "Art. 9(1)(g)", ""),
     (N_("Art. 10: joint pay assessment"), "Art. 10", ""),
 )
