@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up (a virtual environment with this project installed) and run the local demo:
-# a survey with 3 MPC nodes on 127.0.0.1, 1,000 synthetic employees, checked against plaintext.
+# a complete survey (basic pay, variable pay for some, part-time hours for some; --one-figure: a
+# salary each) with 3 MPC nodes on 127.0.0.1, 1,000 synthetic employees, checked against plaintext.
 # Options go to the demo, e.g. --input FILE (an HR file, paths relative to the current
 # directory) --nodes N --threshold T --min-group-size K --out RESULT.json; --help lists them.
 set -euo pipefail

@@ -183,11 +183,16 @@ def main() -> None:
               help="With hours: the upper bound of hourly pay, in the salary unit per hour (e.g. 150).")
 @click.option("--hourly-band-width", metavar="AMOUNT", default="",
               help="With hours: equal hourly pay bands of this width per hour (e.g. 0.50).")
+@click.option("--organisation", default="", metavar="NAME",
+              help="Employer or organiser filing the report, shown on it (e.g. 'Acme GmbH').")
+@click.option("--reporting-period", default="", metavar="PERIOD",
+              help="Period the report covers, shown on it (e.g. 2026).")
 def create(out_dir: Path, node_files: tuple[Path, ...], survey_id: str, title: str, model: str,
            threshold: int | None, tokens: int, closes_at: str | None, closes_in: str, salary_max: int,
            salary_unit: str, min_group_size: int, job_categories: str, bands: str, band_width: int | None,
            dp_epsilon: str, gender_labels: str, components: str, pay_period: str | None, variable_max: int,
-           variable_band_width: int | None, hours_max: int, hourly_max: str, hourly_band_width: str) -> None:
+           variable_band_width: int | None, hours_max: int, hourly_max: str, hourly_band_width: str,
+           organisation: str, reporting_period: str) -> None:
     """Create a survey: manifest, participation tokens, node bundle and the analyst's secret key.
 
     \b
@@ -205,7 +210,8 @@ def create(out_dir: Path, node_files: tuple[Path, ...], survey_id: str, title: s
                           tokens=tokens, closes_at=_closing(closes_at, closes_in), salary_max=salary_max,
                           salary_unit=salary_unit, min_group_size=min_group_size, job_categories=jobs,
                           salary_bands=edges, dp_epsilon=dp_epsilon.strip(), gender_labels=_gender_labels(gender_labels),
-                          job_labels=job_labels,
+                          job_labels=job_labels, organisation=organisation.strip(),
+                          reporting_period=reporting_period.strip(),
                           **_complete(components, pay_period, variable_max, variable_band_width, hours_max,
                                       hourly_max, hourly_band_width))
     except SurveyError as exc:

@@ -1,6 +1,6 @@
 """A complete survey's figures per component (docs/COMPLETE_SURVEY.md): the pay level per period
-(``total`` = basic + variable), basic pay, variable pay over its recipients and the hourly pay
-level, per group; their gaps against the reference gender; the Art. 10 flags.
+(``total`` = basic + variable), basic pay, variable pay over its recipients and over all workers
+(zeros included), and the hourly pay level, per group; their gaps against the reference gender; the Art. 10 flags.
 
 Every figure comes from released sums and histograms (:class:`protocol.disclosure.Split`):
 basic pay's sums are the level's minus variable pay's (so basic pay has a mean, no median), a
@@ -38,8 +38,9 @@ def component_figures(sc: Scheme, figs: Mapping[ValueKind, Figures], variable_re
         if variable_released:
             out[Component.BASIC] = ComponentFigures(mean=mean(level.total - var.total, level.count))
             out[Component.VARIABLE] = _recipients(var, sc.variable)
+            out[Component.VARIABLE_ALL] = ComponentFigures(mean=mean(var.total, level.count))
         else:
-            out[Component.BASIC] = out[Component.VARIABLE] = ComponentFigures()
+            out[Component.BASIC] = out[Component.VARIABLE] = out[Component.VARIABLE_ALL] = ComponentFigures()
     if sc.hourly is not None:
         out[Component.HOURLY] = _banded(figs[ValueKind.HOURLY], sc.hourly, level.count, HOURLY_UNIT)
     return out, share
@@ -86,7 +87,8 @@ def _figure(g: GroupFigures, c: Component) -> ComponentFigures:
 
 def art10_flags(categories: Sequence[CategoryFigures]) -> tuple[Art10Flag, ...]:
     """Every (category, component, gender) whose mean gap against the reference gender is at
-    least :data:`ART10_THRESHOLD` percent either way."""
+    least :data:`ART10_THRESHOLD` percent either way (variable pay both over its recipients and
+    over all workers)."""
     out = []
     for cat in categories:
         ref = next((g for g in cat.groups if g.gender == REFERENCE_GENDER), None)

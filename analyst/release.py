@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 
 from protocol.errors import SurveyError
 
+from .filing import Filing, LegalBasis
+
 __all__ = ["REFERENCE_GENDER", "Labels", "NO_LABELS", "ThreatModel", "Submissions", "GroupNoise", "GroupFigures", "GenderBreakdown",
            "Component", "ComponentFigures", "ComponentGaps", "Art10Flag",
            "CategoryFigures", "Quartiles", "Bands", "DifferentialPrivacy", "Release", "MalformedRelease", "parse"]
@@ -69,6 +71,7 @@ class Component(StrEnum):
 
     BASIC = "basic"
     VARIABLE = "variable"  # over the recipients of variable pay
+    VARIABLE_ALL = "variable_all"  # over all workers, zeros included (Art. 9(1)(b) read literally)
     TOTAL = "total"
     HOURLY = "hourly"
 
@@ -231,6 +234,8 @@ class Release:
     art10_flags: tuple[Art10Flag, ...] | None = None
     audit_heads: tuple[AuditHead, ...] = ()
     left_out_nodes: tuple[int, ...] = ()  # lost (down, crashed, silent) and left out of the computation
+    #: what filing the report needs (organisation, period, date, manifest hash, legal basis, method)
+    filing: Filing | None = None
 
     def gender_label(self, key: str) -> str:
         """How a gender is shown: the organiser's label, else its key."""
@@ -273,6 +278,7 @@ class Release:
             **({"audit_heads": [{"node": a.node, "seq": a.seq, "head": a.head} for a in self.audit_heads]}
                if self.audit_heads else {}),
             **({"left_out_nodes": list(self.left_out_nodes)} if self.left_out_nodes else {}),
+            **({"filing": _filing_json(self.filing)} if self.filing is not None else {}),
         }
 
 
@@ -303,6 +309,13 @@ def _breakdown_json(b: GenderBreakdown) -> dict[str, Any]:
 def _flag_json(f: Art10Flag) -> dict[str, Any]:
     return {"category": f.category, "component": f.component.value, "gender": f.gender,
             "gap_percent": f.gap_percent, "count": f.count, "reference_count": f.reference_count}
+
+
+def _filing_json(f: Filing) -> dict[str, Any]:
+    return {"organisation": f.organisation, "reporting_period": f.reporting_period, "released_on": f.released_on,
+            "manifest_hash": f.manifest_hash,
+            "legal_basis": [{"table": b.table, "directive": b.directive, "uk": b.uk} for b in f.legal_basis],
+            "method_notes": list(f.method_notes)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -552,6 +565,24 @@ def _labels(root: _Object) -> Labels:
     return labels
 
 
+def _legal_basis(obj: Any, path: str) -> LegalBasis:
+    o = _Object(obj, path)
+    b = LegalBasis(table=o.text("table"), directive=o.text("directive"), uk=o.text("uk"))
+    o.done()
+    return b
+
+
+def _filing(root: _Object) -> Filing | None:
+    if "filing" not in root.obj:
+        return None
+    o = root.object("filing")
+    f = Filing(organisation=o.text("organisation"), reporting_period=o.text("reporting_period"),
+               released_on=o.text("released_on"), manifest_hash=o.text("manifest_hash"),
+               legal_basis=o.items("legal_basis", _legal_basis), method_notes=o.items("method_notes", _warning))
+    o.done()
+    return f
+
+
 def _model(o: _Object) -> ThreatModel:
     v = o.text("model")
     try:
@@ -581,6 +612,7 @@ def parse(obj: Any) -> Release:
         warnings=o.items("warnings", _warning), cheating_nodes=o.items("cheating_nodes", _node), labels=_labels(o),
         art10_flags=o.items("art10_flags", _flag) if "art10_flags" in o.obj else None,
         audit_heads=o.items("audit_heads", _audit_head) if "audit_heads" in o.obj else (),
-        left_out_nodes=o.items("left_out_nodes", _node) if "left_out_nodes" in o.obj else ())
+        left_out_nodes=o.items("left_out_nodes", _node) if "left_out_nodes" in o.obj else (),
+        filing=_filing(o))
     o.done()
     return release

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from .filing import DIRECTIVE, UK_REGULATIONS, method_notes
 from .i18n import N_, _, language, using
 from .release import NO_LABELS, REFERENCE_GENDER, Component, ComponentFigures, GenderBreakdown, GroupFigures, Release
 
@@ -332,7 +333,8 @@ def _warnings(r: Release) -> list[_Block]:
 # A complete survey (basic and variable pay, hours): every Art. 9(1) item with its figures
 
 COMPONENT_NAMES = {Component.TOTAL: N_("Pay level"), Component.BASIC: N_("Basic pay"),
-                   Component.VARIABLE: N_("Variable pay (recipients)"), Component.HOURLY: N_("Hourly pay")}
+                   Component.VARIABLE: N_("Variable pay (recipients)"), Component.HOURLY: N_("Hourly pay"),
+                   Component.VARIABLE_ALL: N_("Variable pay (all workers)")}
 
 
 def _complete(r: Release) -> bool:
@@ -379,7 +381,17 @@ def _variable_gap(r: Release, median: bool) -> list[_Block]:
     scope = r.all_employees
     return [_Heading(2, _(heading)), _component_table(r, scope, Component.VARIABLE, median),
             _Para(_("Over the workers who receive complementary or variable pay; a figure over fewer than k recipients "
-                    "is not released (n/a)."), small=True), *_no_reference_note(scope)]
+                    "is not released (n/a)."), small=True), *_variable_all(r, median), *_no_reference_note(scope)]
+
+
+def _variable_all(r: Release, median: bool) -> list[_Block]:
+    """(b): the mean of variable pay over all workers, zeros included, beside the recipients'."""
+    scope = r.all_employees
+    if median or not any(Component.VARIABLE_ALL in (g.components or {}) for g in scope.groups):
+        return []
+    return [_component_table(r, scope, Component.VARIABLE_ALL),
+            _Para(_("Over all workers, those without complementary or variable pay counted as 0 (the Directive's "
+                    "wording read literally)."), small=True)]
 
 
 def _variable_share(r: Release) -> list[_Block]:
@@ -431,6 +443,33 @@ def _uk_metrics_complete(r: Release) -> list[_Block]:
                       _("Proportion of men and women in each pay quarter: see (f) above.")])]
 
 
+def _filing(r: Release) -> list[_Block]:
+    """Who files the report, for which period, when it was released, the survey's manifest hash,
+    (nothing for a document without filing details)."""
+    f = r.filing
+    if f is None:
+        return []
+    return [_Heading(2, _("Filing")),
+            _Bullets([_("Employer or organiser: {name}").format(name=f.organisation or _(NA)),
+                      _("Reporting period: {period}").format(period=f.reporting_period or _(NA)),
+                      _("Release date: {date}").format(date=f.released_on),
+                      _("Survey manifest hash (SHA-256): {hash}").format(hash=f.manifest_hash)])]
+
+
+def _method(r: Release) -> list[_Block]:
+    """The provisions each table answers and method notes a regulator can read (only with
+    filing details)."""
+    if r.filing is None:
+        return []
+    dp = r.differential_privacy
+    return [_Heading(2, _("Method")),
+            _Bullets(list(method_notes(model=r.model.value, k=r.min_group_size, banded=len(r.bands.edges) > 1,
+                                       dp_epsilon=None if dp is None else dp.epsilon, gettext=_))),
+            _Heading(2, _("Legal basis")),
+            _Table([_("Table"), DIRECTIVE, UK_REGULATIONS],
+                   [[_(b.table), b.directive, b.uk or "—"] for b in r.filing.legal_basis])]
+
+
 def _blocks(r: Release) -> list[_Block]:
     """The report's content along Art. 9(1) (a)..(g), then the UK metrics and the release's notes;
     a complete survey fills (b), (d) and (e), adds hourly pay to (a) and (c), basic and variable
@@ -438,6 +477,7 @@ def _blocks(r: Release) -> list[_Block]:
     complete = _complete(r)
     return [
         *_summary(r),
+        *_filing(r),
         *_mean_gap(r),
         *(_hourly_blocks(r, False) if complete else []),
         *(_variable_gap(r, False) if complete else
@@ -455,6 +495,7 @@ def _blocks(r: Release) -> list[_Block]:
         *(_art10(r) if complete else []),
         *(_uk_metrics_complete(r) if complete else _uk_metrics(r)),
         *_standard_deviation(r),
+        *_method(r),
         *_dp_blocks(r),
         *_suppression(r),
         *_warnings(r),

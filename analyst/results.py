@@ -30,6 +30,7 @@ from protocol.nodeauth import verify_audit_anchor
 from protocol.wire import ResultShare, b64d, error_detail, majority_outliers
 
 from .components import HOURLY_UNIT, art10_flags, component_figures, component_gaps
+from .filing import Filing, legal_basis, method_notes, release_date
 from .nodes import NodeClients, each_node
 from .release import (REFERENCE_GENDER, AuditHead, Bands, CategoryFigures, DifferentialPrivacy, GenderBreakdown, GroupFigures,
                       GroupNoise, Labels, Quartiles, Release, Submissions, ThreatModel)
@@ -269,7 +270,17 @@ def tabulate(manifest: Manifest, values: Sequence[int], accepted: int, rejected:
         min_group_size=manifest.min_group_size, salary_unit=manifest.salary_unit, warnings=tuple(notes),
         cheating_nodes=tuple(cheating_nodes),
         labels=Labels(genders=dict(manifest.gender_labels), categories=dict(manifest.job_labels)),
-        art10_flags=art10_flags(categories) if sc.complete else None)
+        art10_flags=art10_flags(categories) if sc.complete else None, filing=_filing(manifest))
+
+
+def _filing(manifest: Manifest) -> Filing:
+    """The release's filing details: the manifest's organisation and period, today's date, the
+    manifest hash, the legal basis of every table and the method notes (English)."""
+    return Filing(organisation=manifest.organisation, reporting_period=manifest.reporting_period,
+                  released_on=release_date(), manifest_hash=manifest.hash_hex(),
+                  legal_basis=legal_basis(manifest.scheme().complete),
+                  method_notes=method_notes(model=manifest.model, k=manifest.min_group_size,
+                                            banded=len(manifest.scheme().edges) > 1, dp_epsilon=manifest.dp_epsilon))
 
 
 def _scope(figurer: _Figurer, sc: Scheme, figs: dict[ValueKind, list[Figures]], released: Sequence[bool],

@@ -61,6 +61,8 @@ def create_survey(
     hours_max: int = 0,
     hourly_max: int = 0,
     hourly_bands: tuple[int, ...] = (),
+    organisation: str = "",
+    reporting_period: str = "",
 ) -> Manifest:
     """Write a new survey directory (refuses to overwrite one) and return its manifest.  The
     arguments from ``components`` on make a complete survey (docs/COMPLETE_SURVEY.md)."""
@@ -78,7 +80,8 @@ def create_survey(
         job_categories=job_categories, salary_bands=salary_bands, dp_epsilon=dp_epsilon,
         gender_labels=gender_labels, job_labels=job_labels, components=components, pay_period=pay_period,
         variable_max=variable_max, variable_bands=variable_bands, hours_max=hours_max, hourly_max=hourly_max,
-        hourly_bands=hourly_bands, created_at=format_time(now),
+        hourly_bands=hourly_bands, organisation=organisation, reporting_period=reporting_period,
+        created_at=format_time(now),
     )
     manifest.validate()
     out_dir.mkdir(parents=True, exist_ok=True)

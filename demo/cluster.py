@@ -428,7 +428,80 @@ def file_rows(path: Path, manifest_path: Path, read_flags: Sequence[str] = ()) -
     check = check_file(path, load_manifest(manifest_path), ReadOptions.of(**opts))
     if check.problems:
         raise ValueError("; ".join(str(p) for p in check.problems[:3]))
-    return [(r.record.gender, r.record.salary, r.record.job) for r in check.rows]
+    return [(r.record.gender, r.record.level, r.record.job) for r in check.rows]
+
+
+def file_records(path: Path, manifest_path: Path, read_flags: Sequence[str] = ()) -> list[Any]:
+    """Every row of an HR file as the contributor reads it (:class:`protocol.encoding.Record`:
+    basic pay, variable pay, hours in hundredths), for the component oracle."""
+    from contributor.hrfile import ReadOptions, check_file
+    from protocol.manifest import load_manifest
+
+    flags = list(read_flags)
+    opts: dict[str, Any] = {"columns": []}
+    for name, value in zip(flags[::2], flags[1::2]):
+        if name == "--column":
+            opts["columns"].append(value)
+        else:
+            opts[name.lstrip("-")] = value
+    return [r.record for r in check_file(path, load_manifest(manifest_path), ReadOptions.of(**opts)).rows]
+
+
+def _near(got: Any, want: float, tol: float) -> bool:
+    return got is not None and abs(got - want) <= tol
+
+
+def _compare_components(name: str, m: dict[str, Any], mine: Sequence[Any], k: int) -> list[str]:
+    """One released group's components against its records (plaintext, ``statistics``)."""
+    problems: list[str] = []
+    c = m["components"]
+    levels = [r.level for r in mine]
+    if not _near(c["total"]["mean"], statistics.mean(levels), 1e-6 * max(1, statistics.mean(levels))):
+        problems.append(f"{name}: total mean {c['total']['mean']} != {statistics.mean(levels)}")
+    if "variable" in c:
+        recipients = [r.variable for r in mine if r.variable > 0]
+        if m["variable_recipients_share"] != round(len(recipients) / len(mine), 4):
+            problems.append(f"{name}: share receiving variable pay {m['variable_recipients_share']}")
+        v = c["variable"]
+        if v["mean"] is not None:
+            want = {"variable": statistics.mean(recipients) if recipients else 0.0,
+                    "variable_all": statistics.mean(r.variable for r in mine),
+                    "basic": statistics.mean(r.salary for r in mine)}
+            if len(recipients) < k:
+                problems.append(f"{name}: variable pay released over {len(recipients)} < k recipients")
+            for key, x in want.items():
+                if not _near(c[key]["mean"], x, 1e-6 * max(1.0, x)):
+                    problems.append(f"{name}: {key} mean {c[key]['mean']} != {x}")
+            if v["median"] is not None and not _near(v["median"], statistics.median(recipients),
+                                                     (v["median_max_error"] or 0) + 1e-6):
+                problems.append(f"{name}: variable median {v['median']} is further than its error from "
+                                f"{statistics.median(recipients)}")
+    if "hourly" in c:
+        hourly = [r.hourly / 100 for r in mine]
+        h = c["hourly"]
+        if not _near(h["mean"], statistics.mean(hourly), 1e-6 * max(1.0, statistics.mean(hourly))):
+            problems.append(f"{name}: hourly mean {h['mean']} != {statistics.mean(hourly)}")
+        if h["median"] is not None and not _near(h["median"], statistics.median(hourly),
+                                                 (h["median_max_error"] or 0) + 1e-6):
+            problems.append(f"{name}: hourly median {h['median']} is further than its error from "
+                            f"{statistics.median(hourly)}")
+    return problems
+
+
+def compare_components(mpc: dict[str, Any], records: Sequence[Any], k: int) -> tuple[int, list[str]]:
+    """A complete survey's figures per component (every released group, overall and within each
+    category) against the plaintext records: how many groups were checked, and the differences."""
+    checked, problems = 0, []
+    scopes = [("", mpc["groups"], None)] + [(f"{c['category']}/", c["groups"], c["category"])
+                                            for c in mpc.get("categories", [])]
+    for where, groups, job in scopes:
+        for g in groups:
+            if g["suppressed"] or "components" not in g:
+                continue
+            mine = [r for r in records if r.gender == g["gender"] and (job is None or r.job == job)]
+            problems += _compare_components(where + g["gender"], g, mine, k)
+            checked += 1
+    return checked, problems
 
 
 def _compare_groups(where: str, mine: list[dict[str, Any]], plain: list[dict[str, Any]], rel: float) -> list[str]:
@@ -480,9 +553,12 @@ def compare(mpc: dict[str, Any], plain: dict[str, Any], rel: float = 1e-6) -> li
 
 
 def synthetic_csv(path: Path, counts: dict[str, int], seed: int | None = None,
-                  jobs: Sequence[str] = ("engineering", "sales", "support"), salary_max: int = 1_000_000) -> None:
+                  jobs: Sequence[str] = ("engineering", "sales", "support"), salary_max: int = 1_000_000,
+                  complete: bool = False) -> None:
     """Employees with realistic-looking monthly salaries and a job category; every salary is
-    distinct (canaries), at most ``salary_max``.
+    distinct (canaries), at most ``salary_max``.  ``complete``: columns basic, variable and hours
+    instead of salary: variable pay for some (more often men), part-time hours for some, the pay
+    level basic + variable at most ``salary_max``.
 
     Synthetic test data, not a secret: a seeded PRNG makes a run reproducible (``--seed``).
     """
@@ -505,8 +581,36 @@ def synthetic_csv(path: Path, counts: dict[str, int], seed: int | None = None,
                     break
             rows.append((g, s, jobs[j] if jobs else ""))
     rng.shuffle(rows)
+    if complete:
+        _complete_csv(path, rows, rng, salary_max)
+        return
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["employee", "gender", "salary", "job"])
         for i, (g, s, job) in enumerate(rows):
             w.writerow([f"E{i:05d}", g, s, job])
+
+
+#: the synthetic complete survey: share receiving variable pay per gender, its range, the
+#: part-time share and hours (full time: 160 hours a month)
+VARIABLE_RATE = {"female": 0.25, "male": 0.45, "other": 0.35}
+VARIABLE_RANGE = (50, 1500)
+PART_TIME_RATE = 0.2
+PART_TIME_HOURS = (80, 100, 120, 130.5)
+FULL_TIME_HOURS = 160
+
+
+def _complete_csv(path: Path, rows: Sequence[tuple[str, int, str]], rng: Any, salary_max: int) -> None:
+    """The rows as a complete survey's HR file: the salary is the pay level, split into basic and
+    variable pay; part-timers are paid pro rata for their hours."""
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["employee", "gender", "basic", "variable", "hours", "job"])
+        for i, (g, s, job) in enumerate(rows):
+            hours: float = FULL_TIME_HOURS
+            if rng.random() < PART_TIME_RATE:
+                hours = rng.choice(PART_TIME_HOURS)
+                s = max(1, int(s * hours / FULL_TIME_HOURS))
+            variable = rng.randint(*VARIABLE_RANGE) if rng.random() < VARIABLE_RATE.get(g, 0.3) else 0
+            variable = min(variable, salary_max - s)
+            w.writerow([f"E{i:05d}", g, s, variable, hours, job])

@@ -15,13 +15,15 @@ what to pass.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
 from pathlib import Path
 
 from contributor.amounts import currency_marks, decimal_mark
-from contributor.hrfile import (Field, ReadOptions, amount_of, has_column, infer_decimal, locate_columns,
-                                read_table, text_of)
+from contributor.hrfile import (COMPLETE_HEADERS, DEFAULT_HEADERS, Field, ReadOptions, Table, amount_of, has_column,
+                                infer_decimal, locate_columns, read_table, text_of)
 from protocol.answers import AmountFormat, Choices, fold, whole_units
 from protocol.encoding import MAX_CELL_BANDS
 from protocol.errors import InvalidSubmission
@@ -46,6 +48,9 @@ class SurveyPlan:
     salary_max: int
     bands: tuple[int, ...]
     rows: int
+    #: ``salary-analyst create`` options of a complete survey, when the file has variable pay or
+    #: hours columns (the pay level is then basic + variable)
+    complete: tuple[str, ...] = ()
 
 
 def _groups(rows: Sequence[tuple[str, int, str]], jobs: Sequence[str]) -> list[list[int]]:
@@ -101,7 +106,8 @@ def plan_survey(path: Path, options: ReadOptions, gender_labels: str, unit: str,
         wanted = [Field.GENDER, Field.PAY]
         if jobs_given is None and has_column(table, options, Field.CATEGORY):
             wanted.append(Field.CATEGORY)
-        cols = locate_columns(table, options, wanted)
+        extra = [f for f in (Field.VARIABLE, Field.HOURS) if _has(table, options, f)]
+        cols = locate_columns(table, options, wanted + extra, defaults=COMPLETE_HEADERS if extra else DEFAULT_HEADERS)
         mark = decimal_mark(options.decimal) or infer_decimal(table, cols)
     except InvalidSubmission as exc:
         raise Unusable(str(exc)) from None
@@ -110,6 +116,7 @@ def plan_survey(path: Path, options: ReadOptions, gender_labels: str, unit: str,
     labels = _labels(gender_labels)
     genders = Choices.of("gender", DEFAULT_CATEGORIES, labels)
     rows: list[tuple[str, int, str]] = []
+    extent = _Extent()
     unmatched: dict[str, None] = {}
     jobs: dict[str, str] = {}  # folded -> as first written
     for number, cells in table.rows:
@@ -124,6 +131,9 @@ def plan_survey(path: Path, options: ReadOptions, gender_labels: str, unit: str,
             s = whole_units(amount_of(cells[cols.index[Field.PAY]], fmt, "salary"))
         except InvalidSubmission as exc:
             raise Unusable(f"{path}: {table.unit} {number}, column {cols.header[Field.PAY]}: {exc}") from None
+        variable, hours = _complete_cells(cells, cols.index, fmt, f"{path}: {table.unit} {number}")
+        s += variable
+        extent.add(variable, hours, s)
         job = ""
         if Field.CATEGORY in cols.index:
             raw = text_of(cells[cols.index[Field.CATEGORY]]).strip()
@@ -144,8 +154,63 @@ def plan_survey(path: Path, options: ReadOptions, gender_labels: str, unit: str,
     keys = [fold(j) for j in job_names]
     points = [m for v in _groups(rows, keys if job_names else [""]) for m in _middle(v)]
     points += _quartile_cuts([s for _, s, _ in rows])
-    budget = max(2, min(MAX_CELL_BANDS, CELL_BANDS_BUDGET) // n_cells)
-    return SurveyPlan(gender_labels, job_names, bound, plan_bands(points, bound, budget), len(table.rows))
+    complete = extent.create_args(Field.VARIABLE in cols.index, Field.HOURS in cols.index, unit)
+    budget = max(2, min(MAX_CELL_BANDS, CELL_BANDS_BUDGET) // n_cells - (2 * EXTRA_BANDS if complete else 0))
+    return SurveyPlan(gender_labels, job_names, bound, plan_bands(points, bound, budget), len(table.rows), complete)
+
+
+#: a complete survey sized to a file: bands of variable pay and of hourly pay, about this many each
+EXTRA_BANDS = 20
+
+
+def _has(table: Table, options: ReadOptions, f: Field) -> bool:
+    """Whether the file has a complete survey's column of ``f`` (by --column or its usual header)."""
+    explicit = options.header_for(f)
+    return any(fold(n) in {fold(h) for h in table.header}
+               for n in ([explicit] if explicit is not None else COMPLETE_HEADERS[f]))
+
+
+def _complete_cells(cells: Sequence[Any], index: Mapping[Field, int], fmt: AmountFormat,
+                    where: str) -> tuple[int, Fraction]:
+    """A row's variable pay (whole units) and hours (0 for columns the file lacks)."""
+    try:
+        variable = whole_units(amount_of(cells[index[Field.VARIABLE]], fmt, "variable")) \
+            if Field.VARIABLE in index else 0
+        hours = amount_of(cells[index[Field.HOURS]], fmt, "hours") if Field.HOURS in index else Fraction(0)
+    except InvalidSubmission as exc:
+        raise Unusable(f"{where}: {exc}") from None
+    return variable, hours
+
+
+@dataclass
+class _Extent:
+    """The largest variable pay, hours and hourly pay level of a file."""
+
+    variable: int = 0
+    hours: Fraction = Fraction(0)
+    hourly: Fraction = Fraction(0)
+
+    def add(self, variable: int, hours: Fraction, level: int) -> None:
+        self.variable = max(self.variable, variable)
+        self.hours = max(self.hours, hours)
+        if hours > 0:
+            self.hourly = max(self.hourly, Fraction(level) / hours)
+
+    def create_args(self, variable: bool, hours: bool, unit: str) -> tuple[str, ...]:
+        """The create options of the complete survey these columns ask for (none without them)."""
+        if not variable and not hours:
+            return ()
+        period = "annual" if "year" in unit.lower() or "annual" in unit.lower() else "monthly"
+        out = ["--components", "basic" + (",variable" if variable else "") + (",hours" if hours else ""),
+               "--pay-period", period]
+        if variable:
+            top = nice_bound(max(2 * EXTRA_BANDS, self.variable))
+            out += ["--variable-max", str(top), "--variable-band-width", str(max(2, top // EXTRA_BANDS))]
+        if hours:
+            top_hourly = nice_bound(math.ceil(self.hourly) + 1)
+            out += ["--hours-max", str(max(1, math.ceil(self.hours))), "--hourly-max", str(top_hourly),
+                    "--hourly-band-width", str(round(max(0.01, top_hourly / EXTRA_BANDS), 2))]
+        return tuple(out)
 
 
 def _labels(spec: str) -> dict[str, str]:

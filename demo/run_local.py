@@ -30,6 +30,8 @@ from demo.cluster import (
     LocalCluster,
     StepFailed,
     compare,
+    compare_components,
+    file_records,
     file_rows,
     plaintext_report,
     run,
@@ -56,6 +58,13 @@ def noisy_compare(mpc: dict[str, Any], plain: dict[str, Any]) -> list[str]:
     return problems
 
 
+#: the default survey's complete-survey options: monthly basic and variable pay (bands of 100 up
+#: to 2,000) and hours (up to 200 a month; hourly pay in bands of 2 up to 300)
+COMPLETE_SURVEY = ("--components", "basic,variable,hours", "--pay-period", "monthly", "--variable-max", "2000",
+                   "--variable-band-width", "100", "--hours-max", "200", "--hourly-max", "300",
+                   "--hourly-band-width", "2")
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -69,6 +78,8 @@ class _Survey:
     band_width: int | None
     bands: tuple[int, ...] = ()
     rows: int = 0
+    #: ``salary-analyst create`` options of a complete survey (basic and variable pay, hours)
+    complete: tuple[str, ...] = ()
 
     def describe(self) -> str:
         return (f"{len(self.jobs)} job categories, salary bound {self.salary_max:,}, "
@@ -81,11 +92,12 @@ def _survey_for(args: argparse.Namespace) -> _Survey:
     given = None if args.jobs is None else tuple(j.strip() for j in args.jobs.split(",") if j.strip())
     if args.input is None:
         return _Survey(given if given is not None else ("engineering", "sales", "support"), args.salary_max or 20_000,
-                       250 if args.band_width is None else args.band_width or None)
+                       250 if args.band_width is None else args.band_width or None,
+                       complete=() if args.one_figure else COMPLETE_SURVEY)
     options = ReadOptions.of(args.column, args.decimal, args.encoding, args.delimiter)
     plan = plan_survey(args.input, options, args.gender_labels, args.unit, given, args.salary_max)
     bands = plan.bands if args.band_width is None else ()
-    return _Survey(plan.job_categories, plan.salary_max, args.band_width or None, bands, plan.rows)
+    return _Survey(plan.job_categories, plan.salary_max, args.band_width or None, bands, plan.rows, plan.complete)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--input", type=Path,
                     help="an HR file (CSV with any delimiter and encoding, .xlsx, .xls or .ods; columns gender, salary "
-                         "and optionally job): the survey is sized to it (its job categories, a salary bound, bands "
+                         "(or basic) and optionally job, variable and hours: with variable or hours a complete survey): the survey is sized to it (its job categories, a salary bound, bands "
                          "that put every median within 1%% of the plaintext one). Default: 1,000 synthetic employees")
     ap.add_argument("--column", action="append", default=[], metavar="FIELD=HEADER",
                     help="with --input: the column of FIELD (gender, category, pay), as salary-submit --column")
@@ -105,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--delimiter", help="with --input: the CSV field separator")
     ap.add_argument("--lang", default="en", help="language of the table and the report (en, zh_TW)")
     ap.add_argument("--employees", type=int, default=1000, help="synthetic employees when no --input (default 1000)")
+    ap.add_argument("--one-figure", action="store_true",
+                    help="without --input: a one-figure survey (a salary per employee) instead of the default complete "
+                         "one (basic pay, variable pay for some, part-time hours for some)")
     ap.add_argument("--nodes", type=int, default=3, help="number of MPC nodes (default 3)")
     ap.add_argument("--threshold", type=int, help="collusion threshold t, 1 <= t < n/2 (default (n-1)//2)")
     ap.add_argument("--min-group-size", type=int, default=5, help="k: smaller groups get no salary figure (default 5)")
@@ -169,13 +184,13 @@ def main(argv: list[str] | None = None) -> int:
             n_female = (args.employees - n_other) // 2
             synthetic_csv(data, {"female": n_female, "male": args.employees - n_other - n_female, "other": n_other},
                           seed=args.seed, jobs=survey.jobs or ("engineering", "sales", "support"),
-                          salary_max=survey.salary_max)
+                          salary_max=survey.salary_max, complete=bool(survey.complete))
         rows = survey.rows or args.employees
         cluster = LocalCluster(root, n=args.nodes, threshold=args.threshold, min_group_size=args.min_group_size,
                                tokens=rows + args.bad_contributors, survey_id="local-demo", model=args.model,
                                salary_max=survey.salary_max, job_categories=",".join(survey.jobs),
                                band_width=survey.band_width, bands=survey.bands, epsilon=args.epsilon,
-                               unit=args.unit, gender_labels=args.gender_labels)
+                               unit=args.unit, gender_labels=args.gender_labels, create_args=survey.complete)
         print(f"[1/6] setting up {args.nodes} nodes and the survey in {root}"
               + (f" (sized to {args.input}: {survey.describe()})" if args.input else ""))
         cluster.setup()
@@ -288,6 +303,12 @@ def main(argv: list[str] | None = None) -> int:
         problems = noisy_compare(mpc, plain) if args.epsilon else compare(mpc, plain)
         if survey.bands and not args.epsilon:
             problems += median_misses(mpc, plain)
+        if survey.complete and not args.epsilon:
+            checked, more = compare_components(mpc, file_records(data, cluster.manifest, read_flags),
+                                               args.min_group_size)
+            problems += more
+            print(f"components (basic, variable over recipients and over all, hourly) of {checked} released groups "
+                  "checked against the plaintext")
         if cheat and next(iter(cheat.values())) == "result":
             if mpc.get("cheating_nodes") != list(cheat):
                 problems.append(f"the analyst did not name node {next(iter(cheat))} (named {mpc.get('cheating_nodes')})")

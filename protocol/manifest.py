@@ -25,7 +25,10 @@ from .tls import cert_fingerprint
 
 MANIFEST_VERSION = 1
 #: the complete survey's fields, in the JSON only when set
-_WHEN_SET = ("components", "pay_period", "variable_max", "variable_bands", "hours_max", "hourly_max", "hourly_bands")
+_WHEN_SET = ("components", "pay_period", "variable_max", "variable_bands", "hours_max", "hourly_max", "hourly_bands",
+             "organisation", "reporting_period")
+#: the longest organisation name or reporting period a manifest accepts
+MAX_FILING_CHARS = 200
 MODELS = ("semi-honest", "malicious")
 DEFAULT_CATEGORIES = ("female", "male", "other")
 _SURVEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -96,6 +99,10 @@ class Manifest:
     hours_max: int = 0
     hourly_max: int = 0
     hourly_bands: tuple[int, ...] = ()
+    #: who files the report (employer or organiser) and the period it covers (e.g. "2026"), shown
+    #: on the report; in the JSON only when set
+    organisation: str = ""
+    reporting_period: str = ""
     field_modulus: int = DEFAULT_PRIME
     encoding: str = ENCODING_ID
     version: int = MANIFEST_VERSION
@@ -187,6 +194,7 @@ class Manifest:
         if any(not isinstance(b, int) or isinstance(b, bool) for b in self.salary_bands):
             raise InvalidManifest("salary bands must be whole numbers")
         self._validate_components()
+        self._validate_filing()
         try:
             sc = self.scheme()
         except ValueError as exc:
@@ -226,6 +234,14 @@ class Manifest:
                                   "hour) between 1 and 10^12")
         if self.variable_max >= 10**12 or self.variable_max > self.salary_max:
             raise InvalidManifest("variable_max must be at most the salary bound (the pay level includes variable pay)")
+
+    def _validate_filing(self) -> None:
+        for name in ("organisation", "reporting_period"):
+            v = getattr(self, name)
+            if v and (v != v.strip() or len(v) > MAX_FILING_CHARS
+                      or any(unicodedata.category(c).startswith("C") for c in v)):
+                raise InvalidManifest(f"{name}: {v!r} must be 1 to {MAX_FILING_CHARS} characters, without control "
+                                      "characters or surrounding spaces")
 
     def _validate_labels(self) -> None:
         for name, labels, keys in (("gender_labels", self.gender_labels, self.categories),
@@ -337,7 +353,7 @@ def manifest_from_json(data: bytes | str | dict[str, Any]) -> Manifest:
         if not isinstance(getattr(m, name), int) or isinstance(getattr(m, name), bool):
             raise InvalidManifest(f"manifest field {name} must be an integer")
     for name in ("survey_id", "title", "model", "analyst_public_key", "closes_at", "salary_unit", "encoding",
-                 "created_at", "dp_epsilon", "pay_period"):
+                 "created_at", "dp_epsilon", "pay_period", "organisation", "reporting_period"):
         if not isinstance(getattr(m, name), str):
             raise InvalidManifest(f"manifest field {name} must be a string")
     for nd in m.nodes:

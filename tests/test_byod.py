@@ -75,3 +75,23 @@ def test_xlsx_file_and_an_unusable_file(tmp_path: Path) -> None:
     assert res.stderr.strip() == ("run_local.sh: error: sex.csv: the gender column holds F, M, which are not female, "
                                   "male or other: say which is which with --gender-labels female=...,male=...,"
                                   "other=...")
+
+
+def test_a_file_with_basic_variable_and_hours_runs_a_complete_survey(tmp_path: Path) -> None:
+    """Columns basic, variable and hours make the demo's survey a complete one, every component
+    checked against the plaintext; the released means are the test's own."""
+    rows = [("female" if i % 2 else "male", 2000 + 37 * i, "eng" if i % 3 else "ops", 100 * (i % 4 == 0),
+             "80" if i % 5 == 0 else "160") for i in range(60)]
+    with open(tmp_path / "staff.csv", "w", newline="") as fh:
+        fh.write("gender,basic,variable,hours,job\n")
+        fh.writelines(f"{g},{b},{v},{h},{j}\n" for g, b, j, v, h in rows)
+    res = _demo(tmp_path, "--input", "staff.csv", "--out", "r.json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "components (basic, variable over recipients and over all, hourly)" in res.stdout
+    doc = json.loads((tmp_path / "r.json").read_text())
+    male = next(g for g in doc["groups"] if g["gender"] == "male")
+    mine = [(b, v, float(h)) for g, b, _, v, h in rows if g == "male"]
+    assert abs(male["mean"] - sum(b + v for b, v, _ in mine) / len(mine)) < 1e-6
+    assert abs(male["components"]["variable_all"]["mean"] - sum(v for _, v, _ in mine) / len(mine)) < 1e-6
+    assert abs(male["components"]["hourly"]["mean"] - sum((b + v) * 10_000 // (h * 100) / 100 for b, v, h in mine)
+               / len(mine)) < 1e-6

@@ -78,8 +78,11 @@ def check_group(g: GroupFigures, mine: list[Record], k: int, hours: bool, variab
         assert c[Component.VARIABLE].mean == statistics.mean(recipients)
         assert c[Component.VARIABLE].median == statistics.median(recipients)
         assert c[Component.BASIC].mean == statistics.mean(r.salary for r in mine)
+        assert c[Component.VARIABLE_ALL].mean == statistics.mean(r.variable for r in mine)
+        assert c[Component.VARIABLE_ALL].median is None
     else:  # fewer than k recipients (or protecting another group's): no variable figure, no basic pay
         assert c[Component.VARIABLE].mean is None and c[Component.BASIC].mean is None
+        assert c[Component.VARIABLE_ALL].mean is None
     assert (Component.HOURLY in c) == hours
     if hours:
         hourly = [r.hourly / 100 for r in mine]
@@ -144,7 +147,7 @@ def test_a_variable_mean_over_two_recipients_is_suppressed_in_a_group_of_fifty()
     assert female.components[Component.BASIC].mean is None
     doc = rel.to_json()
     assert doc["groups"][0]["components"]["variable"] == {"mean": None, "median": None, "median_max_error": None}
-    assert set(doc["groups"][0]["components"]) == {"basic", "variable", "total"}
+    assert set(doc["groups"][0]["components"]) == {"basic", "variable", "variable_all", "total"}
     assert "art10_flags" in doc and "component_gap_percent" in doc
 
 

@@ -66,3 +66,13 @@ def test_no_flag_reads_as_such_and_one_figure_reports_are_unchanged() -> None:
     md = render_markdown(release_of(manifest(3, hours=False), equal), None)
     assert "No category of workers shows a mean gap of at least 5 percent in any component." in md
     assert "Hourly pay level" not in md and "this survey does not collect hours" in md
+
+
+def test_b_shows_variable_pay_over_all_workers_beside_the_recipients() -> None:
+    rel = release_of(manifest(2, hours=True), _records())
+    b = _section(render_markdown(rel, None), HEADINGS[1])
+    # over all workers: female (2 x 20 + 5 x 10) / 11, male (6 x 20 + 5 x 10) / 11
+    assert "Variable pay (all workers): Mean" in b
+    assert "| female | 8.18 | +47.1 % |" in b and "| male | 15.45 | reference |" in b
+    assert rel.all_employees.groups[0].components is not None
+    assert rel.all_employees.groups[0].components[Component.VARIABLE_ALL].mean == (2 * 20 + 5 * 10) / 11

@@ -157,8 +157,9 @@ def test_every_invalid_kind_in_a_bulk_upload_is_caught(tmp_path: Path) -> None:
 
 
 def test_run_local_with_malicious_contributors(tmp_path: Path) -> None:
+    # the one-figure survey, whose submission length the refusals below name
     proc = subprocess.run([sys.executable, "-m", "demo.run_local", "--employees", "150", "--bad-contributors", "18",
-                           "--seed", "5"], cwd=tmp_path, env=_demo_env(), capture_output=True, text=True, timeout=600)
+                           "--seed", "5", "--one-figure"], cwd=tmp_path, env=_demo_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     # 18 = 2 of each kind: 2 wrong-length refused at upload, 16 stored and caught inside the MPC;

@@ -71,7 +71,7 @@ def test_json_keys_are_the_documented_ones(releases: list[Release]) -> None:
     doc = releases[2].to_json()
     assert list(doc) == ["survey_id", "title", "model", "submissions", "groups", "pay_gap_percent",
                          "median_pay_gap_percent", "quartiles", "categories", "bands", "differential_privacy",
-                         "min_group_size", "salary_unit", "warnings", "cheating_nodes"]
+                         "min_group_size", "salary_unit", "warnings", "cheating_nodes", "filing"]
     assert list(doc["groups"][0]) == ["gender", "count", "mean", "suppressed", "median", "median_max_error", "stdev",
                                       "quartile_shares", "dp_sd"]
     assert list(doc["categories"][0]) == ["category", "groups", "pay_gap_percent", "median_pay_gap_percent"]

@@ -65,3 +65,22 @@ def test_malformed_documents_are_refused(documents: list[dict[str, Any]], mutate
     doc = copy.deepcopy(documents[3])
     mutate(doc)
     assert not VALIDATOR.is_valid(doc)
+
+
+def test_robust_output_fields_validate_and_parse(documents: list[dict[str, Any]]) -> None:
+    """A release with submissions set aside, a node left out and signed audit heads validates,
+    and the parser reads it back to the same document."""
+    from analyst.release import parse
+
+    doc = copy.deepcopy(documents[0])
+    doc["submissions"]["set_aside"] = 3
+    doc.update(audit_heads=[{"node": j, "seq": 7, "head": f"{j:064x}"} for j in (0, 1, 3)], left_out_nodes=[2])
+    assert [e.message for e in VALIDATOR.iter_errors(doc)] == []
+    assert json.loads(json.dumps(parse(doc).to_json())) == doc
+    for bad in ({"set_aside": 0}, {"audit_heads": [{"node": 0, "seq": 1, "head": "xyz"}]}, {"left_out_nodes": []}):
+        broken = copy.deepcopy(doc)
+        if "set_aside" in bad:
+            broken["submissions"].update(bad)
+        else:
+            broken.update(bad)
+        assert not VALIDATOR.is_valid(broken), bad
