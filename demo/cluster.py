@@ -415,17 +415,7 @@ def file_rows(path: Path, manifest_path: Path, read_flags: Sequence[str] = ()) -
     """(gender, salary, job) of every row of an HR file, read by the contributor's reader as
     ``salary-submit --csv`` with ``read_flags`` (``--column``, ``--decimal``, ...) reads it: keys,
     whole units.  Raises ``ValueError`` with the first bad rows."""
-    from contributor.hrfile import ReadOptions, check_file
-    from protocol.manifest import load_manifest
-
-    flags = list(read_flags)
-    opts: dict[str, Any] = {"columns": []}
-    for name, value in zip(flags[::2], flags[1::2]):
-        if name == "--column":
-            opts["columns"].append(value)
-        else:
-            opts[name.lstrip("-")] = value
-    check = check_file(path, load_manifest(manifest_path), ReadOptions.of(**opts))
+    check = _check_file(path, manifest_path, read_flags)
     if check.problems:
         raise ValueError("; ".join(str(p) for p in check.problems[:3]))
     return [(r.record.gender, r.record.level, r.record.job) for r in check.rows]
@@ -434,6 +424,11 @@ def file_rows(path: Path, manifest_path: Path, read_flags: Sequence[str] = ()) -
 def file_records(path: Path, manifest_path: Path, read_flags: Sequence[str] = ()) -> list[Any]:
     """Every row of an HR file as the contributor reads it (:class:`protocol.encoding.Record`:
     basic pay, variable pay, hours in hundredths), for the component oracle."""
+    return [r.record for r in _check_file(path, manifest_path, read_flags).rows]
+
+
+def _check_file(path: Path, manifest_path: Path, read_flags: Sequence[str]) -> Any:
+    """The contributor's ``check_file`` of ``path`` with ``salary-submit``'s reading flags."""
     from contributor.hrfile import ReadOptions, check_file
     from protocol.manifest import load_manifest
 
@@ -444,7 +439,7 @@ def file_records(path: Path, manifest_path: Path, read_flags: Sequence[str] = ()
             opts["columns"].append(value)
         else:
             opts[name.lstrip("-")] = value
-    return [r.record for r in check_file(path, load_manifest(manifest_path), ReadOptions.of(**opts)).rows]
+    return check_file(path, load_manifest(manifest_path), ReadOptions.of(**opts))
 
 
 def _near(got: Any, want: float, tol: float) -> bool:

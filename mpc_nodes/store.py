@@ -923,21 +923,20 @@ class NodeStore:
 
     def _known_hashes(self, survey_id: str, hashes: Sequence[str]) -> set[str]:
         """Which of ``hashes`` are token hashes of the survey (exact, from the database)."""
-        found: set[str] = set()
-        for k in range(0, len(hashes), 500):
-            chunk = list(hashes[k: k + 500])
-            found.update(r[0] for r in self._db.execute(
-                f"SELECT token_hash FROM tokens WHERE survey_id=? AND token_hash IN ({','.join('?' * len(chunk))})",
-                (survey_id, *chunk)))
-        return found
+        return self._hashes_in("tokens", survey_id, hashes)
 
     def _refused_hashes(self, survey_id: str, hashes: Sequence[str]) -> set[str]:
         """Which of ``hashes`` have a recorded refusal."""
+        return self._hashes_in("refusals", survey_id, hashes)
+
+    def _hashes_in(self, table: str, survey_id: str, hashes: Sequence[str]) -> set[str]:
+        """Which of ``hashes`` appear as ``token_hash`` in ``table`` for the survey (500 per query:
+        SQLite's bound-parameter limit)."""
         found: set[str] = set()
         for k in range(0, len(hashes), 500):
             chunk = list(hashes[k: k + 500])
             found.update(r[0] for r in self._db.execute(
-                f"SELECT token_hash FROM refusals WHERE survey_id=? AND token_hash IN ({','.join('?' * len(chunk))})",
+                f"SELECT token_hash FROM {table} WHERE survey_id=? AND token_hash IN ({','.join('?' * len(chunk))})",
                 (survey_id, *chunk)))
         return found
 

@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
-"""Attack a real node's public HTTPS API the way issue 18 did, and measure what it costs the node.
+"""Attack a real node's public HTTPS API as an outsider (or a token holder) would, and measure what
+it costs the node.
 
 Two scenarios, each on a survey set up in a temporary directory with the installed console
-scripts (``demo.cluster.LocalCluster``: the demo's pay-transparency survey, 2,266 field elements a
-record, so that a bulk body of the maximum size is also a well-formed batch):
+scripts (``demo.cluster.LocalCluster``: the demo's pay-transparency survey, whose records are wide
+enough that a bulk body of the maximum size is also a well-formed batch):
 
 ``memory`` (default): only node 0 serves (``mpc-node serve``, one process).  ``--attackers``
 clients, each from its own loopback address (127.0.0.10, .11, ...), send bulk bodies of the
 maximum size (48 MiB) in a loop for ``--duration`` seconds; meanwhile ``--honest`` contributors
 upload single submissions with valid tokens, retrying 503/429 as salary-submit does.  The attack
-body is what issue 18 used: a batch signed by the attacker's own key, sealed to node 0, whose
-shares do not match their commitments -- with made-up tokens, or with ``--insider`` valid ones
-(the costliest request there is: it passes the token check and is opened and checked in full).
+body is the costliest forgery without a valid token: a batch signed by the attacker's own key,
+sealed to node 0, whose shares do not match their commitments -- with made-up tokens, or with
+``--insider`` valid ones (the costliest request there is: it passes the token check and is
+opened and checked in full).
 Measured: node 0's resident memory (VmRSS sampled every 50 ms, and VmHWM, the kernel's peak, from
 /proc), the honest uploads' latency (first attempt to acknowledgement: p50, p99, max), how many
 were stored, and what the attackers were answered.

@@ -9,7 +9,7 @@
    (random bytes, bit flips, truncations and extensions of a real envelope, validly sealed but
    malformed plaintexts, wrong ids, tokens and flags) and with garbage bodies; uploads and
    batches that would open and be malformed inside, with tokens that are not the survey's
-   (issue 18: refused before any cryptography, nothing observable changes); the credential of
+   (refused before any cryptography, nothing observable changes); the credential of
    the reads that are not public; and fuzzes ``open_shares`` and ``SubmissionUpload.parse``
    directly.
 
@@ -527,7 +527,7 @@ def _near_tokens(tokens: list[str]) -> st.SearchStrategy[str]:
 
 def test_tokenless_uploads_change_nothing(node: Node, record_property: Callable[[str, object], None],
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """Issue 18: uploads that would open and be malformed inside (a share not matching its
+    """Uploads that would open and be malformed inside (a share not matching its
     commitment, single or batch, well signed by the sender's key, envelope mutated or not) with
     a token that is not the survey's: 403, no cryptography done, nothing observable changed."""
     import mpc_nodes.ingest as ingest_mod

@@ -1,4 +1,4 @@
-"""A node's public API gives nothing to someone without a token (issue 18), case by case.
+"""A node's public API gives nothing to someone without a token, case by case.
 
 In-process (the real app, store and keys behind FastAPI's test client):
 
@@ -291,8 +291,9 @@ def test_the_analyst_and_the_contributor_turn_damaged_files_into_one_line(survey
 
 @pytest.mark.slow
 def test_tokenless_forgeries_leave_every_node_and_the_result_as_they_were(tmp_path: Path) -> None:
-    """Issue 18's attack on a 3-node cluster: 20 single forgeries and 3 batches of 4,096 to every
-    node (before the fix: 3 x 12,308 fake refused ids, all in ``rejected``)."""
+    """The tokenless forgery attack on a 3-node cluster: 20 single forgeries and 3 batches of 4,096
+    to every node (a node that recorded refusals before the token check would count 3 x 12,308
+    fake refused ids in ``rejected``)."""
     s = attack.run_forgeries(tmp_path, honest=12, singles=20, batches=3, batch_records=4096, say=lambda _: None)
     print(json.dumps(s, indent=2))
     assert s["answers"] == {"single 403 unknown-token": 60, "batch 403 unknown-token": 9}
