@@ -290,7 +290,7 @@ def _check_report_path(report_file: Path | None) -> None:
     try:
         report_format(report_file)
     except ValueError:
-        raise click.BadParameter("the report file must end in .html or .md", param_hint="--report") from None
+        raise click.BadParameter("the report file must end in .html, .md or .pdf", param_hint="--report") from None
     if not report_file.resolve().parent.is_dir():
         raise click.BadParameter(f"the directory {report_file.resolve().parent} does not exist", param_hint="--report")
 
@@ -307,6 +307,8 @@ def _write_report(release: Release, report_file: Path, lang: str) -> None:
         written = write_report(release, report_file, lang)
     except OSError as exc:
         _fail(SurveyError(f"cannot write the report {report_file}: {exc.strerror or exc}"))
+    except SurveyError as exc:  # a PDF without a browser to print it
+        _fail(exc)
     click.echo("report written to " + ", ".join(str(f) for f in written), err=True)
 
 
@@ -317,8 +319,8 @@ def _write_report(release: Release, report_file: Path, lang: str) -> None:
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the output to this file instead of standard output.")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write a pay-transparency report (.html, self-contained; or .md with a .png chart "
-                   "beside it).")
+              help="Also write a pay-transparency report (.html, self-contained; .md with a .png chart "
+                   "beside it; or .pdf, printed by a headless Chromium).")
 @LANG
 def results(survey_dir: Path, fmt: str, out_file: Path | None, report_file: Path | None, lang: str) -> None:
     """Fetch the result shares from every node, verify them, reconstruct and report.
@@ -355,7 +357,8 @@ def results(survey_dir: Path, fmt: str, out_file: Path | None, report_file: Path
 @main.command()
 @click.argument("result_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The report to write (.html, self-contained; or .md with a .png chart beside it).")
+              help="The report to write (.html, self-contained; .md with a .png chart beside it; or .pdf, "
+                   "printed by a headless Chromium).")
 @LANG
 def report(result_file: Path, report_file: Path, lang: str) -> None:
     """Render the pay-transparency report of a saved result.
@@ -363,6 +366,7 @@ def report(result_file: Path, report_file: Path, lang: str) -> None:
     \b
     RESULT_FILE is what 'results --format json --out RESULT_FILE' wrote:
       salary-analyst report result.json --report report.html
+      salary-analyst report result.json --report report.pdf --lang zh-TW
     """
     _check_report_path(report_file)
     try:

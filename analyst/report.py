@@ -571,6 +571,9 @@ td { text-align: right; font-variant-numeric: tabular-nums; }
 td:first-child { text-align: left; }
 small, .small { font-size: .85rem; color: #555; }
 img { max-width: 100%; height: auto; }
+@page { size: A4; margin: 16mm 14mm; }
+@media print { body { margin: 0; max-width: none; } h2, h3 { break-after: avoid; }
+               table, img { break-inside: avoid; } }
 """
 
 
@@ -847,20 +850,21 @@ def _atomic_write(path: Path, data: bytes) -> None:
 class ReportFormat(StrEnum):
     HTML = "html"  # one self-contained file
     MARKDOWN = "md"  # with the chart as a PNG beside it
+    PDF = "pdf"  # the HTML report printed by a headless Chromium (analyst.pdf)
 
 
 _SUFFIXES = {".html": ReportFormat.HTML, ".htm": ReportFormat.HTML,
-             ".md": ReportFormat.MARKDOWN, ".markdown": ReportFormat.MARKDOWN}
+             ".md": ReportFormat.MARKDOWN, ".markdown": ReportFormat.MARKDOWN, ".pdf": ReportFormat.PDF}
 
 
 def report_format(path: Path) -> ReportFormat:
     """The format a report file name asks for, by its suffix (case-insensitive).
 
-    Raises ``ValueError("report file must end in .html or .md")`` for any other suffix."""
+    Raises ``ValueError("report file must end in .html, .md or .pdf")`` for any other suffix."""
     try:
         return _SUFFIXES[Path(path).suffix.lower()]
     except KeyError:
-        raise ValueError("report file must end in .html or .md") from None
+        raise ValueError("report file must end in .html, .md or .pdf") from None
 
 
 def write_report(release: Release, path: Path, lang: str | None = None) -> list[Path]:
@@ -871,7 +875,9 @@ def write_report(release: Release, path: Path, lang: str | None = None) -> list[
     * ``.md`` / ``.markdown``: the Markdown report and the chart as ``<stem>.png`` in the same directory,
       linked by relative name; returns ``[path, png_path]`` (the PNG is written first, so the link never
       dangles).
-    * anything else: ``ValueError("report file must end in .html or .md")``, nothing written.
+    * ``.pdf``: the HTML report printed by a headless Chromium (:mod:`analyst.pdf`; raises
+      :class:`~analyst.pdf.PdfUnavailable` without one); returns ``[path]``.
+    * anything else: ``ValueError("report file must end in .html, .md or .pdf")``, nothing written.
 
     Every file is written atomically (temporary file in the same directory, then :func:`os.replace`).
     """
@@ -880,8 +886,14 @@ def write_report(release: Release, path: Path, lang: str | None = None) -> list[
 
 
 def _write_report(release: Release, path: Path) -> list[Path]:
-    if report_format(path) is ReportFormat.HTML:
-        _atomic_write(path, render_html(release, _chart_png(release)).encode("utf-8"))
+    fmt = report_format(path)
+    if fmt is not ReportFormat.MARKDOWN:
+        page = render_html(release, _chart_png(release)).encode("utf-8")
+        if fmt is ReportFormat.PDF:
+            from .pdf import html_to_pdf
+
+            page = html_to_pdf(page)
+        _atomic_write(path, page)
         return [path]
     png = path.with_name(path.stem + ".png")
     render_chart(release, png)

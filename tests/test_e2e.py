@@ -220,7 +220,7 @@ def test_pay_transparency_survey_with_job_categories_bands_and_a_report(tmp_path
         assert md.exists() and (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         bad = run([tool("salary-analyst"), "results", "--survey", str(c.survey_dir), "--report", "r.pdf"],
                   check=False, quiet=True)
-        assert bad.returncode == 2 and "the report file must end in .html or .md" in bad.stderr
+        assert bad.returncode == 2 and "the report file must end in .html, .md or .pdf" in bad.stderr
     finally:
         c.stop_all()
 

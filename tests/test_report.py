@@ -301,11 +301,11 @@ def test_write_report_overwrites(tmp_path: Path) -> None:
     assert "Gender pay gap report" in out.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("name", ["report.txt", "report.pdf", "report"])
+@pytest.mark.parametrize("name", ["report.txt", "report.docx", "report"])
 def test_write_report_bad_suffix(tmp_path: Path, name: str) -> None:
     with pytest.raises(ValueError) as e:
         write_report(parse(make_doc()), tmp_path / name)
-    assert str(e.value) == "report file must end in .html or .md"
+    assert str(e.value) == "report file must end in .html, .md or .pdf"
     assert list(tmp_path.iterdir()) == []
 
 
