@@ -104,13 +104,16 @@ def main(ctx: click.Context, config_file: Path | None) -> None:
 @click.option("--name", required=True, help="A short name for this node, e.g. 'node0' or your organisation.")
 @click.option("--url", required=True, help="Public HTTPS base URL of this node's ingest API, https://HOST:PORT.")
 @click.option("--mpc-address", required=True, help="HOST:PORT where this node's MPC party listens for peers.")
-def keygen(node_dir: Path, name: str, url: str, mpc_address: str) -> None:
+@click.option("--web-url", default="", metavar="URL",
+              help="HTTPS base URL browsers use for this node: a TLS-terminating proxy with a browser-trusted "
+                   "certificate in front of its page and upload endpoints (default: --url).")
+def keygen(node_dir: Path, name: str, url: str, mpc_address: str, web_url: str) -> None:
     """Create the node's HPKE key pair and TLS certificate in --dir.
 
     Writes node.json (public: send it to the organiser) and private keys (mode 0600).
     """
     try:
-        info = keys.keygen(node_dir, name, url, mpc_address)
+        info = keys.keygen(node_dir, name, url, mpc_address, web_url)
     except ERRORS as exc:
         _fail(exc)
     click.echo(f"node {info.name}: keys written to {node_dir}; send {node_dir / keys.PUBLIC_FILE} to the organiser")
