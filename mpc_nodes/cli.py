@@ -125,17 +125,27 @@ def keygen(node_dir: Path, name: str, url: str, mpc_address: str, web_url: str) 
 @click.option("--bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="node-bundle.json from the organiser (manifest, token hashes).")
 def init(node_dir: Path, bundle: Path) -> None:
-    """Import a survey from the organiser's bundle (checks that the manifest lists this node's keys)."""
+    """Import a survey from the organiser's bundle (checks that the manifest lists this node's keys,
+    and that the browser page it carries, if any, is the one the manifest pins)."""
+    from .webpage import bundled_page, keep_page
+
     try:
         pub = keys.load_public(node_dir)
         try:
             data = json.loads(bundle.read_text())
         except ValueError:
             raise SurveyError(f"{bundle} is not valid JSON") from None
+        page = bundled_page(data)
         m = _store(node_dir).import_survey(data, pub.hpke_public_key, pub.tls_cert_sha256)
+        if page is not None:
+            keep_page(node_dir, m.survey_id, page)
     except ERRORS as exc:
         _fail(exc)
     click.echo(f"survey {m.survey_id} imported (manifest {m.hash_hex()[:16]}…, closes {m.closes_at})")
+    if page is not None:
+        me = next(nd for nd in m.nodes if nd.hpke_public_key == pub.hpke_public_key)
+        click.echo(f"  browser page kept (salary-page.js SHA-256 {m.web_page_sha256}); 'serve' serves it at "
+                   f"{me.browser_url}/v1/surveys/{m.survey_id}/page/")
 
 
 @main.command()

@@ -289,7 +289,12 @@ class Manifest:
 
     def browser_origins(self) -> tuple[str, ...]:
         """The origins allowed to call the nodes' upload endpoints from a browser: every node's
-        page origin (of its ``web_url``, else its ``url``), then ``web_origins``; no repeats."""
+        page origin (of its ``web_url``, else its ``url``), then ``web_origins``; no repeats.
+        Computed once per (immutable) manifest: a node asks on every cross-origin request."""
+        return self._browser_origins
+
+    @functools.cached_property
+    def _browser_origins(self) -> tuple[str, ...]:
         found = [page_origin(nd.browser_url) for nd in self.nodes] + list(self.web_origins)
         return tuple(dict.fromkeys(o for o in found if o))
 
