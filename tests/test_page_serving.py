@@ -9,9 +9,11 @@ whatever the project's own page holds.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import sqlite3
+import ssl
 import sys
 import warnings
 from collections.abc import Iterator
@@ -28,6 +30,8 @@ with warnings.catch_warnings():
 
 import analyst.survey as survey_mod
 from analyst.cli import main as analyst_cli
+from analyst.pagecheck import check_pages
+from analyst.survey import create_survey
 from conftest import Survey, make_survey
 from demo.cluster import LocalCluster, free_ports, run, tool
 from mpc_nodes.cli import main as node_cli
@@ -468,3 +472,29 @@ def test_check_page_names_every_node_that_serves_another_page(live: LocalCluster
         "one the manifest pins; the node operator must import the survey bundle again)",
     ]
     assert bad.stderr.strip() == "salary-analyst: error: node(s) 1, 2 do not serve the survey's page"
+
+
+@pytest.mark.slow
+def test_check_page_also_fetches_the_page_as_a_browser_does_at_web_url(live: LocalCluster, tmp_path: Path) -> None:
+    """A second survey on the running nodes, each node's web_url its own address: the check asks
+    there too, trusting what a browser trusts (here: the nodes' certificates, standing in for a
+    public authority; with the system's authorities a self-signed node is refused)."""
+    infos = [dataclasses.replace(load_public(d), web_url=load_public(d).url) for d in live.node_dirs]
+    sdir = tmp_path / "web-survey"
+    m = create_survey(sdir, infos, survey_id="web-survey", tokens=2,
+                      web_page=WebPage.from_dir(write_page(tmp_path / "page")))
+    for d in live.node_dirs:
+        assert _init(d, sdir / "node-bundle.json").exit_code == 0
+    browser = ssl.create_default_context(cadata="".join(nd.tls_cert_pem for nd in m.nodes))
+    _, answers = check_pages(sdir, browser)
+    assert [a.problems for a in answers] == [(), (), ()]
+    _, answers = check_pages(sdir)
+    for a, nd in zip(answers, m.nodes):
+        assert len(a.problems) == 1 and a.problems[0].startswith(
+            f"at {nd.web_url}: unreachable with a browser-trusted certificate (ConnectError: "), a.problems
+    kept = live.node_dirs[0] / "pages" / "web-survey" / "index.html"
+    kept.write_bytes(kept.read_bytes() + b"<!-- altered -->")
+    _, answers = check_pages(sdir, browser)
+    want = (f"index.html is not the survey's copy (SHA-256 {hashlib.sha256(kept.read_bytes()).hexdigest()}, the "
+            f"survey's {hashlib.sha256((sdir / 'page' / 'index.html').read_bytes()).hexdigest()})")
+    assert [a.problems for a in answers] == [(want, f"at {m.nodes[0].web_url}: {want}"), (), ()]
