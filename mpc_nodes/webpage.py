@@ -19,16 +19,17 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from typing import TYPE_CHECKING, Any
 
 from protocol.errors import InvalidWebPage
 from protocol.manifest import Manifest, manifest_from_json, page_origin
 from protocol.webpage import BUNDLE_KEY, HTML_FILE, SCRIPT_FILE, WebPage, sha256_hex
 
-from .store import NodeStore
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from fastapi.responses import Response
+
+    from .store import NodeStore
 
 PAGES_DIR = "pages"
 
@@ -112,20 +113,25 @@ class PageFiles:
 
 
 def _no_page(survey_id: str) -> Response:
+    from fastapi.responses import PlainTextResponse
+
     return PlainTextResponse(f"survey {survey_id} has no browser page on this node", status_code=404,
                              headers=SAFE_HEADERS)
 
 
 def add_page_routes(app: FastAPI, store: NodeStore, node_dir: Path) -> None:
-    """The page's three routes (see the module docstring)."""
+    """The page's three routes (see the module docstring).  FastAPI is imported here, not with
+    the module: ``mpc-node init`` uses the rest, and should not wait for the web framework."""
+    from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+
     files = PageFiles(node_dir)
 
-    @app.get("/v1/surveys/{survey_id}/page", include_in_schema=False)
+    @app.get("/v1/surveys/{survey_id}/page", include_in_schema=False, response_model=None)
     def page_redirect(survey_id: str) -> Response:
         # Relative, so that it holds behind a proxy that serves the node under a path.
         return RedirectResponse("page/", status_code=308)
 
-    @app.get("/v1/surveys/{survey_id}/page/", include_in_schema=False)
+    @app.get("/v1/surveys/{survey_id}/page/", include_in_schema=False, response_model=None)
     def page_html(survey_id: str) -> Response:
         m = store.survey(survey_id).manifest
         html = files.read(survey_id, HTML_FILE) if m.web_page_sha256 else None
@@ -135,7 +141,7 @@ def add_page_routes(app: FastAPI, store: NodeStore, node_dir: Path) -> None:
                         headers={**SAFE_HEADERS, "Content-Security-Policy": content_security_policy(m),
                                  "Cache-Control": "no-cache"})
 
-    @app.get(f"/v1/surveys/{{survey_id}}/page/{SCRIPT_FILE}", include_in_schema=False)
+    @app.get(f"/v1/surveys/{{survey_id}}/page/{SCRIPT_FILE}", include_in_schema=False, response_model=None)
     def page_script(survey_id: str) -> Response:
         m = store.survey(survey_id).manifest
         script = files.read(survey_id, SCRIPT_FILE) if m.web_page_sha256 else None
