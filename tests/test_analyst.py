@@ -155,7 +155,7 @@ def test_results_refuses_a_report_path_it_cannot_write_before_fetching_anything(
     runner = CliRunner()
     res = runner.invoke(main, ["results", "--survey", str(s.dir), "--report", str(tmp_path / "nowhere" / "r.html")])
     assert res.exit_code == 2 and "does not exist" in res.output and "Traceback" not in res.output
-    res = runner.invoke(main, ["results", "--survey", str(s.dir), "--report", str(tmp_path / "r.pdf")])
+    res = runner.invoke(main, ["results", "--survey", str(s.dir), "--report", str(tmp_path / "r.docx")])
     assert res.exit_code == 2 and "the report file must end in .html, .md or .pdf" in res.output
 
 

@@ -218,7 +218,7 @@ def test_pay_transparency_survey_with_job_categories_bands_and_a_report(tmp_path
         assert lines[0].startswith("scope,category,gender,count,suppressed,mean,median")
         assert len(lines) == 1 + 3 + 3 * 3
         assert md.exists() and (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        bad = run([tool("salary-analyst"), "results", "--survey", str(c.survey_dir), "--report", "r.pdf"],
+        bad = run([tool("salary-analyst"), "results", "--survey", str(c.survey_dir), "--report", "r.docx"],
                   check=False, quiet=True)
         assert bad.returncode == 2 and "the report file must end in .html, .md or .pdf" in bad.stderr
     finally:

@@ -240,5 +240,5 @@ def test_report_command_refuses_a_malformed_result_in_one_line(tmp_path: Path, r
     res = runner.invoke(main, ["report", str(bad), "--report", str(tmp_path / "r.html")])
     assert res.exit_code == 1 and res.output.startswith(f"salary-analyst: error: cannot read the result {bad}: ")
     assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "r.html").exists()
-    res = runner.invoke(main, ["report", str(bad), "--report", str(tmp_path / "r.pdf")])
+    res = runner.invoke(main, ["report", str(bad), "--report", str(tmp_path / "r.docx")])
     assert res.exit_code == 2 and "the report file must end in .html, .md or .pdf" in res.output
