@@ -208,6 +208,8 @@ const SYMBOL_LOCALES = ["en", "en-US", "en-GB", "zh-Hant-TW", "zh-Hans-CN", "ja-
  */
 export function currencyMarks(code) {
   if (!code) return [];
+  const known = MARKS.get(code);
+  if (known) return [...known];
   const marks = new Set([code]);
   for (const loc of SYMBOL_LOCALES) {
     try {
@@ -218,5 +220,10 @@ export function currencyMarks(code) {
       // a code the platform does not know: its code alone
     }
   }
-  return [...marks].sort();
+  const out = Object.freeze([...marks].sort());
+  MARKS.set(code, out);
+  return [...out];
 }
+
+/** @type {Map<string, readonly string[]>} */
+const MARKS = new Map();
