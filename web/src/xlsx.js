@@ -11,6 +11,9 @@ import { InvalidSubmission } from "./errors.js";
 
 /** @typedef {string | number} SheetCell */
 
+/** Largest part of a workbook unzipped (a sheet of a million rows is far below it). */
+export const MAX_PART_BYTES = 1 << 28;
+
 /** Which parts are read (the sheet's own path is found through the workbook's relationships). */
 const WANTED = /^xl\/(workbook\.xml|_rels\/workbook\.xml\.rels|sharedStrings\.xml|styles\.xml|worksheets\/[^/]+\.xml)$/;
 
@@ -23,10 +26,18 @@ const WANTED = /^xl\/(workbook\.xml|_rels\/workbook\.xml\.rels|sharedStrings\.xm
 export function readFirstSheet(bytes, name) {
   /** @type {Record<string, Uint8Array>} */
   let parts;
+  let tooLarge = "";
   try {
-    parts = unzipSync(bytes, { filter: (f) => WANTED.test(f.name) });
+    parts = unzipSync(bytes, { filter: (f) => {
+      if (!WANTED.test(f.name)) return false;
+      if (f.originalSize > MAX_PART_BYTES) tooLarge = f.name;
+      return !tooLarge;
+    } });
   } catch (e) {
     throw new InvalidSubmission(`${name} is not a readable spreadsheet (not a zip archive: ${e instanceof Error ? e.message : e})`);
+  }
+  if (tooLarge) {
+    throw new InvalidSubmission(`${name} is not a readable spreadsheet (${tooLarge} unpacks to more than ${MAX_PART_BYTES} bytes)`);
   }
   const text = (/** @type {string} */ path) => (parts[path] ? strFromU8(parts[path]) : null);
   const workbook = text("xl/workbook.xml");
