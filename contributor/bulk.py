@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -103,6 +104,21 @@ class StageTimes:
             self.seconds[s] += v
 
 
+_reuse = threading.local()
+
+
+def _node_buffers(n: int, size: int) -> list[npt.NDArray[np.uint8]]:
+    """n plaintext buffers of ``size`` bytes, the same ones for every batch of that size in this
+    thread: their pages stay mapped (first touching 100 MB of fresh pages per batch costs as
+    much as sharing it).  Nothing outlives a batch in them: sealing copies, and
+    :func:`share_rows` returns copies."""
+    cached: list[npt.NDArray[np.uint8]] = getattr(_reuse, "buffers", [])
+    if len(cached) != n or cached[0].size != size:
+        cached = [np.empty(size, dtype=np.uint8) for _ in range(n)]
+        _reuse.buffers = cached
+    return cached
+
+
 def _plaintexts(manifest: Manifest, records: Sequence[Record], times: StageTimes) -> list[npt.NDArray[np.uint8]]:
     """Every node's sealed plaintext for these records: :func:`share_block_header`, then node i's
     K share vectors (record, validity proof), 16-byte big-endian elements, row-major.  Shared in
@@ -118,7 +134,7 @@ def _plaintexts(manifest: Manifest, records: Sequence[Record], times: StageTimes
         with times.measure(Stage.PROVE):
             tail = sharing.words_from_limbs(proof_limbs(rec, layout))
         with times.measure(Stage.SHARE):
-            outs = [np.empty(BLOCK_HEADER_BYTES + 16 * k * width, dtype=np.uint8) for _ in range(n)]
+            outs = _node_buffers(n, BLOCK_HEADER_BYTES + 16 * k * width)
             for o in outs:
                 o[:BLOCK_HEADER_BYTES] = head
             sharing.share_submissions(sharing.Submissions(rec, tail), n, t, [o[BLOCK_HEADER_BYTES:] for o in outs])

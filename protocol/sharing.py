@@ -35,7 +35,7 @@ _M63 = np.uint64((1 << 63) - 1)
 _M64 = np.uint64((1 << 64) - 1)
 _SHIFT63 = np.uint64(63)
 #: elements per chunk: a few arrays of this many words stay in the core's 2 MB L2 cache
-CHUNK = 1 << 14
+CHUNK = 1 << 15
 
 U64 = npt.NDArray[np.uint64]
 U16 = npt.NDArray[np.uint16]
@@ -145,18 +145,24 @@ class _Scratch:
 def _add_into(ah: U64, al: U64, bh: U64, bl: U64, scratch: _Scratch) -> None:
     """(ah, al) += (bh, bl) mod p, below 2^127 afterwards (p itself may remain: see
     :func:`_canonical`).  Both below 2^127, so the sum is below 2^128 and no word overflows
-    but the low one, whose carry is added to the high word."""
-    carry, top = scratch.view(len(al))
+    but the low one, whose carry is added to the high word.  Flat arrays."""
+    carry, _ = scratch.view(len(al))
     np.add(al, bl, out=al)
     np.less(al, bl, out=carry)
     np.add(ah, bh, out=ah)
     np.add(ah, carry, out=ah, casting="unsafe")
-    # fold bit 127 into bit 0; the sum being at most 2^128 - 2, the result is below 2^127
-    np.right_shift(ah, _SHIFT63, out=top)
-    np.bitwise_and(ah, _M63, out=ah)
-    np.add(al, top, out=al)
-    np.less(al, top, out=carry)
-    np.add(ah, carry, out=ah, casting="unsafe")
+    _fold(ah, al, scratch)
+
+
+def _fold(hi: U64, lo: U64, scratch: _Scratch) -> None:
+    """Fold bit 127 into bit 0 (2^127 = 1 mod p), in place: a value of at most 2^128 - 2 ends
+    below 2^127."""
+    carry, top = scratch.view(len(lo))
+    np.right_shift(hi, _SHIFT63, out=top)
+    np.bitwise_and(hi, _M63, out=hi)
+    np.add(lo, top, out=lo)
+    np.less(lo, top, out=carry)
+    np.add(hi, carry, out=hi, casting="unsafe")
 
 
 def _canonical(hi: U64, lo: U64) -> None:
@@ -193,10 +199,11 @@ class _Evaluator:
     """f(1), f(2), ... for one chunk of elements: the t + 1 forward differences at the current
     point, advanced in place."""
 
-    def __init__(self, secret: Words, coeffs: Sequence[Words], scratch: _Scratch) -> None:
-        """``secret`` becomes the evaluator's (it is overwritten); ``coeffs`` are only read."""
+    def __init__(self, secret_plus_c1: tuple[U64, U64], coeffs: Sequence[Words], scratch: _Scratch) -> None:
+        """``secret_plus_c1`` (the secret plus the first coefficient, below 2^127) becomes the
+        evaluator's (it is overwritten); ``coeffs`` are only read."""
         t = len(coeffs)
-        terms = [secret, *coeffs]
+        terms = [Words(*secret_plus_c1), *coeffs]
         weights = difference_weights(t)
         self.scratch = scratch
         self.diffs: list[tuple[U64, U64]] = []
@@ -204,7 +211,7 @@ class _Evaluator:
             acc: tuple[U64, U64] | None = None
             for k in range(j, t + 1):
                 m = weights[j][k]
-                if not m:
+                if not m or (j, k) == (0, 1):  # f(1) = (secret + c1) + c2 + ... + ct
                     continue
                 term = (terms[k].hi, terms[k].lo) if m == 1 else _scaled(terms[k].hi, terms[k].lo, m, scratch)
                 if acc is None:
@@ -234,7 +241,11 @@ def share_words(secret: Words, coeffs: Sequence[Words], n: int) -> list[Words]:
         raise ValueError("coefficients must be shaped like the secret")
     flat = [Words(np.ascontiguousarray(w.hi, dtype=np.uint64).ravel(), np.ascontiguousarray(w.lo, dtype=np.uint64).ravel())
             for w in (secret, *coeffs)]
-    ev = _Evaluator(Words(flat[0].hi.copy(), flat[0].lo.copy()), flat[1:], _Scratch(flat[0].hi.size))
+    scratch = _Scratch(flat[0].hi.size)
+    start = flat[0].hi.copy(), flat[0].lo.copy()
+    if coeffs:
+        _add_into(*start, flat[1].hi, flat[1].lo, scratch)
+    ev = _Evaluator(start, flat[1:], scratch)
     out = []
     for i in range(n):
         if i:
@@ -264,17 +275,28 @@ class Submissions:
     def width(self) -> int:
         return int(self.records.shape[1] + self.tail.hi.shape[1])
 
-    def words(self, r0: int, r1: int, c0: int, c1: int) -> tuple[U64, U64]:
-        """Elements [r0:r1, c0:c1] as fresh contiguous (hi, lo), flattened."""
+    def plus(self, r0: int, r1: int, c0: int, c1: int, c: Words, scratch: _Scratch) -> tuple[U64, U64]:
+        """Elements [r0:r1, c0:c1] plus ``c`` (flat, below p) mod p, as fresh flat (hi, lo) below
+        2^127.  The record part's high word is 0, so its sum is three passes; the fold is needed
+        only where c's high word is 2^63 - 1 (almost never)."""
         R = self.records.shape[1]
-        hi = np.zeros((r1 - r0, c1 - c0), dtype=np.uint64)
-        lo = np.empty((r1 - r0, c1 - c0), dtype=np.uint64)
-        mid = min(max(R, c0), c1)
-        lo[:, : mid - c0] = self.records[r0:r1, c0:mid]
-        if c1 > mid:
-            hi[:, mid - c0:] = self.tail.hi[r0:r1, mid - R: c1 - R]
-            lo[:, mid - c0:] = self.tail.lo[r0:r1, mid - R: c1 - R]
-        return hi.ravel(), lo.ravel()
+        rows, cols = r1 - r0, c1 - c0
+        ch, cl = c.hi.reshape(rows, cols), c.lo.reshape(rows, cols)
+        hi, lo = np.empty((rows, cols), dtype=np.uint64), np.empty((rows, cols), dtype=np.uint64)
+        mid = min(max(R, c0), c1) - c0  # the record part's columns in this chunk
+        if mid:
+            rec = self.records[r0:r1, c0: c0 + mid].view(np.uint64)
+            np.add(cl[:, :mid], rec, out=lo[:, :mid])
+            np.add(ch[:, :mid], np.less(lo[:, :mid], rec), out=hi[:, :mid], casting="unsafe")
+        if mid < cols:
+            a, b = c0 + mid - R, c1 - R
+            th, tl = self.tail.hi[r0:r1, a:b].flatten(), self.tail.lo[r0:r1, a:b].flatten()  # copies
+            _add_into(th, tl, ch[:, mid:].ravel(), cl[:, mid:].ravel(), _Scratch(th.size))
+            hi[:, mid:], lo[:, mid:] = th.reshape(rows, -1), tl.reshape(rows, -1)
+        flat_hi, flat_lo = hi.ravel(), lo.ravel()
+        if mid and int(hi[:, :mid].max()) >> 63:
+            _fold(flat_hi, flat_lo, scratch)
+        return flat_hi, flat_lo
 
 
 def _chunks(rows: int, width: int) -> list[tuple[int, int, int, int]]:
@@ -292,6 +314,8 @@ def share_submissions(subs: Submissions, n: int, t: int, outs: Sequence[npt.NDAr
     (:class:`KeyStream`) unless ``coeffs`` (t arrays of words shaped (N, width), below p) fixes
     them for tests."""
     N, W = subs.rows, subs.width
+    if not 1 <= t < n:
+        raise ValueError("sharing needs 1 <= t < n")
     if len(outs) != n or any(o.size != 16 * N * W for o in outs):
         raise ValueError("one output buffer of 16 x rows x width bytes per node")
     if subs.records.size and int(subs.records.min()) < 0:
@@ -316,7 +340,7 @@ def share_submissions(subs: Submissions, n: int, t: int, outs: Sequence[npt.NDAr
         else:
             cs = [Words(np.ascontiguousarray(c.hi[r0:r1, c0:c1]).ravel(), np.ascontiguousarray(c.lo[r0:r1, c0:c1]).ravel())
                   for c in coeffs or ()]
-        ev = _Evaluator(Words(*subs.words(r0, r1, c0, c1)), cs, scratch)
+        ev = _Evaluator(subs.plus(r0, r1, c0, c1, cs[0], scratch), cs, scratch)
         for i, view in enumerate(views):
             if i:
                 ev.advance()
