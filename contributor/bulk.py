@@ -5,9 +5,11 @@ Why batches: per record, a single upload costs a fresh Ed25519 key and signature
 and n HTTPS requests at the contributor, and a signature check and an HPKE open at each node.
 A batch of K records shares one one-time key (its signature covers a Merkle root of the records'
 commitments, protocol.commitment "Batches"), one HPKE seal per node, one request per node and
-one database transaction per node; the records are encoded, proved and Shamir-shared with limb
-arithmetic (protocol.fastfield) for the whole batch at once.  Every record keeps its own id,
-token and stand-alone certificate, so the nodes treat it exactly as a single upload afterwards.
+one database transaction per node; the records are encoded and proved for the whole batch at
+once (int64 records, the proof in limb arithmetic: protocol.fastfield), and shared straight into
+each node's sealed plaintext (protocol.sharing), which is hashed for the commitments and sealed
+without a copy.  Every record keeps its own id, token and stand-alone certificate, so the nodes
+treat it exactly as a single upload afterwards.
 
 Durability: every batch is prepared and written to its own pending file (in the run's pending
 directory, fsynced) before the first upload; once every node acknowledged it (or it was refused

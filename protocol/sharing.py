@@ -307,6 +307,20 @@ def _chunks(rows: int, width: int) -> list[tuple[int, int, int, int]]:
     return [(r, min(rows, r + step), 0, width) for r in range(0, rows, step)]
 
 
+def _fresh_coefficients(stream: KeyStream, raw: npt.NDArray[np.uint8], t: int, size: int) -> list[Words]:
+    """t flat arrays of ``size`` uniform elements below p, in ``raw`` (overwritten by the next
+    chunk's)."""
+    stream.fill(raw[: 16 * t * size + 64])
+    words = raw[: 16 * t * size].view(np.uint64)
+    out = []
+    for k in range(t):
+        lo, hi = words[2 * k * size: (2 * k + 1) * size], words[(2 * k + 1) * size: (2 * k + 2) * size]
+        np.bitwise_and(hi, _M63, out=hi)
+        _redraw_p(hi, lo, stream)
+        out.append(Words(hi, lo))
+    return out
+
+
 def share_submissions(subs: Submissions, n: int, t: int, outs: Sequence[npt.NDArray[np.uint8]],
                       coeffs: Sequence[Words] | None = None) -> None:
     """Write node i's shares of every submission into ``outs[i]`` (N x width 16-byte big-endian
@@ -327,16 +341,8 @@ def share_submissions(subs: Submissions, n: int, t: int, outs: Sequence[npt.NDAr
     raw = np.empty(16 * t * min(CHUNK, N * W) + 64, dtype=np.uint8)
     scratch = _Scratch(CHUNK)
     for r0, r1, c0, c1 in _chunks(N, W):
-        size = (r1 - r0) * (c1 - c0)
         if stream is not None:
-            stream.fill(raw[: 16 * t * size + 64])
-            words = raw[: 16 * t * size].view(np.uint64)
-            cs = []
-            for k in range(t):
-                lo, hi = words[2 * k * size: (2 * k + 1) * size], words[(2 * k + 1) * size: (2 * k + 2) * size]
-                np.bitwise_and(hi, _M63, out=hi)
-                _redraw_p(hi, lo, stream)
-                cs.append(Words(hi, lo))
+            cs = _fresh_coefficients(stream, raw, t, (r1 - r0) * (c1 - c0))
         else:
             cs = [Words(np.ascontiguousarray(c.hi[r0:r1, c0:c1]).ravel(), np.ascontiguousarray(c.lo[r0:r1, c0:c1]).ravel())
                   for c in coeffs or ()]
