@@ -7,8 +7,9 @@ Prepares ``N`` uniformly drawn valid records of a layout (default ``3x12-complet
 (:func:`contributor.bulkrun.prepare_batches`: encode, prove, share, commit and sign, seal, write
 each batch's pending file with fsync), in batches of the size ``salary-submit --csv`` would use
 for that survey, on 1 and on 2 worker processes.  Reports records per second from the first
-batch's start to the last pending file's fsync, and each stage's seconds per record (summed over
-the workers: CPU time spent in it), medians of ``R`` runs.  The nodes' keys are fresh HPKE keys;
+batch's start to the last pending file's fsync, and each stage's milliseconds per record, wall-clock
+and CPU time (summed over the workers; CPU time leaves out fsync waits and time lost to other
+programs on a shared machine), medians of ``R`` runs.  The nodes' keys are fresh HPKE keys;
 nothing is uploaded.  Run with ``OPENBLAS_NUM_THREADS=1`` as ``salary-submit`` does.
 """
 
@@ -74,7 +75,8 @@ def prepare_once(manifest: Any, rows: list[Any], workers: int, workdir: Path) ->
         seconds = time.perf_counter() - started
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-    return {"seconds": seconds, "batch_size": size, "stages": {s.value: v for s, v in times.seconds.items()}}
+    return {"seconds": seconds, "batch_size": size, "stages": {s.value: v for s, v in times.seconds.items()},
+            "cpu": {s.value: v for s, v in times.cpu.items()}}
 
 
 def measure_prepare(layout: str = DEFAULT_LAYOUT, records: int = 2000, repeat: int = 3,
@@ -92,10 +94,11 @@ def measure_prepare(layout: str = DEFAULT_LAYOUT, records: int = 2000, repeat: i
         seconds = statistics.median(r["seconds"] for r in runs)
         stages = {s: round(1000 * statistics.median(r["stages"][s] for r in runs) / records, 4)
                   for s in runs[0]["stages"]}
+        cpu = {s: round(1000 * statistics.median(r["cpu"][s] for r in runs) / records, 4) for s in runs[0]["cpu"]}
         out["batch_size"] = runs[0]["batch_size"]
         out["runs"].append({"workers": w, "records_per_s": round(records / seconds), "seconds": round(seconds, 3),
-                            "stage_ms_per_record": stages,
-                            "stage_records_per_s": {s: round(1000 / v) if v else None for s, v in stages.items()}})
+                            "stage_ms_per_record": stages, "stage_cpu_ms_per_record": cpu,
+                            "cpu_ms_per_record": round(sum(cpu.values()), 4)})
     return out
 
 
@@ -105,6 +108,8 @@ def describe(result: dict[str, Any]) -> str:
              f"{result['batch_size']}, median of {result['repeats']}"]
     for r in result["runs"]:
         stages = ", ".join(f"{s} {v:.3f}" for s, v in r["stage_ms_per_record"].items())
-        lines.append(f"  {r['workers']} worker(s): {r['records_per_s']:,} records/s end to end; "
-                     f"ms per record per stage (summed over workers): {stages}")
+        cpu = ", ".join(f"{s} {v:.3f}" for s, v in r["stage_cpu_ms_per_record"].items())
+        lines.append(f"  {r['workers']} worker(s): {r['records_per_s']:,} records/s end to end\n"
+                     f"    ms per record per stage, wall (summed over workers): {stages}\n"
+                     f"    ms per record per stage, CPU: {cpu}; total {r['cpu_ms_per_record']:.3f}")
     return "\n".join(lines)

@@ -89,21 +89,26 @@ class Stage(StrEnum):
 
 @dataclass
 class StageTimes:
-    """Seconds spent per :class:`Stage` (summed over batches and worker processes)."""
+    """Seconds spent per :class:`Stage`, wall-clock and this process's CPU time (summed over
+    batches and worker processes; the CPU time leaves out waiting, e.g. for fsync or for a core
+    that other programs hold)."""
 
     seconds: dict[Stage, float] = field(default_factory=lambda: {s: 0.0 for s in Stage})
+    cpu: dict[Stage, float] = field(default_factory=lambda: {s: 0.0 for s in Stage})
 
     @contextmanager
     def measure(self, stage: Stage) -> Iterator[None]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.seconds[stage] += time.perf_counter() - started
+            self.cpu[stage] += time.process_time() - cpu
 
     def add(self, other: StageTimes) -> None:
-        for s, v in other.seconds.items():
-            self.seconds[s] += v
+        for s in Stage:
+            self.seconds[s] += other.seconds[s]
+            self.cpu[s] += other.cpu[s]
 
 
 _reuse = threading.local()
