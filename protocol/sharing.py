@@ -68,13 +68,6 @@ def words_from_limbs(limbs: U16) -> Words:
     return Words(hi, lo)
 
 
-def to_bytes(w: Words) -> bytes:
-    """Words -> concatenated 16-byte big-endian elements (row-major)."""
-    out = np.empty(w.hi.shape + (2,), dtype=">u8")
-    out[..., 0], out[..., 1] = w.hi, w.lo
-    return out.tobytes()
-
-
 # ------------------------------------------------------------------------------------------------
 # Randomness
 
