@@ -3,6 +3,8 @@ for three survey layouts (the proof table of ``python -m benchmarks``).
 
     python -m benchmarks --proof                            # this table alone, into BENCHMARKS.md
     python -m benchmarks.proof prove LAYOUT [--seconds S]   # one layout's prove rate, one core (JSON)
+    python -m benchmarks.proof prepare [LAYOUT] [--records N] [--repeat R] [--workers 1,2]
+                                       # HR bulk preparation per stage, 1 and 2 cores (benchmarks.prepare)
 
 Layouts (all with genders female, male, other):
 
@@ -255,7 +257,21 @@ def main(argv: list[str]) -> int:
     pr = sub.add_parser("prove", help="one layout's prove rate in this process (JSON on stdout)")
     pr.add_argument("layout", choices=sorted(LAYOUTS) + sorted(COMPLETE_LAYOUTS))
     pr.add_argument("--seconds", type=float, default=5.0)
+    pp = sub.add_parser("prepare", help="HR bulk preparation records/s, end to end and per stage, on 1 and 2 "
+                                        "worker processes (JSON on stdout, a summary on stderr)")
+    pp.add_argument("layout", nargs="?", default="3x12-complete", choices=sorted(LAYOUTS) + sorted(COMPLETE_LAYOUTS))
+    pp.add_argument("--records", type=int, default=2000)
+    pp.add_argument("--repeat", type=int, default=3)
+    pp.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     args = ap.parse_args(argv)
+    if args.what == "prepare":
+        from benchmarks.prepare import describe, measure_prepare
+
+        result = measure_prepare(args.layout, args.records, args.repeat,
+                                 tuple(int(w) for w in args.workers.split(",")), ROOT)
+        print(describe(result), file=sys.stderr)
+        print(json.dumps(result))
+        return 0
     print(json.dumps(prove_rate(args.layout, args.seconds)))
     return 0
 

@@ -5,9 +5,11 @@ Why batches: per record, a single upload costs a fresh Ed25519 key and signature
 and n HTTPS requests at the contributor, and a signature check and an HPKE open at each node.
 A batch of K records shares one one-time key (its signature covers a Merkle root of the records'
 commitments, protocol.commitment "Batches"), one HPKE seal per node, one request per node and
-one database transaction per node; the records are encoded, proved and Shamir-shared with limb
-arithmetic (protocol.fastfield) for the whole batch at once.  Every record keeps its own id,
-token and stand-alone certificate, so the nodes treat it exactly as a single upload afterwards.
+one database transaction per node; the records are encoded and proved for the whole batch at
+once (int64 records, the proof in limb arithmetic: protocol.fastfield), and shared straight into
+each node's sealed plaintext (protocol.sharing), which is hashed for the commitments and sealed
+without a copy.  Every record keeps its own id, token and stand-alone certificate, so the nodes
+treat it exactly as a single upload afterwards.
 
 Durability: every batch is prepared and written to its own pending file (in the run's pending
 directory, fsynced) before the first upload; once every node acknowledged it (or it was refused
@@ -22,19 +24,26 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from protocol import fastfield
+import numpy as np
+import numpy.typing as npt
+
+from protocol import fastfield, sharing
 from protocol.commitment import MAX_BATCH, batch_envelope_id, make_batch
 from protocol.encoding import Record, encode_record, encode_records, fast_encodable
-from protocol.envelope import seal_share_block
+from protocol.envelope import BLOCK_HEADER_BYTES, seal_share_plaintext, share_block_header
 from protocol.errors import SurveyError, TokenUsed
 from protocol.field import encode_elements, share_vector
 from protocol.manifest import Manifest
-from protocol.validity import Layout, prove, prove_batch_limbs
+from protocol.validity import Layout, proof_limbs, prove
 from protocol.wire import BulkAck, BulkBody, b64d, b64e
 
 from .delivery import BatchResult, Delivery, NodeAnswers, send_to_nodes
@@ -67,35 +76,109 @@ class PreparedBatch:
         return hashlib.sha256(self.envelopes[index]).hexdigest()
 
 
-def share_rows(manifest: Manifest, records: Sequence[Record]) -> list[bytes]:
-    """Every node's share block for these records: node i's K share vectors (record, validity
-    proof), 16-byte big-endian elements, row-major.  Limb arithmetic for p = 2^127 - 1."""
+class Stage(StrEnum):
+    """The steps of preparing a batch, as :class:`StageTimes` counts them."""
+
+    ENCODE = "encode"
+    PROVE = "prove"
+    SHARE = "share"
+    COMMIT = "commit"  # SHA-256 per node share, the Merkle tree and the batch's one signature
+    SEAL = "seal"
+    WRITE = "write"  # the pending file, fsynced
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent per :class:`Stage`, wall-clock and this process's CPU time (summed over
+    batches and worker processes; the CPU time leaves out waiting, e.g. for fsync or for a core
+    that other programs hold)."""
+
+    seconds: dict[Stage, float] = field(default_factory=lambda: {s: 0.0 for s in Stage})
+    cpu: dict[Stage, float] = field(default_factory=lambda: {s: 0.0 for s in Stage})
+
+    @contextmanager
+    def measure(self, stage: Stage) -> Iterator[None]:
+        started, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.seconds[stage] += time.perf_counter() - started
+            self.cpu[stage] += time.process_time() - cpu
+
+    def add(self, other: StageTimes) -> None:
+        for s in Stage:
+            self.seconds[s] += other.seconds[s]
+            self.cpu[s] += other.cpu[s]
+
+
+_reuse = threading.local()
+
+
+def _node_buffers(n: int, size: int) -> list[npt.NDArray[np.uint8]]:
+    """n plaintext buffers of ``size`` bytes, the same ones for every batch of that size in this
+    thread: their pages stay mapped (first touching 100 MB of fresh pages per batch costs as
+    much as sharing it).  Nothing outlives a batch in them: sealing copies, and
+    :func:`share_rows` returns copies."""
+    cached: list[npt.NDArray[np.uint8]] = getattr(_reuse, "buffers", [])
+    if len(cached) != n or cached[0].size != size:
+        cached = [np.empty(size, dtype=np.uint8) for _ in range(n)]
+        _reuse.buffers = cached
+    return cached
+
+
+def _plaintexts(manifest: Manifest, records: Sequence[Record], times: StageTimes) -> list[npt.NDArray[np.uint8]]:
+    """Every node's sealed plaintext for these records: :func:`share_block_header`, then node i's
+    K share vectors (record, validity proof), 16-byte big-endian elements, row-major.  Shared in
+    place by :mod:`protocol.sharing` for p = 2^127 - 1."""
     p, n, t = manifest.field_modulus, manifest.n, manifest.threshold
     scheme = manifest.scheme()
     layout = Layout(scheme)
+    k, width = len(records), layout.width
+    head = np.frombuffer(share_block_header(k, width), dtype=np.uint8)
     if fastfield.supported(p) and fast_encodable(scheme):
-        X = prove_batch_limbs(encode_records(records, scheme), layout)
-        return [fastfield.to_bytes(s) for s in fastfield.shamir_shares(X, n, t)]
-    blocks = [bytearray() for _ in range(n)]  # any other prime or bound: Python integers, one by one
-    for rec in records:
-        for i, sh in enumerate(share_vector(prove(encode_record(rec, scheme), layout, p), n, t, p)):
-            blocks[i] += encode_elements(sh, p)
-    return [bytes(b) for b in blocks]
+        with times.measure(Stage.ENCODE):
+            rec = encode_records(records, scheme)
+        with times.measure(Stage.PROVE):
+            tail = sharing.words_from_limbs(proof_limbs(rec, layout))
+        with times.measure(Stage.SHARE):
+            outs = _node_buffers(n, BLOCK_HEADER_BYTES + 16 * k * width)
+            for o in outs:
+                o[:BLOCK_HEADER_BYTES] = head
+            sharing.share_submissions(sharing.Submissions(rec, tail), n, t, [o[BLOCK_HEADER_BYTES:] for o in outs])
+        return outs
+    blocks = [bytearray(head.tobytes()) for _ in range(n)]  # any other prime or bound: Python ints, one by one
+    with times.measure(Stage.SHARE):
+        for rec_ in records:
+            for i, sh in enumerate(share_vector(prove(encode_record(rec_, scheme), layout, p), n, t, p)):
+                blocks[i] += encode_elements(sh, p)
+    return [np.frombuffer(b, dtype=np.uint8) for b in blocks]
+
+
+def share_rows(manifest: Manifest, records: Sequence[Record]) -> list[bytes]:
+    """Every node's share block for these records: node i's K share vectors (record, validity
+    proof), 16-byte big-endian elements, row-major."""
+    return [pt[BLOCK_HEADER_BYTES:].tobytes() for pt in _plaintexts(manifest, records, StageTimes())]
 
 
 def prepare_batch(manifest: Manifest, records: Sequence[Record], token_hashes: Sequence[str],
-                  lines: Sequence[int | None], *, replace: bool = False) -> PreparedBatch:
-    """Encode, prove, share, commit, sign (one fresh key) and seal one batch of records."""
+                  lines: Sequence[int | None], *, replace: bool = False, times: StageTimes | None = None
+                  ) -> PreparedBatch:
+    """Encode, prove, share, commit, sign (one fresh key) and seal one batch of records (adding
+    each stage's seconds to ``times`` if given)."""
     k = len(records)
     if not 1 <= k <= MAX_BATCH:
         raise ValueError(f"a batch holds 1 to {MAX_BATCH} records")
+    times = times if times is not None else StageTimes()
     width, mh = manifest.vector_length(), manifest.hash()
-    blocks = share_rows(manifest, records)
+    plaintexts = _plaintexts(manifest, records, times)
     rb = 16 * width
-    batch = make_batch(mh, [[blk[r * rb: (r + 1) * rb] for blk in blocks] for r in range(k)])
-    env_id = batch_envelope_id(batch.public_key)
-    envelopes = [seal_share_block(blocks[i], k, width, nd.hpke_public_key, mh, i, env_id)
-                 for i, nd in enumerate(manifest.nodes)]
+    with times.measure(Stage.COMMIT):
+        blocks = [pt.data[BLOCK_HEADER_BYTES:] for pt in plaintexts]
+        batch = make_batch(mh, [[blk[r * rb: (r + 1) * rb] for blk in blocks] for r in range(k)])
+    with times.measure(Stage.SEAL):
+        env_id = batch_envelope_id(batch.public_key)
+        envelopes = [seal_share_plaintext(plaintexts[i].data, k, width, nd.hpke_public_key, mh, i, env_id)
+                     for i, nd in enumerate(manifest.nodes)]
     return PreparedBatch(manifest.survey_id, mh.hex(), replace, batch.public_key, batch.signature,
                          b"".join(batch.commitments), batch.ids, tuple(token_hashes), tuple(lines), envelopes)
 
@@ -126,11 +209,11 @@ class PendingBatch:
     def save(self, manifest: Manifest) -> None:
         """Write the pending file atomically and durably: one JSON header line, then the sealed
         blocks still owed, raw, in node order (their lengths are in the header)."""
-        data = json.dumps(self.header(manifest)).encode() + b"\n" + b"".join(
-            self.prepared.envelopes[i] for i in self.nodes)
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(tmp, "wb") as fh:
-            fh.write(data)
+            fh.write(json.dumps(self.header(manifest)).encode() + b"\n")
+            for i in self.nodes:
+                fh.write(self.prepared.envelopes[i])
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
@@ -345,5 +428,5 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-__all__ = ["DEFAULT_BATCH_SIZE", "PreparedBatch", "PendingBatch", "SettledBatch", "prepare_batch", "share_rows",
-           "read_pending_batch", "read_settled", "settle_batch"]
+__all__ = ["DEFAULT_BATCH_SIZE", "Stage", "StageTimes", "PreparedBatch", "PendingBatch", "SettledBatch", "prepare_batch",
+           "share_rows", "read_pending_batch", "read_settled", "settle_batch"]

@@ -35,8 +35,8 @@ from protocol.manifest import Manifest
 from protocol.tokens import token_hash
 from protocol.wire import BulkAck, bulk_batch_limit
 
-from .bulk import (DEFAULT_BATCH_SIZE, DONE_SUFFIX, BatchUploads, PendingBatch, SettledBatch, batch_index, fsync_dir,
-                   pending_token_hashes, prepare_batch, read_pending_batch, read_settled)
+from .bulk import (DEFAULT_BATCH_SIZE, DONE_SUFFIX, BatchUploads, PendingBatch, SettledBatch, Stage, StageTimes,
+                   batch_index, fsync_dir, pending_token_hashes, prepare_batch, read_pending_batch, read_settled)
 from .delivery import BatchResult, NodeAnswers
 from .hrfile import CsvRow, ReadOptions, file_sha256, read_csv_records
 from .nodes import NodeClient, mark_unreachable
@@ -123,15 +123,26 @@ def load_pending_dir(directory: Path) -> PendingRun:
 _Job = tuple[Manifest, list[CsvRow], list[str], bool, str, Path]
 
 
-def _prepare_and_save(job: _Job) -> PendingBatch:
+@dataclass(frozen=True)
+class _Saved:
+    """A worker's answer: the batch's entry (sealed blocks on disk only) and its stage times."""
+
+    entry: PendingBatch
+    times: StageTimes
+
+
+def _prepare_and_save(job: _Job) -> _Saved:
     """Prepare one batch and write its pending file (in a worker process); the sealed blocks are
     dropped from memory once written."""
     manifest, rows, hashes, replace, receipt, path = job
-    pb = prepare_batch(manifest, [r.record for r in rows], hashes, [r.line for r in rows], replace=replace)
+    times = StageTimes()
+    pb = prepare_batch(manifest, [r.record for r in rows], hashes, [r.line for r in rows], replace=replace,
+                       times=times)
     e = PendingBatch(pb, list(range(manifest.n)), {}, receipt, path)
-    e.save(manifest)
+    with times.measure(Stage.WRITE):
+        e.save(manifest)
     e.release()
-    return e
+    return _Saved(e, times)
 
 
 def _worker_start() -> None:
@@ -140,40 +151,54 @@ def _worker_start() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
+def default_workers() -> int:
+    """Worker processes for preparing batches: one per core and one more, at most four.  Each
+    worker waits for its pending file's fsync after every batch (about a quarter of a complete
+    survey's batch time on this machine's disk); the extra one keeps the cores busy meanwhile."""
+    return min((os.cpu_count() or 1) + 1, 4)
+
+
 def prepare_batches(manifest: Manifest, run: BulkRun, batches: Sequence[int], rows: Sequence[CsvRow],
-                    hashes: Sequence[str], directory: Path, progress: Progress | None = None) -> list[PendingBatch]:
+                    hashes: Sequence[str], directory: Path, progress: Progress | None = None, *,
+                    workers: int | None = None, times: StageTimes | None = None) -> list[PendingBatch]:
     """Prepare and save the given batches of ``run`` (``rows`` and ``hashes``: every row of the
-    run), on up to four worker processes; in batch order.  Raises :class:`Interrupted` on Ctrl-C
-    once the batches under way are written."""
+    run), on ``workers`` processes (default :func:`default_workers`; 1: in this process), adding
+    each stage's seconds to ``times`` if given; in batch order.  Raises :class:`Interrupted` on
+    Ctrl-C once the batches under way are written."""
     jobs: list[_Job] = [(manifest, list(rows[r.start: r.stop]), list(hashes[r.start: r.stop]), run.replace,
                          run.receipt, directory / f"batch-{b:06d}.json") for b in batches for r in [run.batch_rows(b)]]
     done: dict[int, PendingBatch] = {}
-    workers = min(len(jobs), os.cpu_count() or 1, 4)
+    total = times if times is not None else StageTimes()
+    workers = min(len(jobs), default_workers() if workers is None else workers)
     try:
         if workers <= 1:
             for job in jobs:
-                done[batch_index(job[5])] = _prepare_and_save(job)
+                saved = _prepare_and_save(job)
+                done[batch_index(job[5])] = saved.entry
+                total.add(saved.times)
                 if progress is not None:
                     progress(len(job[1]))
         else:
-            _prepare_in_pool(jobs, workers, done, progress)
+            _prepare_in_pool(jobs, workers, done, total, progress)
     except KeyboardInterrupt:
         raise Interrupted(directory) from None
     fsync_dir(directory)
     return [done[b] for b in sorted(done)]
 
 
-def _prepare_in_pool(jobs: list[_Job], workers: int, done: dict[int, PendingBatch], progress: Progress | None) -> None:
+def _prepare_in_pool(jobs: list[_Job], workers: int, done: dict[int, PendingBatch], times: StageTimes,
+                     progress: Progress | None) -> None:
     # SIGINT is blocked while the workers are forked, so that none can die of it before it
     # ignores it; a Ctrl-C meanwhile is delivered to this process when unblocked below.
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_start)
     try:
-        futures: dict[Future[PendingBatch], int] = {pool.submit(_prepare_and_save, job): len(job[1]) for job in jobs}
+        futures: dict[Future[_Saved], int] = {pool.submit(_prepare_and_save, job): len(job[1]) for job in jobs}
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
         for fut in as_completed(futures):
-            entry = fut.result()
-            done[batch_index(entry.path)] = entry
+            saved = fut.result()
+            done[batch_index(saved.entry.path)] = saved.entry
+            times.add(saved.times)
             if progress is not None:
                 progress(futures[fut])
     finally:

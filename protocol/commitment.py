@@ -31,6 +31,7 @@ single upload.  The two layouts never have the same length (96 + 32n versus 104 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,10 +81,15 @@ def submission_id_for(public_key: bytes) -> str:
     return hashlib.sha256(_ID_LABEL + public_key).hexdigest()[:32]
 
 
-def share_commitment(manifest_hash: bytes, submission_id: str, node_index: int, share_bytes: bytes) -> bytes:
+#: bytes-like share vectors: a batch's rows are views into one buffer per node
+Bytes = bytes | bytearray | memoryview
+
+
+def share_commitment(manifest_hash: bytes, submission_id: str, node_index: int, share_bytes: Bytes) -> bytes:
     """C_j over node j's share vector as sealed (16-byte big-endian elements)."""
-    return hashlib.sha256(_COMMIT_LABEL + manifest_hash + bytes.fromhex(submission_id)
-                          + node_index.to_bytes(2, "big") + share_bytes).digest()
+    h = hashlib.sha256(_COMMIT_LABEL + manifest_hash + bytes.fromhex(submission_id) + node_index.to_bytes(2, "big"))
+    h.update(share_bytes)
+    return h.digest()
 
 
 def _signed_message(manifest_hash: bytes, submission_id: str, commitments: bytes) -> bytes:
@@ -168,7 +174,7 @@ def _batch(manifest_hash: bytes, pk: bytes, commitments: list[bytes], sign: Any)
     return Batch(pk, sig, tuple(ids), tuple(commitments), tuple(tuple(lv) for lv in levels))
 
 
-def make_batch(manifest_hash: bytes, share_rows: list[list[bytes]],
+def make_batch(manifest_hash: bytes, share_rows: Sequence[Sequence[Bytes]],
                private_key: Ed25519PrivateKey | None = None) -> Batch:
     """Sign a batch: ``share_rows[r][j]`` is node j's share vector of record r (16-byte elements).
     One fresh key for the whole batch, used once and discarded."""

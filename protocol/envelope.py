@@ -154,6 +154,15 @@ def open_result(sealed: bytes, analyst_private_key: X25519PrivateKey, manifest_h
         raise DecryptionFailed(f"result share from node {node_index} is malformed: {exc}") from None
 
 
+#: bytes before the elements in a batch's sealed plaintext: magic, rows (4 bytes), width (2 bytes)
+BLOCK_HEADER_BYTES = len(_BLOCK_MAGIC) + 6
+
+
+def share_block_header(rows: int, width: int) -> bytes:
+    """The first :data:`BLOCK_HEADER_BYTES` of a batch's sealed plaintext (the elements follow)."""
+    return _BLOCK_MAGIC + struct.pack(">IH", rows, width)
+
+
 def seal_share_block(block: bytes, rows: int, width: int, node_public_key: str, manifest_hash: bytes,
                      node_index: int, envelope_id: bytes) -> bytes:
     """Seal one node's share vectors of a whole batch (``rows`` x ``width`` 16-byte big-endian
@@ -161,9 +170,20 @@ def seal_share_block(block: bytes, rows: int, width: int, node_public_key: str, 
     (protocol.commitment.batch_envelope_id), bound into the info like a submission id."""
     if len(block) != rows * width * ELEMENT_BYTES:
         raise ValueError("share block has the wrong size")
+    return seal_share_plaintext(share_block_header(rows, width) + block, rows, width, node_public_key, manifest_hash,
+                                node_index, envelope_id)
+
+
+def seal_share_plaintext(plaintext: bytes | bytearray | memoryview, rows: int, width: int, node_public_key: str,
+                         manifest_hash: bytes, node_index: int, envelope_id: bytes) -> bytes:
+    """:func:`seal_share_block` of a plaintext already laid out as :func:`share_block_header` and
+    the block (a batch's shares written in place: nothing is copied before encryption)."""
+    view = memoryview(plaintext).cast("B")
+    if (len(view) != BLOCK_HEADER_BYTES + rows * width * ELEMENT_BYTES
+            or bytes(view[:BLOCK_HEADER_BYTES]) != share_block_header(rows, width)):
+        raise ValueError("share block plaintext has the wrong header or size")
     info = share_info(manifest_hash, node_index, envelope_id)
-    return SUITE.encrypt(_BLOCK_MAGIC + struct.pack(">IH", rows, width) + block,
-                         public_key_from_hex(node_public_key), info)
+    return SUITE.encrypt(view, public_key_from_hex(node_public_key), info)
 
 
 def open_share_block(sealed: bytes, node_private_key: X25519PrivateKey, manifest_hash: bytes, node_index: int,

@@ -394,13 +394,17 @@ def from_small(values: npt.NDArray[np.int64]) -> U16:
 
 def random_elements(shape: tuple[int, ...]) -> U16:
     """Uniform field elements (p = 2^127 - 1) as limbs, from os.urandom: 127 random bits each;
-    the one value equal to p (probability 2^-127) is 0, i.e. reduced."""
+    the one value equal to p (probability 2^-127) is drawn again."""
     count = int(np.prod(shape, dtype=np.int64))
-    raw = np.frombuffer(os.urandom(16 * count), dtype=">u2").astype(np.uint16).reshape(tuple(shape) + (LIMBS,))
-    raw[..., 0] &= 0x7FFF
-    is_p = (raw[..., 0] == 0x7FFF) & (raw[..., 1:] == _MASK16).all(axis=-1)
-    raw[is_p] = 0
-    return raw
+    raw = np.frombuffer(os.urandom(16 * count), dtype=">u2").astype(np.uint16).reshape(-1, LIMBS)
+    raw[:, 0] &= 0x7FFF
+    while True:
+        is_p = (raw[:, 0] == 0x7FFF) & (raw[:, 1:] == _MASK16).all(axis=-1)
+        if not is_p.any():
+            return raw.reshape(tuple(shape) + (LIMBS,))
+        fresh = np.frombuffer(os.urandom(16 * int(is_p.sum())), dtype=">u2").astype(np.uint16).reshape(-1, LIMBS)
+        fresh[:, 0] &= 0x7FFF
+        raw[is_p] = fresh
 
 
 def shamir_shares(X: U16, n: int, t: int) -> list[U16]:

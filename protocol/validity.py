@@ -348,18 +348,25 @@ def prove_batch_limbs(records: npt.NDArray[np.int64], layout: Layout,
     (m, x and y of every triple, w0) for tests, else fresh from os.urandom.  The wire's inputs are the
     record's bits, so its extension to 2G + 1 points is one exact small-integer BLAS product and
     their squares are integers."""
+    rec = np.asarray(records, dtype=np.int64)
+    tail = proof_limbs(rec, layout, randomness)
+    return np.concatenate([fastfield.from_small(rec), tail], axis=1)
+
+
+def proof_limbs(records: npt.NDArray[np.int64], layout: Layout,
+                randomness: fastfield.U16 | None = None) -> fastfield.U16:
+    """The proof part of :func:`prove_batch_limbs` alone, (N, width - record_width, 8): what
+    follows each record in its submission (the record's own entries are its int64 values)."""
     N, W, G, C = len(records), layout.record_width, layout.gates, layout.scheme.triples
     if records.shape[1:] != (W,):
         raise ValueError("record vectors have the wrong length for this layout")
     if not fast_encodable(layout.scheme):
         raise ValueError("salary bound too large for the int64 record entries (s^2)")
     rand = fastfield.random_elements((N, 2 + 2 * C)) if randomness is None else np.asarray(randomness, dtype=np.uint16)
-    rec = np.asarray(records, dtype=np.int64)
-    h = _squares_limbs(rec[:, layout.scheme.d1_at: layout.scheme.d1_at + G], rand[:, -1], G)
+    h = _squares_limbs(records[:, layout.scheme.d1_at: layout.scheme.d1_at + G], rand[:, -1], G)
     z = fastfield.mul(rand[:, 1: 1 + 2 * C: 2], rand[:, 2: 2 + 2 * C: 2])  # z_k = x_k y_k
     triples = np.stack([rand[:, 1: 1 + 2 * C: 2], rand[:, 2: 2 + 2 * C: 2], z], axis=2).reshape(N, 3 * C, -1)
-    proof = [rand[:, 0:1], triples, rand[:, -1:], h]
-    return np.concatenate([fastfield.from_small(rec)] + proof, axis=1)
+    return np.concatenate([rand[:, 0:1], triples, rand[:, -1:], h], axis=1)
 
 
 def _squares_limbs(bits: npt.NDArray[np.int64], seed: fastfield.U16, G: int) -> fastfield.U16:
