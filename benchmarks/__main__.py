@@ -3,6 +3,7 @@
     python -m benchmarks --quick      # under 3 minutes; CI runs it so that it cannot rot
     python -m benchmarks --full       # adds 1e5 / 1e6 submissions and longer ingest runs
     python -m benchmarks --proof      # the validity proof's table alone (about 5 minutes on 2 cores)
+    python -m benchmarks --complete   # the complete survey's series alone: 50,000 employees (15-20 minutes on 2 cores)
 
 Runs, on this machine, all on 127.0.0.1:
 
@@ -18,7 +19,11 @@ Runs, on this machine, all on 127.0.0.1:
   analyst's reconstruction time;
 - the validity proof (benchmarks/proof.py): submission width and prove rate on one core for three
   survey layouts, bulk preparation and node validation on the demo's layout, beside the previous
-  proof's figures.
+  proof's figures;
+- a complete survey end to end (benchmarks/complete.py): 3 genders x 12 job categories with
+  banded pay level, variable pay and hourly pay; submission width, HR preparation rate, upload,
+  compute time and peak memory per node (its MPC party included), every released figure checked
+  against the plaintext oracle (2,000 employees in quick mode, 50,000 in full and complete modes).
 
 Writes one JSON file (machine, every run with its parameters, ratios), regenerates this mode's
 section of BENCHMARKS.md and a log-log PNG of time against submissions.  Ratios come only from
@@ -38,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from .naive import largest_within
+from .complete import complete_markdown, run_complete
 from .ours import run_ingest, run_ours
 from .plaintext import run_plaintext
 from .procstats import machine
@@ -52,6 +58,7 @@ MODES: dict[str, dict[str, Any]] = {
         "semi": [1_000, 10_000], "malicious": [1_000, 10_000], "repeat_small": 1,
         "ingest": {"single": (6.0, 8, 0), "bulk": (6.0, 2, 500)},
         "proof": {"prove_s": 0.5, "bulk_rows": 500, "validation_rows": 2000, "validation_repeat": 1},
+        "complete": [2_000],
     },
     "full": {
         "plaintext": [1_000, 10_000, 100_000, 1_000_000],
@@ -60,9 +67,13 @@ MODES: dict[str, dict[str, Any]] = {
         "repeat_small": 3,  # sizes up to 1e4 are dominated by fixed costs: median of 3 surveys
         "ingest": {"single": (30.0, 16, 0), "bulk": (30.0, 8, 1000)},
         "proof": {"prove_s": 5.0, "bulk_rows": 10_000, "validation_rows": 100_000, "validation_repeat": 3},
+        "complete": [50_000],
     },
     "proof": {"proof": {"prove_s": 5.0, "bulk_rows": 10_000, "validation_rows": 100_000, "validation_repeat": 3}},
+    "complete": {"complete": [50_000]},
 }
+#: modes that draw no time-against-submissions plot (one table each)
+TABLE_ONLY = ("proof", "complete")
 
 
 def _say(msg: str) -> None:
@@ -134,8 +145,27 @@ def run_all(mode: str, workdir: Path) -> dict[str, Any]:
     if "proof" in cfg:
         runs += run_proof(cfg["proof"], workdir, _say)
 
+    for n in cfg.get("complete", []):
+        runs.append(_complete_run(workdir, n))
+
     return {"mode": mode, "machine": machine(), "command": " ".join(["python", "-m", "benchmarks", f"--{mode}"]),
             "seconds": round(time.perf_counter() - started, 1), "runs": runs, "ratios": ratios(runs)}
+
+
+def _complete_run(workdir: Path, n: int) -> dict[str, Any]:
+    """One complete survey (benchmarks/complete.py); a failure (the oracle's included) is recorded
+    and fails the invocation at the end."""
+    try:
+        r = run_complete(workdir, n)
+    except Exception as exc:
+        _say(f"complete survey {n:,}: FAILED: {exc}")
+        return {"kind": "complete", "series": "ours complete survey (3 nodes, t=1)", "submissions": n,
+                "failed": f"{type(exc).__name__}: {exc}"}
+    _say(f"complete survey {n:,}: width {r['width']:,} ({r['ratio']}x the record), HR prepare "
+         f"{r['prepare_per_s']:,}/s, upload {r['upload_s']:.1f} s, compute {r['wall_s']:.1f} s, per node peak "
+         f"RSS {', '.join(f'{x:,.0f}' for x in r['node_tree_peak_rss_mb'])} MB, {r['figures_checked']:,} figures "
+         "= oracle")
+    return r
 
 
 def _by(runs: list[dict[str, Any]], series_prefix: str) -> dict[int, dict[str, Any]]:
@@ -180,11 +210,13 @@ def markdown(report: dict[str, Any], plot_name: str) -> str:
               f"{m.get('python')}, numpy {m.get('numpy')}, mpyc {m.get('mpyc')}.")
     if runs and all(_is_proof(r) for r in runs):  # python -m benchmarks --proof: that table alone
         return "\n".join([header] + proof_markdown(runs)) + "\n"
+    if runs and all(r.get("kind") == "complete" for r in runs):  # --complete: that table alone
+        return "\n".join([header] + _failed_complete(runs) + complete_markdown(runs)) + "\n"
     lines = [header, "", f"![time against submissions]({plot_name})", "",
              "| series | submissions | wall s | CPU s (all processes) | peak RSS MB per process | notes |",
              "|---|---:|---:|---:|---|---|"]
     for r in runs:
-        if r.get("kind") == "ingest" or _is_proof(r):
+        if r.get("kind") in ("ingest", "complete") or _is_proof(r):
             continue
         if "wall_s" not in r:
             note = (f"FAILED: {r['failed']}" if r.get("failed") else
@@ -231,7 +263,13 @@ def markdown(report: dict[str, Any], plot_name: str) -> str:
             lines.append(f"| {r['series']} | {r['submissions']:,} | {_f(r['submit']['prepare_per_s'], 0)} | "
                          f"{_f(r['submit']['wall_s'])} | {_f(r['analyst']['wall_s'])} |")
     lines += proof_markdown(runs)
+    lines += _failed_complete(runs) + complete_markdown(runs)
     return "\n".join(lines) + "\n"
+
+
+def _failed_complete(runs: list[dict[str, Any]]) -> list[str]:
+    return [f"\nComplete survey of {r['submissions']:,} employees FAILED: {r['failed']}"
+            for r in runs if r.get("kind") == "complete" and r.get("failed")]
 
 
 def _is_proof(run: dict[str, Any]) -> bool:
@@ -258,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="1e6 submissions, 2-minute naive budget (about 35 minutes on 2 cores)")
     g.add_argument("--proof", action="store_const", const="proof", dest="mode",
                    help="the validity proof's table alone (about 5 minutes on 2 cores)")
+    g.add_argument("--complete", action="store_const", const="complete", dest="mode",
+                   help="the complete survey's series alone: 50,000 employees end to end (15-20 minutes on "
+                        "2 cores; up to about 35 GB of scratch space, freed at the end)")
     ap.add_argument("--json", type=Path, help="output JSON (default: benchmarks/results-MODE.json)")
     ap.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md",
                     help="the Markdown file whose MODE section is regenerated (default: BENCHMARKS.md)")
@@ -287,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         out_json.write_text(json.dumps(report, indent=1) + "\n")
     report["ratios"] = {k: ({int(n): v for n, v in val.items()} if isinstance(val, dict) and k != "naive_over_ours"
                             else val) for k, val in report["ratios"].items()}
-    if mode != "proof":  # the proof table has no time-against-submissions series
+    if mode not in TABLE_ONLY:  # one table each, no time-against-submissions series
         plot.parent.mkdir(parents=True, exist_ok=True)
         from .plot import plot_scaling
 
@@ -298,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         rel = plot.resolve()
     update_markdown(args.markdown, mode, markdown(report, str(rel)))
-    _say(f"wrote {'' if args.render else f'{out_json}, '}{'' if mode == 'proof' else f'{plot} and '}the {mode} "
+    _say(f"wrote {'' if args.render else f'{out_json}, '}{'' if mode in TABLE_ONLY else f'{plot} and '}the {mode} "
          f"section of {args.markdown}")
     failed = [r for r in report["runs"] if r.get("failed")]
     if failed:

@@ -107,6 +107,8 @@ def fetch_compute_state(peers: Peers, j: int) -> ComputeState | None:
 
 #: bytes of rows per bucket file (memory the party holds while sorting one bucket)
 BUCKET_BYTES = 100 * 1024 * 1024
+#: bytes of shares fetched from the table at a time (the node holds them while writing buckets)
+SCAN_BYTES = 32 * 1024 * 1024
 IDS_FILE = "ids.bin"  # the agreed submission ids, 16 bytes each, in agreed order (for the party)
 
 
@@ -148,7 +150,7 @@ def write_share_buckets(store: NodeStore, node_dir: Path, survey_id: str, ids: l
     files = [open(out_dir / name, "wb", buffering=1 << 20) for name in names]
     seen = scanned = 0
     try:
-        for sid, share, sealed in store.scan_shares(survey_id):
+        for sid, share, sealed in store.scan_shares(survey_id, batch=max(1, min(5000, SCAN_BYTES // stride))):
             scanned += 1
             if scanned % 65536 == 0:
                 drop_from_page_cache(store.path)

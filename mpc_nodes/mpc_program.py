@@ -275,7 +275,8 @@ class ShareMatrix:
         self.path, self.rows, self.width, self.p = path, rows, width, p
         self.batch = max(1, min(batch, self.BATCH_BYTES // (16 * width)))
         self.sum_columns = sum_columns  # the leading aggregate columns (histogram, sums, squares per cell)
-        self.all_sums = [0] * sum_columns  # their sums over the batches given to add_to_sums
+        self._sums = [0] * sum_columns  # their sums over the batches given to add_to_sums (ints)
+        self._limb_sums: Any = None  # or, on the fast path, their (sum_columns, 8) int64 limb sums
         self.buckets: list[Path] = []
         self.bucket_rows = 0
         self._where: dict[int, Any] = {}  # bucket -> file position of each of its rows, once known
@@ -357,18 +358,28 @@ class ShareMatrix:
             raise ValueError(f"share matrix: {exc}") from None
 
     def add_to_sums(self, batch: Any) -> None:
-        """Add a batch's aggregate columns to :attr:`all_sums` (mod p)."""
+        """Add a batch's aggregate columns to :attr:`all_sums` (mod p).  On the fast path the
+        limbs are summed column-wise in one pass (int64: 2^16 per limb and row, so exact for up
+        to 2^47 rows) and reduced once, when :attr:`all_sums` is read."""
         import numpy as np
-
-        from protocol import fastfield
 
         if not self.sum_columns or not len(batch):
             return
         if batch.dtype == np.object_:
             part = [int(v) for v in batch[:, : self.sum_columns].sum(axis=0)]
-        else:
-            part = fastfield.column_sums(batch, list(range(self.sum_columns)), None, self.p)
-        self.all_sums = [(a + b) % self.p for a, b in zip(self.all_sums, part)]
+            self._sums = [(a + b) % self.p for a, b in zip(self._sums, part)]
+            return
+        limbs = batch[:, : self.sum_columns, :].sum(axis=0, dtype=np.int64)
+        self._limb_sums = limbs if self._limb_sums is None else self._limb_sums + limbs
+
+    @property
+    def all_sums(self) -> list[int]:
+        """The aggregate columns summed over every batch given to :meth:`add_to_sums`, mod p."""
+        if self._limb_sums is None:
+            return list(self._sums)
+        width = self._limb_sums.shape[1]
+        return [sum(int(v) << (16 * (width - 1 - a)) for a, v in enumerate(row)) % self.p
+                for row in self._limb_sums.tolist()]
 
     def batches(self, size: int | None = None) -> Iterator[tuple[int, Any]]:
         """(first row, batch) over the whole matrix, in order."""

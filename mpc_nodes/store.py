@@ -138,8 +138,11 @@ APPLICATION_ID = 0x534D5043
 
 GENESIS = "0" * 64
 #: Records a process stores between two copies of the write-ahead log into the database file
-#: (about 150 MB of log: 3 KB of row per record at the survey sizes measured).
+#: (about 150 MB of log: 3 KB of row per record at the survey sizes measured) ...
 CHECKPOINT_RECORDS = 50_000
+#: ... or bytes of shares and envelopes, whichever comes first: a complete survey's record is 78 KB,
+#: and 50,000 of them left a 4 GB log beside the 4 GB database at every node.
+CHECKPOINT_BYTES = 150 * 1024 * 1024
 
 
 def now_utc() -> dt.datetime:
@@ -256,9 +259,10 @@ class NodeStore:
         # every 4 MB of log): that copy ran while the committing writer held the write lock, so
         # every other upload waited for it (the p99 latency of bulk uploads was seconds).  Writers
         # copy it after their transaction instead (_stored), every CHECKPOINT_RECORDS
-        # stored records.  Durability is the log's, unchanged.
+        # stored records or CHECKPOINT_BYTES of them.  Durability is the log's, unchanged.
         self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._since_checkpoint = 0
+        self._bytes_since_checkpoint = 0
         self._checkpoint_lock = threading.Lock()
         self._checkpoint_db: sqlite3.Connection | None = None
         # 64 MiB of page cache instead of 2: a bulk upload looks up 1,000 random tokens, and pages
@@ -378,8 +382,9 @@ class NodeStore:
                 chunk))
         return found
 
-    def _stored(self, records: int) -> None:
-        """Count records stored by this process; every CHECKPOINT_RECORDS, copy the log into the
+    def _stored(self, records: int, size: int) -> None:
+        """Count records (and their ``size`` in bytes) stored by this process; every
+        CHECKPOINT_RECORDS or CHECKPOINT_BYTES, copy the log into the
         database file: first (twice) on a connection of its own, outside the write transaction
         and the store lock, so that uploads go on meanwhile; then, with writers held off, the few
         pages they appended in the meantime.  Only a log copied completely is started afresh by the
@@ -387,10 +392,12 @@ class NodeStore:
         (gigabytes per node during a million-record ingest, which slowed the compute after it).
         A thread already checkpointing is not waited for."""
         self._since_checkpoint += records
-        if self._since_checkpoint < CHECKPOINT_RECORDS or not self._checkpoint_lock.acquire(blocking=False):
+        self._bytes_since_checkpoint += size
+        due = self._since_checkpoint >= CHECKPOINT_RECORDS or self._bytes_since_checkpoint >= CHECKPOINT_BYTES
+        if not due or not self._checkpoint_lock.acquire(blocking=False):
             return
         try:
-            self._since_checkpoint = 0
+            self._since_checkpoint = self._bytes_since_checkpoint = 0
             if self._checkpoint_db is None:
                 self._checkpoint_db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
                                                       timeout=30)
@@ -618,7 +625,7 @@ class NodeStore:
                 details["refusal_cleared"] = cleared[0]
             self._audit(survey_id, "receipt", details)
         self._note_uses(survey_id, [th], seqs)
-        self._stored(1)
+        self._stored(1, len(envelope) + len(share or b""))
         return SubmissionAck(survey_id, submission_id, rec.node_index, env_sha,
                              UploadStatus.REPLACED if replaced else UploadStatus.STORED, stored_at, replaced)
 
@@ -689,7 +696,7 @@ class NodeStore:
                 details["refusals_cleared"] = cleared
             self._audit(survey_id, "bulk-receipt", details)
         self._note_uses(survey_id, th, seqs)
-        self._stored(len(ids))
+        self._stored(len(ids), sum(len(s) for s in shares))
         return statuses, stored_at
 
     def holds(self, survey_id: str, submission_id: str) -> bool:

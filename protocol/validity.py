@@ -612,8 +612,11 @@ def local_openings(shares: Matrix, layout: Layout, ch: Challenge, p: int) -> Mat
         linear = (out + np.array(const, dtype=object)) % p
         return np.concatenate([linear, np.asarray(shares[:, entries], dtype=object) % p], axis=1)
     limbs: fastfield.U16 = shares  # type: ignore[assignment]  # not object: limbs
-    # few columns touch h (Y, h(r), the range combination): multiplied apart, the product costs less
-    blocks = fastfield.blocks_of(W, [layout.h_at])
+    # Each block of the record touches few of the columns (a value's histogram: consistency, its
+    # own checks, the range combination and the cells; h: Y, h(r) and the range combination):
+    # multiplied block by block, only those columns are computed.
+    cuts = [layout.h_at] + [at for v in layout.scheme.values for at in (v.hist_at, v.prod_at, v.sq_at, v.d1_at)]
+    blocks = fastfield.blocks_of(W, cuts)
     return np.concatenate([fastfield.matmul_limbs(limbs, W, p, const, blocks), limbs[:, entries]], axis=1)
 
 

@@ -724,6 +724,19 @@ def test_the_log_is_copied_into_the_database_file_every_checkpoint_records(
         raw.close()
 
 
+def test_the_log_is_copied_into_the_database_file_every_checkpoint_bytes(
+        store: NodeStore, survey: Survey, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Wide records (a complete survey's are 78 KB) reach the byte bound long before the record
+    # count: the log is copied once the stored envelopes add up to CHECKPOINT_BYTES.
+    size = len(envelope(0))
+    monkeypatch.setattr(store_mod, "CHECKPOINT_BYTES", 2 * size)
+    before = os.path.getsize(store.path)
+    store.accept(SID, new_submission_id(), survey.tokens[0], envelope(0), False)
+    assert os.path.getsize(store.path) == before  # one envelope: still only in the log
+    store.accept(SID, new_submission_id(), survey.tokens[1], envelope(1), False)
+    assert os.path.getsize(store.path) > before
+
+
 def test_the_log_is_rewound_although_other_writers_append_during_the_checkpoint(
         store: NodeStore, survey: Survey, monkeypatch: pytest.MonkeyPatch) -> None:
     # Regression: a checkpoint that other writers keep chasing never completes, so SQLite never
