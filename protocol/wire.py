@@ -505,6 +505,47 @@ def _anchors(items: Any) -> list[AuditAnchor]:
     return [AuditAnchor.parse(a) for a in items]
 
 
+class AccusationKind(StrEnum):
+    """Why a node's MPC run ended, as its accusation says."""
+
+    DEVIATION = "deviation"  # its party named the accused for a deviation it saw
+    LOST = "lost"  # the accused did not join, fell silent or dropped their links
+
+
+@dataclass(frozen=True)
+class Accusation:
+    """A node's signed account of why attempt ``attempt`` of the MPC over one frozen set ended:
+    ``accuser`` names ``accused`` (``kind``: an :class:`AccusationKind`).  ``signature``: base64
+    of the accuser's signature of :func:`protocol.nodeauth.accusation_statement`."""
+
+    survey_id: str
+    manifest_hash: str
+    agreed_digest: str
+    attempt: int
+    accuser: int
+    kind: str
+    accused: list[int]
+    signature: str
+
+    @staticmethod
+    def parse(obj: Any) -> Accusation:
+        a = _from_dict(Accusation, obj, "malformed accusation")
+        ints = [a.attempt, a.accuser, *(a.accused if isinstance(a.accused, list) else [None])]
+        if not (all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ints)
+                and a.accused and a.accused == sorted(set(a.accused)) and a.accuser not in a.accused
+                and a.kind in set(AccusationKind) and isinstance(a.survey_id, str) and isinstance(a.signature, str)
+                and all(isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h)
+                        for h in (a.manifest_hash, a.agreed_digest))):
+            raise SurveyError("malformed accusation")
+        return a
+
+
+def _accusations(items: Any) -> list[Accusation]:
+    if not isinstance(items, list):
+        raise SurveyError("malformed accusation")
+    return [Accusation.parse(a) for a in items]
+
+
 @dataclass(frozen=True)
 class ComputeState:
     """GET /v1/surveys/{survey_id}/compute — where a node is in the two-phase result commit.
@@ -518,13 +559,16 @@ class ComputeState:
     state: str  # a ResultState
     run_id: str | None = None
     anchors: list[AuditAnchor] = field(default_factory=list)  # signed audit heads it keeps: its own and its peers'
+    # signed accusations of the MPC attempts that failed: its own and those it relays from its peers
+    accusations: list[Accusation] = field(default_factory=list)
 
     @staticmethod
     def parse(obj: Any) -> ComputeState:
         cs = _from_dict(ComputeState, obj, "peer sent a malformed compute state")
         if cs.state not in set(ResultState):
             raise SurveyError("peer sent a malformed compute state")
-        return ComputeState(cs.survey_id, cs.node_index, cs.state, cs.run_id, _anchors(cs.anchors))
+        return ComputeState(cs.survey_id, cs.node_index, cs.state, cs.run_id, _anchors(cs.anchors),
+                            _accusations(cs.accusations))
 
 
 @dataclass(frozen=True)
