@@ -228,7 +228,9 @@ def create_app(node_dir: Path, store: NodeStore | None = None, limits: GuardLimi
         _peer_or_analyst(store, survey_id, request)
         rec = store.survey(survey_id)
         state, run_id = store.result_state(survey_id)
-        return ComputeState(survey_id, rec.node_index, state, run_id, store.anchors(survey_id))
+        accusations, endorsements, attempt, rnd = store.dispute(survey_id)
+        return ComputeState(survey_id, rec.node_index, state, run_id, store.anchors(survey_id), accusations,
+                            endorsements, attempt, rnd)
 
     @app.get("/v1/surveys/{survey_id}/result", responses=openapi.read_errors(403, 404))
     def result(survey_id: str, request: Request) -> Any:

@@ -20,7 +20,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,9 @@ from protocol.manifest import Manifest, format_time, manifest_from_json
 from protocol.rejection import RejectionReason
 from protocol.tokens import hashes_equal, token_hash
 from protocol.wire import (
+    Accusation,
     AuditAnchor,
+    Endorsement,
     ResultState,
     SurveyState,
     UploadStatus,
@@ -118,6 +120,20 @@ CREATE TABLE IF NOT EXISTS audit_anchors (
     signature TEXT NOT NULL,
     PRIMARY KEY (survey_id, node, seq)
 );
+-- The dispute after a failed MPC attempt (mpc_nodes.dispute): what this node publishes in its
+-- compute state, the signed accusations and endorsements (JSON of protocol.wire.Accusation and
+-- Endorsement: its own and those it relays), and how far it is (attempt, round).
+CREATE TABLE IF NOT EXISTS dispute_items (
+    survey_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    item TEXT NOT NULL,
+    PRIMARY KEY (survey_id, kind, item)
+);
+CREATE TABLE IF NOT EXISTS dispute_progress (
+    survey_id TEXT PRIMARY KEY,
+    attempt INTEGER NOT NULL,
+    round INTEGER NOT NULL
+);
 -- Uploads refused for their content that carried a valid token without a stored submission: at
 -- most one line per token (the first refusal), deleted when an upload with that token is stored.
 -- Every node lists these submission ids in /ids, so that each counts them in submissions.rejected;
@@ -170,6 +186,10 @@ class StoredResult:
     set_aside: int = 0  # submissions set aside: validation shares off the polynomial, culprit not located
     anchor: AuditAnchor | None = None  # this node's signed audit-log head, taken when it prepared the result
     left_out: tuple[int, ...] = ()  # nodes lost (down, crashed, silent) and left out of the run
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
 def _audit_hash(prev: str, at: str, survey_id: str | None, event: str, details: str) -> str:
@@ -865,6 +885,38 @@ class NodeStore:
             rows = self._db.execute("SELECT node, seq, head, signature FROM audit_anchors WHERE survey_id=? "
                                     "ORDER BY node, seq", (survey_id,)).fetchall()
         return [AuditAnchor(int(j), int(seq), str(head), str(sig)) for j, seq, head, sig in rows]
+
+    # -- dispute ------------------------------------------------------------------------------
+    def publish_dispute(self, survey_id: str, attempt: int, rnd: int, accusations: Sequence[Accusation],
+                        endorsements: Sequence[Endorsement]) -> None:
+        """Add signed items to what this node's compute state publishes, then say it has reached
+        round ``rnd`` of the dispute over attempt ``attempt`` (items first: a peer that sees the
+        round sees everything published for it)."""
+        rows = ([("accusation", _canonical(asdict(a))) for a in accusations]
+                + [("endorsement", _canonical(asdict(e))) for e in endorsements])
+        with self._tx():
+            self._db.executemany("INSERT OR IGNORE INTO dispute_items (survey_id, kind, item) VALUES (?,?,?)",
+                                 [(survey_id, k, item) for k, item in rows])
+            self._db.execute("INSERT OR REPLACE INTO dispute_progress (survey_id, attempt, round) VALUES (?,?,?)",
+                             (survey_id, attempt, rnd))
+
+    def dispute(self, survey_id: str) -> tuple[list[Accusation], list[Endorsement], int, int]:
+        """What this node publishes about disputes: (accusations, endorsements, attempt, round),
+        attempt -1 before any."""
+        with self._lock:
+            items = self._db.execute("SELECT kind, item FROM dispute_items WHERE survey_id=? ORDER BY kind, item",
+                                     (survey_id,)).fetchall()
+            row = self._db.execute("SELECT attempt, round FROM dispute_progress WHERE survey_id=?",
+                                   (survey_id,)).fetchone()
+        acc = [Accusation.parse(json.loads(item)) for kind, item in items if kind == "accusation"]
+        end = [Endorsement.parse(json.loads(item)) for kind, item in items if kind == "endorsement"]
+        return acc, end, (int(row[0]) if row else -1), (int(row[1]) if row else 0)
+
+    def clear_dispute(self, survey_id: str) -> None:
+        """Forget the disputes of an earlier compute: a new compute numbers its attempts from 0."""
+        with self._tx():
+            self._db.execute("DELETE FROM dispute_items WHERE survey_id=?", (survey_id,))
+            self._db.execute("DELETE FROM dispute_progress WHERE survey_id=?", (survey_id,))
 
     def check_anchor(self, seq: int, head: str, who: str) -> None:
         """This node's log must hold line ``seq`` with hash ``head`` (as ``who`` recorded it) on an

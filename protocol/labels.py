@@ -34,6 +34,7 @@ class Label(bytes, Enum):
     FROZEN_SET = b"salary-mpc/v2 frozen set\n"
     AUDIT_HEAD = b"salary-mpc/v1 audit head\n"
     ACCUSATION = b"salary-mpc/v1 accusation\n"
+    ENDORSEMENT = b"salary-mpc/v1 accusation endorsement\n"
     # protocol.validity: the validation challenge expanded from the joint seed
     VALIDATION_CHALLENGE = b"salary-mpc/v4 validation challenge\x00"
     # protocol.dp: a node's noise stream, and the seed a node derives from its secret key

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from .errors import InvalidToken
 from .labels import Label
 from .manifest import Manifest
-from .wire import Accusation, AuditAnchor
+from .wire import Accusation, AuditAnchor, Endorsement
 
 HEADER = "X-Salary-Node"
 MAX_SKEW = 300
@@ -142,3 +142,22 @@ def verify_accusation(manifest: Manifest, a: Accusation) -> None:
         verify_statement(statement_verifier(manifest.nodes[a.accuser].tls_cert_pem), accusation_statement(a), sig)
     except (binascii.Error, ValueError, InvalidToken):
         raise SurveyError(f"node {a.accuser}'s accusation is not signed by it") from None
+
+
+def endorsement_statement(e: Endorsement) -> bytes:
+    """What a node signs when it relays a peer's accusation in the dispute after a failed attempt."""
+    return Label.ENDORSEMENT.value + (f"{e.agreed_digest} {e.attempt} {e.accuser} {e.statement_sha256} "
+                                      f"{e.endorser}").encode()
+
+
+def verify_endorsement(manifest: Manifest, e: Endorsement) -> None:
+    """Raise SurveyError unless node ``e.endorser`` of ``manifest``'s survey signed ``e``."""
+    from .errors import SurveyError
+
+    if not 0 <= e.endorser < manifest.n:
+        raise SurveyError("an endorsement names a node that is not in the survey")
+    try:
+        sig = base64.b64decode(e.signature, validate=True)
+        verify_statement(statement_verifier(manifest.nodes[e.endorser].tls_cert_pem), endorsement_statement(e), sig)
+    except (binascii.Error, ValueError, InvalidToken):
+        raise SurveyError(f"node {e.endorser}'s endorsement is not signed by it") from None

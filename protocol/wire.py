@@ -510,6 +510,7 @@ class AccusationKind(StrEnum):
 
     DEVIATION = "deviation"  # its party named the accused for a deviation it saw
     LOST = "lost"  # the accused did not join, fell silent or dropped their links
+    WITHDRAWN = "withdrawn"  # its own party failed, or named this node: it leaves (accuses nobody)
 
 
 @dataclass(frozen=True)
@@ -532,12 +533,39 @@ class Accusation:
         a = _from_dict(Accusation, obj, "malformed accusation")
         ints = [a.attempt, a.accuser, *(a.accused if isinstance(a.accused, list) else [None])]
         if not (all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ints)
-                and a.accused and a.accused == sorted(set(a.accused)) and a.accuser not in a.accused
+                and bool(a.accused) == (a.kind != AccusationKind.WITHDRAWN)
+                and a.accused == sorted(set(a.accused)) and a.accuser not in a.accused
                 and a.kind in set(AccusationKind) and isinstance(a.survey_id, str) and isinstance(a.signature, str)
                 and all(isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h)
                         for h in (a.manifest_hash, a.agreed_digest))):
             raise SurveyError("malformed accusation")
         return a
+
+
+@dataclass(frozen=True)
+class Endorsement:
+    """Node ``endorser``'s signed word that it holds node ``accuser``'s accusation whose
+    statement hashes to ``statement_sha256`` (:func:`protocol.nodeauth.endorsement_statement`):
+    a relay that later rounds of the dispute count (an accusation is taken in round r only with
+    r signatures, its accuser's and r - 1 endorsers')."""
+
+    agreed_digest: str
+    attempt: int
+    accuser: int
+    statement_sha256: str
+    endorser: int
+    signature: str
+
+    @staticmethod
+    def parse(obj: Any) -> Endorsement:
+        e = _from_dict(Endorsement, obj, "malformed endorsement")
+        if not (all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                    for v in (e.attempt, e.accuser, e.endorser))
+                and isinstance(e.signature, str)
+                and all(isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h)
+                        for h in (e.agreed_digest, e.statement_sha256))):
+            raise SurveyError("malformed endorsement")
+        return e
 
 
 def _accusations(items: Any) -> list[Accusation]:
@@ -559,16 +587,22 @@ class ComputeState:
     state: str  # a ResultState
     run_id: str | None = None
     anchors: list[AuditAnchor] = field(default_factory=list)  # signed audit heads it keeps: its own and its peers'
-    # signed accusations of the MPC attempts that failed: its own and those it relays from its peers
+    # the dispute after a failed MPC attempt: signed accusations (its own and those it relays),
+    # signed endorsements of them, and how far it is (attempt, round) — -1, 0 when in none
     accusations: list[Accusation] = field(default_factory=list)
+    endorsements: list[Endorsement] = field(default_factory=list)
+    dispute_attempt: int = -1
+    dispute_round: int = 0
 
     @staticmethod
     def parse(obj: Any) -> ComputeState:
         cs = _from_dict(ComputeState, obj, "peer sent a malformed compute state")
-        if cs.state not in set(ResultState):
+        if cs.state not in set(ResultState) or not isinstance(cs.endorsements, list) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in (cs.dispute_attempt, cs.dispute_round)):
             raise SurveyError("peer sent a malformed compute state")
         return ComputeState(cs.survey_id, cs.node_index, cs.state, cs.run_id, _anchors(cs.anchors),
-                            _accusations(cs.accusations))
+                            _accusations(cs.accusations), [Endorsement.parse(e) for e in cs.endorsements],
+                            cs.dispute_attempt, cs.dispute_round)
 
 
 @dataclass(frozen=True)

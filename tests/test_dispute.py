@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -13,11 +15,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mpc_nodes.dispute import LeftOut, Statement, Why, settle, sign_accusation, verified, within_budget
+from mpc_nodes.dispute import (
+    Attempt,
+    Evidence,
+    LeftOut,
+    Signer,
+    Statement,
+    Why,
+    exchange,
+    settle,
+    statement_hash,
+    within_budget,
+)
 from protocol.errors import SurveyError
+from protocol.manifest import Manifest
 from protocol.nodeauth import verify_accusation
-from protocol.wire import Accusation, AccusationKind, ComputeState, ResultState
-from tests.conftest import make_survey
+from protocol.wire import Accusation, AccusationKind, ComputeState, Endorsement, ResultState
+from tests.conftest import Survey, make_survey
 
 DEV, LOST = AccusationKind.DEVIATION, AccusationKind.LOST
 
@@ -133,32 +147,145 @@ def test_a_deviation_seen_by_an_honest_node_always_leaves_a_faulty_node_out(t: i
             assert set(s.nodes) & set(faulty), (faulty, seed)
 
 
-# -- signed accusations ---------------------------------------------------------------------------
+# -- signed accusations and the exchange ----------------------------------------------------------
+
+DIGEST = "ab" * 32
+
 
 def test_signed_accusation_verifies_and_travels_in_the_compute_state(tmp_path: Path) -> None:
     sv = make_survey(tmp_path, n=4, t=1)
-    m, digest = sv.manifest, "ab" * 32
-    a = sign_accusation(sv.node_dirs[1], m, digest, 0, 1, DEV, [2])
+    m = sv.manifest
+    attempt = Attempt(0, DIGEST, (0, 1, 2, 3))
+    signer = Signer(sv.node_dirs[1], m, 1)
+    a = signer.accuse(attempt, DEV, [2])
+    e = Signer(sv.node_dirs[3], m, 3).endorse(a)
     verify_accusation(m, a)
-    cs = ComputeState(m.survey_id, 1, ResultState.NONE.value, None, [], [a])
+    cs = ComputeState(m.survey_id, 1, ResultState.NONE.value, None, [], [a], [e], 0, 2)
     wire = ComputeState.parse(json.loads(json.dumps(asdict(cs))))
-    assert wire.accusations == [a]
-    assert verified(m, digest, 0, wire.accusations) == {Statement(1, DEV, frozenset({2})): a}
-    assert verified(m, digest, 1, [a]) == {} and verified(m, "cd" * 32, 0, [a]) == {}
+    assert wire == cs
+    ev = Evidence(m, attempt)
+    ev.absorb(wire.accusations, wire.endorsements)
+    assert ev.known == {statement_hash(a): a} and ev.signers(statement_hash(a)) == {1, 3}
+    for other in (Attempt(1, DIGEST, attempt.parties), Attempt(0, "cd" * 32, attempt.parties)):
+        late = Evidence(m, other)
+        late.absorb([a], [e])
+        assert late.known == {} and late.endorsements == {}
     with pytest.raises(SurveyError, match="^node 1's accusation is not signed by it$"):
         verify_accusation(m, replace(a, accused=[3]))
     with pytest.raises(SurveyError, match="^node 2's accusation is not signed by it$"):
         verify_accusation(m, replace(a, accuser=2))  # signed by node 1's key, claimed by node 2
-    assert verified(m, digest, 0, [replace(a, kind=LOST.value)]) == {}
+    forged = Evidence(m, attempt)
+    forged.absorb([replace(a, kind=LOST.value)], [replace(e, endorser=2)])
+    assert forged.known == {} and forged.endorsements == {}
 
 
 @pytest.mark.parametrize("bad", [
     {"accused": []}, {"accused": [2, 2]}, {"accused": [3, 2]}, {"accused": [1]}, {"kind": "bored"},
     {"attempt": -1}, {"accuser": True}, {"agreed_digest": "xyz"}, {"extra": 1},
+    {"kind": "withdrawn"},
 ])
 def test_malformed_accusations_are_refused(bad: dict[str, object]) -> None:
     good = {"survey_id": "s", "manifest_hash": "00" * 32, "agreed_digest": "11" * 32, "attempt": 0, "accuser": 1,
             "kind": "deviation", "accused": [2], "signature": "AA=="}
     assert Accusation.parse(good).accused == [2]
+    assert Accusation.parse({**good, "kind": "withdrawn", "accused": []}).accused == []
     with pytest.raises(SurveyError, match="^malformed accusation$"):
         Accusation.parse({**good, **bad})
+
+
+class Board:
+    """Every node's published dispute items, in memory; a faulty node shows each reader what
+    ``faulty_view(reader)`` returns."""
+
+    def __init__(self, m: Manifest, n: int) -> None:
+        self.m, self.lock = m, threading.RLock()
+        self.items: dict[int, tuple[list[Accusation], list[Endorsement], int]] = {i: ([], [], 0) for i in range(n)}
+        self.faulty: dict[int, Callable[[int], tuple[list[Accusation], list[Endorsement]] | None]] = {}
+
+    def publish(self, i: int) -> Callable[[int, Sequence[Accusation], Sequence[Endorsement]], None]:
+        def pub(rnd: int, acc: Sequence[Accusation], end: Sequence[Endorsement]) -> None:
+            with self.lock:
+                a, e, _ = self.items[i]
+                self.items[i] = (a + list(acc), e + list(end), rnd)
+        return pub
+
+    def fetch(self, reader: int) -> Callable[[Sequence[int]], dict[int, ComputeState | None]]:
+        def get(peers: Sequence[int]) -> dict[int, ComputeState | None]:
+            out: dict[int, ComputeState | None] = {}
+            with self.lock:
+                for j in peers:
+                    if j in self.faulty:
+                        shown = self.faulty[j](reader)
+                        out[j] = None if shown is None else ComputeState("s", j, "none", None, [], *shown, 0, 99)
+                    else:
+                        a, e, rnd = self.items[j]
+                        out[j] = ComputeState("s", j, "none", None, [], list(a), list(e), 0, rnd)
+            return out
+        return get
+
+    def round_of(self, i: int) -> int:
+        with self.lock:
+            return self.items[i][2]
+
+
+def run_exchange(sv: Survey, t: int, board: Board, own: dict[int, Accusation], stall: float = 1.0
+                 ) -> dict[int, set[Statement]]:
+    attempt = Attempt(0, DIGEST, tuple(range(sv.manifest.n)))
+    got: dict[int, set[Statement]] = {}
+
+    def node(i: int) -> None:
+        signer = Signer(sv.node_dirs[i], sv.manifest, i)
+        got[i] = {Statement.of(a) for a in exchange(t, attempt, own[i], signer, board.publish(i), board.fetch(i),
+                                                     stall)}
+
+    threads = [threading.Thread(target=node, args=(i,)) for i in own]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return got
+
+
+def test_exchange_honest_nodes_take_the_same_set_when_a_faulty_node_shows_its_statement_to_one(
+        tmp_path: Path) -> None:
+    """n = 4, t = 1: node 3 shows its accusation to node 0 alone in round 1 (node 0 relays it
+    with its endorsement: everyone takes it), and a second, different one to node 1 alone in
+    round 2 (one signature in round 2: nobody takes it)."""
+    sv = make_survey(tmp_path, n=4, t=1)
+    m, attempt = sv.manifest, Attempt(0, DIGEST, (0, 1, 2, 3))
+    board = Board(m, 4)
+    faulty = Signer(sv.node_dirs[3], m, 3)
+    first, second = faulty.accuse(attempt, DEV, [0]), faulty.accuse(attempt, DEV, [2])
+
+    def view(reader: int) -> tuple[list[Accusation], list[Endorsement]] | None:
+        if reader == 0:
+            return [first], []
+        if reader == 1 and board.round_of(1) >= 2:
+            return [second], []
+        return [], []
+
+    board.faulty[3] = view
+    own = {i: Signer(sv.node_dirs[i], m, i).accuse(attempt, DEV if i == 0 else LOST, [3 if i == 0 else 0])
+           for i in range(3)}
+    got = run_exchange(sv, 1, board, own)
+    assert got[0] == got[1] == got[2] == {Statement.of(a) for a in own.values()} | {Statement.of(first)}
+    assert settle(1, range(4), got[0]).left_out[3] == LeftOut(3, Why.DISPUTE, 0)
+
+
+def test_exchange_with_two_faulty_nodes_needs_three_rounds(tmp_path: Path) -> None:
+    """n = 7, t = 2: nodes 5 and 6 show node 5's accusation, endorsed by node 6, to node 0 alone
+    and only once node 0 is in round 2; node 0 takes it there (two signatures) and relays it, so
+    every honest node takes it in round 3."""
+    sv = make_survey(tmp_path, n=7, t=2)
+    m, attempt = sv.manifest, Attempt(0, DIGEST, tuple(range(7)))
+    board = Board(m, 7)
+    late = Signer(sv.node_dirs[5], m, 5).accuse(attempt, DEV, [1])
+    endorsed = Signer(sv.node_dirs[6], m, 6).endorse(late)
+    board.faulty[5] = lambda reader: ([late], [endorsed]) if reader == 0 and board.round_of(0) >= 2 else ([], [])
+    board.faulty[6] = lambda reader: None
+    own = {i: Signer(sv.node_dirs[i], m, i).accuse(attempt, DEV, [6]) for i in range(5)}
+    got = run_exchange(sv, 2, board, own)
+    assert all(got[i] == got[0] for i in range(5)) and Statement.of(late) in got[0]
+    s = settle(2, range(7), got[0])
+    assert s.left_out[6] == LeftOut(6, Why.NAMED_BY_MANY) and s.left_out[5] == LeftOut(5, Why.DISPUTE, 1)
+    assert within_budget(7, 2, 0, s)
