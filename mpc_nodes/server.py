@@ -119,7 +119,7 @@ def release(store: NodeStore, survey_id: str) -> ResultShare:
     store.note_release(survey_id)
     return ResultShare(survey_id, rec.node_index, rec.manifest.hash_hex(), b64e(res.sealed), res.accepted,
                        res.rejected, res.agreed_digest, res.computed_at, res.run_id, list(res.caught),
-                       res.set_aside, res.anchor, list(res.left_out))
+                       res.set_aside, res.anchor, list(res.left_out), [list(p) for p in res.disputes])
 
 
 async def read_body(request: Request) -> bytearray:

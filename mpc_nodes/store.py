@@ -96,7 +96,8 @@ CREATE TABLE IF NOT EXISTS results (
     committed INTEGER NOT NULL DEFAULT 0,
     caught TEXT NOT NULL DEFAULT '[]',
     set_aside INTEGER NOT NULL DEFAULT 0,
-    left_out TEXT NOT NULL DEFAULT '[]'
+    left_out TEXT NOT NULL DEFAULT '[]',
+    disputes TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -186,6 +187,7 @@ class StoredResult:
     set_aside: int = 0  # submissions set aside: validation shares off the polynomial, culprit not located
     anchor: AuditAnchor | None = None  # this node's signed audit-log head, taken when it prepared the result
     left_out: tuple[int, ...] = ()  # nodes lost (down, crashed, silent) and left out of the run
+    disputes: tuple[tuple[int, int], ...] = ()  # pairs left out of the run after a dispute
 
 
 def _canonical(obj: Any) -> str:
@@ -304,6 +306,8 @@ class NodeStore:
             self._db.execute("ALTER TABLE results ADD COLUMN set_aside INTEGER NOT NULL DEFAULT 0")
         if "left_out" not in result_cols:
             self._db.execute("ALTER TABLE results ADD COLUMN left_out TEXT NOT NULL DEFAULT '[]'")
+        if "disputes" not in result_cols:
+            self._db.execute("ALTER TABLE results ADD COLUMN disputes TEXT NOT NULL DEFAULT '[]'")
         # Parsed manifests by survey id: a manifest never changes once imported, and validating
         # one (certificates, primality of p) on every request would dominate ingest cost.
         self._manifests: dict[str, tuple[bytes, Manifest]] = {}
@@ -805,13 +809,15 @@ class NodeStore:
 
     def store_result(self, survey_id: str, sealed: bytes, accepted: int, rejected: int, agreed_digest: str,
                      run_id: str, caught: Sequence[int] = (), set_aside: int = 0,
-                     sign_head: Callable[[int, str], AuditAnchor] | None = None, left_out: Sequence[int] = ()) -> None:
+                     sign_head: Callable[[int, str], AuditAnchor] | None = None, left_out: Sequence[int] = (),
+                     disputes: Sequence[tuple[int, int]] = ()) -> None:
         """Keep this node's sealed result share of MPC run ``run_id`` as *prepared* (not served);
         ``caught``: nodes this node saw send wrong shares whose errors were corrected; ``set_aside``:
         submissions not counted because their validation shares were off the polynomial;
         ``sign_head(seq, head)``: this node's signature of its audit-log head once the compute line
         is written, kept in the same transaction (so a prepared share always has its anchor);
-        ``left_out``: nodes lost (down, crashed, silent) and left out of the run.
+        ``left_out``: nodes lost (down, crashed, silent) and left out of the run; ``disputes``: pairs
+        left out after a dispute.
 
         A prepared share of an earlier, unfinished run is replaced; a committed one never is.
         """
@@ -822,9 +828,10 @@ class NodeStore:
             self._db.execute("DELETE FROM results WHERE survey_id=?", (survey_id,))
             self._db.execute(
                 "INSERT INTO results (survey_id, sealed, accepted, rejected, agreed_digest, computed_at, run_id,"
-                " committed, caught, set_aside, left_out) VALUES (?,?,?,?,?,?,?,0,?,?,?)",
+                " committed, caught, set_aside, left_out, disputes) VALUES (?,?,?,?,?,?,?,0,?,?,?,?)",
                 (survey_id, sealed, accepted, rejected, agreed_digest, format_time(now_utc()), run_id,
-                 json.dumps(sorted(caught)), set_aside, json.dumps(sorted(left_out))),
+                 json.dumps(sorted(caught)), set_aside, json.dumps(sorted(left_out)),
+                 json.dumps(sorted([sorted(p) for p in disputes]))),
             )
             self._audit(survey_id, "compute", {"accepted": accepted, "rejected": rejected, "digest": agreed_digest,
                                                "run_id": run_id, **({"set_aside": set_aside} if set_aside else {})})
@@ -855,15 +862,16 @@ class NodeStore:
         """The committed result share, if any."""
         with self._lock:
             row = self._db.execute(
-                "SELECT sealed, accepted, rejected, agreed_digest, computed_at, run_id, caught, set_aside, left_out"
-                " FROM results"
+                "SELECT sealed, accepted, rejected, agreed_digest, computed_at, run_id, caught, set_aside, left_out,"
+                " disputes FROM results"
                 " WHERE survey_id=? AND committed=1", (survey_id,)).fetchone()
         if row is None:
             return None
         own = [a for a in self.anchors(survey_id) if a.node_index == self.survey(survey_id).node_index]
         return StoredResult(bytes(row[0]), int(row[1]), int(row[2]), str(row[3]), str(row[4]), str(row[5]),
                             tuple(int(x) for x in json.loads(row[6])), int(row[7]), own[-1] if own else None,
-                            tuple(int(x) for x in json.loads(row[8])))
+                            tuple(int(x) for x in json.loads(row[8])),
+                            tuple((int(a), int(b)) for a, b in json.loads(row[9])))
 
     # -- audit anchors --------------------------------------------------------------------------
     def _keep_anchor(self, survey_id: str, a: AuditAnchor) -> None:

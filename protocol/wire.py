@@ -622,6 +622,7 @@ class ResultShare:
     set_aside: int = 0  # submissions not counted: validation shares off the polynomial, culprit not located
     anchor: AuditAnchor | None = None  # the node's signed audit-log head, taken when it computed
     left_out: list[int] = field(default_factory=list)  # nodes this node's run went on without (lost)
+    disputes: list[list[int]] = field(default_factory=list)  # pairs left out after a dispute (one of each deviated)
 
     @staticmethod
     def parse(obj: Any) -> ResultShare:
@@ -632,6 +633,8 @@ class ResultShare:
                    for v in (rs.node_index, rs.accepted, rs.rejected, rs.set_aside)):
             raise SurveyError("node sent a malformed result share")
         if not all(isinstance(v, list) and all(isinstance(c, int) and not isinstance(c, bool) for c in v)
-                   for v in (rs.caught, rs.left_out)):
+                   for v in (rs.caught, rs.left_out, *(rs.disputes if isinstance(rs.disputes, list) else [None]))):
+            raise SurveyError("node sent a malformed result share")
+        if not all(len(pair) == 2 for pair in rs.disputes):
             raise SurveyError("node sent a malformed result share")
         return rs
