@@ -18,7 +18,10 @@ Steps (every node runs the same code path on the same shapes):
    run id (a :class:`~mpc_nodes.party_job.PartyOutcome`).  There is no limit on how long it
    takes: a peer that does not join, sends nothing for the stall timeout or drops its link makes
    compute fail with a one-line message naming it (:mod:`mpc_nodes.party_links`); a deviation
-   the parties detect makes it fail with :class:`CheatingDetected` naming the node.
+   the parties detect makes it fail with :class:`CheatingDetected` naming the node.  When an
+   attempt fails and the budget allows leaving nodes out, the nodes of the attempt settle who is
+   left out by dispute control (:mod:`mpc_nodes.dispute`: signed accusations, agreed on through
+   the compute state, one deterministic rule) and rerun over the same frozen set without them.
 4. **Two-phase commit.** The node stores its share of the result, sealed to the analyst, as
    *prepared*, then waits until every peer reports the same run prepared (or committed), and only
    then *commits* it: only committed shares are served.  A crash anywhere before that leaves no

@@ -289,3 +289,22 @@ def test_exchange_with_two_faulty_nodes_needs_three_rounds(tmp_path: Path) -> No
     s = settle(2, range(7), got[0])
     assert s.left_out[6] == LeftOut(6, Why.NAMED_BY_MANY) and s.left_out[5] == LeftOut(5, Why.DISPUTE, 1)
     assert within_budget(7, 2, 0, s)
+
+
+def test_the_store_publishes_dispute_items_and_a_new_compute_clears_them(tmp_path: Path) -> None:
+    from mpc_nodes.store import NodeStore
+
+    sv = make_survey(tmp_path, n=4, t=1)
+    attempt = Attempt(0, DIGEST, (0, 1, 2, 3))
+    a = Signer(sv.node_dirs[1], sv.manifest, 1).accuse(attempt, DEV, [2])
+    e = Signer(sv.node_dirs[0], sv.manifest, 0).endorse(a)
+    store = NodeStore(tmp_path / "node.db")
+    try:
+        assert store.dispute("s") == ([], [], -1, 0)
+        store.publish_dispute("s", 0, 1, [a], [])
+        store.publish_dispute("s", 0, 2, [a], [e])  # the same accusation again is kept once
+        assert store.dispute("s") == ([a], [e], 0, 2)
+        store.clear_dispute("s")
+        assert store.dispute("s") == ([], [], -1, 0)
+    finally:
+        store.close()
