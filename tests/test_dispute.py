@@ -7,9 +7,11 @@ import itertools
 import json
 import random
 import threading
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -308,3 +310,19 @@ def test_the_store_publishes_dispute_items_and_a_new_compute_clears_them(tmp_pat
         assert store.dispute("s") == ([], [], -1, 0)
     finally:
         store.close()
+
+
+def test_the_analyst_needs_no_check_once_t_disputes_are_vouched_for() -> None:
+    """n = 4, t = 1, two shares missing: released only when the nodes report a dispute pair (it
+    holds the one faulty node, so the two shares present are honest)."""
+    from analyst.results import _Erasures, _voted_pairs
+
+    m: Any = types.SimpleNamespace(n=4, threshold=1)  # all the vote reads of the manifest
+    missing = _Erasures()
+    missing.add(1, SurveyError("node 1 has no result for you"), False)
+    missing.add(2, SurveyError("node 2 has no result for you"), False)
+    with pytest.raises(SurveyError, match="^node 1 has no result for you$"):
+        missing.check_budget(4, 1)
+    assert _voted_pairs(m, [[[2, 1]], [[1, 2]]]) == [(1, 2)]
+    assert _voted_pairs(m, [[[1, 2]], []]) == []  # one report: t liars could say anything
+    missing.check_budget(4, 1, disputes=len(_voted_pairs(m, [[[1, 2]], [[1, 2]]])))
