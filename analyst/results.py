@@ -84,11 +84,13 @@ class _Erasures:
         if named:
             self.named.add(node)
 
-    def check_budget(self, n: int, t: int) -> None:
+    def check_budget(self, n: int, t: int, disputes: int = 0) -> None:
         """Leave the erased shares out only if 2s + e <= n - t - 1 can still hold for s = 0 and at
-        least one check is left (n - e >= t + 2); else raise the first error found."""
+        least one check is left (n - e >= t + 2); else raise the first error found.  When the
+        nodes report ``disputes`` >= t pairs left out after a dispute (each holding a node that
+        deviated), every faulty node is among them: the t + 1 shares present need no check."""
         e = len(self.errors)
-        if e and (e > n - t - 1 or n - e < t + 2):
+        if e and (e > n - t - 1 or n - e < (t + 1 if disputes >= t else t + 2)):
             raise next(iter(self.errors.values()))
 
 
@@ -152,13 +154,14 @@ def build_report(manifest: Manifest, analyst_key: X25519PrivateKey,
             erased.add(j, SurveyError(item.why), item.bad)
         else:
             present[j] = item
-    erased.check_budget(n, t)
+    disputes = _voted_pairs(manifest, [present[j].disputes for j in present])
+    erased.check_budget(n, t, len(disputes))
     _check_metadata(manifest, present, erased)
-    erased.check_budget(n, t)
+    erased.check_budget(n, t, len(disputes))
     heads = _check_audit_heads(manifest, present, erased)
-    erased.check_budget(n, t)
+    erased.check_budget(n, t, len(disputes))
     opened = _open_shares(manifest, analyst_key, present, erased)
-    erased.check_budget(n, t)
+    erased.check_budget(n, t, len(disputes))
     values, culprits = robust_reconstruct(opened, t, p)
     accepted, rejected, _, _, set_aside = _metadata(present[next(iter(opened))])
     warnings = []
@@ -175,6 +178,9 @@ def build_report(manifest: Manifest, analyst_key: X25519PrivateKey,
     if left_out:
         warnings.append("node(s) " + ", ".join(map(str, left_out)) + " were lost (down, crashed or silent past the "
                         "stall timeout) and left out of the computation by the other nodes")
+    for a, b in disputes:
+        warnings.append(f"nodes {a} and {b} were left out of the computation after a dispute: one accused the other "
+                        "and at least one of the two deviated (the other nodes could not tell which)")
     if caught:
         warnings.append("node(s) " + ", ".join(map(str, caught)) + " were caught by the other nodes deviating "
                         "during the computation; their wrong shares were corrected or they were left out of the run")
@@ -211,6 +217,14 @@ def _voted(manifest: Manifest, said: Sequence[Sequence[int]]) -> list[int]:
             if 0 <= node < manifest.n:
                 reports[node] = reports.get(node, 0) + 1
     return sorted(node for node, votes in reports.items() if votes >= manifest.threshold + 1)
+
+
+def _voted_pairs(manifest: Manifest, said: Sequence[Sequence[Sequence[int]]]) -> list[tuple[int, int]]:
+    """Pairs left out after a dispute that at least t+1 nodes report (as :func:`_voted`)."""
+    reports: Counter[tuple[int, int]] = Counter()
+    for pairs in said:
+        reports.update({(min(p), max(p)) for p in pairs if len(p) == 2 and all(0 <= j < manifest.n for j in p)})
+    return sorted(pair for pair, votes in reports.items() if votes >= manifest.threshold + 1)
 
 
 def set_aside_warning(set_aside: int, manifest: Manifest) -> str:

@@ -1,5 +1,6 @@
 """Deviations a node can be told to commit, for the cheating-node tests and the demo only
-(``mpc-node compute --cheat STEP``): what an attacker controlling that node could do.
+(``mpc-node compute --cheat STEP``, or ``STEP@J`` to aim what it sends at node J alone): what an
+attacker controlling that node could do.
 
 Each is a :class:`~mpc_nodes.channel.Channel` that overrides one of its seams (what this party
 says in a round, what it sends to whom, the result share it hands over); the honest code has no
@@ -25,11 +26,17 @@ from .party_job import Cheat
 
 
 class CheatingChannel(Channel):
-    """A channel that deviates from the protocol in one way (``p``: the survey's field)."""
+    """A channel that deviates from the protocol in one way (``p``: the survey's field;
+    ``towards``: the one peer a deviation in what it sends is aimed at, None for every peer)."""
 
-    def __init__(self, mpc: Any, certificates: Sequence[str], survey_id: str, manifest_hash: str, *, p: int) -> None:
+    def __init__(self, mpc: Any, certificates: Sequence[str], survey_id: str, manifest_hash: str, *, p: int,
+                 towards: int | None = None) -> None:
         super().__init__(mpc, certificates, survey_id, manifest_hash)
-        self.p = p
+        self.p, self.towards = p, towards
+
+    def _aimed(self, frame: bytes, to_some: dict[int, bytes], bad: bytes) -> tuple[bytes, dict[int, bytes]]:
+        """``bad`` instead of ``frame`` to every peer, or to the targeted peer only."""
+        return (bad, to_some) if self.towards is None else (frame, {**to_some, self.towards: bad})
 
     def _add_to_element(self, payload: bytes, k: int, delta: int) -> bytes:
         """``payload`` (16-byte big-endian field elements) with ``delta`` added to element k."""
@@ -38,12 +45,20 @@ class CheatingChannel(Channel):
 
 
 class AnotherSubmissionSet(CheatingChannel):
-    """``agree``: enters another agreed digest than the one its node computed."""
+    """``agree``: enters another agreed digest than the one its node computed (``agree@j``:
+    tells peer j alone, validly signed: an equivocation)."""
+
+    def _other(self, payload: bytes) -> bytes:
+        return hashlib.sha256(b"another submission set" + payload[:32]).digest() + payload[32:]
 
     def own_payload(self, rnd: Round, payload: bytes) -> bytes:
-        if rnd is Round.AGREEMENT:
-            return hashlib.sha256(b"another submission set" + payload[:32]).digest() + payload[32:]
-        return payload
+        return self._other(payload) if rnd is Round.AGREEMENT and self.towards is None else payload
+
+    def outgoing(self, rnd: Round, payload: bytes) -> tuple[bytes, dict[int, bytes]]:
+        frame, to_some = super().outgoing(rnd, payload)
+        if rnd is Round.AGREEMENT and self.towards is not None:
+            to_some = {**to_some, self.towards: self._frame(rnd, self._other(payload))}
+        return frame, to_some
 
 
 class Equivocation(CheatingChannel):
@@ -58,21 +73,22 @@ class Equivocation(CheatingChannel):
 
 
 class Garbage(CheatingChannel):
-    """``garbage``: random bytes instead of its validation frame."""
+    """``garbage``: random bytes instead of its validation frame (``garbage@j``: to peer j alone)."""
 
     def outgoing(self, rnd: Round, payload: bytes) -> tuple[bytes, dict[int, bytes]]:
         frame, to_some = super().outgoing(rnd, payload)
-        return (secrets.token_bytes(len(frame)) if rnd is Round.VALIDATION else frame), to_some
+        return self._aimed(frame, to_some, secrets.token_bytes(len(frame))) if rnd is Round.VALIDATION \
+            else (frame, to_some)
 
 
 class Pickle(CheatingChannel):
     """``pickle``: a crafted pickle instead of its validation frame (it would create a marker file
-    beside the party's directory if anyone unpickled it)."""
+    beside the party's directory if anyone unpickled it; ``pickle@j``: to peer j alone)."""
 
     def outgoing(self, rnd: Round, payload: bytes) -> tuple[bytes, dict[int, bytes]]:
         frame, to_some = super().outgoing(rnd, payload)
-        return (crafted_pickle(Path.cwd().parent / "PWNED-by-peer-pickle") if rnd is Round.VALIDATION else frame), \
-            to_some
+        return self._aimed(frame, to_some, crafted_pickle(Path.cwd().parent / "PWNED-by-peer-pickle")) \
+            if rnd is Round.VALIDATION else (frame, to_some)
 
 
 class WrongValidationShares(CheatingChannel):

@@ -23,6 +23,9 @@ NODE_DIR = click.option("--dir", "node_dir", type=click.Path(file_okay=False, pa
 #: What a command reports as one line instead of a traceback: the project's errors, and SQLite's
 #: for a database damaged in a part that is read only after it was opened.
 ERRORS = (SurveyError, sqlite3.DatabaseError)
+#: ``mpc-node compute``'s exit status when this node was left out after a dispute: not a failure
+#: of the computation (the other nodes go on), but this node holds no share of the result.
+EXIT_LEFT_OUT = 4
 
 
 def _fail(exc: Exception) -> NoReturn:
@@ -167,6 +170,17 @@ def serve(node_dir: Path, host: str, port: int | None, workers: int) -> None:
         _fail(exc)
 
 
+def _cheat_step(value: str | None) -> tuple[Cheat, int | None] | None:
+    """``--cheat STEP`` or ``STEP@J`` (J: the node the deviation is aimed at)."""
+    if value is None:
+        return None
+    step, _, towards = value.partition("@")
+    if step not in {c.value for c in Cheat} or (towards and not towards.isdigit()):
+        raise click.BadParameter(f"{value!r}: expected one of {', '.join(c.value for c in Cheat)}, optionally "
+                                 "followed by @NODE")
+    return Cheat(step), int(towards) if towards else None
+
+
 @main.command()
 @NODE_DIR
 @click.option("--survey", "survey_id", help="Survey id (needed only when the node holds several).")
@@ -176,25 +190,30 @@ def serve(node_dir: Path, host: str, port: int | None, workers: int) -> None:
                    "run may take longer.")
 @click.option("--mpc-listen", help="Address the MPC port listens on (default: the host of this node's MPC "
                                    "address; e.g. 0.0.0.0 or a private address behind NAT).")
-@click.option("--cheat", type=click.Choice([c.value for c in Cheat]), hidden=True,
-              help="TESTING ONLY: make this node deviate at one step, to show the others catch it.")
+@click.option("--cheat", callback=lambda _c, _p, v: _cheat_step(v), hidden=True,
+              help="TESTING ONLY: make this node deviate at one step (STEP, or STEP@J to aim what it sends at "
+                   "node J alone), to show the others catch it.")
 def compute(node_dir: Path, survey_id: str | None, stall_timeout: float, mpc_listen: str | None,
-            cheat: str | None) -> None:
+            cheat: tuple[Cheat, int | None] | None) -> None:
     """Agree on the submission set with the other nodes and run the MPC (after closing).
 
     Start it on every node; each waits for the others.  A node that stays away or silent for
     --stall-timeout, or that the others catch deviating, is left out and the others rerun without
     it when there are enough nodes (at most n - 2t - 1 left out: one of 4); otherwise compute fails
-    naming it.  The result stays sealed to the analyst; this node never sees it.
+    naming it.  A node the nodes cannot tell apart from its accuser is left out with it (a
+    dispute): if that is this node, compute stops with exit status 4.  The result stays sealed to the analyst; this node never sees it.
     """
-    from .compute import ComputeOptions, compute as run
+    from .compute import ComputeOptions, LeftOutAfterDispute, compute as run
 
     try:
         store = _store(node_dir)
         sid = _one_survey(store, survey_id)
         store.close()
-        options = ComputeOptions(stall_timeout, mpc_listen, Cheat(cheat) if cheat else None)
+        options = ComputeOptions(stall_timeout, mpc_listen, *(cheat or (None, None)))
         summary = run(node_dir, sid, options, say=lambda s: click.echo(s, err=True))
+    except LeftOutAfterDispute as exc:
+        click.echo(f"mpc-node: {exc}", err=True)
+        sys.exit(EXIT_LEFT_OUT)
     except ERRORS as exc:
         _fail(exc)
     verb = "completed the commit of its result share" if summary.resumed else "computed its result share"
@@ -203,7 +222,8 @@ def compute(node_dir: Path, survey_id: str | None, stall_timeout: float, mpc_lis
     if summary.excluded:
         click.echo(f"the result was computed without node(s) {', '.join(map(str, summary.excluded))}"
                    + (f"; named for a deviation: node(s) {', '.join(map(str, summary.named))}" if summary.named
-                      else ""))
+                      else "")
+                   + "".join(f"; in dispute: nodes {a} and {b}" for a, b in summary.disputes))
     if summary.set_aside:
         click.echo(f"{summary.set_aside} of the submissions not counted were set aside: their validation shares "
                    "were off the polynomial (see above); the analyst's result says so")

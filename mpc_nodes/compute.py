@@ -18,7 +18,10 @@ Steps (every node runs the same code path on the same shapes):
    run id (a :class:`~mpc_nodes.party_job.PartyOutcome`).  There is no limit on how long it
    takes: a peer that does not join, sends nothing for the stall timeout or drops its link makes
    compute fail with a one-line message naming it (:mod:`mpc_nodes.party_links`); a deviation
-   the parties detect makes it fail with :class:`CheatingDetected` naming the node.
+   the parties detect makes it fail with :class:`CheatingDetected` naming the node.  When an
+   attempt fails and the budget allows leaving nodes out, the nodes of the attempt settle who is
+   left out by dispute control (:mod:`mpc_nodes.dispute`: signed accusations, agreed on through
+   the compute state, one deterministic rule) and rerun over the same frozen set without them.
 4. **Two-phase commit.** The node stores its share of the result, sealed to the analyst, as
    *prepared*, then waits until every peer reports the same run prepared (or committed), and only
    then *commits* it: only committed shares are served.  A crash anywhere before that leaves no
@@ -37,7 +40,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from protocol.envelope import open_share_elements, seal_result
@@ -45,11 +48,12 @@ from protocol.errors import CheatingDetected, ComputeFailed, SurveyClosed, Surve
 from protocol.labels import Label
 from protocol.manifest import Manifest
 from protocol.validity import Reason
-from protocol.wire import ComputeState, ResultState, SurveyState
+from protocol.wire import Accusation, AccusationKind, ComputeState, Endorsement, ResultState, SurveyState
 
 from . import keys
 from .agreement import Agreement, agree
 from .anchors import head_signer, keep_peer_anchors
+from .dispute import Attempt, Settlement, Signer, Statement, Why, exchange, settle, within_budget
 from .ostools import die_with_parent, drop_from_page_cache
 from .party_job import (
     BucketFiles,
@@ -89,6 +93,7 @@ class ComputeSummary:
     set_aside: int = 0  # of the rejected: validation shares off the polynomial, culprit not located
     excluded: tuple[int, ...] = ()  # nodes left out of the run that produced the result
     named: tuple[int, ...] = ()  # of those, the ones named for a deviation
+    disputes: tuple[tuple[int, int], ...] = ()  # of those, the pairs left out after a dispute
 
 
 def fetch_compute_state(peers: Peers, j: int) -> ComputeState | None:
@@ -276,11 +281,13 @@ class PartyProcess:
 
     def run(self, shares: Path | ShareBuckets, rows: int, agreed_digest: str,
             cheat: Cheat | None = None, statements: Sequence[SetStatement] = (),
-            store_path: Path | None = None, batch_rows: int | None = None) -> PartyOutcome:
+            store_path: Path | None = None, batch_rows: int | None = None,
+            cheat_towards: int | None = None) -> PartyOutcome:
         """Run the MPC over this node's shares of ``rows`` submissions: a matrix file in row order
         (moved into the party's directory), or bucket files already written there
         (:func:`write_share_buckets`, with :attr:`work` as their directory); see :func:`run_mpc`."""
-        job = self.job(shares, rows, agreed_digest, cheat, statements, store_path, batch_rows)
+        job = replace(self.job(shares, rows, agreed_digest, cheat, statements, store_path, batch_rows),
+                      cheat_towards=cheat_towards)
         (self.work / "job.json").write_text(job.to_json())
         _, err = self.proc.communicate(input="go\n")
         return self._outcome(err or "")
@@ -460,7 +467,9 @@ def two_phase_commit(store: NodeStore, peers: Peers, node_dir: Path, run: MpcRun
     sealed = seal_result(outcome.shares, m.analyst_public_key, m.hash(), peers.me, m.field_modulus)
     store.store_result(survey_id, sealed, accepted, rejected, digest, outcome.run_id,
                        sorted(set(outcome.corrected) | set(run.named)), len(outcome.off_polynomial),
-                       head_signer(node_dir, m, peers.me), [j for j in run.excluded if j not in run.named])
+                       head_signer(node_dir, m, peers.me),
+                       [j for j in run.excluded if j not in run.named and not any(j in p for p in run.disputes)],
+                       run.disputes)
     _commit_when_all_prepared(store, peers, survey_id, outcome.run_id, time.monotonic() + stall_timeout, say,
                               run.excluded)
 
@@ -470,58 +479,136 @@ class MpcRun:
     """The MPC run that produced this node's result share, and the parties left out of it."""
 
     outcome: PartyOutcome
-    excluded: tuple[int, ...] = ()  # parties left out (named for a deviation, or lost)
+    excluded: tuple[int, ...] = ()  # parties left out (named for a deviation, lost, or in a dispute)
     named: tuple[int, ...] = ()  # of those, the ones named for a deviation
+    disputes: tuple[tuple[int, int], ...] = ()  # of those, the pairs left out after a dispute
 
 
-def exclusion(m: Manifest, me: int, excluded: Sequence[int], newly: Sequence[int]) -> tuple[int, ...] | None:
-    """The parties to leave out of a rerun once ``newly`` were named or lost, or None if the nodes
-    cannot go on without them: this node is among them, nobody new is named, or more than
-    n - 2t - 1 parties would be left out (the parties present must keep n - t - 1 >= s + e, a
-    check of every opening even if t of them lie)."""
-    nxt = tuple(sorted(set(excluded) | set(newly)))
-    if not newly or me in newly or set(newly) <= set(excluded) or len(nxt) > m.n - 2 * m.threshold - 1:
-        return None
-    return nxt
+class LeftOutAfterDispute(ComputeFailed):
+    """This node was left out of the rerun with its partner in a dispute (the others go on)."""
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """Who the runs so far left out, and how much of the budget ``lone + k <= n - 2t - 1`` that
+    used (:mod:`mpc_nodes.dispute`)."""
+
+    excluded: tuple[int, ...] = ()
+    named: tuple[int, ...] = ()
+    disputes: tuple[tuple[int, int], ...] = ()
+    spent: int = 0
+
+    def after(self, s: Settlement) -> Exclusions:
+        named = {x.node for x in s.left_out.values() if x.why in (Why.EQUIVOCATED, Why.NAMED_BY_MANY)}
+        return Exclusions(tuple(sorted(set(self.excluded) | set(s.nodes))), tuple(sorted(set(self.named) | named)),
+                          tuple(sorted(set(self.disputes) | set(s.pairs))), self.spent + s.cost())
+
+
+def _accusation(exc: SurveyError, me: int) -> tuple[AccusationKind, tuple[int, ...]]:
+    """What this node says about a failed attempt: whom its party named or lost, or that it
+    withdraws (its party failed by itself, or named nobody, or named this node)."""
+    if isinstance(exc, CheatingDetected) and exc.culprits and me not in exc.culprits:
+        return AccusationKind.DEVIATION, tuple(exc.culprits)
+    if isinstance(exc, PeersLost) and exc.peers and me not in exc.peers:
+        return AccusationKind.LOST, exc.peers
+    return AccusationKind.WITHDRAWN, ()
+
+
+def dispute(store: NodeStore, peers: Peers, node_dir: Path, attempt: Attempt, exc: SurveyError,
+            stall: float) -> Settlement:
+    """Publish this node's signed accusation about the failed ``attempt``, agree with the other
+    nodes on everyone's (:func:`mpc_nodes.dispute.exchange`) and settle who the rerun leaves out."""
+    m, me = peers.manifest, peers.me
+    signer = Signer(node_dir, m, me)
+    kind, accused = _accusation(exc, me)
+    own = signer.accuse(attempt, kind, accused)
+
+    def publish(rnd: int, accusations: Sequence[Accusation], endorsements: Sequence[Endorsement]) -> None:
+        store.publish_dispute(m.survey_id, attempt.number, rnd, accusations, endorsements)
+
+    def fetch(only: Sequence[int]) -> dict[int, ComputeState | None]:
+        return each_peer(peers, lambda j: fetch_compute_state(peers, j), only=only)
+
+    agreed = exchange(m.threshold, attempt, own, signer, publish, fetch, stall)
+    return settle(m.threshold, attempt.parties, [Statement.of(a) for a in agreed])
+
+
+def _say_settlement(peers: Peers, s: Settlement, after: Exclusions, say: Callable[[str], None]) -> None:
+    m = peers.manifest
+    go_on = (f": {m.n - len(after.excluded)} of {m.n} nodes go on over the same frozen set; its shares are erasures "
+             "(2s + e <= n - t - 1)")
+    for j in s.lone:
+        why = "named for a deviation" if s.left_out[j].why in (Why.EQUIVOCATED, Why.NAMED_BY_MANY) else "lost"
+        say(f"excluding {peers.label(j)} ({why}){go_on}")
+    for a, b in s.pairs:
+        say(f"excluding {peers.label(a)} and {peers.label(b)} (in dispute: at least one of the two deviated){go_on}")
+
+
+def _settled(peers: Peers, s: Settlement, done: Exclusions, exc: SurveyError) -> Exclusions:
+    """The exclusions after settlement ``s``, or the error that ends this node's compute: it is
+    left out itself, nobody is, or the budget does not allow the rerun."""
+    m, me = peers.manifest, peers.me
+    mine = s.left_out.get(me)
+    if mine is not None and mine.why == Why.DISPUTE:
+        raise LeftOutAfterDispute(f"left out with node {mine.partner} after a dispute: at least one of the two "
+                                  "deviated; the other nodes go on")
+    if mine is not None:
+        raise exc
+    if not s.left_out:
+        raise ComputeFailed(f"{exc} (the nodes' signed accusations left nobody out, so a rerun would meet the "
+                            "same fault; nothing was released)")
+    if not within_budget(m.n, m.threshold, done.spent, s):
+        left = ", ".join(x.describe() for x in sorted(s.left_out.values(), key=lambda x: x.node))
+        raise ComputeFailed(f"{exc} (the nodes cannot go on without {left}: at most n - 2t - 1 = "
+                            f"{m.n - 2 * m.threshold - 1} may be left out; nothing was released)")
+    return done.after(s)
 
 
 def run_excluding(store: NodeStore, peers: Peers, node_dir: Path, survey_id: str, agreement: Agreement,
                   parties: list[PartyProcess], options: ComputeOptions, say: Callable[[str], None]) -> MpcRun:
-    """Step 3, with the rerun: when the parties name a node for a deviation, or a node does not
-    join, falls silent or drops out, and :func:`exclusion` allows it, run the MPC again over the
-    same frozen set without that node, at once (the other nodes do the same).  ``parties``: the
-    started party process; every process started here is appended (the caller closes them)."""
+    """Step 3, with the reruns: when an attempt of the MPC fails (a deviation named, a node lost,
+    this node's party failed), every node of the attempt settles who is left out by dispute
+    control (:func:`dispute`: signed accusations, agreed on, one deterministic rule) and, when
+    the budget allows, runs the MPC again over the same frozen set without them.  A node left
+    out in a dispute stops (:class:`LeftOutAfterDispute`).  ``parties``: the started party
+    process; every process started here is appended (the caller closes them)."""
     m, me = peers.manifest, peers.me
-    excluded: tuple[int, ...] = agreement.down
-    named: tuple[int, ...] = ()
-    for attempt in range(m.n):
+    done = Exclusions(agreement.down, spent=len(agreement.down))
+    for number in range(m.n):
         party = parties[-1]
         buckets = write_share_buckets(store, node_dir, survey_id, agreement.ids, party.work,
                                       progress=lambda c: say(f"  {c}/{len(agreement.ids)} shares read"))
-        without = " without " + ", ".join(peers.label(j) for j in excluded) if excluded else ""
-        say(f"rerunning the MPC{without}" if attempt else
+        without = " without " + ", ".join(peers.label(j) for j in done.excluded) if done.excluded else ""
+        say(f"rerunning the MPC{without}" if number else
             f"joining the MPC with the other nodes{without} (validation, then aggregation)")
         try:
             outcome = party.run(buckets, len(agreement.ids), agreement.digest, options.cheat, agreement.statements,
-                                store.path)
-            return MpcRun(outcome, excluded, named)
-        except (CheatingDetected, PeersLost) as exc:
-            deviation = isinstance(exc, CheatingDetected)
-            newly = tuple(exc.culprits if isinstance(exc, CheatingDetected) else exc.peers)
-            nxt = exclusion(m, me, excluded, newly)
-            if nxt is None:
-                raise
+                                store.path, cheat_towards=options.cheat_towards)
+            return MpcRun(outcome, done.excluded, done.named, done.disputes)
+        except (CheatingDetected, ComputeFailed) as exc:
+            if done.spent >= m.n - 2 * m.threshold - 1:
+                raise  # no node can be left out: nothing to settle
             say(f"{exc}")
-            say(f"excluding {', '.join(peers.label(j) for j in newly)} ("
-                + ("named for a deviation" if deviation else "lost") + f"): {m.n - len(nxt)} of {m.n} nodes go on "
-                f"over the same frozen set; its shares are erasures (2s + e <= n - t - 1)")
-            store.note_event(survey_id, "excluded", {"nodes": list(newly), "deviation": deviation,
-                                                     "reason": str(exc)})
-            excluded = nxt
-            named = tuple(sorted(set(named) | (set(newly) if deviation else set())))
+            say("settling who is left out with the other nodes (signed accusations)")
+            attempt = Attempt(number, agreement.digest, tuple(j for j in range(m.n) if j not in done.excluded))
+            s = dispute(store, peers, node_dir, attempt, exc, options.stall_timeout)
+            nxt = _settled(peers, s, done, exc)
+            _say_settlement(peers, s, nxt, say)
+            _note_settlement(store, survey_id, s, str(exc))
+            done = nxt
             party.close()
-            parties.append(PartyProcess(node_dir, m, me, options.stall_timeout, options.mpc_listen, excluded))
+            parties.append(PartyProcess(node_dir, m, me, options.stall_timeout, options.mpc_listen, done.excluded))
     raise ComputeFailed("the MPC could not complete")  # unreachable: each rerun leaves out one more node
+
+
+def _note_settlement(store: NodeStore, survey_id: str, s: Settlement, reason: str) -> None:
+    for j in s.lone:
+        proven = s.left_out[j].why in (Why.EQUIVOCATED, Why.NAMED_BY_MANY)
+        store.note_event(survey_id, "excluded", {"nodes": [j], "deviation": proven, "reason": reason,
+                                                 "why": s.left_out[j].why.value})
+    for a, b in s.pairs:
+        store.note_event(survey_id, "excluded", {"nodes": [a, b], "deviation": True, "reason": reason,
+                                                 "why": Why.DISPUTE.value})
 
 
 @dataclass(frozen=True)
@@ -531,6 +618,7 @@ class ComputeOptions:
     stall_timeout: float = DEFAULT_STALL_TIMEOUT  # seconds a peer may stay away or silent
     mpc_listen: str | None = None  # the address the MPC port binds (None: the host of this node's mpc_address)
     cheat: Cheat | None = None  # TESTING ONLY: deviate at one step
+    cheat_towards: int | None = None  # TESTING ONLY: aim that deviation at this one peer (None: every peer)
 
 
 def compute(node_dir: Path, survey_id: str, options: ComputeOptions = ComputeOptions(),
@@ -553,6 +641,7 @@ def compute(node_dir: Path, survey_id: str, options: ComputeOptions = ComputeOpt
             return ComputeSummary(survey_id, me, res.accepted, res.rejected, res.agreed_digest, resumed,
                                   time.monotonic() - started, resumed=True, set_aside=res.set_aside)
         stall = options.stall_timeout
+        store.clear_dispute(survey_id)  # a new compute numbers its attempts from 0 again
         parties.append(PartyProcess(node_dir, m, me, stall, options.mpc_listen))  # imports while this node agrees
         agreement = agree(store, peers, node_dir, survey_id, time.monotonic() + stall, say,
                           may_lose=max(0, m.n - 2 * m.threshold - 1))
@@ -566,7 +655,7 @@ def compute(node_dir: Path, survey_id: str, options: ComputeOptions = ComputeOpt
         two_phase_commit(store, peers, node_dir, run, accepted, rejected, agreement.digest, stall, say)
         return ComputeSummary(survey_id, me, accepted, rejected, agreement.digest, outcome.run_id,
                               time.monotonic() - started, set_aside=len(outcome.off_polynomial),
-                              excluded=run.excluded, named=run.named)
+                              excluded=run.excluded, named=run.named, disputes=run.disputes)
     finally:
         for party in parties:
             party.close()

@@ -405,7 +405,7 @@ def _open_channel(links: Links, job: PartyJob) -> Channel:
         return Channel(*args)
     from mpc_nodes.cheats import cheating_channel
 
-    return cheating_channel(job.cheat)(*args, p=job.field_modulus)
+    return cheating_channel(job.cheat)(*args, p=job.field_modulus, towards=job.cheat_towards)
 
 
 #: a node's frozen-set statement inside the agreement payload: digest, signature length, padded signature

@@ -286,6 +286,7 @@ class PartyJob:
     dp: DpSpec | None = None
     batch_rows: int | None = None  # rows read at a time (None: the party's default)
     cheat: Cheat | None = None
+    cheat_towards: int | None = None  # the one peer the deviation is aimed at (None: every peer)
 
     def to_json(self) -> str:
         return json.dumps({
@@ -299,6 +300,7 @@ class PartyJob:
             {"ids_file": self.certificate_lookup.ids_file, "store": self.certificate_lookup.store},
             "dp": None if self.dp is None else {"epsilon": self.dp.epsilon, "seed": self.dp.seed.hex()},
             "batch_rows": self.batch_rows, "cheat": None if self.cheat is None else self.cheat.value,
+            "cheat_towards": self.cheat_towards,
         })
 
     @staticmethod
@@ -323,7 +325,8 @@ class PartyJob:
                 _field(lookup, "store", str, f"{what} certificate lookup")),
             dp=None if dp is None else DpSpec(_field(dp, "epsilon", str, f"{what} dp"),
                                               _hex(dp, "seed", f"{what} dp", 32)),
-            batch_rows=_optional(d, "batch_rows", int, what), cheat=None if cheat is None else Cheat(cheat))
+            batch_rows=_optional(d, "batch_rows", int, what), cheat=None if cheat is None else Cheat(cheat),
+            cheat_towards=_optional(d, "cheat_towards", int, what))
 
 
 def _set_statement(obj: dict[str, Any]) -> SetStatement:

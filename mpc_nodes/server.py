@@ -121,7 +121,7 @@ def release(store: NodeStore, survey_id: str) -> ResultShare:
     store.note_release(survey_id)
     return ResultShare(survey_id, rec.node_index, rec.manifest.hash_hex(), b64e(res.sealed), res.accepted,
                        res.rejected, res.agreed_digest, res.computed_at, res.run_id, list(res.caught),
-                       res.set_aside, res.anchor, list(res.left_out))
+                       res.set_aside, res.anchor, list(res.left_out), [list(p) for p in res.disputes])
 
 
 async def read_body(request: Request) -> bytearray:
@@ -232,7 +232,9 @@ def create_app(node_dir: Path, store: NodeStore | None = None, limits: GuardLimi
         _peer_or_analyst(store, survey_id, request)
         rec = store.survey(survey_id)
         state, run_id = store.result_state(survey_id)
-        return ComputeState(survey_id, rec.node_index, state, run_id, store.anchors(survey_id))
+        accusations, endorsements, attempt, rnd = store.dispute(survey_id)
+        return ComputeState(survey_id, rec.node_index, state, run_id, store.anchors(survey_id), accusations,
+                            endorsements, attempt, rnd)
 
     @app.get("/v1/surveys/{survey_id}/result", responses=openapi.read_errors(403, 404))
     def result(survey_id: str, request: Request) -> Any:

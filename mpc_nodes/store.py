@@ -20,7 +20,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,9 @@ from protocol.manifest import Manifest, format_time, manifest_from_json
 from protocol.rejection import RejectionReason
 from protocol.tokens import hashes_equal, token_hash
 from protocol.wire import (
+    Accusation,
     AuditAnchor,
+    Endorsement,
     ResultState,
     SurveyState,
     UploadStatus,
@@ -94,7 +96,8 @@ CREATE TABLE IF NOT EXISTS results (
     committed INTEGER NOT NULL DEFAULT 0,
     caught TEXT NOT NULL DEFAULT '[]',
     set_aside INTEGER NOT NULL DEFAULT 0,
-    left_out TEXT NOT NULL DEFAULT '[]'
+    left_out TEXT NOT NULL DEFAULT '[]',
+    disputes TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -117,6 +120,20 @@ CREATE TABLE IF NOT EXISTS audit_anchors (
     head TEXT NOT NULL,
     signature TEXT NOT NULL,
     PRIMARY KEY (survey_id, node, seq)
+);
+-- The dispute after a failed MPC attempt (mpc_nodes.dispute): what this node publishes in its
+-- compute state, the signed accusations and endorsements (JSON of protocol.wire.Accusation and
+-- Endorsement: its own and those it relays), and how far it is (attempt, round).
+CREATE TABLE IF NOT EXISTS dispute_items (
+    survey_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    item TEXT NOT NULL,
+    PRIMARY KEY (survey_id, kind, item)
+);
+CREATE TABLE IF NOT EXISTS dispute_progress (
+    survey_id TEXT PRIMARY KEY,
+    attempt INTEGER NOT NULL,
+    round INTEGER NOT NULL
 );
 -- Uploads refused for their content that carried a valid token without a stored submission: at
 -- most one line per token (the first refusal), deleted when an upload with that token is stored.
@@ -173,6 +190,11 @@ class StoredResult:
     set_aside: int = 0  # submissions set aside: validation shares off the polynomial, culprit not located
     anchor: AuditAnchor | None = None  # this node's signed audit-log head, taken when it prepared the result
     left_out: tuple[int, ...] = ()  # nodes lost (down, crashed, silent) and left out of the run
+    disputes: tuple[tuple[int, int], ...] = ()  # pairs left out of the run after a dispute
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
 def _audit_hash(prev: str, at: str, survey_id: str | None, event: str, details: str) -> str:
@@ -288,6 +310,8 @@ class NodeStore:
             self._db.execute("ALTER TABLE results ADD COLUMN set_aside INTEGER NOT NULL DEFAULT 0")
         if "left_out" not in result_cols:
             self._db.execute("ALTER TABLE results ADD COLUMN left_out TEXT NOT NULL DEFAULT '[]'")
+        if "disputes" not in result_cols:
+            self._db.execute("ALTER TABLE results ADD COLUMN disputes TEXT NOT NULL DEFAULT '[]'")
         # Parsed manifests by survey id: a manifest never changes once imported, and validating
         # one (certificates, primality of p) on every request would dominate ingest cost.
         self._manifests: dict[str, tuple[bytes, Manifest]] = {}
@@ -792,13 +816,15 @@ class NodeStore:
 
     def store_result(self, survey_id: str, sealed: bytes, accepted: int, rejected: int, agreed_digest: str,
                      run_id: str, caught: Sequence[int] = (), set_aside: int = 0,
-                     sign_head: Callable[[int, str], AuditAnchor] | None = None, left_out: Sequence[int] = ()) -> None:
+                     sign_head: Callable[[int, str], AuditAnchor] | None = None, left_out: Sequence[int] = (),
+                     disputes: Sequence[tuple[int, int]] = ()) -> None:
         """Keep this node's sealed result share of MPC run ``run_id`` as *prepared* (not served);
         ``caught``: nodes this node saw send wrong shares whose errors were corrected; ``set_aside``:
         submissions not counted because their validation shares were off the polynomial;
         ``sign_head(seq, head)``: this node's signature of its audit-log head once the compute line
         is written, kept in the same transaction (so a prepared share always has its anchor);
-        ``left_out``: nodes lost (down, crashed, silent) and left out of the run.
+        ``left_out``: nodes lost (down, crashed, silent) and left out of the run; ``disputes``: pairs
+        left out after a dispute.
 
         A prepared share of an earlier, unfinished run is replaced; a committed one never is.
         """
@@ -809,9 +835,10 @@ class NodeStore:
             self._db.execute("DELETE FROM results WHERE survey_id=?", (survey_id,))
             self._db.execute(
                 "INSERT INTO results (survey_id, sealed, accepted, rejected, agreed_digest, computed_at, run_id,"
-                " committed, caught, set_aside, left_out) VALUES (?,?,?,?,?,?,?,0,?,?,?)",
+                " committed, caught, set_aside, left_out, disputes) VALUES (?,?,?,?,?,?,?,0,?,?,?,?)",
                 (survey_id, sealed, accepted, rejected, agreed_digest, format_time(now_utc()), run_id,
-                 json.dumps(sorted(caught)), set_aside, json.dumps(sorted(left_out))),
+                 json.dumps(sorted(caught)), set_aside, json.dumps(sorted(left_out)),
+                 json.dumps(sorted([sorted(p) for p in disputes]))),
             )
             self._audit(survey_id, "compute", {"accepted": accepted, "rejected": rejected, "digest": agreed_digest,
                                                "run_id": run_id, **({"set_aside": set_aside} if set_aside else {})})
@@ -842,15 +869,16 @@ class NodeStore:
         """The committed result share, if any."""
         with self._lock:
             row = self._db.execute(
-                "SELECT sealed, accepted, rejected, agreed_digest, computed_at, run_id, caught, set_aside, left_out"
-                " FROM results"
+                "SELECT sealed, accepted, rejected, agreed_digest, computed_at, run_id, caught, set_aside, left_out,"
+                " disputes FROM results"
                 " WHERE survey_id=? AND committed=1", (survey_id,)).fetchone()
         if row is None:
             return None
         own = [a for a in self.anchors(survey_id) if a.node_index == self.survey(survey_id).node_index]
         return StoredResult(bytes(row[0]), int(row[1]), int(row[2]), str(row[3]), str(row[4]), str(row[5]),
                             tuple(int(x) for x in json.loads(row[6])), int(row[7]), own[-1] if own else None,
-                            tuple(int(x) for x in json.loads(row[8])))
+                            tuple(int(x) for x in json.loads(row[8])),
+                            tuple((int(a), int(b)) for a, b in json.loads(row[9])))
 
     # -- audit anchors --------------------------------------------------------------------------
     def _keep_anchor(self, survey_id: str, a: AuditAnchor) -> None:
@@ -872,6 +900,38 @@ class NodeStore:
             rows = self._db.execute("SELECT node, seq, head, signature FROM audit_anchors WHERE survey_id=? "
                                     "ORDER BY node, seq", (survey_id,)).fetchall()
         return [AuditAnchor(int(j), int(seq), str(head), str(sig)) for j, seq, head, sig in rows]
+
+    # -- dispute ------------------------------------------------------------------------------
+    def publish_dispute(self, survey_id: str, attempt: int, rnd: int, accusations: Sequence[Accusation],
+                        endorsements: Sequence[Endorsement]) -> None:
+        """Add signed items to what this node's compute state publishes, then say it has reached
+        round ``rnd`` of the dispute over attempt ``attempt`` (items first: a peer that sees the
+        round sees everything published for it)."""
+        rows = ([("accusation", _canonical(asdict(a))) for a in accusations]
+                + [("endorsement", _canonical(asdict(e))) for e in endorsements])
+        with self._tx():
+            self._db.executemany("INSERT OR IGNORE INTO dispute_items (survey_id, kind, item) VALUES (?,?,?)",
+                                 [(survey_id, k, item) for k, item in rows])
+            self._db.execute("INSERT OR REPLACE INTO dispute_progress (survey_id, attempt, round) VALUES (?,?,?)",
+                             (survey_id, attempt, rnd))
+
+    def dispute(self, survey_id: str) -> tuple[list[Accusation], list[Endorsement], int, int]:
+        """What this node publishes about disputes: (accusations, endorsements, attempt, round),
+        attempt -1 before any."""
+        with self._lock:
+            items = self._db.execute("SELECT kind, item FROM dispute_items WHERE survey_id=? ORDER BY kind, item",
+                                     (survey_id,)).fetchall()
+            row = self._db.execute("SELECT attempt, round FROM dispute_progress WHERE survey_id=?",
+                                   (survey_id,)).fetchone()
+        acc = [Accusation.parse(json.loads(item)) for kind, item in items if kind == "accusation"]
+        end = [Endorsement.parse(json.loads(item)) for kind, item in items if kind == "endorsement"]
+        return acc, end, (int(row[0]) if row else -1), (int(row[1]) if row else 0)
+
+    def clear_dispute(self, survey_id: str) -> None:
+        """Forget the disputes of an earlier compute: a new compute numbers its attempts from 0."""
+        with self._tx():
+            self._db.execute("DELETE FROM dispute_items WHERE survey_id=?", (survey_id,))
+            self._db.execute("DELETE FROM dispute_progress WHERE survey_id=?", (survey_id,))
 
     def check_anchor(self, seq: int, head: str, who: str) -> None:
         """This node's log must hold line ``seq`` with hash ``head`` (as ``who`` recorded it) on an

@@ -29,10 +29,12 @@ class Label(bytes, Enum):
     BATCH_NODE = b"salary-mpc/v2 batch node\x00"
     BATCH_EMPTY_LEAF = b"salary-mpc/v2 batch empty leaf\x00"
     BATCH_CERTIFICATE = b"salary-mpc/v2 batch certificate\x00"
-    # protocol.nodeauth: signed node requests and signed frozen sets (text statements)
+    # protocol.nodeauth: signed node requests, frozen sets, audit heads and accusations (text statements)
     NODE_REQUEST = b"salary-mpc/v1 node request\n"
     FROZEN_SET = b"salary-mpc/v2 frozen set\n"
     AUDIT_HEAD = b"salary-mpc/v1 audit head\n"
+    ACCUSATION = b"salary-mpc/v1 accusation\n"
+    ENDORSEMENT = b"salary-mpc/v1 accusation endorsement\n"
     # protocol.validity: the validation challenge expanded from the joint seed
     VALIDATION_CHALLENGE = b"salary-mpc/v4 validation challenge\x00"
     # protocol.dp: a node's noise stream, and the seed a node derives from its secret key

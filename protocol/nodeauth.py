@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from .errors import InvalidToken
 from .labels import Label
 from .manifest import Manifest
-from .wire import AuditAnchor
+from .wire import Accusation, AuditAnchor, Endorsement
 
 HEADER = "X-Salary-Node"
 MAX_SKEW = 300
@@ -118,3 +118,46 @@ def verify_audit_anchor(manifest: Manifest, a: AuditAnchor) -> None:
 def frozen_set_statement(survey_id: str, manifest_hash_hex: str, node_index: int, digest_hex: str) -> bytes:
     """What a node signs when it serves its frozen submission set to a peer."""
     return Label.FROZEN_SET.value + f"{survey_id} {manifest_hash_hex} {node_index} {digest_hex}".encode()
+
+
+def accusation_statement(a: Accusation) -> bytes:
+    """What a node signs when its MPC attempt ends: which attempt over which frozen set, and whom
+    it names for what (:class:`protocol.wire.Accusation`; the signature field is not signed)."""
+    accused = ",".join(str(j) for j in a.accused)
+    return Label.ACCUSATION.value + (f"{a.survey_id} {a.manifest_hash} {a.agreed_digest} {a.attempt} {a.accuser} "
+                                     f"{a.kind} {accused}").encode()
+
+
+def verify_accusation(manifest: Manifest, a: Accusation) -> None:
+    """Raise SurveyError unless node ``a.accuser`` of ``manifest``'s survey signed ``a``
+    (and it names nodes of the survey)."""
+    from .errors import SurveyError
+
+    if not 0 <= a.accuser < manifest.n or not all(0 <= j < manifest.n for j in a.accused):
+        raise SurveyError("an accusation names a node that is not in the survey")
+    if (a.survey_id, a.manifest_hash) != (manifest.survey_id, manifest.hash_hex()):
+        raise SurveyError("an accusation is about another survey")
+    try:
+        sig = base64.b64decode(a.signature, validate=True)
+        verify_statement(statement_verifier(manifest.nodes[a.accuser].tls_cert_pem), accusation_statement(a), sig)
+    except (binascii.Error, ValueError, InvalidToken):
+        raise SurveyError(f"node {a.accuser}'s accusation is not signed by it") from None
+
+
+def endorsement_statement(e: Endorsement) -> bytes:
+    """What a node signs when it relays a peer's accusation in the dispute after a failed attempt."""
+    return Label.ENDORSEMENT.value + (f"{e.agreed_digest} {e.attempt} {e.accuser} {e.statement_sha256} "
+                                      f"{e.endorser}").encode()
+
+
+def verify_endorsement(manifest: Manifest, e: Endorsement) -> None:
+    """Raise SurveyError unless node ``e.endorser`` of ``manifest``'s survey signed ``e``."""
+    from .errors import SurveyError
+
+    if not 0 <= e.endorser < manifest.n:
+        raise SurveyError("an endorsement names a node that is not in the survey")
+    try:
+        sig = base64.b64decode(e.signature, validate=True)
+        verify_statement(statement_verifier(manifest.nodes[e.endorser].tls_cert_pem), endorsement_statement(e), sig)
+    except (binascii.Error, ValueError, InvalidToken):
+        raise SurveyError(f"node {e.endorser}'s endorsement is not signed by it") from None

@@ -505,6 +505,75 @@ def _anchors(items: Any) -> list[AuditAnchor]:
     return [AuditAnchor.parse(a) for a in items]
 
 
+class AccusationKind(StrEnum):
+    """Why a node's MPC run ended, as its accusation says."""
+
+    DEVIATION = "deviation"  # its party named the accused for a deviation it saw
+    LOST = "lost"  # the accused did not join, fell silent or dropped their links
+    WITHDRAWN = "withdrawn"  # its own party failed, or named this node: it leaves (accuses nobody)
+
+
+@dataclass(frozen=True)
+class Accusation:
+    """A node's signed account of why attempt ``attempt`` of the MPC over one frozen set ended:
+    ``accuser`` names ``accused`` (``kind``: an :class:`AccusationKind`).  ``signature``: base64
+    of the accuser's signature of :func:`protocol.nodeauth.accusation_statement`."""
+
+    survey_id: str
+    manifest_hash: str
+    agreed_digest: str
+    attempt: int
+    accuser: int
+    kind: str
+    accused: list[int]
+    signature: str
+
+    @staticmethod
+    def parse(obj: Any) -> Accusation:
+        a = _from_dict(Accusation, obj, "malformed accusation")
+        ints = [a.attempt, a.accuser, *(a.accused if isinstance(a.accused, list) else [None])]
+        if not (all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ints)
+                and bool(a.accused) == (a.kind != AccusationKind.WITHDRAWN)
+                and a.accused == sorted(set(a.accused)) and a.accuser not in a.accused
+                and a.kind in set(AccusationKind) and isinstance(a.survey_id, str) and isinstance(a.signature, str)
+                and all(isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h)
+                        for h in (a.manifest_hash, a.agreed_digest))):
+            raise SurveyError("malformed accusation")
+        return a
+
+
+@dataclass(frozen=True)
+class Endorsement:
+    """Node ``endorser``'s signed word that it holds node ``accuser``'s accusation whose
+    statement hashes to ``statement_sha256`` (:func:`protocol.nodeauth.endorsement_statement`):
+    a relay that later rounds of the dispute count (an accusation is taken in round r only with
+    r signatures, its accuser's and r - 1 endorsers')."""
+
+    agreed_digest: str
+    attempt: int
+    accuser: int
+    statement_sha256: str
+    endorser: int
+    signature: str
+
+    @staticmethod
+    def parse(obj: Any) -> Endorsement:
+        e = _from_dict(Endorsement, obj, "malformed endorsement")
+        if not (all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                    for v in (e.attempt, e.accuser, e.endorser))
+                and isinstance(e.signature, str)
+                and all(isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h)
+                        for h in (e.agreed_digest, e.statement_sha256))):
+            raise SurveyError("malformed endorsement")
+        return e
+
+
+def _accusations(items: Any) -> list[Accusation]:
+    if not isinstance(items, list):
+        raise SurveyError("malformed accusation")
+    return [Accusation.parse(a) for a in items]
+
+
 @dataclass(frozen=True)
 class ComputeState:
     """GET /v1/surveys/{survey_id}/compute — where a node is in the two-phase result commit.
@@ -518,13 +587,22 @@ class ComputeState:
     state: str  # a ResultState
     run_id: str | None = None
     anchors: list[AuditAnchor] = field(default_factory=list)  # signed audit heads it keeps: its own and its peers'
+    # the dispute after a failed MPC attempt: signed accusations (its own and those it relays),
+    # signed endorsements of them, and how far it is (attempt, round) — -1, 0 when in none
+    accusations: list[Accusation] = field(default_factory=list)
+    endorsements: list[Endorsement] = field(default_factory=list)
+    dispute_attempt: int = -1
+    dispute_round: int = 0
 
     @staticmethod
     def parse(obj: Any) -> ComputeState:
         cs = _from_dict(ComputeState, obj, "peer sent a malformed compute state")
-        if cs.state not in set(ResultState):
+        if cs.state not in set(ResultState) or not isinstance(cs.endorsements, list) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in (cs.dispute_attempt, cs.dispute_round)):
             raise SurveyError("peer sent a malformed compute state")
-        return ComputeState(cs.survey_id, cs.node_index, cs.state, cs.run_id, _anchors(cs.anchors))
+        return ComputeState(cs.survey_id, cs.node_index, cs.state, cs.run_id, _anchors(cs.anchors),
+                            _accusations(cs.accusations), [Endorsement.parse(e) for e in cs.endorsements],
+                            cs.dispute_attempt, cs.dispute_round)
 
 
 @dataclass(frozen=True)
@@ -544,6 +622,7 @@ class ResultShare:
     set_aside: int = 0  # submissions not counted: validation shares off the polynomial, culprit not located
     anchor: AuditAnchor | None = None  # the node's signed audit-log head, taken when it computed
     left_out: list[int] = field(default_factory=list)  # nodes this node's run went on without (lost)
+    disputes: list[list[int]] = field(default_factory=list)  # pairs left out after a dispute (one of each deviated)
 
     @staticmethod
     def parse(obj: Any) -> ResultShare:
@@ -554,6 +633,8 @@ class ResultShare:
                    for v in (rs.node_index, rs.accepted, rs.rejected, rs.set_aside)):
             raise SurveyError("node sent a malformed result share")
         if not all(isinstance(v, list) and all(isinstance(c, int) and not isinstance(c, bool) for c in v)
-                   for v in (rs.caught, rs.left_out)):
+                   for v in (rs.caught, rs.left_out, *(rs.disputes if isinstance(rs.disputes, list) else [None]))):
+            raise SurveyError("node sent a malformed result share")
+        if not all(len(pair) == 2 for pair in rs.disputes):
             raise SurveyError("node sent a malformed result share")
         return rs

@@ -131,6 +131,75 @@ def test_with_5_nodes_a_crash_and_a_liar_at_once_still_deliver(tmp_path: Path) -
         c.stop_all()
 
 
+TARGETED = [(4, "garbage", "malicious"), (4, "garbage", "semi-honest"), (5, "garbage", "malicious"),
+            (4, "pickle", "malicious")]
+
+
+@pytest.mark.parametrize(("n", "step", "model"), TARGETED)
+def test_a_deviation_towards_one_honest_node_leaves_out_the_pair_and_the_others_deliver(
+        tmp_path: Path, n: int, step: str, model: str) -> None:
+    """t = 1, node 2 deviates towards node 1 only: node 1 names it, the others only see node 1
+    leave.  Dispute control: the signed accusations put {1, 2} in dispute, every honest node
+    settles the same, the pair is left out and the others deliver the exact result."""
+    c, records = _survey(tmp_path, n, 1, model)
+    try:
+        results = c.compute(timeout=20, cheat={CHEATER: f"{step}@1"})
+        assert results[1].returncode == 4, results[1].stderr
+        assert results[1].stderr.strip().splitlines()[-1] == (
+            "mpc-node: left out with node 2 after a dispute: at least one of the two deviated; the other nodes go on")
+        assert results[CHEATER].returncode != 0
+        for i in range(n):
+            if i in (1, CHEATER):
+                continue
+            res = results[i]
+            assert res.returncode == 0, res.stderr
+            assert ("excluding node 1 (node1, " in res.stderr and " and node 2 (node2, " in res.stderr
+                    and f"(in dispute: at least one of the two deviated): {n - 2} of {n} nodes go on" in res.stderr)
+            assert res.stdout.strip().splitlines()[-1] == ("the result was computed without node(s) 1, 2; "
+                                                           "in dispute: nodes 1 and 2")
+        out = c.results(tmp_path / "r.json", tmp_path / "report.md")
+        assert compare(out, plaintext_report(records, 5)) == []
+        assert out["submissions"] == {"accepted": len(records), "rejected": 0}
+        assert out["cheating_nodes"] == []  # one of the two deviated; nobody can say which
+        audit = run([tool("mpc-node"), "audit", "--dir", str(c.node_dirs[0])], quiet=True).stdout
+        assert ' excluded {"deviation":true,"nodes":[1,2],"reason":' in audit and '"why":"dispute"' in audit
+        assert not (c.node_dirs[1] / WORK_DIR / "PWNED-by-peer-pickle").exists()
+    finally:
+        c.stop_all()
+
+
+def test_another_set_told_to_one_node_is_an_equivocation_that_leaves_out_the_liar_alone(tmp_path: Path) -> None:
+    """``agree@1``: node 2 tells node 1 alone another agreed digest, validly signed; the echo of
+    the round shows every node the two signatures, so node 2 alone is left out."""
+    c, records = _survey(tmp_path, 4, 1, "malicious")
+    try:
+        results = c.compute(timeout=20, cheat={CHEATER: "agree@1"})
+        for i, res in enumerate(results):
+            if i != CHEATER:
+                assert res.returncode == 0, res.stderr
+                assert "excluding node 2 (node2, " in res.stderr and "(named for a deviation): 3 of 4" in res.stderr
+        out = c.results(tmp_path / "r.json")
+        assert compare(out, plaintext_report(records, 5)) == []
+        assert out["cheating_nodes"] == [CHEATER]
+    finally:
+        c.stop_all()
+
+
+def test_a_deviation_towards_one_node_with_three_nodes_aborts_naming_the_culprit(tmp_path: Path) -> None:
+    """n = 3: no node can be left out (no budget): the node that saw it names the culprit, the
+    other one the node it lost; nothing is released."""
+    c, _ = _survey(tmp_path, 3, 1, "malicious")
+    try:
+        results = c.compute(timeout=20, cheat={CHEATER: "garbage@1"})
+        assert results[1].returncode == 1
+        assert results[1].stderr.strip().splitlines()[-1].startswith(
+            f"mpc-node: error: cheating detected: node {CHEATER} sent a malformed message")
+        assert results[0].returncode == 1 and "node 1 (node1, " in results[0].stderr.strip().splitlines()[-1]
+        _nothing_released(c)
+    finally:
+        c.stop_all()
+
+
 def test_equivocation_is_named_even_with_three_nodes(tmp_path: Path) -> None:
     """The signatures prove it: no majority or redundancy is needed."""
     c, _ = _survey(tmp_path, 3, 1, "malicious")

@@ -262,17 +262,38 @@ def test_a_party_left_out_of_the_run_is_neither_sent_to_nor_waited_for() -> None
 
 
 def test_how_many_nodes_compute_may_leave_out() -> None:
-    """At most n - 2t - 1 parties in all, never this node, and only for someone newly named."""
-    from mpc_nodes.compute import exclusion
+    """At most n - 2t - 1 parties in all (a dispute pair costs one: it holds a faulty node),
+    never this node, and only when someone is left out."""
+    from mpc_nodes.compute import Exclusions, LeftOutAfterDispute, _settled
+    from mpc_nodes.dispute import LeftOut, Settlement, Why
+    from protocol.errors import CheatingDetected, ComputeFailed
 
-    def m(n: int, t: int) -> Any:
-        return types.SimpleNamespace(n=n, threshold=t)
+    def peers(n: int, t: int, me: int = 0) -> Any:
+        return types.SimpleNamespace(manifest=types.SimpleNamespace(n=n, threshold=t), me=me)
 
-    assert exclusion(m(3, 1), 0, (), (2,)) is None  # n = 3: two parties would be left, with no check
-    assert exclusion(m(4, 1), 0, (), (2,)) == (2,)
-    assert exclusion(m(4, 1), 0, (2,), (3,)) is None  # a second one: no check left
-    assert exclusion(m(4, 1), 2, (), (2,)) is None  # a node that is named itself stops
-    assert exclusion(m(4, 1), 0, (2,), (2,)) is None  # named again in the rerun: nothing new to try
-    assert exclusion(m(5, 1), 0, (1,), (3,)) == (1, 3)
-    assert exclusion(m(5, 1), 0, (), ()) is None
-    assert exclusion(m(7, 2), 0, (), (4, 5, 6)) is None and exclusion(m(7, 2), 0, (), (5, 6)) == (5, 6)
+    def lone(*nodes: int) -> Settlement:
+        return Settlement({j: LeftOut(j, Why.NAMED_BY_MANY) for j in nodes})
+
+    def spent(*nodes: int) -> Exclusions:
+        return Exclusions(nodes, spent=len(nodes))
+
+    named = CheatingDetected("cheating detected", (2,))
+    with pytest.raises(ComputeFailed, match="at most n - 2t - 1 = 0 may be left out"):
+        _settled(peers(3, 1), lone(2), Exclusions(), named)  # n = 3: two parties would be left, with no check
+    assert _settled(peers(4, 1), lone(2), Exclusions(), named).excluded == (2,)
+    with pytest.raises(ComputeFailed, match="may be left out"):
+        _settled(peers(4, 1), lone(3), spent(2), named)  # a second one: no check left
+    with pytest.raises(CheatingDetected):
+        _settled(peers(4, 1, me=2), lone(2), Exclusions(), named)  # a node that is named itself stops
+    with pytest.raises(ComputeFailed, match="left nobody out"):
+        _settled(peers(4, 1), Settlement(), spent(2), named)  # nothing new to try
+    assert _settled(peers(5, 1), lone(3), spent(1), named).excluded == (1, 3)
+    with pytest.raises(ComputeFailed, match="may be left out"):
+        _settled(peers(7, 2), lone(4, 5, 6), Exclusions(), named)
+    assert _settled(peers(7, 2), lone(5, 6), Exclusions(), named).excluded == (5, 6)
+    pair = Settlement({1: LeftOut(1, Why.DISPUTE, 2), 2: LeftOut(2, Why.DISPUTE, 1)})
+    after = _settled(peers(4, 1), pair, Exclusions(), named)
+    assert (after.excluded, after.disputes, after.spent) == ((1, 2), ((1, 2),), 1)
+    with pytest.raises(LeftOutAfterDispute, match="^left out with node 2 after a dispute: at least one of the two "
+                                                  "deviated; the other nodes go on$"):
+        _settled(peers(4, 1, me=1), pair, Exclusions(), named)

@@ -26,6 +26,8 @@ export const Label = Object.freeze({
   NODE_REQUEST: "salary-mpc/v1 node request\n",
   FROZEN_SET: "salary-mpc/v2 frozen set\n",
   AUDIT_HEAD: "salary-mpc/v1 audit head\n",
+  ACCUSATION: "salary-mpc/v1 accusation\n",
+  ENDORSEMENT: "salary-mpc/v1 accusation endorsement\n",
   VALIDATION_CHALLENGE: "salary-mpc/v4 validation challenge\x00",
   DP_NOISE: "salary-mpc/v3 dp noise\x00",
   DP_NOISE_SEED: "salary-mpc/v3 dp noise seed\x00",

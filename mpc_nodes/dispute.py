@@ -1,0 +1,301 @@
+"""Dispute control: which nodes a rerun of the MPC leaves out after an attempt failed, decided by
+every node with the same deterministic rule over the same signed accusations.
+
+When an attempt of the MPC over the frozen set ends, each node that was in it signs an
+:class:`~protocol.wire.Accusation` (attempt number, frozen-set digest, whom its party named and
+why: a *deviation* it saw, peers it *lost*, or that it *withdraws* because its own party failed
+or named it) and publishes it through its compute state; :func:`exchange` makes the honest nodes
+agree on the set of signed accusations, and :func:`settle` turns that set into the nodes to
+leave out, the same on every honest node:
+
+- a node with two different signed statements for one attempt *equivocated*: the two
+  signatures prove it, and it is left out alone;
+- an accusation that cannot be verified puts a *dispute* between the accuser and the accused:
+  a deviation accusation always (either the accused deviated or the accuser lies), a lost
+  accusation when the accused (alive: it signed a statement) names the accuser back (a node
+  that left because of a third node explains the links it dropped, so the nodes that lost it
+  after that are not in dispute with it);
+- an honest node is in dispute only with faulty nodes, so a node in dispute with more than t
+  others is faulty: left out alone (*named by many*), its disputes settled by that;
+- a node with no statement at all is *lost*, one that withdrew *withdrew*: left out alone, its
+  shares an erasure;
+- of the other disputes a maximal matching, taken in a fixed order, is left out pair by pair:
+  each pair holds at least one faulty node, and no dispute remains among the nodes that go on.
+
+Budget: the nodes present must check every opening even if the faulty ones among them lie,
+``s + e <= n - t - 1`` (s wrong shares, e missing).  A node left out alone is counted as if it
+were honest (a lost node may be), so it costs one erasure and leaves s at most t; a pair costs
+two erasures but takes a faulty node with it: with ``lone`` nodes and ``k`` pairs left out,
+``(t - k) + lone + 2k <= n - t - 1``, i.e. ``lone + k <= n - 2t - 1`` (:meth:`Settlement.cost`).
+Every node charged holds a distinct faulty node or is itself one, so with n >= 3t + 1 and at
+most t faulty nodes the budget always holds: the rerun has output guaranteed.  (With pairs
+only this is the decoding budget ``2(t - k) + 2k = 2t <= n - t - 1`` too.)
+
+What it cannot settle: a faulty node that drops its link to one honest node only and then names
+a third node as lost leaves no verifiable dispute (each loss looks explained by the next); the
+honest nodes then agree that nobody is left out, and compute fails naming the losses, releasing
+nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+
+from protocol.errors import SurveyError
+from protocol.manifest import Manifest
+from protocol.nodeauth import (
+    accusation_statement,
+    endorsement_statement,
+    sign_statement,
+    verify_accusation,
+    verify_endorsement,
+)
+from protocol.wire import Accusation, AccusationKind, ComputeState, Endorsement
+
+from . import keys
+
+
+@dataclass(frozen=True)
+class Statement:
+    """What one signed accusation says (the part :func:`settle` reads)."""
+
+    accuser: int
+    kind: AccusationKind
+    accused: frozenset[int]
+
+    @staticmethod
+    def of(a: Accusation) -> Statement:
+        return Statement(a.accuser, AccusationKind(a.kind), frozenset(a.accused))
+
+
+class Why(StrEnum):
+    """Why :func:`settle` leaves a node out."""
+
+    LOST = "lost"  # no signed statement for the attempt: an erasure
+    WITHDREW = "withdrew"  # its statement says its own party failed or named it
+    EQUIVOCATED = "equivocated"  # two different signed statements for one attempt: proven
+    NAMED_BY_MANY = "named by many"  # in dispute with more than t nodes: at least one of each pair is faulty
+    DISPUTE = "dispute"  # one of a pair in dispute: at least one of the two deviated
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """One node left out of the rerun, and why (``partner``: the other node of its dispute)."""
+
+    node: int
+    why: Why
+    partner: int | None = None
+
+    def describe(self) -> str:
+        if self.why == Why.DISPUTE:
+            return f"node {self.node}: in dispute with node {self.partner}"
+        return f"node {self.node}: {self.why.value}"
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The nodes :func:`settle` leaves out of the rerun, by node index."""
+
+    left_out: Mapping[int, LeftOut] = field(default_factory=dict)
+
+    @property
+    def nodes(self) -> tuple[int, ...]:
+        return tuple(sorted(self.left_out))
+
+    @property
+    def pairs(self) -> tuple[tuple[int, int], ...]:
+        return tuple(sorted({(min(x.node, x.partner), max(x.node, x.partner)) for x in self.left_out.values()
+                             if x.why == Why.DISPUTE and x.partner is not None}))
+
+    @property
+    def lone(self) -> tuple[int, ...]:
+        return tuple(j for j, x in sorted(self.left_out.items()) if x.why != Why.DISPUTE)
+
+    def cost(self) -> int:
+        """Units of the budget ``lone + k <= n - 2t - 1`` this settlement uses."""
+        return len(self.lone) + len(self.pairs)
+
+
+def settle(t: int, parties: Iterable[int], statements: Iterable[Statement]) -> Settlement:
+    """The nodes to leave out of the rerun, given every signed statement of the attempt from the
+    nodes in it (``parties``; statements by others, and accusations of others, are ignored).
+    Deterministic: it depends only on the set of statements, not on their order."""
+    present = frozenset(parties)
+    said: dict[int, set[Statement]] = {i: set() for i in present}
+    for s in statements:
+        if s.accuser in present:
+            said[s.accuser].add(s)
+    single = {i: next(iter(ss)) for i, ss in said.items() if len(ss) == 1}
+    edges = _disputes(present, single)
+    neighbours: dict[int, set[int]] = {i: set() for i in present}
+    for a, b in edges:
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+    out: dict[int, LeftOut] = {}
+    for i in sorted(present):
+        if len(said[i]) > 1:
+            out[i] = LeftOut(i, Why.EQUIVOCATED)
+        elif len(neighbours[i]) > t:
+            out[i] = LeftOut(i, Why.NAMED_BY_MANY)
+        elif not said[i]:
+            out[i] = LeftOut(i, Why.LOST)
+        elif single[i].kind == AccusationKind.WITHDRAWN:
+            out[i] = LeftOut(i, Why.WITHDREW)
+    for a, b in sorted(edges):
+        if a not in out and b not in out:
+            out[a], out[b] = LeftOut(a, Why.DISPUTE, b), LeftOut(b, Why.DISPUTE, a)
+    return Settlement(out)
+
+
+def _disputes(present: frozenset[int], single: Mapping[int, Statement]) -> set[tuple[int, int]]:
+    """The pairs (low, high) in dispute: a deviation accusation by a node that signed one
+    statement, of any node of the attempt; a lost accusation of a node that names its accuser back."""
+    edges = set()
+    for i, s in single.items():
+        for j in s.accused:
+            if j == i or j not in present:
+                continue
+            if s.kind == AccusationKind.DEVIATION or (j in single and i in single[j].accused):
+                edges.add((min(i, j), max(i, j)))
+    return edges
+
+
+def within_budget(n: int, t: int, spent: int, settlement: Settlement) -> bool:
+    """Can the nodes go on after ``settlement``, ``spent`` units of the budget used by earlier
+    attempts?  (``lone + k <= n - 2t - 1``: see the module docstring.)"""
+    return spent + settlement.cost() <= n - 2 * t - 1
+
+
+# -- signed statements ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of the MPC over a frozen set: its number (0 for the first run of a compute)
+    and the nodes in it (the others were left out before it)."""
+
+    number: int
+    agreed_digest: str
+    parties: tuple[int, ...]
+
+
+def statement_hash(a: Accusation) -> str:
+    return hashlib.sha256(accusation_statement(a)).hexdigest()
+
+
+class Signer:
+    """This node's signatures in disputes, with its TLS key (the key of its audit heads)."""
+
+    def __init__(self, node_dir: Path, manifest: Manifest, me: int) -> None:
+        self._key = (node_dir / keys.TLS_KEY_FILE).read_bytes()
+        self.manifest, self.me = manifest, me
+
+    def accuse(self, attempt: Attempt, kind: AccusationKind, accused: Iterable[int]) -> Accusation:
+        m = self.manifest
+        a = Accusation(m.survey_id, m.hash_hex(), attempt.agreed_digest, attempt.number, self.me, kind.value,
+                       sorted(set(accused)), "")
+        return replace(a, signature=base64.b64encode(sign_statement(self._key, accusation_statement(a))).decode())
+
+    def endorse(self, a: Accusation) -> Endorsement:
+        e = Endorsement(a.agreed_digest, a.attempt, a.accuser, statement_hash(a), self.me, "")
+        return replace(e, signature=base64.b64encode(sign_statement(self._key, endorsement_statement(e))).decode())
+
+
+class Evidence:
+    """The verified accusations of one attempt this node has seen, and who signed each: its
+    accuser, and every node that endorsed it.  Items about other attempts or not validly
+    signed are dropped (a relay cannot forge a statement, only withhold it)."""
+
+    def __init__(self, manifest: Manifest, attempt: Attempt) -> None:
+        self.manifest, self.attempt = manifest, attempt
+        self.known: dict[str, Accusation] = {}  # statement hash -> accusation
+        self.endorsements: dict[str, dict[int, Endorsement]] = {}  # statement hash -> endorser -> endorsement
+        self._checked: set[str] = set()  # signatures already looked at
+
+    def _current(self, digest: str, number: int, signature: str) -> bool:
+        if (digest, number) != (self.attempt.agreed_digest, self.attempt.number) or signature in self._checked:
+            return False
+        self._checked.add(signature)
+        return True
+
+    def absorb(self, accusations: Iterable[Accusation], endorsements: Iterable[Endorsement]) -> None:
+        for a in accusations:
+            if self._current(a.agreed_digest, a.attempt, a.signature):
+                try:
+                    verify_accusation(self.manifest, a)
+                except SurveyError:
+                    continue
+                self.known.setdefault(statement_hash(a), a)
+        for e in endorsements:
+            if self._current(e.agreed_digest, e.attempt, e.signature):
+                try:
+                    verify_endorsement(self.manifest, e)
+                except SurveyError:
+                    continue
+                self.endorsements.setdefault(e.statement_sha256, {}).setdefault(e.endorser, e)
+
+    def signers(self, h: str) -> set[int]:
+        a = self.known[h]
+        return {a.accuser} | {j for j, e in self.endorsements.get(h, {}).items() if e.accuser == a.accuser}
+
+
+#: What a node's peers publish, as :func:`exchange` reads it: peer -> its compute state (None: no answer)
+Fetch = Callable[[Sequence[int]], Mapping[int, ComputeState | None]]
+#: Publish (round, accusations, endorsements) in this node's compute state
+Publish = Callable[[int, Sequence[Accusation], Sequence[Endorsement]], None]
+
+
+def exchange(t: int, attempt: Attempt, own: Accusation, signer: Signer, publish: Publish, fetch: Fetch,
+             stall: float, clock: Callable[[], float] = time.monotonic,
+             sleep: Callable[[float], None] = time.sleep) -> list[Accusation]:
+    """Agree with the other honest nodes on the signed accusations of ``attempt``: t + 1 rounds
+    of signed relays (Dolev-Strong).  Round 1: every node publishes its own accusation; each
+    round r ends when every peer expected has published round r, or ``stall`` seconds per round
+    after this node began (a peer silent in round 1 is not waited for again).  At the end of
+    round r, an accusation seen with r distinct signatures (its accuser's and endorsers') is
+    taken, and, up to round t, endorsed and relayed with its signatures in round r + 1.
+
+    Why the honest nodes end with the same set: an accusation an honest node takes in round
+    r <= t reaches every honest node with r + 1 signatures in round r + 1; one taken in round
+    t + 1 carries t + 1 signatures, so an honest node signed it, having taken it in an earlier
+    round, so every honest node took it too.  This holds while the honest nodes start the
+    dispute within a stall timeout of each other (they all see the attempt fail within that)."""
+    ev = Evidence(signer.manifest, attempt)
+    ev.absorb([own], [])
+    accepted = {statement_hash(own)}
+    publish(1, [own], [])
+    start, expected = clock(), [j for j in attempt.parties if j != signer.me]
+    for r in range(1, t + 2):
+        reached = _collect(ev, fetch, expected, (attempt.number, r), start + r * stall, clock, sleep)
+        if r == 1:
+            expected = reached
+        newly = sorted(h for h in ev.known if h not in accepted and len(ev.signers(h)) >= r)
+        accepted.update(newly)
+        if r <= t:
+            publish(r + 1, [ev.known[h] for h in newly],
+                    [e for h in newly for e in ev.endorsements.get(h, {}).values()]
+                    + [signer.endorse(ev.known[h]) for h in newly])
+    return [ev.known[h] for h in sorted(accepted)]
+
+
+def _collect(ev: Evidence, fetch: Fetch, expected: Sequence[int], until: tuple[int, int], deadline: float,
+             clock: Callable[[], float], sleep: Callable[[float], None]) -> list[int]:
+    """Read the peers' published items until each of ``expected`` has reached (attempt, round)
+    ``until`` or ``deadline`` passes; returns those that reached it."""
+    waiting, pause = set(expected), 0.02
+    while True:
+        for j, cs in fetch(sorted(waiting)).items():
+            if cs is None:
+                continue
+            ev.absorb(cs.accusations, cs.endorsements)
+            if (cs.dispute_attempt, cs.dispute_round) >= until:
+                waiting.discard(j)
+        if not waiting or clock() >= deadline:
+            return [j for j in expected if j not in waiting]
+        sleep(pause)
+        pause = min(0.5, pause * 1.5)
