@@ -15,8 +15,8 @@
 import { readFileSync } from "node:fs";
 import os from "node:os";
 import {
-  ELEMENT_BYTES, batchEnvelopeId, makeBatch, parseManifest, prepareBatch, recordFromAnswers, sealShareBlock, shareRows,
-  submissionVector, submissionVectors,
+  ELEMENT_BYTES, batchEnvelopeId, makeBatch, parseManifest, prepareBatch, recordFromAnswers, rowsBlock, sealShareBlockFrame,
+  shareBlockFrame, shareBlockInto, submissionVector, submissionVectors,
 } from "./src/index.js";
 
 const RUNS = 3;
@@ -68,12 +68,17 @@ async function benchPrepareBatch(m, vectors) {
   /** @type {Record<string, {wall: number, cpu: number}[]>} */
   const runs = { sharing: [], "commitments/signature": [], sealing: [], "prepareBatch (whole)": [] };
   for (let run = 0; run < RUNS; run++) {
-    const blocks = await timed(runs.sharing, async () => shareRows(vectors, m.n, m.threshold));
+    // the stages as prepareBatch runs them
+    const frames = await timed(runs.sharing, async () => {
+      const framed = m.nodes.map(() => shareBlockFrame(vectors.length, width));
+      shareBlockInto(rowsBlock(vectors), framed.map((f) => f.elements), m.threshold);
+      return framed;
+    });
     const batch = await timed(runs["commitments/signature"], () =>
-      makeBatch(mh, vectors.map((_, r) => blocks.map((b) => b.subarray(r * rb, (r + 1) * rb)))));
+      makeBatch(mh, vectors.map((_, r) => frames.map((f) => f.elements.subarray(r * rb, (r + 1) * rb)))));
     const envelopeId = batchEnvelopeId(batch.publicKey);
     await timed(runs.sealing, () => Promise.all(m.nodes.map((nd, i) =>
-      sealShareBlock(blocks[i], vectors.length, width, nd.hpkePublicKey, mh, i, envelopeId))));
+      sealShareBlockFrame(frames[i].plaintext, nd.hpkePublicKey, mh, i, envelopeId))));
     await timed(runs["prepareBatch (whole)"], () => prepareBatch(m, vectors));
   }
   const median = (/** @type {number[]} */ xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
