@@ -271,12 +271,16 @@ function shareElement(sv, at, cv, c, t, views) {
     throw new RangeError("value is not a reduced field element");
   }
   const top = c + (t - 1) * ELEMENT_BYTES;
+  const t0 = cv.getUint32(top + 12);
+  const t1 = cv.getUint32(top + 8);
+  const t2 = cv.getUint32(top + 4);
+  const t3 = cv.getUint32(top);
   for (let i = 0; i < views.length; i++) {
     const x = i + 1;
-    LIMBS[0] = cv.getUint32(top + 12);
-    LIMBS[1] = cv.getUint32(top + 8);
-    LIMBS[2] = cv.getUint32(top + 4);
-    LIMBS[3] = cv.getUint32(top);
+    LIMBS[0] = t0;
+    LIMBS[1] = t1;
+    LIMBS[2] = t2;
+    LIMBS[3] = t3;
     for (let at2 = top - ELEMENT_BYTES; at2 >= c; at2 -= ELEMENT_BYTES) {
       mulAdd(x, cv.getUint32(at2 + 12), cv.getUint32(at2 + 8), cv.getUint32(at2 + 4), cv.getUint32(at2));
     }
@@ -287,7 +291,7 @@ function shareElement(sv, at, cv, c, t, views) {
     v.setUint32(at + 8, LIMBS[1]);
     v.setUint32(at + 12, LIMBS[0]);
   }
-  LIMBS.fill(0);
+  LIMBS[0] = LIMBS[1] = LIMBS[2] = LIMBS[3] = 0;
 }
 
 /** The running value of {@link mulAdd}: four 32-bit limbs, least significant first. */
@@ -315,16 +319,20 @@ function mulAdd(x, c0, c1, c2, c3) {
   // u < 2^49: the value is u 2^96 + r2 2^64 + r1 2^32 + r0; split u at bit 31 (bit 127 overall)
   let r3 = (u >>> 0) & LOW31;
   u = (u - r3) * INV31 + r0;
-  r0 = u >>> 0;
-  u = (u - r0) * INV32 + r1;
-  r1 = u >>> 0;
-  u = (u - r1) * INV32 + r2;
-  r2 = u >>> 0;
-  r3 += (u - r2) * INV32;
-  if (r3 > LOW31) {
-    // a carry into bit 127: fold it (r1 and r2 are then 0 and r0 below 2^18, so r0 + 1 does not carry)
-    r3 &= LOW31;
-    r0 += 1;
+  if (u <= ONES) {
+    r0 = u; // the folded bits did not carry out of the low limb (all but 1 in 2^14 steps)
+  } else {
+    r0 = u >>> 0;
+    u = (u - r0) * INV32 + r1;
+    r1 = u >>> 0;
+    u = (u - r1) * INV32 + r2;
+    r2 = u >>> 0;
+    r3 += (u - r2) * INV32;
+    if (r3 > LOW31) {
+      // a carry into bit 127: fold it (r1 and r2 are then 0 and r0 below 2^18, so r0 + 1 does not carry)
+      r3 &= LOW31;
+      r0 += 1;
+    }
   }
   if (r3 === LOW31 && r2 === ONES && r1 === ONES && r0 === ONES) r0 = r1 = r2 = r3 = 0;
   LIMBS[0] = r0;

@@ -135,6 +135,18 @@ test("shareBlock: coefficients 0, 1 and p - 1 in every position match the BigInt
   }
 });
 
+test("shareBlock: the rare carries of the reduction (out of the low limb, into bit 127) give the BigInt path's shares", () => {
+  // node 1: 2^126 * 2 + (2^32 - 1) = 2^127 + 2^32 - 1 (the folded bit carries out of the low limb);
+  // node 2: (p - 1) * 3 + 4 = 2^128 - 2 (the fold carries into bit 127, then folds again to 1)
+  const secrets = [0xffffffffn, 4n, P127 - 1n];
+  const coeffs = [[1n << 126n], [P127 - 1n], [P127 - 1n]];
+  const blocks = shareBlock(encodeElements(secrets), 3, 1, replay(encodeElements(coeffs.flat())));
+  const expected = shareVectorWithCoefficients(secrets, coeffs, 3);
+  assert.equal(expected[1][0], 1n << 32n);
+  assert.equal(expected[2][1], 1n);
+  blocks.forEach((b, i) => assert.deepEqual(decodeElements(b, secrets.length), expected[i], `node ${i}`));
+});
+
 test("shareBlock draws its coefficients in chunks, in order, as one randomBlock draw would give them", () => {
   const count = 8192 + 5;
   const secrets = randomElements(count);
