@@ -88,7 +88,6 @@ export async function prepareBatch(manifest, vectors, options = {}) {
   const frames = manifest.nodes.map(() => shareBlockFrame(vectors.length, width));
   try {
     shareBlockInto(secrets, frames.map((f) => f.elements), manifest.threshold);
-    secrets.fill(0);
     const rb = width * ELEMENT_BYTES;
     const batch = await makeBatch(mh, vectors.map((_, r) => frames.map((f) => f.elements.subarray(r * rb, (r + 1) * rb))));
     const envelopeId = batchEnvelopeId(batch.publicKey);
