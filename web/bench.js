@@ -1,7 +1,10 @@
 /**
  * How long the browser library takes to turn a complete survey's answers into submission
  * vectors (record and validity proof), in Node: one record (submissionVector) and 1,000 HR-file
- * rows (recordFromAnswers, then the batched submissionVectors).  `npm run bench`.
+ * rows (recordFromAnswers, then the batched submissionVectors); then how long prepareBatch takes
+ * on those 1,000 vectors, in total and per stage (Shamir sharing, commitments and signature,
+ * sealing one block per node), medians of RUNS runs, wall clock and process CPU time (the CPU
+ * time says more on a loaded machine).  `npm run bench`.
  *
  * Layouts: "demo" is demo/run_local.py's default complete survey (monthly basic and variable
  * pay in bands of 100 up to 2,000, hours up to 200, hourly pay in bands of 2.00 up to 300.00)
@@ -11,7 +14,12 @@
 
 import { readFileSync } from "node:fs";
 import os from "node:os";
-import { parseManifest, recordFromAnswers, submissionVector, submissionVectors } from "./src/index.js";
+import {
+  ELEMENT_BYTES, batchEnvelopeId, makeBatch, parseManifest, prepareBatch, recordFromAnswers, rowsBlock, sealShareBlockFrame,
+  shareBlockFrame, shareBlockInto, submissionVector, submissionVectors,
+} from "./src/index.js";
+
+const RUNS = 3;
 
 const base = JSON.parse(readFileSync(new URL("../tests/vectors/manifest.json", import.meta.url), "utf8")).manifest;
 const steps = (/** @type {number} */ top, /** @type {number} */ w) => Array.from({ length: Math.ceil(top / w) - 1 }, (_, k) => (k + 1) * w);
@@ -44,5 +52,55 @@ for (const [name, layout] of Object.entries(LAYOUTS)) {
   console.log(`${name}: ${m.vectorLength().toLocaleString("en-US")} elements per submission; 1 record ${first.toFixed(1)} ms `
     + `(first, with the proof's tables) / ${single.toFixed(1)} ms; 1,000 rows ${(rows / 1000).toFixed(2)} s `
     + `(${vectors.length} vectors)`);
+  if (name === "demo") await benchPrepareBatch(m, vectors);
 }
 console.log(`Node ${process.version}, ${os.cpus()[0].model}, ${os.cpus().length} cores`);
+
+/**
+ * prepareBatch of ``vectors``, whole and stage by stage, RUNS times each; prints medians.
+ * @param {import("./src/index.js").Manifest} m
+ * @param {bigint[][]} vectors
+ */
+async function benchPrepareBatch(m, vectors) {
+  const mh = m.hash();
+  const width = vectors[0].length;
+  const rb = width * ELEMENT_BYTES;
+  /** @type {Record<string, {wall: number, cpu: number}[]>} */
+  const runs = { sharing: [], "commitments/signature": [], sealing: [], "prepareBatch (whole)": [] };
+  for (let run = 0; run < RUNS; run++) {
+    // the stages as prepareBatch runs them
+    const frames = await timed(runs.sharing, async () => {
+      const framed = m.nodes.map(() => shareBlockFrame(vectors.length, width));
+      shareBlockInto(rowsBlock(vectors), framed.map((f) => f.elements), m.threshold);
+      return framed;
+    });
+    const batch = await timed(runs["commitments/signature"], () =>
+      makeBatch(mh, vectors.map((_, r) => frames.map((f) => f.elements.subarray(r * rb, (r + 1) * rb)))));
+    const envelopeId = batchEnvelopeId(batch.publicKey);
+    await timed(runs.sealing, () => Promise.all(m.nodes.map((nd, i) =>
+      sealShareBlockFrame(frames[i].plaintext, nd.hpkePublicKey, mh, i, envelopeId))));
+    await timed(runs["prepareBatch (whole)"], () => prepareBatch(m, vectors));
+  }
+  const median = (/** @type {number[]} */ xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
+  console.log(`demo: prepareBatch of ${vectors.length.toLocaleString("en-US")} records, n = ${m.n}, t = ${m.threshold}, `
+    + `median of ${RUNS} runs (wall / CPU):`);
+  for (const [stage, xs] of Object.entries(runs)) {
+    console.log(`  ${stage.padEnd(22)} ${(median(xs.map((x) => x.wall)) / 1000).toFixed(2)} s / `
+      + `${(median(xs.map((x) => x.cpu)) / 1000).toFixed(2)} s`);
+  }
+}
+
+/**
+ * @template T
+ * @param {{wall: number, cpu: number}[]} into
+ * @param {() => Promise<T>} work
+ * @returns {Promise<T>}
+ */
+async function timed(into, work) {
+  const wall = performance.now();
+  const cpu = process.cpuUsage();
+  const out = await work();
+  const used = process.cpuUsage(cpu);
+  into.push({ wall: performance.now() - wall, cpu: (used.user + used.system) / 1000 });
+  return out;
+}

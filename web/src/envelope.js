@@ -144,7 +144,42 @@ export async function openShares(sealed, nodePrivateKey, manifestHash, nodeIndex
  */
 export async function sealShareBlock(block, rows, width, nodePublicKeyHex, manifestHash, nodeIndex, envelopeId) {
   if (block.length !== rows * width * ELEMENT_BYTES) throw new RangeError("share block has the wrong size");
-  const plaintext = concat(BLOCK_MAGIC, uintBE(rows, 4), uintBE(width, 2), block);
+  const frame = shareBlockFrame(rows, width);
+  frame.elements.set(block);
+  return sealShareBlockFrame(frame.plaintext, nodePublicKeyHex, manifestHash, nodeIndex, envelopeId);
+}
+
+/**
+ * A batch block's plaintext, ``"SSB1" || u32 rows || u16 width`` then ``rows`` x ``width``
+ * zero elements, and ``elements``, the view of those elements: fill it (e.g. with
+ * field.shareBlockInto) and seal ``plaintext`` with {@link sealShareBlockFrame}, and the share
+ * block is never copied into a frame.
+ * @param {number} rows
+ * @param {number} width
+ * @returns {{plaintext: Uint8Array, elements: Uint8Array}}
+ */
+export function shareBlockFrame(rows, width) {
+  const header = concat(BLOCK_MAGIC, uintBE(rows, 4), uintBE(width, 2));
+  const plaintext = new Uint8Array(header.length + rows * width * ELEMENT_BYTES);
+  plaintext.set(header);
+  return { plaintext, elements: plaintext.subarray(header.length) };
+}
+
+/**
+ * Seal a batch block's plaintext from {@link shareBlockFrame} (as {@link sealShareBlock} seals
+ * its block); throws RangeError if its header does not announce its length.
+ * @param {Uint8Array} plaintext
+ * @param {string} nodePublicKeyHex
+ * @param {Uint8Array} manifestHash
+ * @param {number} nodeIndex
+ * @param {Uint8Array} envelopeId 16 bytes (commitment.batchEnvelopeId)
+ * @returns {Promise<Uint8Array>}
+ */
+export async function sealShareBlockFrame(plaintext, nodePublicKeyHex, manifestHash, nodeIndex, envelopeId) {
+  if (plaintext.length < 10 || !startsWith(plaintext, BLOCK_MAGIC)
+    || plaintext.length !== 10 + readUintBE(plaintext, 4, 4) * readUintBE(plaintext, 8, 2) * ELEMENT_BYTES) {
+    throw new RangeError("share block frame has the wrong header or size");
+  }
   return hpkeSeal(nodePublicKeyHex, shareInfo(manifestHash, nodeIndex, envelopeId), plaintext);
 }
 

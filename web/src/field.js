@@ -153,19 +153,39 @@ export function shareVector(secrets, n, t, p = P127) {
  * @returns {Uint8Array}
  */
 export function randomBlock(count, random = secureRandomBytes) {
+  const first = random(count * ELEMENT_BYTES);
+  let rejected = false;
+  for (let at = 0; at < first.length; at += ELEMENT_BYTES) {
+    first[at] &= 0x7f;
+    if (first[at] === 0x7f && isAllOnes(first, at + 1)) rejected = true;
+  }
+  if (!rejected) return first; // all but certainly: p has probability 2^-127 per candidate
   const out = new Uint8Array(count * ELEMENT_BYTES);
-  let filled = 0;
+  let filled = keepBelowP(first, out, 0);
+  first.fill(0);
   while (filled < count) {
     const raw = random((count - filled) * ELEMENT_BYTES);
-    for (let at = 0; at < raw.length; at += ELEMENT_BYTES) {
-      raw[at] &= 0x7f;
-      if (raw[at] === 0x7f && isAllOnes(raw, at + 1)) continue; // p itself: drawn again
-      out.set(raw.subarray(at, at + ELEMENT_BYTES), filled * ELEMENT_BYTES);
-      filled++;
-    }
+    for (let at = 0; at < raw.length; at += ELEMENT_BYTES) raw[at] &= 0x7f;
+    filled = keepBelowP(raw, out, filled);
     raw.fill(0);
   }
   return out;
+}
+
+/**
+ * Append the candidates of ``raw`` (top bits cleared) other than p to ``out`` after its first
+ * ``filled`` elements; returns the new count.
+ * @param {Uint8Array} raw
+ * @param {Uint8Array} out
+ * @param {number} filled
+ */
+function keepBelowP(raw, out, filled) {
+  for (let at = 0; at < raw.length; at += ELEMENT_BYTES) {
+    if (raw[at] === 0x7f && isAllOnes(raw, at + 1)) continue;
+    out.set(raw.subarray(at, at + ELEMENT_BYTES), filled * ELEMENT_BYTES);
+    filled++;
+  }
+  return filled;
 }
 
 /**
@@ -177,64 +197,19 @@ function isAllOnes(raw, from) {
   return true;
 }
 
-const W32 = 2 ** 32;
-const TOP = 2 ** 31;
-
-/**
- * Read the 16-byte big-endian element at byte ``at`` into four 32-bit words of ``into`` from
- * ``to`` on, least significant first.
- * @param {DataView} view
- * @param {number} at
- * @param {Float64Array} into
- * @param {number} to
- */
-function readWords(view, at, into, to) {
-  into[to] = view.getUint32(at + 12);
-  into[to + 1] = view.getUint32(at + 8);
-  into[to + 2] = view.getUint32(at + 4);
-  into[to + 3] = view.getUint32(at);
-}
-
-/**
- * A <- (A + C) * x mod 2^127 - 1, with A and C (at word ``c``) four 32-bit words, least
- * significant first, both reduced, and x < 2^16.  Every intermediate stays below 2^53, so double
- * arithmetic is exact; ``>>> 0`` takes the low 32 bits.
- * @param {Float64Array} A
- * @param {Float64Array} C
- * @param {number} c
- * @param {number} x
- */
-function addMul(A, C, c, x) {
-  let t = (A[0] + C[c]) * x;
-  const r0 = t >>> 0;
-  t = (t - r0) / W32 + (A[1] + C[c + 1]) * x;
-  const r1 = t >>> 0;
-  t = (t - r1) / W32 + (A[2] + C[c + 2]) * x;
-  const r2 = t >>> 0;
-  t = (t - r2) / W32 + (A[3] + C[c + 3]) * x;
-  // value = t 2^96 + r2 2^64 + r1 2^32 + r0 with t < 2^50; 2^127 = 1 mod p folds bits 127.. onto bit 0
-  const r3 = t % TOP;
-  let v = r0 + (t - r3) / TOP;
-  A[0] = v >>> 0;
-  v = (v - A[0]) / W32 + r1;
-  A[1] = v >>> 0;
-  v = (v - A[1]) / W32 + r2;
-  A[2] = v >>> 0;
-  v = (v - A[2]) / W32 + r3;
-  if (v >= TOP) {
-    // the fold left a value in [2^127, 2^127 + 2^20): subtract 2^127, add 1 (only the low word is non-zero)
-    v -= TOP;
-    A[0] += 1;
-  }
-  A[3] = v;
-  if (A[3] === TOP - 1 && A[2] === W32 - 1 && A[1] === W32 - 1 && A[0] === W32 - 1) A.fill(0); // p is 0
-}
+const INV32 = 2 ** -32;
+const INV31 = 2 ** -31;
+const LOW31 = 0x7fffffff;
+const ONES = 0xffffffff;
+/** Elements shared per random draw: bounds the coefficient buffer, whatever the batch size. */
+const SHARE_CHUNK = 8192;
 
 /**
  * Shamir shares of every element of a block (16-byte big-endian elements of GF(2^127 - 1)),
  * each with its own random polynomial of degree t: returns n blocks shaped like the input,
  * block i holding f(i + 1).  Element e uses the coefficients ``t * e .. t * e + t - 1`` (of x^1
- * first) of one {@link randomBlock} draw.  Word arithmetic, no BigInt: this is the bulk path.
+ * first) of the {@link randomBlock} draws, made in chunks of up to 8,192 elements' coefficients
+ * (t x 16 bytes each).  32-bit limb arithmetic, no BigInt: this is the bulk path.
  * @param {Uint8Array} secrets
  * @param {number} n
  * @param {number} t
@@ -242,36 +217,128 @@ function addMul(A, C, c, x) {
  * @returns {Uint8Array[]}
  */
 export function shareBlock(secrets, n, t, random = secureRandomBytes) {
+  const blocks = Array.from({ length: n }, () => new Uint8Array(secrets.length));
+  shareBlockInto(secrets, blocks, t, random);
+  return blocks;
+}
+
+/**
+ * {@link shareBlock} writing node i's shares into ``outs[i]`` (n arrays of the secrets' size,
+ * e.g. views into a larger buffer), so a caller that frames the shares copies nothing.
+ * @param {Uint8Array} secrets
+ * @param {Uint8Array[]} outs
+ * @param {number} t
+ * @param {RandomBytes} [random]
+ */
+export function shareBlockInto(secrets, outs, t, random = secureRandomBytes) {
+  const n = outs.length;
   checkSharingParams(n, t);
   if (n >= 2 ** 16) throw new RangeError("at most 65535 nodes");
   if (secrets.length % ELEMENT_BYTES !== 0) throw new RangeError("element buffer has the wrong size");
+  if (outs.some((o) => o.length !== secrets.length)) throw new RangeError("share buffer has the wrong size");
   const count = secrets.length / ELEMENT_BYTES;
   const sv = new DataView(secrets.buffer, secrets.byteOffset, secrets.byteLength);
-  const coeffs = randomBlock(count * t, random);
-  const cv = new DataView(coeffs.buffer);
-  const blocks = Array.from({ length: n }, () => new Uint8Array(secrets.length));
-  const views = blocks.map((b) => new DataView(b.buffer));
-  const A = new Float64Array(4);
-  const C = new Float64Array(4 * (t + 1)); // the coefficients of x^1..x^t, then the secret
-  for (let e = 0; e < count; e++) {
-    const at = e * ELEMENT_BYTES;
-    for (let k = 0; k < t; k++) readWords(cv, (e * t + k) * ELEMENT_BYTES, C, 4 * k);
-    readWords(sv, at, C, 4 * t);
-    if (C[4 * t + 3] >= TOP || (C[4 * t + 3] === TOP - 1 && C[4 * t + 2] === W32 - 1 && C[4 * t + 1] === W32 - 1
-      && C[4 * t] === W32 - 1)) {
-      throw new RangeError("value is not a reduced field element");
-    }
-    for (let i = 0; i < n; i++) {
-      A.fill(0);
-      // Horner: ((c_t x + c_{t-1}) x + ... + c_1) x, then + secret
-      for (let k = t - 1; k >= 0; k--) addMul(A, C, 4 * k, i + 1);
-      addMul(A, C, 4 * t, 1);
-      for (let w = 0; w < 4; w++) views[i].setUint32(at + 12 - 4 * w, A[w]);
+  const views = outs.map((o) => new DataView(o.buffer, o.byteOffset, o.byteLength));
+  for (let from = 0; from < count; from += SHARE_CHUNK) {
+    const upto = Math.min(count, from + SHARE_CHUNK);
+    const coeffs = randomBlock((upto - from) * t, random);
+    const cv = new DataView(coeffs.buffer, coeffs.byteOffset, coeffs.byteLength);
+    try {
+      for (let e = from; e < upto; e++) shareElement(sv, e * ELEMENT_BYTES, cv, (e - from) * t * ELEMENT_BYTES, t, views);
+    } finally {
+      coeffs.fill(0);
     }
   }
-  coeffs.fill(0);
-  C.fill(0);
-  return blocks;
+}
+
+/**
+ * Every node's share of the element at byte ``at`` of ``sv``: Horner's rule on its t
+ * coefficients (``cv`` from byte ``c``, of x^1 first), each step (a x + c) mod p by
+ * {@link mulAdd}; written big-endian at byte ``at`` of each view.
+ * @param {DataView} sv
+ * @param {number} at
+ * @param {DataView} cv
+ * @param {number} c
+ * @param {number} t
+ * @param {DataView[]} views
+ */
+function shareElement(sv, at, cv, c, t, views) {
+  const s3 = sv.getUint32(at);
+  const s2 = sv.getUint32(at + 4);
+  const s1 = sv.getUint32(at + 8);
+  const s0 = sv.getUint32(at + 12);
+  if (s3 > LOW31 || (s3 === LOW31 && s2 === ONES && s1 === ONES && s0 === ONES)) {
+    throw new RangeError("value is not a reduced field element");
+  }
+  const top = c + (t - 1) * ELEMENT_BYTES;
+  const t0 = cv.getUint32(top + 12);
+  const t1 = cv.getUint32(top + 8);
+  const t2 = cv.getUint32(top + 4);
+  const t3 = cv.getUint32(top);
+  for (let i = 0; i < views.length; i++) {
+    const x = i + 1;
+    LIMBS[0] = t0;
+    LIMBS[1] = t1;
+    LIMBS[2] = t2;
+    LIMBS[3] = t3;
+    for (let at2 = top - ELEMENT_BYTES; at2 >= c; at2 -= ELEMENT_BYTES) {
+      mulAdd(x, cv.getUint32(at2 + 12), cv.getUint32(at2 + 8), cv.getUint32(at2 + 4), cv.getUint32(at2));
+    }
+    mulAdd(x, s0, s1, s2, s3);
+    const v = views[i];
+    v.setUint32(at, LIMBS[3]);
+    v.setUint32(at + 4, LIMBS[2]);
+    v.setUint32(at + 8, LIMBS[1]);
+    v.setUint32(at + 12, LIMBS[0]);
+  }
+  LIMBS[0] = LIMBS[1] = LIMBS[2] = LIMBS[3] = 0;
+}
+
+/** The running value of {@link mulAdd}: four 32-bit limbs, least significant first. */
+const LIMBS = new Uint32Array(4);
+
+/**
+ * LIMBS <- (LIMBS x + c) mod 2^127 - 1, for LIMBS and c (limbs c0..c3, least significant
+ * first) below 2^127 and x < 2^16.  Each limb product with its carry stays below 2^53, so double
+ * arithmetic is exact; ``>>> 0`` takes the low 32 bits.  Bits 127 and up fold onto bit 0
+ * (2^127 = 1 mod p); the result is reduced (p itself becomes 0).
+ * @param {number} x
+ * @param {number} c0
+ * @param {number} c1
+ * @param {number} c2
+ * @param {number} c3
+ */
+function mulAdd(x, c0, c1, c2, c3) {
+  let u = LIMBS[0] * x + c0;
+  let r0 = u >>> 0;
+  u = (u - r0) * INV32 + LIMBS[1] * x + c1;
+  let r1 = u >>> 0;
+  u = (u - r1) * INV32 + LIMBS[2] * x + c2;
+  let r2 = u >>> 0;
+  u = (u - r2) * INV32 + LIMBS[3] * x + c3;
+  // u < 2^49: the value is u 2^96 + r2 2^64 + r1 2^32 + r0; split u at bit 31 (bit 127 overall)
+  let r3 = (u >>> 0) & LOW31;
+  u = (u - r3) * INV31 + r0;
+  if (u <= ONES) {
+    r0 = u; // the folded bits did not carry out of the low limb (all but 1 in 2^14 steps)
+  } else {
+    r0 = u >>> 0;
+    u = (u - r0) * INV32 + r1;
+    r1 = u >>> 0;
+    u = (u - r1) * INV32 + r2;
+    r2 = u >>> 0;
+    r3 += (u - r2) * INV32;
+    if (r3 > LOW31) {
+      // a carry into bit 127: fold it (r1 and r2 are then 0 and r0 below 2^18, so r0 + 1 does not carry)
+      r3 &= LOW31;
+      r0 += 1;
+    }
+  }
+  if (r3 === LOW31 && r2 === ONES && r1 === ONES && r0 === ONES) r0 = r1 = r2 = r3 = 0;
+  LIMBS[0] = r0;
+  LIMBS[1] = r1;
+  LIMBS[2] = r2;
+  LIMBS[3] = r3;
 }
 
 /**
@@ -285,14 +352,43 @@ export function shareBlock(secrets, n, t, random = secureRandomBytes) {
  * @returns {Uint8Array[]}
  */
 export function shareRows(rows, n, t, random = secureRandomBytes) {
-  const width = rows.length ? rows[0].length : 0;
-  if (rows.some((r) => r.length !== width)) throw new RangeError("record vectors have different widths");
-  const secrets = new Uint8Array(rows.length * width * ELEMENT_BYTES);
-  rows.forEach((row, r) => secrets.set(encodeElements(row), r * width * ELEMENT_BYTES));
+  const secrets = rowsBlock(rows);
   const blocks = shareBlock(secrets, n, t, random);
   secrets.fill(0);
   return blocks;
 }
+
+/**
+ * The records' vectors as one block of 16-byte big-endian elements, row-major; throws
+ * RangeError on rows of different widths or an entry that is not a reduced element.
+ * @param {readonly (readonly bigint[])[]} rows
+ * @returns {Uint8Array}
+ */
+export function rowsBlock(rows) {
+  const width = rows.length ? rows[0].length : 0;
+  if (rows.some((r) => r.length !== width)) throw new RangeError("record vectors have different widths");
+  const out = new Uint8Array(rows.length * width * ELEMENT_BYTES);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const row of rows) {
+    for (const v of row) {
+      if (typeof v !== "bigint" || v < 0n || v >= P127) throw new RangeError("value is not a reduced field element");
+      if (v < SAFE) {
+        const low = Number(v);
+        view.setUint32(at + 8, Math.floor(low * INV32));
+        view.setUint32(at + 12, low >>> 0);
+      } else {
+        view.setBigUint64(at, v >> 64n);
+        view.setBigUint64(at + 8, v & MASK64);
+      }
+      at += ELEMENT_BYTES;
+    }
+  }
+  return out;
+}
+
+/** Values below this are exact as doubles (most record entries are small). */
+const SAFE = 1n << 53n;
 
 /**
  * f(0) of every entry from the shares of the nodes in ``shares`` (node index -> share vector),

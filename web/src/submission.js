@@ -11,8 +11,8 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { fromHex, toHex } from "./bytes.js";
 import { batchEnvelopeId, makeBatch, makeCertificate } from "./commitment.js";
-import { sealShareBlock, sealShares } from "./envelope.js";
-import { ELEMENT_BYTES, encodeElements, shareBlock, shareRows } from "./field.js";
+import { sealShareBlockFrame, sealShares, shareBlockFrame } from "./envelope.js";
+import { ELEMENT_BYTES, encodeElements, rowsBlock, shareBlock, shareBlockInto } from "./field.js";
 import { bulkBodyToBytes, submissionUploadJson } from "./wire.js";
 
 /** @import { Manifest } from "./manifest.js" */
@@ -84,17 +84,23 @@ export async function prepareBatch(manifest, vectors, options = {}) {
   const width = vectors.length ? vectors[0].length : 0;
   if (!width) throw new RangeError("a batch holds at least one record of at least one entry");
   const mh = manifest.hash();
-  const blocks = shareRows(vectors, manifest.n, manifest.threshold);
-  const rb = width * ELEMENT_BYTES;
-  const batch = await makeBatch(mh, vectors.map((_, r) => blocks.map((blk) => blk.subarray(r * rb, (r + 1) * rb))));
-  const envelopeId = batchEnvelopeId(batch.publicKey);
-  const envelopes = await Promise.all(manifest.nodes.map((nd, i) =>
-    sealShareBlock(blocks[i], vectors.length, width, nd.hpkePublicKey, mh, i, envelopeId)));
-  blocks.forEach((b) => b.fill(0));
-  return {
-    surveyId: manifest.surveyId, manifestHash: toHex(mh), replace: Boolean(options.replace), batchKey: batch.publicKey,
-    signature: batch.signature, commitments: batch.allCommitments(), ids: batch.ids, envelopes,
-  };
+  const secrets = rowsBlock(vectors);
+  const frames = manifest.nodes.map(() => shareBlockFrame(vectors.length, width));
+  try {
+    shareBlockInto(secrets, frames.map((f) => f.elements), manifest.threshold);
+    const rb = width * ELEMENT_BYTES;
+    const batch = await makeBatch(mh, vectors.map((_, r) => frames.map((f) => f.elements.subarray(r * rb, (r + 1) * rb))));
+    const envelopeId = batchEnvelopeId(batch.publicKey);
+    const envelopes = await Promise.all(manifest.nodes.map((nd, i) =>
+      sealShareBlockFrame(frames[i].plaintext, nd.hpkePublicKey, mh, i, envelopeId)));
+    return {
+      surveyId: manifest.surveyId, manifestHash: toHex(mh), replace: Boolean(options.replace), batchKey: batch.publicKey,
+      signature: batch.signature, commitments: batch.allCommitments(), ids: batch.ids, envelopes,
+    };
+  } finally {
+    secrets.fill(0);
+    frames.forEach((f) => f.plaintext.fill(0));
+  }
 }
 
 /**

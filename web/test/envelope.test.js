@@ -3,7 +3,8 @@ import { test } from "node:test";
 import { x25519 } from "@noble/curves/ed25519.js";
 import { concat, fromHex, toHex } from "../src/bytes.js";
 import {
-  ENC_LEN, TAG_LEN, hpkeOpen, openShareBlock, openShares, resultInfo, sealShareBlock, sealShares, sealedShareLength, shareInfo,
+  ENC_LEN, TAG_LEN, hpkeOpen, openShareBlock, openShares, resultInfo, sealShareBlock, sealShareBlockFrame, sealShares, sealedShareLength,
+  shareBlockFrame, shareInfo,
 } from "../src/envelope.js";
 import { DecryptionFailed, InvalidSubmission } from "../src/errors.js";
 import { P127, decodeElements, encodeElements } from "../src/field.js";
@@ -78,4 +79,22 @@ test("a JS-sealed share block opens with its shape, bound to the batch's envelop
     && e.message === "share block holds 3 x 2 entries; the upload announces 3 records and the survey expects 3 entries each");
   await assert.rejects(openShareBlock(sealed, NODE_SK, MHASH, 1, SID, rows, width), DecryptionFailed);
   await assert.rejects(sealShareBlock(block, rows, width + 1, V.node_public_key, MHASH, 1, envelopeId), /wrong size/);
+});
+
+test("a share block frame: header then zero elements; filled in place, it seals what sealShareBlock seals", async () => {
+  const block = encodeElements([1n, 2n, 3n, 4n, 5n, P127 - 1n]);
+  const envelopeId = fromHex("0f".repeat(16));
+  const frame = shareBlockFrame(3, 2);
+  assert.equal(toHex(frame.plaintext.subarray(0, 10)), "53534231" + "00000003" + "0002");
+  assert.equal(frame.elements.length, block.length);
+  assert.ok(frame.elements.every((b) => b === 0));
+  frame.elements.set(block);
+  assert.deepEqual(frame.plaintext.subarray(10), block);
+  const sealed = await sealShareBlockFrame(frame.plaintext, V.node_public_key, MHASH, 1, envelopeId);
+  assert.deepEqual(await openShareBlock(sealed, NODE_SK, MHASH, 1, envelopeId, 3, 2), block);
+  const cut = frame.plaintext.subarray(0, frame.plaintext.length - 16);
+  await assert.rejects(sealShareBlockFrame(cut, V.node_public_key, MHASH, 1, envelopeId), /share block frame has the wrong header or size/);
+  const magic = frame.plaintext.slice();
+  magic[3] = 0x32;
+  await assert.rejects(sealShareBlockFrame(magic, V.node_public_key, MHASH, 1, envelopeId), /share block frame has the wrong header or size/);
 });

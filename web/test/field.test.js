@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
-  ELEMENT_BYTES, P127, decodeElements, encodeElements, inverse, randomBlock, randomElements, reconstruct, shareBlock, shareRows,
-  shareVector, shareVectorWithCoefficients,
+  ELEMENT_BYTES, P127, decodeElements, encodeElements, inverse, randomBlock, randomElements, reconstruct, rowsBlock, shareBlock,
+  shareBlockInto, shareRows, shareVector, shareVectorWithCoefficients,
 } from "../src/field.js";
 import { vector } from "./vectors.js";
 
@@ -109,6 +109,75 @@ test("shareBlock agrees with the BigInt path on values near p and on many random
   }
   assert.throws(() => shareBlock(encodeElements([P127 - 1n]).map((x, k) => (k === 15 ? 0xff : x)), 3, 1), /not a reduced/);
   assert.throws(() => shareBlock(new Uint8Array(15), 3, 1), /wrong size/);
+});
+
+test("shareBlock with fresh randomness: for n = 3..7 and every t, every t+1 nodes reconstruct, all n agree", () => {
+  const secrets = [0n, 1n, P127 - 1n, P127 - 2n, 1n << 126n, ...randomElements(40)];
+  for (let n = 3; n <= 7; n++) {
+    for (let t = 1; 2 * t < n; t++) {
+      const shares = shareBlock(encodeElements(secrets), n, t).map((b) => decodeElements(b, secrets.length));
+      for (const subset of subsets(n, t + 1)) {
+        assert.deepEqual(reconstruct(new Map(subset.map((i) => [i, shares[i]])), t), secrets, `n=${n} t=${t} ${subset}`);
+      }
+      assert.deepEqual(reconstruct(new Map(shares.map((s, i) => [i, s])), t), secrets, `n=${n} t=${t} all`);
+    }
+  }
+});
+
+test("shareBlock: coefficients 0, 1 and p - 1 in every position match the BigInt path", () => {
+  const edge = [0n, 1n, P127 - 1n];
+  const secrets = edge.flatMap((s) => Array(9).fill(s));
+  for (const [n, t] of [[3, 1], [5, 2], [7, 3]]) {
+    const coeffs = secrets.map((_, j) => Array.from({ length: t }, (_, k) => edge[(Math.floor(j / 3 ** k)) % 3]));
+    const blocks = shareBlock(encodeElements(secrets), n, t, replay(encodeElements(coeffs.flat())));
+    const expected = shareVectorWithCoefficients(secrets, coeffs, n);
+    blocks.forEach((b, i) => assert.deepEqual(decodeElements(b, secrets.length), expected[i], `n=${n} t=${t} node ${i}`));
+  }
+});
+
+test("shareBlock: the rare carries of the reduction (out of the low limb, into bit 127) give the BigInt path's shares", () => {
+  // node 1: 2^126 * 2 + (2^32 - 1) = 2^127 + 2^32 - 1 (the folded bit carries out of the low limb);
+  // node 2: (p - 1) * 3 + 4 = 2^128 - 2 (the fold carries into bit 127, then folds again to 1)
+  const secrets = [0xffffffffn, 4n, P127 - 1n];
+  const coeffs = [[1n << 126n], [P127 - 1n], [P127 - 1n]];
+  const blocks = shareBlock(encodeElements(secrets), 3, 1, replay(encodeElements(coeffs.flat())));
+  const expected = shareVectorWithCoefficients(secrets, coeffs, 3);
+  assert.equal(expected[1][0], 1n << 32n);
+  assert.equal(expected[2][1], 1n);
+  blocks.forEach((b, i) => assert.deepEqual(decodeElements(b, secrets.length), expected[i], `node ${i}`));
+});
+
+test("shareBlock draws its coefficients in chunks, in order, as one randomBlock draw would give them", () => {
+  const count = 8192 + 5;
+  const secrets = randomElements(count);
+  const coeffs = randomElements(count);
+  /** @type {number[]} */
+  const sizes = [];
+  const source = replay(encodeElements(coeffs));
+  const blocks = shareBlock(encodeElements(secrets), 3, 1, (k) => { sizes.push(k); return source(k); });
+  assert.deepEqual(sizes, [8192 * 16, 5 * 16]);
+  const expected = shareVectorWithCoefficients(secrets, coeffs.map((c) => [c]), 3);
+  blocks.forEach((b, i) => assert.deepEqual(decodeElements(b, count), expected[i]));
+});
+
+test("shareBlockInto writes into views of a larger buffer and nothing around them", () => {
+  const secrets = encodeElements([5n, P127 - 1n]);
+  const coeffs = encodeElements([7n, 9n]);
+  const buffer = new Uint8Array(3 * 40).fill(0xee);
+  const outs = [0, 1, 2].map((i) => buffer.subarray(40 * i + 4, 40 * i + 36));
+  shareBlockInto(secrets, outs, 1, replay(coeffs));
+  const expected = shareVectorWithCoefficients([5n, P127 - 1n], [[7n], [9n]], 3);
+  outs.forEach((o, i) => assert.deepEqual(decodeElements(o, 2), expected[i]));
+  [0, 1, 2].forEach((i) => assert.ok([...buffer.subarray(40 * i, 40 * i + 4), ...buffer.subarray(40 * i + 36, 40 * i + 40)]
+    .every((b) => b === 0xee)));
+  assert.throws(() => shareBlockInto(secrets, [outs[0], outs[1], new Uint8Array(16)], 1), /share buffer has the wrong size/);
+});
+
+test("rowsBlock is encodeElements of the rows, row after row", () => {
+  const rows = [[0n, 1n, (1n << 53n) - 1n, 1n << 53n], [P127 - 1n, 0xffffffffn, 1n << 32n, 12345678901234567n]];
+  assert.deepEqual(rowsBlock(rows), encodeElements(rows.flat()));
+  assert.throws(() => rowsBlock([[P127]]), /not a reduced/);
+  assert.throws(() => rowsBlock([[-1n]]), /not a reduced/);
 });
 
 test("randomBlock draws exactly what randomElements draws from the same bytes (p itself rejected)", () => {
