@@ -66,10 +66,12 @@ PREVIOUS: dict[str, Any] = {
 
 
 #: complete surveys (basic and variable pay, hours; docs/COMPLETE_SURVEY.md), measured by the
-#: ``prove`` subcommand only: name -> (job categories, salary max and band width, variable pay max
-#: and band width, hours max, hourly pay max and band width in hundredths)
+#: ``prove`` and ``prepare`` subcommands: name -> (job categories, salary max and band width,
+#: variable pay max and band width, hours max, hourly pay max and band width in hundredths);
+#: ``3x12-complete-h5`` is the layout of the 50,000-employee benchmark (benchmarks/complete.py)
 COMPLETE_LAYOUTS: dict[str, tuple[tuple[str, ...], tuple[int, int], tuple[int, int], int, tuple[int, int]]] = {
     "3x12-complete": (tuple(f"job{j:02d}" for j in range(12)), (15_000, 250), (5_000, 250), 300, (20_000, 100)),
+    "3x12-complete-h5": (tuple(f"job{j:02d}" for j in range(12)), (15_000, 250), (5_000, 250), 300, (20_000, 500)),
 }
 
 
