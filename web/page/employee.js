@@ -158,7 +158,9 @@ async function send(m, token, record, replace, form, result, keep) {
   result.replaceChildren();
   try {
     say(t("preparing"));
+    const started = performance.now();
     const prepared = await lib.prepareSubmission(m, vectorOf(m, record), { replace });
+    result.dataset.prepareMs = String(Math.round(performance.now() - started));
     say(t("sending", { n: m.n }));
     const answers = await sendSubmission(m, prepared, token, m.nodes.map((_, i) => i));
     keep({ prepared, answers });
@@ -195,6 +197,7 @@ function showOutcome(m, token, record, prepared, answers, form, result, keep) {
   }
   const problems = [...answers.values()].filter((a) => !("ack" in a)).map((a) => a.detail ?? a.unreachable);
   if (acked === 0) return fail(problems.join("; "));
+  if (acked < m.n) result.append(retryButton(m, token, record, prepared, answers, form, result, keep));
   const receipt = receiptOf(m, prepared, answers);
   const text = JSON.stringify(receipt, null, 1) + "\n";
   const msg = acked === m.n ? t("done", { id: prepared.submissionId })
@@ -204,4 +207,28 @@ function showOutcome(m, token, record, prepared, answers, form, result, keep) {
   result.append(el("section", { "aria-labelledby": "done-title", id: "receipt" },
     el("h2", { id: "done-title", class: "ok" }, msg), el("p", { class: "note" }, t("receiptNote")), link));
   link.focus();
+}
+
+/**
+ * Send the same prepared record again to the nodes that did not acknowledge it (a node that
+ * stored it meanwhile answers "duplicate").
+ * @param {Manifest} m
+ * @param {string} token
+ * @param {any} record
+ * @param {any} prepared
+ * @param {Map<number, any>} answers
+ * @param {HTMLFormElement} form
+ * @param {HTMLElement} result
+ * @param {(s: any) => void} keep
+ */
+function retryButton(m, token, record, prepared, answers, form, result, keep) {
+  return el("button", { type: "button", id: "retry", onclick: async () => {
+    clearError();
+    const missing = [...answers].filter(([, a]) => !("ack" in a)).map(([i]) => i);
+    const more = await sendSubmission(m, prepared, token, missing);
+    const all = new Map([...answers, ...more]);
+    keep({ prepared, answers: all });
+    result.replaceChildren();
+    showOutcome(m, token, record, prepared, all, form, result, keep);
+  } }, t("retry"));
 }

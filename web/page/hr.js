@@ -147,6 +147,7 @@ async function prepareAndUpload(m, manifestText, rows, tokens, progress) {
   bar.value = 0;
   say(t("prepare", { done: 0, total: rows.length }));
   let batches;
+  const started = performance.now();
   try {
     batches = await inWorker(manifestText, rows, (done) => {
       bar.value = done;
@@ -155,6 +156,7 @@ async function prepareAndUpload(m, manifestText, rows, tokens, progress) {
   } catch (e) {
     return fail(/** @type {Error} */ (e).message);
   }
+  bar.dataset.prepareMs = String(Math.round(performance.now() - started));
   let at = 0;
   /** @type {PendingRun} */
   const run = {
