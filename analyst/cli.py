@@ -16,6 +16,7 @@ import click
 from protocol.encoding import PayPeriod
 from protocol.errors import SurveyError
 from protocol.manifest import MODELS, parse_time
+from protocol.webpage import WebPage
 from protocol.wire import error_detail
 
 from protocol.answers import fold
@@ -25,7 +26,17 @@ from .i18n import available, resolve
 from .release import Release, ThreatModel, parse
 from .nodes import NodeClients, each_node
 from .results import build_report, fetch_result_shares
-from .survey import BUNDLE_FILE, MANIFEST_FILE, TOKENS_FILE, create_survey, load_analyst_secret, load_node_info
+from .survey import (
+    BUNDLE_FILE,
+    LINKS_FILE,
+    MANIFEST_FILE,
+    PAGE_DIR,
+    TOKENS_FILE,
+    create_survey,
+    load_analyst_secret,
+    load_node_info,
+    packaged_page,
+)
 
 SURVEY_DIR = click.option("--survey", "survey_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
                           help="The survey directory written by 'salary-analyst create'.")
@@ -187,12 +198,22 @@ def main() -> None:
               help="Employer or organiser filing the report, shown on it (e.g. 'Acme GmbH').")
 @click.option("--reporting-period", default="", metavar="PERIOD",
               help="Period the report covers, shown on it (e.g. 2026).")
+@click.option("--language", default="", metavar="TAG",
+              help="The organiser's language for the page and the report, BCP 47 (e.g. en, de, zh-TW).")
+@click.option("--web-page", "web_page_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Directory holding the browser page (index.html, salary-page.js) every node serves; its script's "
+                   "SHA-256 is pinned in the manifest (default: the page packaged with this program, if any).")
+@click.option("--no-web-page", is_flag=True, help="No browser page: employees submit with salary-submit only.")
+@click.option("--web-origin", "web_origins", multiple=True, metavar="https://HOST[:PORT]",
+              help="Another origin whose pages may call the nodes' upload endpoints (e.g. the organiser's own site "
+                   "hosting survey/page/); repeatable. The nodes' own page origins are always allowed.")
 def create(out_dir: Path, node_files: tuple[Path, ...], survey_id: str, title: str, model: str,
            threshold: int | None, tokens: int, closes_at: str | None, closes_in: str, salary_max: int,
            salary_unit: str, min_group_size: int, job_categories: str, bands: str, band_width: int | None,
            dp_epsilon: str, gender_labels: str, components: str, pay_period: str | None, variable_max: int,
            variable_band_width: int | None, hours_max: int, hourly_max: str, hourly_band_width: str,
-           organisation: str, reporting_period: str) -> None:
+           organisation: str, reporting_period: str, language: str, web_page_dir: Path | None, no_web_page: bool,
+           web_origins: tuple[str, ...]) -> None:
     """Create a survey: manifest, participation tokens, node bundle and the analyst's secret key.
 
     \b
@@ -201,8 +222,11 @@ def create(out_dir: Path, node_files: tuple[Path, ...], survey_id: str, title: s
     narrower, the more exact, the larger each submission) and optionally a privacy budget:
       salary-analyst create ... --salary-max 20000 --band-width 250 \\
           --job-categories engineering,sales,support --epsilon 1.0
+    With a browser page (the default when one is packaged), links.txt holds one participation
+    link per token, and every node serves the page.
     """
     try:
+        page = _web_page(web_page_dir, no_web_page)
         edges = _bands(bands, band_width, salary_max)
         jobs, job_labels = _job_categories(job_categories)
         nodes = [load_node_info(f) for f in node_files]
@@ -211,7 +235,8 @@ def create(out_dir: Path, node_files: tuple[Path, ...], survey_id: str, title: s
                           salary_unit=salary_unit, min_group_size=min_group_size, job_categories=jobs,
                           salary_bands=edges, dp_epsilon=dp_epsilon.strip(), gender_labels=_gender_labels(gender_labels),
                           job_labels=job_labels, organisation=organisation.strip(),
-                          reporting_period=reporting_period.strip(),
+                          reporting_period=reporting_period.strip(), language=language.strip(),
+                          web_origins=web_origins, web_page=page,
                           **_complete(components, pay_period, variable_max, variable_band_width, hours_max,
                                       hourly_max, hourly_band_width))
     except SurveyError as exc:
@@ -225,6 +250,18 @@ def create(out_dir: Path, node_files: tuple[Path, ...], survey_id: str, title: s
     click.echo(f"  {out_dir / MANIFEST_FILE}: public, for employees and nodes")
     click.echo(f"  {out_dir / BUNDLE_FILE}: for every node operator ('mpc-node init --bundle ...')")
     click.echo(f"  {out_dir / TOKENS_FILE}: {tokens} tokens, one per employee (secret)")
+    if page is not None:
+        click.echo(f"  {out_dir / LINKS_FILE}: the same tokens as participation links to node 0's page (secret)")
+        click.echo(f"  {out_dir / PAGE_DIR}: the page every node serves (salary-page.js SHA-256 {m.web_page_sha256})")
+
+
+def _web_page(web_page_dir: Path | None, no_web_page: bool) -> WebPage | None:
+    """The page ``create`` pins: --web-page's, else the packaged one (if any), none with --no-web-page."""
+    if no_web_page:
+        if web_page_dir is not None:
+            raise SurveyError("give --web-page or --no-web-page, not both")
+        return None
+    return WebPage.from_dir(web_page_dir) if web_page_dir is not None else packaged_page()
 
 
 @main.command()
@@ -250,6 +287,28 @@ def _status_line(nodes: NodeClients, j: int) -> str:
         return error_detail(r)
     d = r.json()
     return f"{d['state']}, {d['submissions']} submissions"
+
+
+@main.command("check-page")
+@SURVEY_DIR
+def check_page(survey_dir: Path) -> None:
+    """Check the browser page every node serves against the survey's copy (page/) and the manifest.
+
+    One line per node; exit status 1 if any node serves other HTML, another script, or none.
+    """
+    from .pagecheck import check_pages
+
+    try:
+        manifest, answers = check_pages(survey_dir)
+    except SurveyError as exc:
+        _fail(exc)
+    for a in answers:
+        where = f"node {a.index} ({a.name}, {manifest.nodes[a.index].browser_url})"
+        click.echo(f"{where}: " + ("serves the survey's page" if a.ok else "MISMATCH: " + "; ".join(a.problems)))
+    bad = [a.index for a in answers if not a.ok]
+    if bad:
+        _fail(SurveyError(f"node(s) {', '.join(map(str, bad))} do not serve the survey's page"))
+    click.echo(f"every node serves the survey's page (salary-page.js SHA-256 {manifest.web_page_sha256})")
 
 
 @main.command()

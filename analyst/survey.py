@@ -5,6 +5,8 @@ Outputs (in the survey directory):
 - ``tokens.txt``         one participation token per line; hand one to each employee, then delete
 - ``node-bundle.json``   for every node operator: the manifest, token *hashes*, analyst credential hash
 - ``analyst-secret.json`` 0600, stays with the analyst: HPKE private key and the analyst credential
+- with a browser page: ``page/`` (its two files, for the organiser's own site and ``check-page``)
+  and ``links.txt`` (one participation link per token, secret like the tokens)
 """
 
 from __future__ import annotations
@@ -18,12 +20,35 @@ from protocol.envelope import generate_keypair, private_key_from_bytes
 from protocol.errors import InvalidManifest, SurveyError
 from protocol.manifest import DEFAULT_CATEGORIES, Manifest, NodeInfo, format_time, load_manifest
 from protocol.tokens import new_token, token_hash
+from protocol.webpage import BUNDLE_KEY, WebPage
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 MANIFEST_FILE = "manifest.json"
 TOKENS_FILE = "tokens.txt"
 BUNDLE_FILE = "node-bundle.json"
 SECRET_FILE = "analyst-secret.json"
+PAGE_DIR = "page"
+LINKS_FILE = "links.txt"
+#: the page ``salary-analyst create`` pins when given no --web-page (built from web/page/)
+PACKAGED_PAGE = Path(__file__).resolve().parent / "webpage"
+
+
+def packaged_page() -> WebPage | None:
+    """The page packaged with this program, if both its files are there."""
+    if not all((PACKAGED_PAGE / name).is_file() for name in ("index.html", "salary-page.js")):
+        return None
+    return WebPage.from_dir(PACKAGED_PAGE)
+
+
+def page_url(manifest: Manifest) -> str:
+    """Where node 0 serves the survey's page to browsers."""
+    return f"{manifest.nodes[0].browser_url}/v1/surveys/{manifest.survey_id}/page/"
+
+
+def participation_link(manifest: Manifest, token: str) -> str:
+    """The link an employee opens: node 0's page, the token and the manifest hash in the
+    fragment (which a browser never sends to a server)."""
+    return f"{page_url(manifest)}#t={token}&m={manifest.hash_hex()}"
 
 
 def load_node_info(path: Path) -> NodeInfo:
@@ -63,11 +88,17 @@ def create_survey(
     hourly_bands: tuple[int, ...] = (),
     organisation: str = "",
     reporting_period: str = "",
+    language: str = "",
+    web_origins: tuple[str, ...] = (),
+    web_page: WebPage | None = None,
 ) -> Manifest:
     """Write a new survey directory (refuses to overwrite one) and return its manifest.  The
-    arguments from ``components`` on make a complete survey (docs/COMPLETE_SURVEY.md)."""
+    arguments from ``components`` to ``reporting_period`` make a complete survey
+    (docs/COMPLETE_SURVEY.md); ``web_page`` is pinned in the manifest and carried to the nodes."""
     if tokens < 1:
         raise SurveyError("issue at least one participation token")
+    if web_page is not None:
+        web_page.check()
     if threshold is None:
         threshold = (len(nodes) - 1) // 2
     now = dt.datetime.now(dt.timezone.utc)
@@ -81,6 +112,7 @@ def create_survey(
         gender_labels=gender_labels, job_labels=job_labels, components=components, pay_period=pay_period,
         variable_max=variable_max, variable_bands=variable_bands, hours_max=hours_max, hourly_max=hourly_max,
         hourly_bands=hourly_bands, organisation=organisation, reporting_period=reporting_period,
+        language=language, web_page_sha256=web_page.script_sha256() if web_page else "", web_origins=web_origins,
         created_at=format_time(now),
     )
     manifest.validate()
@@ -98,6 +130,12 @@ def create_survey(
         "token_hashes": [token_hash(t) for t in token_list],
         "analyst_credential_sha256": token_hash(credential),
     }
+    if web_page is not None:
+        bundle[BUNDLE_KEY] = web_page.to_bundle()
+        web_page.save(out_dir / PAGE_DIR)
+        fd = os.open(out_dir / LINKS_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("".join(participation_link(manifest, t) + "\n" for t in token_list))
     (out_dir / BUNDLE_FILE).write_text(json.dumps(bundle) + "\n")
     fd = os.open(out_dir / SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:

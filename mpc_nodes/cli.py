@@ -104,13 +104,16 @@ def main(ctx: click.Context, config_file: Path | None) -> None:
 @click.option("--name", required=True, help="A short name for this node, e.g. 'node0' or your organisation.")
 @click.option("--url", required=True, help="Public HTTPS base URL of this node's ingest API, https://HOST:PORT.")
 @click.option("--mpc-address", required=True, help="HOST:PORT where this node's MPC party listens for peers.")
-def keygen(node_dir: Path, name: str, url: str, mpc_address: str) -> None:
+@click.option("--web-url", default="", metavar="URL",
+              help="HTTPS base URL browsers use for this node: a TLS-terminating proxy with a browser-trusted "
+                   "certificate in front of its page and upload endpoints (default: --url).")
+def keygen(node_dir: Path, name: str, url: str, mpc_address: str, web_url: str) -> None:
     """Create the node's HPKE key pair and TLS certificate in --dir.
 
     Writes node.json (public: send it to the organiser) and private keys (mode 0600).
     """
     try:
-        info = keys.keygen(node_dir, name, url, mpc_address)
+        info = keys.keygen(node_dir, name, url, mpc_address, web_url)
     except ERRORS as exc:
         _fail(exc)
     click.echo(f"node {info.name}: keys written to {node_dir}; send {node_dir / keys.PUBLIC_FILE} to the organiser")
@@ -122,17 +125,27 @@ def keygen(node_dir: Path, name: str, url: str, mpc_address: str) -> None:
 @click.option("--bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="node-bundle.json from the organiser (manifest, token hashes).")
 def init(node_dir: Path, bundle: Path) -> None:
-    """Import a survey from the organiser's bundle (checks that the manifest lists this node's keys)."""
+    """Import a survey from the organiser's bundle (checks that the manifest lists this node's keys,
+    and that the browser page it carries, if any, is the one the manifest pins)."""
+    from .webpage import bundled_page, keep_page
+
     try:
         pub = keys.load_public(node_dir)
         try:
             data = json.loads(bundle.read_text())
         except ValueError:
             raise SurveyError(f"{bundle} is not valid JSON") from None
+        page = bundled_page(data)
         m = _store(node_dir).import_survey(data, pub.hpke_public_key, pub.tls_cert_sha256)
+        if page is not None:
+            keep_page(node_dir, m.survey_id, page)
     except ERRORS as exc:
         _fail(exc)
     click.echo(f"survey {m.survey_id} imported (manifest {m.hash_hex()[:16]}…, closes {m.closes_at})")
+    if page is not None:
+        me = next(nd for nd in m.nodes if nd.hpke_public_key == pub.hpke_public_key)
+        click.echo(f"  browser page kept (salary-page.js SHA-256 {m.web_page_sha256}); 'serve' serves it at "
+                   f"{me.browser_url}/v1/surveys/{m.survey_id}/page/")
 
 
 @main.command()

@@ -11,7 +11,6 @@ import datetime as dt
 import ipaddress
 import json
 import os
-from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -82,11 +81,15 @@ def make_certificate(name: str, host: str, valid_days: int = 730) -> tuple[bytes
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
-def keygen(node_dir: Path, name: str, url: str, mpc_address: str) -> NodeInfo:
-    """Create a node directory with fresh keys; refuses to overwrite existing keys."""
+def keygen(node_dir: Path, name: str, url: str, mpc_address: str, web_url: str = "") -> NodeInfo:
+    """Create a node directory with fresh keys; refuses to overwrite existing keys.  ``web_url``:
+    the HTTPS base URL browsers use (a proxy with a browser-trusted certificate), if any."""
     parsed = urlparse(url)
     if parsed.scheme != "https" or not parsed.hostname or not parsed.port:
         raise SurveyError(f"--url must look like https://HOST:PORT, got {url!r}")
+    web = urlparse(web_url)
+    if web_url and (web.scheme != "https" or not web.hostname or web.query or web.fragment):
+        raise SurveyError(f"--web-url must look like https://HOST[:PORT][/PATH], got {web_url!r}")
     node_dir.mkdir(parents=True, exist_ok=True)
     if (node_dir / HPKE_KEY_FILE).exists() or (node_dir / TLS_KEY_FILE).exists():
         raise SurveyError(f"{node_dir} already holds node keys; refusing to overwrite them")
@@ -96,9 +99,10 @@ def keygen(node_dir: Path, name: str, url: str, mpc_address: str) -> NodeInfo:
     _write_private(node_dir / TLS_KEY_FILE, key_pem)
     (node_dir / TLS_CERT_FILE).write_bytes(cert_pem)
     info = NodeInfo(name=name, url=url.rstrip("/"), mpc_address=mpc_address, hpke_public_key=pk.hex(),
-                    tls_cert_pem=cert_pem.decode(), tls_cert_sha256=cert_fingerprint(cert_pem.decode()))
+                    tls_cert_pem=cert_pem.decode(), tls_cert_sha256=cert_fingerprint(cert_pem.decode()),
+                    web_url=web_url.rstrip("/"))
     info.validate()
-    (node_dir / PUBLIC_FILE).write_text(json.dumps(asdict(info), indent=2) + "\n")
+    (node_dir / PUBLIC_FILE).write_text(json.dumps(info.to_json_dict(), indent=2) + "\n")
     return info
 
 

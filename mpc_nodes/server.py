@@ -43,10 +43,12 @@ from protocol.wire import (
 )
 
 from . import keys, openapi
+from .cors import BrowserCors, add_preflight_routes
 from .guard import Guard, GuardLimits, answer
 from .ingest import Ingest
 from .ostools import die_with_parent
 from .store import NodeStore
+from .webpage import add_page_routes
 
 
 def refusal(exc: SurveyError) -> JSONResponse:
@@ -206,6 +208,8 @@ def create_app(node_dir: Path, store: NodeStore | None = None, limits: GuardLimi
                           store.count(survey_id), rec.manifest.closes_at)
 
     _upload_routes(app, ingest)
+    add_preflight_routes(app)
+    add_page_routes(app, store, node_dir)
 
     @app.post("/v1/surveys/{survey_id}/close", responses=openapi.read_errors(403, 404))
     def close(survey_id: str, request: Request) -> dict[str, Any]:
@@ -236,9 +240,11 @@ def create_app(node_dir: Path, store: NodeStore | None = None, limits: GuardLimi
         store.check_analyst(survey_id, _bearer(request))
         return release(store, survey_id)
 
-    # Outermost (inside only Starlette's handler of unexpected errors): every limit applies
-    # before any route reads the request.
+    # The guard outside every route: every limit applies before any route reads the request.
+    # BrowserCors outside the guard (inside only Starlette's handler of unexpected errors): an
+    # allowed page can read the guard's answers too.
     app.add_middleware(Guard, limits=limits)
+    app.add_middleware(BrowserCors, origins=lambda sid: store.survey(sid).manifest.browser_origins())
     return app
 
 

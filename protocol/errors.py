@@ -84,3 +84,7 @@ class NodeUnreachable(SurveyError):
 
 class ComputeFailed(SurveyError):
     """The MPC computation did not complete (peer missing, timeout, disagreement)."""
+
+
+class InvalidWebPage(SurveyError):
+    """The survey's browser page is missing, altered, or not what the manifest pins."""

@@ -26,7 +26,7 @@ from .tls import cert_fingerprint
 MANIFEST_VERSION = 1
 #: the complete survey's fields, in the JSON only when set
 _WHEN_SET = ("components", "pay_period", "variable_max", "variable_bands", "hours_max", "hourly_max", "hourly_bands",
-             "organisation", "reporting_period")
+             "organisation", "reporting_period", "language", "web_page_sha256", "web_origins")
 #: the longest organisation name or reporting period a manifest accepts
 MAX_FILING_CHARS = 200
 MODELS = ("semi-honest", "malicious")
@@ -34,6 +34,10 @@ DEFAULT_CATEGORIES = ("female", "male", "other")
 _SURVEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_LABEL_CHARS = 64
 _HEX32 = re.compile(r"^[0-9a-f]{64}$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
+MAX_LANGUAGE_CHARS = 35
+_ORIGIN = re.compile(r"^https://[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?$")
+MAX_WEB_ORIGINS = 16
 
 
 @dataclass(frozen=True)
@@ -46,10 +50,26 @@ class NodeInfo:
     hpke_public_key: str  # hex, raw X25519 public key (32 bytes)
     tls_cert_pem: str  # self-signed certificate used for HTTPS and for the MPC links
     tls_cert_sha256: str  # hex SHA-256 of the certificate's DER encoding
+    #: the HTTPS base URL browsers use (a TLS-terminating proxy with a browser-trusted
+    #: certificate in front of the node); "" = browsers use ``url``; in the JSON only when set
+    web_url: str = ""
+
+    @property
+    def browser_url(self) -> str:
+        """The base URL a browser uses for this node: ``web_url`` when set, else ``url``."""
+        return self.web_url or self.url
+
+    def to_json_dict(self) -> dict[str, str]:
+        d = asdict(self)
+        if not self.web_url:
+            del d["web_url"]
+        return d
 
     def validate(self) -> None:
         if not self.url.startswith("https://"):
             raise InvalidManifest(f"node {self.name}: URL must be https://")
+        if self.web_url and not self.web_url.startswith("https://"):
+            raise InvalidManifest(f"node {self.name}: web_url must be https://")
         host, _, port = self.mpc_address.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise InvalidManifest(f"node {self.name}: mpc_address must be host:port")
@@ -103,6 +123,13 @@ class Manifest:
     #: on the report; in the JSON only when set
     organisation: str = ""
     reporting_period: str = ""
+    #: the organiser's language for the page and the report (BCP 47, e.g. "zh-TW")
+    language: str = ""
+    #: SHA-256 (hex) of the page's script ``salary-page.js`` that every node serves
+    web_page_sha256: str = ""
+    #: origins besides the nodes' own page origins allowed to call the upload endpoints from a
+    #: browser, e.g. ("https://survey.example.org",); all three in the JSON only when set
+    web_origins: tuple[str, ...] = ()
     field_modulus: int = DEFAULT_PRIME
     encoding: str = ENCODING_ID
     version: int = MANIFEST_VERSION
@@ -195,6 +222,7 @@ class Manifest:
             raise InvalidManifest("salary bands must be whole numbers")
         self._validate_components()
         self._validate_filing()
+        self._validate_web()
         try:
             sc = self.scheme()
         except ValueError as exc:
@@ -243,6 +271,33 @@ class Manifest:
                 raise InvalidManifest(f"{name}: {v!r} must be 1 to {MAX_FILING_CHARS} characters, without control "
                                       "characters or surrounding spaces")
 
+    def _validate_web(self) -> None:
+        """The browser page's fields (see :func:`page_origin` for how origins are compared)."""
+        if self.language and (len(self.language) > MAX_LANGUAGE_CHARS or not _LANGUAGE.fullmatch(self.language)):
+            raise InvalidManifest(f"language: {self.language!r} is not a BCP 47 tag such as 'en', 'de' or 'zh-TW' "
+                                  f"(at most {MAX_LANGUAGE_CHARS} characters)")
+        if self.web_page_sha256 and not _HEX32.fullmatch(self.web_page_sha256):
+            raise InvalidManifest("web_page_sha256 must be 64 lower-case hex digits (the SHA-256 of salary-page.js)")
+        if self.web_origins and (len(self.web_origins) > MAX_WEB_ORIGINS
+                                 or len(set(self.web_origins)) != len(self.web_origins)):
+            raise InvalidManifest(f"web_origins must be 1 to {MAX_WEB_ORIGINS} distinct origins")
+        for origin in self.web_origins:
+            m = _ORIGIN.fullmatch(origin)
+            if not m or (m.group(2) is not None and not 0 < int(m.group(2)[1:]) < 65536):
+                raise InvalidManifest(f"web_origins: {origin!r} is not an origin https://HOST[:PORT] (lower case, "
+                                      "port 1-65535, no path or trailing slash)")
+
+    def browser_origins(self) -> tuple[str, ...]:
+        """The origins allowed to call the nodes' upload endpoints from a browser: every node's
+        page origin (of its ``web_url``, else its ``url``), then ``web_origins``; no repeats.
+        Computed once per (immutable) manifest: a node asks on every cross-origin request."""
+        return self._browser_origins
+
+    @functools.cached_property
+    def _browser_origins(self) -> tuple[str, ...]:
+        found = [page_origin(nd.browser_url) for nd in self.nodes] + list(self.web_origins)
+        return tuple(dict.fromkeys(o for o in found if o))
+
     def _validate_labels(self) -> None:
         for name, labels, keys in (("gender_labels", self.gender_labels, self.categories),
                                    ("job_labels", self.job_labels, self.job_categories)):
@@ -273,7 +328,7 @@ class Manifest:
                 d[name] = dict(getattr(self, name))
             else:
                 del d[name]
-        d["nodes"] = [asdict(nd) for nd in self.nodes]
+        d["nodes"] = [nd.to_json_dict() for nd in self.nodes]
         d["categories"] = list(self.categories)
         d["job_categories"] = list(self.job_categories)
         d["salary_bands"] = list(self.salary_bands)
@@ -304,6 +359,23 @@ class Manifest:
         return now >= self.closes_at_dt()
 
 
+def page_origin(url: str) -> str:
+    """The origin a browser sends for a page under ``url`` (``https://host[:port]``, the host in
+    lower case, the default port 443 left out, as browsers write it); "" if ``url`` has no host."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    host = parts.hostname or ""
+    if not host:
+        return ""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{shown}" + (f":{port}" if port not in (None, 443) else "")
+
+
 def parse_time(text: str) -> dt.datetime:
     """Parse an ISO 8601 time; naive times are refused (ambiguous across nodes)."""
     try:
@@ -328,8 +400,9 @@ def manifest_from_json(data: bytes | str | dict[str, Any]) -> Manifest:
     if not isinstance(obj, dict):
         raise InvalidManifest("manifest must be a JSON object")
     try:
+        _only_when_set(obj)
         for name, kind in (("categories", str), ("job_categories", str), ("salary_bands", int), ("components", str),
-                           ("variable_bands", int), ("hourly_bands", int)):
+                           ("variable_bands", int), ("hourly_bands", int), ("web_origins", str)):
             if name in obj and (not isinstance(obj[name], list)
                                 or any(not isinstance(v, kind) or isinstance(v, bool) for v in obj[name])):
                 raise InvalidManifest(f"manifest field {name} must be a list of "
@@ -340,7 +413,7 @@ def manifest_from_json(data: bytes | str | dict[str, Any]) -> Manifest:
         kwargs["categories"] = tuple(obj.get("categories", DEFAULT_CATEGORIES))
         kwargs["job_categories"] = tuple(obj.get("job_categories", ()))
         kwargs["salary_bands"] = tuple(obj.get("salary_bands", ()))
-        for name in ("components", "variable_bands", "hourly_bands"):
+        for name in ("components", "variable_bands", "hourly_bands", "web_origins"):
             if name in obj:
                 kwargs[name] = tuple(obj[name])
         kwargs["field_modulus"] = int(obj.get("field_modulus", DEFAULT_PRIME))
@@ -353,15 +426,27 @@ def manifest_from_json(data: bytes | str | dict[str, Any]) -> Manifest:
         if not isinstance(getattr(m, name), int) or isinstance(getattr(m, name), bool):
             raise InvalidManifest(f"manifest field {name} must be an integer")
     for name in ("survey_id", "title", "model", "analyst_public_key", "closes_at", "salary_unit", "encoding",
-                 "created_at", "dp_epsilon", "pay_period", "organisation", "reporting_period"):
+                 "created_at", "dp_epsilon", "pay_period", "organisation", "reporting_period", "language",
+                 "web_page_sha256"):
         if not isinstance(getattr(m, name), str):
             raise InvalidManifest(f"manifest field {name} must be a string")
     for nd in m.nodes:
-        for name in ("name", "url", "mpc_address", "hpke_public_key", "tls_cert_pem", "tls_cert_sha256"):
+        for name in ("name", "url", "mpc_address", "hpke_public_key", "tls_cert_pem", "tls_cert_sha256", "web_url"):
             if not isinstance(getattr(nd, name), str):
                 raise InvalidManifest(f"node field {name} must be a string")
     m.validate()
     return m
+
+
+def _only_when_set(obj: dict[str, Any]) -> None:
+    """Refuse the browser page's fields present but empty: written only when set, an empty one
+    would not round-trip to the same bytes."""
+    for name in ("language", "web_page_sha256", "web_origins"):
+        if name in obj and obj[name] in ("", []):
+            raise InvalidManifest(f"manifest field {name} is empty (leave it out instead)")
+    nodes = obj.get("nodes")
+    if isinstance(nodes, list) and any(isinstance(nd, dict) and nd.get("web_url") == "" for nd in nodes):
+        raise InvalidManifest("node field web_url is empty (leave it out instead)")
 
 
 def _labels(obj: dict[str, Any], name: str) -> tuple[tuple[str, str], ...]:

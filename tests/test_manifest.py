@@ -428,3 +428,89 @@ def test_list_fields_of_the_wrong_type_are_refused_cleanly(field: str, value: ob
     with pytest.raises(InvalidManifest) as exc:
         manifest_from_json(data)
     assert str(exc.value) == message
+
+
+# ------------------------------------------------------------------------ the browser page's fields
+
+WEB = {"language": "zh-TW", "web_page_sha256": "ab" * 32, "web_origins": ["https://survey.example.org",
+                                                                          "https://hr.example.org:8443"]}
+
+
+def test_page_fields_are_in_the_canonical_json_only_when_set() -> None:
+    """Without them the known answer holds (above); with them the canonical form is the base's
+    JSON with these keys added, written out here independently of protocol/manifest.py."""
+    d = base()
+    d.update(WEB)
+    d["nodes"][1]["web_url"] = "https://node1.example.org"
+    m = manifest_from_json(d)
+    want = json.loads(VEC["canonical"])
+    want.update(WEB)
+    want["nodes"][1]["web_url"] = "https://node1.example.org"
+    assert m.canonical_bytes() == json.dumps(want, sort_keys=True, separators=(",", ":"),
+                                             ensure_ascii=False).encode()
+    assert m.hash_hex() != VEC["sha256"]
+    assert (m.language, m.web_page_sha256, m.web_origins) == ("zh-TW", "ab" * 32, tuple(WEB["web_origins"]))
+    assert manifest_from_json(m.canonical_bytes()) == m
+    assert "web_url" not in json.loads(m.canonical_bytes())["nodes"][0]
+
+
+def test_browser_origins_are_the_nodes_page_origins_then_web_origins() -> None:
+    d = base()
+    d["web_origins"] = ["https://survey.example.org", "https://node1.example.org"]
+    d["nodes"][1]["web_url"] = "https://Node1.Example.org:443/proxy/node1"
+    d["nodes"][2]["web_url"] = "https://[::1]:9443"
+    m = manifest_from_json(d)
+    assert m.nodes[0].browser_url == m.nodes[0].url == "https://127.0.0.1:8441"
+    assert m.browser_origins() == ("https://127.0.0.1:8441", "https://node1.example.org", "https://[::1]:9443",
+                                   "https://survey.example.org")
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("language", "english", "language: 'english' is not a BCP 47 tag such as 'en', 'de' or 'zh-TW' (at most 35 "
+                            "characters)"),
+    ("language", "EN", "language: 'EN' is not a BCP 47 tag such as 'en', 'de' or 'zh-TW' (at most 35 characters)"),
+    ("language", "en-" + "-".join(["abcdefgh"] * 3) + "x", "language: 'en-abcdefgh-abcdefgh-abcdefghx' is not a "
+                                                          "BCP 47 tag such as 'en', 'de' or 'zh-TW' (at most 35 "
+                                                          "characters)"),
+    ("language", 7, "manifest field language must be a string"),
+    ("language", "", "manifest field language is empty (leave it out instead)"),
+    ("web_page_sha256", "AB" * 32, "web_page_sha256 must be 64 lower-case hex digits (the SHA-256 of "
+                                   "salary-page.js)"),
+    ("web_page_sha256", "ab" * 31, "web_page_sha256 must be 64 lower-case hex digits (the SHA-256 of "
+                                   "salary-page.js)"),
+    ("web_page_sha256", "", "manifest field web_page_sha256 is empty (leave it out instead)"),
+    ("web_origins", [], "manifest field web_origins is empty (leave it out instead)"),
+    ("web_origins", "https://a.example", "manifest field web_origins must be a list of strings"),
+    ("web_origins", ["https://a.example", "https://a.example"], "web_origins must be 1 to 16 distinct origins"),
+    ("web_origins", [f"https://a{i}.example" for i in range(17)], "web_origins must be 1 to 16 distinct origins"),
+    ("web_origins", ["https://a.example/"], "web_origins: 'https://a.example/' is not an origin https://HOST[:PORT] "
+                                           "(lower case, port 1-65535, no path or trailing slash)"),
+    ("web_origins", ["http://a.example"], "web_origins: 'http://a.example' is not an origin https://HOST[:PORT] "
+                                         "(lower case, port 1-65535, no path or trailing slash)"),
+    ("web_origins", ["https://A.example"], "web_origins: 'https://A.example' is not an origin https://HOST[:PORT] "
+                                          "(lower case, port 1-65535, no path or trailing slash)"),
+    ("web_origins", ["https://a.example:0"], "web_origins: 'https://a.example:0' is not an origin "
+                                            "https://HOST[:PORT] (lower case, port 1-65535, no path or trailing "
+                                            "slash)"),
+    ("web_origins", ["https://a.example:65536"], "web_origins: 'https://a.example:65536' is not an origin "
+                                                "https://HOST[:PORT] (lower case, port 1-65535, no path or "
+                                                "trailing slash)"),
+])
+def test_bad_page_fields_are_refused_with_one_line(field: str, value: Any, message: str) -> None:
+    assert rejected(_with(**{field: value})) == message
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("http://node1.example.org", "node node1: web_url must be https://"),
+    ("", "node field web_url is empty (leave it out instead)"),
+    (443, "node field web_url must be a string"),
+])
+def test_bad_node_web_url_is_refused_with_one_line(value: Any, message: str) -> None:
+    d = base()
+    d["nodes"][1]["web_url"] = value
+    assert rejected(d) == message
+
+
+@pytest.mark.parametrize("tag", ["en", "de", "zh-TW", "zh-Hant-TW", "sr-Latn-RS", "gsw", "es-419"])
+def test_good_languages(tag: str) -> None:
+    assert manifest_from_json(_with(language=tag)).language == tag
