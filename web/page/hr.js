@@ -128,7 +128,7 @@ async function checkFiles(m, manifestText, files, paste, report, progress, root)
  */
 function errorTable(errors) {
   return el("table", { id: "row-errors" }, el("caption", {}, t("rowErrors")),
-    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "#"), el("th", { scope: "col" }, ""))),
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, t("where")), el("th", { scope: "col" }, t("problem")))),
     el("tbody", {}, ...errors.map((e) => el("tr", {}, el("td", {}, t("line", { line: e.line })), el("td", {}, e.message)))));
 }
 
