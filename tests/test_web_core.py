@@ -535,3 +535,226 @@ def test_python_certificates_batches_and_envelopes_verify_and_open_in_javascript
     assert refusals[1] == {"error": python_says(cert, batch.ids[0])}
     assert refusals[2] == {"error": python_says(batch.certificate(1), batch.ids[2])}
     assert refusals[3] == {"error": "sealed data does not open: tampered, or sealed for another survey, node or submission"}
+
+
+# -- complete surveys: manifests, records and proofs, batches --------------------------------------------
+
+def _complete_fields(rng: random.Random, salary_max: int) -> dict[str, Any]:
+    """A random valid choice of a complete survey's fields (or none of them)."""
+    comps = rng.choice([[], ["basic"], ["basic", "variable"], ["basic", "hours"], ["basic", "variable", "hours"]])
+    out: dict[str, Any] = {}
+    if comps:
+        out.update(components=comps, pay_period=rng.choice(["annual", "monthly"]))
+    if "variable" in comps:
+        vmax = rng.randint(1, salary_max)
+        out.update(variable_max=vmax, variable_bands=sorted(rng.sample(range(2, vmax + 1), min(rng.randint(0, 3), vmax - 1))))
+    if "hours" in comps:
+        ymax = rng.choice([1, 300, 30_000, 10**12 - 1, 10**12 - 1, 10**12 - 1])
+        out.update(hours_max=rng.choice([1, 40, 200, 100_000]), hourly_max=ymax,
+                   hourly_bands=sorted(rng.sample(range(1, ymax + 1), min(rng.randint(0, 3), ymax))))
+    return out
+
+
+def _random_manifests(rng: random.Random, count: int) -> list[str]:
+    """Manifests with and without every field of a complete survey, the labels and the filing details."""
+    out = []
+    for _ in range(count):
+        d = _vector_manifest()
+        d["salary_max"] = rng.choice([1, 20, 15_000, 999_999_999_999])
+        d["salary_bands"] = sorted(rng.sample(range(1, d["salary_max"] + 1), min(3, d["salary_max"])))
+        d.update(_complete_fields(rng, d["salary_max"]))
+        if rng.random() < 0.4:
+            d["gender_labels"] = dict(rng.sample([("female", "Frau"), ("male", "男"), ("other", "Divers")], rng.randint(1, 3)))
+        if rng.random() < 0.3:
+            d["job_labels"] = {"sales": rng.choice(["Vertrieb", "Ventes & co"])}
+        if rng.random() < 0.4:
+            d["organisation"] = rng.choice(["Muster AG", "台灣公司", "x" * 200])
+        if rng.random() < 0.4:
+            d["reporting_period"] = rng.choice(["2026", "2026-01 to 2026-12"])
+        out.append(json.dumps(d, ensure_ascii=rng.random() < 0.5))
+    return out
+
+
+COMPLETE_MUTATIONS: list[dict[str, Any]] = [
+    {"components": ["variable"]}, {"components": ["basic", "hours", "variable"]}, {"components": ["basic", "basic"]},
+    {"components": ["basic", "bonus"]}, {"components": "basic"}, {"components": ["basic"]},
+    {"components": ["basic"], "pay_period": "weekly"}, {"pay_period": "annual"},
+    {"components": ["basic", "variable"], "pay_period": "annual"},
+    {"components": ["basic"], "pay_period": "annual", "variable_max": 5},
+    {"components": ["basic", "variable"], "pay_period": "annual", "variable_max": 5, "variable_bands": [1]},
+    {"components": ["basic", "variable"], "pay_period": "annual", "variable_max": 5, "variable_bands": [3, 3]},
+    {"components": ["basic", "variable"], "pay_period": "annual", "variable_max": 5, "variable_bands": [6]},
+    {"components": ["basic", "variable"], "pay_period": "annual", "variable_max": 2_000_000},
+    {"components": ["basic", "variable"], "pay_period": "annual", "variable_max": 5.0},
+    {"components": ["basic", "variable"], "pay_period": "annual", "variable_max": True},
+    {"variable_bands": [5]}, {"hourly_max": 5}, {"variable_max": -5}, {"hours_max": -5},
+    {"components": ["basic", "hours"], "pay_period": "monthly", "hours_max": 0, "hourly_max": 5},
+    {"components": ["basic", "hours"], "pay_period": "monthly", "hours_max": 100_001, "hourly_max": 5},
+    {"components": ["basic", "hours"], "pay_period": "monthly", "hours_max": 10, "hourly_max": 0},
+    {"components": ["basic", "hours"], "pay_period": "monthly", "hours_max": 10, "hourly_max": 10**12},
+    {"components": ["basic", "hours"], "pay_period": "monthly", "hours_max": 10, "hourly_max": 50, "hourly_bands": [50, 51]},
+    {"components": ["basic", "hours"], "pay_period": "monthly", "hours_max": 10, "hourly_max": 50, "hourly_bands": ["5"]},
+    {"components": ["basic", "variable", "hours"], "pay_period": "annual", "variable_max": 1000, "hours_max": 10,
+     "hourly_max": 20_000, "hourly_bands": list(range(1, 20_000, 2)), "salary_bands": []},
+    {"salary_bands": list(range(1, 6000))},
+    {"gender_labels": {}}, {"gender_labels": {"female": 1}}, {"gender_labels": ["female"]},
+    {"gender_labels": {"robot": "R"}}, {"gender_labels": {"female": " Frau"}}, {"gender_labels": {"female": "a,b"}},
+    {"gender_labels": {"female": "a=b"}}, {"gender_labels": {"female": "a\u200bb"}}, {"gender_labels": {"female": "x" * 65}},
+    {"gender_labels": {"female": "MALE"}}, {"gender_labels": {"female": "Ｍａｌｅ"}},
+    {"gender_labels": {"female": "X", "other": "x"}}, {"job_labels": {"sales": "Engineering"}}, {"job_labels": {"hr": "HR"}},
+    {"organisation": " Muster AG"}, {"organisation": "x" * 201}, {"organisation": "a\nb"}, {"organisation": 5},
+    {"reporting_period": "2026\u00ad"}, {"reporting_period": None},
+]
+
+
+def _mutated(mutation: dict[str, Any]) -> str:
+    d = _vector_manifest()
+    d.update(mutation)
+    return json.dumps(d)
+
+
+def test_manifests_with_and_without_each_complete_field_hash_as_in_python() -> None:
+    """Random manifests (every complete-survey field, labels, filing details, each set or not) and
+    broken ones: the same canonical bytes and hash, or the same one-line refusal."""
+    texts = _random_manifests(random.Random(20261205), 120) + [_mutated(m) for m in COMPLETE_MUTATIONS]
+    got = interop("manifests", {"manifests": texts})
+    accepted, refused = 0, 0
+    for text, g in zip(texts, got, strict=True):
+        try:
+            canonical = manifest_from_json(text).canonical_bytes()
+        except InvalidManifest as exc:
+            prefix = "manifest has missing or unexpected fields"
+            assert (g["error"].startswith(prefix) if str(exc).startswith(prefix) else g == {"error": str(exc)}), text[-300:]
+            refused += 1
+            continue
+        assert g == {"sha256": hashlib.sha256(canonical).hexdigest(), "canonical": canonical.hex()}, text[-300:]
+        accepted += 1
+    assert accepted >= 120 and refused >= len(COMPLETE_MUTATIONS) - 3, (accepted, refused)
+
+
+def test_web_fields_agree_with_python_once_it_has_them() -> None:
+    """language, web_page_sha256, web_origins and nodes' web_url: the same bytes and refusals as
+    protocol/manifest.py, once it defines them."""
+    names = {f.name for f in dataclasses.fields(manifest_from_json(_mutated({})))}
+    if "language" not in names:
+        pytest.skip("protocol/manifest.py does not define the page's fields (language, web_*) on this branch")
+    good: list[dict[str, Any]] = [{"language": "en"}, {"language": "zh-TW"}, {"language": "sr-Latn-RS"},
+                                  {"web_page_sha256": "ab" * 32}, {"web_origins": ["https://survey.example.org"]},
+                                  {"web_origins": ["https://a.example:8443", "https://b.example"]}, {"language": ""},
+                                  {"web_origins": []}]
+    bad: list[dict[str, Any]] = [{"language": "EN"}, {"language": "english"}, {"language": "en-" + "a" * 9},
+                                 {"language": "en-ab-cd-ef-gh"}, {"web_page_sha256": "AB" * 32},
+                                 {"web_page_sha256": "ab" * 31}, {"web_origins": ["http://a.example"]},
+                                 {"web_origins": ["https://a.example/"]}, {"web_origins": ["https://A.example"]},
+                                 {"web_origins": ["https://a.example:0"]}, {"web_origins": ["https://a.example:65536"]},
+                                 {"web_origins": ["https://a.example"] * 2},
+                                 {"web_origins": [f"https://{i}.example" for i in range(17)]}, {"web_origins": "x"},
+                                 {"language": 5}]
+    texts = [_mutated(m) for m in good + bad]
+    for url in ("https://proxy.example/node0", "http://proxy.example", ""):
+        d = _vector_manifest()
+        d["nodes"][0]["web_url"] = url
+        texts.append(json.dumps(d))
+    got = interop("manifests", {"manifests": texts})
+    for text, g in zip(texts, got, strict=True):
+        try:
+            canonical = manifest_from_json(text).canonical_bytes()
+        except InvalidManifest as exc:
+            prefix = "manifest has missing or unexpected fields"
+            assert (g["error"].startswith(prefix) if str(exc).startswith(prefix) else g == {"error": str(exc)}), text[-300:]
+            continue
+        assert g == {"sha256": hashlib.sha256(canonical).hexdigest(), "canonical": canonical.hex()}, text[-300:]
+
+
+def _random_complete_case(rng: random.Random) -> dict[str, Any]:
+    """A random complete layout and a form's answers for it, with the faults a form can have."""
+    case = _random_case(rng)
+    smax = int(case["salary_max"])
+    fields = _complete_fields(rng, min(smax, 10**6))
+    comps = fields.get("components", ["basic", "variable"])
+    vmax = fields.get("variable_max", rng.randint(1, min(smax, 10**6))) if "variable" in comps else 0
+    case.update(variable_max=str(vmax), variable_bands=fields.get("variable_bands", []) if vmax else [],
+                hours_max=fields.get("hours_max", 0), hourly_max=str(fields.get("hourly_max", 0)),
+                hourly_bands=fields.get("hourly_bands", []))
+    scheme = Scheme.of(case["genders"], smax, case["jobs"], case["bands"], variable_max=vmax,
+                       variable_bands=case["variable_bands"], hours_max=case["hours_max"],
+                       hourly_max=int(case["hourly_max"]), hourly_bands=case["hourly_bands"])
+    if vmax:
+        valid = [0, 1, vmax, rng.randint(0, vmax), str(rng.randint(0, vmax)), f"{vmax:,}"]
+        case["variable"] = rng.choice(valid if rng.random() < 0.8 else [f"{vmax},5", vmax + 1, " ", None, -1])
+    elif rng.random() < 0.1:
+        case["variable"] = 0
+    if case["hours_max"]:
+        hmax = case["hours_max"]
+        valid = [1, hmax, rng.randint(1, hmax), f"{rng.randint(1, hmax * 100) / 100}"]
+        case["hours"] = rng.choice(valid if rng.random() < 0.8 else ["0", "0.004", hmax + 1, None, "", "37,5"])
+    elif rng.random() < 0.1:
+        case["hours"] = 8
+    case["randomness"] = [str(rng.randrange(P127)) for _ in range(2 + 2 * scheme.triples)]
+    return case
+
+
+def _python_complete_submission(case: dict[str, Any]) -> list[str] | dict[str, str]:
+    scheme = Scheme.of(case["genders"], int(case["salary_max"]), case["jobs"], case["bands"],
+                       variable_max=int(case["variable_max"]), variable_bands=case["variable_bands"],
+                       hours_max=case["hours_max"], hourly_max=int(case["hourly_max"]), hourly_bands=case["hourly_bands"])
+    try:
+        record = make_record(case["gender"], case["salary"], scheme, case["job"], gender_labels=case["gender_labels"],
+                             variable=case.get("variable"), hours=case.get("hours"))
+    except InvalidSubmission as exc:
+        return {"error": str(exc)}
+    return [str(v) for v in encode_submission_with(record, scheme, [int(x) for x in case["randomness"]])]
+
+
+def encode_submission_with(record: Record, scheme: Scheme, randomness: list[int]) -> list[int]:
+    return prove(encode_record(record, scheme), Layout(scheme), P127, randomness)
+
+
+def test_complete_submission_vectors_are_pythons_on_random_layouts_and_answers() -> None:
+    """Complete surveys (variable pay, hours, both): the same answers and randomness give the
+    same vector as protocol's make_record, encode_record and prove, or the same refusal."""
+    rng = random.Random(20261206)
+    cases = [_random_complete_case(rng) for _ in range(240)]
+    got = interop("submissions", {"cases": cases})
+    want = [_python_complete_submission(c) for c in cases]
+    for case, g, w in zip(cases, got, want, strict=True):
+        assert g == w, case
+    refused = [w["error"] for w in want if isinstance(w, dict)]
+    assert 40 <= len(refused) <= 180, len(refused)
+    for start in ("variable pay", "hours", "hourly pay", "this survey does not collect", "unknown gender", "salary above"):
+        assert any(e.startswith(start) for e in refused), start
+
+
+def _demo_complete_manifest() -> dict[str, Any]:
+    d = _vector_manifest()
+    d.update(salary_max=12_000, salary_bands=list(range(500, 12_000, 500)), components=["basic", "variable", "hours"],
+             pay_period="monthly", variable_max=2000, variable_bands=list(range(100, 2000, 100)), hours_max=200,
+             hourly_max=30_000, hourly_bands=list(range(200, 30_000, 200)), gender_labels={"female": "Frau"})
+    return d
+
+
+def test_batched_vectors_of_a_complete_survey_are_pythons() -> None:
+    """recordFromAnswers and the batched prover (the HR-file path) against make_record, encode_record
+    and prove with the same randomness, with refusals in between."""
+    d = _demo_complete_manifest()
+    m = manifest_from_json(json.dumps(d))
+    rng = random.Random(7)
+    answers, randomness, want = [], [], []
+    for k in range(60):
+        a = {"gender": rng.choice(["frau", "MALE", "other"]), "job": rng.choice(["engineering", "sales", "support"]),
+             "basic": str(rng.randint(0, 10_000)), "variable": str(rng.choice([0, rng.randint(0, 2000)])),
+             "hours": rng.choice(["160", "37.5", "0.5", str(rng.randint(1, 200))])}
+        if k % 9 == 4:
+            a["gender"] = "robot"
+        rand = [rng.randrange(P127) for _ in range(2 + 2 * m.scheme().triples)]
+        answers.append(a)
+        randomness.append([str(x) for x in rand])
+        try:
+            rec = make_record(a["gender"], a["basic"], m.scheme(), a["job"], gender_labels=dict(m.gender_labels),
+                              variable=a["variable"], hours=a["hours"])
+            want.append([str(v) for v in encode_submission_with(rec, m.scheme(), rand)])
+        except InvalidSubmission as exc:
+            want.append({"error": str(exc)})
+    got = interop("vectors", {"manifest": m.canonical_bytes().decode(), "answers": answers, "randomness": randomness})
+    assert got == want
+    assert 5 <= sum(isinstance(w, dict) for w in want) <= 30

@@ -18,6 +18,8 @@ import { fromBase64, toHex, utf8 } from "./bytes.js";
 import { InvalidManifest, NodeUnreachable } from "./errors.js";
 import { P127 } from "./field.js";
 import { JsonFloat, canonicalJson, parseJson } from "./json.js";
+import { Choices } from "./record.js";
+import { Component, MAX_HOURS, PayPeriod, Scheme } from "./scheme.js";
 import { pyRepr, pyStrip } from "./text.js";
 
 export const MANIFEST_VERSION = 1;
@@ -28,12 +30,13 @@ export const MAX_CELL_BANDS = 16384;
 const MAX_EPSILON = 100n;
 const MAX_EPSILON_PLACES = 6;
 
-/** @typedef {"str" | "int" | "strs" | "ints" | "nodes" | "modulus"} Kind */
+/** @typedef {"str" | "int" | "strs" | "ints" | "nodes" | "modulus" | "labels"} Kind */
 /** @import { JsonValue } from "./json.js" */
 
 /**
  * The manifest's fields, their kinds and defaults (undefined: required), as the Python
- * dataclass declares them.
+ * dataclass declares them.  The fields of {@link WHEN_SET} are in the canonical JSON only when
+ * set (not 0, "" or empty), so that manifests without them keep their bytes and hash.
  * @type {ReadonlyArray<[string, Kind, JsonValue | Readonly<JsonValue[]> | undefined]>}
  */
 const FIELDS = [
@@ -51,12 +54,43 @@ const FIELDS = [
   ["job_categories", "strs", Object.freeze([])],
   ["salary_bands", "ints", Object.freeze([])],
   ["dp_epsilon", "str", ""],
+  ["gender_labels", "labels", null],
+  ["job_labels", "labels", null],
+  ["components", "strs", Object.freeze([])],
+  ["pay_period", "str", ""],
+  ["variable_max", "int", 0n],
+  ["variable_bands", "ints", Object.freeze([])],
+  ["hours_max", "int", 0n],
+  ["hourly_max", "int", 0n],
+  ["hourly_bands", "ints", Object.freeze([])],
+  ["organisation", "str", ""],
+  ["reporting_period", "str", ""],
+  ["language", "str", ""],
+  ["web_page_sha256", "str", ""],
+  ["web_origins", "strs", Object.freeze([])],
   ["field_modulus", "modulus", P127.toString()],
   ["encoding", "str", ENCODING_ID],
   ["version", "int", BigInt(MANIFEST_VERSION)],
   ["created_at", "str", ""],
 ];
+const WHEN_SET = new Set(["gender_labels", "job_labels", "components", "pay_period", "variable_max", "variable_bands",
+  "hours_max", "hourly_max", "hourly_bands", "organisation", "reporting_period", "language", "web_page_sha256", "web_origins"]);
+/** The integer and string fields in the order Python checks their types. */
+const INT_FIELDS = ["threshold", "salary_max", "min_group_size", "version", "variable_max", "hours_max", "hourly_max"];
+const STR_FIELDS = ["survey_id", "title", "model", "analyst_public_key", "closes_at", "salary_unit", "encoding", "created_at",
+  "dp_epsilon", "pay_period", "organisation", "reporting_period", "language", "web_page_sha256"];
 const NODE_FIELDS = ["name", "url", "mpc_address", "hpke_public_key", "tls_cert_pem", "tls_cert_sha256"];
+/** A node's optional field, in the JSON only when set. */
+const NODE_WEB_URL = "web_url";
+/** The longest organisation name or reporting period. */
+export const MAX_FILING_CHARS = 200;
+/** The longest label of a gender or job category. */
+export const MAX_LABEL_CHARS = 64;
+const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$/;
+const MAX_LANGUAGE_CHARS = 35;
+const ORIGIN = /^https:\/\/[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?$/;
+export const MAX_WEB_ORIGINS = 16;
+const CONTROL = /\p{C}/u;
 const SURVEY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const HEX32 = /^[0-9a-f]{64}$/;
 /** Python's str.strip() whitespace together with JavaScript's trim(): a name starting or ending with any is refused. */
@@ -71,6 +105,7 @@ const EDGE_SPACE = /^[\s\x1c-\x1f\x85]|[\s\x1c-\x1f\x85]$/u;
  * @property {string} hpkePublicKey hex of the raw X25519 public key
  * @property {string} tlsCertPem
  * @property {string} tlsCertSha256
+ * @property {string} webUrl the HTTPS base URL browsers use for the node: its ``web_url``, else ``url``
  */
 
 /** A parsed and validated manifest.  Build with {@link parseManifest}. */
@@ -95,6 +130,28 @@ export class Manifest {
     this.jobCategories = strs("job_categories");
     this.salaryBands = Object.freeze(/** @type {bigint[]} */ (fields.salary_bands).map(Number));
     this.dpEpsilon = str("dp_epsilon");
+    /** The organiser's labels of some gender categories (key -> label). @type {Readonly<Record<string, string>>} */
+    this.genderLabels = Object.freeze({ .../** @type {Record<string, string>} */ (fields.gender_labels ?? {}) });
+    /** The same for job categories. @type {Readonly<Record<string, string>>} */
+    this.jobLabels = Object.freeze({ .../** @type {Record<string, string>} */ (fields.job_labels ?? {}) });
+    const components = /** @type {string[]} */ (fields.components);
+    /** What the survey collects: "basic" first, then "variable" and "hours" as collected. */
+    this.components = Object.freeze(components.length ? [...components] : [Component.BASIC]);
+    /** "annual" or "monthly" for a survey with components, else "". */
+    this.payPeriod = str("pay_period");
+    this.variableMax = num("variable_max");
+    this.variableBands = Object.freeze(/** @type {bigint[]} */ (fields.variable_bands).map(Number));
+    this.hoursMax = num("hours_max");
+    this.hourlyMax = num("hourly_max");
+    this.hourlyBands = Object.freeze(/** @type {bigint[]} */ (fields.hourly_bands).map(Number));
+    this.organisation = str("organisation");
+    this.reportingPeriod = str("reporting_period");
+    /** The organiser's language for the page and the report (BCP 47), or "". */
+    this.language = str("language");
+    /** Hex SHA-256 of the page's bundle every node serves, or "". */
+    this.webPageSha256 = str("web_page_sha256");
+    /** Further origins allowed to upload from a browser. */
+    this.webOrigins = strs("web_origins");
     this.fieldModulus = BigInt(str("field_modulus"));
     this.encoding = str("encoding");
     this.version = num("version");
@@ -102,10 +159,13 @@ export class Manifest {
     /** @type {ReadonlyArray<Readonly<NodeInfo>>} */
     this.nodes = Object.freeze(/** @type {Record<string, string>[]} */ (fields.nodes).map((nd) => Object.freeze({
       name: nd.name, url: nd.url, mpcAddress: nd.mpc_address, hpkePublicKey: nd.hpke_public_key,
-      tlsCertPem: nd.tls_cert_pem, tlsCertSha256: nd.tls_cert_sha256,
+      tlsCertPem: nd.tls_cert_pem, tlsCertSha256: nd.tls_cert_sha256, webUrl: nd.web_url || nd.url,
     })));
+    this.#scheme = schemeOf(fields);
+    this.#genderChoices = new Choices("gender", this.categories, this.genderLabels);
+    this.#jobChoices = new Choices("job category", this.jobCategories, this.jobLabels);
     /** The canonical JSON text (see json.js). */
-    this.canonicalText = canonicalJson(fields);
+    this.canonicalText = canonicalJson(canonicalFields(fields));
     try {
       this.#canonical = utf8(this.canonicalText);
     } catch {
@@ -119,6 +179,38 @@ export class Manifest {
   #canonical;
   /** @type {Uint8Array} */
   #hash;
+  /** @type {Scheme} */
+  #scheme;
+  /** @type {Choices} */
+  #genderChoices;
+  /** @type {Choices} */
+  #jobChoices;
+
+  /** @returns {Scheme} the record layout this survey's submissions use */
+  scheme() {
+    return this.#scheme;
+  }
+
+  /** @returns {Choices} the gender question: keys and the organiser's labels */
+  genderChoices() {
+    return this.#genderChoices;
+  }
+
+  /** @returns {Choices} the job-category question (no keys when the survey declares none) */
+  jobChoices() {
+    return this.#jobChoices;
+  }
+
+  /** @returns {string} the ISO 4217 code the salary unit starts with (``TWD`` of ``TWD/month``), or "" */
+  currency() {
+    const code = pyStrip(this.salaryUnit.split("/")[0]);
+    return /^[A-Z]{3}$/.test(code) ? code : "";
+  }
+
+  /** @returns {number} field elements per encoded submission, record and proof */
+  vectorLength() {
+    return this.#scheme.vectorLength;
+  }
 
   /** @returns {number} the number of nodes */
   get n() {
@@ -178,7 +270,8 @@ export function parseManifest(data) {
 }
 
 /**
- * Every field with its default filled in and its canonical type, or InvalidManifest.
+ * Every field with its default filled in and its canonical type, or InvalidManifest (the type
+ * checks of manifest_from_json, in its order).
  * @param {{[key: string]: JsonValue}} obj
  * @returns {Record<string, JsonValue>}
  */
@@ -187,6 +280,10 @@ function normalize(obj) {
     if ((kind === "strs" || kind === "ints") && name in obj && !isList(obj[name], kind === "strs" ? "string" : "bigint")) {
       throw new InvalidManifest(`manifest field ${name} must be a list of ${kind === "strs" ? "strings" : "whole numbers"}`);
     }
+  }
+  const nodes = "nodes" in obj ? normalizeNodes(obj.nodes) : null;
+  for (const [name, kind] of FIELDS) {
+    if (kind === "labels" && name in obj) checkLabelsObject(obj[name], name);
   }
   const known = new Set(FIELDS.map(([name]) => name));
   const unexpected = Object.keys(obj).filter((k) => !known.has(k));
@@ -199,11 +296,60 @@ function normalize(obj) {
   const out = {};
   for (const [name, kind, dflt] of FIELDS) {
     const v = name in obj ? obj[name] : /** @type {JsonValue} */ (dflt);
-    out[name] = kind === "nodes" ? normalizeNodes(v) : kind === "modulus" ? normalizeModulus(v) : v;
-    if (kind === "int" && typeof v !== "bigint") throw new InvalidManifest(`manifest field ${name} must be an integer`);
-    if (kind === "str" && typeof v !== "string") throw new InvalidManifest(`manifest field ${name} must be a string`);
+    out[name] = kind === "nodes" ? nodes : kind === "modulus" ? normalizeModulus(v) : v;
+  }
+  for (const name of INT_FIELDS) {
+    if (typeof out[name] !== "bigint") throw new InvalidManifest(`manifest field ${name} must be an integer`);
+  }
+  for (const name of STR_FIELDS) {
+    if (typeof out[name] !== "string") throw new InvalidManifest(`manifest field ${name} must be a string`);
   }
   return out;
+}
+
+/**
+ * A label object (key -> label): absent is none, and an empty one is refused (it would not
+ * come back as the same bytes).
+ * @param {JsonValue} v
+ * @param {string} name
+ */
+function checkLabelsObject(v, name) {
+  if (v === null || typeof v !== "object" || Array.isArray(v) || v instanceof JsonFloat || !Object.keys(v).length
+    || Object.values(v).some((x) => typeof x !== "string")) {
+    throw new InvalidManifest(`manifest field ${name} must be a non-empty object of strings`);
+  }
+}
+
+/**
+ * The fields as the canonical JSON holds them: those of {@link WHEN_SET} only when set.
+ * @param {Record<string, JsonValue>} fields
+ * @returns {Record<string, JsonValue>}
+ */
+function canonicalFields(fields) {
+  return Object.fromEntries(Object.entries(fields).filter(([k, v]) => !WHEN_SET.has(k) || isSet(v)));
+}
+
+/** @param {JsonValue} v */
+function isSet(v) {
+  if (v === null || v === "" || v === 0n) return false;
+  return !Array.isArray(v) || v.length > 0;
+}
+
+/**
+ * The record layout of normalised fields (RangeError with protocol/encoding.py's message for
+ * bands it refuses).
+ * @param {Record<string, JsonValue>} f
+ */
+function schemeOf(f) {
+  const components = /** @type {string[]} */ (f.components);
+  const big = (/** @type {string} */ k) => /** @type {bigint} */ (f[k]);
+  return Scheme.of(/** @type {string[]} */ (f.categories), big("salary_max"), /** @type {string[]} */ (f.job_categories),
+    /** @type {bigint[]} */ (f.salary_bands), {
+      variableMax: components.includes(Component.VARIABLE) ? big("variable_max") : 0n,
+      variableBands: /** @type {bigint[]} */ (f.variable_bands),
+      hoursMax: components.includes(Component.HOURS) ? Number(big("hours_max")) : 0,
+      hourlyMax: big("hourly_max"), hourlyBands: /** @type {bigint[]} */ (f.hourly_bands),
+    });
 }
 
 /**
@@ -224,14 +370,18 @@ function normalizeNodes(v) {
     if (nd === null || typeof nd !== "object" || Array.isArray(nd) || nd instanceof JsonFloat) {
       throw new InvalidManifest("manifest has missing or unexpected fields (a node must be an object)");
     }
-    const keys = Object.keys(nd);
+    const keys = Object.keys(nd).filter((k) => k !== NODE_WEB_URL);
     if (keys.length !== NODE_FIELDS.length || !NODE_FIELDS.every((k) => k in nd)) {
-      throw new InvalidManifest(`manifest has missing or unexpected fields (a node must have exactly ${NODE_FIELDS.join(", ")})`);
+      throw new InvalidManifest(`manifest has missing or unexpected fields (a node must have exactly ${NODE_FIELDS.join(", ")}`
+        + `, and may have ${NODE_WEB_URL})`);
     }
-    for (const k of NODE_FIELDS) {
+    for (const k of [...NODE_FIELDS, ...(NODE_WEB_URL in nd ? [NODE_WEB_URL] : [])]) {
       if (typeof nd[k] !== "string") throw new InvalidManifest(`node field ${k} must be a string`);
     }
-    return Object.fromEntries(NODE_FIELDS.map((k) => [k, nd[k]]));
+    const fields = NODE_FIELDS.map((k) => [k, nd[k]]);
+    // in the JSON only when set, so that a node without it keeps the manifest's bytes
+    if (nd[NODE_WEB_URL]) fields.push([NODE_WEB_URL, nd[NODE_WEB_URL]]);
+    return Object.fromEntries(fields);
   });
 }
 
@@ -253,11 +403,23 @@ function normalizeModulus(v) {
  * @param {Record<string, JsonValue>} f
  */
 function validate(f) {
+  validateParties(f);
+  validateQuestions(f);
+  validateLabels(f);
+  validateComponents(f);
+  validateFiling(f);
+  validateWeb(f);
+  validateLayout(f);
+  if (f.dp_epsilon) checkEpsilon(/** @type {string} */ (f.dp_epsilon));
+  parseTime(/** @type {string} */ (f.closes_at));
+}
+
+/**
+ * Version, survey id, model, the nodes and the analyst's key.
+ * @param {Record<string, JsonValue>} f
+ */
+function validateParties(f) {
   const nodes = /** @type {Record<string, string>[]} */ (f.nodes);
-  const categories = /** @type {string[]} */ (f.categories);
-  const jobs = /** @type {string[]} */ (f.job_categories);
-  const bands = /** @type {bigint[]} */ (f.salary_bands);
-  const salaryMax = /** @type {bigint} */ (f.salary_max);
   const threshold = /** @type {bigint} */ (f.threshold);
   if (f.version !== BigInt(MANIFEST_VERSION)) throw new InvalidManifest(`unsupported manifest version ${f.version}`);
   if (!SURVEY_ID.test(/** @type {string} */ (f.survey_id))) {
@@ -276,6 +438,16 @@ function validate(f) {
     throw new InvalidManifest(`the survey uses record encoding ${pyRepr(/** @type {string} */ (f.encoding))}, this version `
       + `reads only ${pyRepr(ENCODING_ID)}: finish that survey with the version that created it, or create a new survey`);
   }
+}
+
+/**
+ * Genders, the salary bound, k and the job categories.
+ * @param {Record<string, JsonValue>} f
+ */
+function validateQuestions(f) {
+  const categories = /** @type {string[]} */ (f.categories);
+  const jobs = /** @type {string[]} */ (f.job_categories);
+  const salaryMax = /** @type {bigint} */ (f.salary_max);
   if (!categories.length || new Set(categories).size !== categories.length) throw new InvalidManifest("categories must be distinct and non-empty");
   if (!categories.includes("male")) throw new InvalidManifest("categories must include 'male' (the pay-gap reference)");
   if (categories.some((c) => !isLowerName(c))) {
@@ -285,38 +457,134 @@ function validate(f) {
   if (/** @type {bigint} */ (f.min_group_size) < 1n) throw new InvalidManifest("minimum group size k must be at least 1");
   if (new Set(jobs).size !== jobs.length || jobs.length > 64) throw new InvalidManifest("job categories must be distinct, at most 64");
   if (jobs.some((c) => !isLowerName(c) || c.includes(","))) throw new InvalidManifest("job categories must be lower-case names without commas");
-  if (bands.some((b) => b <= 0n || b > salaryMax) || bands.some((b, i) => i > 0 && bands[i - 1] >= b)) {
-    throw new InvalidManifest("salary bands must be strictly increasing, above 0 and at most the salary bound");
-  }
-  const cells = categories.length * Math.max(1, jobs.length);
-  const cellBands = cells * (bands.length + 1);
-  if (cellBands > MAX_CELL_BANDS) {
-    const width = vectorLength(cells, bands, salaryMax);
-    throw new InvalidManifest(`genders x job categories x salary bands is ${cellBands}, at most ${MAX_CELL_BANDS}: `
-      + `each submission would be ${width.toLocaleString("en-US")} field elements `
-      + `(${(16 * width).toLocaleString("en-US")} bytes per node)`);
-  }
-  if (f.dp_epsilon) checkEpsilon(/** @type {string} */ (f.dp_epsilon));
-  parseTime(/** @type {string} */ (f.closes_at));
 }
 
 /**
- * Field elements per submission (protocol/encoding.py's Scheme.vector_length): the record
- * (cells x bands histogram, salary and square sums per cell, 2L offset bits) and its 4L + 9
- * element validity proof, L the bits of the widest band.
- * @param {number} cells
- * @param {bigint[]} bands
- * @param {bigint} salaryMax
+ * The organiser's labels: at most one per declared category, each a short line without commas
+ * or '=', and no label or key folding to another category's.
+ * @param {Record<string, JsonValue>} f
  */
-function vectorLength(cells, bands, salaryMax) {
-  const edges = [0n, ...bands];
-  let widest = 0n;
-  edges.forEach((lo, b) => {
-    const hi = b + 1 < edges.length ? edges[b + 1] - 1n : salaryMax;
-    if (hi - lo > widest) widest = hi - lo;
-  });
-  const L = Math.max(1, widest.toString(2).length - (widest === 0n ? 1 : 0));
-  return cells * edges.length + 2 * cells + 2 * L + 4 * L + 9;
+function validateLabels(f) {
+  for (const [name, keysField] of [["gender_labels", "categories"], ["job_labels", "job_categories"]]) {
+    const labels = /** @type {Record<string, string>} */ (f[name] ?? {});
+    const keys = /** @type {string[]} */ (f[keysField]);
+    if (Object.keys(labels).some((k) => !keys.includes(k))) {
+      throw new InvalidManifest(`${name} must give at most one label to each declared category`);
+    }
+    for (const label of Object.values(labels)) {
+      const chars = [...label];
+      if (!label || label !== pyStrip(label) || chars.length > MAX_LABEL_CHARS
+        || chars.some((c) => c === "," || c === "=" || CONTROL.test(c))) {
+        throw new InvalidManifest(`${name}: ${pyRepr(label)} is not a label (1 to ${MAX_LABEL_CHARS} characters, `
+          + "no commas, '=' or control characters, no surrounding spaces)");
+      }
+    }
+  }
+  for (const choices of [new Choices("gender", /** @type {string[]} */ (f.categories), /** @type {any} */ (f.gender_labels ?? {})),
+    new Choices("job category", /** @type {string[]} */ (f.job_categories), /** @type {any} */ (f.job_labels ?? {}))]) {
+    const clash = choices.collisions();
+    if (clash.length) {
+      throw new InvalidManifest(`the ${choices.what} label ${pyRepr(clash[0])} names two different categories `
+        + "(labels and keys are compared after NFKC normalisation and case folding)");
+    }
+  }
+}
+
+/**
+ * A complete survey's fields: present only with the component they describe.
+ * @param {Record<string, JsonValue>} f
+ */
+function validateComponents(f) {
+  const names = Object.values(Component);
+  const components = /** @type {string[]} */ (f.components);
+  const big = (/** @type {string} */ k) => /** @type {bigint} */ (f[k]);
+  const [variableMax, hoursMax, hourlyMax] = [big("variable_max"), big("hours_max"), big("hourly_max")];
+  const order = components.map((c) => names.indexOf(/** @type {any} */ (c)));
+  if (components.length && (components[0] !== Component.BASIC || new Set(components).size !== components.length
+    || order.some((k, i) => k < 0 || (i > 0 && order[i - 1] > k)))) {
+    throw new InvalidManifest("components must be 'basic' followed by any of 'variable', 'hours', in that order");
+  }
+  const has = (/** @type {string} */ c) => components.includes(c);
+  if (components.length && !Object.values(PayPeriod).includes(/** @type {any} */ (f.pay_period))) {
+    throw new InvalidManifest("pay_period must be 'annual' or 'monthly' in a survey with components");
+  }
+  if (!components.length && f.pay_period) throw new InvalidManifest('pay_period needs components (e.g. ["basic", "variable"])');
+  if (has(Component.VARIABLE) !== variableMax > 0n || (!variableMax && /** @type {bigint[]} */ (f.variable_bands).length)) {
+    throw new InvalidManifest("variable_max (above 0) and variable_bands go with the component 'variable', and only with it");
+  }
+  if (has(Component.HOURS) !== hoursMax > 0n
+    || (!hoursMax && (hourlyMax || /** @type {bigint[]} */ (f.hourly_bands).length))) {
+    throw new InvalidManifest("hours_max, hourly_max and hourly_bands go with the component 'hours', and only with it");
+  }
+  if (hoursMax && !(hoursMax > 0n && hoursMax <= BigInt(MAX_HOURS) && hourlyMax > 0n && hourlyMax < 10n ** 12n)) {
+    throw new InvalidManifest(`hours_max must be 1 to ${MAX_HOURS} hours and hourly_max (hundredths of the unit per `
+      + "hour) between 1 and 10^12");
+  }
+  if (variableMax >= 10n ** 12n || variableMax > big("salary_max")) {
+    throw new InvalidManifest("variable_max must be at most the salary bound (the pay level includes variable pay)");
+  }
+}
+
+/**
+ * Who files the report and the period it covers: short lines without control characters.
+ * @param {Record<string, JsonValue>} f
+ */
+function validateFiling(f) {
+  for (const name of ["organisation", "reporting_period"]) {
+    const v = /** @type {string} */ (f[name]);
+    const chars = [...v];
+    if (v && (v !== pyStrip(v) || chars.length > MAX_FILING_CHARS || chars.some((c) => CONTROL.test(c)))) {
+      throw new InvalidManifest(`${name}: ${pyRepr(v)} must be 1 to ${MAX_FILING_CHARS} characters, without control `
+        + "characters or surrounding spaces");
+    }
+  }
+}
+
+/**
+ * The page's fields: its language, its bundle's hash and the further origins allowed to upload.
+ * @param {Record<string, JsonValue>} f
+ */
+function validateWeb(f) {
+  const language = /** @type {string} */ (f.language);
+  if (language && (!LANGUAGE.test(language) || language.length > MAX_LANGUAGE_CHARS)) {
+    throw new InvalidManifest(`language: ${pyRepr(language)} is not a BCP 47 language tag such as en, zh-TW or de `
+      + `(at most ${MAX_LANGUAGE_CHARS} characters)`);
+  }
+  const page = /** @type {string} */ (f.web_page_sha256);
+  if (page && !HEX32.test(page)) {
+    throw new InvalidManifest("web_page_sha256 must be 64 lower-case hex digits (the SHA-256 of salary-page.js)");
+  }
+  const origins = /** @type {string[]} */ (f.web_origins);
+  if (origins.length > MAX_WEB_ORIGINS || new Set(origins).size !== origins.length) {
+    throw new InvalidManifest(`web_origins must be at most ${MAX_WEB_ORIGINS} distinct origins`);
+  }
+  for (const origin of origins) {
+    const port = ORIGIN.exec(origin)?.[2];
+    if (!ORIGIN.test(origin) || (port !== undefined && !(Number(port.slice(1)) >= 1 && Number(port.slice(1)) <= 65535))) {
+      throw new InvalidManifest(`web_origins: ${pyRepr(origin)} is not an https:// origin (lower-case host, optional `
+        + "port 1-65535, no path or trailing slash)");
+    }
+  }
+}
+
+/**
+ * Every value's bands, and the cells x bands limit with the submission size it would give.
+ * @param {Record<string, JsonValue>} f
+ */
+function validateLayout(f) {
+  let sc;
+  try {
+    sc = schemeOf(f);
+  } catch (e) {
+    throw new InvalidManifest(e instanceof Error ? e.message : String(e));
+  }
+  if (sc.cellBands > MAX_CELL_BANDS) {
+    const what = sc.complete ? "the bands of every value" : "salary bands";
+    const width = sc.vectorLength;
+    throw new InvalidManifest(`genders x job categories x ${what} is ${sc.cellBands}, at most ${MAX_CELL_BANDS}: `
+      + `each submission would be ${width.toLocaleString("en-US")} field elements `
+      + `(${(16 * width).toLocaleString("en-US")} bytes per node)`);
+  }
 }
 
 /**
@@ -331,6 +599,9 @@ function isLowerName(c) {
 function validateNode(nd) {
   const name = nd.name;
   if (!nd.url.startsWith("https://")) throw new InvalidManifest(`node ${name}: URL must be https://`);
+  if (NODE_WEB_URL in nd && !nd[NODE_WEB_URL].startsWith("https://")) {
+    throw new InvalidManifest(`node ${name}: web URL must be https://`);
+  }
   const colon = nd.mpc_address.lastIndexOf(":");
   const port = nd.mpc_address.slice(colon + 1);
   if (colon < 1 || !/^[0-9]+$/.test(port) || !(Number(port) > 0 && Number(port) < 65536)) {

@@ -1,22 +1,28 @@
 /**
  * The validity proof a contributor appends to its record vector (protocol/validity.py's prove):
  *
- *     [record (W)] [m] [x1 y1 z1] [x2 y2 z2] [w0] [h(0) .. h(2G)]        width W + 4L + 9
+ *     [record (W)] [m] [x_k y_k z_k for each Beaver check k] [w0] [h(0) .. h(2G)]
  *
- * m, x1, y1, x2, y2 and w0 uniformly random, z1 = x1 y1 and z2 = x2 y2 two Beaver triples, and
- * h = w^2 given by its values at 0..2G, where w is the polynomial of degree G = 2L through
- * (0, w0) and (k, d_k) for the record's G offset bits d = d1 d2.  The nodes check it on shares
- * with random coefficients they draw after the submissions are frozen.  BigInt arithmetic mod p.
+ * m, every x_k, y_k and w0 uniformly random, z_k = x_k y_k (C triples: a one-hot and a product
+ * check per banded value, and the hourly relation when hours are collected; C = 2 for a
+ * one-figure survey, whose proof is then 4L + 9 elements), and h = w^2 given by its values at
+ * 0..2G, where w is the polynomial of degree G through (0, w0) and (k, d_k) for the record's G
+ * bits (every value's offset bits, then basic pay's and the hours' bits).  The nodes check it on
+ * shares with random coefficients they draw after the submissions are frozen.  BigInt
+ * arithmetic mod p; the wire's inputs are bits, so its extension adds coefficients rather than
+ * multiplying them.
  */
 
 import { P127, inverse, randomElements } from "./field.js";
 import { encodeRecord } from "./record.js";
 
-/** @import { EmployeeRecord, Scheme } from "./record.js" */
+/** @import { EmployeeRecord } from "./record.js" */
+/** @import { Scheme } from "./scheme.js" */
 
 /**
- * The fixed random values of a proof, for known-answer tests: (m, x1, y1, x2, y2, w0).
- * @typedef {readonly [bigint, bigint, bigint, bigint, bigint, bigint]} ProofRandomness
+ * The fixed random values of a proof, for known-answer tests: m, x and y of every triple, w0
+ * (2 + 2C elements).
+ * @typedef {readonly bigint[]} ProofRandomness
  */
 
 /** Where each part of a submission vector sits: the record's {@link Scheme}, then the proof. */
@@ -25,19 +31,31 @@ export class Layout {
   constructor(scheme) {
     this.scheme = scheme;
     this.recordWidth = scheme.recordWidth;
-    /** G: the squares the proof's polynomial h carries, one per bit of d1 and d2. */
-    this.gates = 2 * scheme.bits;
+    /** G: the squares the proof's polynomial h carries, one per bit of the record. */
+    this.gates = scheme.totalBits;
+    /** C: the Beaver triples. */
+    this.triples = scheme.triples;
     this.maskAt = this.recordWidth;
     /** x1, y1, z1 */
     this.oneHotTripleAt = this.recordWidth + 1;
     /** x2, y2, z2 */
     this.productTripleAt = this.recordWidth + 4;
     /** w0, the wire polynomial's value at 0 */
-    this.seedAt = this.recordWidth + 7;
-    this.hAt = this.recordWidth + 8;
+    this.seedAt = this.recordWidth + 1 + 3 * this.triples;
+    this.hAt = this.seedAt + 1;
     /** Field elements per submission. */
     this.width = this.hAt + 2 * this.gates + 1;
+    /** Random elements a proof draws: m, x and y of every triple, w0. */
+    this.randomCount = 2 + 2 * this.triples;
     Object.freeze(this);
+  }
+
+  /**
+   * x, y, z of Beaver check k.
+   * @param {number} k
+   */
+  tripleAt(k) {
+    return this.recordWidth + 1 + 3 * k;
   }
 }
 
@@ -77,7 +95,7 @@ const extensions = new Map();
  * @param {number} G
  * @param {bigint} p
  */
-function extension(G, p) {
+export function extension(G, p) {
   const key = `${G}:${p}`;
   let rows = extensions.get(key);
   if (rows === undefined) {
@@ -88,8 +106,9 @@ function extension(G, p) {
 }
 
 /**
- * The wire polynomial w's values at 0..2G: w0, the record's G offset bits, then their
- * extrapolation.
+ * The wire polynomial w's values at 0..2G: w0, the record's G bits, then their extrapolation.
+ * Inputs that are all 0 or 1 (every honest record) take sums of coefficients; others the
+ * general products.
  * @param {readonly bigint[]} rec the record reduced mod p
  * @param {Layout} layout
  * @param {bigint} w0
@@ -97,31 +116,54 @@ function extension(G, p) {
  */
 function wireValues(rec, layout, w0, p) {
   const at = layout.scheme.d1At;
-  const w = [w0, ...rec.slice(at, at + layout.gates)];
-  const inputs = [...w];
-  for (const row of extension(layout.gates, p)) w.push(row.reduce((acc, c, k) => acc + c * inputs[k], 0n) % p);
+  const G = layout.gates;
+  const inputs = [w0, ...rec.slice(at, at + G)];
+  const w = [...inputs];
+  const rows = extension(G, p);
+  if (inputs.every((v, k) => k === 0 || v === 0n || v === 1n)) {
+    const ones = [];
+    for (let k = 1; k <= G; k++) if (inputs[k] === 1n) ones.push(k);
+    for (const row of rows) {
+      let acc = row[0] * w0;
+      for (const k of ones) acc += row[k];
+      w.push(acc % p);
+    }
+  } else {
+    for (const row of rows) w.push(row.reduce((acc, c, k) => acc + c * inputs[k], 0n) % p);
+  }
   return w;
 }
 
 /**
- * The full submission vector for a record vector: record, m, x1 y1 z1, x2 y2 z2, w0, h(0..2G).
- * A record that is not valid still gets honest triples and the true squares of its bits, so
- * the nodes reject it for the constraint it breaks.
+ * The full submission vector for a record vector: record, m, the triples, w0, h(0..2G).  A
+ * record that is not valid still gets honest triples and the true squares of its bits, so the
+ * nodes reject it for the constraint it breaks.
  * @param {readonly bigint[]} record
  * @param {Layout} layout
  * @param {bigint} [p]
- * @param {ProofRandomness} [randomness] fixes (m, x1, y1, x2, y2, w0) for known-answer tests;
- *   by default drawn uniformly from ``crypto.getRandomValues``
+ * @param {ProofRandomness} [randomness] fixes (m, x and y of every triple, w0) for known-answer
+ *   tests; by default drawn uniformly from ``crypto.getRandomValues``
  * @returns {bigint[]}
  */
 export function prove(record, layout, p = P127, randomness = undefined) {
   if (record.length !== layout.recordWidth) throw new RangeError("record vector has the wrong length for this layout");
-  if (randomness !== undefined && randomness.length !== 6) throw new RangeError("proof randomness is six field elements");
+  if (randomness !== undefined && randomness.length !== layout.randomCount) {
+    throw new RangeError("randomness must be m, x and y of every triple, and w0");
+  }
   const mod = (/** @type {bigint} */ v) => ((v % p) + p) % p;
-  const [m, x1, y1, x2, y2, w0] = (randomness ?? randomElements(6, p)).map(mod);
-  const rec = record.map(mod);
-  const h = wireValues(rec, layout, w0, p).map((v) => (v * v) % p);
-  return [...rec, m, x1, y1, (x1 * y1) % p, x2, y2, (x2 * y2) % p, w0, ...h];
+  const rand = (randomness ?? randomElements(layout.randomCount, p)).map(mod);
+  const w0 = rand[rand.length - 1];
+  const out = record.map(mod);
+  const wire = wireValues(out, layout, w0, p);
+  out.push(rand[0]);
+  for (let k = 0; k < layout.triples; k++) {
+    const x = rand[1 + 2 * k];
+    const y = rand[2 + 2 * k];
+    out.push(x, y, (x * y) % p);
+  }
+  out.push(w0);
+  for (const v of wire) out.push((v * v) % p);
+  return out;
 }
 
 /**

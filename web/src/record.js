@@ -1,123 +1,29 @@
 /**
- * One employee's answer and its record vector, as protocol/encoding.py builds it.
- *
- * A survey declares genders, optional job categories and optional salary bands (lower edges
- * ``0 = e_0 < e_1 < ... < e_{B-1} <= max``).  A cell is a (gender, job) pair, K = genders x
- * max(1, jobs) cells, gender-major.  A record (cell c, salary s in band b) is
- *
- *     H[c', b']  one-hot: 1 at (c, b)                                 (K*B)
- *     P[c']      s on cell c, else 0                                  (K)
- *     Q[c']      s^2 on cell c, else 0                                (K)
- *     d1[0..L)   bits of s - e_b        d2[0..L)   bits of hi_b - s
- *
- * with L the bit length of the widest band.  Each part is written by its own function, so that
- * a record of several values can add value blocks beside the salary's.  Salaries are BigInt
- * (s^2 exceeds 2^53 for bounds above about 9.5e7).
+ * One employee's answers checked into a record, and its record vector, as protocol/encoding.py
+ * builds them (the layout is scheme.js's).  A one-figure survey's record is a salary; a complete
+ * survey's is basic pay, variable pay and hours (hundredths) as the survey collects them, and
+ * its banded values are the pay level T = basic + variable, V and the hourly level Y.  Amounts
+ * are BigInt (squares exceed 2^53 for bounds above about 9.5e7).
  */
 
 import { parseAmount, wholeUnits } from "./amounts.js";
 import { InvalidSubmission } from "./errors.js";
+import { HOURLY_SCALE, HOURS_SCALE, ValueKind } from "./scheme.js";
 import { casefold, pyRepr, pyStrip } from "./text.js";
 
 /** @import { AmountFormat } from "./amounts.js" */
-/** @import { Manifest } from "./manifest.js" */
+/** @import { Scheme, ValueBlock, ValueKindName } from "./scheme.js" */
 
 /** Longest gender or job-category answer read (protocol/answers.py's MAX_CHOICE_CHARS). */
 export const MAX_CHOICE_CHARS = 200;
 
 /**
  * One employee's answer, checked against the survey (``job`` is "" when the survey declares no
- * job categories).
- * @typedef {Readonly<{gender: string, job: string, salary: bigint}>} EmployeeRecord
+ * job categories).  ``salary`` is the basic pay (the one figure of a one-figure survey),
+ * ``variable`` the variable pay, ``hours`` the hours paid in the period in hundredths (0 when
+ * the survey does not collect them).
+ * @typedef {Readonly<{gender: string, job: string, salary: bigint, variable: bigint, hours: bigint}>} EmployeeRecord
  */
-
-/** Everything the record layout depends on.  Build with {@link Scheme.of} or {@link Scheme.fromManifest}. */
-export class Scheme {
-  /**
-   * @param {readonly string[]} genders
-   * @param {readonly string[]} jobs
-   * @param {readonly bigint[]} edges band lower edges, edges[0] = 0
-   * @param {bigint} salaryMax
-   */
-  constructor(genders, jobs, edges, salaryMax) {
-    this.genders = Object.freeze([...genders]);
-    this.jobs = Object.freeze([...jobs]);
-    this.edges = Object.freeze([...edges]);
-    this.salaryMax = salaryMax;
-    this.G = this.genders.length;
-    /** Job columns: 1 when the survey declares no job categories. */
-    this.J = Math.max(1, this.jobs.length);
-    this.K = this.G * this.J;
-    this.B = this.edges.length;
-    /** L: bits of each in-band offset (d1 and d2). */
-    this.bits = Math.max(1, ...this.edges.map((_, b) => bitLength(this.bandWidth(b))));
-    this.prodAt = this.K * this.B;
-    this.sqAt = this.prodAt + this.K;
-    /** The leading entries that are summed: histogram, salary sums, sums of squares. */
-    this.aggregateWidth = this.sqAt + this.K;
-    this.d1At = this.aggregateWidth;
-    this.d2At = this.d1At + this.bits;
-    this.recordWidth = this.d2At + this.bits;
-    /** Field elements a contributor shares: the record, then its 4L + 9 element validity proof. */
-    this.vectorLength = this.recordWidth + 4 * this.bits + 9;
-    Object.freeze(this);
-  }
-
-  /**
-   * ``bands`` are the band boundaries above 0 (the manifest's ``salary_bands``), strictly
-   * increasing and at most ``salaryMax``; none is one band [0, max].
-   * @param {readonly string[]} genders
-   * @param {bigint | number} salaryMax
-   * @param {readonly string[]} [jobs]
-   * @param {readonly (bigint | number)[]} [bands]
-   */
-  static of(genders, salaryMax, jobs = [], bands = []) {
-    const max = BigInt(salaryMax);
-    const b = bands.map(BigInt);
-    if (b.some((x, i) => x <= 0n || x > max || (i > 0 && b[i - 1] >= x))) {
-      throw new RangeError("salary bands must be strictly increasing, above 0 and at most the salary bound");
-    }
-    return new Scheme(genders, jobs, [0n, ...b], max);
-  }
-
-  /** @param {Manifest} manifest */
-  static fromManifest(manifest) {
-    return Scheme.of(manifest.categories, manifest.salaryMax, manifest.jobCategories, manifest.salaryBands);
-  }
-
-  /**
-   * @param {number} g
-   * @param {number} j
-   */
-  cell(g, j) {
-    return g * this.J + j;
-  }
-
-  /** @param {number} b */
-  bandHi(b) {
-    return b + 1 < this.B ? this.edges[b + 1] - 1n : this.salaryMax;
-  }
-
-  /** @param {number} b */
-  bandWidth(b) {
-    return this.bandHi(b) - this.edges[b];
-  }
-
-  /**
-   * The band holding ``salary`` (in [0, max]).
-   * @param {bigint} salary
-   */
-  bandOf(salary) {
-    let b = 0;
-    while (b + 1 < this.B && this.edges[b + 1] <= salary) b++;
-    return b;
-  }
-}
-
-/** @param {bigint} v non-negative */
-function bitLength(v) {
-  return v === 0n ? 0 : v.toString(2).length;
-}
 
 /**
  * ``text`` as answers are compared with keys and labels: NFKC-normalised, case-folded,
@@ -169,7 +75,34 @@ export class Choices {
     }
     return key;
   }
+
+  /**
+   * What people are shown for ``key``: its label, else the key.
+   * @param {string} key
+   */
+  label(key) {
+    return Object.hasOwn(this.labels, key) ? this.labels[key] : key;
+  }
+
+  /**
+   * Keys and labels that fold to the same text but name different keys (a manifest with any is
+   * refused).
+   * @returns {string[]}
+   */
+  collisions() {
+    /** @type {Map<string, string>} */
+    const seen = new Map();
+    /** @type {string[]} */
+    const clash = [];
+    for (const [k, text] of [...this.keys.map((k) => [k, k]), ...Object.entries(this.labels)]) {
+      const f = fold(text);
+      if (!seen.has(f)) seen.set(f, k);
+      if (seen.get(f) !== k) clash.push(text);
+    }
+    return clash;
+  }
 }
+
 
 /**
  * A salary given on a form, in whole units of the survey, at most ``salaryMax``: an integer, or
@@ -192,6 +125,48 @@ export function parseSalary(value, salaryMax, fmt = {}) {
 }
 
 /**
+ * An amount of pay (basic or variable) in whole units, at most ``bound``, named ``what`` in
+ * messages (protocol/encoding.py's parse_pay).
+ * @param {string | number | bigint} value
+ * @param {bigint} bound
+ * @param {string} what
+ * @param {AmountFormat} [fmt]
+ * @returns {bigint}
+ */
+export function parsePay(value, bound, what, fmt = {}) {
+  let v;
+  if (typeof value === "bigint") v = value;
+  else if (typeof value === "number" && Number.isSafeInteger(value)) v = BigInt(value);
+  else if (typeof value === "string") v = wholeUnits(parseAmount(value, fmt, what));
+  else throw new InvalidSubmission(`${what} must be a whole number`);
+  if (v < 0n) throw new InvalidSubmission(`${what} must not be negative`);
+  if (v > bound) throw new InvalidSubmission(`${what} above the survey's upper bound of ${bound}`);
+  return v;
+}
+
+/**
+ * Hours paid in the period, in hundredths (rounded half to even), above 0 and at most
+ * ``hoursMax`` whole hours (protocol/encoding.py's parse_hours).  An integer is whole hours; a
+ * number with a fraction is read as its shortest decimal text.
+ * @param {string | number | bigint} value
+ * @param {number} hoursMax
+ * @param {AmountFormat} [fmt]
+ * @returns {bigint}
+ */
+export function parseHours(value, hoursMax, fmt = {}) {
+  let h;
+  if (typeof value === "bigint") h = value * HOURS_SCALE;
+  else if (typeof value === "number" && Number.isSafeInteger(value)) h = BigInt(value) * HOURS_SCALE;
+  else if (typeof value === "string" || (typeof value === "number" && Number.isFinite(value))) {
+    const a = parseAmount(String(value), fmt, "hours");
+    h = wholeUnits({ numerator: a.numerator * HOURS_SCALE, denominator: a.denominator });
+  } else throw new InvalidSubmission("hours must be a number");
+  if (h <= 0n) throw new InvalidSubmission("hours must be above 0");
+  if (h > BigInt(hoursMax) * HOURS_SCALE) throw new InvalidSubmission(`hours above the survey's upper bound of ${hoursMax}`);
+  return h;
+}
+
+/**
  * The job category ``text`` names; "" when the survey declares none (protocol/encoding.py's
  * parse_job).
  * @param {string | null | undefined} text
@@ -210,29 +185,129 @@ export function parseJob(text, jobs, labels = {}) {
 }
 
 /**
+ * @typedef {string | number | bigint} AnswerValue
+ * @typedef {{genderLabels?: Readonly<Record<string, string>>, jobLabels?: Readonly<Record<string, string>>,
+ *   amounts?: AmountFormat, variable?: AnswerValue | null, hours?: AnswerValue | null}} RecordOptions
+ */
+
+/**
  * Check a form's answers into a record (protocol/encoding.py's make_record): InvalidSubmission
- * with Python's one-line message otherwise.
+ * with Python's one-line message otherwise.  ``salary`` is the basic pay; ``options.variable``
+ * and ``options.hours`` are required exactly when the survey collects them (variable pay may be
+ * 0) and must be absent (undefined or null) otherwise.
  * @param {string} gender
- * @param {string | number | bigint} salary
+ * @param {AnswerValue} salary
  * @param {Scheme} scheme
  * @param {string | null} [job]
- * @param {{genderLabels?: Readonly<Record<string, string>>, jobLabels?: Readonly<Record<string, string>>,
- *   amounts?: AmountFormat}} [options] the organiser's labels, how the salary is written
+ * @param {RecordOptions} [options] the organiser's labels, how amounts are written, the further answers
  * @returns {EmployeeRecord}
  */
 export function makeRecord(gender, salary, scheme, job = null, options = {}) {
-  return Object.freeze({
-    gender: new Choices("gender", scheme.genders, options.genderLabels).match(gender),
-    salary: parseSalary(salary, scheme.salaryMax, options.amounts),
-    job: parseJob(job, scheme.jobs, options.jobLabels),
+  const g = new Choices("gender", scheme.genders, options.genderLabels).match(gender);
+  const variable = options.variable ?? null;
+  const hours = options.hours ?? null;
+  if (!scheme.complete) {
+    const s = parseSalary(salary, scheme.salaryMax, options.amounts);
+    const j = parseJob(job, scheme.jobs, options.jobLabels);
+    if (variable !== null || hours !== null) {
+      throw new InvalidSubmission("this survey asks for one pay figure; leave variable pay and hours out");
+    }
+    return Object.freeze({ gender: g, job: j, salary: s, variable: 0n, hours: 0n });
+  }
+  const basic = parsePay(salary, scheme.salaryMax, "basic pay", options.amounts);
+  const j = parseJob(job, scheme.jobs, options.jobLabels);
+  const v = optional(variable, scheme.variable !== null, "variable pay");
+  const h = optional(hours, scheme.hoursMax > 0, "hours");
+  const record = Object.freeze({
+    gender: g, job: j, salary: basic,
+    variable: v !== null ? parsePay(v, scheme.variable?.top ?? 0n, "variable pay", options.amounts) : 0n,
+    hours: h !== null ? parseHours(h, scheme.hoursMax, options.amounts) : 0n,
+  });
+  checkBounds(record, scheme);
+  return record;
+}
+
+/**
+ * @param {AnswerValue | null} value
+ * @param {boolean} collected
+ * @param {string} what
+ */
+function optional(value, collected, what) {
+  if (collected && (value === null || (typeof value === "string" && !pyStrip(value)))) {
+    throw new InvalidSubmission(`${what} is missing (this survey collects it; 0 is an answer)`);
+  }
+  if (!collected && value !== null) throw new InvalidSubmission(`this survey does not collect ${what}; leave it out`);
+  return value;
+}
+
+/**
+ * A form's answers, as the page collects them (strings as typed, or numbers; ``job``,
+ * ``variable`` and ``hours`` only when the survey asks them).
+ * @typedef {{gender: string, basic: AnswerValue, job?: string | null, variable?: AnswerValue | null,
+ *   hours?: AnswerValue | null}} Answers
+ */
+
+/**
+ * A checked record for a manifest's survey from a form's answers (the labels and the layout are
+ * the manifest's): InvalidSubmission with the Python contributor's one-line message otherwise.
+ * @param {{scheme(): Scheme, genderLabels: Readonly<Record<string, string>>, jobLabels: Readonly<Record<string, string>>}} manifest
+ * @param {Answers} answers
+ * @param {{amounts?: AmountFormat}} [options] how amounts are written
+ * @returns {EmployeeRecord}
+ */
+export function recordFromAnswers(manifest, answers, options = {}) {
+  return makeRecord(answers.gender, answers.basic, manifest.scheme(), answers.job ?? null, {
+    genderLabels: manifest.genderLabels, jobLabels: manifest.jobLabels, amounts: options.amounts,
+    variable: answers.variable, hours: answers.hours,
   });
 }
 
 /**
+ * The record's value of one kind: the pay level T = basic + variable, V, or Y = floor(T * 10^4 / h).
+ * @param {EmployeeRecord} record
+ * @param {ValueKindName} kind
+ */
+export function valueOf(record, kind) {
+  const level = record.salary + record.variable;
+  if (kind === ValueKind.LEVEL) return level;
+  if (kind === ValueKind.VARIABLE) return record.variable;
+  return record.hours ? (level * HOURLY_SCALE) / record.hours : 0n;
+}
+
+/** @type {Record<ValueKindName, string>} */
+const VALUE_NAMES = { level: "salary", variable: "variable pay", hourly: "hourly pay (hundredths)" };
+
+/**
+ * InvalidSubmission unless every value of ``record`` lies in its bounds (protocol/encoding.py's
+ * check_bounds, with its messages).
  * @param {EmployeeRecord} record
  * @param {Scheme} scheme
  */
-function cellOf(record, scheme) {
+export function checkBounds(record, scheme) {
+  if (record.salary < 0n || record.variable < 0n) {
+    throw new InvalidSubmission(scheme.complete ? "pay must not be negative"
+      : `salary above the survey's upper bound of ${scheme.salaryMax}`);
+  }
+  if (record.variable && scheme.variable === null) throw new InvalidSubmission("this survey does not collect variable pay");
+  if ((record.hours !== 0n) !== (scheme.hoursMax > 0) || record.hours < 0n) {
+    throw new InvalidSubmission(scheme.hoursMax ? "hours must be above 0" : "this survey does not collect hours");
+  }
+  if (record.hours > BigInt(scheme.hoursMax) * HOURS_SCALE) {
+    throw new InvalidSubmission(`hours above the survey's upper bound of ${scheme.hoursMax}`);
+  }
+  for (const v of scheme.values) {
+    if (valueOf(record, v.kind) > v.banding.top) {
+      throw new InvalidSubmission(`${VALUE_NAMES[v.kind]} above the survey's upper bound of ${v.banding.top}`);
+    }
+  }
+}
+
+/**
+ * The record's cell (gender-major), or InvalidSubmission when it is not one of the scheme's.
+ * @param {EmployeeRecord} record
+ * @param {Scheme} scheme
+ */
+export function cellOf(record, scheme) {
   const g = scheme.genders.indexOf(record.gender);
   const j = scheme.jobs.length ? scheme.jobs.indexOf(record.job) : 0;
   if (g < 0 || j < 0) throw new InvalidSubmission("record does not match the survey's genders and job categories");
@@ -247,42 +322,34 @@ function cellOf(record, scheme) {
  * @returns {bigint[]}
  */
 export function encodeRecord(record, scheme) {
-  const s = record.salary;
-  if (!(s >= 0n && s <= scheme.salaryMax)) {
-    throw new InvalidSubmission(`salary above the survey's upper bound of ${scheme.salaryMax}`);
-  }
+  checkBounds(record, scheme);
   const c = cellOf(record, scheme);
-  const b = scheme.bandOf(s);
   const vec = new Array(scheme.recordWidth).fill(0n);
-  putCellBand(vec, scheme, c, b);
-  putValueSums(vec, scheme.prodAt, scheme.sqAt, c, s);
-  putBits(vec, scheme.d1At, scheme.bits, s - scheme.edges[b]);
-  putBits(vec, scheme.d2At, scheme.bits, scheme.bandHi(b) - s);
+  for (const v of scheme.values) putValue(vec, v, c, valueOf(record, v.kind));
+  if (scheme.basicBits) putBits(vec, scheme.basicBitsAt, scheme.basicBits, record.salary);
+  if (scheme.hoursBits) {
+    const r = ((record.salary + record.variable) * HOURLY_SCALE) % record.hours;
+    putBits(vec, scheme.remainderAt, scheme.hoursBits, r);
+    putBits(vec, scheme.slackAt, scheme.hoursBits, record.hours - 1n - r);
+  }
   return vec;
 }
 
 /**
- * H: 1 at (cell c, band b).
+ * One value on cell c: its band's one-hot entry, the value and its square on the cell, its
+ * offset bits above the band's lower edge and below its top.
  * @param {bigint[]} vec
- * @param {Scheme} scheme
+ * @param {ValueBlock} v
  * @param {number} c
- * @param {number} b
+ * @param {bigint} x
  */
-function putCellBand(vec, scheme, c, b) {
-  vec[c * scheme.B + b] = 1n;
-}
-
-/**
- * A value's sum and sum of squares on cell c: v at ``sumAt + c``, v^2 at ``squareAt + c``.
- * @param {bigint[]} vec
- * @param {number} sumAt
- * @param {number} squareAt
- * @param {number} c
- * @param {bigint} v
- */
-function putValueSums(vec, sumAt, squareAt, c, v) {
-  vec[sumAt + c] = v;
-  vec[squareAt + c] = v * v;
+function putValue(vec, v, c, x) {
+  const b = v.banding.bandOf(x);
+  vec[v.histAt + c * v.B + b] = 1n;
+  vec[v.prodAt + c] = x;
+  vec[v.sqAt + c] = x * x;
+  putBits(vec, v.d1At, v.bits, x - v.banding.edges[b]);
+  putBits(vec, v.d2At, v.bits, v.banding.bandHi(b) - x);
 }
 
 /**

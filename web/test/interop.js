@@ -8,6 +8,7 @@
  *   node test/interop.js prepare     {manifest, vectors, tokens, batch_vectors, batch_tokens}
  *   node test/interop.js checks      {checks}           -> per check its result or {error}
  *   node test/interop.js submissions {cases}            -> per case its submission vector or {error}
+ *   node test/interop.js vectors     {manifest, answers, randomness, amounts} -> per answer its vector (batched) or {error}
  *   node test/interop.js text        {texts}            -> per text its fold, Python repr and isdigit
  *   node test/interop.js amounts     {cases}            -> per case [numerator, denominator] or {error}
  */
@@ -21,7 +22,9 @@ import { JsonFloat, canonicalJson, parseJson } from "../src/json.js";
 import { Label, labelBytes } from "../src/labels.js";
 import { parseManifest } from "../src/manifest.js";
 import { encodeSubmission } from "../src/proof.js";
-import { Scheme, fold, makeRecord } from "../src/record.js";
+import { submissionVectors } from "../src/prover.js";
+import { fold, makeRecord, recordFromAnswers } from "../src/record.js";
+import { Scheme } from "../src/scheme.js";
 import { isDigit, pyRepr } from "../src/text.js";
 import { batchBody, prepareBatch, prepareSubmission, submissionBody } from "../src/submission.js";
 import { bulkBodyFromBytes, bulkUploadJson } from "../src/wire.js";
@@ -89,6 +92,8 @@ const COMMANDS = {
     }
   }),
 
+  vectors: batchVectors,
+
   text: ({ texts }) => texts.map((/** @type {string} */ t) => ({
     fold: fold(t), repr: pyRepr(t), isdigit: t !== "" && Array.from(t).every(isDigit),
   })),
@@ -116,17 +121,48 @@ const COMMANDS = {
 };
 
 /**
- * A case: the layout (genders, jobs, bands, salary_max), the answers (gender, job, salary as
- * text or integer) and the proof's six random elements, or none for fresh ones.
+ * A case: the layout (genders, jobs, bands, salary_max, and for a complete survey variable_max,
+ * variable_bands, hours_max, hourly_max, hourly_bands), the answers (gender, job, salary as text
+ * or integer, variable and hours when given) and the proof's random elements, or none for fresh
+ * ones.
  * @param {any} c
  */
 function submission(c) {
-  const scheme = Scheme.of(c.genders, BigInt(c.salary_max), c.jobs, c.bands.map(BigInt));
-  const salary = typeof c.salary === "number" ? BigInt(c.salary) : c.salary;
-  const record = makeRecord(c.gender, salary, scheme, c.job, { genderLabels: c.gender_labels, jobLabels: c.job_labels,
-    amounts: { decimal: c.decimal ?? null } });
+  const scheme = Scheme.of(c.genders, BigInt(c.salary_max), c.jobs, c.bands.map(BigInt), {
+    variableMax: BigInt(c.variable_max ?? 0), variableBands: (c.variable_bands ?? []).map(BigInt), hoursMax: c.hours_max ?? 0,
+    hourlyMax: BigInt(c.hourly_max ?? 0), hourlyBands: (c.hourly_bands ?? []).map(BigInt) });
+  const big = (/** @type {any} */ v) => (typeof v === "number" ? BigInt(v) : v);
+  const record = makeRecord(c.gender, big(c.salary), scheme, c.job, { genderLabels: c.gender_labels, jobLabels: c.job_labels,
+    amounts: { decimal: c.decimal ?? null }, variable: big(c.variable), hours: big(c.hours) });
   const randomness = c.randomness ? c.randomness.map(BigInt) : undefined;
   return encodeSubmission(record, scheme, undefined, randomness).map(String);
+}
+
+/**
+ * A manifest's answers as records (recordFromAnswers) and their vectors by the batched prover
+ * with the given randomness: per answer its vector or {error}.
+ * @param {any} input {manifest, answers: [{gender, job, basic, variable, hours}], randomness}
+ */
+function batchVectors({ manifest, answers, randomness, amounts }) {
+  const m = parseManifest(manifest);
+  /** @type {any[]} */
+  const out = [];
+  /** @type {any[]} */
+  const records = [];
+  /** @type {bigint[][]} */
+  const rand = [];
+  answers.forEach((/** @type {any} */ a, /** @type {number} */ i) => {
+    try {
+      records.push(recordFromAnswers(m, a, { amounts }));
+      rand.push(randomness[i].map(BigInt));
+      out.push(null);
+    } catch (e) {
+      out.push(message(e));
+    }
+  });
+  const vectors = submissionVectors(m, records, undefined, rand);
+  let k = 0;
+  return out.map((o) => o ?? vectors[k++].map(String));
 }
 
 /** @type {Record<string, (c: any) => unknown>} */

@@ -187,3 +187,56 @@ test("canonicalJson writes what Python's json.dumps(sort_keys, compact, ensure_a
   assert.throws(() => canonicalJson(2 ** 60), TypeError);
   assert.throws(() => canonicalJson(undefined), TypeError);
 });
+
+test("a complete survey's fields, labels and filing details: properties, and in the canonical JSON only when set", () => {
+  const d = base();
+  Object.assign(d, { components: ["basic", "variable", "hours"], pay_period: "monthly", variable_max: 2000,
+    variable_bands: [100, 200], hours_max: 200, hourly_max: 30000, hourly_bands: [200], organisation: "Muster AG",
+    reporting_period: "2026", gender_labels: { female: "Frau" }, job_labels: { sales: "Vertrieb" } });
+  const m = parseManifest(text(d));
+  assert.deepEqual([m.components, m.payPeriod, m.variableMax, m.variableBands, m.hoursMax, m.hourlyMax, m.hourlyBands],
+    [["basic", "variable", "hours"], "monthly", 2000, [100, 200], 200, 30000, [200]]);
+  assert.deepEqual([m.organisation, m.reportingPeriod, m.genderLabels, m.jobLabels],
+    ["Muster AG", "2026", { female: "Frau" }, { sales: "Vertrieb" }]);
+  assert.ok(m.scheme().complete);
+  assert.equal(m.vectorLength(), m.scheme().vectorLength);
+  assert.equal(m.currency(), "EUR");
+  const plain = parseManifest(text(base()));
+  assert.deepEqual([plain.components, plain.payPeriod, plain.variableMax, plain.genderLabels, plain.language, plain.webOrigins],
+    [["basic"], "", 0, {}, "", []]);
+  // unset fields written out as their defaults keep the bytes and the hash
+  const spelled = Object.assign(base(), { components: [], pay_period: "", variable_max: 0, variable_bands: [], hours_max: 0,
+    hourly_max: 0, hourly_bands: [], organisation: "", reporting_period: "", language: "", web_page_sha256: "", web_origins: [] });
+  assert.equal(parseManifest(text(spelled)).hashHex(), VEC.sha256);
+  assert.equal(parseManifest(text(spelled)).canonicalText, VEC.canonical);
+});
+
+test("the page's fields: language, the bundle's hash, further origins and nodes' web URLs", () => {
+  const d = Object.assign(base(), { language: "zh-TW", web_page_sha256: "ab".repeat(32),
+    web_origins: ["https://survey.example.org", "https://hr.example:8443"] });
+  d.nodes[1].web_url = "https://proxy.example/node1";
+  const m = parseManifest(text(d));
+  assert.deepEqual([m.language, m.webPageSha256, m.webOrigins], ["zh-TW", "ab".repeat(32), d.web_origins]);
+  assert.deepEqual(m.nodes.map((nd) => nd.webUrl), [d.nodes[0].url, "https://proxy.example/node1", d.nodes[2].url]);
+  const canonical = JSON.parse(m.canonicalText);
+  assert.equal(canonical.nodes[1].web_url, "https://proxy.example/node1");
+  assert.ok(!("web_url" in canonical.nodes[0]));
+  assert.notEqual(m.hashHex(), VEC.sha256);
+  const refuses = (/** @type {object} */ change, /** @type {RegExp} */ why) =>
+    assert.throws(() => parseManifest(text(Object.assign(base(), change))), (e) => e instanceof InvalidManifest && why.test(e.message));
+  for (const language of ["EN", "english", "en-abcdefghi", "en-ab-cd-ef-gh", "e"]) refuses({ language }, /^language: .* BCP 47/);
+  refuses({ language: 5 }, /^manifest field language must be a string$/);
+  for (const web_page_sha256 of ["AB".repeat(32), "ab".repeat(31)]) refuses({ web_page_sha256 }, /^web_page_sha256 must be 64/);
+  for (const origin of ["http://a.example", "https://a.example/", "https://A.example", "https://a.example:0",
+    "https://a.example:65536", "https://-a.example", "https://a.example/path"]) {
+    refuses({ web_origins: [origin] }, /^web_origins: .* is not an https:\/\/ origin/);
+  }
+  refuses({ web_origins: ["https://a.example", "https://a.example"] }, /^web_origins must be at most 16 distinct origins$/);
+  refuses({ web_origins: Array.from({ length: 17 }, (_, i) => `https://${i}.example`) }, /at most 16/);
+  refuses({ web_origins: "https://a.example" }, /^manifest field web_origins must be a list of strings$/);
+  const bad = base();
+  bad.nodes[0].web_url = "http://proxy.example";
+  assert.throws(() => parseManifest(text(bad)), { message: `node ${bad.nodes[0].name}: web URL must be https://` });
+  bad.nodes[0].web_url = 5;
+  assert.throws(() => parseManifest(text(bad)), { message: "node field web_url must be a string" });
+});

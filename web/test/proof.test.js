@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { P127 } from "../src/field.js";
 import { Layout, encodeSubmission, lagrangeConsecutive, prove } from "../src/proof.js";
-import { Scheme, makeRecord } from "../src/record.js";
+import { makeRecord } from "../src/record.js";
+import { Scheme } from "../src/scheme.js";
 import { vector } from "./vectors.js";
 
 const CASES = vector("validity").cases;
@@ -93,5 +94,5 @@ test("a record vector of the wrong length or randomness of the wrong size is ref
   assert.throws(() => prove(new Array(layout.recordWidth - 1).fill(0n), layout), { name: "RangeError",
     message: "record vector has the wrong length for this layout" });
   assert.throws(() => prove(new Array(layout.recordWidth).fill(0n), layout, P127, /** @type {any} */ ([1n, 2n])),
-    /six field elements/);
+    /randomness must be m, x and y of every triple, and w0/);
 });

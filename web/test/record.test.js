@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { InvalidSubmission } from "../src/errors.js";
 import { parseManifest } from "../src/manifest.js";
-import { Scheme, encodeRecord, fold, makeRecord } from "../src/record.js";
+import { encodeRecord, fold, makeRecord } from "../src/record.js";
+import { Scheme } from "../src/scheme.js";
 import { vector } from "./vectors.js";
 
 const CASES = vector("validity").cases;
@@ -16,7 +17,7 @@ test("every known-answer record encodes to its vector", () => {
   for (const c of CASES) {
     const scheme = schemeOf(c);
     const record = makeRecord(c.record.gender, c.record.salary, scheme, c.record.job);
-    assert.deepEqual(record, { gender: c.record.gender, job: c.record.job, salary: BigInt(c.record.salary) });
+    assert.deepEqual(record, { gender: c.record.gender, job: c.record.job, salary: BigInt(c.record.salary), variable: 0n, hours: 0n });
     assert.deepEqual(encodeRecord(record, scheme), c.record_vector.map(BigInt), c.name);
     assert.equal(scheme.recordWidth, c.record_vector.length);
     assert.equal(scheme.vectorLength, c.submission.length);
@@ -96,11 +97,11 @@ test("what a form can get wrong is refused with the Python message", () => {
 
 test("a record that did not come from makeRecord for this scheme is not encoded", () => {
   const noJobs = Scheme.of(["female", "male"], 100);
-  refuses(() => encodeRecord({ gender: "other", job: "", salary: 5n }, noJobs),
+  refuses(() => encodeRecord({ gender: "other", job: "", salary: 5n, variable: 0n, hours: 0n }, noJobs),
     "record does not match the survey's genders and job categories");
-  refuses(() => encodeRecord({ gender: "male", job: "sales", salary: 5n }, noJobs),
+  refuses(() => encodeRecord({ gender: "male", job: "sales", salary: 5n, variable: 0n, hours: 0n }, noJobs),
     "this survey has no job categories; leave the job out");
-  refuses(() => encodeRecord({ gender: "male", job: "", salary: 101n }, noJobs), "salary above the survey's upper bound of 100");
+  refuses(() => encodeRecord({ gender: "male", job: "", salary: 101n, variable: 0n, hours: 0n }, noJobs), "salary above the survey's upper bound of 100");
 });
 
 test("the manifest's scheme", () => {
