@@ -20,7 +20,7 @@ import * as lib from "../src/index.js";
  * @returns {ReadonlyArray<string>}
  */
 export function components(m) {
-  return /** @type {any} */ (m).components ?? ["basic"];
+  return m.components;
 }
 
 /**
@@ -29,7 +29,7 @@ export function components(m) {
  * @returns {Readonly<Record<string, string>>}
  */
 export function labels(m, what) {
-  return /** @type {any} */ (m)[what === "gender" ? "genderLabels" : "jobLabels"] ?? {};
+  return what === "gender" ? m.genderLabels : m.jobLabels;
 }
 
 /**
@@ -38,10 +38,7 @@ export function labels(m, what) {
  * @param {Answers} answers
  */
 export function recordOf(m, answers) {
-  const api = /** @type {any} */ (lib);
-  if (typeof api.recordFromAnswers === "function") return api.recordFromAnswers(m, answers, { amounts: {} });
-  return lib.makeRecord(answers.gender, answers.basic, lib.Scheme.fromManifest(m), answers.job || null,
-    { genderLabels: labels(m, "gender"), jobLabels: labels(m, "job") });
+  return lib.recordFromAnswers(m, answers, { amounts: {} });
 }
 
 /**
@@ -51,26 +48,18 @@ export function recordOf(m, answers) {
  * @returns {bigint[]}
  */
 export function vectorOf(m, record) {
-  const api = /** @type {any} */ (lib);
-  if (typeof api.submissionVector === "function") return api.submissionVector(m, record);
-  return lib.encodeSubmission(record, lib.Scheme.fromManifest(m), m.fieldModulus);
+  return lib.submissionVector(m, record);
 }
 
 /**
- * Many records' vectors (the library's batched form when it has one).
+ * Many records' vectors, the library's batched prover.
  * @param {Manifest} m
  * @param {any[]} records
  * @param {(done: number) => void} onProgress
  * @returns {bigint[][]}
  */
 export function vectorsOf(m, records, onProgress) {
-  const api = /** @type {any} */ (lib);
-  if (typeof api.submissionVectors === "function") return api.submissionVectors(m, records, onProgress);
-  return records.map((r, i) => {
-    const v = vectorOf(m, r);
-    if ((i + 1) % 16 === 0 || i + 1 === records.length) onProgress(i + 1);
-    return v;
-  });
+  return lib.submissionVectors(m, records, onProgress);
 }
 
 /**
