@@ -1,7 +1,9 @@
 """The browser library (web/src) against the Python protocol: its own Node test suite (the same
 known-answer files as the Python tests), its type check, and cross-language tests run here with
-the real Python code on the other side: labels, canonical JSON and manifest identity on tricky input,
-submission vectors (record and validity proof) and refusals of a form's answers on random layouts,
+the real Python code on the other side: labels, canonical JSON and manifest identity on tricky input
+and on random manifests with and without every complete-survey field, submission vectors (record and
+validity proof) and refusals of a form's answers on random one-figure and complete layouts, the
+batched prover, HR files read and refused as contributor/hrfile.py reads them,
 amounts read and refused as Python reads them, answers folded and quoted as Python folds and quotes
 them, uploads the JavaScript prepares accepted by real nodes' ingest checks (and their shares
 reconstructing the Python-encoded records), and Python-made certificates, batches and envelopes
@@ -15,8 +17,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import csv
 import dataclasses
 import hashlib
+import io
 import json
 import random
 import re
@@ -32,6 +36,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from conftest import Survey, make_survey
+from contributor.hrfile import ReadOptions, check_file
 from mpc_nodes.ingest import Ingest
 from mpc_nodes.keys import load_hpke_private, load_public
 from mpc_nodes.store import NodeStore
@@ -82,11 +87,11 @@ def test_the_node_suite_passes_on_the_shared_vector_files() -> None:
     files = sorted(str(p.relative_to(WEB)) for p in (WEB / "test").glob("*.test.js"))
     assert {"test/field.test.js", "test/manifest.test.js", "test/envelope.test.js", "test/commitment.test.js",
             "test/wire.test.js", "test/bundle.test.js", "test/submission.test.js", "test/record.test.js",
-            "test/proof.test.js", "test/amounts.test.js"} <= set(files)
+            "test/proof.test.js", "test/amounts.test.js", "test/complete.test.js", "test/hrfile.test.js"} <= set(files)
     out = node("--test", *files)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     passed = int(re.search(r"^# pass (\d+)$", out.stdout, re.M).group(1))  # type: ignore[union-attr]
-    assert re.search(r"^# fail 0$", out.stdout, re.M) and passed >= 40, out.stdout[-2000:]
+    assert re.search(r"^# fail 0$", out.stdout, re.M) and passed >= 70, out.stdout[-2000:]
 
 
 def test_the_library_type_checks() -> None:
@@ -758,3 +763,104 @@ def test_batched_vectors_of_a_complete_survey_are_pythons() -> None:
     got = interop("vectors", {"manifest": m.canonical_bytes().decode(), "answers": answers, "randomness": randomness})
     assert got == want
     assert 5 <= sum(isinstance(w, dict) for w in want) <= 30
+
+
+# -- HR files read in the browser -----------------------------------------------------------------------
+
+def _hr_rows(rng: random.Random, complete: bool, comma: bool) -> list[list[str]]:
+    """Data rows as HR systems export them: valid ones and the mistakes rows have."""
+    rows = []
+    for _ in range(rng.randint(3, 25)):
+        basic = rng.randint(0, 12_000)
+        amount = f"{basic:,}".replace(",", ".") + ",50" if comma and rng.random() < 0.3 else str(basic)
+        row = [rng.choice(["female", "Male", " other ", "Frau", "robot", ""]),
+               rng.choice(["engineering", "Sales", "support", "hr", ""]), rng.choice([amount] * 6 + ["abc", "-5", "1e3", "€ 400"])]
+        if complete:
+            row += [rng.choice(["0", "150", str(rng.randint(0, 2500)), "x"]),
+                    rng.choice(["160", "37" + ("," if comma else ".") + "5", "0", "201", "0.001" if not comma else "0,001", ""])]
+        rows.append(row[: rng.choice([len(row)] * 12 + [1])])
+    return rows
+
+
+def _hr_file(rng: random.Random, complete: bool) -> tuple[bytes, dict[str, Any]]:
+    """A random HR file's bytes (delimiter, encoding, quoting, line ends, blank lines) and how to read it."""
+    delim = rng.choice([",", ";", "\t", "|"])
+    comma = delim != "," and rng.random() < 0.5
+    header = ["Gender", rng.choice(["job", "Category", "JOB"]), rng.choice(["basic", "Salary", "pay"] if complete else ["salary", "PAY"])]
+    if complete:
+        header += ["variable", "Hours"]
+    columns: dict[str, str] = {}
+    if rng.random() < 0.2:
+        header[0] = "Geschlecht"
+        columns["gender"] = "geschlecht"
+    lines = [header] + _hr_rows(rng, complete, comma)
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=delim, lineterminator=rng.choice(["\n", "\r\n"]),
+               quoting=rng.choice([csv.QUOTE_MINIMAL, csv.QUOTE_ALL])).writerows(lines)
+    text = buf.getvalue()
+    if rng.random() < 0.2:
+        text = "\n" + text.replace("\n", "\n\n", 1)
+    if rng.random() < 0.2:
+        text += f'"female"{delim}"sales, with ""quotes""\nand a new line"{delim}100\n'
+    encoding = rng.choice(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "cp1252"])
+    return text.encode(encoding), {"columns": columns}
+
+
+def _python_hr(path: Path, manifest: Any, columns: dict[str, str], decimal: str | None) -> dict[str, Any]:
+    try:
+        check = check_file(path, manifest, ReadOptions.of([f"{k}={v}" for k, v in columns.items()], decimal))
+    except InvalidSubmission as exc:
+        return {"error": str(exc)}
+    if not check.rows and not check.problems:
+        return {"error": f"{path} has no data rows"}
+    return {"rows": [[r.line, r.record.gender, r.record.job, str(r.record.salary), str(r.record.variable), str(r.record.hours)]
+                     for r in check.rows],
+            "errors": [str(p) for p in check.problems], "described": check.table.described}
+
+
+HR_FILES_FIXED: list[tuple[bytes, dict[str, Any]]] = [
+    (b"", {}), (b"\n \n", {}), (b"gender,salary\n", {}), (b"gender,job\nmale,sales\n", {}),
+    (b"gender,job,salary\nmale,sales,4.100,50\n", {}), (b"gender;job;salary\nmale;sales;4.100,50\nmale;sales;4,100.50\n", {}),
+    (b"gender,job,salary\nmale,sales,1\x00\n", {}), ("gender,job,salary\nmale,sales,1\x00\n".encode("utf-16"), {}), (b"gender,job,salary\nm\x81le,sales,1\n", {}),
+    ("gender,job,salary\nmännlich,sales,1\n".encode("utf-16-le") + b"\x00\xd8a\x00", {}),
+    ("gender,job,salary\nmale,sales,€ 100\n".encode("cp1252"), {}), (b"gender,job,salary\nmale,sales,4100\n", {"decimal": ","}),
+    (b"gender,job,salary\nmale,sales,4100\n", {"columns": {"gender": "sex"}}), (b"gender,job,gender\nmale,sales,4\n", {}),
+    (b"gender,job,salary,hours\nmale,sales,4,2\n", {"columns": {"hours": "hours"}}),
+    (b'gender,job,salary\nmale,sales,"4\n', {}), (b"gender,job,salary\r\nmale,\"sa\"les,4\r\n\r\n", {}),
+    (b"gender\tjob\tsalary\nmale\tsales\t4\nfemale\tsupport\n", {}), ("gender,job,salary\n\ufeffmale,sales,1\n".encode("utf-8-sig"), {}),
+]
+
+
+def test_hr_files_are_read_as_contributor_hrfile_reads_them(tmp_path: Path) -> None:
+    """Random CSV files (delimiters, encodings, quoting, line ends, decimal commas, bad rows) and
+    broken ones, for a one-figure and a complete survey: the same rows, row errors (line, column,
+    message), description, or the same refusal as contributor/hrfile.py's check_file."""
+    one = manifest_from_json(json.dumps({**_vector_manifest(), "gender_labels": {"female": "Frau"}}))
+    complete = manifest_from_json(json.dumps(_demo_complete_manifest()))
+    rng = random.Random(20261207)
+    files = [(*_hr_file(rng, k % 2 == 1), complete if k % 2 else one) for k in range(80)]
+    files += [(data, opts, one) for data, opts in HR_FILES_FIXED]
+    payload, want = [], []
+    for k, (data, opts, m) in enumerate(files):
+        path = tmp_path / f"hr{k}.csv"
+        path.write_bytes(data)
+        payload.append({"bytes": data.hex(), "name": str(path), "manifest": m.canonical_bytes().decode(),
+                        "columns": opts.get("columns", {}), "decimal": opts.get("decimal")})
+        want.append(_python_hr(path, m, opts.get("columns", {}), opts.get("decimal")))
+    got = interop("hrfiles", {"files": payload})
+    for p, g, w in zip(payload, got, want, strict=True):
+        assert g == w, bytes.fromhex(p["bytes"])[:400]
+    rows = sum(len(w.get("rows", [])) for w in want)
+    errors = [e for w in want for e in w.get("errors", [])]
+    refusals = [w["error"] for w in want if "error" in w]
+    assert rows > 150 and len(errors) > 300 and len(refusals) >= 11, (rows, len(errors), len(refusals))
+    assert {w["described"].split(", ")[1] for w in want if "described" in w} >= {"utf-8", "utf-8-sig", "utf-16", "utf-16-le",
+                                                                                 "utf-16-be", "cp1252"}
+
+
+def test_currency_marks_are_babels() -> None:
+    """The currency symbols accepted beside amounts: the platform's CLDR data, as Babel's."""
+    from contributor.amounts import currency_marks
+
+    codes = ["EUR", "TWD", "USD", "GBP", "JPY", "CHF", "SEK", "PLN", "CNY", "KRW", "INR", "BRL", "AUD", "CAD"]
+    assert interop("currencies", {"codes": codes}) == [sorted(currency_marks(c)) for c in codes]

@@ -179,3 +179,51 @@ export function wholeUnits(x) {
   if (twice > x.denominator || (twice === x.denominator && q % 2n === 1n)) return q + 1n;
   return q;
 }
+
+/**
+ * The decimal mark an amount's text can only be read with (``4.100,50``: ","; ``4,100.5`` and
+ * ``1,234,567``: "."), or null when it reads the same either way, is ambiguous or is not an
+ * amount (protocol/answers.py's reveals: a file's convention from its unambiguous amounts).
+ * @param {string} text
+ * @returns {"." | "," | null}
+ */
+export function reveals(text) {
+  const chars = Array.from(text);
+  if (chars.length > MAX_AMOUNT_CHARS) return null;
+  const [, number] = splitCurrency(stripChars(chars, SPACES));
+  const body = number.replace(/^[+-]+/, "");
+  const ok = /** @type {const} */ ([".", ","]).filter((m) => read(body, m) !== null);
+  return ok.length === 1 ? ok[0] : null;
+}
+
+/** Locales whose spellings of a currency's symbol are accepted besides its code (contributor/amounts.py's). */
+const SYMBOL_LOCALES = ["en", "en-US", "en-GB", "zh-Hant-TW", "zh-Hans-CN", "ja-JP", "ko-KR", "de-DE", "de-CH", "fr-FR",
+  "es-ES", "it-IT", "nl-NL", "pl-PL", "sv-SE", "pt-BR", "en-IN", "en-AU", "en-CA"];
+
+/**
+ * The ISO code and the symbols the platform's CLDR data gives it in common locales (empty for
+ * ""), as contributor/amounts.py's currency_marks takes them from Babel.
+ * @param {string} code
+ * @returns {string[]}
+ */
+export function currencyMarks(code) {
+  if (!code) return [];
+  const known = MARKS.get(code);
+  if (known) return [...known];
+  const marks = new Set([code]);
+  for (const loc of SYMBOL_LOCALES) {
+    try {
+      const part = new Intl.NumberFormat(loc, { style: "currency", currency: code }).formatToParts(1)
+        .find((p) => p.type === "currency");
+      if (part) marks.add(part.value);
+    } catch {
+      // a code the platform does not know: its code alone
+    }
+  }
+  const out = Object.freeze([...marks].sort());
+  MARKS.set(code, out);
+  return [...out];
+}
+
+/** @type {Map<string, readonly string[]>} */
+const MARKS = new Map();

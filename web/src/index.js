@@ -1,8 +1,9 @@
 /**
  * The browser-side salary-mpc contributor protocol, byte-compatible with the Python
  * contributor (protocol/): field and Shamir sharing, the manifest's canonical identity, HPKE
- * envelopes, certificates and batch certificates, the wire forms, the labels, and one employee's
- * record vector with its validity proof.  The bundle (``npm run build``) is built from this
+ * envelopes, certificates and batch certificates, the wire forms, the labels, one employee's
+ * record vector with its validity proof (one-figure and complete surveys), the batched prover
+ * and the HR-file reader.  The bundle (``npm run build``) is built from this
  * module.
  */
 
@@ -12,6 +13,7 @@ export * from "./commitment.js";
 export * from "./envelope.js";
 export * from "./errors.js";
 export * from "./field.js";
+export * from "./hrfile.js";
 export * from "./json.js";
 export * from "./labels.js";
 export * from "./manifest.js";

@@ -6,7 +6,7 @@
  * are BigInt (squares exceed 2^53 for bounds above about 9.5e7).
  */
 
-import { parseAmount, wholeUnits } from "./amounts.js";
+import { currencyMarks, parseAmount, wholeUnits } from "./amounts.js";
 import { InvalidSubmission } from "./errors.js";
 import { HOURLY_SCALE, HOURS_SCALE, ValueKind } from "./scheme.js";
 import { casefold, pyRepr, pyStrip } from "./text.js";
@@ -250,14 +250,20 @@ function optional(value, collected, what) {
 /**
  * A checked record for a manifest's survey from a form's answers (the labels and the layout are
  * the manifest's): InvalidSubmission with the Python contributor's one-line message otherwise.
- * @param {{scheme(): Scheme, genderLabels: Readonly<Record<string, string>>, jobLabels: Readonly<Record<string, string>>}} manifest
+ * Amounts may name the survey's currency (its code or usual symbols, as salary-submit accepts
+ * them) unless ``options.amounts`` says otherwise.
+ * @param {{scheme(): Scheme, genderLabels: Readonly<Record<string, string>>, jobLabels: Readonly<Record<string, string>>,
+ *   currency(): string}} manifest
  * @param {Answers} answers
- * @param {{amounts?: AmountFormat}} [options] how amounts are written
+ * @param {{amounts?: AmountFormat}} [options] how amounts are written (the decimal mark; null: each amount
+ *   read the one way it can be)
  * @returns {EmployeeRecord}
  */
 export function recordFromAnswers(manifest, answers, options = {}) {
+  const code = manifest.currency();
+  const amounts = { currency: code, currencyMarks: currencyMarks(code), ...options.amounts };
   return makeRecord(answers.gender, answers.basic, manifest.scheme(), answers.job ?? null, {
-    genderLabels: manifest.genderLabels, jobLabels: manifest.jobLabels, amounts: options.amounts,
+    genderLabels: manifest.genderLabels, jobLabels: manifest.jobLabels, amounts,
     variable: answers.variable, hours: answers.hours,
   });
 }

@@ -88,3 +88,18 @@ test("a complete survey's answers refused with the Python messages", () => {
   refuses(() => encodeRecord({ gender: "male", job: "", salary: 9n, variable: 1n, hours: 400n }, noVariable),
     "this survey does not collect variable pay");
 });
+
+test("recordFromAnswers: the manifest's labels, layout and currency", async () => {
+  const { parseManifest } = await import("../src/manifest.js");
+  const { recordFromAnswers } = await import("../src/record.js");
+  const m = parseManifest(JSON.stringify(Object.assign(structuredClone(vector("manifest").manifest), {
+    components: ["basic", "variable"], pay_period: "annual", variable_max: 5000, gender_labels: { female: "Frau" } })));
+  assert.deepEqual(recordFromAnswers(m, { gender: "frau", job: "Sales", basic: "€ 4.100,50", variable: "EUR 0" }),
+    { gender: "female", job: "sales", salary: 4100n, variable: 0n, hours: 0n });
+  refuses(() => recordFromAnswers(m, { gender: "male", job: "sales", basic: "$ 4", variable: 0 }),
+    "basic pay '$ 4': '$' is not this survey's currency (EUR)");
+  refuses(() => recordFromAnswers(m, { gender: "male", job: "sales", basic: "4", variable: "0", hours: "40" }),
+    "this survey does not collect hours; leave it out");
+  assert.equal(recordFromAnswers(m, { gender: "male", job: "sales", basic: "4,5", variable: "0" }, { amounts: { decimal: "," } })
+    .salary, 4n);
+});

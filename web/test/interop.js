@@ -9,12 +9,15 @@
  *   node test/interop.js checks      {checks}           -> per check its result or {error}
  *   node test/interop.js submissions {cases}            -> per case its submission vector or {error}
  *   node test/interop.js vectors     {manifest, answers, randomness, amounts} -> per answer its vector (batched) or {error}
+ *   node test/interop.js hrfiles     {files}            -> per file its rows, row errors and description, or {error}
+ *   node test/interop.js currencies  {codes}            -> per code its accepted marks
  *   node test/interop.js text        {texts}            -> per text its fold, Python repr and isdigit
  *   node test/interop.js amounts     {cases}            -> per case [numerator, denominator] or {error}
  */
 
 import { readFileSync } from "node:fs";
-import { parseAmount } from "../src/amounts.js";
+import { currencyMarks, parseAmount } from "../src/amounts.js";
+import { readHrFile } from "../src/hrfile.js";
 import { fromHex, toBase64, toHex, utf8 } from "../src/bytes.js";
 import { makeBatch, makeCertificate, verifyBatch, verifyCertificate } from "../src/commitment.js";
 import { openShareBlock, openShares } from "../src/envelope.js";
@@ -93,6 +96,22 @@ const COMMANDS = {
   }),
 
   vectors: batchVectors,
+
+  hrfiles: ({ files }) => files.map((/** @type {any} */ f) => {
+    try {
+      const m = parseManifest(f.manifest);
+      const out = readHrFile(fromHex(f.bytes), f.name, m, { columns: f.columns, decimal: f.decimal });
+      return {
+        rows: out.rows.map((r) => [r.line, r.record.gender, r.record.job, String(r.record.salary), String(r.record.variable),
+          String(r.record.hours)]),
+        errors: out.errors.map((e) => e.text), described: out.described,
+      };
+    } catch (e) {
+      return message(e);
+    }
+  }),
+
+  currencies: ({ codes }) => codes.map((/** @type {string} */ c) => currencyMarks(c)),
 
   text: ({ texts }) => texts.map((/** @type {string} */ t) => ({
     fold: fold(t), repr: pyRepr(t), isdigit: t !== "" && Array.from(t).every(isDigit),
