@@ -10,8 +10,8 @@ import * as lib from "../src/index.js";
 
 /**
  * @typedef {{gender: string, job?: string, basic: string, variable?: string, hours?: string}} Answers
- * @typedef {{line: number, answers: Answers}} HrRow
- * @typedef {{line: number, message: string}} HrError
+ * @typedef {{line: number, answers: Answers, record: any}} HrRow
+ * @typedef {{line: number, column: string | null, message: string}} HrError
  */
 
 /**
@@ -38,7 +38,7 @@ export function labels(m, what) {
  * @param {Answers} answers
  */
 export function recordOf(m, answers) {
-  return lib.recordFromAnswers(m, answers, { amounts: {} });
+  return lib.recordFromAnswers(m, answers);
 }
 
 /**
@@ -63,54 +63,15 @@ export function vectorsOf(m, records, onProgress) {
 }
 
 /**
- * An HR file's rows and its bad rows, nothing sent.
+ * An HR file's checked rows and its bad rows, nothing sent (the library reads it as
+ * contributor/hrfile.py does: encoding, delimiter, headers, decimal mark).
  * @param {Uint8Array} bytes
  * @param {string} name
  * @param {Manifest} m
  * @returns {{rows: HrRow[], errors: HrError[]}}
  */
 export function readHr(bytes, name, m) {
-  const api = /** @type {any} */ (lib);
-  if (typeof api.readHrFile === "function") return api.readHrFile(bytes, name, m, {});
-  return readCsv(new TextDecoder().decode(bytes), m);
-}
-
-const HEADERS = Object.freeze({ gender: ["gender"], job: ["job", "category"], basic: ["basic", "salary", "pay"],
-  variable: ["variable"], hours: ["hours"] });
-
-/**
- * A comma-separated UTF-8 file with a header line: the form the library reads when it has no
- * reader of its own.
- * @param {string} text
- * @param {Manifest} m
- */
-function readCsv(text, m) {
-  const lines = text.replace(/^\ufeff/, "").split(/\r?\n/);
-  const header = lines[0].split(",").map((h) => h.trim().toLowerCase());
-  /** @type {Record<string, number>} */
-  const col = {};
-  for (const [field, names] of Object.entries(HEADERS)) {
-    const at = header.findIndex((h) => names.includes(h));
-    if (at >= 0) col[field] = at;
-  }
-  /** @type {HrRow[]} */
-  const rows = [];
-  /** @type {HrError[]} */
-  const errors = [];
-  lines.slice(1).forEach((raw, k) => {
-    if (!raw.trim()) return;
-    const cells = raw.split(",");
-    /** @type {any} */
-    const answers = {};
-    for (const [field, at] of Object.entries(col)) answers[field] = (cells[at] ?? "").trim();
-    try {
-      recordOf(m, answers);
-      rows.push({ line: k + 2, answers });
-    } catch (e) {
-      errors.push({ line: k + 2, message: String(/** @type {Error} */ (e).message) });
-    }
-  });
-  return { rows, errors };
+  return lib.readHrFile(bytes, name, m);
 }
 
 export { lib };

@@ -117,26 +117,26 @@ async function checkFiles(m, manifestText, files, paste, report, progress, root)
     const bad = tokens.find((tk) => !lib.isToken(tk));
     if (bad !== undefined) return fail("the tokens file holds a line that is not a participation token", /** @type {HTMLElement} */ (paste));
     upload.disabled = true;
-    await prepareAndUpload(m, manifestText, read.rows.map((r) => r.answers), tokens, progress);
+    await prepareAndUpload(m, manifestText, read.rows.map((r) => r.record), tokens, progress);
   });
   report.append(upload);
 }
 
 /**
  * The bad rows, by line, with the library's message.
- * @param {ReadonlyArray<{line: number, message: string}>} errors
+ * @param {ReadonlyArray<import("./core.js").HrError>} errors
  */
 function errorTable(errors) {
   return el("table", { id: "row-errors" }, el("caption", {}, t("rowErrors")),
     el("thead", {}, el("tr", {}, el("th", { scope: "col" }, t("where")), el("th", { scope: "col" }, t("problem")))),
-    el("tbody", {}, ...errors.map((e) => el("tr", {}, el("td", {}, t("line", { line: e.line })), el("td", {}, e.message)))));
+    el("tbody", {}, ...errors.map((e) => el("tr", {}, el("td", {}, t("line", { line: e.line }) + (e.column ? ` (${e.column})` : "")), el("td", {}, e.message)))));
 }
 
 /**
  * Prepare the rows in the worker, keep the prepared batches, then upload them.
  * @param {Manifest} m
  * @param {string} manifestText
- * @param {import("./core.js").Answers[]} rows
+ * @param {any[]} rows the checked records
  * @param {string[]} tokens
  * @param {HTMLElement} progress
  */
@@ -170,7 +170,7 @@ async function prepareAndUpload(m, manifestText, rows, tokens, progress) {
 
 /**
  * @param {string} manifestText
- * @param {import("./core.js").Answers[]} rows
+ * @param {any[]} rows the checked records
  * @param {(done: number) => void} onProgress
  * @returns {Promise<any[]>}
  */
@@ -188,7 +188,7 @@ async function inWorker(manifestText, rows, onProgress) {
         else reject(new Error(msg.error));
       };
       worker.onerror = (ev) => reject(new Error(ev.message || "the preparing worker failed"));
-      worker.postMessage({ manifest: manifestText, rows });
+      worker.postMessage({ manifest: manifestText, records: rows });
     });
   } finally {
     worker.terminate();

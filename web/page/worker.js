@@ -1,23 +1,22 @@
 /**
  * The HR file's heavy work, off the page's thread: every row's record, vector and validity proof,
  * then the rows shared, certified and sealed in batches within the bulk size limit.  Messages in:
- * ``{manifest: text, rows: Answers[]}``; out: ``{progress: done}`` while proving, one
+ * ``{manifest: text, records}`` (the HR file's checked records); out: ``{progress: done}`` while proving, one
  * ``{batch: PreparedBatch}`` per batch, then ``{done: true}`` or ``{error: message}``.
  */
 
-import { lib, recordOf, vectorsOf } from "./core.js";
+import { lib, vectorsOf } from "./core.js";
 
 /** Most rows in one batch, so that progress and resumption have a useful grain. */
 const MAX_ROWS_PER_BATCH = 500;
 
 /**
- * @param {{manifest: string, rows: import("./core.js").Answers[]}} job
+ * @param {{manifest: string, records: any[]}} job
  * @param {(msg: any) => void} post
  */
 export async function prepareRows(job, post) {
   const m = lib.parseManifest(job.manifest);
-  const records = job.rows.map((a) => recordOf(m, a));
-  const vectors = vectorsOf(m, records, (done) => post({ progress: done }));
+  const vectors = vectorsOf(m, job.records, (done) => post({ progress: done }));
   const size = Math.max(1, Math.min(MAX_ROWS_PER_BATCH, lib.bulkBatchLimit(vectors[0].length, m.n)));
   for (let at = 0; at < vectors.length; at += size) {
     post({ batch: await lib.prepareBatch(m, vectors.slice(at, at + size)) });
