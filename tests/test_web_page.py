@@ -1,9 +1,10 @@
 """The survey page (analyst/webpage/, built from web/page/) in a real browser: Debian's Chromium
 driven by Playwright, against real nodes that serve the page and pin its bundle in the manifest.
 
-An employee opens a participation link, gets the form in the organiser's language and labels,
-submits (a bad amount first: the Python contributor's message, the field focused), downloads the
-receipt, then replaces the answer; HR staff check an HR file with a bad row (listed before
+An employee opens a participation link, gets the form in the organiser's language and labels
+(every control labelled, nothing wider than a phone), submits (a bad amount first: the Python
+contributor's message, the field focused), downloads the receipt, then replaces the answer with
+the keyboard only; HR staff check an HR file with a bad row (listed before
 anything is sent, then left out), upload it, and upload a second file with a node stopped, close
 the tab and resume in a new one.  The survey is closed and computed and every released figure is
 checked against the plaintext oracle over exactly what the page submitted.  A link whose ``m=``
@@ -138,6 +139,40 @@ def fill_form(page: Any, answers: dict[str, str]) -> None:
         page.fill(f"#{name}", answers[name])
 
 
+def keyboard_fill(page: Any, answers: dict[str, str]) -> None:
+    """Fill the form with the keyboard only: Tab from the top (the language switch first), arrow
+    keys in the choices, typing in the amounts."""
+    page.wait_for_selector("#employee-form")
+    keys = {"gender": ["female", "male", "other"], "job": ["工程", "業務"]}
+    want = {"gender": {v: k for k, v in GENDER_LABELS.items()}[answers["gender"]], "job": answers["job"]}
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "lang"
+    for name in ("gender", "job"):
+        page.keyboard.press("Tab")
+        for _ in range(keys[name].index(want[name]) + 1):
+            page.keyboard.press("ArrowDown")
+        assert page.input_value(f"#{name}") == want[name]
+    for name in ("basic", "variable", "hours"):
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == name
+        page.keyboard.type(answers[name])
+
+
+def unlabelled(page: Any) -> list[str]:
+    """The form controls without a label."""
+    return list(page.evaluate("[...document.querySelectorAll('input, select, textarea')]"
+                              ".filter(e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.id)"))
+
+
+def fits_a_phone(page: Any) -> None:
+    """At a phone's width (390 CSS pixels) nothing is wider than the window."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "page-phone-" + str(page.evaluate("document.querySelector('form') ? 'employee' : 'hr'")) + ".png")
+    page.set_viewport_size(size)
+
+
 def download_receipt(page: Any) -> dict[str, Any]:
     page.wait_for_selector("#receipt-link")
     with page.expect_download() as dl:
@@ -186,7 +221,9 @@ def employee_flow(context: Any, link: str, manifest_bytes: bytes) -> dict[str, s
     assert page.evaluate("document.activeElement.id") == "basic"
     page.fill("#basic", "45000")
     first["basic"] = "45000"
+    assert unlabelled(page) == []
     shot(page, "page-employee-form.png")
+    fits_a_phone(page)
     page.click("#submit")
     receipt = download_receipt(page)
     check_receipt(receipt, manifest_bytes, "stored", first)
@@ -196,11 +233,14 @@ def employee_flow(context: Any, link: str, manifest_bytes: bytes) -> dict[str, s
 
     again = open_page(context, link)
     second = {"gender": "男", "job": "業務", "basic": "52000", "variable": "0", "hours": "160"}
-    fill_form(again, second)
-    again.click("#submit")
-    again.wait_for_selector("#replace")
-    again.click("#replace")
-    replaced = download_receipt(again)
+    keyboard_fill(again, second)
+    again.keyboard.press("Enter")
+    again.wait_for_selector("#replace:focus")
+    with again.expect_download() as dl:
+        again.keyboard.press("Enter")
+        again.wait_for_selector("#receipt-link:focus")
+        again.keyboard.press("Enter")
+    replaced = dict(json.loads(Path(dl.value.path()).read_text()))
     check_receipt(replaced, manifest_bytes, "replaced", second)
     assert replaced["replace"] is True
     assert {a["replaced_submission_id"] for a in replaced["acks"]} == {receipt["submission_id"]}
@@ -256,6 +296,8 @@ def hr_flow(c: LocalCluster, context: Any, page_url: str, tokens: list[str], wor
     page = open_page(context, page_url)
     hr_upload(page, first, work / "tokens-a.txt")
     assert page.inner_text("#rows-summary") == "29 列可上傳，1 列有錯誤。"
+    assert unlabelled(page) == []
+    fits_a_phone(page)
     bad_row = page.inner_text("#row-errors tbody tr")
     assert "第 13 行" in bad_row and checked.problems[0].message in bad_row
     assert page.is_disabled("#upload"), "nothing is sent while a row has an error"
