@@ -6,7 +6,8 @@ An employee opens a participation link, gets the form in the organiser's languag
 contributor's message, the field focused), downloads the receipt, then replaces the answer with
 the keyboard only; HR staff check an HR file with a bad row (listed before
 anything is sent, then left out), upload it, and upload a second file with a node stopped, close
-the tab and resume in a new one.  The survey is closed and computed and every released figure is
+the tab and resume in a new one (its tokens kept only as SHA-256, refused for a new upload until
+the pending one is finished, and given again to resume).  The survey is closed and computed and every released figure is
 checked against the plaintext oracle over exactly what the page submitted.  A link whose ``m=``
 is another manifest's, and a node serving another manifest, are refused.  The committed bundle is
 what ``npm run build`` makes of the sources, byte for byte.
@@ -285,6 +286,7 @@ def hr_flow(c: LocalCluster, context: Any, page_url: str, tokens: list[str], wor
     new tab after a node was down): the records the nodes now hold."""
     from contributor.hrfile import check_file
     from protocol.manifest import load_manifest
+    from protocol.tokens import token_hash
 
     m = load_manifest(c.manifest)
     rows = hr_rows(30, seed=21)
@@ -324,6 +326,14 @@ def hr_flow(c: LocalCluster, context: Any, page_url: str, tokens: list[str], wor
     page = open_page(context, page_url)
     page.wait_for_selector("#resume")
     assert "6 列" in page.inner_text("#pending-title")
+    kept = page.evaluate(STORED_RUNS)
+    assert all(tok not in kept for tok in tokens[30:36]) and token_hash(tokens[30]) in kept
+    hr_upload(page, second, work / "tokens-b.txt")
+    page.click("#upload")
+    assert error_text(page) == "這些權杖在此瀏覽器中有尚未完成的上傳；請先繼續該上傳"
+    page.click("#resume")
+    assert error_text(page).startswith("提供的權杖不包含此次上傳的所有權杖")
+    page.set_input_files("#resume-tokens-file", str(work / "tokens-b.txt"))
     page.click("#resume")
     wait_status(page, "全部 6 列皆已獲每個節點確認。")
     page.close()
@@ -332,6 +342,17 @@ def hr_flow(c: LocalCluster, context: Any, page_url: str, tokens: list[str], wor
     assert page.locator("#pending").count() == 0, "a finished upload is no longer pending"
     page.close()
     return [r.record for r in checked.rows] + [r.record for r in check_file(second, m).rows]
+
+
+#: Everything the page keeps in IndexedDB, as text (Uint8Arrays as objects of numbers).
+STORED_RUNS = """async () => {
+  const db = await new Promise((ok, no) => { const r = indexedDB.open("salary-page"); r.onsuccess = () => ok(r.result);
+    r.onerror = () => no(r.error); });
+  const runs = await new Promise((ok) => { const q = db.transaction("runs").objectStore("runs").getAll();
+    q.onsuccess = () => ok(q.result); });
+  db.close();
+  return JSON.stringify(runs);
+}"""
 
 
 def complete_cluster(root: Path, tokens: int) -> LocalCluster:

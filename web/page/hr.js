@@ -3,8 +3,9 @@
  * tokens, every row checked before anything is sent (bad rows listed by line, to fix or leave
  * out), the rows prepared in a Web Worker with a progress bar, then uploaded batch by batch to
  * every node.  The prepared batches and each node's acknowledgements are kept in IndexedDB until
- * every node acknowledged every batch, so that a closed tab resumes where it stopped; a batch is
- * always resent as the same bytes, which a node that stored it answers "duplicate".
+ * every node acknowledged every batch (with the tokens' SHA-256, not the tokens: resuming asks for
+ * the tokens file again), so that a closed tab resumes where it stopped; a batch is always resent
+ * as the same bytes, which a node that stored it answers "duplicate".
  */
 
 import { lib, readHr } from "./core.js";
@@ -40,13 +41,14 @@ export async function hrView(root, m, manifestText) {
   const progress = el("progress", { id: "progress", max: 1, value: 0, "aria-label": t("progress"), hidden: true });
   const runs = await runsOf(m.surveyId, m.hashHex());
   if (runs.length) root.append(resumeSection(m, runs[0], progress));
+  const pendingHashes = new Set(runs.flatMap((r) => r.batches.flatMap((b) => b.tokenHashes)));
   const hrInput = el("input", { id: "hr-file", type: "file", accept: ".csv,.txt,.tsv,.xlsx,text/csv" });
   const tokInput = el("input", { id: "tokens-file", type: "file", accept: ".txt,text/plain" });
   const paste = el("textarea", { id: "tokens-paste", spellcheck: "false", autocomplete: "off" });
   const drop = el("div", { class: "drop", id: "drop" }, t("drop"));
   const report = el("div", { id: "rows-report" });
   const files = { hr: /** @type {File | null} */ (null), tokens: /** @type {File | null} */ (null) };
-  const check = async () => checkFiles(m, manifestText, files, paste, report, progress, root);
+  const check = async () => checkFiles(m, manifestText, files, paste, report, progress, root, pendingHashes);
   hrInput.addEventListener("change", () => { files.hr = /** @type {any} */ (hrInput).files[0] ?? null; check(); });
   tokInput.addEventListener("change", () => { files.tokens = /** @type {any} */ (tokInput).files[0] ?? null; check(); });
   paste.addEventListener("change", check);
@@ -88,8 +90,9 @@ function wireDrop(zone, files, then) {
  * @param {HTMLElement} report
  * @param {HTMLElement} progress
  * @param {HTMLElement} root
+ * @param {ReadonlySet<string>} pendingHashes tokens (SHA-256) of unfinished uploads
  */
-async function checkFiles(m, manifestText, files, paste, report, progress, root) {
+async function checkFiles(m, manifestText, files, paste, report, progress, root, pendingHashes) {
   clearError();
   report.replaceChildren();
   if (!files.hr) return;
@@ -111,15 +114,29 @@ async function checkFiles(m, manifestText, files, paste, report, progress, root)
   ready();
   upload.addEventListener("click", async () => {
     clearError();
-    if (tokens.length < read.rows.length) {
-      return fail(t("tooFewTokens", { rows: read.rows.length, tokens: tokens.length }), /** @type {HTMLElement} */ (paste));
-    }
-    const bad = tokens.find((tk) => !lib.isToken(tk));
-    if (bad !== undefined) return fail("the tokens file holds a line that is not a participation token", /** @type {HTMLElement} */ (paste));
+    const why = tokensProblem(tokens, read.rows.length, pendingHashes);
+    if (why) return fail(why, /** @type {HTMLElement} */ (files.tokens ? root.querySelector("#tokens-file") : paste));
     upload.disabled = true;
-    await prepareAndUpload(m, manifestText, read.rows.map((r) => r.record), tokens, progress);
+    await prepareAndUpload(m, manifestText, read.rows.map((r) => r.record), tokens.slice(0, read.rows.length), progress);
   });
   report.append(upload);
+}
+
+/**
+ * Why these tokens cannot be used for ``rows`` rows ("" when they can), as salary-submit refuses
+ * them: too few, not tokens, repeated, or already in an unfinished upload.
+ * @param {string[]} tokens
+ * @param {number} rows
+ * @param {ReadonlySet<string>} pendingHashes
+ */
+function tokensProblem(tokens, rows, pendingHashes) {
+  if (tokens.length < rows) return t("tooFewTokens", { rows, tokens: tokens.length });
+  const used = tokens.slice(0, rows);
+  if (used.some((tk) => !lib.isToken(tk))) return t("notTokens");
+  const hashes = used.map(lib.tokenHash);
+  if (new Set(hashes).size !== hashes.length) return t("repeatedTokens");
+  if (hashes.some((h) => pendingHashes.has(h))) return t("tokensPending");
+  return "";
 }
 
 /**
@@ -162,10 +179,11 @@ async function prepareAndUpload(m, manifestText, rows, tokens, progress) {
   const run = {
     id: `${m.surveyId}-${Date.now()}-${lib.toHex(lib.secureRandomBytes(4))}`, surveyId: m.surveyId, manifestHash: m.hashHex(),
     rows: rows.length, createdAt: new Date().toISOString(),
-    batches: batches.map((prepared) => ({ prepared, tokens: tokens.slice(at, (at += prepared.ids.length)), acked: [] })),
+    batches: batches.map((prepared) => ({ prepared, tokenHashes: tokens.slice(at, (at += prepared.ids.length)).map(lib.tokenHash),
+      acked: [] })),
   };
   await saveRun(run);
-  await uploadRun(m, run, bar);
+  await uploadRun(m, run, bar, tokens);
 }
 
 /**
@@ -200,8 +218,11 @@ async function inWorker(manifestText, rows, onProgress) {
  * @param {Manifest} m
  * @param {PendingRun} run
  * @param {HTMLProgressElement} bar
+ * @param {string[]} tokens at least the run's tokens (found by their SHA-256)
  */
-export async function uploadRun(m, run, bar) {
+export async function uploadRun(m, run, bar, tokens) {
+  const byHash = new Map(tokens.map((tk) => [lib.tokenHash(tk), tk]));
+  if (run.batches.some((b) => b.tokenHashes.some((h) => !byHash.has(h)))) return fail(t("tokensMissing"));
   bar.hidden = false;
   bar.max = run.batches.length;
   /** @type {string[]} */
@@ -209,7 +230,8 @@ export async function uploadRun(m, run, bar) {
   for (const [b, batch] of run.batches.entries()) {
     say(t("uploading", { batch: b + 1, batches: run.batches.length }));
     const todo = m.nodes.map((_, i) => i).filter((i) => !batch.acked.includes(i));
-    const answers = await Promise.all(todo.map((i) => sendBatch(m, batch.prepared, batch.tokens, i)
+    const batchTokens = batch.tokenHashes.map((h) => /** @type {string} */ (byHash.get(h)));
+    const answers = await Promise.all(todo.map((i) => sendBatch(m, batch.prepared, batchTokens, i)
       .catch((e) => ({ refused: "", detail: /** @type {Error} */ (e).message }))));
     answers.forEach((a, k) => {
       if ("ack" in a) batch.acked.push(todo[k]);
@@ -238,16 +260,22 @@ function resumeSection(m, run, progress) {
   const acked = run.batches.filter((x) => x.acked.length === m.n).length;
   const section = el("section", { id: "pending", "aria-labelledby": "pending-title" },
     el("h2", { id: "pending-title" }, t("resumeFound", { rows: run.rows, acked, batches: run.batches.length })));
+  const tokensFile = el("input", { id: "resume-tokens-file", type: "file", accept: ".txt,text/plain" });
+  const paste = el("textarea", { id: "resume-tokens-paste", spellcheck: "false", autocomplete: "off" });
   const resume = el("button", { type: "button", id: "resume", onclick: async () => {
     clearError();
+    const file = /** @type {any} */ (tokensFile).files[0];
+    const tokens = tokenLines(file ? await file.text() : /** @type {any} */ (paste).value);
     /** @type {HTMLButtonElement} */ (resume).disabled = true;
-    await uploadRun(m, run, /** @type {HTMLProgressElement} */ (progress));
+    await uploadRun(m, run, /** @type {HTMLProgressElement} */ (progress), tokens);
     /** @type {HTMLButtonElement} */ (resume).disabled = false;
   } }, t("resume"));
   const discard = el("button", { type: "button", class: "secondary", id: "discard", onclick: async () => {
     await deleteRun(run.id);
     section.remove();
   } }, t("discard"));
-  section.append(resume, discard);
+  section.append(el("p", { class: "note" }, t("resumeTokens")),
+    el("div", { class: "field" }, el("label", { for: "resume-tokens-file" }, t("tokensFile")), tokensFile),
+    el("div", { class: "field" }, el("label", { for: "resume-tokens-paste" }, t("tokensPaste")), paste), resume, discard);
   return section;
 }

@@ -1,15 +1,17 @@
 /**
  * An HR upload that is not finished, kept in this browser's IndexedDB so that a closed tab
  * resumes it: the prepared sealed batches exactly as they will be sent again (shares sealed to
- * the nodes, never the plaintext pay), the participation tokens each batch uses, and which nodes
- * acknowledged each batch.  A run is deleted once every node acknowledged every batch.
+ * the nodes, never the plaintext pay), the SHA-256 of the participation tokens each batch uses
+ * (the tokens themselves are given again to resume, as salary-submit --resume asks for them),
+ * and which nodes acknowledged each batch.  A run is deleted once every node acknowledged every
+ * batch.
  */
 
 const DB = "salary-page";
 const STORE = "runs";
 
 /**
- * @typedef {{prepared: any, tokens: string[], acked: number[]}} PendingBatch
+ * @typedef {{prepared: any, tokenHashes: string[], acked: number[]}} PendingBatch
  * @typedef {{id: string, surveyId: string, manifestHash: string, rows: number, createdAt: string,
  *   batches: PendingBatch[]}} PendingRun
  */
