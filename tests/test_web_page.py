@@ -326,6 +326,7 @@ def hr_flow(c: LocalCluster, context: Any, page_url: str, tokens: list[str], wor
     page = open_page(context, page_url)
     page.wait_for_selector("#resume")
     assert "6 列" in page.inner_text("#pending-title")
+    shot(page, "page-hr-resume.png")
     kept = page.evaluate(STORED_RUNS)
     assert all(tok not in kept for tok in tokens[30:36]) and token_hash(tokens[30]) in kept
     hr_upload(page, second, work / "tokens-b.txt")

@@ -128,6 +128,10 @@ export function employeeView(root, m, token) {
   root.append(el("section", { "aria-labelledby": "form-title" }, el("h2", { id: "form-title" }, m.title), form), result);
   /** @type {{prepared: any, answers: Map<number, any>} | null} */
   let sent = null;
+  form.addEventListener("input", (ev) => {
+    const target = /** @type {HTMLElement} */ (ev.target);
+    if (target.getAttribute("aria-invalid")) clearError();
+  });
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     clearError();
