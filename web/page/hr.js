@@ -1,11 +1,11 @@
 /**
- * HR staff's flow: an HR file (CSV, or .xlsx when the library reads it) and its participation
- * tokens, every row checked before anything is sent (bad rows listed by line, to fix or leave
- * out), the rows prepared in a Web Worker with a progress bar, then uploaded batch by batch to
- * every node.  The prepared batches and each node's acknowledgements are kept in IndexedDB until
- * every node acknowledged every batch (with the tokens' SHA-256, not the tokens: resuming asks for
- * the tokens file again), so that a closed tab resumes where it stopped; a batch is always resent
- * as the same bytes, which a node that stored it answers "duplicate".
+ * HR staff's flow: an HR file (CSV, read by the library as salary-submit reads it) and its
+ * participation tokens, every row checked before anything is sent (bad rows listed by line, to fix
+ * or leave out), the rows prepared in a Web Worker with a progress bar, then uploaded batch by
+ * batch to every node.  The prepared batches and each node's acknowledgements are kept in
+ * IndexedDB until every node acknowledged every batch (with the tokens' SHA-256, not the tokens:
+ * resuming asks for the tokens file again), so that a closed tab resumes where it stopped; a batch
+ * is always resent as the same bytes, which a node that stored it answers "duplicate".
  */
 
 import { lib, readHr } from "./core.js";
@@ -42,7 +42,7 @@ export async function hrView(root, m, manifestText) {
   const runs = await runsOf(m.surveyId, m.hashHex());
   if (runs.length) root.append(resumeSection(m, runs[0], progress));
   const pendingHashes = new Set(runs.flatMap((r) => r.batches.flatMap((b) => b.tokenHashes)));
-  const hrInput = el("input", { id: "hr-file", type: "file", accept: ".csv,.txt,.tsv,.xlsx,text/csv" });
+  const hrInput = el("input", { id: "hr-file", type: "file", accept: ".csv,.txt,.tsv,text/csv" });
   const tokInput = el("input", { id: "tokens-file", type: "file", accept: ".txt,text/plain" });
   const paste = el("textarea", { id: "tokens-paste", spellcheck: "false", autocomplete: "off" });
   const drop = el("div", { class: "drop", id: "drop" }, t("drop"));
