@@ -864,3 +864,59 @@ def test_currency_marks_are_babels() -> None:
 
     codes = ["EUR", "TWD", "USD", "GBP", "JPY", "CHF", "SEK", "PLN", "CNY", "KRW", "INR", "BRL", "AUD", "CAD"]
     assert interop("currencies", {"codes": codes}) == [sorted(currency_marks(c)) for c in codes]
+
+
+def _xlsx_file(path: Path, rng: random.Random, complete: bool) -> None:
+    """A workbook as HR systems export it (openpyxl): numbers as numbers (whole, with cents,
+    negative), text amounts, labels, dates and booleans where they do not belong, blank rows, a
+    leading empty row and column."""
+    import datetime as dt
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = rng.choice(["Staff", "Personal 2026", "Sheet1"])
+    start = rng.choice([1, 2])
+    header = ["Gender", "Job", "Basic" if complete else "Salary"] + (["Variable", "Hours"] if complete else [])
+    rows: list[list[Any]] = [header]
+    for _ in range(rng.randint(5, 30)):
+        row: list[Any] = [rng.choice(["female", "Male", "Frau", "female", "robot", True, 3]),
+                          rng.choice(["sales", "support", "sales", "hr", None]),
+                          rng.choice([rng.randint(0, 12_000), rng.randint(0, 1_200_000) / 100, "4,100.50", -5, 1e-05,
+                                      dt.date(2026, 1, 15), None, "abc"])]
+        if complete:
+            row += [rng.choice([0, 150.5, rng.randint(0, 2000), "x", None]), rng.choice([160, 37.5, 0, 201, 0.004, "37.5", None])]
+        rows.append(row if rng.random() < 0.9 else [None] * len(row))
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if value is not None:
+                ws.cell(row=start + r, column=start + c, value=value)
+    wb.save(path)
+
+
+def test_xlsx_workbooks_are_read_as_contributor_hrfile_reads_them(tmp_path: Path) -> None:
+    """Workbooks written by openpyxl, and a damaged one: the same rows (numbered as the sheet
+    numbers them), row errors, description or refusal as check_file with python-calamine."""
+    one = manifest_from_json(json.dumps({**_vector_manifest(), "gender_labels": {"female": "Frau"}}))
+    complete = manifest_from_json(json.dumps(_demo_complete_manifest()))
+    rng = random.Random(20261208)
+    payload, want = [], []
+    for k in range(40):
+        m = complete if k % 2 else one
+        path = tmp_path / f"staff{k}.xlsx"
+        _xlsx_file(path, rng, k % 2 == 1)
+        payload.append({"bytes": path.read_bytes().hex(), "name": str(path), "manifest": m.canonical_bytes().decode(),
+                        "columns": {}, "decimal": None})
+        want.append(_python_hr(path, m, {}, None))
+    got = interop("hrfiles", {"files": payload})
+    for p, g, w in zip(payload, got, want, strict=True):
+        assert g == w, p["name"]
+    assert sum(len(w.get("rows", [])) for w in want) > 40 and sum(len(w.get("errors", [])) for w in want) > 100
+    assert all(w["described"].startswith("spreadsheet, sheet ") for w in want)
+    damaged = tmp_path / "damaged.xlsx"
+    damaged.write_bytes(b"PK\x03\x04 not really a workbook")
+    g = interop("hrfiles", {"files": [{"bytes": damaged.read_bytes().hex(), "name": str(damaged),
+                                       "manifest": one.canonical_bytes().decode(), "columns": {}, "decimal": None}]})[0]
+    prefix = f"{damaged} is not a readable spreadsheet ("
+    assert _python_hr(damaged, one, {}, None)["error"].startswith(prefix) and g["error"].startswith(prefix)

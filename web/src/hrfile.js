@@ -7,7 +7,8 @@
  * row is reported (its line, its column, Python's one-line message) and the valid rows come back
  * as checked records; a file that cannot be read as a table, or lacks a needed column, throws
  * InvalidSubmission with Python's message (the file's name where Python names its path).
- * Spreadsheets (.xlsx and the like) are not read here: save the sheet as CSV.
+ * Workbooks (.xlsx, .xlsm) are read from their first sheet (xlsx.js), rows numbered as the sheet
+ * numbers them; .xls, .xlsb and .ods are refused in one line (save the sheet as CSV or .xlsx).
  */
 
 import { currencyMarks, parseAmount, reveals, wholeUnits } from "./amounts.js";
@@ -15,15 +16,19 @@ import { InvalidSubmission } from "./errors.js";
 import { checkBounds, fold, parseSalary } from "./record.js";
 import { Component, HOURS_SCALE } from "./scheme.js";
 import { pyRepr, pyStrip } from "./text.js";
+import { decimalValue, pyFloatRepr, readFirstSheet } from "./xlsx.js";
 
 /** @import { Amount, AmountFormat } from "./amounts.js" */
 /** @import { Choices, EmployeeRecord } from "./record.js" */
 /** @import { Scheme } from "./scheme.js" */
+/** @import { SheetCell } from "./xlsx.js" */
 
 export const DELIMITERS = Object.freeze([",", ";", "\t", "|"]);
 /** Longest CSV cell read (longer ones make the file invalid CSV). */
 export const MAX_CELL_CHARS = 1 << 24;
 export const SPREADSHEET_SUFFIXES = Object.freeze([".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"]);
+/** The spreadsheets read here (Office Open XML workbooks). */
+export const WORKBOOK_SUFFIXES = Object.freeze([".xlsx", ".xlsm"]);
 
 /** What an HR file's columns can hold. @typedef {"gender" | "category" | "pay" | "hours" | "variable"} Field */
 
@@ -48,16 +53,18 @@ const SHOWN_COMPLETE = /** @type {const} */ ({ pay: "basic pay", variable: "vari
  */
 
 /**
- * A valid row: its line (the header is line 1), the answers as the file writes them and the
- * checked record.
+ * A valid row: its line (the header is line 1; a spreadsheet's row number), the answers as the
+ * file writes them (for display: the record is what is submitted, read with the file's decimal
+ * mark) and the checked record.
  * @typedef {{line: number, answers: {gender: string, job: string, basic: string, variable?: string, hours?: string},
  *   record: EmployeeRecord}} HrRow
  */
 
 /**
- * A bad row: its line, the column's header (null when the row is short) and what is wrong;
- * ``text`` is the one line contributor/hrfile.py prints for it.
- * @typedef {{line: number, column: string | null, message: string, text: string}} HrError
+ * A bad row: its line (its row in a spreadsheet, as ``unit`` says), the column's header (null
+ * when the row is short) and what is wrong; ``text`` is the one line contributor/hrfile.py
+ * prints for it.
+ * @typedef {{line: number, unit: "line" | "row", column: string | null, message: string, text: string}} HrError
  */
 
 /**
@@ -75,11 +82,11 @@ const SHOWN_COMPLETE = /** @type {const} */ ({ pay: "basic pay", variable: "vari
  * @returns {{rows: HrRow[], errors: HrError[], described: string, columns: Partial<Record<Field, string>>}}
  */
 export function readHrFile(bytes, fileName, manifest, options = {}) {
-  if (SPREADSHEET_SUFFIXES.some((s) => fileName.toLowerCase().endsWith(s))) {
-    throw new InvalidSubmission(`${fileName}: spreadsheets are not read in the browser; save the sheet as CSV (UTF-8) and `
-      + "choose that file");
+  const lower = fileName.toLowerCase();
+  if (SPREADSHEET_SUFFIXES.some((s) => lower.endsWith(s)) && !WORKBOOK_SUFFIXES.some((s) => lower.endsWith(s))) {
+    throw new InvalidSubmission(`${fileName}: this page reads .xlsx workbooks and CSV files; save the sheet as one of them`);
   }
-  const table = readTable(bytes, fileName, options);
+  const table = WORKBOOK_SUFFIXES.some((s) => lower.endsWith(s)) ? readSpreadsheet(bytes, fileName) : readTable(bytes, fileName, options);
   const columns = findColumns(table, manifest, options);
   const mark = decimalMark(options.decimal ?? null) ?? inferDecimal(table, columns);
   /** @type {AmountFormat} */
@@ -93,14 +100,14 @@ export function readHrFile(bytes, fileName, manifest, options = {}) {
   const needed = Math.max(...Object.values(columns.index)) + 1;
   for (const [line, cells] of table.rows) {
     if (cells.length < needed) {
-      errors.push(problem(line, null, `has ${cells.length} fields, expected at least ${needed}`));
+      errors.push(problem(line, null, `has ${cells.length} fields, expected at least ${needed}`, table.unit));
       continue;
     }
     try {
       rows.push({ line, answers: reader.answers(cells), record: reader.record(cells) });
     } catch (e) {
       if (!(e instanceof BadCell)) throw e;
-      errors.push(problem(line, e.column, e.message));
+      errors.push(problem(line, e.column, e.message, table.unit));
     }
   }
   if (!rows.length && !errors.length) throw new InvalidSubmission(`${fileName} has no data rows`);
@@ -111,11 +118,12 @@ export function readHrFile(bytes, fileName, manifest, options = {}) {
  * @param {number} line
  * @param {string | null} column
  * @param {string} message
+ * @param {"line" | "row"} unit
  * @returns {HrError}
  */
-function problem(line, column, message) {
-  const where = `line ${line}` + (column !== null ? `, column ${column}` : "");
-  return { line, column, message, text: `${where}: ${pySplit(message).join(" ")}` };
+function problem(line, column, message, unit) {
+  const where = `${unit} ${line}` + (column !== null ? `, column ${column}` : "");
+  return { line, unit, column, message, text: `${where}: ${pySplit(message).join(" ")}` };
 }
 
 /** Python's str.split() with no argument: runs of whitespace, none at either end. */
@@ -130,8 +138,9 @@ function pySplit(s) {
 // Tables
 
 /**
- * A file's header and data rows (line, cells) and how it was read.
- * @typedef {{name: string, header: string[], rows: [number, string[]][], described: string}} Table
+ * A file's header and data rows (line or row number, cells), how rows are numbered and how it
+ * was read.
+ * @typedef {{name: string, header: string[], rows: [number, SheetCell[]][], unit: "line" | "row", described: string}} Table
  */
 
 /**
@@ -155,7 +164,50 @@ export function readTable(bytes, name, options = {}) {
   if (header === null) throw new InvalidSubmission(`${name} is empty; expected a header line with gender,salary`);
   const shown = /** @type {Record<string, string>} */ ({ "\t": "tab", ",": "','", ";": "';'", "|": "'|'" })[delimiter]
     ?? pyRepr(delimiter);
-  return { name, header, rows, described: `CSV, ${encoding}, ${shown}-separated` };
+  return { name, header, rows, unit: "line", described: `CSV, ${encoding}, ${shown}-separated` };
+}
+
+/**
+ * The first sheet of a workbook as a table (numbers stay numbers).
+ * @param {Uint8Array} bytes
+ * @param {string} name
+ * @returns {Table}
+ */
+function readSpreadsheet(bytes, name) {
+  const { sheet, rows: data } = readFirstSheet(bytes, name);
+  /** @type {string[] | null} */
+  let header = null;
+  /** @type {[number, SheetCell[]][]} */
+  const rows = [];
+  data.forEach((cells, k) => {
+    if (cells.every((c) => typeof c === "string" && !pyStrip(c))) return;
+    if (header === null) header = cells.map((c) => pyStrip(typeof c === "string" ? c : pyFloatRepr(c)));
+    else rows.push([k + 1, cells]);
+  });
+  if (header === null) throw new InvalidSubmission(`${name} is empty; expected a header row with gender,salary`);
+  return { name, header, rows, unit: "row", described: `spreadsheet, sheet ${pyRepr(sheet)}` };
+}
+
+/**
+ * A cell's amount: a spreadsheet number exactly as its shortest decimal form, or text.
+ * @param {SheetCell} cell
+ * @param {AmountFormat} fmt
+ * @param {string} what
+ * @returns {Amount}
+ */
+function amountOf(cell, fmt, what) {
+  if (typeof cell === "string") return parseAmount(cell, fmt, what);
+  if (!Number.isFinite(cell) || cell < 0) throw new InvalidSubmission(`${what} ${pyFloatRepr(cell)} is not a non-negative number`);
+  return decimalValue(cell);
+}
+
+/**
+ * A cell as text (a spreadsheet's whole numbers without ".0").
+ * @param {SheetCell} cell
+ */
+function textOf(cell) {
+  if (typeof cell === "string") return cell;
+  return Number.isInteger(cell) ? BigInt(cell).toString() : pyFloatRepr(cell);
 }
 
 /** Bytes Windows-1252 leaves undefined (Python's cp1252 refuses them; WHATWG maps them to C1 controls). */
@@ -471,14 +523,15 @@ function inferDecimal(table, columns) {
     const i = columns.index[f];
     if (i === undefined) continue;
     for (const [line, cells] of table.rows) {
-      if (i >= cells.length) continue;
-      const m = reveals(cells[i]);
+      const cell = i < cells.length ? cells[i] : 0;
+      if (typeof cell !== "string") continue;
+      const m = reveals(cell);
       if (m === null || seen.has(m)) continue;
-      seen.set(m, [line, pyStrip(cells[i])]);
+      seen.set(m, [line, pyStrip(cell)]);
       if (seen.size === 2) {
         const [c, p] = [/** @type {[number, string]} */ (seen.get(",")), /** @type {[number, string]} */ (seen.get("."))];
-        throw new InvalidSubmission(`${table.name}: amounts mix a decimal comma (line ${c[0]}: ${pyRepr(c[1])}) and a `
-          + `decimal point (line ${p[0]}: ${pyRepr(p[1])}); give --decimal , or --decimal .`);
+        throw new InvalidSubmission(`${table.name}: amounts mix a decimal comma (${table.unit} ${c[0]}: ${pyRepr(c[1])}) and a `
+          + `decimal point (${table.unit} ${p[0]}: ${pyRepr(p[1])}); give --decimal , or --decimal .`);
       }
     }
   }
@@ -519,8 +572,8 @@ class RowReader {
   /**
    * @template T
    * @param {Field} f
-   * @param {string[]} cells
-   * @param {(cell: string) => T} read
+   * @param {SheetCell[]} cells
+   * @param {(cell: SheetCell) => T} read
    * @returns {T}
    */
   field(f, cells, read) {
@@ -534,34 +587,38 @@ class RowReader {
 
   /**
    * The row's answers as written.
-   * @param {string[]} cells
+   * @param {SheetCell[]} cells
    */
   answers(cells) {
-    const at = (/** @type {Field} */ f) => (this.cols.index[f] === undefined ? undefined : cells[/** @type {number} */ (this.cols.index[f])]);
-    return { gender: cells[/** @type {number} */ (this.cols.index.gender)], job: at("category") ?? "",
-      basic: cells[/** @type {number} */ (this.cols.index.pay)], variable: at("variable"), hours: at("hours") };
+    const at = (/** @type {Field} */ f) => {
+      const i = this.cols.index[f];
+      return i === undefined ? undefined : textOf(cells[i]);
+    };
+    return { gender: textOf(cells[/** @type {number} */ (this.cols.index.gender)]), job: at("category") ?? "",
+      basic: textOf(cells[/** @type {number} */ (this.cols.index.pay)]), variable: at("variable"), hours: at("hours") };
   }
 
   /**
-   * @param {string[]} cells
+   * @param {SheetCell[]} cells
    * @returns {EmployeeRecord}
    */
   record(cells) {
-    const gender = this.field("gender", cells, (c) => this.genders.match(c));
+    const gender = this.field("gender", cells, (c) => this.genders.match(textOf(c)));
     let job = "";
     const jobs = this.jobs;
     if (jobs !== null) {
       job = this.field("category", cells, (c) => {
-        if (!pyStrip(c)) throw new InvalidSubmission(`job category is missing; expected one of: ${jobs.expected()}`);
-        return jobs.match(c);
+        const text = textOf(c);
+        if (!pyStrip(text)) throw new InvalidSubmission(`job category is missing; expected one of: ${jobs.expected()}`);
+        return jobs.match(text);
       });
     }
     if (this.scheme.complete) return this.complete(cells, gender, job);
-    const pay = this.field("pay", cells, (c) => parseAmount(c, this.fmt, "salary"));
+    const pay = this.field("pay", cells, (c) => amountOf(c, this.fmt, "salary"));
     let value = pay;
     if (this.cols.index.hours !== undefined) {
       const hours = this.field("hours", cells, (c) => {
-        const h = parseAmount(c, this.fmt, "hours");
+        const h = amountOf(c, this.fmt, "hours");
         if (h.numerator <= 0n) throw new InvalidSubmission("hours must be more than 0");
         return h;
       });
@@ -574,7 +631,7 @@ class RowReader {
 
   /**
    * A complete survey's row: basic pay, and variable pay and hours when collected.
-   * @param {string[]} cells
+   * @param {SheetCell[]} cells
    * @param {string} gender
    * @param {string} job
    * @returns {EmployeeRecord}
@@ -583,7 +640,7 @@ class RowReader {
     /** @type {Partial<Record<"pay" | "variable" | "hours", Amount>>} */
     const amounts = {};
     for (const f of /** @type {const} */ (["pay", "variable", "hours"])) {
-      if (this.cols.index[f] !== undefined) amounts[f] = this.field(f, cells, (c) => parseAmount(c, this.fmt, SHOWN_COMPLETE[f]));
+      if (this.cols.index[f] !== undefined) amounts[f] = this.field(f, cells, (c) => amountOf(c, this.fmt, SHOWN_COMPLETE[f]));
     }
     const zero = { numerator: 0n, denominator: 1n };
     const h = amounts.hours;

@@ -276,6 +276,7 @@ export function parseManifest(data) {
  * @returns {Record<string, JsonValue>}
  */
 function normalize(obj) {
+  onlyWhenSet(obj);
   for (const [name, kind] of FIELDS) {
     if ((kind === "strs" || kind === "ints") && name in obj && !isList(obj[name], kind === "strs" ? "string" : "bigint")) {
       throw new InvalidManifest(`manifest field ${name} must be a list of ${kind === "strs" ? "strings" : "whole numbers"}`);
@@ -305,6 +306,25 @@ function normalize(obj) {
     if (typeof out[name] !== "string") throw new InvalidManifest(`manifest field ${name} must be a string`);
   }
   return out;
+}
+
+/**
+ * The page's fields present but empty are refused: written only when set, an empty one would not
+ * come back as the same bytes.
+ * @param {{[key: string]: JsonValue}} obj
+ */
+function onlyWhenSet(obj) {
+  for (const name of ["language", "web_page_sha256", "web_origins"]) {
+    const v = obj[name];
+    if (name in obj && (v === "" || (Array.isArray(v) && !v.length))) {
+      throw new InvalidManifest(`manifest field ${name} is empty (leave it out instead)`);
+    }
+  }
+  const nodes = obj.nodes;
+  if (Array.isArray(nodes) && nodes.some((nd) => nd !== null && typeof nd === "object" && !Array.isArray(nd)
+    && !(nd instanceof JsonFloat) && nd[NODE_WEB_URL] === "")) {
+    throw new InvalidManifest(`node field ${NODE_WEB_URL} is empty (leave it out instead)`);
+  }
 }
 
 /**
@@ -547,7 +567,7 @@ function validateFiling(f) {
 function validateWeb(f) {
   const language = /** @type {string} */ (f.language);
   if (language && (!LANGUAGE.test(language) || language.length > MAX_LANGUAGE_CHARS)) {
-    throw new InvalidManifest(`language: ${pyRepr(language)} is not a BCP 47 language tag such as en, zh-TW or de `
+    throw new InvalidManifest(`language: ${pyRepr(language)} is not a BCP 47 tag such as 'en', 'de' or 'zh-TW' `
       + `(at most ${MAX_LANGUAGE_CHARS} characters)`);
   }
   const page = /** @type {string} */ (f.web_page_sha256);
@@ -556,12 +576,12 @@ function validateWeb(f) {
   }
   const origins = /** @type {string[]} */ (f.web_origins);
   if (origins.length > MAX_WEB_ORIGINS || new Set(origins).size !== origins.length) {
-    throw new InvalidManifest(`web_origins must be at most ${MAX_WEB_ORIGINS} distinct origins`);
+    throw new InvalidManifest(`web_origins must be 1 to ${MAX_WEB_ORIGINS} distinct origins`);
   }
   for (const origin of origins) {
     const port = ORIGIN.exec(origin)?.[2];
     if (!ORIGIN.test(origin) || (port !== undefined && !(Number(port.slice(1)) >= 1 && Number(port.slice(1)) <= 65535))) {
-      throw new InvalidManifest(`web_origins: ${pyRepr(origin)} is not an https:// origin (lower-case host, optional `
+      throw new InvalidManifest(`web_origins: ${pyRepr(origin)} is not an origin https://HOST[:PORT] (lower case, `
         + "port 1-65535, no path or trailing slash)");
     }
   }
@@ -600,7 +620,7 @@ function validateNode(nd) {
   const name = nd.name;
   if (!nd.url.startsWith("https://")) throw new InvalidManifest(`node ${name}: URL must be https://`);
   if (NODE_WEB_URL in nd && !nd[NODE_WEB_URL].startsWith("https://")) {
-    throw new InvalidManifest(`node ${name}: web URL must be https://`);
+    throw new InvalidManifest(`node ${name}: web_url must be https://`);
   }
   const colon = nd.mpc_address.lastIndexOf(":");
   const port = nd.mpc_address.slice(colon + 1);

@@ -46,7 +46,9 @@ test("files that cannot be read as a table are refused in one line", () => {
     "hr.csv: amounts mix a decimal comma (line 2: '4.100,50') and a decimal point (line 3: '4,100.50'); give --decimal , or --decimal .");
   refuses(new Uint8Array([0x67, 0x81, 0x0a]), "hr.csv is not UTF-8, UTF-16 or Windows-1252 text; give its --encoding "
     + "(e.g. big5, cp950, shift_jis, latin-1)");
-  refuses("x", "hr.xlsx: spreadsheets are not read in the browser; save the sheet as CSV (UTF-8) and choose that file", "hr.xlsx");
+  refuses("x", "hr.ods: this page reads .xlsx workbooks and CSV files; save the sheet as one of them", "hr.ods");
+  assert.throws(() => readHrFile(new TextEncoder().encode("gender,salary"), "hr.xlsx", m),
+    (e) => e instanceof InvalidSubmission && e.message.startsWith("hr.xlsx is not a readable spreadsheet (not a zip archive"));
 });
 
 test("CSV as Python's csv module reads it: quotes, doubled quotes, new lines in quotes, line numbers", () => {
@@ -56,4 +58,13 @@ test("CSV as Python's csv module reads it: quotes, doubled quotes, new lines in 
   assert.equal(sniffDelimiter("a;b;c\n1;2,5;3\n"), ";");
   assert.equal(sniffDelimiter("a\tb\n1\t2\n"), "\t");
   assert.equal(sniffDelimiter("single\n"), ",");
+});
+
+test("spreadsheet numbers: Python's float repr in messages, their exact decimal value as amounts", async () => {
+  const { decimalValue, pyFloatRepr } = await import("../src/xlsx.js");
+  assert.deepEqual([3, 4100.5, -5, 1e-5, 1e16, 0.1 + 0.2, 123456789012.25, -0, 1e-4].map(pyFloatRepr),
+    ["3.0", "4100.5", "-5.0", "1e-05", "1e+16", "0.30000000000000004", "123456789012.25", "-0.0", "0.0001"]);
+  assert.deepEqual(decimalValue(4100.5), { numerator: 41005n, denominator: 10n });
+  assert.deepEqual(decimalValue(1e16), { numerator: 10n ** 16n, denominator: 1n });
+  assert.deepEqual(decimalValue(0.1 + 0.2), { numerator: 30000000000000004n, denominator: 10n ** 17n });
 });

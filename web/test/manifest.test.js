@@ -206,7 +206,7 @@ test("a complete survey's fields, labels and filing details: properties, and in 
     [["basic"], "", 0, {}, "", []]);
   // unset fields written out as their defaults keep the bytes and the hash
   const spelled = Object.assign(base(), { components: [], pay_period: "", variable_max: 0, variable_bands: [], hours_max: 0,
-    hourly_max: 0, hourly_bands: [], organisation: "", reporting_period: "", language: "", web_page_sha256: "", web_origins: [] });
+    hourly_max: 0, hourly_bands: [], organisation: "", reporting_period: "" });
   assert.equal(parseManifest(text(spelled)).hashHex(), VEC.sha256);
   assert.equal(parseManifest(text(spelled)).canonicalText, VEC.canonical);
 });
@@ -224,19 +224,24 @@ test("the page's fields: language, the bundle's hash, further origins and nodes'
   assert.notEqual(m.hashHex(), VEC.sha256);
   const refuses = (/** @type {object} */ change, /** @type {RegExp} */ why) =>
     assert.throws(() => parseManifest(text(Object.assign(base(), change))), (e) => e instanceof InvalidManifest && why.test(e.message));
-  for (const language of ["EN", "english", "en-abcdefghi", "en-ab-cd-ef-gh", "e"]) refuses({ language }, /^language: .* BCP 47/);
+  for (const language of ["EN", "english", "en-abcdefghi", "en-ab-cd-ef-gh", "e"]) refuses({ language }, /^language: .* BCP 47 tag/);
+  // the page's fields written empty would not come back as the same bytes
+  for (const name of ["language", "web_page_sha256"]) refuses({ [name]: "" }, new RegExp(`^manifest field ${name} is empty`));
+  refuses({ web_origins: [] }, /^manifest field web_origins is empty \(leave it out instead\)$/);
   refuses({ language: 5 }, /^manifest field language must be a string$/);
   for (const web_page_sha256 of ["AB".repeat(32), "ab".repeat(31)]) refuses({ web_page_sha256 }, /^web_page_sha256 must be 64/);
   for (const origin of ["http://a.example", "https://a.example/", "https://A.example", "https://a.example:0",
     "https://a.example:65536", "https://-a.example", "https://a.example/path"]) {
-    refuses({ web_origins: [origin] }, /^web_origins: .* is not an https:\/\/ origin/);
+    refuses({ web_origins: [origin] }, /^web_origins: .* is not an origin https:\/\/HOST\[:PORT\]/);
   }
-  refuses({ web_origins: ["https://a.example", "https://a.example"] }, /^web_origins must be at most 16 distinct origins$/);
-  refuses({ web_origins: Array.from({ length: 17 }, (_, i) => `https://${i}.example`) }, /at most 16/);
+  refuses({ web_origins: ["https://a.example", "https://a.example"] }, /^web_origins must be 1 to 16 distinct origins$/);
+  refuses({ web_origins: Array.from({ length: 17 }, (_, i) => `https://${i}.example`) }, /1 to 16 distinct/);
   refuses({ web_origins: "https://a.example" }, /^manifest field web_origins must be a list of strings$/);
   const bad = base();
   bad.nodes[0].web_url = "http://proxy.example";
-  assert.throws(() => parseManifest(text(bad)), { message: `node ${bad.nodes[0].name}: web URL must be https://` });
+  assert.throws(() => parseManifest(text(bad)), { message: `node ${bad.nodes[0].name}: web_url must be https://` });
+  bad.nodes[0].web_url = "";
+  assert.throws(() => parseManifest(text(bad)), { message: "node field web_url is empty (leave it out instead)" });
   bad.nodes[0].web_url = 5;
   assert.throws(() => parseManifest(text(bad)), { message: "node field web_url must be a string" });
 });
