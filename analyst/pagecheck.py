@@ -1,6 +1,7 @@
 """``salary-analyst check-page``: what every node serves as the survey's browser page.
 
-Each node is asked (pinned TLS, as for every analyst command) for the page's HTML and script;
+Each node is asked (pinned TLS, as for every analyst command, and at its ``web_url`` as a browser
+asks, when it has one) for the page's HTML and script;
 the HTML must be the survey's own copy (``page/index.html``, byte for byte: the manifest does not
 pin it, so this is how an organiser learns that a node serves other HTML), the script the one the
 manifest pins, and the HTML must come with a Content-Security-Policy that allows scripts from the
@@ -10,6 +11,7 @@ node only.
 from __future__ import annotations
 
 import hashlib
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,15 +64,31 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def node_page(nodes: NodeClients, page: WebPage, j: int) -> NodePage:
-    """Node j's page against the survey's copy and the manifest's pin."""
+def node_page(nodes: NodeClients, page: WebPage, j: int, browser_trust: ssl.SSLContext) -> NodePage:
+    """Node j's page against the survey's copy and the manifest's pin: at its ``url`` (pinned
+    TLS) and, when it has one, at its ``web_url`` as a browser gets it (``browser_trust``: the
+    certificate authorities a browser trusts)."""
     m = nodes.manifest
-    problems: list[str] = []
+    node = m.nodes[j]
     try:
-        html = nodes.request(j, "GET", "page/", retries=1)
-        script = nodes.request(j, "GET", f"page/{SCRIPT_FILE}", retries=1)
+        problems = _compared(nodes.request(j, "GET", "page/", retries=1),
+                             nodes.request(j, "GET", f"page/{SCRIPT_FILE}", retries=1), page, m.web_page_sha256)
     except SurveyError as exc:
-        return NodePage(j, m.nodes[j].name, (str(exc),))
+        problems = [str(exc)]
+    if node.web_url:
+        base = f"{node.web_url}/v1/surveys/{m.survey_id}/page/"
+        try:
+            with httpx.Client(verify=browser_trust, timeout=nodes.timeout) as browser:
+                seen = _compared(browser.get(base), browser.get(base + SCRIPT_FILE), page, m.web_page_sha256)
+        except httpx.HTTPError as exc:
+            seen = [f"unreachable with a browser-trusted certificate ({exc.__class__.__name__}: {exc})"]
+        problems += [f"at {node.web_url}: {p}" for p in seen]
+    return NodePage(j, node.name, tuple(problems))
+
+
+def _compared(html: httpx.Response, script: httpx.Response, page: WebPage, pin: str) -> list[str]:
+    """What differs between the served HTML and script and the survey's copy and pin."""
+    problems: list[str] = []
     if html.status_code != 200:
         problems.append(f"{HTML_FILE}: {_refused(html)}")
     elif html.content != page.html:
@@ -80,13 +98,15 @@ def node_page(nodes: NodeClients, page: WebPage, j: int) -> NodePage:
         problems.append(f"{HTML_FILE} comes without a Content-Security-Policy limiting scripts to the node")
     if script.status_code != 200:
         problems.append(f"{SCRIPT_FILE}: {_refused(script)}")
-    elif _sha(script.content) != m.web_page_sha256:
-        problems.append(f"{SCRIPT_FILE} has SHA-256 {_sha(script.content)}, the manifest pins {m.web_page_sha256}")
-    return NodePage(j, m.nodes[j].name, tuple(problems))
+    elif _sha(script.content) != pin:
+        problems.append(f"{SCRIPT_FILE} has SHA-256 {_sha(script.content)}, the manifest pins {pin}")
+    return problems
 
 
-def check_pages(survey_dir: Path) -> tuple[Manifest, list[NodePage]]:
-    """Every node's page, the nodes asked at once."""
+def check_pages(survey_dir: Path, browser_trust: ssl.SSLContext | None = None) -> tuple[Manifest, list[NodePage]]:
+    """Every node's page, the nodes asked at once; ``browser_trust`` defaults to the system's
+    certificate authorities."""
     manifest, page = survey_page(survey_dir)
+    trust = browser_trust or ssl.create_default_context()
     with NodeClients(manifest) as nodes:
-        return manifest, each_node(manifest, lambda j: node_page(nodes, page, j))
+        return manifest, each_node(manifest, lambda j: node_page(nodes, page, j, trust))

@@ -132,16 +132,21 @@ def create_survey(
     }
     if web_page is not None:
         bundle[BUNDLE_KEY] = web_page.to_bundle()
-        web_page.save(out_dir / PAGE_DIR)
-        fd = os.open(out_dir / LINKS_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write("".join(participation_link(manifest, t) + "\n" for t in token_list))
+        _write_page(out_dir, manifest, web_page, token_list)
     (out_dir / BUNDLE_FILE).write_text(json.dumps(bundle) + "\n")
     fd = os.open(out_dir / SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump({"survey_id": survey_id, "manifest_hash": manifest.hash_hex(),
                    "hpke_private_key": sk.hex(), "credential": credential}, fh)
     return manifest
+
+
+def _write_page(out_dir: Path, manifest: Manifest, page: WebPage, tokens: list[str]) -> None:
+    """The organiser's copy of the page and the participation links (secret, like the tokens)."""
+    page.save(out_dir / PAGE_DIR)
+    fd = os.open(out_dir / LINKS_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("".join(participation_link(manifest, t) + "\n" for t in tokens))
 
 
 def load_analyst_secret(survey_dir: Path) -> tuple[Manifest, X25519PrivateKey, str]:

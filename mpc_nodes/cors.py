@@ -75,7 +75,7 @@ class BrowserCors:
 
         async def with_headers(msg: Message) -> None:
             if msg["type"] == "http.response.start":
-                headers = [h for h in msg.get("headers", []) if h[0].lower() != b"vary"] + [(b"vary", b"origin")]
+                headers = _vary_origin(list(msg.get("headers", [])))
                 if origin is not None and wanted == route.method and self._allowed(survey_id, origin):
                     headers += _cors_headers(origin, route, preflight)
                 msg = {**msg, "headers": headers}
@@ -88,6 +88,13 @@ class BrowserCors:
             return origin in self.origins(survey_id)
         except SurveyError:
             return False
+
+
+def _vary_origin(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` with ``origin`` added to ``Vary``: the answer differs by the request's Origin."""
+    vary = [v for k, v in headers if k.lower() == b"vary"]
+    rest = [(k, v) for k, v in headers if k.lower() != b"vary"]
+    return rest + [(b"vary", b", ".join([*vary, b"origin"]))]
 
 
 def _cors_headers(origin: str, route: CorsRoute, preflight: bool) -> list[tuple[bytes, bytes]]:

@@ -23,7 +23,7 @@ HTML_FILE = "index.html"
 SCRIPT_FILE = "salary-page.js"
 #: the node bundle's key holding the page, and that object's keys (base64 of each file)
 BUNDLE_KEY = "web_page"
-_BUNDLE_FIELDS = {"index_html": HTML_FILE, "salary_page_js": SCRIPT_FILE}
+_BUNDLE_FIELDS = ("index_html", "salary_page_js")
 #: the largest page file a bundle may carry (the page and its libraries, minified)
 MAX_FILE_BYTES = 8 << 20
 #: script types a browser does not run (data blocks): allowed inline
@@ -97,8 +97,7 @@ class WebPage:
         (path / SCRIPT_FILE).write_bytes(self.script)
 
     def to_bundle(self) -> dict[str, str]:
-        return {"index_html": base64.b64encode(self.html).decode(),
-                "salary_page_js": base64.b64encode(self.script).decode()}
+        return dict(zip(_BUNDLE_FIELDS, (base64.b64encode(f).decode() for f in (self.html, self.script))))
 
     @staticmethod
     def from_bundle(obj: Any) -> WebPage:
@@ -106,9 +105,9 @@ class WebPage:
         if not isinstance(obj, dict) or set(obj) != set(_BUNDLE_FIELDS) \
                 or not all(isinstance(v, str) for v in obj.values()):
             raise InvalidWebPage(f"survey bundle: {BUNDLE_KEY} must be an object with the base64 fields "
-                                 + " and ".join(sorted(_BUNDLE_FIELDS)))
+                                 + " and ".join(_BUNDLE_FIELDS))
         try:
-            html, script = (base64.b64decode(obj[k], validate=True) for k in ("index_html", "salary_page_js"))
+            html, script = (base64.b64decode(obj[k], validate=True) for k in _BUNDLE_FIELDS)
         except (binascii.Error, ValueError):
             raise InvalidWebPage(f"survey bundle: {BUNDLE_KEY} holds a field that is not base64") from None
         return WebPage(html, script)

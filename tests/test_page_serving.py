@@ -9,14 +9,18 @@ whatever the project's own page holds.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import sqlite3
+import ssl
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -26,16 +30,22 @@ with warnings.catch_warnings():
 
 import analyst.survey as survey_mod
 from analyst.cli import main as analyst_cli
+from analyst.pagecheck import check_pages
+from analyst.survey import create_survey
 from conftest import Survey, make_survey
-from demo.cluster import free_ports
+from demo.cluster import LocalCluster, free_ports, run, tool
 from mpc_nodes.cli import main as node_cli
 from mpc_nodes.keys import keygen, load_public
 from mpc_nodes.server import create_app
 from mpc_nodes.store import NodeStore
 from protocol.errors import InvalidWebPage
 from protocol.manifest import load_manifest
+from protocol.tls import pinned_client_context
 from protocol.webpage import WebPage, integrity_of
 from protocol.wire import MAX_BODY_BYTES
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import public_api_attack as attack  # noqa: E402
 
 SID = "test-survey"
 BASE = f"/v1/surveys/{SID}"
@@ -388,3 +398,103 @@ def test_a_preflight_needs_no_token_answers_only_allowed_origins_and_leaves_no_t
                                                            "Access-Control-Request-Method": "POST"})
     assert r.status_code == 204 and _cors(r) == {}
     assert _audit(store) == before
+
+
+# ------------------------------------------------------------- real nodes over HTTPS, check-page
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    root = tmp_path_factory.mktemp("paged")
+    page = write_page(root / "page-build")
+    c = LocalCluster(root / "run", tokens=4, survey_id=SID,
+                     create_args=("--web-page", str(page), "--web-origin", OTHER_SITE))
+    c.setup()
+    try:
+        c.start_all()
+        yield c
+    finally:
+        c.stop_all()
+
+
+def _client(c: LocalCluster, j: int) -> httpx.Client:
+    m = load_manifest(c.manifest)
+    return httpx.Client(base_url=f"{m.nodes[j].url}{BASE}", verify=pinned_client_context(m.nodes[j].tls_cert_pem))
+
+
+@pytest.mark.slow
+def test_a_real_node_serves_the_page_and_lets_an_allowed_origin_upload(live: LocalCluster) -> None:
+    m = load_manifest(live.manifest)
+    token = live.tokens_file.read_text().split()[0]
+    assert (live.survey_dir / "links.txt").read_text().splitlines()[0] == \
+        f"{m.nodes[0].url}{BASE}/page/#t={token}&m={m.hash_hex()}"
+    with _client(live, 0) as node:
+        r = node.get("page/")
+        assert r.status_code == 200 and r.content == (live.survey_dir / "page" / "index.html").read_bytes()
+        assert "script-src 'self';" in r.headers["content-security-policy"] and _cors(r) == {}
+        assert node.get("page/salary-page.js").content == SCRIPT
+        ask = {"Origin": OTHER_SITE, "Access-Control-Request-Method": "POST",
+               "Access-Control-Request-Headers": "content-type"}
+        r = node.options("submissions", headers=ask)
+        assert r.status_code == 204 and _cors(r)["access-control-allow-origin"] == OTHER_SITE
+        r = node.options("submissions", headers={**ask, "Origin": "https://evil.example"})
+        assert r.status_code == 204 and _cors(r) == {}
+        sid, body = attack.honest_single(m, 0, token)
+        r = node.post("submissions", content=body, headers={"Origin": OTHER_SITE, "content-type": "application/json"})
+        assert r.status_code == 200 and r.json()["submission_id"] == sid
+        assert _cors(r) == {"access-control-allow-origin": OTHER_SITE, "access-control-expose-headers": "retry-after"}
+        r = node.get("manifest", headers={"Origin": m.nodes[2].url})
+        assert r.content == m.canonical_bytes() and _cors(r)["access-control-allow-origin"] == m.nodes[2].url
+
+
+@pytest.mark.slow
+def test_check_page_names_every_node_that_serves_another_page(live: LocalCluster) -> None:
+    check = [tool("salary-analyst"), "check-page", "--survey", str(live.survey_dir)]
+    ok = run(check, check=False)
+    assert ok.returncode == 0, ok.stderr
+    lines = ok.stdout.splitlines()
+    m = load_manifest(live.manifest)
+    assert lines == [f"node {j} (node{j}, {m.nodes[j].url}): serves the survey's page" for j in range(3)] + \
+        [f"every node serves the survey's page (salary-page.js SHA-256 {m.web_page_sha256})"]
+    html_1 = live.node_dirs[1] / "pages" / SID / "index.html"
+    script_2 = live.node_dirs[2] / "pages" / SID / "salary-page.js"
+    lying_html = html_1.read_bytes().replace(b"</body>", b"<p>also here</p></body>")
+    html_1.write_bytes(lying_html)
+    script_2.write_bytes(SCRIPT + b"// altered on disk\n")
+    bad = run(check, check=False)
+    assert bad.returncode == 1
+    lines = bad.stdout.splitlines()
+    own = hashlib.sha256((live.survey_dir / "page" / "index.html").read_bytes()).hexdigest()
+    assert lines == [
+        f"node 0 (node0, {m.nodes[0].url}): serves the survey's page",
+        f"node 1 (node1, {m.nodes[1].url}): MISMATCH: index.html is not the survey's copy (SHA-256 "
+        f"{hashlib.sha256(lying_html).hexdigest()}, the survey's {own})",
+        f"node 2 (node2, {m.nodes[2].url}): MISMATCH: salary-page.js: HTTP 500 (this node's salary-page.js is not the "
+        "one the manifest pins; the node operator must import the survey bundle again)",
+    ]
+    assert bad.stderr.strip() == "salary-analyst: error: node(s) 1, 2 do not serve the survey's page"
+
+
+@pytest.mark.slow
+def test_check_page_also_fetches_the_page_as_a_browser_does_at_web_url(live: LocalCluster, tmp_path: Path) -> None:
+    """A second survey on the running nodes, each node's web_url its own address: the check asks
+    there too, trusting what a browser trusts (here: the nodes' certificates, standing in for a
+    public authority; with the system's authorities a self-signed node is refused)."""
+    infos = [dataclasses.replace(load_public(d), web_url=load_public(d).url) for d in live.node_dirs]
+    sdir = tmp_path / "web-survey"
+    m = create_survey(sdir, infos, survey_id="web-survey", tokens=2,
+                      web_page=WebPage.from_dir(write_page(tmp_path / "page")))
+    for d in live.node_dirs:
+        assert _init(d, sdir / "node-bundle.json").exit_code == 0
+    browser = ssl.create_default_context(cadata="".join(nd.tls_cert_pem for nd in m.nodes))
+    _, answers = check_pages(sdir, browser)
+    assert [a.problems for a in answers] == [(), (), ()]
+    _, answers = check_pages(sdir)
+    for a, nd in zip(answers, m.nodes):
+        assert len(a.problems) == 1 and a.problems[0].startswith(
+            f"at {nd.web_url}: unreachable with a browser-trusted certificate (ConnectError: "), a.problems
+    kept = live.node_dirs[0] / "pages" / "web-survey" / "index.html"
+    kept.write_bytes(kept.read_bytes() + b"<!-- altered -->")
+    _, answers = check_pages(sdir, browser)
+    want = (f"index.html is not the survey's copy (SHA-256 {hashlib.sha256(kept.read_bytes()).hexdigest()}, the "
+            f"survey's {hashlib.sha256((sdir / 'page' / 'index.html').read_bytes()).hexdigest()})")
+    assert [a.problems for a in answers] == [(want, f"at {m.nodes[0].web_url}: {want}"), (), ()]
