@@ -1,15 +1,15 @@
 """The survey page (analyst/webpage/, built from web/page/) in a real browser: Debian's Chromium
 driven by Playwright, against real nodes that serve the page and pin its bundle in the manifest.
 
-An employee opens a participation link, gets the form in the organiser's language and labels
-(every control labelled, nothing wider than a phone), submits (a bad amount first: the Python
-contributor's message, the field focused), downloads the receipt, then replaces the answer with
-the keyboard only; HR staff check an HR file with a bad row (listed before
-anything is sent, then left out), upload it, and upload a second file with a node stopped, close
-the tab and resume in a new one (its tokens kept only as SHA-256, refused for a new upload until
-the pending one is finished, and given again to resume).  The survey is closed and computed and every released figure is
-checked against the plaintext oracle over exactly what the page submitted.  A link whose ``m=``
-is another manifest's, and a node serving another manifest, are refused.  The committed bundle is
+An employee opens a participation link, gets the form in the organiser's language and labels (every
+control labelled, nothing wider than a phone), submits (a bad amount first: the Python
+contributor's message, the field focused), downloads the receipt, then replaces the answer with the
+keyboard only; HR staff check an HR file with a bad row (listed before anything is sent, then left
+out), upload it, and upload a second file (.xlsx) with a node stopped, close the tab and resume in
+a new one (its tokens kept only as SHA-256, refused for a new upload until the pending one is
+finished, and given again to resume). The survey is closed and computed and every released figure
+is checked against the plaintext oracle over exactly what the page submitted. A link whose ``m=``
+is another manifest's, and a node serving another manifest, are refused. The committed bundle is
 what ``npm run build`` makes of the sources, byte for byte.
 
 Nodes use self-signed certificates pinned in the manifest; Chromium trusts exactly those (their
@@ -274,6 +274,19 @@ def write_csv(path: Path, rows: list[list[str]]) -> Path:
     return path
 
 
+def write_xlsx(path: Path, rows: list[list[str]]) -> Path:
+    """A workbook as HR systems export one: numbers as numbers."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["gender", "job", "basic", "variable", "hours"])
+    for g, j, basic, variable, hours in rows:
+        ws.append([g, j, int(basic), int(variable), float(hours)])
+    wb.save(path)
+    return path
+
+
 def hr_upload(page: Any, hr_file: Path, tokens_file: Path) -> None:
     page.wait_for_selector("#hr-file")
     page.set_input_files("#hr-file", str(hr_file))
@@ -312,7 +325,7 @@ def hr_flow(c: LocalCluster, context: Any, page_url: str, tokens: list[str], wor
     assert page.errors == []
     page.close()
 
-    second = write_csv(work / "more.csv", hr_rows(6, seed=22))
+    second = write_xlsx(work / "more.xlsx", hr_rows(6, seed=22))
     assert check_file(second, m).problems == []
     (work / "tokens-b.txt").write_text("\n".join(tokens[30:36]) + "\n")
     c.stop_node(2)

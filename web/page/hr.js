@@ -1,5 +1,5 @@
 /**
- * HR staff's flow: an HR file (CSV, read by the library as salary-submit reads it) and its
+ * HR staff's flow: an HR file (CSV or .xlsx, read by the library as salary-submit reads it) and its
  * participation tokens, every row checked before anything is sent (bad rows listed by line, to fix
  * or leave out), the rows prepared in a Web Worker with a progress bar, then uploaded batch by
  * batch to every node.  The prepared batches and each node's acknowledgements are kept in
@@ -42,7 +42,7 @@ export async function hrView(root, m, manifestText) {
   const runs = await runsOf(m.surveyId, m.hashHex());
   if (runs.length) root.append(resumeSection(m, runs[0], progress));
   const pendingHashes = new Set(runs.flatMap((r) => r.batches.flatMap((b) => b.tokenHashes)));
-  const hrInput = el("input", { id: "hr-file", type: "file", accept: ".csv,.txt,.tsv,text/csv" });
+  const hrInput = el("input", { id: "hr-file", type: "file", accept: ".csv,.txt,.tsv,.xlsx,.xlsm,text/csv" });
   const tokInput = el("input", { id: "tokens-file", type: "file", accept: ".txt,text/plain" });
   const paste = el("textarea", { id: "tokens-paste", spellcheck: "false", autocomplete: "off" });
   const drop = el("div", { class: "drop", id: "drop" }, t("drop"));
