@@ -9,6 +9,7 @@ machine receive the uploads.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import tempfile
@@ -54,4 +55,7 @@ def main(rows: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
+    ap = argparse.ArgumentParser(description="Time the survey page's preparing in headless Chromium.",
+                                 epilog="example: .venv/bin/python scripts/measure_page.py 1000")
+    ap.add_argument("rows", nargs="?", type=int, default=1000, help="rows of the HR file (default: %(default)s)")
+    main(ap.parse_args().rows)

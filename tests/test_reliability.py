@@ -86,8 +86,9 @@ def test_kill_nodes_during_ingest_loses_nothing_acknowledged(tmp_path: Path, bat
                     assert held.get(sid) == by_node[i], f"node {i} lost acknowledged submission {sid}"
             assert len(held) == len(records)
         c.close()
-        for res in c.compute(timeout=60):
-            assert res.returncode == 0, res.stderr
+        computed = c.compute(timeout=60)
+        assert [res.returncode for res in computed] == [0] * c.n, "\n".join(
+            f"node {i} (exit {res.returncode}):\n{res.stderr}" for i, res in enumerate(computed))
         # canary salaries: a lost or double-counted record would change a mean or a count
         assert compare(c.results(tmp_path / "r.json"), plaintext_report(records, 5)) == []
     finally:

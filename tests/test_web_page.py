@@ -82,11 +82,12 @@ def spki_pins(manifest: dict[str, Any]) -> list[str]:
 
 
 @contextmanager
-def browser_context(manifest_path: Path) -> Iterator[Any]:
-    """One Chromium context (one profile: its IndexedDB outlives closed tabs) trusting the nodes."""
+def browser_context(manifest_path: Path, extra_pins: tuple[str, ...] = ()) -> Iterator[Any]:
+    """One Chromium context (one profile: its IndexedDB outlives closed tabs) trusting the nodes
+    (and the hosts whose SPKI pins ``extra_pins`` gives)."""
     from playwright.sync_api import sync_playwright
 
-    pins = spki_pins(json.loads(manifest_path.read_text()))
+    pins = spki_pins(json.loads(manifest_path.read_text())) + list(extra_pins)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM),
                                     args=[*FLAGS, "--ignore-certificate-errors-spki-list=" + ",".join(pins)])
@@ -442,6 +443,86 @@ def test_a_wrong_link_and_a_node_serving_another_manifest_are_refused(tmp_path: 
             shot(page, "page-refused.png")
     finally:
         c.stop_all()
+
+
+@contextmanager
+def organiser_site(directory: Path, port: int, work: Path) -> Iterator[str]:
+    """``directory`` served over HTTPS at https://127.0.0.1:``port`` (a self-signed certificate):
+    the organiser's own copy of the page. Yields the certificate's SPKI pin."""
+    import datetime as dt
+    import functools
+    import http.server
+    import ipaddress
+    import ssl
+    import threading
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "organiser site")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .sign(key, hashes.SHA256()))
+    (work / "site.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (work / "site.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                      serialization.NoEncryption()))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(work / "site.pem", work / "site.key")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    try:
+        yield base64.b64encode(hashlib.sha256(der).digest()).decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.slow
+def test_the_organisers_copy_of_the_page_submits_to_the_nodes(tmp_path: Path) -> None:
+    """The page's two files from ``survey/page/`` served by the organiser's own site (an origin
+    the manifest lists in ``web_origins``): the link names the survey and a node, and the nodes
+    take the answer from that origin."""
+    need_browser()
+    from demo.cluster import free_ports
+    from protocol.manifest import load_manifest
+
+    port = free_ports(1)[0]
+    origin = f"https://127.0.0.1:{port}"
+    c = LocalCluster(tmp_path / "run", tokens=2, salary_max=100_000, create_args=("--web-origin", origin))
+    c.setup()
+    m = load_manifest(c.manifest)
+    assert m.web_origins == (origin,)
+    fragment = (c.survey_dir / "links.txt").read_text().split()[0].split("#")[1]
+    link = f"{origin}/index.html#{fragment}&s={m.survey_id}&n={c.node_url(0)}"
+    c.start_all()
+    try:
+        with organiser_site(c.survey_dir / "page", port, tmp_path) as pin, browser_context(c.manifest, (pin,)) as context:
+            page = open_page(context, link)
+            page.wait_for_selector("#employee-form")
+            page.select_option("#gender", "female")
+            page.fill("#basic", "4100")
+            page.click("#submit")
+            receipt = download_receipt(page)
+            assert page.errors == []
+        assert receipt["complete"] is True and [a["status"] for a in receipt["acks"]] == ["stored"] * 3
+        c.close()
+        for res in c.compute(timeout=120):
+            assert res.returncode == 0, res.stderr
+        out = c.results(tmp_path / "r.json")
+    finally:
+        c.stop_all()
+    assert out["submissions"] == {"accepted": 1, "rejected": 0}
+    assert {g["gender"]: g["count"] for g in out["groups"]} == {"female": 1, "male": 0, "other": 0}
 
 
 def test_the_committed_page_is_what_the_sources_build(tmp_path: Path) -> None:
