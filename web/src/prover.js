@@ -9,11 +9,10 @@
 
 import { P127, randomElements } from "./field.js";
 import { Layout, encodeSubmission, extension } from "./proof.js";
-import { cellOf, checkBounds, valueOf } from "./record.js";
-import { HOURLY_SCALE } from "./scheme.js";
+import { encodeRecord } from "./record.js";
 
 /** @import { EmployeeRecord } from "./record.js" */
-/** @import { Scheme, ValueBlock } from "./scheme.js" */
+/** @import { Scheme } from "./scheme.js" */
 /** @import { ProofRandomness } from "./proof.js" */
 
 /**
@@ -54,7 +53,7 @@ export function submissionVectors(manifest, records, onProgress = undefined, ran
   for (let r = 0; r < records.length; r++) {
     const rand = randomness ? randomness[r].map((v) => ((v % P127) + P127) % P127) : randomElements(layout.randomCount);
     if (rand.length !== layout.randomCount) throw new RangeError("randomness must be m, x and y of every triple, and w0");
-    out.push(proveFast(recordVector(records[r], scheme, layout.width), layout, rows, rand));
+    out.push(proveFast(encodeRecord(records[r], scheme, layout.width), layout, rows, rand));
     if (onProgress && ((r + 1) % PROGRESS_EVERY === 0 || r + 1 === records.length)) onProgress(r + 1, records.length);
   }
   return out;
@@ -68,57 +67,6 @@ function reduce(x) {
   let v = (x & P127) + (x >> 127n);
   v = (v & P127) + (v >> 127n);
   return v >= P127 ? v - P127 : v;
-}
-
-/**
- * The record's entries in a vector ``width`` long (the proof's places left 0n).
- * @param {EmployeeRecord} record
- * @param {Scheme} scheme
- * @param {number} width
- */
-function recordVector(record, scheme, width) {
-  checkBounds(record, scheme);
-  const c = cellOf(record, scheme);
-  const vec = new Array(width).fill(0n);
-  for (const v of scheme.values) putValue(vec, v, c, valueOf(record, v.kind));
-  if (scheme.basicBits) putBits(vec, scheme.basicBitsAt, scheme.basicBits, record.salary);
-  if (scheme.hoursBits) {
-    const rem = ((record.salary + record.variable) * HOURLY_SCALE) % record.hours;
-    putBits(vec, scheme.remainderAt, scheme.hoursBits, rem);
-    putBits(vec, scheme.slackAt, scheme.hoursBits, record.hours - 1n - rem);
-  }
-  return vec;
-}
-
-/**
- * @param {bigint[]} vec
- * @param {ValueBlock} v
- * @param {number} c
- * @param {bigint} x
- */
-function putValue(vec, v, c, x) {
-  const b = v.banding.bandOf(x);
-  vec[v.histAt + c * v.B + b] = 1n;
-  vec[v.prodAt + c] = x;
-  vec[v.sqAt + c] = x * x;
-  putBits(vec, v.d1At, v.bits, x - v.banding.edges[b]);
-  putBits(vec, v.d2At, v.bits, v.banding.bandHi(b) - x);
-}
-
-/**
- * The ``count`` low bits of ``x`` (below 2^53: every bound the manifest allows), least
- * significant first, as the shared constants 0n and 1n.
- * @param {bigint[]} vec
- * @param {number} at
- * @param {number} count
- * @param {bigint} x
- */
-function putBits(vec, at, count, x) {
-  let n = Number(x);
-  for (let j = 0; j < count; j++) {
-    vec[at + j] = n % 2 ? 1n : 0n;
-    n = Math.floor(n / 2);
-  }
 }
 
 /**

@@ -322,15 +322,17 @@ export function cellOf(record, scheme) {
 }
 
 /**
- * The record's vector (protocol/encoding.py's encode_record): non-negative BigInt entries.
+ * The record's vector (protocol/encoding.py's encode_record): non-negative BigInt entries, in a
+ * vector ``width`` long (longer than the record leaves room for the proof, its places 0n).
  * @param {EmployeeRecord} record from {@link makeRecord} for this scheme
  * @param {Scheme} scheme
+ * @param {number} [width]
  * @returns {bigint[]}
  */
-export function encodeRecord(record, scheme) {
+export function encodeRecord(record, scheme, width = scheme.recordWidth) {
   checkBounds(record, scheme);
   const c = cellOf(record, scheme);
-  const vec = new Array(scheme.recordWidth).fill(0n);
+  const vec = new Array(width).fill(0n);
   for (const v of scheme.values) putValue(vec, v, c, valueOf(record, v.kind));
   if (scheme.basicBits) putBits(vec, scheme.basicBitsAt, scheme.basicBits, record.salary);
   if (scheme.hoursBits) {
@@ -359,12 +361,21 @@ function putValue(vec, v, c, x) {
 }
 
 /**
- * The ``count`` low bits of ``v``, least significant first, from ``at`` on.
+ * The ``count`` low bits of ``v``, least significant first, from ``at`` on (as Numbers when ``v``
+ * is below 2^53, as every bound the manifest allows is: an HR file's rows take this path).
  * @param {bigint[]} vec
  * @param {number} at
  * @param {number} count
  * @param {bigint} v
  */
 function putBits(vec, at, count, v) {
-  for (let j = 0; j < count; j++) vec[at + j] = (v >> BigInt(j)) & 1n;
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
+    for (let j = 0; j < count; j++) vec[at + j] = (v >> BigInt(j)) & 1n;
+    return;
+  }
+  let n = Number(v);
+  for (let j = 0; j < count; j++) {
+    vec[at + j] = n % 2 ? 1n : 0n;
+    n = Math.floor(n / 2);
+  }
 }
