@@ -14,7 +14,6 @@ the banding error the method states.  Any mismatch fails the run.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import random

@@ -93,6 +93,18 @@ def verify_statement(pub: ec.EllipticCurvePublicKey, message: bytes, signature: 
         raise InvalidToken("statement signature does not verify") from None
 
 
+def _check_signed(manifest: Manifest, node: int, statement: bytes, signature_b64: str, what: str) -> None:
+    """Raise SurveyError("node N's WHAT is not signed by it") unless ``signature_b64`` is node
+    ``node``'s signature of ``statement`` (its TLS key, as the manifest pins it)."""
+    from .errors import SurveyError
+
+    try:
+        sig = base64.b64decode(signature_b64, validate=True)
+        verify_statement(statement_verifier(manifest.nodes[node].tls_cert_pem), statement, sig)
+    except (binascii.Error, ValueError, InvalidToken):
+        raise SurveyError(f"node {node}'s {what} is not signed by it") from None
+
+
 def audit_head_statement(survey_id: str, manifest_hash_hex: str, node_index: int, seq: int, head_hex: str) -> bytes:
     """What a node signs about its audit log when it computes a survey: line ``seq`` has hash
     ``head_hex`` (its peers keep the signed head, so a log cut short or rewritten is detected)."""
@@ -106,13 +118,9 @@ def verify_audit_anchor(manifest: Manifest, a: AuditAnchor) -> None:
 
     if not 0 <= a.node_index < manifest.n:
         raise SurveyError(f"an audit head names node {a.node_index}, which is not in the survey")
-    try:
-        sig = base64.b64decode(a.signature, validate=True)
-        verify_statement(statement_verifier(manifest.nodes[a.node_index].tls_cert_pem),
-                         audit_head_statement(manifest.survey_id, manifest.hash_hex(), a.node_index, a.seq, a.head),
-                         sig)
-    except (binascii.Error, ValueError, InvalidToken):
-        raise SurveyError(f"node {a.node_index}'s audit head is not signed by it") from None
+    _check_signed(manifest, a.node_index,
+                  audit_head_statement(manifest.survey_id, manifest.hash_hex(), a.node_index, a.seq, a.head),
+                  a.signature, "audit head")
 
 
 def frozen_set_statement(survey_id: str, manifest_hash_hex: str, node_index: int, digest_hex: str) -> bytes:
@@ -137,11 +145,7 @@ def verify_accusation(manifest: Manifest, a: Accusation) -> None:
         raise SurveyError("an accusation names a node that is not in the survey")
     if (a.survey_id, a.manifest_hash) != (manifest.survey_id, manifest.hash_hex()):
         raise SurveyError("an accusation is about another survey")
-    try:
-        sig = base64.b64decode(a.signature, validate=True)
-        verify_statement(statement_verifier(manifest.nodes[a.accuser].tls_cert_pem), accusation_statement(a), sig)
-    except (binascii.Error, ValueError, InvalidToken):
-        raise SurveyError(f"node {a.accuser}'s accusation is not signed by it") from None
+    _check_signed(manifest, a.accuser, accusation_statement(a), a.signature, "accusation")
 
 
 def endorsement_statement(e: Endorsement) -> bytes:
@@ -156,8 +160,4 @@ def verify_endorsement(manifest: Manifest, e: Endorsement) -> None:
 
     if not 0 <= e.endorser < manifest.n:
         raise SurveyError("an endorsement names a node that is not in the survey")
-    try:
-        sig = base64.b64decode(e.signature, validate=True)
-        verify_statement(statement_verifier(manifest.nodes[e.endorser].tls_cert_pem), endorsement_statement(e), sig)
-    except (binascii.Error, ValueError, InvalidToken):
-        raise SurveyError(f"node {e.endorser}'s endorsement is not signed by it") from None
+    _check_signed(manifest, e.endorser, endorsement_statement(e), e.signature, "endorsement")

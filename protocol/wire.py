@@ -14,7 +14,7 @@ import hashlib
 import re
 import struct
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -493,16 +493,26 @@ class AuditAnchor:
     def parse(obj: Any) -> AuditAnchor:
         a = _from_dict(AuditAnchor, obj, "malformed audit head")
         if not (isinstance(a.node_index, int) and isinstance(a.seq, int) and a.seq > 0
-                and isinstance(a.head, str) and re.fullmatch(r"[0-9a-f]{64}", a.head)
+                and _hex64(a.head)
                 and isinstance(a.signature, str)):
             raise SurveyError("malformed audit head")
         return a
 
 
-def _anchors(items: Any) -> list[AuditAnchor]:
+def _natural(v: Any) -> bool:
+    """``v`` is an int >= 0 (JSON's true and false are not)."""
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _hex64(v: Any) -> bool:
+    return isinstance(v, str) and _HEX64.fullmatch(v) is not None
+
+
+def _each(items: Any, parse: Callable[[Any], T], malformed: str) -> list[T]:
+    """``items`` parsed one by one; SurveyError(``malformed``) unless it is a list."""
     if not isinstance(items, list):
-        raise SurveyError("malformed audit head")
-    return [AuditAnchor.parse(a) for a in items]
+        raise SurveyError(malformed)
+    return [parse(a) for a in items]
 
 
 class AccusationKind(StrEnum):
@@ -532,12 +542,10 @@ class Accusation:
     def parse(obj: Any) -> Accusation:
         a = _from_dict(Accusation, obj, "malformed accusation")
         ints = [a.attempt, a.accuser, *(a.accused if isinstance(a.accused, list) else [None])]
-        if not (all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ints)
-                and bool(a.accused) == (a.kind != AccusationKind.WITHDRAWN)
+        if not (all(map(_natural, ints)) and bool(a.accused) == (a.kind != AccusationKind.WITHDRAWN)
                 and a.accused == sorted(set(a.accused)) and a.accuser not in a.accused
                 and a.kind in set(AccusationKind) and isinstance(a.survey_id, str) and isinstance(a.signature, str)
-                and all(isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h)
-                        for h in (a.manifest_hash, a.agreed_digest))):
+                and _hex64(a.manifest_hash) and _hex64(a.agreed_digest)):
             raise SurveyError("malformed accusation")
         return a
 
@@ -559,19 +567,10 @@ class Endorsement:
     @staticmethod
     def parse(obj: Any) -> Endorsement:
         e = _from_dict(Endorsement, obj, "malformed endorsement")
-        if not (all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                    for v in (e.attempt, e.accuser, e.endorser))
-                and isinstance(e.signature, str)
-                and all(isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h)
-                        for h in (e.agreed_digest, e.statement_sha256))):
+        if not (all(map(_natural, (e.attempt, e.accuser, e.endorser))) and isinstance(e.signature, str)
+                and _hex64(e.agreed_digest) and _hex64(e.statement_sha256)):
             raise SurveyError("malformed endorsement")
         return e
-
-
-def _accusations(items: Any) -> list[Accusation]:
-    if not isinstance(items, list):
-        raise SurveyError("malformed accusation")
-    return [Accusation.parse(a) for a in items]
 
 
 @dataclass(frozen=True)
@@ -600,8 +599,10 @@ class ComputeState:
         if cs.state not in set(ResultState) or not isinstance(cs.endorsements, list) or not all(
                 isinstance(v, int) and not isinstance(v, bool) for v in (cs.dispute_attempt, cs.dispute_round)):
             raise SurveyError("peer sent a malformed compute state")
-        return ComputeState(cs.survey_id, cs.node_index, cs.state, cs.run_id, _anchors(cs.anchors),
-                            _accusations(cs.accusations), [Endorsement.parse(e) for e in cs.endorsements],
+        return ComputeState(cs.survey_id, cs.node_index, cs.state, cs.run_id,
+                            _each(cs.anchors, AuditAnchor.parse, "malformed audit head"),
+                            _each(cs.accusations, Accusation.parse, "malformed accusation"),
+                            _each(cs.endorsements, Endorsement.parse, "malformed endorsement"),
                             cs.dispute_attempt, cs.dispute_round)
 
 
@@ -629,8 +630,7 @@ class ResultShare:
         rs = _from_dict(ResultShare, obj, "node sent a malformed result share")
         if rs.anchor is not None:
             rs = replace(rs, anchor=AuditAnchor.parse(rs.anchor))
-        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                   for v in (rs.node_index, rs.accepted, rs.rejected, rs.set_aside)):
+        if not all(map(_natural, (rs.node_index, rs.accepted, rs.rejected, rs.set_aside))):
             raise SurveyError("node sent a malformed result share")
         if not all(isinstance(v, list) and all(isinstance(c, int) and not isinstance(c, bool) for c in v)
                    for v in (rs.caught, rs.left_out, *(rs.disputes if isinstance(rs.disputes, list) else [None]))):

@@ -72,3 +72,28 @@ def api_node(tmp: Path, tokens: int) -> Iterator[tuple[Survey, Any, Any]]:
                         pub.tls_cert_sha256)
     with TestClient(create_app(d, store)) as client:
         yield s, client, store
+
+
+def wired_channels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Three party ``Channel`` objects of one survey with the nodes' real keys, not connected
+    (each test scripts what ``_transfer`` returns), round 0 done as if every nonce had arrived."""
+    import types
+
+    from mpc_nodes.channel import Channel
+    from mpc_nodes.party_links import Links
+
+    s = make_survey(tmp_path, n=3, t=1)
+    certificates = [nd.tls_cert_pem for nd in s.manifest.nodes]
+    addresses = [nd.mpc_address for nd in s.manifest.nodes]
+    chans = []
+    for i, d in enumerate(s.node_dirs):
+        work = tmp_path / f"party{i}"
+        (work / ".config").mkdir(parents=True)
+        (work / ".config" / f"party_{i}.key").write_bytes((d / "tls.key").read_bytes())
+        monkeypatch.chdir(work)
+        links = Links(types.SimpleNamespace(parties=[None] * 3, pid=i), addresses, 120.0)
+        chans.append(Channel(links, certificates, s.manifest.survey_id, s.manifest.hash_hex()))
+    nonces = [c.nonce for c in chans]
+    for c in chans:
+        c.view = b"".join(nonces)
+    return chans

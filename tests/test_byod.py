@@ -69,7 +69,7 @@ def test_xlsx_file_and_an_unusable_file(tmp_path: Path) -> None:
     bad.write_text("sex,salary\nF,4000\nM,5000\n")
     res = _demo(tmp_path, "--input", "sex.csv")
     assert res.returncode == 2
-    assert res.stderr.strip() == (f"run_local.sh: error: sex.csv: the header line has no gender column (headers: sex, "
+    assert res.stderr.strip() == ("run_local.sh: error: sex.csv: the header line has no gender column (headers: sex, "
                                   "salary); name it with --column gender=HEADER")
     res = _demo(tmp_path, "--input", "sex.csv", "--column", "gender=sex")
     assert res.stderr.strip() == ("run_local.sh: error: sex.csv: the gender column holds F, M, which are not female, "

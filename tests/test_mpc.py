@@ -14,19 +14,17 @@ import random
 import subprocess
 import sys
 import threading
-import types
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import make_survey
-from mpc_nodes.channel import Channel, RunAborted
+from conftest import make_survey, wired_channels
+from mpc_nodes.channel import RunAborted
 from mpc_nodes.channel_frame import Round
 from mpc_nodes.compute import run_mpc
 from mpc_nodes.mpc_program import Refused, SafePickle
-from mpc_nodes.party_job import FaultKind, PartyOutcome
-from mpc_nodes.party_links import LOST, LinkFailure, Links
+from mpc_nodes.party_job import PartyOutcome
 from protocol.errors import CheatingDetected, ComputeFailed
 from protocol.encoding import Record, encode_record
 from protocol.validity import Layout, encode_submission, prove
@@ -308,25 +306,6 @@ def test_hardening_replaces_mpyc_runtime_unpickler(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-def _channels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Three Channel objects of one survey with the nodes' real keys, wired in memory: each
-    ``_transfer`` call returns what the test scripted (no network)."""
-    s = make_survey(tmp_path, n=3, t=1)
-    certificates = [nd.tls_cert_pem for nd in s.manifest.nodes]
-    chans = []
-    for i, d in enumerate(s.node_dirs):
-        work = tmp_path / f"party{i}"
-        (work / ".config").mkdir(parents=True)
-        (work / ".config" / f"party_{i}.key").write_bytes((d / "tls.key").read_bytes())
-        monkeypatch.chdir(work)
-        fake = types.SimpleNamespace(parties=[None] * 3, pid=i)
-        chans.append(Channel(Links(fake, [nd.mpc_address for nd in s.manifest.nodes], 120.0), certificates, s.manifest.survey_id, s.manifest.hash_hex()))
-    nonces = [c.nonce for c in chans]
-    for c in chans:  # round 0 as if every nonce had arrived
-        c.view = b"".join(nonces)
-    return chans
-
-
 def _run(coro: Any) -> Any:
     import asyncio
 
@@ -362,7 +341,7 @@ def test_channel_names_a_forwarder_that_replays_an_earlier_runs_message(tmp_path
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """Node 2 keeps node 1's signed message from an earlier run and forwards it in the echo, as if
     node 1 had told it something else: a stale statement names the forwarder, never node 1."""
-    a, b, c = _channels(tmp_path, monkeypatch)
+    a, b, c = wired_channels(tmp_path, monkeypatch)
     current = b.view
     b.view = bytes(len(current))  # node 1's view in an *earlier* run: other nonces
     stale = b._frame(Round.AGREEMENT, b"earlier payload")
@@ -374,7 +353,7 @@ def test_channel_names_a_forwarder_that_replays_an_earlier_runs_message(tmp_path
 
 def test_channel_names_an_equivocating_sender_by_its_signatures(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    a, b, c = _channels(tmp_path, monkeypatch)
+    a, b, c = wired_channels(tmp_path, monkeypatch)
     frames = [ch._frame(Round.AGREEMENT, f"payload {i}".encode()) for i, ch in enumerate((a, b, c))]
     other = b._frame(Round.AGREEMENT, b"something else")  # node 1 tells node 2 another thing, signed, this run
     caught = _broadcast_with(a, frames, [_echo(frames), _echo(frames), _echo(frames, {1: other})])

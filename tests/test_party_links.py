@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import make_survey
+from conftest import wired_channels
 from mpc_nodes.channel import Channel, RunAborted
 from mpc_nodes.channel_frame import Round
 from mpc_nodes.cheats import crafted_pickle
@@ -161,23 +161,6 @@ def test_an_arriving_heartbeat_counts_as_life_and_leaves_nothing_behind(monkeypa
     assert links.heard[2] > 0 and link.buffers == {-9: b"hello"}
 
 
-def _channels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Channel]:
-    s = make_survey(tmp_path, n=3, t=1)
-    certificates = [nd.tls_cert_pem for nd in s.manifest.nodes]
-    chans = []
-    for i, d in enumerate(s.node_dirs):
-        work = tmp_path / f"party{i}"
-        (work / ".config").mkdir(parents=True)
-        (work / ".config" / f"party_{i}.key").write_bytes((d / "tls.key").read_bytes())
-        monkeypatch.chdir(work)
-        links = Links(types.SimpleNamespace(parties=[None] * 3, pid=i), ADDRS, 120.0)
-        chans.append(Channel(links, certificates, s.manifest.survey_id, s.manifest.hash_hex()))
-    nonces = [c.nonce for c in chans]
-    for c in chans:
-        c.view = b"".join(nonces)
-    return chans
-
-
 def _first_broadcast(chan: Channel, answers: list[list[Any]]) -> None:
     it = iter(answers)
 
@@ -192,7 +175,7 @@ def test_a_pickle_is_named_even_when_an_honest_peer_already_left(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Node 1 caught node 0's pickle first and left, so node 1's link is gone when node 2 reads the
     round: node 2 still names node 0's pickle (not the dropped link, not an AttributeError)."""
-    a, b, c = _channels(tmp_path, monkeypatch)
+    a, b, c = wired_channels(tmp_path, monkeypatch)
     own = c._frame(Round.VALIDATION, b"payload 2")
     with pytest.raises(RunAborted) as caught:
         _first_broadcast(c, [[crafted_pickle(tmp_path / "pwned"), LOST, own]])
@@ -201,7 +184,7 @@ def test_a_pickle_is_named_even_when_an_honest_peer_already_left(tmp_path: Path,
 
 
 def test_a_dropped_link_in_a_clean_round_is_a_link_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    a, b, c = _channels(tmp_path, monkeypatch)
+    a, b, c = wired_channels(tmp_path, monkeypatch)
     frames = [ch._frame(Round.VALIDATION, f"payload {i}".encode()) for i, ch in enumerate((a, b, c))]
     with pytest.raises(LinkFailure) as caught:
         _first_broadcast(c, [[frames[0], LOST, frames[2]]])
