@@ -520,19 +520,20 @@ def _decode(data: bytes, rows: int, cols: int, p: int, sender: int) -> Any:
 async def _validate(ch: Channel, X: ShareMatrix, seed: bytes, job: PartyJob
                     ) -> tuple[list[Reason | None], dict[int, tuple[int, ...]], set[int]]:
     """Verdict per submission (None = valid), identical at every honest party; the nodes whose
-    opening shares were off the polynomial per rejected inconsistent row (located when n >= 3t+1);
-    and the nodes proven to have lied (their error was corrected)."""
+    opening shares were off the polynomial per rejected inconsistent row (located when the shares
+    present allow error correction: protocol.field.correctable, e.g. n >= 3t+1 with every party); and
+    the nodes proven to have lied (their error was corrected)."""
     from protocol.validity import Layout, Reason, derive_challenge, open_all, second_openings, verdicts
 
     p, N, t = job.field_modulus, job.rows, job.party.threshold
     layout = Layout(job.scheme.scheme())
     challenge = derive_challenge(seed, layout, p)
     local = _local_openings(X, layout, challenge, p)
-    first = await _exchange(ch, Round.VALIDATION, local[:, : layout.columns.first], p, t)
+    first = await _exchange(ch, Round.VALIDATION, local[:, : layout.columns.first], p)
     if not N:
         return [], {}, set()
     opened = open_all(first, t, p)  # located errors corrected: e and f are the same at every honest party
-    second = await _exchange(ch, Round.PRODUCT_CHECKS, second_openings(local, opened.values, p), p, t)
+    second = await _exchange(ch, Round.PRODUCT_CHECKS, second_openings(local, opened.values, p), p)
     del local
     reasons, suspects = verdicts(opened, open_all(second, t, p), p)
     liars: set[int] = set()
@@ -559,48 +560,21 @@ def _local_openings(X: ShareMatrix, layout: Any, challenge: Any, p: int) -> Any:
     return np.concatenate(parts) if parts else local_openings(X.decode(b"", 0), layout, challenge, p)
 
 
-async def _exchange(ch: Channel, rnd: Round, mine: Any, p: int, t: int) -> list[Any]:
-    """Broadcast this party's (N, O) opening shares; every party's, range-checked (see
-    :func:`_fill_absent` for a party left out of this run)."""
+async def _exchange(ch: Channel, rnd: Round, mine: Any, p: int) -> dict[int, Any]:
+    """Broadcast this party's (N, O) opening shares; every present party's, range-checked, by
+    party (a party left out of this run is an erasure: its shares are not guessed, so a liar
+    among the others is corrected as far as the shares present allow)."""
     N, O = mine.shape[0], mine.shape[1]
     msgs = await ch.broadcast(rnd, _encode(mine), size=16 * N * O)
-    got = {j: _decode(m, N, O, p, j) for j, m in enumerate(msgs) if j not in ch.absent}
-    return _fill_absent(got, ch.n, t, p)
-
-
-def _fill_absent(got: dict[int, Any], n: int, t: int, p: int) -> list[Any]:
-    """Every party's shares, those of a party left out of this run interpolated from the first
-    t + 1 parties present (so the openings are checked on the shares present: an erasure)."""
-    import numpy as np
-
-    from protocol import fastfield
-    from protocol.field import lagrange_coefficients
-
-    if len(got) == n:
-        return [got[j] for j in range(n)]
-    base = sorted(got)[: t + 1]
-    out = []
-    for j in range(n):
-        if j in got:
-            out.append(got[j])
-            continue
-        lam = lagrange_coefficients([i + 1 for i in base], j + 1, p)
-        if got[base[0]].dtype == np.object_:
-            out.append(sum((c * got[i] for c, i in zip(lam, base)), np.zeros_like(got[base[0]])) % p)
-        else:
-            acc = fastfield.scale(got[base[0]], lam[0])
-            for c, i in zip(lam[1:], base[1:]):
-                acc = fastfield.add(acc, fastfield.scale(got[i], c))
-            out.append(acc)
-    return out
+    return {j: _decode(m, N, O, p, j) for j, m in enumerate(msgs) if j not in ch.absent}
 
 
 @dataclass(frozen=True)
 class _Openings:
     """Every party's shares of both rounds' openings, and what they were computed with."""
 
-    first: list[Any]  # party j's (N, 8) shares of the first round (ints or limbs)
-    second: list[Any]  # party j's (N, 2) shares of the second round
+    first: dict[int, Any]  # present party j's (N, 8) shares of the first round (ints or limbs)
+    second: dict[int, Any]  # present party j's (N, 2) shares of the second round
     public: Any  # the first round's opened values (N, 8): the second round's e and f
     layout: Any  # protocol.validity.Layout
     challenge: Any  # protocol.validity.Challenge
@@ -636,8 +610,6 @@ async def _resolve(ch: Channel, X: ShareMatrix, op: _Openings, located: dict[int
     revealed = await _reveal(ch, X, job, rows, located, sids)
     liars: set[int] = set()
     for k, r in enumerate(rows):
-        if ch.absent & set(located[r]):  # the odd share is one interpolated for an absent party: no one to ask
-            continue
         reasons[r], caught = _judge_revealed_row(op, r, [revealed[j][k] for j in range(ch.n)], sids[k], located[r],
                                                  job)
         liars |= caught
@@ -700,12 +672,12 @@ def _judge_revealed_row(op: _Openings, r: int, revealed: list[tuple[bytes, bytes
     if len(distinct) != 1:
         return (Reason.EQUIVOCATING_CONTRIBUTOR if distinct else Reason.CONSISTENCY), liars
     cert = next(iter(certs.values()))
-    row_shares = {j: op.row(j, r, p) for j in range(n)}
+    row_shares = {j: op.row(j, r, p) for j in sorted(op.first)}
     try:
         values, _ = robust_reconstruct(row_shares, t, p)
     except CheatingDetected:
         return Reason.CONSISTENCY, liars
-    good = [j for j in range(n) if j not in located][: t + 1]
+    good = [j for j in sorted(row_shares) if j not in located][: t + 1]
     contributor_fault = False
     for j in located:
         lied, off = _check_revealed_share(op, cert, sid, (r, j), revealed[j][1] or b"", row_shares, good, job)

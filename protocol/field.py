@@ -184,33 +184,47 @@ def inconsistent_nodes(shares: Mapping[int, Sequence[int]], t: int, p: int) -> t
     return ()
 
 
-def robust_reconstruct(shares: Mapping[int, Sequence[int]], t: int, p: int) -> tuple[list[int], tuple[int, ...]]:
-    """Error-correcting reconstruction of share vectors (one vector per node).
+def correctable(m: int, t: int) -> int:
+    """How many wrong share vectors :func:`robust_reconstruct` corrects among ``m`` of a degree-t
+    sharing (the other nodes' shares missing): the largest s with ``m - s - t >= t + 1``, at
+    most t.  Then any m - s consistent shares hold t + 1 honest ones whatever up to t nodes
+    send, so they determine the true polynomial and nobody honest can be framed; it is the
+    decoding budget 2s + e <= n - t - 1 with e = n - m erasures, tightened where t liars could
+    outnumber s.  With all n >= 3t + 1 shares it is t."""
+    return max(0, min(t, m - 2 * t - 1))
 
-    Returns ``(values, culprits)``.  With n >= 3t+1 shares, up to t wrong share vectors are
-    corrected and their nodes named: any subset of n - t nodes whose shares are consistent
-    determines the true polynomial (two such subsets share >= t+1 honest points).  With fewer
-    shares the error can only be detected: raises :class:`CheatingDetected` naming nobody (t
-    colluding nodes could otherwise frame an honest one; see :func:`inconsistent_nodes`).
+
+def robust_reconstruct(shares: Mapping[int, Sequence[int]], t: int, p: int) -> tuple[list[int], tuple[int, ...]]:
+    """Error-correcting reconstruction of share vectors (one vector per node present; absent
+    nodes are erasures).
+
+    Returns ``(values, culprits)``.  Up to :func:`correctable` wrong share vectors are corrected
+    and their nodes named (the fewest nodes whose removal leaves the rest consistent: each of
+    them is off the true polynomial).  With none correctable the error can only be detected:
+    raises :class:`CheatingDetected` naming nobody (t colluding nodes could otherwise frame an
+    honest one; see :func:`inconsistent_nodes`).
     """
     from itertools import combinations
 
     from .errors import CheatingDetected
 
     nodes = sorted(shares)
-    n = len(nodes)
-    if n < t + 1 or len({len(shares[i]) for i in nodes}) != 1:
-        raise InconsistentShares(f"need {t + 1} share vectors of one length, got {n}")
+    m = len(nodes)
+    if m < t + 1 or len({len(shares[i]) for i in nodes}) != 1:
+        raise InconsistentShares(f"need {t + 1} share vectors of one length, got {m}")
     if _consistent(shares, nodes, t, p):
         return _recombine(shares, nodes, t, p), ()
-    if n >= 3 * t + 1:
-        for size in range(1, t + 1):
-            for bad in combinations(nodes, size):
-                keep = [i for i in nodes if i not in bad]
-                if _consistent(shares, keep, t, p):
-                    return _recombine(shares, keep, t, p), bad
+    s = correctable(m, t)
+    for size in range(1, s + 1):
+        for bad in combinations(nodes, size):
+            keep = [i for i in nodes if i not in bad]
+            if _consistent(shares, keep, t, p):
+                return _recombine(shares, keep, t, p), bad
+    if s == t:
         raise CheatingDetected(f"more than t={t} nodes sent inconsistent shares; nothing can be trusted")
-    raise CheatingDetected(f"the shares are inconsistent and with n={n} < 3t+1={3 * t + 1} nodes the culprit "
+    if s:
+        raise CheatingDetected(f"more than {s} of the {m} shares present are inconsistent; nothing can be trusted")
+    raise CheatingDetected(f"the shares are inconsistent and with n={m} < 3t+1={3 * t + 1} nodes the culprit "
                            "cannot be identified")
 
 

@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 import functools
@@ -733,39 +733,44 @@ def _plain_value(vec: Sequence[int], v: ValueBlock, b: int) -> int | None:
     return v.banding.edges[b] + off if off + dist == v.banding.band_width(b) else None
 
 
-def _check_matrix(n: int, t: int, p: int) -> list[list[int]]:
-    """(n x (1 + n - t - 1)): column 0 interpolates f(0) from nodes 0..t; column j >= 1 is
-    (prediction of node t+j's share from nodes 0..t) minus node t+j's share: zero iff consistent."""
-    xs = [i + 1 for i in range(t + 1)]
+def _check_matrix(nodes: Sequence[int], t: int, p: int) -> list[list[int]]:
+    """(m x (1 + m - t - 1)) for the m ``nodes`` present (0-based, ascending): column 0
+    interpolates f(0) from the first t + 1 of them; column j >= 1 is (prediction of the
+    (t+j)-th node's share from the first t + 1) minus that share: zero iff consistent."""
+    xs, m = [i + 1 for i in nodes[: t + 1]], len(nodes)
     cols = [lagrange_coefficients(xs, 0, p)]
-    for k in range(t + 1, n):
-        col = lagrange_coefficients(xs, k + 1, p) + [0] * (n - t - 1)
+    for k in range(t + 1, m):
+        col = lagrange_coefficients(xs, nodes[k] + 1, p) + [0] * (m - t - 1)
         col[k] = p - 1
         cols.append(col)
-    cols[0] = cols[0] + [0] * (n - t - 1)
-    return [[cols[j][i] for j in range(len(cols))] for i in range(n)]
+    cols[0] = cols[0] + [0] * (m - t - 1)
+    return [[cols[j][i] for j in range(len(cols))] for i in range(m)]
 
 
 @dataclass(frozen=True)
 class Opened:
-    """One round's opened values (N, O) and, for every row whose n shares do not lie on one
-    degree-t polynomial, the nodes whose shares are off — identified only when n >= 3t+1 (error
-    correction: the row then holds the corrected values), else the empty tuple (the row holds
-    zeros)."""
+    """One round's opened values (N, O) and, for every row whose shares do not lie on one
+    degree-t polynomial, the nodes whose shares are off — identified only when the shares present
+    allow error correction (n >= 3t+1 with every node; the row then holds the corrected values),
+    else the empty tuple (the row holds zeros)."""
 
     values: Matrix
     suspects: dict[int, tuple[int, ...]]
 
 
-def open_all(node_shares: Sequence[Matrix], t: int, p: int) -> Opened:
-    """Open n nodes' shares of (N, O) values: ``node_shares[i]`` is node i's (N, O) object
-    matrix, or its (N, O, 8) limbs for the fast path."""
-    n = len(node_shares)
-    values, nonzero = _interpolate_and_check(node_shares, _check_matrix(n, t, p), p)
-    bad_rows = np.nonzero(nonzero)[0] if n > t + 1 else np.zeros(0, dtype=int)
+def open_all(node_shares: Sequence[Matrix] | Mapping[int, Matrix], t: int, p: int) -> Opened:
+    """Open the nodes' shares of (N, O) values: node i's (N, O) object matrix, or its (N, O, 8)
+    limbs for the fast path, by node index (a sequence: every node; a mapping: the nodes present,
+    the others erasures).  Rows off the polynomial are corrected within
+    :func:`protocol.field.correctable` of the shares present."""
+    by_node = dict(node_shares) if isinstance(node_shares, Mapping) else dict(enumerate(node_shares))
+    nodes = sorted(by_node)
+    present = [by_node[i] for i in nodes]
+    values, nonzero = _interpolate_and_check(present, _check_matrix(nodes, t, p), p)
+    bad_rows = np.nonzero(nonzero)[0] if len(nodes) > t + 1 else np.zeros(0, dtype=int)
     suspects: dict[int, tuple[int, ...]] = {}
     for i in bad_rows.tolist():
-        corrected, suspects[i] = _correct([row_values(s, i, p) for s in node_shares], t, p)
+        corrected, suspects[i] = _correct({j: row_values(by_node[j], i, p) for j in nodes}, t, p)
         values[i] = (np.array(corrected, dtype=object) if values.dtype == np.object_
                      else fastfield.from_ints(corrected, p))
     return Opened(values, suspects)
@@ -799,17 +804,17 @@ def row_values(shares: Matrix, i: int, p: int) -> list[int]:
     return [int(v) for v in fastfield.to_ints(shares[i])]
 
 
-def _correct(rows: list[list[int]], t: int, p: int) -> tuple[list[int], tuple[int, ...]]:
-    """The values and the nodes whose shares are off the polynomial, when n >= 3t+1 lets us tell;
-    else zeros and ()."""
+def _correct(rows: Mapping[int, list[int]], t: int, p: int) -> tuple[list[int], tuple[int, ...]]:
+    """The values and the nodes whose shares are off the polynomial, when the shares present
+    let us tell (:func:`protocol.field.correctable`); else zeros and ()."""
     from .errors import CheatingDetected
-    from .field import robust_reconstruct
+    from .field import correctable, robust_reconstruct
 
-    zeros = [0] * len(rows[0])
-    if len(rows) < 3 * t + 1:
+    zeros = [0] * len(next(iter(rows.values())))
+    if not correctable(len(rows), t):
         return zeros, ()
     try:
-        return robust_reconstruct(dict(enumerate(rows)), t, p)
+        return robust_reconstruct(rows, t, p)
     except CheatingDetected:
         return zeros, ()
 

@@ -37,18 +37,20 @@ def node_matrix(rows: Sequence[Sequence[int]], width: int, p: int, fast: bool) -
 
 
 def rounds(vectors_shares: Sequence[Sequence[Sequence[int]]], layout: Layout, ch: Challenge, t: int, p: int = P,
-           fast: bool = True, lie: Lie | None = None) -> tuple[Opened, Opened]:
-    """Both rounds' opened values; ``vectors_shares[k][i]`` is node i's share vector of submission k."""
+           fast: bool = True, lie: Lie | None = None, absent: Sequence[int] = ()) -> tuple[Opened, Opened]:
+    """Both rounds' opened values; ``vectors_shares[k][i]`` is node i's share vector of submission k;
+    the ``absent`` nodes are left out of the run (their shares are erasures)."""
     n = len(vectors_shares[0])
-    local = [local_openings(node_matrix([sub[i] for sub in vectors_shares], layout.width, p, fast), layout, ch, p)
-             for i in range(n)]
-    sent = [loc[:, : layout.columns.first] for loc in local]
+    nodes = [i for i in range(n) if i not in absent]
+    local = {i: local_openings(node_matrix([sub[i] for sub in vectors_shares], layout.width, p, fast), layout, ch, p)
+             for i in nodes}
+    sent = {i: loc[:, : layout.columns.first] for i, loc in local.items()}
     if lie is not None:
-        sent = [lie(1, i, s) for i, s in enumerate(sent)]
+        sent = {i: lie(1, i, s) for i, s in sent.items()}
     first = open_all(sent, t, p)
-    second = [second_openings(loc, first.values, p) for loc in local]
+    second = {i: second_openings(loc, first.values, p) for i, loc in local.items()}
     if lie is not None:
-        second = [lie(2, i, s) for i, s in enumerate(second)]
+        second = {i: lie(2, i, s) for i, s in second.items()}
     return first, open_all(second, t, p)
 
 

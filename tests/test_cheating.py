@@ -131,6 +131,27 @@ def test_with_5_nodes_a_crash_and_a_liar_at_once_still_deliver(tmp_path: Path) -
         c.stop_all()
 
 
+def test_with_5_nodes_a_liar_among_the_first_present_is_corrected_after_a_crash(tmp_path: Path) -> None:
+    """n = 5, t = 1: node 1 crashes and is left out; node 0, the first node present, sends wrong
+    validation shares in the rerun.  The four shares present correct it (the missing node's are
+    erasures, never guessed from a liar's): named, nothing set aside, the exact result."""
+    c, records = _survey(tmp_path, 5, 1, "malicious")
+    try:
+        results = c.compute(timeout=20, cheat={1: "crash", 0: "validate"})
+        for i, res in enumerate(results):
+            if i != 1:
+                assert res.returncode == 0, res.stderr
+                assert "(lost): 4 of 5 nodes go on" in res.stderr
+                assert "cheating detected and corrected: node 0 (node0, " in res.stderr, res.stderr
+                assert "off the polynomial" not in res.stderr
+        out = c.results(tmp_path / "r.json")
+        assert (out["submissions"]["accepted"], out["submissions"]["rejected"]) == (len(records), 0)
+        assert compare(out, plaintext_report(records, 5)) == []
+        assert out["cheating_nodes"] == [0] and out["submissions"].get("set_aside", 0) == 0
+    finally:
+        c.stop_all()
+
+
 TARGETED = [(4, "garbage", "malicious"), (4, "garbage", "semi-honest"), (5, "garbage", "malicious"),
             (4, "pickle", "malicious")]
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import mpyc.thresha as thresha
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mpyc.finfields import GF
 
 from protocol.errors import InconsistentShares
@@ -324,3 +326,53 @@ def test_lagrange_consecutive_equals_the_general_formula(count: int) -> None:
     x = count + 5
     assert sum(l * v for l, v in zip(lagrange_consecutive(count, x, p), vals)) % p == \
         sum(c * x ** e for e, c in enumerate(f)) % p
+
+
+@pytest.mark.parametrize(("m", "t", "expect"), [(4, 1, 1), (3, 1, 0), (2, 1, 0), (7, 2, 2), (6, 2, 1), (5, 2, 0),
+                                                (10, 3, 3), (9, 3, 2), (8, 3, 1), (7, 3, 0), (16, 3, 3)])
+def test_correctable_is_what_t_liars_cannot_frame_with(m: int, t: int, expect: int) -> None:
+    from protocol.field import correctable
+
+    assert correctable(m, t) == expect
+
+
+def _poly_shares(secret: list[int], nodes: list[int], t: int, rng: Any, p: int) -> dict[int, list[int]]:
+    coeffs = [[rng.randrange(p) for _ in range(t)] for _ in secret]
+    return {j: [(s + sum(c * (j + 1) ** (e + 1) for e, c in enumerate(cs))) % p for s, cs in zip(secret, coeffs)]
+            for j in nodes}
+
+
+@given(st.integers(1, 3), st.integers(0, 3), st.data())
+@settings(max_examples=120, deadline=None)
+def test_robust_reconstruct_with_erasures_corrects_within_budget_and_never_frames(t: int, extra: int,
+                                                                                 data: Any) -> None:
+    """n = 3t+1+extra nodes, some absent (erasures), up to t of those present lying (at least t+1
+    honest ones present): within :func:`correctable` the true values come back and exactly the liars are named;
+    beyond it either the true values with liars only named, or CheatingDetected naming nobody
+    -- never a wrong value, never an honest node named."""
+    import random
+
+    from protocol.errors import CheatingDetected
+    from protocol.field import correctable, robust_reconstruct
+
+    p = DEFAULT_PRIME
+    n = 3 * t + 1 + extra
+    rng = random.Random(data.draw(st.integers(0, 2**32)))
+    present = sorted(data.draw(st.sets(st.integers(0, n - 1), min_size=t + 2, max_size=n)))
+    # at least t + 1 honest shares present: with fewer, t liars can pick the polynomial unseen
+    liars = data.draw(st.sets(st.sampled_from(present), max_size=min(t, len(present) - t - 1)))
+    secret = [rng.randrange(p) for _ in range(3)]
+    shares = _poly_shares(secret, present, t, rng, p)
+    fake = _poly_shares([rng.randrange(p) for _ in secret], present, t, rng, p)  # colluding liars: one polynomial
+    for j in liars:
+        shares[j] = fake[j] if data.draw(st.booleans()) else [(v + 1 + rng.randrange(p - 1)) % p for v in shares[j]]
+    try:
+        values, culprits = robust_reconstruct(shares, t, p)
+    except CheatingDetected as exc:
+        assert exc.culprits == ()
+        assert len(liars) > correctable(len(present), t)
+        return
+    assert values == secret and set(culprits) <= liars
+    if len(liars) <= correctable(len(present), t):
+        assert set(culprits) == liars  # every liar's shares are off the true polynomial (but with chance 1/p)
+

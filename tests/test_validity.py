@@ -403,6 +403,28 @@ def test_located_errors_are_corrected_before_the_second_round() -> None:
     assert first3.suspects == {1: ()} and fastfield.to_ints(first3.values[1]).tolist() == [0] * len(FIRST_ROUND)
 
 
+@pytest.mark.parametrize("liar", [0, 2, 3])
+def test_a_liar_beside_a_node_left_out_is_corrected_from_the_shares_present(liar: int) -> None:
+    """n = 5, t = 1, node 1 left out (an erasure): the four present shares still correct one
+    liar, whichever it is (the first t + 1 present included), and name it; with n = 4 and node 1
+    left out the three present can only detect it (the row holds zeros and is set aside)."""
+    layout = Layout(TINY)
+    ch = derive_challenge(b"e", layout, P)
+    vecs = [encode_submission(Record("f", s, "a"), TINY, P) for s in (0, 17, 30)]
+    subs = [share_vector(v, 5, 1, P) for v in vecs]
+    honest_first, honest_second = rounds(subs, layout, ch, 1)
+
+    def lie(rnd: int, node: int, shares: np.ndarray) -> np.ndarray:
+        return add_to_row(shares, 2, Opening.CONSISTENCY, 9) if (rnd, node) == (1, liar) else shares
+
+    first, second = rounds(subs, layout, ch, 1, lie=lie, absent=[1])
+    assert first.suspects == {2: (liar,)} and not second.suspects
+    assert fastfield.to_ints(first.values).tolist() == fastfield.to_ints(honest_first.values).tolist()
+    assert fastfield.to_ints(second.values).tolist() == fastfield.to_ints(honest_second.values).tolist()
+    first4, _ = rounds([share_vector(v, 4, 1, P) for v in vecs], layout, ch, 1, lie=lie, absent=[1])
+    assert first4.suspects == {2: ()} and fastfield.to_ints(first4.values[2]).tolist() == [0] * len(FIRST_ROUND)
+
+
 def test_valid_openings_are_masks_and_zeros() -> None:
     """Two proofs of one record open to different e, f and w(r) (fresh masks), h(r) = w(r)^2 and
     zeros; the consistency value moves with the mask m."""
