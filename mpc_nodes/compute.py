@@ -521,7 +521,7 @@ def dispute(store: NodeStore, peers: Peers, node_dir: Path, attempt: Attempt, ex
     m, me = peers.manifest, peers.me
     signer = Signer(node_dir, m, me)
     kind, accused = _accusation(exc, me)
-    own = signer.accuse(attempt, kind, accused)
+    own = signer.accuse(attempt, kind, accused, store.next_accusation(m.survey_id))
 
     def publish(rnd: int, accusations: Sequence[Accusation], endorsements: Sequence[Endorsement]) -> None:
         store.publish_dispute(m.survey_id, attempt.number, rnd, accusations, endorsements)

@@ -8,8 +8,11 @@ or named it) and publishes it through its compute state; :func:`exchange` makes 
 agree on the set of signed accusations, and :func:`settle` turns that set into the nodes to
 leave out, the same on every honest node:
 
-- a node with two different signed statements for one attempt *equivocated*: the two
-  signatures prove it, and it is left out alone;
+- of each node's statements for the attempt only those of its highest sequence number count
+  (an honest node numbers every accusation it signs above the last, over every compute, so one
+  replayed from an earlier compute of the same frozen set is outranked by its current one); a
+  node with two different signed statements there *equivocated*: the two signatures prove it,
+  and it is left out alone;
 - an accusation that cannot be verified puts a *dispute* between the accuser and the accused:
   a deviation accusation always (either the accused deviated or the accuser lies), a lost
   accusation when the accused (alive: it signed a statement) names the accuser back (a node
@@ -68,10 +71,11 @@ class Statement:
     accuser: int
     kind: AccusationKind
     accused: frozenset[int]
+    sequence: int = 0  # the accuser's accusation count: its newest statement is the one that counts
 
     @staticmethod
     def of(a: Accusation) -> Statement:
-        return Statement(a.accuser, AccusationKind(a.kind), frozenset(a.accused))
+        return Statement(a.accuser, AccusationKind(a.kind), frozenset(a.accused), a.sequence)
 
 
 class Why(StrEnum):
@@ -127,10 +131,7 @@ def settle(t: int, parties: Iterable[int], statements: Iterable[Statement]) -> S
     nodes in it (``parties``; statements by others, and accusations of others, are ignored).
     Deterministic: it depends only on the set of statements, not on their order."""
     present = frozenset(parties)
-    said: dict[int, set[Statement]] = {i: set() for i in present}
-    for s in statements:
-        if s.accuser in present:
-            said[s.accuser].add(s)
+    said = _newest({i: set() for i in present}, statements)
     single = {i: next(iter(ss)) for i, ss in said.items() if len(ss) == 1}
     edges = _disputes(present, single)
     neighbours: dict[int, set[int]] = {i: set() for i in present}
@@ -151,6 +152,20 @@ def settle(t: int, parties: Iterable[int], statements: Iterable[Statement]) -> S
         if a not in out and b not in out:
             out[a], out[b] = LeftOut(a, Why.DISPUTE, b), LeftOut(b, Why.DISPUTE, a)
     return Settlement(out)
+
+
+def _newest(said: dict[int, set[Statement]], statements: Iterable[Statement]) -> dict[int, set[Statement]]:
+    """Each node's statements of its highest sequence number, for the nodes keyed in ``said``:
+    an honest node numbers every accusation it signs higher than the one before, so a statement
+    of an earlier compute, replayed, is outranked by its current one (two at the top are an
+    equivocation)."""
+    for s in statements:
+        if s.accuser in said:
+            said[s.accuser].add(s)
+    for i, ss in said.items():
+        top = max((s.sequence for s in ss), default=0)
+        said[i] = {s for s in ss if s.sequence == top}
+    return said
 
 
 def _disputes(present: frozenset[int], single: Mapping[int, Statement]) -> set[tuple[int, int]]:
@@ -195,10 +210,12 @@ class Signer:
         self._key = (node_dir / keys.TLS_KEY_FILE).read_bytes()
         self.manifest, self.me = manifest, me
 
-    def accuse(self, attempt: Attempt, kind: AccusationKind, accused: Iterable[int]) -> Accusation:
+    def accuse(self, attempt: Attempt, kind: AccusationKind, accused: Iterable[int], sequence: int) -> Accusation:
+        """This node's signed accusation; ``sequence`` must exceed that of every accusation it
+        signed before for the survey (:meth:`mpc_nodes.store.NodeStore.next_accusation`)."""
         m = self.manifest
-        a = Accusation(m.survey_id, m.hash_hex(), attempt.agreed_digest, attempt.number, self.me, kind.value,
-                       sorted(set(accused)), "")
+        a = Accusation(m.survey_id, m.hash_hex(), attempt.agreed_digest, attempt.number, sequence, self.me,
+                       kind.value, sorted(set(accused)), "")
         return replace(a, signature=base64.b64encode(sign_statement(self._key, accusation_statement(a))).decode())
 
     def endorse(self, a: Accusation) -> Endorsement:

@@ -135,6 +135,13 @@ CREATE TABLE IF NOT EXISTS dispute_progress (
     attempt INTEGER NOT NULL,
     round INTEGER NOT NULL
 );
+-- How many accusations this node has signed for each survey, over every compute (never cleared):
+-- each new one is numbered above the last, so a statement replayed from an earlier compute is
+-- outranked by the current one.
+CREATE TABLE IF NOT EXISTS accusations_signed (
+    survey_id TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+);
 -- Uploads refused for their content that carried a valid token without a stored submission: at
 -- most one line per token (the first refusal), deleted when an upload with that token is stored.
 -- Every node lists these submission ids in /ids, so that each counts them in submissions.rejected;
@@ -926,6 +933,16 @@ class NodeStore:
         acc = [Accusation.parse(json.loads(item)) for kind, item in items if kind == "accusation"]
         end = [Endorsement.parse(json.loads(item)) for kind, item in items if kind == "endorsement"]
         return acc, end, (int(row[0]) if row else -1), (int(row[1]) if row else 0)
+
+    def next_accusation(self, survey_id: str) -> int:
+        """The sequence number of this node's next accusation for the survey: one more than the
+        last it signed, in any compute (committed before it is returned)."""
+        with self._tx():
+            row = self._db.execute("SELECT count FROM accusations_signed WHERE survey_id=?", (survey_id,)).fetchone()
+            count = (int(row[0]) if row else 0) + 1
+            self._db.execute("INSERT OR REPLACE INTO accusations_signed (survey_id, count) VALUES (?,?)",
+                             (survey_id, count))
+        return count
 
     def clear_dispute(self, survey_id: str) -> None:
         """Forget the disputes of an earlier compute: a new compute numbers its attempts from 0."""

@@ -129,11 +129,12 @@ def frozen_set_statement(survey_id: str, manifest_hash_hex: str, node_index: int
 
 
 def accusation_statement(a: Accusation) -> bytes:
-    """What a node signs when its MPC attempt ends: which attempt over which frozen set, and whom
-    it names for what (:class:`protocol.wire.Accusation`; the signature field is not signed)."""
+    """What a node signs when its MPC attempt ends: which attempt over which frozen set (and its
+    own accusation count), and whom it names for what (:class:`protocol.wire.Accusation`; the
+    signature field is not signed)."""
     accused = ",".join(str(j) for j in a.accused)
-    return Label.ACCUSATION.value + (f"{a.survey_id} {a.manifest_hash} {a.agreed_digest} {a.attempt} {a.accuser} "
-                                     f"{a.kind} {accused}").encode()
+    return Label.ACCUSATION.value + (f"{a.survey_id} {a.manifest_hash} {a.agreed_digest} {a.attempt} {a.sequence} "
+                                     f"{a.accuser} {a.kind} {accused}").encode()
 
 
 def verify_accusation(manifest: Manifest, a: Accusation) -> None:

@@ -526,13 +526,17 @@ class AccusationKind(StrEnum):
 @dataclass(frozen=True)
 class Accusation:
     """A node's signed account of why attempt ``attempt`` of the MPC over one frozen set ended:
-    ``accuser`` names ``accused`` (``kind``: an :class:`AccusationKind`).  ``signature``: base64
-    of the accuser's signature of :func:`protocol.nodeauth.accusation_statement`."""
+    ``accuser`` names ``accused`` (``kind``: an :class:`AccusationKind`).  ``sequence``: the
+    accuser's count of accusations ever signed for the survey, so that its statement of this
+    compute outranks one replayed from an earlier compute of the same frozen set (attempts are
+    numbered from 0 in each).  ``signature``: base64 of the accuser's signature of
+    :func:`protocol.nodeauth.accusation_statement`."""
 
     survey_id: str
     manifest_hash: str
     agreed_digest: str
     attempt: int
+    sequence: int
     accuser: int
     kind: str
     accused: list[int]
@@ -541,7 +545,7 @@ class Accusation:
     @staticmethod
     def parse(obj: Any) -> Accusation:
         a = _from_dict(Accusation, obj, "malformed accusation")
-        ints = [a.attempt, a.accuser, *(a.accused if isinstance(a.accused, list) else [None])]
+        ints = [a.attempt, a.sequence, a.accuser, *(a.accused if isinstance(a.accused, list) else [None])]
         if not (all(map(_natural, ints)) and bool(a.accused) == (a.kind != AccusationKind.WITHDRAWN)
                 and a.accused == sorted(set(a.accused)) and a.accuser not in a.accused
                 and a.kind in set(AccusationKind) and isinstance(a.survey_id, str) and isinstance(a.signature, str)

@@ -38,8 +38,8 @@ from tests.conftest import Survey, make_survey
 DEV, LOST = AccusationKind.DEVIATION, AccusationKind.LOST
 
 
-def st_(i: int, kind: AccusationKind, *accused: int) -> Statement:
-    return Statement(i, kind, frozenset(accused))
+def st_(i: int, kind: AccusationKind, *accused: int, seq: int = 0) -> Statement:
+    return Statement(i, kind, frozenset(accused), seq)
 
 
 def test_everyone_naming_one_node_leaves_it_out_alone() -> None:
@@ -149,6 +149,31 @@ def test_a_deviation_seen_by_an_honest_node_always_leaves_a_faulty_node_out(t: i
             assert set(s.nodes) & set(faulty), (faulty, seed)
 
 
+
+def test_a_statement_replayed_from_an_earlier_compute_is_outranked_not_an_equivocation() -> None:
+    """Attempts are numbered from 0 in every compute, so node 1's statement for attempt 0 of an
+    earlier compute of the same frozen set is a valid signature a faulty node can replay: node
+    1's current one (a higher sequence number) counts, and node 1 is no equivocator.  Two
+    statements at one node's highest sequence number are an equivocation."""
+    now = [st_(1, DEV, 2, seq=2), st_(0, LOST, 2, seq=5), st_(3, LOST, 2, seq=1), st_(2, LOST, 0, 1, 3, seq=1)]
+    replayed = st_(1, LOST, 3, seq=1)
+    assert settle(1, range(4), now + [replayed]) == settle(1, range(4), now)
+    assert settle(1, range(4), now).left_out == {2: LeftOut(2, Why.NAMED_BY_MANY)}
+    twice = settle(1, range(4), now + [st_(1, LOST, 3, seq=2)])
+    assert twice.left_out[1] == LeftOut(1, Why.EQUIVOCATED)
+
+
+def test_the_store_numbers_accusations_across_computes(tmp_path: Path) -> None:
+    from mpc_nodes.store import NodeStore
+
+    store = NodeStore(tmp_path / "node.db")
+    assert [store.next_accusation("s"), store.next_accusation("s"), store.next_accusation("other")] == [1, 2, 1]
+    store.clear_dispute("s")  # a new compute
+    store.close()
+    again = NodeStore(tmp_path / "node.db")
+    assert again.next_accusation("s") == 3
+    again.close()
+
 # -- signed accusations and the exchange ----------------------------------------------------------
 
 DIGEST = "ab" * 32
@@ -159,7 +184,7 @@ def test_signed_accusation_verifies_and_travels_in_the_compute_state(tmp_path: P
     m = sv.manifest
     attempt = Attempt(0, DIGEST, (0, 1, 2, 3))
     signer = Signer(sv.node_dirs[1], m, 1)
-    a = signer.accuse(attempt, DEV, [2])
+    a = signer.accuse(attempt, DEV, [2], 1)
     e = Signer(sv.node_dirs[3], m, 3).endorse(a)
     verify_accusation(m, a)
     cs = ComputeState(m.survey_id, 1, ResultState.NONE.value, None, [], [a], [e], 0, 2)
@@ -176,6 +201,8 @@ def test_signed_accusation_verifies_and_travels_in_the_compute_state(tmp_path: P
         verify_accusation(m, replace(a, accused=[3]))
     with pytest.raises(SurveyError, match="^node 2's accusation is not signed by it$"):
         verify_accusation(m, replace(a, accuser=2))  # signed by node 1's key, claimed by node 2
+    with pytest.raises(SurveyError, match="^node 1's accusation is not signed by it$"):
+        verify_accusation(m, replace(a, sequence=2))  # the sequence number is signed too
     forged = Evidence(m, attempt)
     forged.absorb([replace(a, kind=LOST.value)], [replace(e, endorser=2)])
     assert forged.known == {} and forged.endorsements == {}
@@ -183,12 +210,13 @@ def test_signed_accusation_verifies_and_travels_in_the_compute_state(tmp_path: P
 
 @pytest.mark.parametrize("bad", [
     {"accused": []}, {"accused": [2, 2]}, {"accused": [3, 2]}, {"accused": [1]}, {"kind": "bored"},
-    {"attempt": -1}, {"accuser": True}, {"agreed_digest": "xyz"}, {"extra": 1},
+    {"attempt": -1}, {"accuser": True}, {"agreed_digest": "xyz"}, {"extra": 1}, {"sequence": -1},
+    {"sequence": "1"},
     {"kind": "withdrawn"},
 ])
 def test_malformed_accusations_are_refused(bad: dict[str, object]) -> None:
-    good = {"survey_id": "s", "manifest_hash": "00" * 32, "agreed_digest": "11" * 32, "attempt": 0, "accuser": 1,
-            "kind": "deviation", "accused": [2], "signature": "AA=="}
+    good = {"survey_id": "s", "manifest_hash": "00" * 32, "agreed_digest": "11" * 32, "attempt": 0, "sequence": 3,
+            "accuser": 1, "kind": "deviation", "accused": [2], "signature": "AA=="}
     assert Accusation.parse(good).accused == [2]
     assert Accusation.parse({**good, "kind": "withdrawn", "accused": []}).accused == []
     with pytest.raises(SurveyError, match="^malformed accusation$"):
@@ -257,7 +285,7 @@ def test_exchange_honest_nodes_take_the_same_set_when_a_faulty_node_shows_its_st
     m, attempt = sv.manifest, Attempt(0, DIGEST, (0, 1, 2, 3))
     board = Board(m, 4)
     faulty = Signer(sv.node_dirs[3], m, 3)
-    first, second = faulty.accuse(attempt, DEV, [0]), faulty.accuse(attempt, DEV, [2])
+    first, second = faulty.accuse(attempt, DEV, [0], 1), faulty.accuse(attempt, DEV, [2], 1)
 
     def view(reader: int) -> tuple[list[Accusation], list[Endorsement]] | None:
         if reader == 0:
@@ -267,7 +295,7 @@ def test_exchange_honest_nodes_take_the_same_set_when_a_faulty_node_shows_its_st
         return [], []
 
     board.faulty[3] = view
-    own = {i: Signer(sv.node_dirs[i], m, i).accuse(attempt, DEV if i == 0 else LOST, [3 if i == 0 else 0])
+    own = {i: Signer(sv.node_dirs[i], m, i).accuse(attempt, DEV if i == 0 else LOST, [3 if i == 0 else 0], 1)
            for i in range(3)}
     got = run_exchange(sv, 1, board, own)
     assert got[0] == got[1] == got[2] == {Statement.of(a) for a in own.values()} | {Statement.of(first)}
@@ -281,11 +309,11 @@ def test_exchange_with_two_faulty_nodes_needs_three_rounds(tmp_path: Path) -> No
     sv = make_survey(tmp_path, n=7, t=2)
     m, attempt = sv.manifest, Attempt(0, DIGEST, tuple(range(7)))
     board = Board(m, 7)
-    late = Signer(sv.node_dirs[5], m, 5).accuse(attempt, DEV, [1])
+    late = Signer(sv.node_dirs[5], m, 5).accuse(attempt, DEV, [1], 1)
     endorsed = Signer(sv.node_dirs[6], m, 6).endorse(late)
     board.faulty[5] = lambda reader: ([late], [endorsed]) if reader == 0 and board.round_of(0) >= 2 else ([], [])
     board.faulty[6] = lambda reader: None
-    own = {i: Signer(sv.node_dirs[i], m, i).accuse(attempt, DEV, [6]) for i in range(5)}
+    own = {i: Signer(sv.node_dirs[i], m, i).accuse(attempt, DEV, [6], 1) for i in range(5)}
     got = run_exchange(sv, 2, board, own)
     assert all(got[i] == got[0] for i in range(5)) and Statement.of(late) in got[0]
     s = settle(2, range(7), got[0])
@@ -293,12 +321,29 @@ def test_exchange_with_two_faulty_nodes_needs_three_rounds(tmp_path: Path) -> No
     assert within_budget(7, 2, 0, s)
 
 
+def test_exchange_a_faulty_node_replaying_an_old_statement_does_not_frame_its_signer(tmp_path: Path) -> None:
+    """n = 4, t = 1: node 3 relays, with its endorsement, node 1's accusation signed in an
+    earlier compute for the same attempt number (sequence 1); node 1 now signs another (sequence
+    2).  Every honest node takes both, counts node 1's newest, and leaves out node 3 alone."""
+    sv = make_survey(tmp_path, n=4, t=1)
+    m, attempt = sv.manifest, Attempt(0, DIGEST, (0, 1, 2, 3))
+    board = Board(m, 4)
+    old = Signer(sv.node_dirs[1], m, 1).accuse(attempt, LOST, [0], 1)
+    relayed = Signer(sv.node_dirs[3], m, 3).endorse(old)
+    own3 = Signer(sv.node_dirs[3], m, 3).accuse(attempt, DEV, [2], 1)
+    board.faulty[3] = lambda reader: ([old, own3], [relayed])
+    own = {i: Signer(sv.node_dirs[i], m, i).accuse(attempt, DEV, [3], 2) for i in range(3)}
+    got = run_exchange(sv, 1, board, own)
+    assert got[0] == got[1] == got[2] and Statement.of(old) in got[0]
+    assert settle(1, range(4), got[0]).left_out == {3: LeftOut(3, Why.NAMED_BY_MANY)}
+
+
 def test_the_store_publishes_dispute_items_and_a_new_compute_clears_them(tmp_path: Path) -> None:
     from mpc_nodes.store import NodeStore
 
     sv = make_survey(tmp_path, n=4, t=1)
     attempt = Attempt(0, DIGEST, (0, 1, 2, 3))
-    a = Signer(sv.node_dirs[1], sv.manifest, 1).accuse(attempt, DEV, [2])
+    a = Signer(sv.node_dirs[1], sv.manifest, 1).accuse(attempt, DEV, [2], 1)
     e = Signer(sv.node_dirs[0], sv.manifest, 0).endorse(a)
     store = NodeStore(tmp_path / "node.db")
     try:

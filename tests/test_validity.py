@@ -378,12 +378,17 @@ def test_a_node_sending_wrong_opening_shares_is_detected_and_located_when_n_allo
     assert suspects == {row: expect for row in range(len(subs))}
 
 
+def _three_tiny_records() -> tuple[Layout, Challenge, list[list[int]]]:
+    """The TINY layout, a challenge, and three valid submission vectors of it."""
+    layout = Layout(TINY)
+    return layout, derive_challenge(b"c", layout, P), [encode_submission(Record("f", s, "a"), TINY, P)
+                                                        for s in (0, 17, 30)]
+
+
 def test_located_errors_are_corrected_before_the_second_round() -> None:
     """With n >= 3t+1 the first round's values of a row with a located wrong share are the
     corrected ones, so every honest party computes its second-round shares with the true e, f."""
-    layout = Layout(TINY)
-    ch = derive_challenge(b"c", layout, P)
-    vecs = [encode_submission(Record("f", s, "a"), TINY, P) for s in (0, 17, 30)]
+    layout, ch, vecs = _three_tiny_records()
     subs = [share_vector(v, 4, 1, P) for v in vecs]
     honest_first, honest_second = rounds(subs, layout, ch, 1)
 
@@ -408,9 +413,7 @@ def test_a_liar_beside_a_node_left_out_is_corrected_from_the_shares_present(liar
     """n = 5, t = 1, node 1 left out (an erasure): the four present shares still correct one
     liar, whichever it is (the first t + 1 present included), and name it; with n = 4 and node 1
     left out the three present can only detect it (the row holds zeros and is set aside)."""
-    layout = Layout(TINY)
-    ch = derive_challenge(b"e", layout, P)
-    vecs = [encode_submission(Record("f", s, "a"), TINY, P) for s in (0, 17, 30)]
+    layout, ch, vecs = _three_tiny_records()
     subs = [share_vector(v, 5, 1, P) for v in vecs]
     honest_first, honest_second = rounds(subs, layout, ch, 1)
 
