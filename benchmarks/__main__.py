@@ -3,7 +3,7 @@
     python -m benchmarks --quick      # under 3 minutes; CI runs it so that it cannot rot
     python -m benchmarks --full       # adds 1e5 / 1e6 submissions and longer ingest runs
     python -m benchmarks --proof      # the validity proof's table alone (about 5 minutes on 2 cores)
-    python -m benchmarks --complete   # the complete survey's series alone: 50,000 employees (15-20 minutes on 2 cores)
+    python -m benchmarks --complete   # the complete survey's series alone: 50,000 employees (about 3-4 minutes on 2 cores)
 
 Runs, on this machine, all on 127.0.0.1:
 
@@ -297,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--proof", action="store_const", const="proof", dest="mode",
                    help="the validity proof's table alone (about 5 minutes on 2 cores)")
     g.add_argument("--complete", action="store_const", const="complete", dest="mode",
-                   help="the complete survey's series alone: 50,000 employees end to end (15-20 minutes on "
-                        "2 cores; up to about 35 GB of scratch space, freed at the end)")
+                   help="the complete survey's series alone: 50,000 employees end to end (about 3-4 minutes "
+                        "on 2 cores; up to about 25 GB of scratch space, freed at the end)")
     ap.add_argument("--json", type=Path, help="output JSON (default: benchmarks/results-MODE.json)")
     ap.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md",
                     help="the Markdown file whose MODE section is regenerated (default: BENCHMARKS.md)")
