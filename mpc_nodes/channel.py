@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from protocol.wire import AccusationKind
+
 from .channel_frame import (
     NONCE_BYTES,
     EchoRecord,
@@ -95,6 +97,10 @@ class Channel:
     def result_shares(self, shares: list[int]) -> list[int]:
         """This party's shares of the release vector, as handed over to be sealed to the analyst."""
         return shares
+
+    def stop_claim(self, kind: AccusationKind, accused: tuple[int, ...]) -> tuple[AccusationKind, tuple[int, ...]]:
+        """What this party's stop statement says (:mod:`mpc_nodes.stop`): what it saw."""
+        return kind, accused
 
     # -- the protocol --
 

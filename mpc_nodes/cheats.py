@@ -3,8 +3,9 @@
 attacker controlling that node could do.
 
 Each is a :class:`~mpc_nodes.channel.Channel` that overrides one of its seams (what this party
-says in a round, what it sends to whom, the result share it hands over); the honest code has no
-trace of them.  The party picks one only when its job names a cheat (``mpc_program._open_channel``).
+says in a round, what it sends to whom, the result share it hands over, what its stop statement
+says); the honest code has no trace of them.  The party picks one only when its job names a
+cheat (``mpc_program._open_channel``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol.validity import FIRST_ROUND, SECOND_ROUND, Opening
+from protocol.wire import AccusationKind
 
 from .channel import Channel
 from .channel_frame import Round
@@ -142,6 +144,26 @@ class Stall(CheatingChannel):
         return payload
 
 
+class DropLink(CheatingChannel):
+    """``drop@J``: closes its MPC link to node J alone (without a stop statement) as the
+    validation round starts, and its stop statement then says it lost a third node: the crafted
+    combination that makes each loss look explained by another when cascades are not told apart
+    from first-hand losses."""
+
+    def _victim(self) -> int:
+        return self.towards if self.towards is not None else self.links.peers()[0]
+
+    def own_payload(self, rnd: Round, payload: bytes) -> bytes:
+        if rnd is Round.VALIDATION:
+            transport = getattr(getattr(self.links.mpc.parties[self._victim()], "protocol", None), "transport", None)
+            if transport is not None:
+                transport.close()
+        return payload
+
+    def stop_claim(self, kind: AccusationKind, accused: tuple[int, ...]) -> tuple[AccusationKind, tuple[int, ...]]:
+        return AccusationKind.LOST, (next(j for j in self.links.peers() if j != self._victim()),)
+
+
 CHEATING_CHANNELS: dict[Cheat, type[CheatingChannel]] = {
     Cheat.AGREE: AnotherSubmissionSet,
     Cheat.EQUIVOCATE: Equivocation,
@@ -152,6 +174,7 @@ CHEATING_CHANNELS: dict[Cheat, type[CheatingChannel]] = {
     Cheat.RESULT: WrongResultShare,
     Cheat.CRASH: Crash,
     Cheat.STALL: Stall,
+    Cheat.DROP: DropLink,
 }
 
 

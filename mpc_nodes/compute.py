@@ -33,6 +33,7 @@ Steps (every node runs the same code path on the same shapes):
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -56,6 +57,7 @@ from .anchors import head_signer, keep_peer_anchors
 from .dispute import Attempt, Settlement, Signer, Statement, Why, exchange, settle, within_budget
 from .ostools import die_with_parent, drop_from_page_cache
 from .party_job import (
+    STOP_FILE,
     BucketFiles,
     CertificateLookup,
     Cheat,
@@ -70,6 +72,7 @@ from .party_job import (
     SchemeSpec,
     SetStatement,
     ShareFiles,
+    StopRecord,
 )
 from .peers import Peers, PeerUnreachable, each_peer
 from .store import NodeStore
@@ -253,6 +256,7 @@ class PartyProcess:
         remove_stale_work(parent)
         self._tmp = tempfile.TemporaryDirectory(prefix=f"party-{os.getpid()}-", dir=parent)
         self.work = Path(self._tmp.name)
+        self.stop_record: StopRecord | None = None  # the party's stop statement, after a run that failed
         _write_tls_config(self.work, node_dir, manifest, pid)
         self.config = PartyConfig(manifest.n, pid, manifest.threshold,
                                   tuple(nd.mpc_address for nd in manifest.nodes),
@@ -282,14 +286,21 @@ class PartyProcess:
     def run(self, shares: Path | ShareBuckets, rows: int, agreed_digest: str,
             cheat: Cheat | None = None, statements: Sequence[SetStatement] = (),
             store_path: Path | None = None, batch_rows: int | None = None,
-            cheat_towards: int | None = None) -> PartyOutcome:
+            cheat_towards: int | None = None, attempt: int = 0, sequence: int = 0) -> PartyOutcome:
         """Run the MPC over this node's shares of ``rows`` submissions: a matrix file in row order
         (moved into the party's directory), or bucket files already written there
-        (:func:`write_share_buckets`, with :attr:`work` as their directory); see :func:`run_mpc`."""
+        (:func:`write_share_buckets`, with :attr:`work` as their directory); see :func:`run_mpc`.
+        ``attempt`` and ``sequence``: the attempt's number and the sequence number of the stop
+        statement the party signs if the run fails (0: none; it is then in :attr:`stop_record`)."""
         job = replace(self.job(shares, rows, agreed_digest, cheat, statements, store_path, batch_rows),
-                      cheat_towards=cheat_towards)
+                      cheat_towards=cheat_towards, attempt=attempt, sequence=sequence)
         (self.work / "job.json").write_text(job.to_json())
         _, err = self.proc.communicate(input="go\n")
+        stop = self.work / STOP_FILE
+        try:
+            self.stop_record = StopRecord.parse(stop.read_text()) if stop.exists() else None
+        except PartyFileError as exc:
+            raise ComputeFailed(f"the MPC party wrote a file this node cannot read: {exc}") from None
         return self._outcome(err or "")
 
     def job(self, shares: Path | ShareBuckets, rows: int, agreed_digest: str, cheat: Cheat | None,
@@ -344,6 +355,8 @@ class PartyProcess:
                     "lower-numbered nodes), then rerun.")
         if f.kind == FaultKind.SILENT:
             return f"the MPC stalled: {who} sent nothing for {stall:g} s; {rerun}"
+        if f.kind == FaultKind.FOLLOWED:
+            return f"the MPC stopped: {who} stopped the run (its signed stop statement says why); {rerun}"
         return (f"the MPC stopped: {who} closed its MPC link (its compute ended, or the network dropped the "
                 f"connection); {rerun}")
 
@@ -515,13 +528,19 @@ def _accusation(exc: SurveyError, me: int) -> tuple[AccusationKind, tuple[int, .
 
 
 def dispute(store: NodeStore, peers: Peers, node_dir: Path, attempt: Attempt, exc: SurveyError,
-            stall: float) -> Settlement:
-    """Publish this node's signed accusation about the failed ``attempt``, agree with the other
-    nodes on everyone's (:func:`mpc_nodes.dispute.exchange`) and settle who the rerun leaves out."""
+            stop: StopRecord | None, stall: float) -> Settlement:
+    """Publish this node's signed accusation about the failed ``attempt`` (the stop statement its
+    party sent its peers, and the one it followed, if any; else one signed here from ``exc``),
+    agree with the other nodes on everyone's (:func:`mpc_nodes.dispute.exchange`) and settle who
+    the rerun leaves out."""
     m, me = peers.manifest, peers.me
     signer = Signer(node_dir, m, me)
-    kind, accused = _accusation(exc, me)
-    own = signer.accuse(attempt, kind, accused, store.next_accusation(m.survey_id))
+    if stop is not None:
+        own = Accusation.parse(json.loads(stop.statement))
+        relay = [Accusation.parse(json.loads(stop.followed))] if stop.followed else []
+    else:
+        kind, accused = _accusation(exc, me)
+        own, relay = signer.accuse(attempt, kind, accused, store.next_accusation(m.survey_id)), []
 
     def publish(rnd: int, accusations: Sequence[Accusation], endorsements: Sequence[Endorsement]) -> None:
         store.publish_dispute(m.survey_id, attempt.number, rnd, accusations, endorsements)
@@ -529,7 +548,7 @@ def dispute(store: NodeStore, peers: Peers, node_dir: Path, attempt: Attempt, ex
     def fetch(only: Sequence[int]) -> dict[int, ComputeState | None]:
         return each_peer(peers, lambda j: fetch_compute_state(peers, j), only=only)
 
-    agreed = exchange(m.threshold, attempt, own, signer, publish, fetch, stall)
+    agreed = exchange(m.threshold, attempt, own, signer, publish, fetch, stall, relay=relay)
     return settle(m.threshold, attempt.parties, [Statement.of(a) for a in agreed])
 
 
@@ -583,7 +602,8 @@ def run_excluding(store: NodeStore, peers: Peers, node_dir: Path, survey_id: str
             f"joining the MPC with the other nodes{without} (validation, then aggregation)")
         try:
             outcome = party.run(buckets, len(agreement.ids), agreement.digest, options.cheat, agreement.statements,
-                                store.path, cheat_towards=options.cheat_towards)
+                                store.path, cheat_towards=options.cheat_towards, attempt=number,
+                                sequence=store.next_accusation(survey_id))
             return MpcRun(outcome, done.excluded, done.named, done.disputes)
         except (CheatingDetected, ComputeFailed) as exc:
             if done.spent >= m.n - 2 * m.threshold - 1:
@@ -591,7 +611,7 @@ def run_excluding(store: NodeStore, peers: Peers, node_dir: Path, survey_id: str
             say(f"{exc}")
             say("settling who is left out with the other nodes (signed accusations)")
             attempt = Attempt(number, agreement.digest, tuple(j for j in range(m.n) if j not in done.excluded))
-            s = dispute(store, peers, node_dir, attempt, exc, options.stall_timeout)
+            s = dispute(store, peers, node_dir, attempt, exc, party.stop_record, options.stall_timeout)
             nxt = _settled(peers, s, done, exc)
             _say_settlement(peers, s, nxt, say)
             _note_settlement(store, survey_id, s, str(exc))

@@ -3,10 +3,17 @@ every node with the same deterministic rule over the same signed accusations.
 
 When an attempt of the MPC over the frozen set ends, each node that was in it signs an
 :class:`~protocol.wire.Accusation` (attempt number, frozen-set digest, whom its party named and
-why: a *deviation* it saw, peers it *lost*, or that it *withdraws* because its own party failed
-or named it) and publishes it through its compute state; :func:`exchange` makes the honest nodes
-agree on the set of signed accusations, and :func:`settle` turns that set into the nodes to
-leave out, the same on every honest node:
+why: a *deviation* it saw, peers it *lost*, that it *followed* a peer's stop statement, or that
+it *withdraws* because its own party failed or named it) and publishes it through its compute
+state; :func:`exchange` makes the honest nodes agree on the set of signed accusations, and
+:func:`settle` turns that set into the nodes to leave out, the same on every honest node.
+
+A party that stops signs that statement itself and sends it to every peer still connected
+before it closes its links (the *stop statement*, :mod:`mpc_nodes.party_links`); a party that
+receives one stops too, with a *followed* statement naming the sender and the hash of what it
+received, and sends that on.  So a cascade of stops is a chain of hash-linked followed
+statements (it cannot loop: a loop would need a hash fixpoint) that ends at a first-hand
+statement, and a link that closes without a stop statement is a first-hand loss.  The rule:
 
 - of each node's statements for the attempt only those of its highest sequence number count
   (an honest node numbers every accusation it signs above the last, over every compute, so one
@@ -14,14 +21,16 @@ leave out, the same on every honest node:
   node with two different signed statements there *equivocated*: the two signatures prove it,
   and it is left out alone;
 - an accusation that cannot be verified puts a *dispute* between the accuser and the accused:
-  a deviation accusation always (either the accused deviated or the accuser lies), a lost
-  accusation when the accused (alive: it signed a statement) names the accuser back (a node
-  that left because of a third node explains the links it dropped, so the nodes that lost it
-  after that are not in dispute with it);
-- an honest node is in dispute only with faulty nodes, so a node in dispute with more than t
-  others is faulty: left out alone (*named by many*), its disputes settled by that;
+  a deviation or a lost accusation always (either the accused deviated or dropped its link, or
+  the accuser lies), a followed one when its hash is not the accused's statement (the accused
+  sent one statement and published another, or the accuser invents);
 - a node with no statement at all is *lost*, one that withdrew *withdrew*: left out alone, its
-  shares an erasure;
+  shares an erasure (disputes with them do not count below: an honest node that lost a crashed
+  one is not thereby suspect);
+- an honest node is in dispute only with faulty nodes, so a node in dispute with more than t
+  others is faulty: left out alone (*named by many*), its disputes settled by that; a node that
+  withdrew is named so only when more than t others accuse it of a deviation (else it is one
+  whose party failed, and the others' losses of it say nothing more);
 - of the other disputes a maximal matching, taken in a fixed order, is left out pair by pair:
   each pair holds at least one faulty node, and no dispute remains among the nodes that go on.
 
@@ -34,16 +43,17 @@ Every node charged holds a distinct faulty node or is itself one, so with n >= 3
 most t faulty nodes the budget always holds: the rerun has output guaranteed.  (With pairs
 only this is the decoding budget ``2(t - k) + 2k = 2t <= n - t - 1`` too.)
 
-What it cannot settle: a faulty node that drops its link to one honest node only and then names
-a third node as lost leaves no verifiable dispute (each loss looks explained by the next); the
-honest nodes then agree that nobody is left out, and compute fails naming the losses, releasing
-nothing.
+Progress: when an attempt fails some honest node stops first.  If it saw a deviation or a loss
+first-hand, its accusation names a faulty node; if it followed a faulty node's stop statement,
+the node that follows it relays that statement, so the faulty node's statements hold it, and
+either they hold another too (an equivocation), or it is a first-hand accusation by the faulty
+node (a dispute with it) or a withdrawal, or a followed statement whose chain ends in a dispute
+with a faulty node.  Either way a faulty node is left out.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -53,6 +63,7 @@ from pathlib import Path
 from protocol.errors import SurveyError
 from protocol.manifest import Manifest
 from protocol.nodeauth import (
+    accusation_hash,
     accusation_statement,
     endorsement_statement,
     sign_statement,
@@ -72,10 +83,13 @@ class Statement:
     kind: AccusationKind
     accused: frozenset[int]
     sequence: int = 0  # the accuser's accusation count: its newest statement is the one that counts
+    digest: str = ""  # :func:`statement_hash` of the signed accusation
+    follows: str = ""  # a followed statement: the digest of the statement it followed
 
     @staticmethod
     def of(a: Accusation) -> Statement:
-        return Statement(a.accuser, AccusationKind(a.kind), frozenset(a.accused), a.sequence)
+        return Statement(a.accuser, AccusationKind(a.kind), frozenset(a.accused), a.sequence, statement_hash(a),
+                         a.follows)
 
 
 class Why(StrEnum):
@@ -133,21 +147,28 @@ def settle(t: int, parties: Iterable[int], statements: Iterable[Statement]) -> S
     present = frozenset(parties)
     said = _newest({i: set() for i in present}, statements)
     single = {i: next(iter(ss)) for i, ss in said.items() if len(ss) == 1}
+    alone = {i: Why.EQUIVOCATED if len(ss) > 1 else Why.LOST if not ss else Why.WITHDREW
+             for i, ss in said.items() if len(ss) != 1 or single[i].kind == AccusationKind.WITHDRAWN}
     edges = _disputes(present, single)
+    # a dispute with a node that is left out alone anyway does not count towards being named:
+    # an honest node that lost a crashed one is not thereby suspect
     neighbours: dict[int, set[int]] = {i: set() for i in present}
     for a, b in edges:
-        neighbours[a].add(b)
-        neighbours[b].add(a)
+        if b not in alone:
+            neighbours[a].add(b)
+        if a not in alone:
+            neighbours[b].add(a)
+    # a node that withdrew is named only for deviations: its party failed, so the others lost it
+    named_for_deviation = {i: {j for j, sj in single.items() if sj.kind == AccusationKind.DEVIATION
+                               and i in sj.accused and j not in alone} for i in present}
     out: dict[int, LeftOut] = {}
     for i in sorted(present):
-        if len(said[i]) > 1:
-            out[i] = LeftOut(i, Why.EQUIVOCATED)
-        elif len(neighbours[i]) > t:
+        if alone.get(i) in (Why.EQUIVOCATED, Why.LOST):
+            out[i] = LeftOut(i, alone[i])
+        elif len(named_for_deviation[i] if i in alone else neighbours[i]) > t:
             out[i] = LeftOut(i, Why.NAMED_BY_MANY)
-        elif not said[i]:
-            out[i] = LeftOut(i, Why.LOST)
-        elif single[i].kind == AccusationKind.WITHDRAWN:
-            out[i] = LeftOut(i, Why.WITHDREW)
+        elif i in alone:
+            out[i] = LeftOut(i, alone[i])
     for a, b in sorted(edges):
         if a not in out and b not in out:
             out[a], out[b] = LeftOut(a, Why.DISPUTE, b), LeftOut(b, Why.DISPUTE, a)
@@ -169,14 +190,17 @@ def _newest(said: dict[int, set[Statement]], statements: Iterable[Statement]) ->
 
 
 def _disputes(present: frozenset[int], single: Mapping[int, Statement]) -> set[tuple[int, int]]:
-    """The pairs (low, high) in dispute: a deviation accusation by a node that signed one
-    statement, of any node of the attempt; a lost accusation of a node that names its accuser back."""
+    """The pairs (low, high) in dispute, from the nodes of the attempt that signed one statement:
+    a deviation or a lost accusation of any node of the attempt (an honest party that stops
+    sends its signed statement before it closes its links, so a link closed without one is
+    first-hand: either the accused dropped it or the accuser lies); a followed statement whose
+    hash is not the accused's statement (the accused sent another, or the accuser invents)."""
     edges = set()
     for i, s in single.items():
         for j in s.accused:
             if j == i or j not in present:
                 continue
-            if s.kind == AccusationKind.DEVIATION or (j in single and i in single[j].accused):
+            if s.kind != AccusationKind.FOLLOWED or (j in single and single[j].digest != s.follows):
                 edges.add((min(i, j), max(i, j)))
     return edges
 
@@ -200,7 +224,7 @@ class Attempt:
 
 
 def statement_hash(a: Accusation) -> str:
-    return hashlib.sha256(accusation_statement(a)).hexdigest()
+    return accusation_hash(a)
 
 
 class Signer:
@@ -210,12 +234,14 @@ class Signer:
         self._key = (node_dir / keys.TLS_KEY_FILE).read_bytes()
         self.manifest, self.me = manifest, me
 
-    def accuse(self, attempt: Attempt, kind: AccusationKind, accused: Iterable[int], sequence: int) -> Accusation:
+    def accuse(self, attempt: Attempt, kind: AccusationKind, accused: Iterable[int], sequence: int,
+               follows: str = "") -> Accusation:
         """This node's signed accusation; ``sequence`` must exceed that of every accusation it
-        signed before for the survey (:meth:`mpc_nodes.store.NodeStore.next_accusation`)."""
+        signed before for the survey (:meth:`mpc_nodes.store.NodeStore.next_accusation`);
+        ``follows``: for a followed statement, the hash of the statement it followed."""
         m = self.manifest
         a = Accusation(m.survey_id, m.hash_hex(), attempt.agreed_digest, attempt.number, sequence, self.me,
-                       kind.value, sorted(set(accused)), "")
+                       kind.value, sorted(set(accused)), "", follows)
         return replace(a, signature=base64.b64encode(sign_statement(self._key, accusation_statement(a))).decode())
 
     def endorse(self, a: Accusation) -> Endorsement:
@@ -269,13 +295,15 @@ Publish = Callable[[int, Sequence[Accusation], Sequence[Endorsement]], None]
 
 def exchange(t: int, attempt: Attempt, own: Accusation, signer: Signer, publish: Publish, fetch: Fetch,
              stall: float, clock: Callable[[], float] = time.monotonic,
-             sleep: Callable[[float], None] = time.sleep) -> list[Accusation]:
+             sleep: Callable[[float], None] = time.sleep, relay: Sequence[Accusation] = ()) -> list[Accusation]:
     """Agree with the other honest nodes on the signed accusations of ``attempt``: t + 1 rounds
     of signed relays (Dolev-Strong).  Round 1: every node publishes its own accusation; each
     round r ends when every peer expected has published round r, or ``stall`` seconds per round
     after this node began (a peer silent in round 1 is not waited for again).  At the end of
     round r, an accusation seen with r distinct signatures (its accuser's and endorsers') is
     taken, and, up to round t, endorsed and relayed with its signatures in round r + 1.
+    ``relay``: the peer's stop statement this node's party followed, published in round 1
+    beside its own (so a faulty node cannot hide the statement it stopped others with).
 
     Why the honest nodes end with the same set: an accusation an honest node takes in round
     r <= t reaches every honest node with r + 1 signatures in round r + 1; one taken in round
@@ -283,9 +311,9 @@ def exchange(t: int, attempt: Attempt, own: Accusation, signer: Signer, publish:
     round, so every honest node took it too.  This holds while the honest nodes start the
     dispute within a stall timeout of each other (they all see the attempt fail within that)."""
     ev = Evidence(signer.manifest, attempt)
-    ev.absorb([own], [])
+    ev.absorb([own, *relay], [])
     accepted = {statement_hash(own)}
-    publish(1, [own], [])
+    publish(1, [own, *relay], [])
     start, expected = clock(), [j for j in attempt.parties if j != signer.me]
     for r in range(1, t + 2):
         reached = _collect(ev, fetch, expected, (attempt.number, r), start + r * stall, clock, sleep)

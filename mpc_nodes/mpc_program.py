@@ -230,10 +230,10 @@ def main(argv: list[str] | None = None) -> None:
     X = _share_matrix(job, job_path.parent)
     try:
         outcome = links.mpc.run(_compute(links, job, X))
-    except RunAborted as exc:
-        _fail(exc.code, exc.message, exc.culprits)
-    except LinkFailure as exc:
-        _fail_link(exc)
+    except Stopped as stopped:
+        if isinstance(stopped.cause, RunAborted):
+            _fail(stopped.cause.code, stopped.cause.message, stopped.cause.culprits)
+        _fail_link(stopped.cause)
     tmp = out_path.with_suffix(".tmp")
     tmp.write_text(outcome.to_json())
     tmp.replace(out_path)
@@ -792,7 +792,31 @@ async def _add_noise(ch: Channel, release: list[int], layout: Any, job: PartyJob
     return out
 
 
+class Stopped(Exception):
+    """The run ended without a result (``cause``), and this party sent its stop statement."""
+
+    def __init__(self, cause: RunAborted | LinkFailure) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 async def _compute(links: Links, job: PartyJob, X: ShareMatrix) -> PartyOutcome:
+    """The run, or :class:`Stopped` once this party has told its peers why it stops
+    (:func:`mpc_nodes.stop.stop`)."""
+    from mpc_nodes.stop import stop
+
+    ch = _open_channel(links, job)
+    try:
+        return await _run(links, ch, job, X)
+    except (RunAborted, LinkFailure) as exc:
+        try:
+            await stop(ch, job, exc)
+        except (OSError, ValueError) as err:  # the run's own failure is still what this party reports
+            print(f"mpc-node compute: this party's stop statement was not sent: {err}", file=sys.stderr, flush=True)
+        raise Stopped(exc) from None
+
+
+async def _run(links: Links, ch: Channel, job: PartyJob, X: ShareMatrix) -> PartyOutcome:
     import time
 
     from protocol.disclosure import ReleaseLayout
@@ -800,7 +824,6 @@ async def _compute(links: Links, job: PartyJob, X: ShareMatrix) -> PartyOutcome:
     p, t = job.field_modulus, job.party.threshold
     clock = [time.perf_counter()]
     await links.start()
-    ch = _open_channel(links, job)
     await ch.open()
     clock.append(time.perf_counter())
     # 1. Same submission set everywhere, and a joint random seed drawn once the set is fixed.

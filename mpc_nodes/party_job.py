@@ -43,6 +43,7 @@ class Cheat(StrEnum):
     RESULT = "result"  # a wrong result share to the analyst
     CRASH = "crash"  # its party dies when the validation round starts
     STALL = "stall"  # its party hangs when the validation round starts (for two stall timeouts, then dies)
+    DROP = "drop"  # drop its link to one peer when the validation round starts, then say it lost a third
 
 
 # -- strict field readers: each raises PartyFileError("<what>: field 'x' ...") --
@@ -287,6 +288,8 @@ class PartyJob:
     batch_rows: int | None = None  # rows read at a time (None: the party's default)
     cheat: Cheat | None = None
     cheat_towards: int | None = None  # the one peer the deviation is aimed at (None: every peer)
+    attempt: int = 0  # this run's attempt number over the frozen set (mpc_nodes.dispute.Attempt)
+    sequence: int = 0  # the sequence number of its stop statement, if it stops (0: it sends none)
 
     def to_json(self) -> str:
         return json.dumps({
@@ -300,7 +303,7 @@ class PartyJob:
             {"ids_file": self.certificate_lookup.ids_file, "store": self.certificate_lookup.store},
             "dp": None if self.dp is None else {"epsilon": self.dp.epsilon, "seed": self.dp.seed.hex()},
             "batch_rows": self.batch_rows, "cheat": None if self.cheat is None else self.cheat.value,
-            "cheat_towards": self.cheat_towards,
+            "cheat_towards": self.cheat_towards, "attempt": self.attempt, "sequence": self.sequence,
         })
 
     @staticmethod
@@ -326,7 +329,8 @@ class PartyJob:
             dp=None if dp is None else DpSpec(_field(dp, "epsilon", str, f"{what} dp"),
                                               _hex(dp, "seed", f"{what} dp", 32)),
             batch_rows=_optional(d, "batch_rows", int, what), cheat=None if cheat is None else Cheat(cheat),
-            cheat_towards=_optional(d, "cheat_towards", int, what))
+            cheat_towards=_optional(d, "cheat_towards", int, what), attempt=_field(d, "attempt", int, what),
+            sequence=_field(d, "sequence", int, what))
 
 
 def _set_statement(obj: dict[str, Any]) -> SetStatement:
@@ -386,13 +390,37 @@ class PartyOutcome:
                             _number(d, "peak_rss_mb", what))
 
 
+#: where the party records its stop statement, in its working directory, before sending it
+STOP_FILE = "stop.json"
+
+
+@dataclass(frozen=True)
+class StopRecord:
+    """What a party that stopped told its peers (``stop.json``, written before it sends anything):
+    its signed stop statement, and the peer's statement it followed ("" if none); JSON of
+    :class:`protocol.wire.Accusation`, which the node publishes in the dispute as they are."""
+
+    statement: str
+    followed: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps({"statement": self.statement, "followed": self.followed})
+
+    @staticmethod
+    def parse(text: str | bytes) -> StopRecord:
+        what = "stop record"
+        d = _load(text, what)
+        return StopRecord(_field(d, "statement", str, what), _field(d, "followed", str, what))
+
+
 class FaultKind(StrEnum):
     """Why a party ended without a result (:class:`PartyFault`)."""
 
     DEVIATION = "deviation"  # a peer deviated from the protocol (``culprits``: those proven to have)
     NOT_JOINED = "not-joined"  # peers did not connect within the stall timeout
     SILENT = "silent"  # peers sent nothing for the stall timeout in the middle of the run
-    LINK_LOST = "link-lost"  # peers' links closed in the middle of the run
+    LINK_LOST = "link-lost"  # peers' links closed in the middle of the run, without a stop statement
+    FOLLOWED = "followed"  # a peer stopped the run and sent its signed stop statement (``peers``: that peer)
     SETUP = "setup"  # this party could not start (e.g. its MPC port could not be bound)
 
 

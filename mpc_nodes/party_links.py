@@ -7,9 +7,11 @@ the wait), however long the whole run takes; a large message on a slow link keep
 alive with every chunk that arrives, and a party that is itself waiting (for a third party's
 large message, say) sends a small heartbeat to every peer a few times per stall timeout.  So
 only a peer that is hung, gone, or busy with local work for longer than the stall timeout is
-silent.  A link that closes fails the waits on it at once.  Either way :class:`LinkFailure`
-names the peers, and the party reports it as a :class:`~mpc_nodes.party_job.PartyFault` of that
-kind.
+silent.  A link that closes fails the waits on it at once, and so does a peer's *stop
+statement* (what a party that stops sends every peer before its links close,
+:meth:`Links.send_stop`; :mod:`mpc_nodes.stop`), which :meth:`Links.require_all` reports as that
+peer stopping the run rather than as a lost link.  Either way :class:`LinkFailure` names the
+peers, and the party reports it as a :class:`~mpc_nodes.party_job.PartyFault` of that kind.
 
 :func:`watch_links` patches MPyC's ``MessageExchanger`` (pinned to mpyc 0.11) so that arriving
 bytes and lost connections reach a :class:`Links`, and :meth:`Links.start` connects the parties
@@ -48,6 +50,9 @@ LOST = Lost()
 #: message per label); the party's own labels count down from -2**40 and MPyC's program
 #: counters stay far below this.
 HEARTBEAT_BASE = 1 << 61
+#: The label of a stop statement: what a party that stops sends every peer before it closes
+#: its links (:meth:`Links.send_stop`), so that they follow it instead of seeing a lost link.
+STOP_LABEL = HEARTBEAT_BASE - 2
 
 
 class _Excluded:
@@ -71,6 +76,7 @@ class Links:
         self.n, self.me = len(mpc.parties), mpc.pid
         self.heard = [time.monotonic()] * self.n  # when each peer's last bytes arrived
         self.lost: set[int] = set()
+        self.stopped: dict[int, bytes] = {}  # peers that sent a stop statement, in order of arrival
         self._beats = 0
         self._beating: asyncio.Task[None] | None = None
 
@@ -91,12 +97,18 @@ class Links:
         if peer is not None and 0 <= peer < self.n:
             self.lost.add(peer)
 
+    def note_stop(self, peer: int | None, statement: bytes) -> None:
+        """``peer`` stopped the run and sent ``statement`` (its first one counts); from now on it
+        is treated like a closed link, and :meth:`require_all` says it stopped."""
+        if peer is not None and 0 <= peer < self.n and peer not in self.stopped:
+            self.stopped[peer] = statement
+
     # -- the party's side --
 
     def send(self, peer: int, label: int, payload: bytes) -> bool:
         """Send ``payload`` under ``label``; False if the link to ``peer`` is already closed."""
         proto = self.mpc.parties[peer].protocol
-        if proto is None or peer in self.lost:
+        if proto is None or peer in self.lost or peer in self.stopped:
             return False
         proto.send(label, payload)
         return True
@@ -111,7 +123,7 @@ class Links:
         pending: dict[int, asyncio.Future[Any]] = {}
         for peer in self.peers():
             proto = self.mpc.parties[peer].protocol
-            got = LOST if proto is None or peer in self.lost else proto.receive(label)
+            got = LOST if proto is None or peer in self.lost or peer in self.stopped else proto.receive(label)
             if isinstance(got, asyncio.Future):
                 pending[peer] = got
             else:
@@ -134,10 +146,26 @@ class Links:
                 out[j] = pending.pop(j).result()
 
     def require_all(self, received: dict[int, Any]) -> None:
-        """Raise :class:`LinkFailure` if a peer's link closed before its message arrived."""
+        """Raise :class:`LinkFailure` if a peer stopped the run (the first whose stop statement
+        arrived) or its link closed before its message arrived."""
         lost = [j for j, msg in received.items() if msg is LOST]
+        first = next((j for j in self.stopped if j in lost), None)
+        if first is not None:
+            raise LinkFailure(FaultKind.FOLLOWED, [first], f"{self.who([first])} stopped the run")
         if lost:
             raise LinkFailure(FaultKind.LINK_LOST, lost, f"{self.who(lost)} closed its MPC link")
+
+    async def send_stop(self, statement: bytes, timeout: float = 2.0) -> None:
+        """Send ``statement`` to every peer still connected and wait (at most ``timeout``
+        seconds) until it has left this process, so that it arrives before the link closes."""
+        sent = [j for j in self.peers() if self.send(j, STOP_LABEL, statement)]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            protos = [self.mpc.parties[j].protocol for j in sent]
+            if all(p is None or getattr(p, "transport", None) is None or p.transport.get_write_buffer_size() == 0
+                   for p in protos):
+                return
+            await asyncio.sleep(0.01)
 
     async def start(self) -> None:
         """Connect to every peer (:meth:`_connect`); raises :class:`LinkFailure` naming the peers
@@ -231,6 +259,14 @@ class Links:
             pass
 
 
+def _end_waits(exchanger: Any) -> None:
+    """End every receive still waiting on this connection with :data:`LOST`."""
+    for label, fut in list(exchanger.buffers.items()):
+        if isinstance(fut, asyncio.Future) and not fut.done():
+            del exchanger.buffers[label]
+            fut.set_result(LOST)
+
+
 def watch_links(links: Links) -> None:
     """Make MPyC's connections report to ``links``: bytes that arrive, and a closed connection,
     which also ends every receive still waiting on it (with :data:`LOST`).  MPyC's own
@@ -246,13 +282,15 @@ def watch_links(links: Links) -> None:
         links.note_bytes(self.peer_pid)
         for label in [k for k in self.buffers if isinstance(k, int) and k >= HEARTBEAT_BASE]:
             del self.buffers[label]  # a heartbeat: its arrival was all it had to say
+        stop = self.buffers.get(STOP_LABEL)
+        if stop is not None and not isinstance(stop, asyncio.Future):
+            del self.buffers[STOP_LABEL]
+            links.note_stop(self.peer_pid, bytes(stop))
+            _end_waits(self)
 
     def connection_lost(self: Any, exc: Exception | None) -> None:
         peer = self.peer_pid
-        for label, fut in list(self.buffers.items()):
-            if isinstance(fut, asyncio.Future) and not fut.done():
-                del self.buffers[label]
-                fut.set_result(LOST)
+        _end_waits(self)
         if peer is None:
             return  # a connection that never said who it was
         links.note_lost(peer)

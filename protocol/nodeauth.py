@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import time
+from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -96,11 +98,15 @@ def verify_statement(pub: ec.EllipticCurvePublicKey, message: bytes, signature: 
 def _check_signed(manifest: Manifest, node: int, statement: bytes, signature_b64: str, what: str) -> None:
     """Raise SurveyError("node N's WHAT is not signed by it") unless ``signature_b64`` is node
     ``node``'s signature of ``statement`` (its TLS key, as the manifest pins it)."""
+    _check_signed_by(manifest.nodes[node].tls_cert_pem, node, statement, signature_b64, what)
+
+
+def _check_signed_by(cert_pem: str, node: int, statement: bytes, signature_b64: str, what: str) -> None:
     from .errors import SurveyError
 
     try:
         sig = base64.b64decode(signature_b64, validate=True)
-        verify_statement(statement_verifier(manifest.nodes[node].tls_cert_pem), statement, sig)
+        verify_statement(statement_verifier(cert_pem), statement, sig)
     except (binascii.Error, ValueError, InvalidToken):
         raise SurveyError(f"node {node}'s {what} is not signed by it") from None
 
@@ -134,19 +140,32 @@ def accusation_statement(a: Accusation) -> bytes:
     signature field is not signed)."""
     accused = ",".join(str(j) for j in a.accused)
     return Label.ACCUSATION.value + (f"{a.survey_id} {a.manifest_hash} {a.agreed_digest} {a.attempt} {a.sequence} "
-                                     f"{a.accuser} {a.kind} {accused}").encode()
+                                     f"{a.accuser} {a.kind} {accused} {a.follows}").encode()
+
+
+def accusation_hash(a: Accusation) -> str:
+    """SHA-256 (hex) of :func:`accusation_statement`: what a *followed* statement names, and
+    how the dispute tells statements apart (two signatures of one statement are one)."""
+    return hashlib.sha256(accusation_statement(a)).hexdigest()
 
 
 def verify_accusation(manifest: Manifest, a: Accusation) -> None:
     """Raise SurveyError unless node ``a.accuser`` of ``manifest``'s survey signed ``a``
     (and it names nodes of the survey)."""
+    check_accusation(a, manifest.survey_id, manifest.hash_hex(), [nd.tls_cert_pem for nd in manifest.nodes])
+
+
+def check_accusation(a: Accusation, survey_id: str, manifest_hash_hex: str, certificates: Sequence[str]) -> None:
+    """:func:`verify_accusation` given the survey's id, manifest hash and every node's TLS
+    certificate (PEM), as an MPC party holds them."""
     from .errors import SurveyError
 
-    if not 0 <= a.accuser < manifest.n or not all(0 <= j < manifest.n for j in a.accused):
+    n = len(certificates)
+    if not 0 <= a.accuser < n or not all(0 <= j < n for j in a.accused):
         raise SurveyError("an accusation names a node that is not in the survey")
-    if (a.survey_id, a.manifest_hash) != (manifest.survey_id, manifest.hash_hex()):
+    if (a.survey_id, a.manifest_hash) != (survey_id, manifest_hash_hex):
         raise SurveyError("an accusation is about another survey")
-    _check_signed(manifest, a.accuser, accusation_statement(a), a.signature, "accusation")
+    _check_signed_by(certificates[a.accuser], a.accuser, accusation_statement(a), a.signature, "accusation")
 
 
 def endorsement_statement(e: Endorsement) -> bytes:

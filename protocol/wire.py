@@ -519,8 +519,9 @@ class AccusationKind(StrEnum):
     """Why a node's MPC run ended, as its accusation says."""
 
     DEVIATION = "deviation"  # its party named the accused for a deviation it saw
-    LOST = "lost"  # the accused did not join, fell silent or dropped their links
+    LOST = "lost"  # the accused did not join, fell silent or dropped their links without a stop statement
     WITHDRAWN = "withdrawn"  # its own party failed, or named this node: it leaves (accuses nobody)
+    FOLLOWED = "followed"  # it stopped on the accused's signed stop statement (``follows``: that statement's hash)
 
 
 @dataclass(frozen=True)
@@ -529,8 +530,9 @@ class Accusation:
     ``accuser`` names ``accused`` (``kind``: an :class:`AccusationKind`).  ``sequence``: the
     accuser's count of accusations ever signed for the survey, so that its statement of this
     compute outranks one replayed from an earlier compute of the same frozen set (attempts are
-    numbered from 0 in each).  ``signature``: base64 of the accuser's signature of
-    :func:`protocol.nodeauth.accusation_statement`."""
+    numbered from 0 in each).  ``follows``: for a *followed* statement, the SHA-256 (hex) of the
+    accused's statement that stopped the accuser's party, else "".  ``signature``: base64 of the
+    accuser's signature of :func:`protocol.nodeauth.accusation_statement`."""
 
     survey_id: str
     manifest_hash: str
@@ -541,15 +543,18 @@ class Accusation:
     kind: str
     accused: list[int]
     signature: str
+    follows: str = ""
 
     @staticmethod
     def parse(obj: Any) -> Accusation:
         a = _from_dict(Accusation, obj, "malformed accusation")
         ints = [a.attempt, a.sequence, a.accuser, *(a.accused if isinstance(a.accused, list) else [None])]
+        followed = a.kind == AccusationKind.FOLLOWED
         if not (all(map(_natural, ints)) and bool(a.accused) == (a.kind != AccusationKind.WITHDRAWN)
                 and a.accused == sorted(set(a.accused)) and a.accuser not in a.accused
                 and a.kind in set(AccusationKind) and isinstance(a.survey_id, str) and isinstance(a.signature, str)
-                and _hex64(a.manifest_hash) and _hex64(a.agreed_digest)):
+                and _hex64(a.manifest_hash) and _hex64(a.agreed_digest) and isinstance(a.follows, str)
+                and (len(a.accused) == 1 and _hex64(a.follows) if followed else a.follows == "")):
             raise SurveyError("malformed accusation")
         return a
 

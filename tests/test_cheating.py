@@ -174,18 +174,25 @@ def test_a_deviation_towards_one_honest_node_leaves_out_the_pair_and_the_others_
         c.stop_all()
 
 
-def test_another_set_told_to_one_node_is_an_equivocation_that_leaves_out_the_liar_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize("step", ["agree@1", "drop@1"])
+def test_a_deviation_towards_one_node_that_leaves_proof_or_many_disputes_leaves_out_the_liar_alone(
+        tmp_path: Path, step: str) -> None:
     """``agree@1``: node 2 tells node 1 alone another agreed digest, validly signed; the echo of
-    the round shows every node the two signatures, so node 2 alone is left out."""
+    the round shows every node the two signatures.  ``drop@1``: node 2 closes its MPC link to
+    node 1 alone, then says it lost node 0; node 1 saw a link close without a stop statement
+    (first-hand), the others follow a stop statement, so both losses are disputes with node 2,
+    more than t.  Either way node 2 alone is left out and the others deliver the exact result."""
     c, records = _survey(tmp_path, 4, 1, "malicious")
     try:
-        results = c.compute(timeout=20, cheat={CHEATER: "agree@1"})
+        results = c.compute(timeout=20, cheat={CHEATER: step})
+        assert results[CHEATER].returncode != 0
         for i, res in enumerate(results):
             if i != CHEATER:
                 assert res.returncode == 0, res.stderr
                 assert "excluding node 2 (node2, " in res.stderr and "(named for a deviation): 3 of 4" in res.stderr
         out = c.results(tmp_path / "r.json")
         assert compare(out, plaintext_report(records, 5)) == []
+        assert out["submissions"] == {"accepted": len(records), "rejected": 0}
         assert out["cheating_nodes"] == [CHEATER]
     finally:
         c.stop_all()

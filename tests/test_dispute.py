@@ -35,11 +35,19 @@ from protocol.nodeauth import verify_accusation
 from protocol.wire import Accusation, AccusationKind, ComputeState, Endorsement, ResultState
 from tests.conftest import Survey, make_survey
 
-DEV, LOST = AccusationKind.DEVIATION, AccusationKind.LOST
+DEV, LOST, FOL = AccusationKind.DEVIATION, AccusationKind.LOST, AccusationKind.FOLLOWED
 
 
 def st_(i: int, kind: AccusationKind, *accused: int, seq: int = 0) -> Statement:
-    return Statement(i, kind, frozenset(accused), seq)
+    """Node i's statement (its digest: a name for it, unique per content)."""
+    s = Statement(i, kind, frozenset(accused), seq)
+    return replace(s, digest=f"{i}-{kind.value}-{sorted(accused)}-{seq}")
+
+
+def fol(i: int, of: Statement) -> Statement:
+    """Node i followed ``of``'s stop statement."""
+    s = Statement(i, FOL, frozenset({of.accuser}), follows=of.digest)
+    return replace(s, digest=f"{i}-followed-{of.digest}")
 
 
 def test_everyone_naming_one_node_leaves_it_out_alone() -> None:
@@ -50,18 +58,43 @@ def test_everyone_naming_one_node_leaves_it_out_alone() -> None:
     assert s.cost() == 1 and within_budget(4, 1, 0, s)
 
 
-def test_deviation_towards_one_node_puts_the_pair_in_dispute_and_the_cascade_is_explained() -> None:
-    """Node 2 sends garbage to node 1 only: node 1 names it and leaves, nodes 0 and 3 (and node 2)
-    lose node 1.  Node 1 explains its leaving, so only {1, 2} is in dispute; nodes 0 and 3 go on."""
-    s = settle(1, range(4), [st_(1, DEV, 2), st_(0, LOST, 1), st_(3, LOST, 1), st_(2, LOST, 1)])
+def test_deviation_towards_one_node_puts_the_pair_in_dispute_and_the_cascade_follows() -> None:
+    """Node 2 sends garbage to node 1 only: node 1 names it and stops, and nodes 0 and 3 (and node
+    2) follow node 1's stop statement.  Only {1, 2} is in dispute; nodes 0 and 3 go on."""
+    root = st_(1, DEV, 2)
+    s = settle(1, range(4), [root, fol(0, root), fol(3, root), fol(2, root)])
     assert s.left_out == {1: LeftOut(1, Why.DISPUTE, 2), 2: LeftOut(2, Why.DISPUTE, 1)}
     assert s.pairs == ((1, 2),) and s.lone == () and within_budget(4, 1, 0, s)
     assert s.left_out[1].describe() == "node 1: in dispute with node 2"
 
 
 def test_a_node_dropping_one_link_and_naming_its_victim_back_is_in_dispute_with_it() -> None:
-    s = settle(1, range(5), [st_(1, LOST, 2), st_(2, LOST, 1), st_(0, LOST, 1), st_(3, LOST, 1), st_(4, LOST, 1)])
+    root = st_(1, LOST, 2)
+    s = settle(1, range(5), [root, st_(2, LOST, 1), fol(0, root), fol(3, root), fol(4, root)])
     assert s.nodes == (1, 2) and s.pairs == ((1, 2),)
+
+
+def test_a_node_dropping_one_link_and_naming_a_third_as_lost_is_named_by_many() -> None:
+    """Node 2 drops its link to node 1 alone and says it lost node 0; the others follow whichever
+    stop statement reached them first.  A link closed without a stop statement is a first-hand
+    loss, so both losses are disputes with node 2: more than t, node 2 alone is left out."""
+    victim, liar = st_(1, LOST, 2), st_(2, LOST, 0)
+    for first in (victim, liar):
+        s = settle(1, range(4), [victim, liar, fol(0, first), fol(3, first)])
+        assert s.left_out == {2: LeftOut(2, Why.NAMED_BY_MANY)}
+
+
+def test_a_followed_statement_that_is_not_the_followed_nodes_is_a_dispute() -> None:
+    """Node 2 stopped node 0 with one signed statement and publishes another: a followed
+    statement names the hash of what it received, so 0 and 2 are in dispute (2 lied, or 0)."""
+    sent, published = st_(2, LOST, 1), st_(2, LOST, 3)
+    s = settle(1, range(4), [published, fol(0, sent), st_(1, LOST, 2), st_(3, LOST, 2)])
+    assert s.left_out == {2: LeftOut(2, Why.NAMED_BY_MANY)}
+    # what node 0 relays is node 2's too: two statements, an equivocation
+    cascade = [fol(0, sent), fol(1, fol(0, sent)), fol(3, fol(0, sent))]
+    assert settle(1, range(4), [published, sent, *cascade]).left_out == {2: LeftOut(2, Why.EQUIVOCATED)}
+    # a node that follows a statement of someone who has none is not in dispute with it: that one is lost
+    assert settle(1, range(4), cascade).left_out == {2: LeftOut(2, Why.LOST)}
 
 
 def test_a_silent_node_is_lost_and_two_statements_prove_equivocation() -> None:
@@ -77,39 +110,57 @@ def test_with_three_nodes_nobody_can_be_left_out() -> None:
 
 
 def test_earlier_attempts_spend_the_budget() -> None:
-    s = settle(1, range(4), [st_(1, DEV, 2), st_(0, LOST, 1), st_(3, LOST, 1), st_(2, LOST, 1)])
+    root = st_(1, DEV, 2)
+    s = settle(1, range(4), [root, fol(0, root), fol(3, root), st_(2, LOST, 1)])
     assert within_budget(5, 1, 1, s) and not within_budget(5, 1, 2, s)
 
 
 def test_statements_of_nodes_outside_the_attempt_are_ignored() -> None:
-    s = settle(1, [0, 1, 3], [st_(2, DEV, 0), st_(0, DEV, 2), st_(1, LOST, 0), st_(3, LOST, 0)])
+    root = st_(0, DEV, 2)
+    s = settle(1, [0, 1, 3], [st_(2, DEV, 0), root, fol(1, root), fol(3, root)])
     assert s.nodes == ()
 
 
 # -- property: any choice of t faulty nodes; the honest nodes agree and the budget holds ----------
 
-def honest_statements(rng: random.Random, n: int, faulty: frozenset[int]) -> list[Statement]:
-    """What the honest nodes say after a failed attempt, in a run where they leave one after the
-    other: the first names a faulty node; each later one names faulty nodes or lost honest nodes
-    that left before it (never one that left after it: it was still running then)."""
+def attempt_statements(rng: random.Random, n: int, faulty: frozenset[int], first_hand: bool = False
+                       ) -> tuple[list[Statement], list[Statement]]:
+    """(honest, faulty) statements after a failed attempt.  The honest nodes stop one after the
+    other: each says what it saw first-hand (a deviation of faulty nodes, or faulty nodes' links
+    closed without a stop statement) or follows a stop statement it received from a node that
+    stopped before it (an honest one, or any statement a faulty node signed).  The faulty nodes
+    say anything: nothing, one statement or several, first-hand claims about anyone, or followed
+    statements naming a hash they made up or one of an honest first-hand statement (they cannot
+    name one that depends on their own: that would be a hash fixpoint).  ``first_hand``: the
+    first honest node to stop saw it itself."""
     honest = [i for i in range(n) if i not in faulty]
     rng.shuffle(honest)
-    out = []
-    for pos, h in enumerate(honest):
+    roots = {h for pos, h in enumerate(honest) if (pos == 0 and first_hand) or rng.random() < 0.3}
+    said: dict[int, Statement] = {}
+    for h in (h for h in honest if h in roots):
         kind = rng.choice([DEV, LOST])
-        pool = sorted(faulty) if kind == DEV or pos == 0 else sorted(faulty | set(honest[:pos]))
-        out.append(Statement(h, kind, frozenset(rng.sample(pool, rng.randint(1, len(pool))))))
-    return out
-
-
-def faulty_statements(rng: random.Random, n: int, faulty: frozenset[int]) -> list[Statement]:
-    """Anything: silent, one statement naming anyone, or several different ones."""
-    out = []
+        said[h] = st_(h, kind, *rng.sample(sorted(faulty), rng.randint(1, len(faulty))))
+    bad: list[Statement] = []
     for f in sorted(faulty):
         others = [j for j in range(n) if j != f]
-        for _ in range(rng.choice([0, 1, 1, 2])):
-            out.append(Statement(f, rng.choice([DEV, LOST]), frozenset(rng.sample(others, rng.randint(1, n - 1)))))
-    return out
+        for k in range(rng.choice([0, 1, 1, 2])):
+            kind = rng.choice([DEV, LOST, FOL])
+            if kind != FOL:
+                bad.append(st_(f, kind, *rng.sample(others, rng.randint(1, n - 1)), seq=k))
+            elif said and rng.random() < 0.5:
+                bad.append(fol(f, said[rng.choice(sorted(said))]))
+            else:
+                made_up = st_(rng.choice(others), DEV, f, seq=99)
+                bad.append(replace(fol(f, made_up), digest=f"{f}-followed-made-up-{k}"))
+    for pos, h in enumerate(honest):
+        if h in roots:
+            continue
+        before = [said[x] for x in honest[:pos] if x in said] + bad
+        if not before:  # the first to stop with nothing to follow: it saw the failure itself
+            said[h] = st_(h, rng.choice([DEV, LOST]), *rng.sample(sorted(faulty), 1))
+        else:
+            said[h] = fol(h, rng.choice(before))
+    return [said[h] for h in honest], bad
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -118,8 +169,10 @@ def test_rule_leaves_out_only_pairs_with_a_faulty_node_and_keeps_the_budget(t: i
                                                                            faulty_count: int) -> None:
     n, rng = 3 * t + 1, random.Random(seed)
     faulty = frozenset(rng.sample(range(n), min(t, faulty_count)))
-    statements = honest_statements(rng, n, faulty) + faulty_statements(rng, n, faulty)
+    honest, bad = attempt_statements(rng, n, faulty)
+    statements = honest + bad
     s = settle(t, range(n), statements)
+    assert set(s.nodes) & faulty, statements  # progress: some faulty node is left out
     for x in s.left_out.values():
         if x.why in (Why.LOST, Why.EQUIVOCATED, Why.NAMED_BY_MANY):
             assert x.node in faulty, (x, statements)
@@ -136,43 +189,16 @@ def test_rule_leaves_out_only_pairs_with_a_faulty_node_and_keeps_the_budget(t: i
 
 
 @pytest.mark.parametrize("t", [1, 2])
-def test_a_deviation_seen_by_an_honest_node_always_leaves_a_faulty_node_out(t: int) -> None:
-    """Progress: the first honest node names a faulty one for a deviation; whatever the faulty
-    nodes say, the rerun goes on without at least one faulty node."""
+def test_a_failure_seen_first_hand_by_an_honest_node_always_leaves_a_faulty_node_out(t: int) -> None:
+    """Progress: the first honest node to stop saw the deviation or loss itself; whatever the
+    faulty nodes say, the rerun goes on without at least one faulty node."""
     n = 3 * t + 1
     for faulty in itertools.combinations(range(n), t):
         for seed in range(30):
-            rng = random.Random(seed)
-            honest = honest_statements(rng, n, frozenset(faulty))
-            honest[0] = replace(honest[0], kind=DEV)
-            s = settle(t, range(n), honest + faulty_statements(rng, n, frozenset(faulty)))
+            honest, bad = attempt_statements(random.Random(seed), n, frozenset(faulty), first_hand=True)
+            s = settle(t, range(n), honest + bad)
             assert set(s.nodes) & set(faulty), (faulty, seed)
 
-
-
-def test_a_statement_replayed_from_an_earlier_compute_is_outranked_not_an_equivocation() -> None:
-    """Attempts are numbered from 0 in every compute, so node 1's statement for attempt 0 of an
-    earlier compute of the same frozen set is a valid signature a faulty node can replay: node
-    1's current one (a higher sequence number) counts, and node 1 is no equivocator.  Two
-    statements at one node's highest sequence number are an equivocation."""
-    now = [st_(1, DEV, 2, seq=2), st_(0, LOST, 2, seq=5), st_(3, LOST, 2, seq=1), st_(2, LOST, 0, 1, 3, seq=1)]
-    replayed = st_(1, LOST, 3, seq=1)
-    assert settle(1, range(4), now + [replayed]) == settle(1, range(4), now)
-    assert settle(1, range(4), now).left_out == {2: LeftOut(2, Why.NAMED_BY_MANY)}
-    twice = settle(1, range(4), now + [st_(1, LOST, 3, seq=2)])
-    assert twice.left_out[1] == LeftOut(1, Why.EQUIVOCATED)
-
-
-def test_the_store_numbers_accusations_across_computes(tmp_path: Path) -> None:
-    from mpc_nodes.store import NodeStore
-
-    store = NodeStore(tmp_path / "node.db")
-    assert [store.next_accusation("s"), store.next_accusation("s"), store.next_accusation("other")] == [1, 2, 1]
-    store.clear_dispute("s")  # a new compute
-    store.close()
-    again = NodeStore(tmp_path / "node.db")
-    assert again.next_accusation("s") == 3
-    again.close()
 
 # -- signed accusations and the exchange ----------------------------------------------------------
 
@@ -280,7 +306,7 @@ def test_exchange_honest_nodes_take_the_same_set_when_a_faulty_node_shows_its_st
         tmp_path: Path) -> None:
     """n = 4, t = 1: node 3 shows its accusation to node 0 alone in round 1 (node 0 relays it
     with its endorsement: everyone takes it), and a second, different one to node 1 alone in
-    round 2 (one signature in round 2: nobody takes it)."""
+    round 2 (one signature in round 2: nobody takes it).  Nodes 1 and 2 followed node 0."""
     sv = make_survey(tmp_path, n=4, t=1)
     m, attempt = sv.manifest, Attempt(0, DIGEST, (0, 1, 2, 3))
     board = Board(m, 4)
@@ -295,8 +321,8 @@ def test_exchange_honest_nodes_take_the_same_set_when_a_faulty_node_shows_its_st
         return [], []
 
     board.faulty[3] = view
-    own = {i: Signer(sv.node_dirs[i], m, i).accuse(attempt, DEV if i == 0 else LOST, [3 if i == 0 else 0], 1)
-           for i in range(3)}
+    own = {0: Signer(sv.node_dirs[0], m, 0).accuse(attempt, DEV, [3], 1)}
+    own.update({i: Signer(sv.node_dirs[i], m, i).accuse(attempt, FOL, [0], 1, statement_hash(own[0])) for i in (1, 2)})
     got = run_exchange(sv, 1, board, own)
     assert got[0] == got[1] == got[2] == {Statement.of(a) for a in own.values()} | {Statement.of(first)}
     assert settle(1, range(4), got[0]).left_out[3] == LeftOut(3, Why.DISPUTE, 0)
@@ -317,7 +343,7 @@ def test_exchange_with_two_faulty_nodes_needs_three_rounds(tmp_path: Path) -> No
     got = run_exchange(sv, 2, board, own)
     assert all(got[i] == got[0] for i in range(5)) and Statement.of(late) in got[0]
     s = settle(2, range(7), got[0])
-    assert s.left_out[6] == LeftOut(6, Why.NAMED_BY_MANY) and s.left_out[5] == LeftOut(5, Why.DISPUTE, 1)
+    assert s.left_out[6] == LeftOut(6, Why.LOST) and s.left_out[5] == LeftOut(5, Why.DISPUTE, 1)  # 6 said nothing
     assert within_budget(7, 2, 0, s)
 
 

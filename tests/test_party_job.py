@@ -177,6 +177,19 @@ def test_each_cheat_deviates_only_where_it_says(channels: dict[Cheat | None, Cha
     assert channels[Cheat.RESULT].result_shares(shares)[1:] == [6, 7] != channels[Cheat.RESULT].result_shares(shares)
 
 
+def test_drop_closes_its_link_to_one_peer_and_says_it_lost_a_third(channels: dict[Cheat | None, Channel]) -> None:
+    from protocol.wire import AccusationKind
+
+    closed: list[int] = []
+    ch = channels[Cheat.DROP]  # aimed at no one in particular: its first peer, node 1
+    ch.links.mpc.parties[1] = types.SimpleNamespace(
+        protocol=types.SimpleNamespace(transport=types.SimpleNamespace(close=lambda: closed.append(1))))
+    assert ch.own_payload(Round.AGREEMENT, b"x") == b"x" and closed == []
+    assert ch.own_payload(Round.VALIDATION, b"z") == b"z" and closed == [1]
+    assert ch.stop_claim(AccusationKind.LOST, (1,)) == (AccusationKind.LOST, (2,))
+    assert channels[None].stop_claim(AccusationKind.LOST, (1,)) == (AccusationKind.LOST, (1,))
+
+
 class _Died(Exception):
     pass
 

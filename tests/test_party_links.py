@@ -161,6 +161,52 @@ def test_an_arriving_heartbeat_counts_as_life_and_leaves_nothing_behind(monkeypa
     assert links.heard[2] > 0 and link.buffers == {-9: b"hello"}
 
 
+def test_a_stop_statement_ends_the_waits_on_its_sender_and_is_followed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer that stops sends its stop statement before it closes its link: the receive waiting
+    on it ends at once, and the party is told that peer stopped the run (not that it lost it),
+    even when the link then closes; a peer whose link closed without one is lost."""
+    import struct
+
+    from mpyc import asyncoro
+
+    from mpc_nodes.party_links import STOP_LABEL
+
+    cls = asyncoro.MessageExchanger
+    for name in ("data_received", "connection_lost"):
+        monkeypatch.setattr(cls, name, getattr(cls, name))
+    links, parties = _links(stall=5)
+    watch_links(links)
+
+    async def scenario() -> Any:
+        rt = types.SimpleNamespace(pid=0, parties=parties, options=types.SimpleNamespace(no_prss=True),
+                                   _loop=asyncio.get_running_loop())
+        link = cls(rt, 2)
+        parties[2].protocol = link
+        waiting = link.receive(-7)
+        link.data_received(struct.pack("<qI", STOP_LABEL, 9) + b"statement")
+        return await waiting
+
+    assert asyncio.run(scenario()) is LOST
+    assert links.stopped == {2: b"statement"} and STOP_LABEL not in parties[2].protocol.buffers
+    with pytest.raises(LinkFailure) as caught:
+        links.require_all({1: LOST, 2: LOST})
+    assert caught.value.kind == FaultKind.FOLLOWED and caught.value.peers == (2,)
+    assert str(caught.value) == "node 2 (10.0.0.3:11365) stopped the run"
+    links.stopped.clear()
+    with pytest.raises(LinkFailure) as caught:
+        links.require_all({1: LOST, 2: b"x"})
+    assert caught.value.kind == FaultKind.LINK_LOST and caught.value.peers == (1,)
+
+
+def test_a_stopping_party_sends_its_statement_to_every_peer_still_connected() -> None:
+    from mpc_nodes.party_links import STOP_LABEL
+
+    links, parties = _links(stall=5)
+    links.lost.add(1)
+    asyncio.run(links.send_stop(b"why I stop"))
+    assert parties[1].protocol.sent == [] and parties[2].protocol.sent == [(STOP_LABEL, b"why I stop")]
+
+
 def _first_broadcast(chan: Channel, answers: list[list[Any]]) -> None:
     it = iter(answers)
 
