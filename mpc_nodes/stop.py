@@ -22,6 +22,8 @@ from .party_job import STOP_FILE, FaultKind, PartyJob, StopRecord
 from .party_links import LinkFailure, Links
 
 Claim = tuple[AccusationKind, tuple[int, ...], str, str]  # kind, accused, follows, the followed statement
+#: a signed accusation naming every node of the largest survey is a few kilobytes
+MAX_STOP_STATEMENT = 64 * 1024
 
 
 def claim(job: PartyJob, links: Links, exc: RunAborted | LinkFailure) -> Claim:
@@ -49,6 +51,8 @@ def claim(job: PartyJob, links: Links, exc: RunAborted | LinkFailure) -> Claim:
 def peer_statement(job: PartyJob, j: int, raw: bytes) -> Accusation:
     """Peer j's stop statement, if it is j's validly signed statement about this attempt over
     this frozen set; raises SurveyError otherwise."""
+    if len(raw) > MAX_STOP_STATEMENT:
+        raise SurveyError(f"node {j} sent a stop statement of {len(raw)} bytes")
     try:
         a = Accusation.parse(json.loads(raw))
     except (ValueError, UnicodeDecodeError):

@@ -49,7 +49,8 @@ def test_a_peer_stop_statement_is_followed_only_if_it_is_its_own_signed_one_of_t
     kind, accused, follows, relayed = said(json.dumps(asdict(theirs)).encode())
     assert (kind, accused, follows) == (AccusationKind.FOLLOWED, (2,), statement_hash(theirs))
     assert json.loads(relayed) == asdict(theirs)  # relayed in the dispute, so node 2 cannot hide it
-    bad = [b"not json", json.dumps(asdict(replace(theirs, accused=[3]))).encode(),  # signature no longer fits
+    bad = [b"not json", b" " * 65537 + json.dumps(asdict(theirs)).encode(),  # too long to be read
+           json.dumps(asdict(replace(theirs, accused=[3]))).encode(),  # signature no longer fits
            json.dumps(asdict(Signer(sv.node_dirs[3], sv.manifest, 3).accuse(attempt, AccusationKind.LOST, [1],
                                                                              5))).encode()]  # node 3's, not 2's
     for raw in bad:
