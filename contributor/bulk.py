@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from protocol import fastfield, sharing
+from protocol.pagecache import drop_from_page_cache
 from protocol.commitment import MAX_BATCH, batch_envelope_id, make_batch
 from protocol.encoding import Record, encode_record, encode_records, fast_encodable
 from protocol.envelope import BLOCK_HEADER_BYTES, seal_share_plaintext, share_block_header
@@ -209,9 +210,7 @@ class PendingBatch:
     def save(self, manifest: Manifest) -> None:
         """Write the pending file atomically and durably: one JSON header line, then the sealed
         blocks still owed, raw, in node order (their lengths are in the header).  Once on disk its
-        pages leave the cache: a large run writes gigabytes that are read back only at their
-        batch's upload, and keeping them cached makes every later write reclaim memory first
-        (which, measured, cost more CPU than sharing and sealing together)."""
+        pages leave the cache (:mod:`protocol.pagecache`): it is read back only at its upload."""
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(tmp, "wb") as fh:
             fh.write(json.dumps(self.header(manifest)).encode() + b"\n")
@@ -219,8 +218,7 @@ class PendingBatch:
                 fh.write(self.prepared.envelopes[i])
             fh.flush()
             os.fsync(fh.fileno())
-            if hasattr(os, "posix_fadvise"):
-                os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        drop_from_page_cache(tmp)
         os.replace(tmp, self.path)
 
     def release(self) -> None:

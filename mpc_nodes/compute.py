@@ -48,6 +48,7 @@ from protocol.envelope import open_share_elements, seal_result
 from protocol.errors import CheatingDetected, ComputeFailed, SurveyClosed, SurveyError
 from protocol.labels import Label
 from protocol.manifest import Manifest
+from protocol.pagecache import drop_from_page_cache
 from protocol.validity import Reason
 from protocol.wire import Accusation, AccusationKind, ComputeState, Endorsement, ResultState, SurveyState
 
@@ -55,7 +56,7 @@ from . import keys
 from .agreement import Agreement, agree
 from .anchors import head_signer, keep_peer_anchors
 from .dispute import Attempt, Settlement, Signer, Statement, Why, exchange, settle, within_budget
-from .ostools import die_with_parent, drop_from_page_cache
+from .ostools import die_with_parent
 from .party_job import (
     STOP_FILE,
     BucketFiles,

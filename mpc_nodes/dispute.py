@@ -58,6 +58,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 from pathlib import Path
 
 from protocol.errors import SurveyError
@@ -158,14 +159,11 @@ def settle(t: int, parties: Iterable[int], statements: Iterable[Statement]) -> S
             neighbours[a].add(b)
         if a not in alone:
             neighbours[b].add(a)
-    # a node that withdrew is named only for deviations: its party failed, so the others lost it
-    named_for_deviation = {i: {j for j, sj in single.items() if sj.kind == AccusationKind.DEVIATION
-                               and i in sj.accused and j not in alone} for i in present}
     out: dict[int, LeftOut] = {}
     for i in sorted(present):
         if alone.get(i) in (Why.EQUIVOCATED, Why.LOST):
             out[i] = LeftOut(i, alone[i])
-        elif len(named_for_deviation[i] if i in alone else neighbours[i]) > t:
+        elif len(_deviation_accusers(i, single, alone) if i in alone else neighbours[i]) > t:
             out[i] = LeftOut(i, Why.NAMED_BY_MANY)
         elif i in alone:
             out[i] = LeftOut(i, alone[i])
@@ -173,6 +171,13 @@ def settle(t: int, parties: Iterable[int], statements: Iterable[Statement]) -> S
         if a not in out and b not in out:
             out[a], out[b] = LeftOut(a, Why.DISPUTE, b), LeftOut(b, Why.DISPUTE, a)
     return Settlement(out)
+
+
+def _deviation_accusers(i: int, single: Mapping[int, Statement], alone: Mapping[int, Why]) -> set[int]:
+    """The nodes (not left out alone) that accuse node i of a deviation: what names a node that
+    withdrew (its party failed, so the others' losses of it say nothing more)."""
+    return {j for j, sj in single.items() if sj.kind == AccusationKind.DEVIATION and i in sj.accused
+            and j not in alone}
 
 
 def _newest(said: dict[int, set[Statement]], statements: Iterable[Statement]) -> dict[int, set[Statement]]:
@@ -260,26 +265,24 @@ class Evidence:
         self.endorsements: dict[str, dict[int, Endorsement]] = {}  # statement hash -> endorser -> endorsement
         self._checked: set[str] = set()  # signatures already looked at
 
-    def _current(self, digest: str, number: int, signature: str) -> bool:
-        if (digest, number) != (self.attempt.agreed_digest, self.attempt.number) or signature in self._checked:
+    def _valid(self, item: Accusation | Endorsement, verify: Callable[[Manifest, Any], None]) -> bool:
+        """Is ``item`` about this attempt, not looked at before, and validly signed?"""
+        if (item.agreed_digest, item.attempt) != (self.attempt.agreed_digest, self.attempt.number) \
+                or item.signature in self._checked:
             return False
-        self._checked.add(signature)
+        self._checked.add(item.signature)
+        try:
+            verify(self.manifest, item)
+        except SurveyError:
+            return False
         return True
 
     def absorb(self, accusations: Iterable[Accusation], endorsements: Iterable[Endorsement]) -> None:
         for a in accusations:
-            if self._current(a.agreed_digest, a.attempt, a.signature):
-                try:
-                    verify_accusation(self.manifest, a)
-                except SurveyError:
-                    continue
+            if self._valid(a, verify_accusation):
                 self.known.setdefault(statement_hash(a), a)
         for e in endorsements:
-            if self._current(e.agreed_digest, e.attempt, e.signature):
-                try:
-                    verify_endorsement(self.manifest, e)
-                except SurveyError:
-                    continue
+            if self._valid(e, verify_endorsement):
                 self.endorsements.setdefault(e.statement_sha256, {}).setdefault(e.endorser, e)
 
     def signers(self, h: str) -> set[int]:

@@ -313,7 +313,7 @@ class ShareMatrix:
         holds each of its rows exactly once; remembers where each row sits in the file."""
         import numpy as np
 
-        from mpc_nodes.ostools import drop_from_page_cache
+        from protocol.pagecache import drop_from_page_cache
 
         rec = np.fromfile(self.buckets[b], dtype=np.dtype([("k", ">u4"), ("v", np.void, 16 * self.width)]))
         drop_from_page_cache(self.buckets[b])  # read once: leave the cache to the next buckets

@@ -589,7 +589,7 @@ def test_benchmark_render_regenerates_markdown_and_plot_from_json(tmp_path: Path
 
 
 def test_page_cache_hint_never_raises_and_leaves_the_file_intact(tmp_path: Path) -> None:
-    from mpc_nodes.ostools import drop_from_page_cache
+    from protocol.pagecache import drop_from_page_cache
 
     f = tmp_path / "shares.bin"
     f.write_bytes(b"\x01" * 10000)

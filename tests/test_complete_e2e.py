@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import release
 from demo.cluster import LocalCluster, run, tool
 
 pytestmark = pytest.mark.slow
@@ -53,10 +54,7 @@ def test_complete_survey_end_to_end(tmp_path: Path) -> None:
         (tmp_path / "rest.txt").write_text("\n".join(tokens[1:]) + "\n")
         run([tool("salary-submit"), "--survey", str(c.manifest), "--csv", str(tmp_path / "staff.csv"), "--tokens",
              str(tmp_path / "rest.txt"), "--receipt-dir", str(tmp_path / "receipts")], quiet=True)
-        c.close()
-        for res in c.compute(timeout=120):
-            assert res.returncode == 0, res.stderr
-        out = c.results(tmp_path / "r.json", report=tmp_path / "report.md")
+        out = release(c, tmp_path / "r.json", report=tmp_path / "report.md")
     finally:
         c.stop_all()
     assert out["submissions"] == {"accepted": len(rows), "rejected": 0}

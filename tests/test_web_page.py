@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from conftest import release
 from demo.cluster import LocalCluster, compare_components, run, tool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -398,10 +399,7 @@ def test_employee_and_hr_staff_submit_from_the_page(tmp_path: Path) -> None:
             records = hr_flow(c, context, links[0].split("#")[0], tokens, tmp_path)
         records.append(make_record(a["gender"], a["basic"], m.scheme(), a["job"], gender_labels=GENDER_LABELS,
                                    variable=a["variable"], hours=a["hours"]))
-        c.close()
-        for res in c.compute(timeout=120):
-            assert res.returncode == 0, res.stderr
-        out = c.results(tmp_path / "r.json")
+        out = release(c, tmp_path / "r.json")
     finally:
         c.stop_all()
     assert out["submissions"] == {"accepted": len(records), "rejected": 0}
@@ -515,10 +513,7 @@ def test_the_organisers_copy_of_the_page_submits_to_the_nodes(tmp_path: Path) ->
             receipt = download_receipt(page)
             assert page.errors == []
         assert receipt["complete"] is True and [a["status"] for a in receipt["acks"]] == ["stored"] * 3
-        c.close()
-        for res in c.compute(timeout=120):
-            assert res.returncode == 0, res.stderr
-        out = c.results(tmp_path / "r.json")
+        out = release(c, tmp_path / "r.json")
     finally:
         c.stop_all()
     assert out["submissions"] == {"accepted": 1, "rejected": 0}
